@@ -34,7 +34,7 @@ build_kubernetes() {
   local gomod
   gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
   local staging=${K8S_VERSION/v1./v0.}
-  grep -E '^\s*k8s.io/[a-z0-9-]+ v0\.0\.0' "$gomod" | awk '{print $1}' | sort -u | while read -r mod; do
+  grep -E '^\s*k8s.io/[a-z0-9-]+ v0\.0\.0\s*$' "$gomod" | awk '{print $1}' | sort -u | while read -r mod; do
     echo "replace $mod => $mod $staging" >> go.mod
   done
   go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" \
