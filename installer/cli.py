@@ -1,0 +1,90 @@
+"""Command line entry point. Imports stay lazy so `--help` answers instantly."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_CODES = """exit codes:
+  0    done (or dry-run complete)
+  1    a step failed
+  2    bad input (answers file, flags, kubeconfig)
+  3    prerequisite checks failed
+  130  interrupted (run again to resume)
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gpu-kata-installer",
+        description="Prepare GPU hosts and install kata-deploy and the NVIDIA GPU Operator so "
+                    "GPU workloads run in Kata Containers. Without --answers, opens the wizard.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--answers", type=Path, metavar="FILE", help="run headless from this file")
+    p.add_argument("--facts", type=Path, metavar="FILE",
+                   help="use a recorded cluster instead of discovering one (with --dry-run)")
+    p.add_argument("--dry-run", action="store_true", help="show exactly what would change")
+    p.add_argument("--yes", action="store_true", help="consent to the changes in the plan")
+    p.add_argument("--json", action="store_true", help="print JSON lines of events")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print tool output")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    a = sub.add_parser("answers", help="answers-file helpers")
+    a_sub = a.add_subparsers(dest="answers_command", metavar="ACTION", required=True)
+    a_sub.add_parser("schema", help="print the answers file's JSON Schema")
+    a_sub.add_parser("init", help="print a commented answers template")
+    v = a_sub.add_parser("validate", help="validate an answers file")
+    v.add_argument("file", type=Path)
+    return p
+
+
+def _answers_command(args: argparse.Namespace) -> int:
+    if args.answers_command == "schema":
+        import json
+
+        from installer.answers import json_schema
+
+        print(json.dumps(json_schema(), indent=2, sort_keys=True))
+    elif args.answers_command == "init":
+        from importlib.resources import files
+
+        print(files("installer").joinpath("examples/answers.yaml").read_text(), end="")
+    else:
+        from installer.answers import load_answers
+
+        load_answers(args.file)
+        print(f"{args.file}: valid")
+    return 0
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "answers":
+        return _answers_command(args)
+    if args.answers:
+        from installer.headless import run_headless
+
+        return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
+                            yes=args.yes, as_json=args.json, verbose=args.verbose)
+    parser.print_help()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args, parser)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a user error prints cleanly; anything else is our bug
+        from installer.errors import UserError
+
+        if isinstance(exc, UserError):
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

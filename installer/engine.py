@@ -1,0 +1,194 @@
+"""Runs a plan: gather, plan again, check, change, verify - for both front ends.
+
+Every side effect goes through `Context.change`, the one mutation point. In a dry-run it
+emits the change's description and never calls the action; mutating helpers
+(helm installs, label patches, host scripts) demand the `Permit` that only `change`
+hands out, so a change cannot be made around it by accident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from installer.answers import Answers
+from installer.errors import (
+    EXIT_CHECKS_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STEP_FAILED,
+    StepFailed,
+    UserError,
+)
+from installer.events import (
+    ChangeEvent,
+    Event,
+    PlanReady,
+    RunFinished,
+    RunStarted,
+    Sink,
+    StepFinished,
+    StepStarted,
+    WarningEvent,
+)
+from installer.facts import Facts
+from installer.journal import Journal
+from installer.plan import Plan, Step, build_plan
+
+T = TypeVar("T")
+
+
+class Permit:
+    """Proof that a mutation runs inside `Context.change`. Only the engine creates one."""
+
+    __slots__ = ("description",)
+
+    def __init__(self, description: str, _key: object) -> None:
+        if _key is not _PERMIT_KEY:
+            raise RuntimeError("a Permit comes only from Context.change")
+        self.description = description
+
+
+_PERMIT_KEY = object()
+
+
+def require_permit(permit: Permit) -> None:
+    """Called first by every mutating helper."""
+    if not isinstance(permit, Permit):
+        raise RuntimeError("this call changes the cluster or a host; run it through "
+                           "Context.change")
+
+
+class Decider(Protocol):
+    """Asks for consent mid-run: a modal in the TUI, a policy (and --yes) headless."""
+
+    async def confirm(self, question: str, detail: str, policy: str) -> bool: ...
+
+
+class ChecksFailed(Exception):
+    """Prerequisite checks failed and nothing planned will fix them."""
+
+
+@dataclass
+class Context:
+    dry_run: bool
+    sinks: list[Sink]
+    decider: Decider
+    journal: Journal | None = None
+    services: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.emit(event)
+
+    async def change(self, path: str, target: str, description: str,
+                     action: Callable[[Permit], Awaitable[T]],
+                     detail: dict[str, Any] | None = None) -> T | None:
+        """The single place where anything on a host or the cluster is changed."""
+        detail = detail or {}
+        if self.dry_run:
+            self.emit(ChangeEvent(path=path, target=target, message=description, applied=False,
+                                  detail=detail))
+            return None
+        result = await action(Permit(description, _PERMIT_KEY))
+        self.emit(ChangeEvent(path=path, target=target, message=description, applied=True,
+                              detail=detail))
+        return result
+
+
+Executor = Callable[[Context, Step, Facts], Awaitable[Any]]
+
+
+@dataclass
+class Engine:
+    """Executors are looked up by a step's `action`; gather executors return new Facts."""
+
+    answers: Answers
+    ctx: Context
+    executors: dict[str, Executor]
+    plan: Plan | None = None
+
+    def _plan(self, facts: Facts) -> Plan:
+        plan = build_plan(self.answers, facts)
+        self.plan = plan
+        self.ctx.emit(PlanReady(path="plan", message=f"{len(plan.steps)} steps, "
+                                f"{len(plan.changes)} changes", plan=plan.to_dict()))
+        for w in plan.warnings:
+            self.ctx.emit(WarningEvent(path="plan", message=w))
+        return plan
+
+    async def _run_step(self, step: Step, facts: Facts) -> Any:
+        self.ctx.emit(StepStarted(path=step.id, title=step.title, phase=step.phase,
+                                  message=step.title))
+        if step.phase == "change" and not step.changes:
+            self.ctx.emit(StepFinished(path=step.id, status="skipped",
+                                       message=step.note or "nothing to change"))
+            return None
+        if step.phase == "change" and self.ctx.journal and \
+                self.ctx.journal.was_done(step.fingerprint):
+            self.ctx.emit(StepFinished(path=step.id, status="skipped",
+                                       message="done by the interrupted run (journal)"))
+            return None
+        if self.ctx.dry_run and step.phase in ("change", "verify"):
+            for change in step.changes:
+                self.ctx.emit(ChangeEvent(path=step.id, target=change.target, applied=False,
+                                          message=change.description, detail=change.detail))
+            self.ctx.emit(StepFinished(path=step.id, status="dry-run",
+                                       message="dry-run: not executed"))
+            return None
+        executor = self.executors.get(step.action)
+        if executor is None:
+            raise StepFailed(f"{step.id}: no executor for action '{step.action}'")
+        try:
+            result = await executor(self.ctx, step, facts)
+        except StepFailed as exc:
+            self.ctx.emit(StepFinished(path=step.id, status="failed", message=str(exc),
+                                       detail="; ".join(x for x in (exc.cause, exc.fix) if x)))
+            raise
+        self.ctx.emit(StepFinished(path=step.id, status="ok",
+                                   message=result if isinstance(result, str) else "done"))
+        if step.phase == "change" and self.ctx.journal:
+            self.ctx.journal.step_done(step.id, step.fingerprint)
+        return result
+
+    async def gather(self, facts: Facts) -> tuple[Plan, Facts]:
+        """Gather until the plan needs no more facts; every gather step is read-only."""
+        plan = self._plan(facts)
+        while plan.phase("gather"):
+            for step in plan.phase("gather"):
+                facts = await self._run_step(step, facts)
+            plan = self._plan(facts)
+        return plan, facts
+
+    async def run(self, facts: Facts) -> int:
+        """Run everything; returns the exit code. Cancellation ends with 130."""
+        self.ctx.emit(RunStarted(path="run", dry_run=self.ctx.dry_run,
+                                 message="dry-run" if self.ctx.dry_run else "run"))
+        try:
+            plan, facts = await self.gather(facts)
+            for phase in ("check", "change", "verify"):
+                for step in plan.phase(phase):
+                    await self._run_step(step, facts)
+        except asyncio.CancelledError:
+            self.ctx.emit(RunFinished(path="run", status="cancelled", exit_code=EXIT_INTERRUPTED,
+                                      message="interrupted; run again to resume"))
+            raise
+        except UserError as exc:
+            self._finish("failed", exc.exit_code, exc.summary)
+            raise
+        except ChecksFailed as exc:
+            return self._finish("failed", EXIT_CHECKS_FAILED, str(exc))
+        except StepFailed as exc:
+            return self._finish("failed", EXIT_STEP_FAILED, str(exc))
+        if self.ctx.journal and not self.ctx.dry_run:
+            self.ctx.journal.run_complete()
+        changed = sum(1 for s in plan.steps if s.changes)
+        msg = ("dry-run complete: nothing was changed" if self.ctx.dry_run else
+               "done" if changed else "done: everything was already in place, nothing changed")
+        return self._finish("dry-run" if self.ctx.dry_run else "ok", EXIT_OK, msg)
+
+    def _finish(self, status: Any, code: int, message: str) -> int:
+        self.ctx.emit(RunFinished(path="run", status=status, exit_code=code, message=message))
+        return code

@@ -1,0 +1,123 @@
+"""The chart service: the real `helm` binary (3 or 4), run as a child process.
+
+Why the binary and not a library: operators trust helm's own behaviour and errors, and
+air-gapped sites already have it. Each helm runs in its own process group so a cancel
+stops it (and any plugin it started) at once; its output streams line by line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from installer.engine import Permit, require_permit
+from installer.errors import Problem, StepFailed, UserError
+from installer.facts import ReleaseFacts
+
+CANCEL_GRACE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Helm:
+    binary: str
+    kubeconfig: str
+    context: str | None
+
+    def base_args(self) -> list[str]:
+        args = ["--kubeconfig", self.kubeconfig]
+        return args + (["--kube-context", self.context] if self.context else [])
+
+
+def find_helm(kubeconfig: str, context: str | None) -> Helm:
+    binary = os.environ.get("GPU_KATA_HELM") or shutil.which("helm")
+    if not binary:
+        raise UserError("helm not found", [Problem(
+            "PATH", "no `helm` executable on PATH",
+            "install helm 3 or 4, or set GPU_KATA_HELM to its path")])
+    return Helm(binary, kubeconfig, context)
+
+
+async def run_helm(helm: Helm, args: list[str], on_line: Callable[[str, str], None] | None = None,
+                   ) -> tuple[int, str, str]:
+    """Run helm, streaming lines to `on_line(stream, line)`; kill its group on cancel."""
+    proc = await asyncio.create_subprocess_exec(
+        helm.binary, *args, *helm.base_args(), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    out: list[str] = []
+    err: list[str] = []
+
+    async def pump(stream: asyncio.StreamReader, sink: list[str], name: str) -> None:
+        async for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            sink.append(line)
+            if on_line:
+                on_line(name, line)
+
+    try:
+        assert proc.stdout and proc.stderr
+        await asyncio.gather(pump(proc.stdout, out, "stdout"), pump(proc.stderr, err, "stderr"))
+        code = await proc.wait()
+    except asyncio.CancelledError:
+        await _stop_group(proc)
+        raise
+    return code, "\n".join(out), "\n".join(err)
+
+
+async def _stop_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the whole process group, then SIGKILL after a short grace."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), CANCEL_GRACE_SECONDS)
+            return
+        except TimeoutError:
+            continue
+
+
+async def list_releases(helm: Helm) -> list[ReleaseFacts]:
+    code, out, err = await run_helm(helm, ["list", "--all-namespaces", "--all", "-o", "json"])
+    if code != 0:
+        raise StepFailed(f"helm list failed: {err.strip() or out.strip()}",
+                         fix="check the kubeconfig and that helm can reach the cluster")
+    releases = []
+    for r in json.loads(out or "[]"):
+        chart = r.get("chart", "")
+        name, _, version = chart.rpartition("-")
+        code, vout, _ = await run_helm(helm, ["get", "values", r["name"], "--namespace",
+                                              r["namespace"], "-o", "json"])
+        values = json.loads(vout or "{}") if code == 0 else {}
+        releases.append(ReleaseFacts(name=r["name"], namespace=r["namespace"], chart=name,
+                                     version=version, status=r.get("status", ""),
+                                     values=values or {}))
+    return releases
+
+
+async def install(helm: Helm, permit: Permit, args_without_values: list[str],
+                  values: dict[str, Any], on_line: Callable[[str, str], None]) -> str:
+    """Run `helm upgrade --install` with the values in a private temporary file."""
+    require_permit(permit)
+    with tempfile.TemporaryDirectory(prefix="gpu-kata-values-") as tmp:
+        path = Path(tmp) / "values.yaml"
+        path.write_text(yaml.safe_dump(values, sort_keys=True))
+        path.chmod(0o600)
+        args = [str(path) if a == "<values.yaml>" else a for a in args_without_values]
+        code, out, err = await run_helm(helm, args, on_line)
+    if code != 0:
+        message = (err or out).strip().splitlines()
+        raise StepFailed(f"helm failed: {message[-1] if message else f'exit {code}'}",
+                         cause="helm's own error above",
+                         fix="fix the cause and run again; the run resumes from here")
+    return out

@@ -1,0 +1,54 @@
+"""An append-only record of finished changes, so an interrupted run resumes where it stopped.
+
+Facts already make most steps idempotent (a deployed release with the same values is not
+installed again); the journal covers what facts cannot show, such as a host fix applied
+just before the run was killed. A run that finishes cleanly closes its journal, and the next
+run starts from facts alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.resumed: set[str] = self._unfinished_run_steps()
+
+    def _unfinished_run_steps(self) -> set[str]:
+        done: set[str] = set()
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return done
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill; the step it named is simply redone
+            if entry.get("event") == "run-complete":
+                done.clear()
+            elif entry.get("event") == "step-done":
+                done.add(entry["fingerprint"])
+        return done
+
+    def _append(self, entry: dict[str, object]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"at": time.time(), **entry}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def was_done(self, fingerprint: str) -> bool:
+        return fingerprint in self.resumed
+
+    def step_done(self, step_id: str, fingerprint: str) -> None:
+        self._append({"event": "step-done", "step": step_id, "fingerprint": fingerprint})
+
+    def run_complete(self) -> None:
+        self._append({"event": "run-complete"})
+        self.resumed = set()

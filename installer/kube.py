@@ -1,0 +1,151 @@
+"""The cluster service: a client from the operator's kubeconfig, read-only discovery, and the
+few mutations the installer makes (each demanding the engine's Permit).
+
+The `kubernetes` client is synchronous; calls run in worker threads so the TUI never blocks.
+Kubeconfig problems become UserErrors that name the file, the context and the fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from installer.errors import Problem, UserError
+from installer.facts import ClusterFacts, NodeFacts
+
+CLUSTER_POLICY = ("nvidia.com", "v1", "clusterpolicies", "cluster-policy")
+
+
+@dataclass
+class Kube:
+    """A connected API client plus where it came from (for messages)."""
+
+    api: Any
+    kubeconfig: str
+    context: str | None
+    token: str | None
+
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api)
+
+    def apps(self) -> Any:
+        from kubernetes import client
+
+        return client.AppsV1Api(self.api)
+
+    def custom(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api)
+
+    def node_api(self) -> Any:
+        from kubernetes import client
+
+        return client.NodeV1Api(self.api)
+
+
+def kubeconfig_path(explicit: str | None) -> str:
+    if explicit:
+        return os.path.expanduser(explicit)
+    env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    return os.path.expanduser(env or "~/.kube/config")
+
+
+def connect(kubeconfig: str | None, context: str | None) -> Kube:
+    """Build a client, or raise UserError saying exactly what is wrong with the kubeconfig."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    path = kubeconfig_path(kubeconfig)
+    where = "cluster.kubeconfig"
+    if not Path(path).is_file():
+        raise UserError(f"kubeconfig {path} not found", [Problem(
+            where, f"no file at {path}",
+            "set cluster.kubeconfig in the answers file or KUBECONFIG to your kubeconfig")])
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=path)
+    except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
+        raise UserError(f"kubeconfig {path} cannot be read", [Problem(
+            where, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            "point cluster.kubeconfig at a valid kubeconfig (kubectl config view checks it)")]
+        ) from None
+    names = [c["name"] for c in contexts or []]
+    if context and context not in names:
+        raise UserError(f"context '{context}' is not in {path}", [Problem(
+            "cluster.context", f"unknown context '{context}'",
+            f"use one of: {', '.join(names) or '(none)'}")])
+    try:
+        api = config.new_client_from_config(config_file=path, context=context)
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise UserError(f"kubeconfig {path}: cannot use context "
+                        f"'{context or (current or {}).get('name')}'", [Problem(
+                            where, str(exc).splitlines()[0],
+                            "fix the context's cluster, user or credentials entries")]) from None
+    auth = api.configuration.api_key.get("authorization", "")
+    token = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else None
+    return Kube(api, path, context or (current or {}).get("name"), token)
+
+
+def _api_error(kube: Kube, exc: Exception) -> UserError:
+    """Turn a failed first contact into a message about credentials or reachability."""
+    status = getattr(exc, "status", None)
+    if status in (401, 403):
+        return UserError(f"the API server rejected the credentials of context '{kube.context}'",
+                         [Problem("cluster.context", f"HTTP {status}: {getattr(exc, 'reason', '')}",
+                                  "refresh the credentials (expired token or certificate?) or "
+                                  "use a context with cluster-admin rights")])
+    host = kube.api.configuration.host
+    return UserError(f"cannot reach the API server at {host}", [Problem(
+        "cluster.context", str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
+        "check that the cluster is up and the kubeconfig's server address is right")])
+
+
+def _node_facts(node: Any) -> NodeFacts:
+    status = node.status
+    address = next((a.address for a in status.addresses or [] if a.type == "InternalIP"), None)
+    labels = dict(node.metadata.labels or {})
+    roles = tuple(sorted(k.split("/", 1)[1] for k in labels
+                         if k.startswith("node-role.kubernetes.io/")))
+    ready = next((c.status == "True" for c in status.conditions or [] if c.type == "Ready"), None)
+    info = status.node_info
+    return NodeFacts(
+        name=node.metadata.name, address=address, labels=labels, roles=roles,
+        kubelet_version=info.kubelet_version if info else None,
+        container_runtime=info.container_runtime_version if info else None,
+        allocatable=dict(status.allocatable or {}), ready=ready)
+
+
+def _discover_sync(kube: Kube) -> ClusterFacts:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        version = client.VersionApi(kube.api).get_code().git_version
+        nodes = kube.core().list_node().items
+    except Exception as exc:  # first contact: any failure is about reaching or auth
+        raise _api_error(kube, exc) from None
+    runtime_classes = tuple(rc.metadata.name for rc in kube.node_api().list_runtime_class().items)
+    try:
+        cp = kube.custom().get_cluster_custom_object(*CLUSTER_POLICY)
+        cp_state = (cp.get("status") or {}).get("state") or "unknown"
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        cp_state = None
+    workers = tuple(
+        f"{ds.metadata.namespace}/{ds.metadata.name}"
+        for ds in kube.apps().list_daemon_set_for_all_namespaces().items
+        if ds.metadata.name.endswith("node-feature-discovery-worker"))
+    return ClusterFacts(context=kube.context, server_version=version,
+                        nodes=tuple(_node_facts(n) for n in nodes),
+                        runtime_classes=runtime_classes, cluster_policy_state=cp_state,
+                        nfd_workers=workers)
+
+
+async def discover(kube: Kube) -> ClusterFacts:
+    return await asyncio.to_thread(_discover_sync, kube)

@@ -1,0 +1,249 @@
+"""build_plan(answers, facts) -> Plan: the one value both front ends show and the engine runs.
+
+Pure: the same answers and facts always give the same plan, so the TUI's review screen,
+`--dry-run` and the tests compare one value. Order is always gather -> check -> change ->
+verify (the k0sctl model). A gather step appears only while its facts are missing; the
+engine gathers, then plans again with what it learned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from installer.answers import Answers, ChartSource
+from installer.errors import Problem, UserError
+from installer.facts import Facts, NodeFacts
+from installer.values import (
+    WORKLOAD_FOR_CHOICE,
+    WORKLOAD_LABEL,
+    gpu_operator_values,
+    gpu_resource_name,
+    kata_deploy_values,
+    value_warnings,
+)
+
+Phase = Literal["gather", "check", "change", "verify"]
+PHASES: tuple[Phase, ...] = ("gather", "check", "change", "verify")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing the run would change: shown by dry-run, applied only through the engine."""
+
+    kind: Literal["helm", "label", "host"]
+    target: str
+    description: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    phase: Phase
+    title: str
+    action: str
+    params: dict[str, Any] = field(default_factory=dict)
+    changes: tuple[Change, ...] = ()
+    note: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies this exact step, so a journal can tell a resumed step from a changed one."""
+        blob = json.dumps([self.id, self.params, [asdict(c) for c in self.changes]],
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    warnings: tuple[str, ...] = ()
+    facts_source: str = ""
+
+    def phase(self, phase: Phase) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.phase == phase)
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(c for s in self.steps for c in s.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "factsSource": self.facts_source,
+            "warnings": list(self.warnings),
+            "steps": [
+                {"id": s.id, "phase": s.phase, "title": s.title, "action": s.action,
+                 "params": s.params, "note": s.note,
+                 "changes": [asdict(c) for c in s.changes]}
+                for s in self.steps
+            ],
+        }
+
+
+def chart_ref(source: ChartSource) -> list[str]:
+    """The chart argument(s) helm takes for this source."""
+    if source.oci:
+        return [source.oci]
+    if source.repo:
+        return [str(source.name), "--repo", source.repo]
+    return [str(source.path)]
+
+
+def helm_install_args(release: str, source: ChartSource, version: str | None, namespace: str,
+                      timeout: str, values_file: str) -> list[str]:
+    """`helm upgrade --install` arguments; upgrade makes a re-run converge instead of fail."""
+    args = ["upgrade", "--install", release, *chart_ref(source)]
+    if version and not source.is_local:
+        args += ["--version", version]
+    args += ["--namespace", namespace, "--create-namespace", "--values", values_file,
+             "--wait", "--timeout", timeout]
+    return args
+
+
+def kata_nodes(answers: Answers, facts: Facts) -> list[str]:
+    """Nodes that will run Kata GPU workloads: chosen explicitly, or by the cluster default."""
+    names = [n.name for n in answers.nodes.items if n.choice == "kata"]
+    if answers.nodes.default == "kata" and facts.cluster:
+        listed = {n.name for n in answers.nodes.items}
+        names += [n.name for n in facts.cluster.nodes
+                  if n.gpu_present and n.name not in listed and n.workload is None]
+    return names
+
+
+def _node_problems(answers: Answers, facts: Facts) -> list[Problem]:
+    if not facts.cluster:
+        return []
+    known = {n.name for n in facts.cluster.nodes}
+    return [
+        Problem(f"nodes.items[{i}].name",
+                f"'{item.name}' is not a node of this cluster",
+                f"use one of: {', '.join(sorted(known)) or '(the cluster has no nodes)'}")
+        for i, item in enumerate(answers.nodes.items) if item.name not in known
+    ]
+
+
+def _ssh_target(answers: Answers, name: str, node: NodeFacts | None) -> dict[str, Any]:
+    item = next((n for n in answers.nodes.items if n.name == name), None)
+    address = (item.address if item else None) or (node.address if node else None)
+    return {
+        "node": name,
+        "address": address,
+        "user": (item.user if item else None) or answers.ssh.user,
+        "port": (item.port if item else None) or answers.ssh.port,
+    }
+
+
+def _gather_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]:
+    steps = []
+    if facts.cluster is None:
+        steps.append(Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
+                          "discover", {"kubeconfig": answers.cluster.kubeconfig,
+                                       "context": answers.cluster.context}))
+    for name in kata:
+        if name not in facts.hosts:
+            node = facts.cluster.node(name) if facts.cluster else None
+            steps.append(Step(f"probe/{name}", "gather", f"Probe host {name} over SSH (read-only)",
+                              "probe", _ssh_target(answers, name, node)))
+    return steps
+
+
+def _check_steps(answers: Answers, kata: list[str]) -> list[Step]:
+    ignore = sorted(answers.checks.ignore)
+    steps = [Step("check/cluster", "check", "Cluster prerequisites (runtime, versions, NFD)",
+                  "cluster-checks", {"ignore": ignore})]
+    steps += [Step(f"check/{name}", "check", f"Host prerequisites on {name}", "host-checks",
+                   {"node": name, "ignore": ignore}) for name in kata]
+    return steps
+
+
+def _label_steps(answers: Answers, facts: Facts) -> list[Step]:
+    steps = []
+    for item in answers.nodes.items:
+        if item.choice == "leave":
+            continue
+        want = WORKLOAD_FOR_CHOICE[item.choice]
+        node = facts.cluster.node(item.name) if facts.cluster else None
+        have = node.workload if node else None
+        known = facts.cluster is not None
+        changes: tuple[Change, ...] = ()
+        note = f"already {WORKLOAD_LABEL}={want}" if known and have == want else ""
+        if not note:
+            changes = (Change("label", item.name,
+                              f"label node {item.name} {WORKLOAD_LABEL}={want}"
+                              + (f" (was {have})" if have else ""),
+                              {"node": item.name, "key": WORKLOAD_LABEL, "from": have,
+                               "to": want}),)
+        steps.append(Step(f"label/{item.name}", "change", f"Label {item.name} for {item.choice}",
+                          "label", {"node": item.name, "key": WORKLOAD_LABEL, "value": want},
+                          changes, note))
+    return steps
+
+
+def _helm_step(step_id: str, title: str, release: str, source: ChartSource, version: str | None,
+               namespace: str, timeout: str, values: dict[str, Any], facts: Facts) -> Step:
+    current = facts.cluster.release(release, namespace) if facts.cluster else None
+    up_to_date = (current is not None and current.status == "deployed"
+                  and (source.is_local or current.version == version)
+                  and current.values == values)
+    params = {"release": release, "namespace": namespace, "chart": source.describe(),
+              "version": version, "values": values,
+              "command": ["helm", *helm_install_args(release, source, version, namespace,
+                                                     timeout, "<values.yaml>")]}
+    if up_to_date:
+        return Step(step_id, "change", title, "helm", params,
+                    note=f"release {namespace}/{release} already deployed with these values")
+    verb = "upgrade" if current else "install"
+    change = Change("helm", f"{namespace}/{release}",
+                    f"helm {verb} {release} ({source.describe()} {version or ''}) "
+                    f"in namespace {namespace}".replace("  ", " "), params)
+    return Step(step_id, "change", title, "helm", params, (change,))
+
+
+def _verify_steps(answers: Answers, kata: list[str]) -> list[Step]:
+    resource = gpu_resource_name(answers)
+    steps = [
+        Step("verify/kata-deploy", "verify", "kata-deploy installed on every Kata node",
+             "verify-kata-deploy", {"nodes": kata, "namespace": answers.kata_deploy.namespace}),
+        Step("verify/gpu-operator", "verify",
+             "GPU Operator ready: ClusterPolicy, operands, GPU resources",
+             "verify-gpu-operator",
+             {"nodes": kata, "namespace": answers.gpu_operator.namespace,
+              "resource": resource}),
+    ]
+    steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
+                   "verify-host", {"node": name}) for name in kata]
+    if answers.sample.run:
+        s = answers.sample
+        steps.append(Step("sample/cuda-vectoradd", "verify",
+                          "Run the CUDA vector-add sample in a Kata VM", "sample",
+                          {"image": s.image, "memory": s.memory, "timeoutSeconds":
+                           s.timeout_seconds, "resource": resource or "per-model",
+                           "namespace": "default"}))
+    return steps
+
+
+def build_plan(answers: Answers, facts: Facts) -> Plan:
+    """Plan the run. Raises UserError when the answers name nodes the cluster lacks."""
+    problems = _node_problems(answers, facts)
+    if problems:
+        raise UserError("the answers do not match the cluster", problems)
+    kata = kata_nodes(answers, facts)
+    kd, op = answers.kata_deploy, answers.gpu_operator
+    steps = [
+        *_gather_steps(answers, facts, kata),
+        *_check_steps(answers, kata),
+        *_label_steps(answers, facts),
+        _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
+                   kd.namespace, kd.timeout, kata_deploy_values(kd), facts),
+        _helm_step("install/gpu-operator", "Install the NVIDIA GPU Operator", op.release,
+                   op.chart, op.version, op.namespace, op.timeout, gpu_operator_values(answers),
+                   facts),
+        *_verify_steps(answers, kata),
+    ]
+    warnings = list(value_warnings(answers))
+    if not kata:
+        warnings.append("no node is chosen for Kata: nothing will run GPU workloads in VMs")
+    return Plan(tuple(steps), tuple(warnings), facts.source)

@@ -1,0 +1,150 @@
+"""Sinks that render engine events: rich console, plain lines, JSON lines, the log file.
+
+The log file always gets debug detail; every sink passes text through the redactor, so
+a secret that reached an event by mistake still never reaches an output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from installer.events import (
+    ChangeEvent,
+    CheckReported,
+    Event,
+    Output,
+    PlanReady,
+    PodLog,
+    PodStatus,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+    WarningEvent,
+)
+from installer.plan import PHASES
+from installer.redact import Redactor
+
+_MARK = {"ok": "✓", "failed": "✗", "skipped": "-", "dry-run": "·", "cancelled": "!", "warn": "!"}
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "gpu-kata-installer"
+
+
+def render_plan(plan: dict[str, Any]) -> list[str]:
+    """The plan as text: what the dry-run prints and the review screen shows."""
+    lines = [f"Plan (facts: {plan['factsSource']})"]
+    for phase in PHASES:
+        steps = [s for s in plan["steps"] if s["phase"] == phase]
+        if not steps:
+            continue
+        lines.append(f"  {phase}:")
+        for s in steps:
+            lines.append(f"    [{s['id']}] {s['title']}" + (f" - {s['note']}" if s["note"] else ""))
+            for c in s["changes"]:
+                lines.append(f"      will change: {c['description']}")
+                if c["kind"] == "helm":
+                    lines.append("        command: " + " ".join(c["detail"]["command"]))
+                    values = json.dumps(c["detail"]["values"], indent=2, sort_keys=True)
+                    lines += ["        values: " + values.splitlines()[0]]
+                    lines += ["                " + v for v in values.splitlines()[1:]]
+                elif c["kind"] == "host" and c["detail"].get("preview"):
+                    lines += ["        | " + p for p in c["detail"]["preview"].splitlines()]
+    lines += [f"  warning: {w}" for w in plan["warnings"]]
+    return lines
+
+
+class TextSink:
+    """Plain lines for pipes and CI logs; with rich, styled lines for a terminal."""
+
+    def __init__(self, stream: IO[str], redactor: Redactor, *, rich: bool = False,
+                 verbose: bool = False) -> None:
+        self.redactor = redactor
+        self.verbose = verbose
+        self.stream = stream
+        self.console = None
+        if rich:
+            from rich.console import Console
+
+            self.console = Console(file=stream, highlight=False)
+
+    def _line(self, text: str, style: str = "") -> None:
+        text = self.redactor.text(text)
+        if self.console is not None:
+            self.console.print(text, style=style or None, markup=False)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, PlanReady):
+            if self.verbose or event.plan["steps"]:
+                for line in render_plan(event.plan):
+                    self._line(line)
+        elif isinstance(event, StepStarted):
+            self._line(f"→ {event.path}: {event.title}", "bold")
+        elif isinstance(event, StepFinished):
+            mark = _MARK.get(event.status, "?")
+            style = {"failed": "red", "ok": "green"}.get(event.status, "dim")
+            self._line(f"{mark} {event.path}: {event.message}", style)
+            if event.detail:
+                self._line(f"    {event.detail}", style)
+        elif isinstance(event, ChangeEvent):
+            verb = "changed" if event.applied else "would change"
+            self._line(f"  {verb}: {event.message}", "yellow")
+        elif isinstance(event, WarningEvent):
+            self._line(f"! {event.message}", "yellow")
+        elif isinstance(event, CheckReported):
+            for r in event.results:
+                mark = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-"}.get(r["status"], "?")
+                self._line(f"    {mark} {event.node} {r['name']}: {r.get('summary', '')}")
+        elif isinstance(event, Output | PodLog) and self.verbose:
+            self._line(f"    {event.path}: {event.message or getattr(event, 'line', '')}", "dim")
+        elif isinstance(event, PodStatus) and self.verbose:
+            self._line(f"    {event.namespace}/{event.pod} {event.phase} {event.reason}", "dim")
+        elif isinstance(event, RunFinished):
+            self._line(f"{event.message} (exit {event.exit_code})",
+                       "bold green" if event.exit_code == 0 else "bold red")
+
+
+class JsonSink:
+    """One JSON object per event, for automation (`--json`)."""
+
+    def __init__(self, stream: IO[str], redactor: Redactor) -> None:
+        self.stream = stream
+        self.redactor = redactor
+
+    def emit(self, event: Event) -> None:
+        self.stream.write(json.dumps(self.redactor.data(event.to_json()), default=str) + "\n")
+        self.stream.flush()
+
+
+class LogFileSink:
+    """Everything at debug level, redacted, to a file in the XDG state directory."""
+
+    def __init__(self, path: Path, redactor: Redactor) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.redactor = redactor
+        self.logger = logging.getLogger(f"gpu-kata-installer.{id(self)}")
+        self.logger.propagate = False
+        self.logger.setLevel(logging.DEBUG)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.handler = handler
+        self.logger.addHandler(handler)
+
+    def emit(self, event: Event) -> None:
+        level = logging.WARNING if isinstance(event, WarningEvent) else logging.DEBUG
+        payload = json.dumps(self.redactor.data(event.to_json()), default=str)
+        self.logger.log(level, "%s", payload)
+
+    def close(self) -> None:
+        self.logger.removeHandler(self.handler)
+        self.handler.close()

@@ -1,0 +1,101 @@
+"""Answers -> the exact Helm values for each chart.
+
+Pure functions, because the values are the heart of the dry-run and of every test that
+pins a trap from the guide (domain.md section 2). Operator-supplied extra values are
+merged last, so an operator can override anything - and `value_warnings` says when an
+override walks into a known trap.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from installer.answers import Answers, GpuOperator, KataDeploy
+
+GPU_SHIM = "qemu-nvidia-gpu"
+WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
+WORKLOAD_FOR_CHOICE = {"kata": "vm-passthrough", "traditional": "container"}
+VALID_WORKLOADS = ("container", "vm-passthrough", "vm-vgpu")
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Merge like Helm merges -f files: maps merge key by key, anything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def kata_deploy_values(kd: KataDeploy) -> dict[str, Any]:
+    """Values for kata-deploy: only the GPU shim, no default RuntimeClass, no second NFD."""
+    values: dict[str, Any] = {
+        # The chart has no `nfd` key (the guide's `nfd.enabled=false` is silently ignored);
+        # its NFD sub-chart is switched by `node-feature-discovery.enabled`.
+        "node-feature-discovery": {"enabled": False},
+        # Default values install ~15 runtime classes and the nydus snapshotter; GPU nodes
+        # need only the NVIDIA GPU shim.
+        "shims": {"disableAll": True, GPU_SHIM: {"enabled": True}},
+        "defaultShim": {"amd64": GPU_SHIM},
+        "runtimeClasses": {"createDefault": False},
+    }
+    if kd.version_tuple >= (3, 32, 0):
+        # From 3.32 the chart can run as a job; pin the DaemonSet the verification expects.
+        values["deploymentMode"] = "daemonset"
+    return deep_merge(values, kd.values)
+
+
+def gpu_operator_values(answers: Answers) -> dict[str, Any]:
+    """Values for the GPU Operator in Kata sandbox mode."""
+    op: GpuOperator = answers.gpu_operator
+    sandbox: dict[str, Any] = {"enabled": True, "mode": "kata"}
+    if answers.nodes.default == "kata":
+        sandbox["defaultWorkload"] = "vm-passthrough"
+    env: list[dict[str, str]] = []
+    if op.resource_naming == "per-model":
+        # The empty string is meaningful: it switches to per-model resource names.
+        env.append({"name": "P_GPU_ALIAS", "value": ""})
+    if op.nvswitch_naming == "per-model":
+        env.append({"name": "NVSWITCH_ALIAS", "value": ""})
+    values: dict[str, Any] = {
+        "sandboxWorkloads": sandbox,
+        "kataSandboxDevicePlugin": {"enabled": True, **({"env": env} if env else {})},
+        "vfioManager": {"enabled": True},
+        "ccManager": {"enabled": True, **({"defaultMode": "off"} if op.cc_mode == "off" else {})},
+        # Deprecated, and fights kata-deploy over the runtime classes: never enabled.
+        "kataManager": {"enabled": False},
+        "nfd": {"enabled": True, "nodefeaturerules": True},
+    }
+    return deep_merge(values, op.values)
+
+
+def value_warnings(answers: Answers) -> list[str]:
+    """Overrides in extra values that lead to a cluster that cannot run Kata GPU pods."""
+    values = gpu_operator_values(answers)
+    sw = values.get("sandboxWorkloads") or {}
+    out = []
+    if sw.get("enabled") is not True:
+        out.append("gpuOperator.values sets sandboxWorkloads.enabled to something other than "
+                   "true: the operator will ignore the vm-passthrough node label")
+    if sw.get("mode") != "kata":
+        out.append(f"gpuOperator.values sets sandboxWorkloads.mode={sw.get('mode')!r}: only "
+                   "'kata' deploys the Kata device plugin; GPU pods will not get devices")
+    dw = sw.get("defaultWorkload")
+    if dw is not None and dw not in VALID_WORKLOADS:
+        out.append(f"sandboxWorkloads.defaultWorkload={dw!r} is not one of {VALID_WORKLOADS}")
+    kd = kata_deploy_values(answers.kata_deploy)
+    if "nfd" in answers.kata_deploy.values:
+        out.append("kataDeploy.values sets `nfd`, a key the chart does not have; use "
+                   "`node-feature-discovery.enabled`")
+    if (kd.get("shims") or {}).get(GPU_SHIM, {}).get("enabled") is not True:
+        out.append(f"kataDeploy.values disables the {GPU_SHIM} shim: no kata-{GPU_SHIM} "
+                   "runtime class will exist")
+    return out
+
+
+def gpu_resource_name(answers: Answers) -> str | None:
+    """The extended resource Kata GPU pods request; None means per-model names."""
+    return "nvidia.com/pgpu" if answers.gpu_operator.resource_naming == "pgpu" else None
