@@ -1,0 +1,87 @@
+"""The command line as an operator meets it: real processes, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "installer" / "examples"
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "installer.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(autouse=True)
+def state(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def test_help_lists_exit_codes():
+    out = cli("--help")
+    assert out.returncode == 0
+    assert "130  interrupted" in out.stdout and "--answers FILE" in out.stdout
+
+
+def test_committed_schema_is_current():
+    out = cli("answers", "schema")
+    committed = (ROOT / "installer/answers.schema.json").read_text()
+    assert json.loads(out.stdout) == json.loads(committed)
+
+
+def test_init_prints_a_template_that_validates(tmp_path):
+    out = cli("answers", "init")
+    path = tmp_path / "a.yaml"
+    path.write_text(out.stdout)
+    assert cli("answers", "validate", str(path)).returncode == 0
+
+
+def test_bad_answers_file_exits_2_with_path_and_fix_and_no_traceback(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text((EXAMPLES / "answers.yaml").read_text().replace("port: 22", "port: many"))
+    out = cli("--answers", str(path), "--dry-run")
+    assert out.returncode == 2
+    assert "ssh.port (line 15)" in out.stderr and "fix:" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_missing_answers_file_exits_2():
+    out = cli("--answers", "/nonexistent/answers.yaml")
+    assert out.returncode == 2 and "file not found" in out.stderr
+
+
+def test_unknown_flag_exits_2():
+    out = cli("--frobnicate")
+    assert out.returncode == 2 and "unrecognized arguments" in out.stderr
+
+
+def test_changes_without_yes_on_a_pipe_are_refused():
+    out = cli("--answers", str(EXAMPLES / "answers.yaml"))
+    assert out.returncode == 2 and "--dry-run, then run again with --yes" in out.stderr
+
+
+def test_missing_kubeconfig_names_the_file_and_the_fix(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text((EXAMPLES / "answers.yaml").read_text().replace(
+        "kubeconfig: ~/.kube/config", f"kubeconfig: {tmp_path}/nope"))
+    out = cli("--answers", str(path), "--dry-run")
+    assert out.returncode == 2
+    assert f"{tmp_path}/nope" in out.stderr and "KUBECONFIG" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_log_file_is_written_private(state):
+    cli("--answers", str(EXAMPLES / "answers.yaml"), "--facts", str(EXAMPLES / "facts.yaml"),
+        "--dry-run")
+    logs = list((state / "gpu-kata-installer" / "logs").glob("run-*.log"))
+    assert logs and logs[0].stat().st_mode & 0o077 == 0
+    assert "plan" in logs[0].read_text()

@@ -1,0 +1,171 @@
+"""Answers files: every malformed document gives a short error naming the path, exit 2."""
+
+from __future__ import annotations
+
+import contextlib
+import textwrap
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from installer.answers import dump_answers, parse_answers
+from installer.errors import EXIT_BAD_INPUT, UserError
+
+BASE = textwrap.dedent("""\
+    apiVersion: gpu-kata-installer.io/v1alpha1
+    kind: Answers
+    kataDeploy: {version: 3.29.0}
+    gpuOperator: {version: v26.3.1}
+    """)
+
+
+def bad(extra: str, base: str = BASE) -> UserError:
+    with pytest.raises(UserError) as info:
+        parse_answers(base + textwrap.dedent(extra), "a.yaml")
+    assert info.value.exit_code == EXIT_BAD_INPUT
+    return info.value
+
+
+def test_minimal_file_is_valid_and_round_trips():
+    answers = parse_answers(BASE)
+    assert parse_answers(dump_answers(answers)) == answers
+
+
+def test_example_template_is_valid():
+    from importlib.resources import files
+
+    parse_answers(files("installer").joinpath("examples/answers.yaml").read_text())
+
+
+MALFORMED = [
+    # (name, extra yaml, path expected in the message, words expected)
+    ("unknown top-level key", "bogus: 1\n", "bogus", "unknown key"),
+    ("unknown nested key", "ssh: {usr: root}\n", "ssh.usr", "unknown key"),
+    ("port is a string", "ssh: {port: '22'}\n", "ssh.port", "integer"),
+    ("port out of range", "ssh: {port: 70000}\n", "ssh.port", "65535"),
+    ("bad host key policy", "ssh: {hostKeyPolicy: yolo}\n", "ssh.hostKeyPolicy", "strict"),
+    ("sudo password inline", "ssh: {sudo: {password: hunter22}}\n", "ssh.sudo.password",
+     "secret"),
+    ("key passphrase inline", "ssh: {passphrase: s3cretpass}\n", "ssh.passphrase", "secret"),
+    ("kubeconfig token inline", "cluster: {token: abcdef}\n", "cluster.token", "secret"),
+    ("user with shell metacharacters", "ssh: {user: 'root;reboot'}\n", "ssh.user",
+     "not a user name"),
+    ("user with a space", "ssh: {user: 'a b'}\n", "ssh.user", "not a user name"),
+    ("jump host with backticks", "ssh: {jumpHost: '`id`@bastion'}\n", "ssh.jumpHost",
+     "not a user name"),
+    ("empty node name", "nodes: {items: [{name: '', choice: kata}]}\n", "nodes.items[0].name",
+     "empty"),
+    ("node name with $()", "nodes: {items: [{name: '$(reboot)', choice: kata}]}\n",
+     "nodes.items[0].name", "not a Kubernetes node name"),
+    ("node address with ;", "nodes: {items: [{name: a, choice: kata, address: 'h;id'}]}\n",
+     "nodes.items[0].address", "neither an IP"),
+    ("node user with |", "nodes: {items: [{name: a, choice: kata, user: 'x|y'}]}\n",
+     "nodes.items[0].user", "not a user name"),
+    ("duplicate node", "nodes: {items: [{name: a, choice: kata}, {name: a, choice: kata}]}\n",
+     "nodes", "listed twice"),
+    ("node given two choices",
+     "nodes: {items: [{name: a, choice: kata}, {name: a, choice: traditional}]}\n",
+     "nodes", "two choices"),
+    ("bad node choice", "nodes: {items: [{name: a, choice: vm}]}\n", "nodes.items[0].choice",
+     "kata"),
+    ("bad default", "nodes: {default: leave}\n", "nodes.default", "kata"),
+    ("fix policy typo", "hostFixes: {iommu: yes}\n", "hostFixes.iommu", "apply"),
+    ("items not a list", "nodes: {items: {a: kata}}\n", "nodes.items", "list"),
+    ("wrong apiVersion", None, "apiVersion", "gpu-kata-installer.io/v1alpha1"),
+    ("wrong kind", None, "kind", "Answers"),
+    ("missing kata-deploy version", None, "kataDeploy", "version` is required"),
+    ("missing operator section", None, "gpuOperator", "missing"),
+    ("kata-deploy version with v", None, "kataDeploy", "without a leading 'v'"),
+    ("operator version without v", None, "gpuOperator", "with a leading 'v'"),
+    ("kata-deploy too old", None, "kataDeploy", "too old"),
+    ("two chart sources", None, "kataDeploy.chart", "exactly one"),
+    ("repo without name", None, "gpuOperator.chart", "needs `name`"),
+    ("kata manager enabled", None, "gpuOperator", "kataManager"),
+    ("sample memory not a quantity", "sample: {memory: lots}\n", "sample.memory", "quantity"),
+    ("check name with space", "checks: {ignore: ['iommu enabled']}\n", "checks.ignore[0]",
+     "check name"),
+    ("duplicate YAML key", "ssh: {user: a}\nssh: {user: b}\n", "ssh", "appears twice"),
+    ("env var name with $", "ssh: {sudo: {passwordEnv: '$X'}}\n", "ssh.sudo.passwordEnv",
+     "environment variable"),
+]
+
+HEADS = {
+    "wrong apiVersion": BASE.replace("v1alpha1", "v9"),
+    "wrong kind": BASE.replace("kind: Answers", "kind: Config"),
+    "missing kata-deploy version": BASE.replace("kataDeploy: {version: 3.29.0}", "kataDeploy: {}"),
+    "missing operator section": BASE.replace("gpuOperator: {version: v26.3.1}\n", ""),
+    "kata-deploy version with v": BASE.replace("3.29.0", "v3.29.0"),
+    "operator version without v": BASE.replace("v26.3.1", "26.3.1"),
+    "kata-deploy too old": BASE.replace("3.29.0", "3.20.0"),
+    "two chart sources": BASE.replace(
+        "kataDeploy: {version: 3.29.0}",
+        "kataDeploy: {version: 3.29.0, chart: {oci: 'oci://x/y', path: ./c}}"),
+    "repo without name": BASE.replace(
+        "gpuOperator: {version: v26.3.1}",
+        "gpuOperator: {version: v26.3.1, chart: {repo: 'https://x'}}"),
+    "kata manager enabled": BASE.replace(
+        "gpuOperator: {version: v26.3.1}",
+        "gpuOperator: {version: v26.3.1, values: {kataManager: {enabled: true}}}"),
+}
+
+
+@pytest.mark.parametrize(("name", "extra", "path", "words"), MALFORMED,
+                         ids=[m[0] for m in MALFORMED])
+def test_malformed_answers_name_the_path(name, extra, path, words):
+    error = bad(extra or "", HEADS.get(name, BASE))
+    rendered = str(error)
+    assert f"  {path}" in rendered or rendered.splitlines()[1].lstrip().startswith(path)
+    assert words in rendered
+    assert "Traceback" not in rendered
+
+
+def test_errors_carry_line_numbers():
+    error = bad("ssh:\n  port: nope\n")
+    problem = next(p for p in error.problems if p.where == "ssh.port")
+    assert problem.line == 6
+
+
+def test_not_yaml_and_not_a_mapping():
+    assert "not valid YAML" in str(bad("ssh: [unclosed\n"))
+    with pytest.raises(UserError, match="mapping"):
+        parse_answers("- a\n- b\n")
+    with pytest.raises(UserError, match="exactly one YAML document"):
+        parse_answers("")
+
+
+def test_a_secret_written_inline_is_reported_once():
+    error = bad("ssh: {sudo: {password: hunter22}}\n")
+    assert [p.where for p in error.problems] == ["ssh.sudo.password"]
+    assert "hunter22" not in str(error)
+
+
+yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                         st.text(max_size=12))
+yaml_docs = st.recursive(
+    yaml_scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.sampled_from(
+            ["apiVersion", "kind", "ssh", "nodes", "items", "name", "choice", "kataDeploy",
+             "gpuOperator", "version", "chart", "oci", "path", "values", "sudo", "port",
+             "user", "password", "x"]), children, max_size=5)),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(yaml_docs)
+def test_generated_documents_never_raise_anything_but_user_error(doc):
+    text = yaml.safe_dump(doc)
+    try:
+        parse_answers(text)
+    except UserError as exc:
+        assert exc.problems or exc.summary
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_arbitrary_text_never_raises_anything_but_user_error(text):
+    with contextlib.suppress(UserError):
+        parse_answers(text)

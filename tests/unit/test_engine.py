@@ -1,0 +1,163 @@
+"""The engine: one mutation point, dry-run that cannot change anything, journal, cancellation.
+
+Executors here are small fakes - this tier proves the engine's own rules; the lab tiers
+prove the real executors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from installer.answers import load_answers
+from installer.engine import Context, Engine, Permit, require_permit
+from installer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, StepFailed
+from installer.events import ChangeEvent, PlanReady, Recorder, RunFinished, StepFinished
+from installer.facts import load_recorded_facts
+from installer.journal import Journal
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
+
+
+class Yes:
+    async def confirm(self, question: str, detail: str, policy: str) -> bool:
+        return True
+
+
+@pytest.fixture
+def answers():
+    return load_answers(EXAMPLES / "answers.yaml")
+
+
+@pytest.fixture
+def facts():
+    return load_recorded_facts(EXAMPLES / "facts.yaml")
+
+
+class World:
+    """What the fake executors changed, so tests can prove what was (not) touched."""
+
+    def __init__(self) -> None:
+        self.changed: list[str] = []
+        self.ran: list[str] = []
+
+    def executors(self, fail: str | None = None, block: str | None = None):
+        async def gather(ctx, step, facts):
+            self.ran.append(step.id)
+            return facts.__class__(facts.cluster, {**facts.hosts, step.params["node"]: {}},
+                                   facts.source)
+
+        async def read_only(ctx, step, facts):
+            self.ran.append(step.id)
+
+        async def mutate(ctx, step, facts):
+            self.ran.append(step.id)
+            if step.id == fail:
+                raise StepFailed(f"{step.id} broke", cause="test")
+            if step.id == block:
+                await asyncio.sleep(3600)
+            for change in step.changes:
+                async def act(permit: Permit, c=change) -> None:
+                    require_permit(permit)
+                    self.changed.append(c.target)
+                await ctx.change(step.id, change.target, change.description, act)
+
+        return {"probe": gather, "cluster-checks": read_only, "host-checks": read_only,
+                "label": mutate, "helm": mutate, "verify-kata-deploy": read_only,
+                "verify-gpu-operator": read_only, "verify-host": read_only, "sample": read_only}
+
+
+def run(answers, facts, world, *, dry_run=False, journal=None, **kw) -> tuple[int, Recorder]:
+    rec = Recorder()
+    ctx = Context(dry_run=dry_run, sinks=[rec], decider=Yes(), journal=journal)
+    code = asyncio.run(Engine(answers, ctx, world.executors(**kw)).run(facts))
+    return code, rec
+
+
+def test_dry_run_changes_nothing_and_reports_every_planned_change(answers, facts):
+    world = World()
+    code, rec = run(answers, facts, world, dry_run=True)
+    assert code == EXIT_OK
+    assert world.changed == []
+    assert not any(s.startswith(("label/", "install/")) for s in world.ran)
+    described = [e.message for e in rec.of(ChangeEvent)]
+    assert len(described) == 4 and not any(e.applied for e in rec.of(ChangeEvent))
+    assert rec.of(RunFinished)[-1].message == "dry-run complete: nothing was changed"
+
+
+def test_gather_then_replan_then_change_in_order(answers, facts):
+    world = World()
+    code, rec = run(answers, facts, world)
+    assert code == EXIT_OK
+    assert world.ran[:2] == ["probe/gpu-node-1", "probe/gpu-node-2"]
+    assert world.changed == ["gpu-node-1", "gpu-node-2", "kata-system/kata-deploy",
+                             "gpu-operator/gpu-operator"]
+    plans = rec.of(PlanReady)
+    assert len(plans) == 2  # before and after gathering host facts
+    assert not any(s["phase"] == "gather" for s in plans[-1].plan["steps"])
+
+
+def test_a_permit_cannot_be_forged_and_is_demanded():
+    with pytest.raises(RuntimeError):
+        Permit("sneaky", object())
+    with pytest.raises(RuntimeError):
+        require_permit(None)  # type: ignore[arg-type]
+
+
+def test_a_failed_step_stops_the_run_with_exit_1_and_says_why(answers, facts):
+    world = World()
+    code, rec = run(answers, facts, world, fail="install/kata-deploy")
+    assert code == EXIT_STEP_FAILED
+    assert "install/gpu-operator" not in world.ran
+    failed = [e for e in rec.of(StepFinished) if e.status == "failed"]
+    assert failed[0].path == "install/kata-deploy" and "broke" in failed[0].message
+
+
+def test_interrupted_run_resumes_without_redoing_finished_changes(answers, facts, tmp_path):
+    journal_path = tmp_path / "journal.jsonl"
+    world = World()
+
+    async def interrupted() -> None:
+        ctx = Context(dry_run=False, sinks=[Recorder()], decider=Yes(),
+                      journal=Journal(journal_path))
+        engine = Engine(answers, ctx, world.executors(block="install/gpu-operator"))
+        task = asyncio.create_task(engine.run(facts))
+        while "install/gpu-operator" not in world.ran:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupted())
+    assert "kata-system/kata-deploy" in world.changed
+
+    again = World()
+    code, rec = run(answers, facts, again, journal=Journal(journal_path))
+    assert code == EXIT_OK
+    assert again.changed == ["gpu-operator/gpu-operator"]
+    skipped = {e.path for e in rec.of(StepFinished) if e.status == "skipped"}
+    assert {"install/kata-deploy", "label/gpu-node-1"} <= skipped
+
+    third = World()
+    run(answers, facts, third, journal=Journal(journal_path))
+    assert "kata-system/kata-deploy" in third.changed  # a completed run closes its journal
+
+
+def test_cancellation_reports_exit_130(answers, facts):
+    world = World()
+    rec = Recorder()
+
+    async def go() -> None:
+        ctx = Context(dry_run=False, sinks=[rec], decider=Yes())
+        task = asyncio.create_task(
+            Engine(answers, ctx, world.executors(block="install/kata-deploy")).run(facts))
+        while "install/kata-deploy" not in world.ran:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    assert rec.of(RunFinished)[-1].exit_code == EXIT_INTERRUPTED

@@ -1,0 +1,105 @@
+"""The plan: pure, ordered gather -> check -> change -> verify, and honest about what changes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from installer.answers import load_answers, parse_answers
+from installer.errors import UserError
+from installer.facts import Facts, ReleaseFacts, load_recorded_facts
+from installer.plan import PHASES, build_plan
+from installer.values import gpu_operator_values, kata_deploy_values
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
+
+
+@pytest.fixture
+def example():
+    return load_answers(EXAMPLES / "answers.yaml"), load_recorded_facts(EXAMPLES / "facts.yaml")
+
+
+def test_plan_is_pure_and_phases_are_ordered(example):
+    answers, facts = example
+    plan = build_plan(answers, facts)
+    assert plan == build_plan(answers, facts)
+    order = [PHASES.index(s.phase) for s in plan.steps]
+    assert order == sorted(order)
+
+
+def test_plan_names_both_installs_with_full_values_and_kata_deploy_first(example):
+    answers, facts = example
+    helm = [c for c in build_plan(answers, facts).changes if c.kind == "helm"]
+    assert [c.target for c in helm] == ["kata-system/kata-deploy", "gpu-operator/gpu-operator"]
+    assert helm[0].detail["values"] == kata_deploy_values(answers.kata_deploy)
+    assert helm[1].detail["values"] == gpu_operator_values(answers)
+    assert helm[1].detail["command"][:4] == ["helm", "upgrade", "--install", "gpu-operator"]
+
+
+def test_labels_change_only_where_the_value_differs(example):
+    answers, facts = example
+    labels = {c.target: c.detail for c in build_plan(answers, facts).changes
+              if c.kind == "label"}
+    assert labels == {
+        "gpu-node-1": {"node": "gpu-node-1", "key": "nvidia.com/gpu.workload.config",
+                       "from": None, "to": "vm-passthrough"},
+        "gpu-node-2": {"node": "gpu-node-2", "key": "nvidia.com/gpu.workload.config",
+                       "from": None, "to": "vm-passthrough"},
+    }
+
+
+def test_host_probes_and_checks_are_planned_for_kata_nodes_only(example):
+    answers, facts = example
+    ids = [s.id for s in build_plan(answers, facts).steps]
+    assert "probe/gpu-node-1" in ids and "check/gpu-node-2" in ids
+    assert "probe/gpu-node-3" not in ids and "probe/control-1" not in ids
+
+
+def test_cluster_default_kata_takes_unlabelled_gpu_nodes_but_not_cpu_nodes(example):
+    _, facts = example
+    answers = parse_answers((EXAMPLES / "answers.yaml").read_text()
+                            .replace("default: traditional", "default: kata")
+                            .replace("    - name: gpu-node-2\n      choice: kata\n", ""))
+    ids = [s.id for s in build_plan(answers, facts).steps]
+    assert "probe/gpu-node-2" in ids
+    assert "probe/control-1" not in ids and "probe/gpu-node-3" not in ids
+
+
+def test_a_release_already_deployed_with_the_same_values_is_not_reinstalled(example):
+    answers, facts = example
+    deployed = ReleaseFacts("kata-deploy", "kata-system", "kata-deploy", "3.29.0", "deployed",
+                            kata_deploy_values(answers.kata_deploy))
+    facts = replace(facts, cluster=replace(facts.cluster, releases=(deployed,)))
+    step = next(s for s in build_plan(answers, facts).steps if s.id == "install/kata-deploy")
+    assert step.changes == () and "already deployed" in step.note
+    failed = replace(deployed, status="failed")
+    facts = replace(facts, cluster=replace(facts.cluster, releases=(failed,)))
+    step = next(s for s in build_plan(answers, facts).steps if s.id == "install/kata-deploy")
+    assert step.changes and "upgrade" in step.changes[0].description
+
+
+def test_answers_naming_a_node_the_cluster_lacks_are_bad_input(example):
+    answers, facts = example
+    facts = replace(facts, cluster=replace(facts.cluster, nodes=facts.cluster.nodes[:2]))
+    with pytest.raises(UserError) as info:
+        build_plan(answers, facts)
+    assert "gpu-node-2" in str(info.value) and "control-1" in str(info.value)
+
+
+def test_without_cluster_facts_the_plan_starts_by_discovering(example):
+    answers, _ = example
+    plan = build_plan(answers, Facts(cluster=None))
+    assert plan.steps[0].id == "discover/cluster"
+
+
+def test_local_chart_is_passed_as_a_path_without_version(example):
+    _, facts = example
+    text = (EXAMPLES / "answers.yaml").read_text().replace(
+        "    oci: oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy\n",
+        "    path: ./charts/kata-deploy-3.29.0.tgz\n")
+    plan = build_plan(parse_answers(text), facts)
+    cmd = next(c for c in plan.changes if c.target == "kata-system/kata-deploy").detail["command"]
+    assert cmd[3:5] == ["kata-deploy", "./charts/kata-deploy-3.29.0.tgz"]
+    assert "--version" not in cmd
