@@ -31,6 +31,7 @@ class NodeFacts:
     container_runtime: str | None = None
     allocatable: dict[str, str] = field(default_factory=dict)
     ready: bool | None = None
+    gpu_pods: tuple[str, ...] = ()  # "namespace/name" of running pods holding NVIDIA resources
 
     @property
     def gpu_present(self) -> bool:
@@ -93,6 +94,7 @@ def _node(raw: dict[str, Any]) -> NodeFacts:
         container_runtime=raw.get("containerRuntime"),
         allocatable={str(k): str(v) for k, v in (raw.get("allocatable") or {}).items()},
         ready=raw.get("ready"),
+        gpu_pods=tuple(raw.get("gpuPods") or ()),
     )
 
 

@@ -202,16 +202,23 @@ def _helm_step(step_id: str, title: str, release: str, source: ChartSource, vers
     return Step(step_id, "change", title, "helm", params, (change,))
 
 
+def seconds(duration: str) -> int:
+    """Helm-style duration ('10m', '90s', '1h') in seconds."""
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+
+
 def _verify_steps(answers: Answers, kata: list[str]) -> list[Step]:
     resource = gpu_resource_name(answers)
+    kd, op = answers.kata_deploy, answers.gpu_operator
     steps = [
         Step("verify/kata-deploy", "verify", "kata-deploy installed on every Kata node",
-             "verify-kata-deploy", {"nodes": kata, "namespace": answers.kata_deploy.namespace}),
+             "verify-kata-deploy", {"nodes": kata, "namespace": kd.namespace,
+                                    "timeoutSeconds": seconds(kd.timeout)}),
         Step("verify/gpu-operator", "verify",
              "GPU Operator ready: ClusterPolicy, operands, GPU resources",
              "verify-gpu-operator",
-             {"nodes": kata, "namespace": answers.gpu_operator.namespace,
-              "resource": resource}),
+             {"nodes": kata, "namespace": op.namespace, "resource": resource,
+              "timeoutSeconds": seconds(op.timeout)}),
     ]
     steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
                    "verify-host", {"node": name}) for name in kata]
@@ -244,6 +251,13 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
         *_verify_steps(answers, kata),
     ]
     warnings = list(value_warnings(answers))
+    for step in steps:
+        for change in step.changes:
+            node = facts.cluster.node(change.target) if facts.cluster else None
+            if change.kind == "label" and node and node.gpu_pods:
+                warnings.append(f"{node.name} runs GPU pods ({', '.join(node.gpu_pods[:3])}"
+                                f"{', ...' if len(node.gpu_pods) > 3 else ''}); relabelling it "
+                                "moves its GPUs away from them - drain it first")
     if not kata:
         warnings.append("no node is chosen for Kata: nothing will run GPU workloads in VMs")
     return Plan(tuple(steps), tuple(warnings), facts.source)

@@ -6,8 +6,13 @@ from installer.engine import Executor
 
 
 def default_executors() -> dict[str, Executor]:
-    from installer.steps import discover
+    from installer.steps import discover, install, label, sample, verify
 
     return {
         "discover": discover.discover,
+        "label": label.label,
+        "helm": install.install,
+        "verify-kata-deploy": verify.verify_kata_deploy,
+        "verify-gpu-operator": verify.verify_gpu_operator,
+        "sample": sample.sample,
     }

@@ -103,3 +103,12 @@ def test_local_chart_is_passed_as_a_path_without_version(example):
     cmd = next(c for c in plan.changes if c.target == "kata-system/kata-deploy").detail["command"]
     assert cmd[3:5] == ["kata-deploy", "./charts/kata-deploy-3.29.0.tgz"]
     assert "--version" not in cmd
+
+
+def test_relabelling_a_node_that_runs_gpu_pods_is_warned_about(example):
+    answers, facts = example
+    busy = replace(facts.cluster.node("gpu-node-1"), gpu_pods=("ml/train-0",))
+    nodes = tuple(busy if n.name == "gpu-node-1" else n for n in facts.cluster.nodes)
+    plan = build_plan(answers, replace(facts, cluster=replace(facts.cluster, nodes=nodes)))
+    assert any("gpu-node-1 runs GPU pods (ml/train-0)" in w for w in plan.warnings)
+    assert not any("runs GPU pods" in w for w in build_plan(answers, facts).warnings)
