@@ -29,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON lines of events")
     p.add_argument("-v", "--verbose", action="store_true", help="also print tool output")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    u = sub.add_parser("uninstall", help="remove both charts and restore the nodes' labels")
+    u.add_argument("--answers", type=Path, metavar="FILE", required=True)
+    u.add_argument("--dry-run", action="store_true", help="show exactly what would change")
+    u.add_argument("--yes", action="store_true", help="consent to the changes in the plan")
+    u.add_argument("--json", action="store_true", help="print JSON lines of events")
+    u.add_argument("--remove-crds", action="store_true",
+                   help="also delete the GPU Operator's CRDs")
     a = sub.add_parser("answers", help="answers-file helpers")
     a_sub = a.add_subparsers(dest="answers_command", metavar="ACTION", required=True)
     a_sub.add_parser("schema", help="print the answers file's JSON Schema")
@@ -60,6 +67,15 @@ def _answers_command(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "answers":
         return _answers_command(args)
+    if args.command == "uninstall":
+        from functools import partial
+
+        from installer.headless import run_headless
+        from installer.uninstall import build_uninstall_plan
+
+        return run_headless(args.answers, facts_path=None, dry_run=args.dry_run, yes=args.yes,
+                            as_json=args.json, verbose=args.verbose,
+                            planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
     if args.answers:
         from installer.headless import run_headless
 

@@ -108,10 +108,11 @@ class Engine:
     answers: Answers
     ctx: Context
     executors: dict[str, Executor]
+    planner: Callable[[Answers, Facts], Plan] = build_plan
     plan: Plan | None = None
 
     def _plan(self, facts: Facts) -> Plan:
-        plan = build_plan(self.answers, facts)
+        plan = self.planner(self.answers, facts)
         self.plan = plan
         self.ctx.emit(PlanReady(path="plan", message=f"{len(plan.steps)} steps, "
                                 f"{len(plan.changes)} changes", plan=plan.to_dict()))

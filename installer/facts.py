@@ -19,6 +19,13 @@ WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
 NFD_GPU_LABEL = "feature.node.kubernetes.io/pci-10de.present"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 KATA_RUNTIME_LABEL = "katacontainers.io/kata-runtime"
+MANAGED_LABEL_PREFIXES = ("nvidia.com/", "katacontainers.io/")
+STATE_CONFIGMAP = ("kube-system", "gpu-kata-installer-state")
+
+
+def managed_labels(labels: dict[str, str]) -> dict[str, str]:
+    """The labels the installer, kata-deploy and the operator may set or remove."""
+    return {k: v for k, v in labels.items() if k.startswith(MANAGED_LABEL_PREFIXES)}
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,9 @@ class ClusterFacts:
     runtime_classes: tuple[str, ...] = ()
     cluster_policy_state: str | None = None
     nfd_workers: tuple[str, ...] = ()  # "namespace/name" of NFD worker DaemonSets
+    # Labels under the installer's and operator's prefixes, recorded before the first change
+    # (node -> labels); None until recorded. Uninstall returns nodes to exactly these.
+    recorded_labels: dict[str, dict[str, str]] | None = None
 
     def node(self, name: str) -> NodeFacts | None:
         return next((n for n in self.nodes if n.name == name), None)
@@ -110,6 +120,7 @@ def load_recorded_facts(path: Path) -> Facts:
             runtime_classes=tuple(data.get("runtimeClasses") or ()),
             cluster_policy_state=data.get("clusterPolicyState"),
             nfd_workers=tuple(data.get("nfdWorkers") or ()),
+            recorded_labels=data.get("recordedLabels"),
         )
     except (AttributeError, KeyError, TypeError) as exc:
         raise UserError(f"{path}: not a recorded facts file", [Problem(

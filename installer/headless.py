@@ -7,6 +7,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -17,6 +18,7 @@ from installer.errors import EXIT_INTERRUPTED, Problem, UserError
 from installer.events import Sink
 from installer.facts import Facts, load_recorded_facts
 from installer.journal import Journal
+from installer.plan import Plan, build_plan
 from installer.redact import Redactor
 from installer.sinks import JsonSink, LogFileSink, TextSink, state_dir
 
@@ -65,7 +67,9 @@ def journal_for(answers: Answers) -> Journal:
 
 
 def run_headless(answers_path: Path, *, facts_path: Path | None, dry_run: bool, yes: bool,
-                 as_json: bool, verbose: bool = False) -> int:
+                 as_json: bool, verbose: bool = False,
+                 planner: Callable[[Answers, Facts], Plan] = build_plan) -> int:
+    """Run the install (or, with another planner, the uninstall) without a screen."""
     answers = load_answers(answers_path)
     if not dry_run and not yes and not sys.stdin.isatty():
         raise UserError("refusing to change the cluster without consent", [Problem(
@@ -85,7 +89,7 @@ def run_headless(answers_path: Path, *, facts_path: Path | None, dry_run: bool, 
                   decider=HeadlessDecider(yes, sys.stdin, sys.stdout),
                   journal=None if dry_run else journal_for(answers),
                   services={"redactor": redactor})
-    engine = Engine(answers, ctx, default_executors())
+    engine = Engine(answers, ctx, default_executors(), planner)
     try:
         return asyncio.run(engine.run(facts))
     except KeyboardInterrupt:

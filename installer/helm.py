@@ -121,3 +121,13 @@ async def install(helm: Helm, permit: Permit, args_without_values: list[str],
                          cause="helm's own error above",
                          fix="fix the cause and run again; the run resumes from here")
     return out
+
+
+async def uninstall(helm: Helm, permit: Permit, args: list[str],
+                    on_line: Callable[[str, str], None]) -> str:
+    require_permit(permit)
+    code, out, err = await run_helm(helm, args, on_line)
+    if code != 0 and "not found" not in err:
+        raise StepFailed(f"helm uninstall failed: {(err or out).strip()}",
+                         fix="fix the cause and run uninstall again")
+    return out

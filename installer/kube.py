@@ -8,6 +8,7 @@ Kubeconfig problems become UserErrors that name the file, the context and the fi
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from installer.engine import Permit, require_permit
 from installer.errors import Problem, UserError
-from installer.facts import ClusterFacts, NodeFacts
+from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts
 from installer.verify import CLUSTER_POLICY_REF
 
 
@@ -143,7 +144,14 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
         f"{ds.metadata.namespace}/{ds.metadata.name}"
         for ds in kube.apps().list_daemon_set_for_all_namespaces().items
         if ds.metadata.name.endswith("node-feature-discovery-worker"))
-    return ClusterFacts(context=kube.context, server_version=version,
+    try:
+        cm = kube.core().read_namespaced_config_map(STATE_CONFIGMAP[1], STATE_CONFIGMAP[0])
+        recorded = json.loads((cm.data or {}).get("labels.json", "null"))
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        recorded = None
+    return ClusterFacts(context=kube.context, server_version=version, recorded_labels=recorded,
                         nodes=tuple(_node_facts(n, gpu_pods) for n in nodes),
                         runtime_classes=runtime_classes, cluster_policy_state=cp_state,
                         nfd_workers=workers)
@@ -206,6 +214,52 @@ async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> N
     require_permit(permit)
     try:
         await asyncio.to_thread(kube.core().delete_namespaced_pod, name, namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def _save_labels_sync(kube: Kube, labels: dict[str, dict[str, str]]) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    namespace, name = STATE_CONFIGMAP
+    body = {"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by":
+                                                  "gpu-kata-installer"}},
+            "data": {"labels.json": json.dumps(labels, sort_keys=True)}}
+    try:
+        kube.core().create_namespaced_config_map(namespace, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        kube.core().replace_namespaced_config_map(name, namespace, body)
+
+
+async def save_recorded_labels(kube: Kube, permit: Permit,
+                               labels: dict[str, dict[str, str]]) -> None:
+    require_permit(permit)
+    await asyncio.to_thread(_save_labels_sync, kube, labels)
+
+
+async def delete_state(kube: Kube, permit: Permit) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    require_permit(permit)
+    try:
+        await asyncio.to_thread(kube.core().delete_namespaced_config_map,
+                                STATE_CONFIGMAP[1], STATE_CONFIGMAP[0])
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+async def delete_crd(kube: Kube, permit: Permit, name: str) -> None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    require_permit(permit)
+    try:
+        await asyncio.to_thread(client.ApiextensionsV1Api(kube.api)
+                                .delete_custom_resource_definition, name)
     except ApiException as exc:
         if exc.status != 404:
             raise

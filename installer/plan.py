@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from installer.answers import Answers, ChartSource
 from installer.errors import Problem, UserError
-from installer.facts import Facts, NodeFacts
+from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels
 from installer.values import (
     WORKLOAD_FOR_CHOICE,
     WORKLOAD_LABEL,
@@ -33,7 +33,7 @@ PHASES: tuple[Phase, ...] = ("gather", "check", "change", "verify")
 class Change:
     """One thing the run would change: shown by dry-run, applied only through the engine."""
 
-    kind: Literal["helm", "label", "host"]
+    kind: Literal["helm", "label", "host", "cluster"]
     target: str
     description: str
     detail: dict[str, Any] = field(default_factory=dict)
@@ -159,6 +159,19 @@ def _check_steps(answers: Answers, kata: list[str]) -> list[Step]:
     return steps
 
 
+def _record_step(facts: Facts) -> list[Step]:
+    """Before the first change, remember the nodes' labels so uninstall can restore them."""
+    if facts.cluster is None or facts.cluster.recorded_labels is not None:
+        return []
+    labels = {n.name: managed_labels(n.labels) for n in facts.cluster.nodes}
+    ns, name = STATE_CONFIGMAP
+    change = Change("cluster", f"{ns}/{name}",
+                    f"record the nodes' current nvidia.com/ and katacontainers.io/ labels in "
+                    f"ConfigMap {ns}/{name} (uninstall restores them)", {"labels": labels})
+    return [Step("record/labels", "change", "Record the nodes' labels before changing them",
+                 "record-labels", {"labels": labels}, (change,))]
+
+
 def _label_steps(answers: Answers, facts: Facts) -> list[Step]:
     steps = []
     for item in answers.nodes.items:
@@ -242,6 +255,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     steps = [
         *_gather_steps(answers, facts, kata),
         *_check_steps(answers, kata),
+        *_record_step(facts),
         *_label_steps(answers, facts),
         _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
                    kd.namespace, kd.timeout, kata_deploy_values(kd), facts),

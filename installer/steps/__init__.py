@@ -6,13 +6,20 @@ from installer.engine import Executor
 
 
 def default_executors() -> dict[str, Executor]:
-    from installer.steps import discover, install, label, sample, verify
+    from installer.steps import discover, install, label, record, sample, uninstall, verify
 
     return {
         "discover": discover.discover,
+        "record-labels": record.record_labels,
         "label": label.label,
         "helm": install.install,
         "verify-kata-deploy": verify.verify_kata_deploy,
         "verify-gpu-operator": verify.verify_gpu_operator,
         "sample": sample.sample,
+        "helm-uninstall": uninstall.helm_uninstall,
+        "delete-sample": uninstall.delete_sample,
+        "delete-crds": uninstall.delete_crds,
+        "patch-labels": uninstall.patch_labels,
+        "delete-state": uninstall.delete_state,
+        "verify-uninstalled": uninstall.verify_uninstalled,
     }

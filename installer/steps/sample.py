@@ -39,7 +39,7 @@ def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
     }
 
 
-def _read(k: kube.Kube, namespace: str) -> Any | None:
+def read_sample(k: kube.Kube, namespace: str) -> Any | None:
     from kubernetes.client.exceptions import ApiException
 
     try:
@@ -50,14 +50,14 @@ def _read(k: kube.Kube, namespace: str) -> Any | None:
         raise
 
 
-async def _delete_and_wait(ctx: Context, step: Step, k: kube.Kube, namespace: str) -> None:
+async def delete_and_wait(ctx: Context, step: Step, k: kube.Kube, namespace: str) -> None:
     async def act(permit: Permit) -> None:
         await kube.delete_pod(k, permit, namespace, NAME)
 
     await ctx.change(step.id, f"{namespace}/{NAME}", f"delete pod {namespace}/{NAME} (graceful)",
                      act)
     deadline = time.monotonic() + 120
-    while await asyncio.to_thread(_read, k, namespace) is not None:
+    while await asyncio.to_thread(read_sample, k, namespace) is not None:
         if time.monotonic() > deadline:
             raise StepFailed(f"pod {namespace}/{NAME} did not go away within 120 s",
                              fix="check the node's kata runtime; never force-delete it")
@@ -86,8 +86,8 @@ def _pending_reason(pod: Any) -> str:
 async def sample(ctx: Context, step: Step, facts: Facts) -> str:
     k: kube.Kube = ctx.services["kube"]
     ns = step.params["namespace"]
-    if await asyncio.to_thread(_read, k, ns) is not None:
-        await _delete_and_wait(ctx, step, k, ns)  # a leftover from an interrupted run
+    if await asyncio.to_thread(read_sample, k, ns) is not None:
+        await delete_and_wait(ctx, step, k, ns)  # a leftover from an interrupted run
 
     body = manifest(step.params, await asyncio.to_thread(_gpu_resource, k, step.params))
 
@@ -100,7 +100,7 @@ async def sample(ctx: Context, step: Step, facts: Facts) -> str:
     reason, lines = "", []
     try:
         while True:
-            pod = await asyncio.to_thread(_read, k, ns)
+            pod = await asyncio.to_thread(read_sample, k, ns)
             phase = pod.status.phase if pod else "Gone"
             if phase in ("Running", "Succeeded", "Failed") and not lines:
                 lines = await follow_log(k, ns, NAME, None, ctx.emit, step.id)
@@ -119,7 +119,7 @@ async def sample(ctx: Context, step: Step, facts: Facts) -> str:
             await asyncio.sleep(POLL_SECONDS)
         passed = phase == "Succeeded" and any(PASSED in line for line in lines)
     finally:
-        await _delete_and_wait(ctx, step, k, ns)
+        await delete_and_wait(ctx, step, k, ns)
     if not passed:
         raise StepFailed(f"the sample ended {phase} without '{PASSED}'",
                          cause="last log lines: " + " | ".join(lines[-3:]),

@@ -65,8 +65,9 @@ class World:
                 await ctx.change(step.id, change.target, change.description, act)
 
         return {"probe": gather, "cluster-checks": read_only, "host-checks": read_only,
-                "label": mutate, "helm": mutate, "verify-kata-deploy": read_only,
-                "verify-gpu-operator": read_only, "verify-host": read_only, "sample": read_only}
+                "record-labels": mutate, "label": mutate, "helm": mutate,
+                "verify-kata-deploy": read_only, "verify-gpu-operator": read_only,
+                "verify-host": read_only, "sample": read_only}
 
 
 def run(answers, facts, world, *, dry_run=False, journal=None, **kw) -> tuple[int, Recorder]:
@@ -83,7 +84,7 @@ def test_dry_run_changes_nothing_and_reports_every_planned_change(answers, facts
     assert world.changed == []
     assert not any(s.startswith(("label/", "install/")) for s in world.ran)
     described = [e.message for e in rec.of(ChangeEvent)]
-    assert len(described) == 4 and not any(e.applied for e in rec.of(ChangeEvent))
+    assert len(described) == 5 and not any(e.applied for e in rec.of(ChangeEvent))
     assert rec.of(RunFinished)[-1].message == "dry-run complete: nothing was changed"
 
 
@@ -92,8 +93,8 @@ def test_gather_then_replan_then_change_in_order(answers, facts):
     code, rec = run(answers, facts, world)
     assert code == EXIT_OK
     assert world.ran[:2] == ["probe/gpu-node-1", "probe/gpu-node-2"]
-    assert world.changed == ["gpu-node-1", "gpu-node-2", "kata-system/kata-deploy",
-                             "gpu-operator/gpu-operator"]
+    assert world.changed == ["kube-system/gpu-kata-installer-state", "gpu-node-1", "gpu-node-2",
+                             "kata-system/kata-deploy", "gpu-operator/gpu-operator"]
     plans = rec.of(PlanReady)
     assert len(plans) == 2  # before and after gathering host facts
     assert not any(s["phase"] == "gather" for s in plans[-1].plan["steps"])
@@ -125,6 +126,7 @@ def test_interrupted_run_resumes_without_redoing_finished_changes(answers, facts
         engine = Engine(answers, ctx, world.executors(block="install/gpu-operator"))
         task = asyncio.create_task(engine.run(facts))
         while "install/gpu-operator" not in world.ran:
+            assert not task.done(), task.result()
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -154,6 +156,7 @@ def test_cancellation_reports_exit_130(answers, facts):
         task = asyncio.create_task(
             Engine(answers, ctx, world.executors(block="install/kata-deploy")).run(facts))
         while "install/kata-deploy" not in world.ran:
+            assert not task.done(), task.result()
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
