@@ -52,6 +52,7 @@ class HostState:
     cmdline: str = ""
     tdx: bool = False
     sev_snp: bool = False
+    kata: bool = False  # kata-deploy's artifacts under /opt/kata
     kata_shims: frozenset[str] = frozenset()
     cdi_specs: frozenset[str] = frozenset()
     kubelet_config: str = ""
@@ -180,6 +181,7 @@ def read_host(root: str | os.PathLike[str]) -> HostState:
         cmdline=_read(root / "proc/cmdline"),
         tdx=_flag(root / "sys/module/kvm_intel/parameters/tdx"),
         sev_snp=_flag(root / "sys/module/kvm_amd/parameters/sev_snp"),
+        kata=inside(root, "opt/kata/bin/containerd-shim-kata-v2").exists(),
         kata_shims=shims,
         cdi_specs=cdi,
         kubelet_config=_read(root / "var/lib/kubelet/config.yaml"),
