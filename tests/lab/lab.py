@@ -314,7 +314,7 @@ class Lab:
         env = info.env()
         helm = info.binaries["helm"]
         out = subprocess.run(
-            [helm, "list", "-A", "-a", "-o", "json"],
+            [helm, "list", "-A", "--deployed", "--failed", "--pending", "-o", "json"],
             env=env,
             capture_output=True,
             text=True,
