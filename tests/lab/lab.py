@@ -348,7 +348,18 @@ class Lab:
         for crd in CHART_CRDS:
             kube.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")
         kube.delete("/apis/node.k8s.io/v1/runtimeclasses")
-        # Nodes: labels and extended resources back to what `up` published.
+        # Wait for the namespaces (and so every pod the simulator acts for) to be gone before
+        # restoring nodes and hosts, or a last operand pod could write to a host again.
+        deadline = time.monotonic() + timeout
+        while True:
+            left, _ = kube.list("/api/v1/namespaces")
+            if not [n for n in left if n["metadata"]["name"] in doomed]:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"namespaces not gone after reset: {doomed}")
+            time.sleep(0.3)
+        time.sleep(0.5)  # let the simulator's watches catch up with the deletions
+        # Nodes: labels and extended resources back to what `up` published; hosts as fixtures.
         specs = {s.name: s for s in default_nodes()}
         for n in info.nodes:
             if n.name not in specs:
@@ -367,13 +378,6 @@ class Lab:
                     f"/api/v1/nodes/{n.name}/status",
                     {"status": {"capacity": extra, "allocatable": extra}},
                 )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            left, _ = kube.list("/api/v1/namespaces")
-            if not [n for n in left if n["metadata"]["name"] in doomed]:
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"namespaces not gone after reset: {doomed}")
 
 
 def kube_for(info: LabInfo) -> Kube:
