@@ -365,7 +365,10 @@ class Lab:
             if n.name not in specs:
                 continue
             fixture = Path(n.fixture)
-            hostsupport.reset_host(hostsupport.HostAccess(n.name, Path(n.host_root), fixture))
+            hostsupport.reset_host(
+                self.state_dir,
+                hostsupport.HostAccess(n.name, Path(n.host_root), fixture, n.internal_ip),
+            )
             want = node_object(specs[n.name], fixture)["metadata"]["labels"]
             cur = kube.get(f"/api/v1/nodes/{n.name}")
             labels = {k: None for k in cur["metadata"].get("labels", {}) if k not in want}
