@@ -93,14 +93,18 @@ def chart_ref(source: ChartSource) -> list[str]:
 
 
 def helm_install_args(release: str, source: ChartSource, version: str | None, namespace: str,
-                      timeout: str, values_file: str) -> list[str]:
-    """`helm upgrade --install` arguments; upgrade makes a re-run converge instead of fail."""
+                      timeout: str, values_file: str, *, wait: bool) -> list[str]:
+    """`helm upgrade --install` arguments; upgrade makes a re-run converge instead of fail.
+
+    The GPU Operator goes without --wait: helm 4 waits for its ClusterPolicy to be Ready,
+    which needs every GPU node prepared, and helm 3 does not wait for it at all - the
+    verify step is the real wait for both.
+    """
     args = ["upgrade", "--install", release, *chart_ref(source)]
     if version and not source.is_local:
         args += ["--version", version]
-    args += ["--namespace", namespace, "--create-namespace", "--values", values_file,
-             "--wait", "--timeout", timeout]
-    return args
+    args += ["--namespace", namespace, "--create-namespace", "--values", values_file]
+    return [*args, "--wait", "--timeout", timeout] if wait else [*args, "--timeout", timeout]
 
 
 def kata_nodes(answers: Answers, facts: Facts) -> list[str]:
@@ -196,7 +200,8 @@ def _label_steps(answers: Answers, facts: Facts) -> list[Step]:
 
 
 def _helm_step(step_id: str, title: str, release: str, source: ChartSource, version: str | None,
-               namespace: str, timeout: str, values: dict[str, Any], facts: Facts) -> Step:
+               namespace: str, timeout: str, values: dict[str, Any], facts: Facts, *,
+               wait: bool) -> Step:
     current = facts.cluster.release(release, namespace) if facts.cluster else None
     up_to_date = (current is not None and current.status == "deployed"
                   and (source.is_local or current.version == version)
@@ -204,7 +209,7 @@ def _helm_step(step_id: str, title: str, release: str, source: ChartSource, vers
     params = {"release": release, "namespace": namespace, "chart": source.describe(),
               "version": version, "values": values,
               "command": ["helm", *helm_install_args(release, source, version, namespace,
-                                                     timeout, "<values.yaml>")]}
+                                                     timeout, "<values.yaml>", wait=wait)]}
     if up_to_date:
         return Step(step_id, "change", title, "helm", params,
                     note=f"release {namespace}/{release} already deployed with these values")
@@ -258,10 +263,10 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
         *_record_step(facts),
         *_label_steps(answers, facts),
         _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
-                   kd.namespace, kd.timeout, kata_deploy_values(kd), facts),
+                   kd.namespace, kd.timeout, kata_deploy_values(kd), facts, wait=True),
         _helm_step("install/gpu-operator", "Install the NVIDIA GPU Operator", op.release,
                    op.chart, op.version, op.namespace, op.timeout, gpu_operator_values(answers),
-                   facts),
+                   facts, wait=False),
         *_verify_steps(answers, kata),
     ]
     warnings = list(value_warnings(answers))
