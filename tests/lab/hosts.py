@@ -68,8 +68,13 @@ mkdir /mnt/root /mnt/lab
 cp "$akeys" /mnt/lab/authorized_keys
 chmod 0644 /mnt/lab/authorized_keys
 mount --bind "$root" /mnt/root
-mount --bind /usr /mnt/root/usr
-mount -o remount,bind,ro /mnt/root/usr
+if [ -d "$root/.lab/usr-layer" ]; then
+  # The tree's own lib/ (e.g. lib/modules/<kernel>) layered over the real /usr, read-only.
+  mount -t overlay gki-usr -o "lowerdir=$root/.lab/usr-layer:/usr" /mnt/root/usr
+else
+  mount --bind /usr /mnt/root/usr
+  mount -o remount,bind,ro /mnt/root/usr
+fi
 for n in null zero urandom random tty full; do
   [ -e "/mnt/root/dev/$n" ] || : > "/mnt/root/dev/$n"
   mount --bind "/dev/$n" "/mnt/root/dev/$n"
@@ -439,6 +444,14 @@ def _assemble_root(root: Path, users: tuple[str, ...], sudo_password: str | None
     import pwd
 
     (root / "usr").mkdir(exist_ok=True)
+    own_lib = root / "lib"
+    if own_lib.is_dir() and not own_lib.is_symlink():
+        # A tree with lib/ (lib/modules/<kernel>/...): its files appear under /usr/lib in the
+        # chroot through an overlay, since /lib must stay a link to the real /usr/lib.
+        layer = root / ".lab" / "usr-layer"
+        layer.mkdir(parents=True, exist_ok=True)
+        os.chmod(root / ".lab", 0o700)
+        shutil.move(str(own_lib), str(layer / "lib"))
     for link in ("bin", "sbin", "lib", "lib64"):
         p = root / link
         if p.is_symlink() or not p.exists():
