@@ -82,6 +82,9 @@ def decide(store: KnownHosts, policy: Policy, verdict: KeyVerdict, host: str, ad
     verdict.fingerprint = key.get_fingerprint("sha256")
     verdict.key = key
     known = store.known_keys(host, addr, port)
+    if key in known:  # recorded since this run's copy of the file was read
+        verdict.kind = "trusted"
+        return True
     if known:
         verdict.kind = "changed"
         verdict.known_fingerprints = tuple(k.get_fingerprint("sha256") for k in known)

@@ -320,16 +320,20 @@ class SimHost:
         return self
 
     def stop(self) -> None:
-        """Stop sshd; the namespace and every mount and session in it go with it."""
+        """Stop sshd; the namespace and every mount and session in it go with it.
+        (unshare ignores SIGTERM while it waits, so the signal goes to sshd, the
+        namespace's init; when init exits the kernel kills the rest of the namespace.)"""
         p = self._proc
         if p is None:
             return
         if p.poll() is None:
-            p.terminate()  # unshare dies; --kill-child SIGKILLs the namespace's init
+            for child in _children(p.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGTERM)
             try:
                 p.wait(5)
             except subprocess.TimeoutExpired:
-                p.kill()
+                p.kill()  # --kill-child SIGKILLs the namespace's init
                 p.wait(5)
         self._proc = None
 
@@ -638,10 +642,12 @@ class SimHostFleet:
         return self
 
     def stop(self) -> None:
-        for h in self.hosts:
+        for h in self.hosts:  # signal all first, then reap: stopping 500 hosts is quick
             p = h._proc
             if p is not None and p.poll() is None:
-                p.terminate()
+                for child in _children(p.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(child, signal.SIGTERM)
         for h in self.hosts:
             h.stop()
 
