@@ -113,10 +113,7 @@ SUDO_FAIL_MARKERS = (b"incorrect password", b"a password is required", b"Sorry, 
 
 def build_command(cmd: Command, *, sudo: bool, sudo_password: bool) -> str:
     """The exec string sent over SSH (pure, so tests can assert on quoting)."""
-    if isinstance(cmd, Script):
-        argv = cmd.argv()
-    else:
-        argv = ["sh", "-c", cmd]
+    argv = cmd.argv() if isinstance(cmd, Script) else ["sh", "-c", cmd]
     if not sudo:
         return cmd if isinstance(cmd, str) else shlex.join(argv)
     if sudo_password:
@@ -232,7 +229,8 @@ async def _open(run: _Run, t: HostTarget, result: HostResult) -> asyncssh.SSHCli
                     continue
                 raise _Fail(HostError("host-key-unknown",
                                       f"host key {verdict.fingerprint} for {t.address} was "
-                                      "not accepted", "Accept the key after verifying it."))
+                                      "not accepted", "Accept the key after verifying it.")
+                            ) from None
             raise _Fail(_key_error(verdict, run.store, t.address)) from None
         result.host_key_fingerprint = verdict.fingerprint or _fp(conn)
         if verdict.kind == "accepted":
@@ -268,7 +266,7 @@ async def _jump(run: _Run) -> asyncssh.SSHClientConnection:
                                            f"jump host {run.options.jump_host}: {f.error.message}",
                                            f.error.remedy)
                 raise _Fail(run.jump_error) from None
-            except BaseException as e:  # noqa: BLE001 - every failure becomes a HostError
+            except BaseException as e:
                 run.jump_error = HostError("jump-host",
                                            f"jump host {run.options.jump_host}: {_describe(e)}")
                 raise _Fail(run.jump_error) from None
@@ -357,9 +355,9 @@ async def _run_one(run: _Run, t: HostTarget, cmd: Command, sudo: bool,
         res.error = HostError("invalid-target", str(e), "Fix the node name, address or user.")
     except _Fail as f:
         res.error = f.error
-    except (asyncio.TimeoutError, TimeoutError) as e:
+    except TimeoutError as e:
         res.error = _classify(e, phase, t, o)
-    except Exception as e:  # noqa: BLE001 - every host-level failure becomes a HostError
+    except Exception as e:
         res.error = _classify(e, phase, t, o)
     res.duration = time.monotonic() - start
     if res.error:
@@ -416,7 +414,7 @@ async def run_on_hosts(
     store = KnownHosts(options.known_hosts)
     try:
         keys = load_identity(options, passphrase)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         err = HostError("identity", f"cannot use identity file {options.identity_file}: "
                         f"{_describe(e)}",
                         "Check the path and the passphrase (passphrase_env or prompt).")
@@ -450,5 +448,5 @@ async def _callback(cb: ResultCallback | None, r: HostResult) -> None:
         out = cb(r)
         if inspect.isawaitable(out):
             await out
-    except Exception:  # noqa: BLE001 - a UI callback must not kill the fan-out
+    except Exception:
         log.exception("on_result callback failed for %s", r.name)
