@@ -36,6 +36,7 @@ class KeyVerdict:
     kind: Literal["trusted", "unknown", "changed", "accepted", "pending"] = "trusted"
     known_fingerprints: tuple[str, ...] = ()
     key: asyncssh.SSHKey | None = None
+    lost: Exception | None = None  # why the connection dropped, if it did
 
 
 class KnownHosts:

@@ -133,6 +133,11 @@ class _Client(asyncssh.SSHClient):
                  ask: bool) -> None:
         self._store, self._policy, self._verdict, self._ask = store, policy, verdict, ask
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Kept so a command cut short by a dying host reports why (asyncssh then returns
+        # a process result without exit status instead of raising).
+        self._verdict.lost = exc
+
     def validate_host_public_key(self, host: str, addr: str, port: int,
                                  key: asyncssh.SSHKey) -> bool:
         return decide(self._store, self._policy, self._verdict, host, addr, port, key,
@@ -203,7 +208,8 @@ def _key_error(v: KeyVerdict, store: KnownHosts, addr: str) -> HostError:
         f"`ssh-keyscan -p {v.port or 22} {addr} >> {store.path}` after checking).")
 
 
-async def _open(run: _Run, t: HostTarget, result: HostResult) -> asyncssh.SSHClientConnection:
+async def _open(run: _Run, t: HostTarget, result: HostResult
+                ) -> tuple[asyncssh.SSHClientConnection, KeyVerdict]:
     """Connect to one target (through the jump host if any), applying the key policy."""
     o = run.options
     port = t.port if t.port is not None else o.port
@@ -236,7 +242,7 @@ async def _open(run: _Run, t: HostTarget, result: HostResult) -> asyncssh.SSHCli
         if verdict.kind == "accepted":
             result.accepted_new_key = True
             log.info("%s: accepted new host key %s", t.name, verdict.fingerprint)
-        return conn
+        return conn, verdict
     raise _Fail(HostError("error", "host key acceptance loop"))  # pragma: no cover
 
 
@@ -257,7 +263,7 @@ async def _jump(run: _Run) -> asyncssh.SSHClientConnection:
                 raise _Fail(run.jump_error) from None
             tmp = HostResult("jump", j.address)
             try:
-                run.jump = await _open(
+                run.jump, _ = await _open(
                     _Run(dataclasses.replace(run.options, jump_host=None),
                          run.store, run.client_keys, run.passphrase, run.confirm, run.known),
                     HostTarget("jump", j.address, j.port, j.user), tmp)
@@ -319,7 +325,7 @@ async def _run_one(run: _Run, t: HostTarget, cmd: Command, sudo: bool,
     phase = "connecting"
     try:
         t.validate()
-        conn = await _open(run, t, res)
+        conn, verdict = await _open(run, t, res)
         async with conn:
             use_pw = False
             if sudo and sudo_password is not None:
@@ -337,12 +343,19 @@ async def _run_one(run: _Run, t: HostTarget, cmd: Command, sudo: bool,
                                           "sudo password"))
                 data = input_data
             log.debug("%s: exec %s", t.name, line[:200].replace("\n", "\\n"))
-            r = await asyncio.wait_for(conn.run(line, input=data, encoding=None, check=False),
+            stdin = {"input": data} if data else {"stdin": asyncssh.DEVNULL}
+            r = await asyncio.wait_for(conn.run(line, encoding=None, check=False, **stdin),
                                        o.command_timeout)
             res.exit_status = r.exit_status if r.exit_status is not None else -1
             res.stdout = bytes(r.stdout or b"")
             res.stderr = bytes(r.stderr or b"")
-            if r.exit_signal:
+            if r.exit_status is None and not r.exit_signal:
+                why = verdict.lost
+                res.error = HostError(
+                    "unreachable", f"{t.address}: connection lost while running the command"
+                    + (f": {_describe(why)}" if why else " (no exit status)"),
+                    "The host or its sshd went away mid-command; check the host and retry.")
+            elif r.exit_signal:
                 res.error = HostError("unreachable", f"{t.address}: command killed by signal "
                                       f"{r.exit_signal[0]} (session dropped)")
             elif sudo and res.exit_status != 0 and _sudo_failed(res.stderr):

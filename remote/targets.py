@@ -27,7 +27,7 @@ class InvalidTarget(ValueError):
 def validate_name(name: str) -> str:
     """Node names: Kubernetes node names are DNS subdomains, so anything else (spaces,
     `;`, `$`, quotes, newlines) is refused rather than carried around."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidTarget(f"invalid node name {name!r}: use letters, digits, '.', '-', '_'")
     return name
 
@@ -42,14 +42,14 @@ def validate_address(addr: str) -> str:
         return addr.strip("[]")
     except ValueError:
         pass
-    if not _HOSTNAME.match(addr):
+    if not _HOSTNAME.fullmatch(addr):
         raise InvalidTarget(f"invalid address {addr!r}: not an IP address or host name")
     return addr
 
 
 def validate_user(user: str) -> str:
     """POSIX-portable user names (what useradd accepts by default)."""
-    if not isinstance(user, str) or not _USER.match(user):
+    if not isinstance(user, str) or not _USER.fullmatch(user):
         raise InvalidTarget(f"invalid user name {user!r}")
     return user
 

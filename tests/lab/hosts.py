@@ -32,6 +32,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -61,7 +62,7 @@ _LINK_NAMES = ("driver", "iommu_group")
 
 _SETUP = r"""
 set -eu
-root=$1; simbin=$2; cfg=$3; akeys=$4; log=$5; hn=$6
+root=$1; simbin=$2; cfg=$3; akeys=$4; log=$5; hn=$6; full=$7; ro=$8
 hostname "$hn" 2>/dev/null || true
 mount -t tmpfs -o mode=0755,size=4m gki-lab /mnt
 mkdir /mnt/root /mnt/lab
@@ -82,6 +83,19 @@ done
 for d in /mnt/root/usr/local/bin /mnt/root/usr/local/sbin; do
   mount --bind "$simbin" "$d"
   mount -o remount,bind,ro "$d"
+done
+# Fault injection: a tiny full tmpfs ("disk full") or a read-only bind over some folders.
+i=0
+for rel in $full; do
+  i=$((i + 1)); d=/mnt/root/$rel; keep=/mnt/lab/keep$i
+  mkdir -p "$keep" && cp -a "$d/." "$keep/"
+  mount -t tmpfs -o size=64k,mode=0755 gki-full "$d"
+  cp -a "$keep/." "$d/"
+  dd if=/dev/zero of="$d/.lab-filler" bs=4096 2>/dev/null || true
+done
+for rel in $ro; do
+  mount --bind "/mnt/root/$rel" "/mnt/root/$rel"
+  mount -o remount,bind,ro "/mnt/root/$rel"
 done
 exec setpriv --bounding-set -sys_boot,-sys_module,-sys_time -- \
   /usr/sbin/sshd -D -E "$log" -f "$cfg"
@@ -194,7 +208,11 @@ class SimHost:
 
     `sudo_password`: None gives the lab user password-less sudo; a string makes sudo ask
     for that password (the hash is stored in the chroot's /etc/shadow, the clear text
-    nowhere on disk)."""
+    nowhere on disk).
+
+    Fault injection (inside the host's namespace only): `full_dirs` become a 64 KiB tmpfs
+    holding their original files plus a filler that uses up the space ("disk full");
+    `readonly_dirs` become read-only bind mounts. Paths are relative to the host root."""
 
     name: str
     address: str
@@ -204,6 +222,8 @@ class SimHost:
     sudo_password: str | None = None
     keys: LabKeys | None = None
     users: tuple[str, ...] = (LAB_USER,)
+    full_dirs: tuple[str, ...] = ()
+    readonly_dirs: tuple[str, ...] = ()
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     _host_key: asyncssh.SSHKey | None = field(default=None, repr=False)
 
@@ -213,6 +233,9 @@ class SimHost:
             raise LabError(f"{self.address} is not a loopback address; the lab binds to 127/8")
         self.tree = Path(self.tree)
         self.state_dir = Path(self.state_dir)
+        for rel in (*self.full_dirs, *self.readonly_dirs):
+            if not re.fullmatch(r"[A-Za-z0-9._/-]+", rel) or rel.startswith("/") or ".." in rel:
+                raise LabError(f"fault-injection folder {rel!r} must be a plain relative path")
         if self.keys is None:
             self.keys = LabKeys(self.state_dir / "lab")
 
@@ -292,7 +315,8 @@ class SimHost:
                  "--propagation", "private", "/bin/sh", "-c", _SETUP, "lab-setup",
                  str(self.root), str(SIMBIN), str(self.dir / "sshd_config"),
                  str(self.keys.authorized_keys), str(self.log_path),
-                 _hostname(self.root, self.name)],
+                 _hostname(self.root, self.name), " ".join(self.full_dirs),
+                 " ".join(self.readonly_dirs)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 
     def wait_ready(self, timeout: float = 20.0) -> None:
