@@ -248,6 +248,8 @@ class Lab:
                 SCALE_NAMESPACE,
             )
             self._say(f"{n} scale pod(s) created ({time.monotonic() - t0:.1f}s)")
+            self._wait_pods_running(kube, SCALE_NAMESPACE)
+            self._say(f"{n} scale pod(s) Running ({time.monotonic() - t0:.1f}s)")
         self._say(f"lab up in {time.monotonic() - t0:.1f}s")
         return info
 
@@ -290,6 +292,16 @@ class Lab:
             time.sleep(0.3)
         raise TimeoutError(f"only {ready}/{count} nodes Ready after {timeout}s")
 
+    def _wait_pods_running(self, kube: Kube, namespace: str, timeout: float = 900) -> None:
+        deadline = time.monotonic() + timeout
+        path = f"/api/v1/namespaces/{namespace}/pods"
+        while time.monotonic() < deadline:
+            out = kube.get(path, fieldSelector="status.phase!=Running", limit=1)
+            if not out.get("items"):
+                return
+            time.sleep(2)
+        raise TimeoutError(f"pods in {namespace} not all Running after {timeout}s")
+
     # --- down ----------------------------------------------------------------------------
 
     def down(self) -> None:
@@ -301,7 +313,7 @@ class Lab:
             cp = ControlPlane(self.state_dir, ensure_binaries(self.logs / "build.log"))
         if cp is not None:
             cp.delete()
-        for sub in ("kwok", "hosts", "podlogs", "run"):
+        for sub in ("kwok", "hosts", "podlogs", "run", "ssh"):
             shutil.rmtree(self.state_dir / sub, ignore_errors=True)
         for f in ("lab.json", "kubeconfig", "kwokctl.yaml"):
             (self.state_dir / f).unlink(missing_ok=True)
