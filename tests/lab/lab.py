@@ -164,6 +164,9 @@ class Lab:
         self, mode: str = "default", scale_node_count: int = 1000, scale_pod_count: int = 10000
     ) -> LabInfo:
         st = self.status()
+        if not st["up"] and st.get("api") and all(st.get("hosts", {}).values()):
+            self.ensure_processes()  # only the simulator or the forwarder had died
+            st = self.status()
         if st["up"]:
             info = self.info()
             if info.mode == mode and (
@@ -253,26 +256,38 @@ class Lab:
         self._say(f"lab up in {time.monotonic() - t0:.1f}s")
         return info
 
-    def _start_processes(self, info: LabInfo) -> None:
-        addresses = [
-            n.internal_ip
-            for n in info.nodes
-            if n.ssh or n.name in {s.name for s in default_nodes()}
+    def ensure_processes(self) -> list[str]:
+        """Restart the simulator and the kubelet forwarder if they died; returns what restarted."""
+        info = self.info()
+        dead = [
+            n
+            for n in ("kubelet-proxy", "simulator")
+            if not procs.alive(procs.read_pid(self._pidfile(n)))
         ]
-        procs.spawn(
-            procs.python_module(
-                "tests.lab.kubeletproxy", "--target-port", str(info.kwok_port), *addresses
-            ),
-            self._pidfile("kubelet-proxy"),
-            self.logs / "kubelet-proxy.log",
-            cwd=LAB_DIR.parents[1],
-        )
-        procs.spawn(
-            procs.python_module("tests.lab.simulator", "--state-dir", str(self.state_dir)),
-            self._pidfile("simulator"),
-            self.logs / "simulator.log",
-            cwd=LAB_DIR.parents[1],
-        )
+        if dead:
+            self._say(f"restarting {', '.join(dead)}")
+            self._start_processes(info, only=dead)
+        return dead
+
+    def _start_processes(self, info: LabInfo, only: list[str] | None = None) -> None:
+        # Forward kubelet traffic for the nodes with hosts (the 1,000 scale nodes have none).
+        addresses = [n.internal_ip for n in info.nodes if not n.name.startswith("scale-node-")]
+        if only is None or "kubelet-proxy" in only:
+            procs.spawn(
+                procs.python_module(
+                    "tests.lab.kubeletproxy", "--target-port", str(info.kwok_port), *addresses
+                ),
+                self._pidfile("kubelet-proxy"),
+                self.logs / "kubelet-proxy.log",
+                cwd=LAB_DIR.parents[1],
+            )
+        if only is None or "simulator" in only:
+            procs.spawn(
+                procs.python_module("tests.lab.simulator", "--state-dir", str(self.state_dir)),
+                self._pidfile("simulator"),
+                self.logs / "simulator.log",
+                cwd=LAB_DIR.parents[1],
+            )
 
     def _wait_nodes_ready(self, kube: Kube, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -323,6 +338,7 @@ class Lab:
     def reset(self, timeout: float = 120) -> None:
         """Back to a bare cluster: no releases, no chart leftovers, nodes and hosts as created."""
         info = self.info()
+        self.ensure_processes()
         env = info.env()
         helm = info.binaries["helm"]
         out = subprocess.run(
