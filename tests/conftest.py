@@ -20,6 +20,10 @@ import pytest
 from tests.lab.kube import Kube
 from tests.lab.lab import Lab, LabInfo, LabNode
 
+# Host fixture trees hold sysfs-style symlink cycles (device -> iommu_group -> devices ->
+# device); collecting inside them never ends. Neither they nor the charts hold tests.
+collect_ignore = ["fixtures", "lab/charts", "lab/simbin"]
+
 
 class LabHandle:
     """What a test needs from the lab: paths, nodes, and small helpers."""

@@ -60,6 +60,21 @@ def _addr(hexaddr: str, v6: bool) -> str:
     return f"{socket.inet_ntoa(struct.pack('<I', int(ip, 16)))}:{int(port, 16)}"
 
 
+def _connected() -> dict[str, str]:
+    """inode -> remote address of every TCP socket with a peer (any state but LISTEN)."""
+    out = {}
+    for name, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            lines = Path(f"/proc/net/{name}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] != "0A":
+                out[f[9]] = _addr(f[2], v6)
+    return out
+
+
 def _listening() -> dict[str, str]:
     """inode -> address of every listening TCP socket and bound UDP socket on the machine."""
     out = {}
@@ -116,3 +131,17 @@ def test_lab_listens_only_on_loopback(lab):
     # the API server is among them, on the address lab.json names
     port = lab.api_url.rsplit(":", 1)[1]
     assert f"127.0.0.1:{port}" in seen
+
+
+def test_lab_talks_only_to_loopback(lab):
+    """Every TCP connection the lab's processes hold goes to a loopback address (the API server,
+    etcd, the KWOK controller, sshd sessions)."""
+    connected = _connected()
+    peers = {}
+    for pid in lab_pids(lab):
+        for inode in _socket_inodes(pid):
+            if inode in connected and not connected[inode].startswith("0.0.0.0:"):
+                peers[connected[inode]] = pid
+    assert peers, "found no connections of the lab's processes"
+    outside = {a: p for a, p in peers.items() if not _loopback(a)}
+    assert not outside, f"lab processes connected outside loopback: {outside}"

@@ -37,7 +37,8 @@ def ssh(node, command: str) -> str:
     ).stdout
 
 
-def test_ssh_to_two_nodes_shows_each_nodes_own_cmdline(lab):
+def test_ssh_to_two_nodes_shows_each_nodes_own_cmdline(lab_bare):
+    lab = lab_bare
     nodes = [lab.node("gpu-node-1"), lab.node("gpu-node-3")]
     if not all(n.ssh for n in nodes):
         pytest.skip("lab runs without sshd (LAB_NO_SSH=1 or tests.lab.hosts missing)")

@@ -1,7 +1,7 @@
 """The lab's command line.
 
     python -m tests.lab up [--nodes default|scale] [--scale-nodes N] [--scale-pods N]
-                           [--state-dir DIR] [--json]
+                           [--extra-node NAME=PROFILE[@KUBELET]]... [--state-dir DIR] [--json]
     python -m tests.lab status [--state-dir DIR]
     python -m tests.lab reset  [--state-dir DIR]
     python -m tests.lab down   [--state-dir DIR]
@@ -57,10 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale-nodes", type=int, default=1000)
     ap.add_argument("--scale-pods", type=int, default=10000)
     ap.add_argument("--json", action="store_true", help="print lab.json instead of a summary")
+    ap.add_argument(
+        "--extra-node",
+        action="append",
+        default=[],
+        metavar="NAME=PROFILE[@KUBELET]",
+        help="add a host from another fixture tree, e.g. gpu-node-4=kubelet-no-gate@v1.33.5",
+    )
     args = ap.parse_args(argv)
     lab = Lab(args.state_dir)
     if args.command == "up":
-        info = lab.up(args.nodes, args.scale_nodes, args.scale_pods)
+        info = lab.up(args.nodes, args.scale_nodes, args.scale_pods, args.extra_node)
         print(json.dumps(asdict(info), indent=2) if args.json else describe(info))
     elif args.command == "down":
         lab.down()

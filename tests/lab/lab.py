@@ -22,7 +22,15 @@ from . import hostsupport, procs
 from .binaries import K8S_VERSION, LAB_DIR, Binaries, ensure_binaries
 from .controlplane import ControlPlane
 from .kube import Kube, KubeError
-from .nodes import NodeSpec, create_nodes, default_nodes, fixture_dir, node_object, scale_nodes
+from .nodes import (
+    NodeSpec,
+    address_prefix,
+    create_nodes,
+    default_nodes,
+    fixture_dir,
+    node_object,
+    scale_nodes,
+)
 
 DEFAULT_STATE_DIR = "/tmp/gpu-kata-lab"
 SCALE_NAMESPACE = "lab-scale"
@@ -50,6 +58,11 @@ class LabNode:
     ssh_user: str | None = None
     identity_file: str | None = None
     known_hosts: str | None = None
+    kubelet_version: str = ""
+
+    def spec(self) -> NodeSpec:
+        kw = {"kubelet_version": self.kubelet_version} if self.kubelet_version else {}
+        return NodeSpec(self.name, self.profile, self.internal_ip, ssh=self.ssh, **kw)
 
 
 @dataclass
@@ -65,6 +78,7 @@ class LabInfo:
     kwok_port: int
     nodes: list[LabNode] = field(default_factory=list)
     scale: dict | None = None
+    extra_nodes: list[str] = field(default_factory=list)
     version: int = 1
 
     @property
@@ -161,13 +175,25 @@ class Lab:
     # --- up ----------------------------------------------------------------------------------
 
     def up(
-        self, mode: str = "default", scale_node_count: int = 1000, scale_pod_count: int = 10000
+        self,
+        mode: str = "default",
+        scale_node_count: int = 1000,
+        scale_pod_count: int = 10000,
+        extra_nodes: list[str] | tuple[str, ...] = (),
     ) -> LabInfo:
+        """Bring the lab up (or reuse it). `extra_nodes`: "NAME=PROFILE[@KUBELET_VERSION]"
+        entries adding hosts from other fixture trees (e.g. gpu-node-4=kubelet-no-gate@v1.33.5)."""
+        extra_specs = extra_node_specs(list(extra_nodes))
         st = self.status()
+        if not st["up"] and st.get("api") and all(st.get("hosts", {}).values()):
+            self.ensure_processes()  # only the simulator or the forwarder had died
+            st = self.status()
         if st["up"]:
             info = self.info()
-            if info.mode == mode and (
-                mode != "scale" or (info.scale or {}).get("nodes") == scale_node_count
+            if (
+                info.mode == mode
+                and (mode != "scale" or (info.scale or {}).get("nodes") == scale_node_count)
+                and sorted(info.extra_nodes) == sorted(extra_nodes)
             ):
                 self._say(f"lab already up ({self.state_dir}); reusing it")
                 return info
@@ -188,7 +214,7 @@ class Lab:
         cp.wait_ready()
         self._say(f"control plane ready at {cp.api_url()} ({time.monotonic() - t0:.1f}s)")
 
-        specs: list[NodeSpec] = default_nodes()
+        specs: list[NodeSpec] = default_nodes() + extra_specs
         if mode == "scale":
             specs += scale_nodes(scale_node_count)
         hosts = hostsupport.start_hosts(self.state_dir, specs)
@@ -209,6 +235,7 @@ class Lab:
                     ssh_user=h.ssh_user if h else None,
                     identity_file=h.identity_file if h else None,
                     known_hosts=h.known_hosts if h else None,
+                    kubelet_version=spec.kubelet_version,
                 )
             )
         info = LabInfo(
@@ -225,6 +252,7 @@ class Lab:
             scale={"nodes": scale_node_count, "pods": scale_pod_count, "namespace": SCALE_NAMESPACE}
             if mode == "scale"
             else None,
+            extra_nodes=list(extra_nodes),
         )
         info.save()
         self._say(f"{len(hosts)} host(s) ready ({time.monotonic() - t0:.1f}s)")
@@ -248,29 +276,43 @@ class Lab:
                 SCALE_NAMESPACE,
             )
             self._say(f"{n} scale pod(s) created ({time.monotonic() - t0:.1f}s)")
+            self._wait_pods_running(kube, SCALE_NAMESPACE)
+            self._say(f"{n} scale pod(s) Running ({time.monotonic() - t0:.1f}s)")
         self._say(f"lab up in {time.monotonic() - t0:.1f}s")
         return info
 
-    def _start_processes(self, info: LabInfo) -> None:
-        addresses = [
-            n.internal_ip
-            for n in info.nodes
-            if n.ssh or n.name in {s.name for s in default_nodes()}
+    def ensure_processes(self) -> list[str]:
+        """Restart the simulator and the kubelet forwarder if they died; returns what restarted."""
+        info = self.info()
+        dead = [
+            n
+            for n in ("kubelet-proxy", "simulator")
+            if not procs.alive(procs.read_pid(self._pidfile(n)))
         ]
-        procs.spawn(
-            procs.python_module(
-                "tests.lab.kubeletproxy", "--target-port", str(info.kwok_port), *addresses
-            ),
-            self._pidfile("kubelet-proxy"),
-            self.logs / "kubelet-proxy.log",
-            cwd=LAB_DIR.parents[1],
-        )
-        procs.spawn(
-            procs.python_module("tests.lab.simulator", "--state-dir", str(self.state_dir)),
-            self._pidfile("simulator"),
-            self.logs / "simulator.log",
-            cwd=LAB_DIR.parents[1],
-        )
+        if dead:
+            self._say(f"restarting {', '.join(dead)}")
+            self._start_processes(info, only=dead)
+        return dead
+
+    def _start_processes(self, info: LabInfo, only: list[str] | None = None) -> None:
+        # Forward kubelet traffic for the nodes with hosts (the 1,000 scale nodes have none).
+        addresses = [n.internal_ip for n in info.nodes if not n.name.startswith("scale-node-")]
+        if only is None or "kubelet-proxy" in only:
+            procs.spawn(
+                procs.python_module(
+                    "tests.lab.kubeletproxy", "--target-port", str(info.kwok_port), *addresses
+                ),
+                self._pidfile("kubelet-proxy"),
+                self.logs / "kubelet-proxy.log",
+                cwd=LAB_DIR.parents[1],
+            )
+        if only is None or "simulator" in only:
+            procs.spawn(
+                procs.python_module("tests.lab.simulator", "--state-dir", str(self.state_dir)),
+                self._pidfile("simulator"),
+                self.logs / "simulator.log",
+                cwd=LAB_DIR.parents[1],
+            )
 
     def _wait_nodes_ready(self, kube: Kube, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -290,6 +332,16 @@ class Lab:
             time.sleep(0.3)
         raise TimeoutError(f"only {ready}/{count} nodes Ready after {timeout}s")
 
+    def _wait_pods_running(self, kube: Kube, namespace: str, timeout: float = 900) -> None:
+        deadline = time.monotonic() + timeout
+        path = f"/api/v1/namespaces/{namespace}/pods"
+        while time.monotonic() < deadline:
+            out = kube.get(path, fieldSelector="status.phase!=Running", limit=1)
+            if not out.get("items"):
+                return
+            time.sleep(2)
+        raise TimeoutError(f"pods in {namespace} not all Running after {timeout}s")
+
     # --- down ----------------------------------------------------------------------------
 
     def down(self) -> None:
@@ -301,7 +353,7 @@ class Lab:
             cp = ControlPlane(self.state_dir, ensure_binaries(self.logs / "build.log"))
         if cp is not None:
             cp.delete()
-        for sub in ("kwok", "hosts", "podlogs", "run"):
+        for sub in ("kwok", "hosts", "podlogs", "run", "ssh"):
             shutil.rmtree(self.state_dir / sub, ignore_errors=True)
         for f in ("lab.json", "kubeconfig", "kwokctl.yaml"):
             (self.state_dir / f).unlink(missing_ok=True)
@@ -311,6 +363,7 @@ class Lab:
     def reset(self, timeout: float = 120) -> None:
         """Back to a bare cluster: no releases, no chart leftovers, nodes and hosts as created."""
         info = self.info()
+        self.ensure_processes()
         env = info.env()
         helm = info.binaries["helm"]
         out = subprocess.run(
@@ -360,16 +413,15 @@ class Lab:
             time.sleep(0.3)
         time.sleep(0.5)  # let the simulator's watches catch up with the deletions
         # Nodes: labels and extended resources back to what `up` published; hosts as fixtures.
-        specs = {s.name: s for s in default_nodes()}
         for n in info.nodes:
-            if n.name not in specs:
+            if n.name.startswith("scale-node-"):
                 continue
             fixture = Path(n.fixture)
             hostsupport.reset_host(
                 self.state_dir,
                 hostsupport.HostAccess(n.name, Path(n.host_root), fixture, n.internal_ip),
             )
-            want = node_object(specs[n.name], fixture)["metadata"]["labels"]
+            want = node_object(n.spec(), fixture)["metadata"]["labels"]
             cur = kube.get(f"/api/v1/nodes/{n.name}")
             labels = {k: None for k in cur["metadata"].get("labels", {}) if k not in want}
             labels.update(want)
@@ -381,6 +433,21 @@ class Lab:
                     f"/api/v1/nodes/{n.name}/status",
                     {"status": {"capacity": extra, "allocatable": extra}},
                 )
+
+
+def extra_node_specs(entries: list[str]) -> list[NodeSpec]:
+    """ "gpu-node-4=kubelet-no-gate@v1.33.5" -> a NodeSpec on the next free default address."""
+    prefix = address_prefix()
+    out = []
+    for i, entry in enumerate(entries):
+        name, _, rest = entry.partition("=")
+        profile, _, version = rest.partition("@")
+        if not name or not profile:
+            raise ValueError(f"extra node {entry!r}: expected NAME=PROFILE[@KUBELET_VERSION]")
+        fixture_dir(profile)  # fail early on an unknown profile
+        kw = {"kubelet_version": version} if version else {}
+        out.append(NodeSpec(name, profile, f"{prefix}.{5 + i}", **kw))
+    return out
 
 
 def kube_for(info: LabInfo) -> Kube:

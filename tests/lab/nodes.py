@@ -60,13 +60,23 @@ class NodeSpec:
         return asdict(self)
 
 
+def address_prefix() -> str:
+    """First three octets of the default nodes' addresses; two labs on one machine need
+    different prefixes (LAB_ADDRESS_PREFIX=127.0.11), since each host's sshd owns address:22."""
+    prefix = os.environ.get("LAB_ADDRESS_PREFIX", "127.0.10")
+    if not prefix.startswith("127.") or prefix.count(".") != 2:
+        raise ValueError(f"LAB_ADDRESS_PREFIX must look like 127.X.Y, not {prefix!r}")
+    return prefix
+
+
 def default_nodes() -> list[NodeSpec]:
     """Two Kata-ready GPU hosts, one GPU host as most clusters start, one CPU-only node."""
+    p = address_prefix()
     return [
-        NodeSpec("gpu-node-1", "gpu-vfio-ready", "127.0.10.1"),
-        NodeSpec("gpu-node-2", "gpu-vfio-ready", "127.0.10.2"),
-        NodeSpec("gpu-node-3", "gpu-host-driver", "127.0.10.3"),
-        NodeSpec("cpu-node-1", "cpu-only", "127.0.10.4", cpu="32", memory="128Gi"),
+        NodeSpec("gpu-node-1", "gpu-vfio-ready", f"{p}.1"),
+        NodeSpec("gpu-node-2", "gpu-vfio-ready", f"{p}.2"),
+        NodeSpec("gpu-node-3", "gpu-host-driver", f"{p}.3"),
+        NodeSpec("cpu-node-1", "cpu-only", f"{p}.4", cpu="32", memory="128Gi"),
     ]
 
 

@@ -137,7 +137,9 @@ class HostCache:
         n = self.nodes.get(node)
         if not n:
             return HostState(exists=False)
-        ttl = 1.0 if n.get("ssh") or n["name"].startswith(("gpu-node", "cpu-node")) else 1e12
+        # Hosts others may change (over SSH, or tests writing the tree) are re-read every
+        # second; the scale nodes only change through the simulator itself.
+        ttl = 1e12 if n["name"].startswith("scale-node-") else 1.0
         hit = self.cache.get(node)
         if hit and time.monotonic() - hit[0] < ttl:
             return hit[1]
