@@ -19,7 +19,7 @@ from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from installer.answers import Answers, load_answers
@@ -126,6 +126,8 @@ class InstallerApp(App[int]):
     def goto(self, step: str) -> None:
         if step not in self.wizard_screens:
             return
+        if isinstance(self.screen, ModalScreen):
+            return  # a question is open (consent mid-run, quit...): it is answered first
         while isinstance(self.screen, TroubleshootScreen) and len(self.screen_stack) > 1:
             self.pop_screen()
         if self.screen is not self.wizard_screens[step]:

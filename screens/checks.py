@@ -193,5 +193,6 @@ accept on purpose.
             return
         now = self.wizard.state.toggle_ignore(where[1])
         self.wizard.answers_changed("checks")
+        self.refresh_from_state()
         self.notify(f"{where[1]}: {'ignored on every node' if now else 'no longer ignored'}",
                     timeout=2)

@@ -62,7 +62,8 @@ def done_text(app) -> Text:
         text.append("Save these answers (ctrl+s) to replay the same plan headless.\n")
     text.append("Something wrong later: gpu-kata-installer troubleshoot (or ctrl+t here).\n")
     if app.log_path:
-        text.append(f"Full log: {app.log_path}\n", style="dim")
+        text.append(f"Full log: {app.log_path.parent}/ (the newest wizard-*.log)\n",
+                    style="dim")
     text.append("ctrl+q quits.", style="dim")
     return text
 
