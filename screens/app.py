@@ -483,16 +483,22 @@ class InstallerApp(App[int]):
 
 
 def run_wizard(answers_path: Path | None = None, *, facts_path: Path | None = None,
-               start: str = "cluster", troubleshoot: bool = False) -> int:
+               start: str = "cluster", troubleshoot: bool = False,
+               kubeconfig: str | None = None, context: str | None = None) -> int:
     """Open the wizard (or, with troubleshoot=True, the troubleshooting screen alone).
 
-    `answers_path` pre-fills every screen; `facts_path` uses a recorded cluster instead of
-    discovering one (plan and dry-run only). Returns the exit code of the last run.
+    `answers_path` pre-fills every screen; `kubeconfig`/`context` override its cluster;
+    `facts_path` uses a recorded cluster instead of discovering one (plan and dry-run only).
+    Returns the exit code of the last run (0 if nothing ran, 130 if stopped on quit).
+    Raises UserError for a bad answers or facts file.
     """
     state = WizardState()
     if answers_path is not None:
         state.answers = load_answers(answers_path)
         state.answers_path = answers_path
+    if kubeconfig or context:
+        state.edit({"cluster.kubeconfig": kubeconfig or state.answers.cluster.kubeconfig,
+                    "cluster.context": context or state.answers.cluster.context})
     services = Services()
     if facts_path is not None:
         state.facts = load_recorded_facts(facts_path)
@@ -502,3 +508,9 @@ def run_wizard(answers_path: Path | None = None, *, facts_path: Path | None = No
     app = InstallerApp(state, services=services, start=start, troubleshoot=troubleshoot)
     code = app.run()
     return code if isinstance(code, int) else 0
+
+
+def run_troubleshoot(answers_path: Path | None = None, *, kubeconfig: str | None = None,
+                     context: str | None = None) -> int:
+    """`gpu-kata-installer troubleshoot`: the troubleshooting screen on its own."""
+    return run_wizard(answers_path, troubleshoot=True, kubeconfig=kubeconfig, context=context)
