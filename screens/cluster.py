@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
+from installer.clusterinfo import Contexts
 from installer.errors import UserError
 from installer.facts import Facts
 from screens.base import WizardScreen, problems_text
 
 CURRENT = "(current context)"
+
+
+@dataclass
+class ContextsRead(Message):
+    contexts: Contexts
+    chosen: str | None
 
 
 def summary(facts: Facts, kata_deploy_ns: str, operator_ns: str) -> Text:
@@ -74,6 +85,7 @@ ClusterPolicy. Everything later is planned against what it finds.
                         compact=True)
             yield Label("Context")
             yield Select([], id="context", prompt=CURRENT, allow_blank=True, compact=True)
+        yield Static("", id="kubeconfig-note")
         with Horizontal(classes="buttons"):
             yield Button("Discover (^r)", id="discover", variant="primary", compact=True)
             yield Static("", id="status")
@@ -106,8 +118,19 @@ ClusterPolicy. Everything later is planned against what it finds.
             Text("discovering…", style="yellow") if self.wizard.discovering else "")
 
     def _load_contexts(self, kubeconfig: str | None, chosen: str | None) -> None:
+        """Read the kubeconfig in a thread: the kubernetes client is slow to import."""
+        self.run_worker(partial(self._read_contexts, kubeconfig, chosen), thread=True,
+                        group="contexts", exclusive=True)
+
+    def _read_contexts(self, kubeconfig: str | None, chosen: str | None) -> None:
+        self.post_message(ContextsRead(self.wizard.services.contexts(kubeconfig), chosen))
+
+    def on_contexts_read(self, message: ContextsRead) -> None:
+        ctxs, chosen = message.contexts, message.chosen
         select = self.query_one("#context", Select)
-        ctxs = self.wizard.services.contexts(kubeconfig)
+        note = self.query_one("#kubeconfig-note", Static)
+        note.update(Text(ctxs.error or "", style="yellow"))
+        note.display = bool(ctxs.error)
         names = list(ctxs.names)
         if chosen and chosen not in names:
             names.append(chosen)
