@@ -133,17 +133,23 @@ class InstallerApp(App[int]):
         if self.screen is not self.wizard_screens[step]:
             self.switch_screen(step)
 
+    def navigate(self, step: str) -> None:
+        """Go to a step as the operator asked (keys, palette, a click): unless input on the
+        current screen is invalid."""
+        screen = self.screen
+        reason = screen.can_leave() if isinstance(screen, WizardScreen) else None
+        if reason:
+            self.notify(reason, severity="warning")
+            return
+        self.goto(step)
+
     def _move(self, delta: int) -> None:
         step = self.current_step()
         if step is None:
             return
-        reason = self.screen.can_leave()  # type: ignore[attr-defined]
-        if reason:
-            self.notify(reason, severity="warning")
-            return
         i = ORDER.index(step) + delta
         if 0 <= i < len(ORDER):
-            self.goto(ORDER[i])
+            self.navigate(ORDER[i])
 
     def action_next(self) -> None:
         self._move(1)
@@ -152,7 +158,7 @@ class InstallerApp(App[int]):
         self._move(-1)
 
     def action_goto(self, step: str) -> None:
-        self.goto(step)
+        self.navigate(step)
 
     def action_troubleshoot(self) -> None:
         if isinstance(self.screen, TroubleshootScreen):
@@ -166,12 +172,16 @@ class InstallerApp(App[int]):
             return
         keys: list[tuple[str, str]] = []
         seen: set[str] = set()
-        for _key, active in screen.active_bindings.items():
+        # This screen's keys first, then the app's, then the focused widget's (cursor keys).
+        ranked = sorted(screen.active_bindings.values(), key=lambda a: (
+            0 if a.node is screen else 1 if a.node is self else 2))
+        for active in ranked:
             b = active.binding
-            if not b.description or b.description in seen or b.system:
+            if not b.description or b.description in seen or b.system or b.action in (
+                    "app.focus_next", "app.focus_previous", "screen.copy_text"):
                 continue
             seen.add(b.description)
-            keys.append((self.get_key_display(b), b.description))
+            keys.append((self.get_key_display(b), b.tooltip or b.description))
         keys.append(("ctrl+p", "command palette: go to any screen, save, dry-run, ..."))
         title = getattr(screen, "TITLE", "") or self.title
         text = getattr(screen, "HELP", "") or "Keys that work here:"
@@ -182,7 +192,7 @@ class InstallerApp(App[int]):
         if not self.troubleshoot_only:
             for key, label in WIZARD_STEPS:
                 yield SystemCommand(f"Go to {label}", f"Open the {label} screen",
-                                    lambda k=key: self.goto(k))
+                                    lambda k=key: self.navigate(k))
             yield SystemCommand("Save answers", "Write the answers file (replays headless)",
                                 self.action_save)
             yield SystemCommand("Dry-run", "Run the plan without changing anything",

@@ -36,23 +36,31 @@ class StepBar(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         names = [k for k, _ in WIZARD_STEPS]
         here = names.index(self.current) if self.current in names else -1
-        compact = self.size.width and self.size.width < 100
+        compact = bool(self.size.width) and self.size.width < 100
+        self._spans: list[tuple[int, int, str]] = []
         for i, (key, label) in enumerate(WIZARD_STEPS):
-            style = "reverse bold" if key == self.current else \
-                ("" if i < here else "dim")
-            text.append(f" {label} " if not compact or key == self.current else f"{label} ",
-                        style=style)
+            style = "reverse bold" if key == self.current else ("" if i < here else "dim")
+            shown = f" {label} " if not compact or key == self.current else f"{label} "
+            self._spans.append((len(text), len(text) + len(shown), key))
+            text.append(shown, style=style)
         run = getattr(app, "run_state", None)
         if run is not None and run.status != "idle":
-            done = sum(1 for r in run.steps.values()
-                       if r.status not in ("pending", "running"))
-            total = len(run.steps)
+            done = sum(1 for r in run.steps.values() if r.status not in ("pending", "running"))
             kind = "dry-run" if run.dry_run else "install"
-            mark = {"running": ("●", "yellow"), "ok": ("✓", "green"),
-                    "dry-run": ("✓", "green"), "failed": ("✗", "red"),
-                    "cancelled": ("!", "red")}.get(run.status, ("?", ""))
-            text.append(f" {mark[0]} {kind} {done}/{total}", style=f"bold {mark[1]}")
+            mark, colour = {"running": ("●", "yellow"), "ok": ("✓", "green"),
+                            "dry-run": ("✓", "green"), "failed": ("✗", "red"),
+                            "cancelled": ("!", "red")}.get(run.status, ("?", ""))
+            status = f"{mark}{done}/{len(run.steps)}" if compact else \
+                f" {mark} {kind} {done}/{len(run.steps)}"
+            text.append(status, style=f"bold {colour}")
         return text
+
+    def on_click(self, event) -> None:
+        """The mouse works too: click a step's name to go there."""
+        for start, end, key in getattr(self, "_spans", []):
+            if start <= event.x < end:
+                self.app.navigate(key)  # type: ignore[attr-defined]
+                return
 
 
 class WizardScreen(Screen):

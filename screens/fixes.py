@@ -61,7 +61,7 @@ install this screen shows each one's progress.
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("node", "Node"), ("fix", "Fix"), ("status", "Status")):
+        for key, label in (("status", "Status"), ("node", "Node"), ("fix", "Fix")):
             table.add_column(label, key=key)
         self.refresh_from_state()
 
@@ -82,7 +82,7 @@ install this screen shows each one's progress.
         for i, (step, change) in enumerate(fixes):
             row = run.steps.get(step["id"])
             label, style = _STATUS.get(row.status if row else "pending", ("?", ""))
-            table.add_row(change["target"], change["description"], Text(label, style=style),
+            table.add_row(Text(label, style=style), change["target"], change["description"],
                           key=str(i))
         status = Text()
         if not fixes:

@@ -49,6 +49,9 @@ def run_line(run: RunState) -> Text:
         if run.exit_code == 0:
             text.append(" · ctrl+n: next", style="dim")
         else:
+            failed = next((r for r in run.ordered_steps() if r.status == "failed"), None)
+            if failed is not None and failed.detail:
+                text.append(f"\n{failed.detail}", style="yellow")
             text.append(" · ctrl+t: troubleshoot", style="dim")
     return text
 

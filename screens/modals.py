@@ -108,6 +108,11 @@ Everything works with the keyboard; the mouse works too.
 """
 
 
+def reflow(text: str) -> str:
+    """Paragraphs written with hard line breaks, joined so the terminal can wrap them."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n")) + "\n"
+
+
 class HelpModal(ModalScreen[None]):
     """What this screen is for, and every key that works on it right now."""
 
@@ -127,14 +132,13 @@ class HelpModal(ModalScreen[None]):
         with Vertical(id="dialog", classes="help"):
             yield Static(Text(f"Help: {self.title_text}", style="bold"))
             with VerticalScroll(id="detail"):
-                yield Static(Text(self.text.strip() + "\n"))
                 table = Text()
                 for key, what in self.keys:
-                    table.append(f"  {key:>14}  ", style="bold")
+                    table.append(f"{key:>10}  ", style="bold")
                     table.append(f"{what}\n")
-                yield Static(Text("Keys", style="bold underline"))
                 yield Static(table)
-                yield Static(Text(GENERAL_HELP.replace("\n", " ").strip(), style="dim"))
+                yield Static(Text(reflow(self.text)))
+                yield Static(Text(reflow(GENERAL_HELP), style="dim"))
             yield Static("Esc closes", classes="muted")
 
     def action_close(self) -> None:

@@ -33,14 +33,18 @@ once; with nothing selected a key acts on the row under the cursor.
 """
 
     BINDINGS = [
-        Binding("k", "choose('kata')", "Kata"),
-        Binding("t", "choose('traditional')", "Traditional"),
-        Binding("l", "choose('leave')", "Leave"),
-        Binding("x", "choose('default')", "Default", show=False),
-        Binding("space", "toggle_select", "Select", show=False),
-        Binding("a", "select_gpu", "All GPU", show=False),
-        Binding("A", "select_none", "None", show=False),
-        Binding("d", "toggle_default", "Cluster default", show=False),
+        Binding("k", "choose('kata')", "Kata", tooltip="Kata: GPU pods run in Kata VMs"),
+        Binding("t", "choose('traditional')", "Traditional",
+                tooltip="Traditional: GPU pods run as containers"),
+        Binding("l", "choose('leave')", "Leave", tooltip="Leave the node as it is"),
+        Binding("x", "choose('default')", "Default", show=False,
+                tooltip="Forget the choice: the node follows the cluster default"),
+        Binding("space", "toggle_select", "Select", show=False,
+                tooltip="Select or unselect the row (choices apply to every selected row)"),
+        Binding("a", "select_gpu", "All GPU", show=False, tooltip="Select every GPU node"),
+        Binding("A", "select_none", "None", show=False, tooltip="Clear the selection"),
+        Binding("d", "toggle_default", "Cluster default", show=False,
+                tooltip="Switch the cluster default between kata and traditional"),
     ]
 
     def __init__(self) -> None:

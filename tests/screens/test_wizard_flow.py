@@ -570,3 +570,14 @@ async def test_troubleshooting_shows_findings_pods_events_logs_nodes_and_reruns_
         await pilot.press("c")
         await until(pilot, lambda: bool(app.state.checks))
         assert "iommu-enabled: IOMMU is off" in shown(app, "#ts-checks-text")
+
+
+async def test_the_mouse_works_a_click_on_the_step_bar_goes_there():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        bar = app.screen.query_one("StepBar")
+        start, _, _ = next(s for s in bar._spans if s[2] == "charts")
+        await pilot.click("StepBar", offset=(start + 2, 0))
+        await until(pilot, lambda: getattr(app.screen, "STEP", "") == "charts")
+        await pilot.click("#kd-version")
+        assert app.screen.focused is app.screen.query_one("#kd-version")
