@@ -528,17 +528,17 @@ async def test_the_command_palette_goes_to_any_screen():
 
 async def test_next_and_back_walk_the_wizard_in_order():
     app = make_app()
+    order = ["cluster", "nodes", "ssh", "checks", "fixes", "charts", "review", "install",
+             "sample", "done"]
     async with app.run_test(size=(80, 24)) as pilot:
-        seen = [app.screen.STEP]
-        for _ in range(9):
+        assert app.screen.STEP == "cluster"
+        for step in order[1:]:
             await pilot.press("ctrl+n")
-            await pilot.pause()
-            seen.append(app.screen.STEP)
-        assert seen == ["cluster", "nodes", "ssh", "checks", "fixes", "charts", "review",
-                        "install", "sample", "done"]
+            await until(pilot, lambda s=step: getattr(app.screen, "STEP", "") == s,
+                        what=f"ctrl+n to reach {step} (on {app.screen})")
         await pilot.press("escape")
-        await pilot.pause()
-        assert app.screen.STEP == "sample"
+        await until(pilot, lambda: getattr(app.screen, "STEP", "") == "sample",
+                    what="escape to go back")
 
 
 async def test_troubleshooting_shows_findings_pods_events_logs_nodes_and_reruns_checks():
