@@ -12,6 +12,7 @@ that are not healthy, warning events); the diagnosis rules engine (diagnose.py) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -173,6 +174,17 @@ def follow_log(kube: Any, namespace: str, pod: str, container: str | None,
     if container:
         kwargs["container"] = container
     resp = kube.core().read_namespaced_pod_log(pod, namespace, **kwargs)
+    done = threading.Event()
+
+    def close_on_stop() -> None:
+        # A quiet pod blocks the read; closing the response is what ends it promptly.
+        while not (stop.wait(0.5) or done.is_set()):
+            pass
+        if stop.is_set():
+            with contextlib.suppress(Exception):  # already closed: nothing to end
+                resp.close()
+
+    threading.Thread(target=close_on_stop, daemon=True).start()
     pending = b""
     try:
         for chunk in resp.stream(64 * 1024):
@@ -184,8 +196,13 @@ def follow_log(kube: Any, namespace: str, pod: str, container: str | None,
                 on_lines([x.decode("utf-8", "replace") for x in lines])
         if pending and not stop.is_set():
             on_lines([pending.decode("utf-8", "replace")])
+    except Exception:
+        if not stop.is_set():
+            raise
     finally:
-        resp.release_conn()
+        done.set()
+        with contextlib.suppress(Exception):  # closed by close_on_stop
+            resp.release_conn()
 
 
 @dataclass

@@ -581,3 +581,15 @@ async def test_the_mouse_works_a_click_on_the_step_bar_goes_there():
         await until(pilot, lambda: getattr(app.screen, "STEP", "") == "charts")
         await pilot.click("#kd-version")
         assert app.screen.focused is app.screen.query_one("#kd-version")
+
+
+async def test_gpu_kata_installer_troubleshoot_opens_only_the_troubleshooting_screen():
+    app = InstallerApp(fakes.state(), services=fakes.services(), troubleshoot=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+        assert app.screen.STEP == "troubleshoot" and app.screen.standalone
+        await pilot.press("escape", "ctrl+n")  # nowhere to go back or forward to
+        assert app.screen.STEP == "troubleshoot"
+        assert "3 pods and 2 events in kata-system and gpu-operator" in shown(app, "#ts-status")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running)
