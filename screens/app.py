@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from installer.answers import Answers, load_answers
 from installer.engine import Context, Engine
 from installer.errors import EXIT_INTERRUPTED, UserError
-from installer.events import CheckReported, RunFinished
+from installer.events import CheckReported, PodStatus, RunFinished
 from installer.facts import Facts, load_recorded_facts
 from installer.redact import Redactor
 from screens.base import WizardScreen
@@ -45,6 +45,7 @@ from screens.messages import (
     FactsLoaded,
     LinesReady,
     PodsChanged,
+    PodsSeen,
     RunEnded,
 )
 from screens.modals import ConfirmModal, HelpModal, SaveModal
@@ -63,6 +64,7 @@ SCREEN_CLASSES: dict[str, type[WizardScreen]] = {
     "install": InstallScreen, "sample": SampleScreen, "done": DoneScreen,
 }
 STOP_TIMEOUT = 20.0
+POD_POLL_SECONDS = 2.0
 
 
 class InstallerApp(App[int]):
@@ -332,6 +334,8 @@ class InstallerApp(App[int]):
         self.engine_worker = self.run_worker(self._run_engine(engine, facts, log),
                                              group="engine", exclusive=True,
                                              exit_on_error=False)
+        if not self.services.recorded:
+            self.run_worker(self._watch_pods(), group="pods", exclusive=True)
         self.goto("install")
         self._refresh_current()
 
@@ -351,6 +355,31 @@ class InstallerApp(App[int]):
         finally:
             log.close()
             self.post_message(RunEnded(code, self.run_state.status))
+
+    async def _watch_pods(self) -> None:
+        """Read both namespaces every few seconds while the run goes, and once after."""
+        answers = self.state.answers
+        namespaces = (answers.kata_deploy.namespace, answers.gpu_operator.namespace)
+        inspector = self.inspector()
+        while True:
+            active = self.run_state.active
+            try:
+                view = await inspector.view(namespaces)
+            except Exception:  # an unreachable cluster is the engine's to report
+                view = None
+            if view is not None and view.pods:
+                self.post_message(PodsSeen(view.pods))
+            if not active:
+                return
+            await asyncio.sleep(POD_POLL_SECONDS)
+
+    def on_pods_seen(self, message: PodsSeen) -> None:
+        for p in message.pods:
+            self.run_state.apply(PodStatus(path="watch", namespace=p.namespace, pod=p.name,
+                                           phase=p.phase, node=p.node, ready=p.ready,
+                                           restarts=p.restarts, reason=p.reason))
+        for screen in self._live_screens():
+            screen.on_pods(list(message.pods))
 
     def _ask(self, question: str, detail: str) -> asyncio.Future[bool]:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()

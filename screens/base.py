@@ -15,7 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Label, Select, Static
 
 from installer.errors import UserError
-from installer.events import Event, PodStatus
+from installer.events import Event
 from screens.state import WIZARD_STEPS
 
 if TYPE_CHECKING:
@@ -92,8 +92,8 @@ class WizardScreen(Screen):
     def on_run_event(self, event: Event) -> None:
         """A low-rate engine event, already folded into app.run_state."""
 
-    def on_pods(self, pods: list[PodStatus]) -> None:
-        """Pod statuses changed (collapsed)."""
+    def on_pods(self, pods: list[Any]) -> None:
+        """Pod statuses changed: PodStatus events (collapsed) or clusterinfo.PodRow reads."""
 
     def on_lines(self, batches: dict[tuple[str, str], list[str]]) -> None:
         """Log or tool-output lines arrived (batched), already in app.run_state."""

@@ -74,3 +74,10 @@ class AnswersSaved(Message):
 class RunEnded(Message):
     exit_code: int | None
     status: str
+
+
+@dataclass
+class PodsSeen(Message):
+    """What a read of the two namespaces found (clusterinfo.PodRow values)."""
+
+    pods: tuple[Any, ...]

@@ -78,7 +78,8 @@ screen (ctrl+t) shows its events and the operator's pods.
         self.refresh_from_state()
 
     def on_pods(self, pods: list[PodStatus]) -> None:
-        if any(p.pod == SAMPLE_POD for p in pods):
+        if any(getattr(p, "pod", None) == SAMPLE_POD or getattr(p, "name", None) == SAMPLE_POD
+               for p in pods):
             self.refresh_from_state()
 
     def on_lines(self, batches: dict[tuple[str, str], list[str]]) -> None:

@@ -47,7 +47,8 @@ class PodTable(DataTable):
         for p in pods:
             name = getattr(p, "pod", None) or p.name
             key = f"{p.namespace}/{name}"
-            self._containers[key] = tuple(getattr(p, "containers", ()) or ())
+            if getattr(p, "containers", None):
+                self._containers[key] = tuple(p.containers)
             cells = {"ns": p.namespace, "pod": name, "phase": _phase(p.phase, p.reason),
                      "ready": p.ready or "", "restarts": str(p.restarts), "node": p.node or "",
                      "reason": Text(p.reason or "", style="red" if p.reason else "")}

@@ -364,6 +364,11 @@ async def test_an_install_runs_every_step_with_pods_helm_output_and_the_sample()
         line_messages = [m for m in messages if isinstance(m, LinesReady)]
         assert 0 < len(pod_messages) < 14 and 0 < len(line_messages) < 140
         assert ("gpu-operator", "nvidia-vfio-manager-4kq8s") in app.run_state.pods
+        # the namespaces are also read live: pods no step reported show up too
+        assert app.run_state.pods[("gpu-operator", "nvidia-sandbox-validator-2jx9w")].reason \
+            == "CrashLoopBackOff"
+        table = app.screen.query_one("#pods", DataTable)
+        assert "gpu-operator/nvidia-sandbox-validator-2jx9w" in table.rows
         assert "STATUS: deployed" in app.run_state.output.text()
         await pilot.pause(0.3)
         assert "✓ Install ok" in screen_text(app) or "Install ok" in shown(app, "#run-line")
@@ -394,6 +399,7 @@ async def test_a_pod_chosen_in_the_table_shows_its_log():
         await pilot.pause()
         table = app.screen.query_one("#pods", DataTable)
         table.focus()
+        table.move_cursor(row=table.get_row_index("kata-system/kata-deploy-x7k2p"))
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen.log_key == ("kata-system", "kata-deploy-x7k2p")
