@@ -20,7 +20,6 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
-from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from installer.answers import Answers, load_answers
 from installer.engine import Context, Engine
@@ -51,6 +50,7 @@ from screens.messages import (
 from screens.modals import ConfirmModal, HelpModal, SaveModal
 from screens.nodes import NodesScreen
 from screens.review import ReviewScreen
+from screens.runner import LoopThread, in_thread
 from screens.sample import SampleScreen
 from screens.services import FactsProvider, Inspector, NoInspector, Services, recorded_facts
 from screens.ssh import SshScreen
@@ -97,7 +97,7 @@ class InstallerApp(App[int]):
         self.lines = LineBatcher(self.post_message)
         self.sink = TuiSink(self.post_message, self.lines, self.redactor)
         self.decider = TuiDecider(self._ask)
-        self.engine_worker: Worker | None = None
+        self.runner: LoopThread | None = None
         self.log_path: Path | None = None
         self.discovering = False
         self.checking = False
@@ -212,7 +212,7 @@ class InstallerApp(App[int]):
 
     async def _discover(self, answers: Answers) -> None:
         try:
-            facts = await self.services.facts(answers.cluster)
+            facts = await in_thread(self.services.facts(answers.cluster))
         except UserError as exc:
             self.post_message(FactsFailed(str(exc)))
             return
@@ -250,7 +250,8 @@ class InstallerApp(App[int]):
 
     async def _checks(self, answers: Answers, facts: Facts) -> None:
         try:
-            out = await self.services.checks(answers, facts, self.services.executors())
+            out = await in_thread(self.services.checks(answers, facts,
+                                                       self.services.executors()))
         except Exception as exc:
             self.post_message(ChecksLoaded({}, f"the checks could not run: {exc}"))
             return
@@ -331,30 +332,32 @@ class InstallerApp(App[int]):
                       services={"redactor": self.redactor})
         engine = Engine(answers, ctx, self.services.executors())
         self.run_state.reset(dry_run)
-        self.engine_worker = self.run_worker(self._run_engine(engine, facts, log),
-                                             group="engine", exclusive=True,
-                                             exit_on_error=False)
+        self.runner = LoopThread(self._run_engine(engine, facts), "engine",
+                                 lambda code, error: self._engine_done(code, error, log))
+        self.runner.start()
         if not self.services.recorded:
             self.run_worker(self._watch_pods(), group="pods", exclusive=True)
         self.goto("install")
         self._refresh_current()
 
-    async def _run_engine(self, engine: Engine, facts: Facts, log) -> None:
-        code: int | None = None
+    async def _run_engine(self, engine: Engine, facts: Facts) -> int:
+        """Runs on the engine's own loop (screens.runner.LoopThread), not the UI's."""
         try:
-            code = await engine.run(facts)
+            return await engine.run(facts)
         except UserError as exc:  # the engine already reported RunFinished
-            code = exc.exit_code
-        except asyncio.CancelledError:
-            code = EXIT_INTERRUPTED
-            raise
-        except Exception as exc:  # an executor's bug must not take the wizard down
+            return exc.exit_code
+
+    def _engine_done(self, code: int | None, error: BaseException | None, log) -> None:
+        """Called on the engine's thread when the run is over, however it ended."""
+        if isinstance(error, asyncio.CancelledError):
+            code = EXIT_INTERRUPTED  # the engine reported RunFinished(cancelled)
+        elif error is not None:  # an executor's bug must not take the wizard down
             code = 1
             self.sink.emit(RunFinished(path="run", status="failed", exit_code=1,
-                                       message=f"internal error: {type(exc).__name__}: {exc}"))
-        finally:
-            log.close()
-            self.post_message(RunEnded(code, self.run_state.status))
+                                       message=f"internal error: {type(error).__name__}: "
+                                               f"{error}"))
+        log.close()
+        self.post_message(RunEnded(code, "cancelled" if code == EXIT_INTERRUPTED else ""))
 
     async def _watch_pods(self) -> None:
         """Read both namespaces every few seconds while the run goes, and once after."""
@@ -382,13 +385,22 @@ class InstallerApp(App[int]):
             screen.on_pods(list(message.pods))
 
     def _ask(self, question: str, detail: str) -> asyncio.Future[bool]:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        """The decider's modal. Called on the engine's loop; answered on the UI's."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
 
         def answered(yes: bool | None) -> None:
-            if not future.done():
-                future.set_result(bool(yes))
+            def settle() -> None:
+                if not future.done():
+                    future.set_result(bool(yes))
+            with contextlib.suppress(RuntimeError):  # the run ended meanwhile
+                loop.call_soon_threadsafe(settle)
 
-        self.push_screen(ConfirmModal(question, detail), answered)
+        modal = ConfirmModal(question, detail)
+        if threading.get_ident() == self._thread_id:
+            self.push_screen(modal, answered)
+        else:
+            self.call_from_thread(self.push_screen, modal, answered)
         return future
 
     def action_stop_run(self) -> None:
@@ -401,12 +413,16 @@ class InstallerApp(App[int]):
             lambda yes: self.run_worker(self.stop_run(), group="stop") if yes else None)
 
     async def stop_run(self) -> None:
-        worker = self.engine_worker
-        if worker is None or worker.is_finished:
+        """Cancel the run and wait until it has stopped and said so (RunFinished)."""
+        runner = self.runner
+        if runner is None or not runner.running:
             return
-        worker.cancel()
-        with contextlib.suppress(WorkerCancelled, WorkerFailed, TimeoutError):
-            await asyncio.wait_for(worker.wait(), STOP_TIMEOUT)
+        runner.cancel()
+        await asyncio.to_thread(runner.finished.wait, STOP_TIMEOUT)
+        for _ in range(100):  # let the run's last events land
+            if not self.run_state.active:
+                break
+            await asyncio.sleep(0.02)
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event

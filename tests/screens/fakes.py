@@ -144,15 +144,19 @@ class World:
                              "Installing it now.", f"NAME: {step.params['release']}",
                              f"NAMESPACE: {ns}", "STATUS: deployed", "REVISION: 1"):
                     ctx.emit(Output(path=step.id, message=line))
-                pods = (["kata-deploy-x7k2p", "kata-deploy-m9q4d"] if ns == "kata-system" else
-                        ["gpu-operator-7d9c6b8f4-abcde", "nvidia-vfio-manager-4kq8s",
-                         "nvidia-sandbox-validator-2jx9w",
-                         "nvidia-kata-sandbox-device-plugin-daemonset-8vfzn"])
-                for i, pod in enumerate(pods):
+                # Pods the inspector (FakeInspector) also reads carry the same values, so
+                # whichever report lands last, the table shows the same thing.
+                pods = ([("kata-deploy-x7k2p", "gpu-node-1"), ("kata-deploy-m9q4d", "gpu-node-2")]
+                        if ns == "kata-system" else
+                        [("gpu-operator-7d9c6b8f4-abcde", "control-1"),
+                         ("nvidia-vfio-manager-4kq8s", "gpu-node-1"),
+                         ("nvidia-sandbox-validator-9tq7c", "gpu-node-1"),
+                         ("nvidia-kata-sandbox-device-plugin-daemonset-8vfzn", "gpu-node-1")])
+                for pod, node in pods:
                     ctx.emit(PodStatus(path=step.id, namespace=ns, pod=pod, phase="Pending",
-                                       node=f"gpu-node-{i % 2 + 1}", ready="0/1"))
+                                       node=node, ready="0/1"))
                     ctx.emit(PodStatus(path=step.id, namespace=ns, pod=pod, phase="Running",
-                                       node=f"gpu-node-{i % 2 + 1}", ready="1/1"))
+                                       node=node, ready="1/1"))
                     for n in range(world.log_lines):
                         ctx.emit(PodLog(path=step.id, namespace=ns, pod=pod, container="main",
                                         line=f"{pod} line {n}"))
@@ -220,6 +224,8 @@ PODS = (
            "", ("gpu-operator",)),
     PodRow("gpu-operator", "nvidia-sandbox-validator-2jx9w", "Running", "gpu-node-2", "0/1", 7,
            "CrashLoopBackOff", ("nvidia-sandbox-validator",)),
+    PodRow("gpu-operator", "gpu-operator-node-feature-discovery-worker-5xk2z", "Running",
+           "gpu-node-1", "1/1", 0, "", ("worker",)),
 )
 EVENTS = (
     EventRow("gpu-operator", "pod/nvidia-sandbox-validator-2jx9w", "Warning", "BackOff",

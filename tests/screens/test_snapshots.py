@@ -262,7 +262,7 @@ def case_troubleshoot_pod_log() -> Case:
         await pilot.pause()
         table = pilot.app.screen.query_one("#ts-pod-table", DataTable)
         table.focus()
-        table.move_cursor(row=1)
+        table.move_cursor(row=table.get_row_index("gpu-operator/nvidia-sandbox-validator-2jx9w"))
         await pilot.press("enter")
         await until(pilot, lambda: len(pilot.app.screen.query_one("#ts-log").pane.ring) == 3)
         await settle(pilot)

@@ -365,10 +365,9 @@ async def test_an_install_runs_every_step_with_pods_helm_output_and_the_sample()
         assert 0 < len(pod_messages) < 14 and 0 < len(line_messages) < 140
         assert ("gpu-operator", "nvidia-vfio-manager-4kq8s") in app.run_state.pods
         # the namespaces are also read live: pods no step reported show up too
-        assert app.run_state.pods[("gpu-operator", "nvidia-sandbox-validator-2jx9w")].reason \
-            == "CrashLoopBackOff"
-        table = app.screen.query_one("#pods", DataTable)
-        assert "gpu-operator/nvidia-sandbox-validator-2jx9w" in table.rows
+        nfd = "gpu-operator-node-feature-discovery-worker-5xk2z"
+        assert app.run_state.pods[("gpu-operator", nfd)].node == "gpu-node-1"
+        assert f"gpu-operator/{nfd}" in app.screen.query_one("#pods", DataTable).rows
         assert "STATUS: deployed" in app.run_state.output.text()
         await pilot.pause(0.3)
         assert "✓ Install ok" in screen_text(app) or "Install ok" in shown(app, "#run-line")
@@ -564,7 +563,7 @@ async def test_troubleshooting_shows_findings_pods_events_logs_nodes_and_reruns_
         await pilot.pause()
         pods = app.screen.query_one("#ts-pod-table", DataTable)
         pods.focus()
-        pods.move_cursor(row=1)  # sorted: gpu-operator/gpu-operator..., then the validator
+        pods.move_cursor(row=pods.get_row_index("gpu-operator/nvidia-sandbox-validator-2jx9w"))
         await pilot.press("enter")
         await until(pilot, lambda: inspector.followed)
         await until(pilot, lambda: len(app.screen.query_one("#ts-log").pane.ring) == 3)
@@ -596,6 +595,6 @@ async def test_gpu_kata_installer_troubleshoot_opens_only_the_troubleshooting_sc
         assert app.screen.STEP == "troubleshoot" and app.screen.standalone
         await pilot.press("escape", "ctrl+n")  # nowhere to go back or forward to
         assert app.screen.STEP == "troubleshoot"
-        assert "3 pods and 2 events in kata-system and gpu-operator" in shown(app, "#ts-status")
+        assert "4 pods and 2 events in kata-system and gpu-operator" in shown(app, "#ts-status")
         await pilot.press("ctrl+q")
         await until(pilot, lambda: not app.is_running)
