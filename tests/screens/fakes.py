@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -98,6 +99,7 @@ class World:
     fail: str | None = None
     block: str | None = None
     ask: str | None = None  # a step id whose executor asks the decider first
+    sync_block: str | None = None  # a step id whose executor blocks its thread (time.sleep)
     sample_passes: bool = True
     log_lines: int = 20
     ran: list[str] = field(default_factory=list)
@@ -132,6 +134,8 @@ class World:
                     f"Apply {step.title}?", f"{step.id} changes the cluster", "ask"))
             if step.id == world.block:
                 await asyncio.sleep(3600)
+            if step.id == world.sync_block:
+                time.sleep(3)  # a synchronous call, as a careless executor might make
             if step.id == world.fail:
                 ctx.emit(Output(path=step.id, message="Error: INSTALLATION FAILED: context "
                                 "deadline exceeded", stream="stderr"))

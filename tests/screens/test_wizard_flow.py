@@ -473,6 +473,21 @@ async def test_the_install_keeps_going_while_the_operator_looks_elsewhere():
         assert app.run_state.active
 
 
+async def test_an_executor_that_blocks_its_thread_does_not_freeze_the_screens():
+    world = fakes.World(sync_block="label/gpu-node-1")
+    app = make_app(world, start="review")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await until(pilot, lambda: "label/gpu-node-1" in world.ran)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpModal), timeout=2)
+        assert "gpu-node-1" not in world.changed  # the key was handled while it blocked
+        await pilot.press("escape")
+        await until(pilot, lambda: app.run_state.status == "ok", timeout=15)
+
+
 async def test_quitting_during_an_install_asks_then_stops_it_cleanly():
     world = fakes.World(block="install/kata-deploy")
     app = make_app(world, start="review")
