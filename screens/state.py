@@ -8,7 +8,6 @@ frozen, validated `installer.answers.Answers`: every edit rebuilds it through
 from __future__ import annotations
 
 import copy
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,13 +307,3 @@ class RunState:
         for row in self.steps.values():
             out[row.status] = out.get(row.status, 0) + 1
         return out
-
-
-@dataclass
-class Recent:
-    """A small bounded history (notifications, errors) for the troubleshooting screen."""
-
-    items: deque[str] = field(default_factory=lambda: deque(maxlen=200))
-
-    def add(self, text: str) -> None:
-        self.items.append(text)

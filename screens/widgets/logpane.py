@@ -11,7 +11,6 @@ End (or `f`) follows again.
 from __future__ import annotations
 
 from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -124,10 +123,6 @@ class LogPane(ScrollView, can_focus=True):
             text = line[scroll_x:scroll_x + width]
             return Strip([Segment(text.ljust(width), style)], width)
         return Strip([Segment(line, style)]).crop_extend(scroll_x, scroll_x + width, style)
-
-    @property
-    def line_style(self) -> Style:
-        return self.rich_style
 
     # --- moving --------------------------------------------------------------------
     def watch_scroll_y(self, old: float, new: float) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -34,7 +33,3 @@ def screen_text(app) -> str:
     """Everything on screen, as plain text (what an operator reads)."""
     strips = app.screen._compositor.render_strips()
     return "\n".join("".join(seg.text for seg in strip) for strip in strips)
-
-
-def plain(text: Text | str) -> str:
-    return text.plain if isinstance(text, Text) else text
