@@ -230,7 +230,7 @@ def basic_findings(view: ClusterView, run: RunSummary | None = None) -> list[Fin
             why = p.reason or p.phase
             out.append(Finding("warning", f"pod {p.namespace}/{p.name}",
                                f"{why}" + (f", {p.restarts} restarts" if p.restarts else ""),
-                               "open its log in the Pods tab; its events are listed below"))
+                               "read its log (Pods) and its events (Events)"))
     for e in view.events:
         if e.type == "Warning":
             out.append(Finding("warning", f"{e.namespace} {e.object}",

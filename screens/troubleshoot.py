@@ -62,6 +62,7 @@ were.
         with TabbedContent(id="ts-tabs", initial="ts-findings"):
             with TabPane("Findings", id="ts-findings"):
                 yield DataTable(id="findings", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="finding-detail")
             with TabPane("Pods", id="ts-pods"):
                 yield PodTable(id="ts-pod-table")
                 yield LogView("Enter on a pod shows its log", id="ts-log")
@@ -141,7 +142,8 @@ were.
         view = self.view or ClusterView()
         findings = self.query_one("#findings", DataTable)
         findings.clear()
-        for i, f in enumerate(basic_findings(view, self.run_summary())):
+        self.findings = basic_findings(view, self.run_summary())
+        for i, f in enumerate(self.findings):
             mark, style = SEVERITY.get(f.severity, ("?", ""))
             findings.add_row(Text(mark, style=style), f.where, f.message,
                              Text(f.remedy, style="dim"), key=str(i))
@@ -191,6 +193,18 @@ were.
                                    event.containers[0] if event.containers else None)
 
     log_key: tuple[str, str] | None = None
+    findings: list = []
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id != "findings" or not self.findings:
+            return
+        f = self.findings[min(event.cursor_row, len(self.findings) - 1)]
+        mark, style = SEVERITY.get(f.severity, ("?", ""))
+        text = Text(f"{mark} {f.where}\n", style=f"bold {style}")
+        text.append(f"{f.message}\n")
+        if f.remedy:
+            text.append(f"What to do: {f.remedy}", style="dim")
+        self.query_one("#finding-detail", Static).update(text)
 
     def on_lines(self, batches: dict[tuple[str, str], list[str]]) -> None:
         if self.log_key and self.log_key in batches:
