@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
                     "GPU workloads run in Kata Containers. Without --answers, opens the wizard.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--answers", type=Path, metavar="FILE", help="run headless from this file")
+    p.add_argument("--wizard", action="store_true",
+                   help="open the wizard even with --answers (the file pre-fills it)")
     p.add_argument("--facts", type=Path, metavar="FILE",
                    help="use a recorded cluster instead of discovering one (with --dry-run)")
     p.add_argument("--dry-run", action="store_true", help="show exactly what would change")
@@ -42,7 +44,24 @@ def _parser() -> argparse.ArgumentParser:
     a_sub.add_parser("init", help="print a commented answers template")
     v = a_sub.add_parser("validate", help="validate an answers file")
     v.add_argument("file", type=Path)
+    t = sub.add_parser("troubleshoot", help="findings, pods, events, logs and host checks")
+    t.add_argument("--kubeconfig", metavar="FILE", help="default: --answers, then $KUBECONFIG")
+    t.add_argument("--context", metavar="NAME", help="default: the kubeconfig's current one")
     return p
+
+
+def _wizard(args: argparse.Namespace, troubleshoot: bool = False) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        from installer.errors import Problem, UserError
+
+        raise UserError("the wizard needs a terminal", [Problem(
+            "(terminal)", "stdin or stdout is not a terminal",
+            "run it in a terminal, or headless with --answers FILE")])
+    from screens.app import run_troubleshoot, run_wizard
+
+    if troubleshoot:
+        return run_troubleshoot(args.answers, kubeconfig=args.kubeconfig, context=args.context)
+    return run_wizard(args.answers, facts_path=args.facts)
 
 
 def _answers_command(args: argparse.Namespace) -> int:
@@ -76,13 +95,14 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return run_headless(args.answers, facts_path=None, dry_run=args.dry_run, yes=args.yes,
                             as_json=args.json, verbose=args.verbose,
                             planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
-    if args.answers:
-        from installer.headless import run_headless
+    if args.command == "troubleshoot":
+        return _wizard(args, troubleshoot=True)
+    if args.wizard or not args.answers:
+        return _wizard(args)
+    from installer.headless import run_headless
 
-        return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
-                            yes=args.yes, as_json=args.json, verbose=args.verbose)
-    parser.print_help()
-    return 0
+    return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
+                        yes=args.yes, as_json=args.json, verbose=args.verbose)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,6 +163,16 @@ class Engine:
             plan = self._plan(facts)
         return plan, facts
 
+    async def run_checks(self, facts: Facts) -> tuple[Plan, Facts]:
+        """Gather, then run only the check phase (all read-only): the wizard's checks screen.
+
+        Results arrive as CheckReported events; ChecksFailed and StepFailed propagate.
+        """
+        plan, facts = await self.gather(facts)
+        for step in plan.phase("check"):
+            await self._run_step(step, facts)
+        return plan, facts
+
     async def run(self, facts: Facts) -> int:
         """Run everything; returns the exit code. Cancellation ends with 130."""
         self.ctx.emit(RunStarted(path="run", dry_run=self.ctx.dry_run,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,3 +15,13 @@ def test_startup_benchmark_runs_and_reports_against_its_goal():
                          capture_output=True, text=True, timeout=300, check=True).stdout
     assert "gpu-kata-installer --help" in out
     assert "goal: --help under 300 ms" in out
+
+
+def test_logpane_benchmark_runs_and_prints_its_verdicts(tmp_path):
+    out = subprocess.run([sys.executable, "bench/logpane.py", "--quick"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, check=True,
+                         env={**os.environ, "XDG_STATE_HOME": str(tmp_path)}).stdout
+    assert "plain terminal (cat into a pty, like kubectl logs -f)" in out
+    assert "goal: ingest >= 50,000 lines/s with keypresses under 100 ms ->" in out
+    assert "goal: memory bounded ->" in out
+    assert "goal: first frame under 1 s ->" in out

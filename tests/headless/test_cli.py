@@ -85,3 +85,17 @@ def test_log_file_is_written_private(state):
     logs = list((state / "gpu-kata-installer" / "logs").glob("run-*.log"))
     assert logs and logs[0].stat().st_mode & 0o077 == 0
     assert "plan" in logs[0].read_text()
+
+
+def test_help_offers_the_wizard_and_troubleshooting():
+    out = cli("--help")
+    assert "--wizard" in out.stdout and "troubleshoot" in out.stdout
+
+
+def test_the_wizard_without_a_terminal_says_how_to_run_headless():
+    for args in ((), ("--answers", str(EXAMPLES / "answers.yaml"), "--wizard"),
+                 ("troubleshoot",)):
+        out = cli(*args)
+        assert out.returncode == 2, args
+        assert "the wizard needs a terminal" in out.stderr and "--answers FILE" in out.stderr
+        assert "Traceback" not in out.stderr

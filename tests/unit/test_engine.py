@@ -164,3 +164,15 @@ def test_cancellation_reports_exit_130(answers, facts):
 
     asyncio.run(go())
     assert rec.of(RunFinished)[-1].exit_code == EXIT_INTERRUPTED
+
+
+def test_run_checks_gathers_and_checks_but_changes_nothing(answers, facts):
+    world = World()
+    rec = Recorder()
+    ctx = Context(dry_run=False, sinks=[rec], decider=Yes())
+    plan, gathered = asyncio.run(Engine(answers, ctx, world.executors()).run_checks(facts))
+    assert world.changed == []
+    assert world.ran == ["probe/gpu-node-1", "probe/gpu-node-2", "check/cluster",
+                         "check/gpu-node-1", "check/gpu-node-2"]
+    assert set(gathered.hosts) == {"gpu-node-1", "gpu-node-2"}
+    assert not plan.phase("gather")

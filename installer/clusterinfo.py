@@ -1,0 +1,255 @@
+"""Read-only views of a cluster for the wizard and for troubleshooting.
+
+Contexts in a kubeconfig, the pods and events of the installer's namespaces, node labels,
+and pod logs (a tail, or followed). Nothing here changes anything. The kubernetes client is
+synchronous, so async callers get `asyncio.to_thread` wrappers; `follow_log` is meant to
+run in a thread of its own and hands lines over in batches.
+
+`basic_findings` is a first, plain reading of that data (failed steps, failed checks, pods
+that are not healthy, warning events); the diagnosis rules engine (diagnose.py) replaces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from installer.errors import Problem, UserError
+from installer.facts import NodeFacts
+
+DEFAULT_NAMESPACES = ("kata-system", "gpu-operator")
+
+
+@dataclass(frozen=True)
+class PodRow:
+    namespace: str
+    name: str
+    phase: str
+    node: str | None = None
+    ready: str = ""
+    restarts: int = 0
+    reason: str = ""
+    containers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventRow:
+    namespace: str
+    object: str
+    type: str
+    reason: str
+    message: str
+    count: int = 1
+    last_seen: str = ""
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What the troubleshooting screen shows at one moment."""
+
+    pods: tuple[PodRow, ...] = ()
+    events: tuple[EventRow, ...] = ()
+    nodes: tuple[NodeFacts, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str  # error | warning | info
+    where: str
+    message: str
+    remedy: str = ""
+
+
+@dataclass(frozen=True)
+class Contexts:
+    path: str
+    names: tuple[str, ...] = ()
+    current: str | None = None
+    error: str | None = None
+
+
+def list_contexts(kubeconfig: str | None) -> Contexts:
+    """The contexts of a kubeconfig, or why it cannot be read (never raises)."""
+    from installer.kube import kubeconfig_path
+
+    path = kubeconfig_path(kubeconfig)
+    if not Path(path).is_file():
+        return Contexts(path, error=f"no file at {path}")
+    try:
+        from kubernetes import config
+
+        contexts, current = config.list_kube_config_contexts(config_file=path)
+    except Exception as exc:  # a broken kubeconfig is the operator's input, not our bug
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Contexts(path, error=f"cannot read {path}: {first}")
+    return Contexts(path, tuple(c["name"] for c in contexts or []),
+                    (current or {}).get("name"))
+
+
+def pod_row(pod: Any) -> PodRow:
+    """A kubernetes V1Pod as a table row: phase, readiness, restarts and the likeliest reason."""
+    status = pod.status
+    statuses = list(status.container_statuses or [])
+    ready = sum(1 for c in statuses if c.ready)
+    restarts = sum(c.restart_count or 0 for c in statuses)
+    reason = status.reason or ""
+    for c in statuses:
+        state = c.state
+        if state and state.waiting and state.waiting.reason:
+            reason = state.waiting.reason
+            break
+        if state and state.terminated and state.terminated.reason and \
+                state.terminated.reason != "Completed":
+            reason = state.terminated.reason
+            break
+    if not reason:
+        cond = next((c for c in status.conditions or []
+                     if c.type == "PodScheduled" and c.status == "False"), None)
+        reason = cond.reason if cond and cond.reason else ""
+    return PodRow(pod.metadata.namespace, pod.metadata.name, status.phase or "Unknown",
+                  pod.spec.node_name, f"{ready}/{len(pod.spec.containers or [])}", restarts,
+                  reason, tuple(c.name for c in pod.spec.containers or []))
+
+
+def _event_row(ev: Any) -> EventRow:
+    obj = ev.involved_object
+    when = ev.last_timestamp or ev.event_time or ev.first_timestamp
+    return EventRow(ev.metadata.namespace, f"{(obj.kind or '').lower()}/{obj.name}",
+                    ev.type or "", ev.reason or "", (ev.message or "").strip(), ev.count or 1,
+                    when.isoformat() if hasattr(when, "isoformat") else str(when or ""))
+
+
+def _view_sync(kube: Any, namespaces: Iterable[str]) -> ClusterView:
+    from kubernetes.client.exceptions import ApiException
+
+    from installer.kube import _node_facts
+
+    pods: list[PodRow] = []
+    events: list[EventRow] = []
+    errors: list[str] = []
+    core = kube.core()
+    for ns in namespaces:
+        try:
+            pods += [pod_row(p) for p in core.list_namespaced_pod(ns).items]
+            events += [_event_row(e) for e in core.list_namespaced_event(ns).items]
+        except ApiException as exc:
+            if exc.status != 404:
+                errors.append(f"{ns}: HTTP {exc.status} {exc.reason}")
+    try:
+        nodes = tuple(_node_facts(n) for n in core.list_node().items)
+    except ApiException as exc:
+        nodes = ()
+        errors.append(f"nodes: HTTP {exc.status} {exc.reason}")
+    events.sort(key=lambda e: e.last_seen)
+    return ClusterView(tuple(pods), tuple(events), nodes, tuple(errors))
+
+
+async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES) -> ClusterView:
+    return await asyncio.to_thread(_view_sync, kube, tuple(namespaces))
+
+
+async def pod_log(kube: Any, namespace: str, pod: str, container: str | None = None,
+                  tail: int = 2000) -> list[str]:
+    def read() -> list[str]:
+        kwargs: dict[str, Any] = {"tail_lines": tail}
+        if container:
+            kwargs["container"] = container
+        text = kube.core().read_namespaced_pod_log(pod, namespace, **kwargs)
+        return text.splitlines()
+
+    return await asyncio.to_thread(read)
+
+
+def follow_log(kube: Any, namespace: str, pod: str, container: str | None,
+               on_lines: Callable[[list[str]], None], stop: threading.Event,
+               tail: int = 500) -> None:
+    """`kubectl logs -f`: blocking; call in a thread. Lines go out in batches; `stop` ends it."""
+    kwargs: dict[str, Any] = {"follow": True, "tail_lines": tail, "_preload_content": False}
+    if container:
+        kwargs["container"] = container
+    resp = kube.core().read_namespaced_pod_log(pod, namespace, **kwargs)
+    done = threading.Event()
+
+    def close_on_stop() -> None:
+        # A quiet pod blocks the read; closing the response is what ends it promptly.
+        while not (stop.wait(0.5) or done.is_set()):
+            pass
+        if stop.is_set():
+            with contextlib.suppress(Exception):  # already closed: nothing to end
+                resp.close()
+
+    threading.Thread(target=close_on_stop, daemon=True).start()
+    pending = b""
+    try:
+        for chunk in resp.stream(64 * 1024):
+            if stop.is_set():
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if lines:
+                on_lines([x.decode("utf-8", "replace") for x in lines])
+        if pending and not stop.is_set():
+            on_lines([pending.decode("utf-8", "replace")])
+    except Exception:
+        if not stop.is_set():
+            raise
+    finally:
+        done.set()
+        with contextlib.suppress(Exception):  # closed by close_on_stop
+            resp.release_conn()
+
+
+@dataclass
+class RunSummary:
+    """What a run left behind, for findings (failed steps and check results)."""
+
+    failed_steps: list[tuple[str, str, str]] = field(default_factory=list)  # path, msg, detail
+    checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def basic_findings(view: ClusterView, run: RunSummary | None = None) -> list[Finding]:
+    """Plain findings from what is known; the order is: run, checks, pods, events."""
+    out: list[Finding] = []
+    run = run or RunSummary()
+    for path, message, detail in run.failed_steps:
+        out.append(Finding("error", path, message, detail))
+    for node, results in sorted(run.checks.items()):
+        for r in results:
+            if r.get("status") in ("fail", "warn"):
+                out.append(Finding("error" if r["status"] == "fail" else "warning",
+                                   f"{node} {r.get('name', '?')}", r.get("summary", ""),
+                                   r.get("remedy", "")))
+    for p in view.pods:
+        if p.phase not in ("Running", "Succeeded") or p.reason or p.restarts > 3:
+            why = p.reason or p.phase
+            out.append(Finding("warning", f"pod {p.namespace}/{p.name}",
+                               f"{why}" + (f", {p.restarts} restarts" if p.restarts else ""),
+                               "read its log (Pods) and its events (Events)"))
+    for e in view.events:
+        if e.type == "Warning":
+            out.append(Finding("warning", f"{e.namespace} {e.object}",
+                               f"{e.reason}: {e.message}"))
+    if not out and not view.errors:
+        out.append(Finding("info", "cluster", "nothing looks wrong in what was read"))
+    for err in view.errors:
+        out.append(Finding("error", "read", err))
+    return out
+
+
+def require_kube(kubeconfig: str | None, context: str | None) -> Any:
+    """Connect, turning any failure into a UserError the screens can show."""
+    from installer import kube
+
+    try:
+        return kube.connect(kubeconfig, context)
+    except UserError:
+        raise
+    except Exception as exc:  # pragma: no cover - defensive
+        raise UserError("cannot connect to the cluster", [Problem(
+            "cluster", str(exc), "check the kubeconfig and context")]) from None

@@ -1,0 +1,571 @@
+"""The wizard: `InstallerApp` on the same engine and plan as the headless mode.
+
+State lives in `WizardState` (answers, facts, checks) and `RunState` (one engine run).
+Long work - discovery, checks, the engine, SSH tests, log following - runs in workers and
+comes back as messages; the handlers here fold them into state and tell the screens on
+the stack. The engine runs in an app-owned worker, so an install keeps going while the
+operator looks at other screens; quitting during one asks first, then cancels it (helm is
+stopped through its process group) and waits for it to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+
+from installer.answers import Answers, load_answers
+from installer.engine import Context, Engine
+from installer.errors import EXIT_INTERRUPTED, UserError
+from installer.events import CheckReported, PodStatus, RunFinished
+from installer.facts import Facts, load_recorded_facts
+from installer.redact import Redactor
+from screens.base import WizardScreen
+from screens.bridge import OUTPUT_KEY, LineBatcher, TuiDecider, TuiSink
+from screens.charts import ChartsScreen
+from screens.checks import ChecksScreen
+from screens.cluster import ClusterScreen
+from screens.done import DoneScreen
+from screens.fixes import FixesScreen
+from screens.install import InstallScreen
+from screens.messages import (
+    AnswersChanged,
+    AnswersSaved,
+    ChecksLoaded,
+    EngineEvent,
+    FactsFailed,
+    FactsLoaded,
+    LinesReady,
+    PodsChanged,
+    PodsSeen,
+    RunEnded,
+)
+from screens.modals import ConfirmModal, HelpModal, SaveModal
+from screens.nodes import NodesScreen
+from screens.review import ReviewScreen
+from screens.runner import LoopThread, in_thread
+from screens.sample import SampleScreen
+from screens.services import FactsProvider, Inspector, NoInspector, Services, recorded_facts
+from screens.ssh import SshScreen
+from screens.state import WIZARD_STEPS, Ring, RunState, WizardState
+from screens.troubleshoot import TroubleshootScreen
+
+ORDER = [k for k, _ in WIZARD_STEPS]
+SCREEN_CLASSES: dict[str, type[WizardScreen]] = {
+    "cluster": ClusterScreen, "nodes": NodesScreen, "ssh": SshScreen, "checks": ChecksScreen,
+    "fixes": FixesScreen, "charts": ChartsScreen, "review": ReviewScreen,
+    "install": InstallScreen, "sample": SampleScreen, "done": DoneScreen,
+}
+STOP_TIMEOUT = 20.0
+POD_POLL_SECONDS = 2.0
+
+
+class InstallerApp(App[int]):
+    """The Textual front end. `state` is edited in place; `services` reach the world."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "gpu-kata-installer"
+    BINDINGS = [
+        Binding("ctrl+n", "next", "Next", priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+t", "troubleshoot", "Troubleshoot", priority=True),
+        Binding("ctrl+s", "save", "Save answers", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, state: WizardState | None = None,
+                 facts_provider: FactsProvider | None = None, *,
+                 services: Services | None = None, start: str = "cluster",
+                 troubleshoot: bool = False) -> None:
+        super().__init__()
+        self.state = state or WizardState()
+        self.services = services or Services()
+        if facts_provider is not None:
+            self.services.facts = facts_provider
+        self.start = start
+        self.troubleshoot_only = troubleshoot
+        self.run_state = RunState()
+        self.redactor = Redactor()
+        self.lines = LineBatcher(self.post_message)
+        self.sink = TuiSink(self.post_message, self.lines, self.redactor)
+        self.decider = TuiDecider(self._ask)
+        self.runner: LoopThread | None = None
+        self.log_path: Path | None = None
+        self.discovering = False
+        self.checking = False
+        self.facts_error: str | None = None
+        self.wizard_screens: dict[str, WizardScreen] = {}
+        self._inspector: tuple[object, Inspector] | None = None
+        self._follow: tuple[tuple[str, str], threading.Event] | None = None
+        if self.state.dry_run_only:
+            self.services.recorded = True
+
+    # --- screens and navigation --------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.troubleshoot_only:
+            self.push_screen(TroubleshootScreen(standalone=True))
+            return
+        for key in ORDER:
+            screen = SCREEN_CLASSES[key]()
+            self.wizard_screens[key] = screen
+            self.install_screen(screen, name=key)
+        self.push_screen(self.start if self.start in ORDER else "cluster")
+
+    def current_step(self) -> str | None:
+        screen = self.screen
+        if isinstance(screen, WizardScreen) and screen.STEP in ORDER:
+            return screen.STEP
+        return None
+
+    def goto(self, step: str) -> None:
+        if step not in self.wizard_screens:
+            return
+        if isinstance(self.screen, ModalScreen):
+            return  # a question is open (consent mid-run, quit...): it is answered first
+        while isinstance(self.screen, TroubleshootScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+        if self.screen is not self.wizard_screens[step]:
+            self.switch_screen(step)
+
+    def navigate(self, step: str) -> None:
+        """Go to a step as the operator asked (keys, palette, a click): unless input on the
+        current screen is invalid."""
+        screen = self.screen
+        reason = screen.can_leave() if isinstance(screen, WizardScreen) else None
+        if reason:
+            self.notify(reason, severity="warning")
+            return
+        self.goto(step)
+
+    def _move(self, delta: int) -> None:
+        step = self.current_step()
+        if step is None:
+            return
+        i = ORDER.index(step) + delta
+        if 0 <= i < len(ORDER):
+            self.navigate(ORDER[i])
+
+    def action_next(self) -> None:
+        self._move(1)
+
+    def action_back(self) -> None:
+        self._move(-1)
+
+    def action_goto(self, step: str) -> None:
+        self.navigate(step)
+
+    def action_troubleshoot(self) -> None:
+        if isinstance(self.screen, TroubleshootScreen):
+            return
+        self.push_screen(TroubleshootScreen())
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpModal):
+            screen.dismiss(None)
+            return
+        keys: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        # This screen's keys first, then the app's, then the focused widget's (cursor keys).
+        ranked = sorted(screen.active_bindings.values(), key=lambda a: (
+            0 if a.node is screen else 1 if a.node is self else 2))
+        for active in ranked:
+            b = active.binding
+            if not b.description or b.description in seen or b.system or b.action in (
+                    "app.focus_next", "app.focus_previous", "screen.copy_text"):
+                continue
+            seen.add(b.description)
+            keys.append((self.get_key_display(b), b.tooltip or b.description))
+        keys.append(("ctrl+p", "command palette: go to any screen, save, dry-run, ..."))
+        title = getattr(screen, "TITLE", "") or self.title
+        text = getattr(screen, "HELP", "") or "Keys that work here:"
+        self.push_screen(HelpModal(title, text, keys))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not self.troubleshoot_only:
+            for key, label in WIZARD_STEPS:
+                yield SystemCommand(f"Go to {label}", f"Open the {label} screen",
+                                    lambda k=key: self.navigate(k))
+            yield SystemCommand("Save answers", "Write the answers file (replays headless)",
+                                self.action_save)
+            yield SystemCommand("Dry-run", "Run the plan without changing anything",
+                                lambda: self.action_start_run(True))
+        yield SystemCommand("Troubleshoot", "Findings, pods, events, logs, host checks",
+                            self.action_troubleshoot)
+        yield SystemCommand("Help", "What this screen does and its keys", self.action_help)
+
+    # --- discovery and checks ----------------------------------------------------------
+    def discover(self) -> None:
+        if self.discovering:
+            return
+        self.discovering = True
+        self.run_worker(self._discover(self.state.answers), group="discover", exclusive=True)
+
+    async def _discover(self, answers: Answers) -> None:
+        try:
+            facts = await in_thread(self.services.facts(answers.cluster))
+        except UserError as exc:
+            self.post_message(FactsFailed(str(exc)))
+            return
+        except Exception as exc:  # unreachable cluster, bad certificate...: say it plainly
+            self.post_message(FactsFailed(f"discovery failed: {exc}".splitlines()[0]))
+            return
+        self.post_message(FactsLoaded(facts))
+
+    def on_facts_loaded(self, message: FactsLoaded) -> None:
+        self.discovering = False
+        self.facts_error = None
+        old = self.state.facts
+        self.state.facts = message.facts
+        if old is None or old.cluster != message.facts.cluster:
+            self.state.checks = {}
+            self.state.checks_error = None
+        self._refresh_current()
+
+    def on_facts_failed(self, message: FactsFailed) -> None:
+        self.discovering = False
+        self.facts_error = message.error
+        self._refresh_current()
+
+    def run_checks(self) -> bool:
+        """Start the read-only checks (probe + check steps); False when they cannot run."""
+        if self.checking:
+            return False
+        if self.state.facts is None:
+            self.notify("discover the cluster first", severity="warning")
+            return False
+        self.checking = True
+        self.run_worker(self._checks(self.state.answers, self.state.facts), group="checks",
+                        exclusive=True)
+        return True
+
+    async def _checks(self, answers: Answers, facts: Facts) -> None:
+        try:
+            out = await in_thread(self.services.checks(answers, facts,
+                                                       self.services.executors()))
+        except Exception as exc:
+            self.post_message(ChecksLoaded({}, f"the checks could not run: {exc}"))
+            return
+        self.post_message(ChecksLoaded(out.results, out.error, out.facts))
+
+    def on_checks_loaded(self, message: ChecksLoaded) -> None:
+        self.checking = False
+        self.state.checks = dict(message.results)
+        self.state.checks_error = message.error
+        if message.facts is not None and message.facts.cluster is not None:
+            self.state.facts = message.facts
+        self._refresh_current()
+
+    # --- answers -------------------------------------------------------------------------
+    def answers_changed(self, what: str) -> None:
+        self.post_message(AnswersChanged(what))
+
+    def on_answers_changed(self, message: AnswersChanged) -> None:
+        screen = self.screen
+        if isinstance(screen, WizardScreen) and screen.STEP == "nodes" == message.what:
+            screen.refresh_from_state()
+
+    def action_save(self) -> None:
+        if self.troubleshoot_only:
+            return
+        default = self.state.saved_to or self.state.answers_path or Path.cwd() / "answers.yaml"
+        self.push_screen(SaveModal(str(default)), self._save_to)
+
+    def _save_to(self, path: str | None) -> None:
+        if not path:
+            return
+        try:
+            saved = self.state.save(Path(path))
+        except OSError as exc:
+            self.notify(f"could not save: {exc}", severity="error")
+            return
+        self.notify(f"saved to {saved} (replay: gpu-kata-installer --answers {saved} "
+                    "--dry-run)", timeout=6)
+        self.post_message(AnswersSaved(str(saved)))
+        self._refresh_current()
+
+    # --- the engine run ------------------------------------------------------------------
+    def action_start_run(self, dry_run: bool) -> None:
+        if self.run_state.active:
+            self.notify("a run is already going (see Install)", severity="warning")
+            self.goto("install")
+            return
+        if not dry_run and self.services.recorded:
+            self.notify("this is a recorded cluster: only a dry-run is possible",
+                        severity="warning")
+            return
+        plan, error = self.state.plan_or_error()
+        if error is not None or plan is None:
+            self.notify(f"the plan has a problem: {error}", severity="error")
+            return
+        if dry_run:
+            self._launch(True)
+            return
+        context = self.state.answers.cluster.context or "the current context"
+        detail = (f"{len(plan.changes)} changes on {context}: labels, helm installs and any "
+                  "host fixes you allow. Each host fix still asks when its policy is 'ask'. "
+                  "Stopping midway is safe; a new run resumes.")
+        self.push_screen(ConfirmModal("Install now?", detail, yes="Install"),
+                         lambda yes: self._launch(False) if yes else None)
+
+    def _launch(self, dry_run: bool) -> None:
+        from installer.headless import journal_for, register_secrets
+        from installer.sinks import LogFileSink, state_dir
+
+        answers = self.state.answers
+        facts = (self.state.facts if (dry_run or self.services.recorded) and self.state.facts
+                 else Facts(cluster=None))
+        register_secrets(answers, self.redactor)
+        self.log_path = state_dir() / "logs" / f"wizard-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        log = LogFileSink(self.log_path, self.redactor)
+        ctx = Context(dry_run=dry_run, sinks=[self.sink, log], decider=self.decider,
+                      journal=None if dry_run else journal_for(answers),
+                      services={"redactor": self.redactor})
+        engine = Engine(answers, ctx, self.services.executors())
+        self.run_state.reset(dry_run)
+        self.runner = LoopThread(self._run_engine(engine, facts), "engine",
+                                 lambda code, error: self._engine_done(code, error, log))
+        self.runner.start()
+        if not self.services.recorded:
+            self.run_worker(self._watch_pods(), group="pods", exclusive=True)
+        self.goto("install")
+        self._refresh_current()
+
+    async def _run_engine(self, engine: Engine, facts: Facts) -> int:
+        """Runs on the engine's own loop (screens.runner.LoopThread), not the UI's."""
+        try:
+            return await engine.run(facts)
+        except UserError as exc:  # the engine already reported RunFinished
+            return exc.exit_code
+
+    def _engine_done(self, code: int | None, error: BaseException | None, log) -> None:
+        """Called on the engine's thread when the run is over, however it ended."""
+        if isinstance(error, asyncio.CancelledError):
+            code = EXIT_INTERRUPTED  # the engine reported RunFinished(cancelled)
+        elif error is not None:  # an executor's bug must not take the wizard down
+            code = 1
+            self.sink.emit(RunFinished(path="run", status="failed", exit_code=1,
+                                       message=f"internal error: {type(error).__name__}: "
+                                               f"{error}"))
+        log.close()
+        self.post_message(RunEnded(code, "cancelled" if code == EXIT_INTERRUPTED else ""))
+
+    async def _watch_pods(self) -> None:
+        """Read both namespaces every few seconds while the run goes, and once after."""
+        answers = self.state.answers
+        namespaces = (answers.kata_deploy.namespace, answers.gpu_operator.namespace)
+        inspector = self.inspector()
+        while True:
+            active = self.run_state.active
+            try:
+                view = await inspector.view(namespaces)
+            except Exception:  # an unreachable cluster is the engine's to report
+                view = None
+            if view is not None and view.pods:
+                self.post_message(PodsSeen(view.pods))
+            if not active:
+                return
+            await asyncio.sleep(POD_POLL_SECONDS)
+
+    def on_pods_seen(self, message: PodsSeen) -> None:
+        for p in message.pods:
+            self.run_state.apply(PodStatus(path="watch", namespace=p.namespace, pod=p.name,
+                                           phase=p.phase, node=p.node, ready=p.ready,
+                                           restarts=p.restarts, reason=p.reason))
+        for screen in self._live_screens():
+            screen.on_pods(list(message.pods))
+
+    def _ask(self, question: str, detail: str) -> asyncio.Future[bool]:
+        """The decider's modal. Called on the engine's loop; answered on the UI's."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+
+        def answered(yes: bool | None) -> None:
+            def settle() -> None:
+                if not future.done():
+                    future.set_result(bool(yes))
+            with contextlib.suppress(RuntimeError):  # the run ended meanwhile
+                loop.call_soon_threadsafe(settle)
+
+        modal = ConfirmModal(question, detail)
+        if threading.get_ident() == self._thread_id:
+            self.push_screen(modal, answered)
+        else:
+            self.call_from_thread(self.push_screen, modal, answered)
+        return future
+
+    def action_stop_run(self) -> None:
+        if not self.run_state.active:
+            self.notify("nothing is running")
+            return
+        self.push_screen(ConfirmModal(
+            "Stop the run?", "The current step is stopped (helm included); what finished "
+            "stays done, and a new run resumes from the journal.", yes="Stop", danger=True),
+            lambda yes: self.run_worker(self.stop_run(), group="stop") if yes else None)
+
+    async def stop_run(self) -> None:
+        """Cancel the run and wait until it has stopped and said so (RunFinished)."""
+        runner = self.runner
+        if runner is None or not runner.running:
+            return
+        runner.cancel()
+        await asyncio.to_thread(runner.finished.wait, STOP_TIMEOUT)
+        for _ in range(100):  # let the run's last events land
+            if not self.run_state.active:
+                break
+            await asyncio.sleep(0.02)
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        self.run_state.apply(event)
+        if isinstance(event, CheckReported):
+            self.state.checks[event.node] = event.results
+        if isinstance(event, RunFinished):
+            ok = event.exit_code == 0
+            self.notify(f"{'dry-run' if self.run_state.dry_run else 'install'}: "
+                        f"{event.message}", severity="information" if ok else "error",
+                        timeout=6)
+        for screen in self._live_screens():
+            screen.on_run_event(event)
+            screen.refresh_stepbar()
+
+    def on_pods_changed(self, message: PodsChanged) -> None:
+        pods = self.sink.drain_pods()
+        for p in pods:
+            self.run_state.apply(p)
+        for screen in self._live_screens():
+            screen.on_pods(pods)
+
+    def on_lines_ready(self, message: LinesReady) -> None:
+        batches = message.source.drain()
+        for key, lines in batches.items():
+            if key == OUTPUT_KEY:
+                self.run_state.output.extend(lines)
+            else:
+                self.run_state.add_lines(key, lines)
+        if batches:
+            for screen in self._live_screens():
+                screen.on_lines(batches)
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        self._refresh_current()
+
+    def _live_screens(self) -> list[WizardScreen]:
+        return [s for s in self.screen_stack if isinstance(s, WizardScreen) and s.is_mounted]
+
+    def _refresh_current(self) -> None:
+        for screen in self._live_screens():
+            screen.refresh_from_state()
+            screen.refresh_stepbar()
+
+    # --- cluster reads and logs ------------------------------------------------------------
+    def inspector(self) -> Inspector:
+        if self.services.recorded:
+            return NoInspector()
+        cluster = self.state.answers.cluster
+        if self._inspector is None or self._inspector[0] != cluster:
+            self._inspector = (cluster, self.services.inspector(cluster))
+        return self._inspector[1]
+
+    def log_ring(self, key: tuple[str, str]) -> Ring:
+        ring = self.run_state.logs.get(key)
+        if ring is None:
+            ring = self.run_state.logs[key] = Ring()
+        return ring
+
+    def follow_pod_log(self, namespace: str, pod: str, container: str | None) -> None:
+        """Follow one pod's log into its ring (one follower at a time)."""
+        key = (namespace, pod)
+        if self._follow is not None:
+            if self._follow[0] == key:
+                return
+            self._follow[1].set()
+        if self.services.recorded:
+            self._follow = None
+            return
+        stop = threading.Event()
+        self._follow = (key, stop)
+        inspector = self.inspector()
+
+        def follow() -> None:
+            try:
+                inspector.follow(namespace, pod, container,
+                                 lambda lines: self.lines.push(key, lines), stop)
+            except Exception as exc:  # the pod went away, the API dropped the stream...
+                if not stop.is_set():
+                    self.lines.push(key, [f"[log stream ended: {exc}]"])
+
+        self.run_worker(follow, thread=True, group="follow", exclusive=False)
+
+    def _stop_follow(self) -> None:
+        if self._follow is not None:
+            self._follow[1].set()
+            self._follow = None
+
+    # --- quitting ----------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        if self.run_state.active:
+            self.push_screen(ConfirmModal(
+                "An install is running. Stop it and quit?",
+                "The run is stopped cleanly: the current step (helm included) is cancelled "
+                "and what finished stays done. Running the installer again resumes.",
+                yes="Stop and quit", no="Keep running", danger=True), self._quit_answer)
+            return
+        self._stop_follow()
+        self.exit(self.exit_code())
+
+    def _quit_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.run_worker(self._stop_and_exit(), group="quit")
+
+    async def _stop_and_exit(self) -> None:
+        self.notify("stopping the run…", timeout=STOP_TIMEOUT)
+        await self.stop_run()
+        self._stop_follow()
+        self.exit(EXIT_INTERRUPTED)
+
+    def exit_code(self) -> int:
+        return self.run_state.exit_code or 0
+
+
+def run_wizard(answers_path: Path | None = None, *, facts_path: Path | None = None,
+               start: str = "cluster", troubleshoot: bool = False,
+               kubeconfig: str | None = None, context: str | None = None) -> int:
+    """Open the wizard (or, with troubleshoot=True, the troubleshooting screen alone).
+
+    `answers_path` pre-fills every screen; `kubeconfig`/`context` override its cluster;
+    `facts_path` uses a recorded cluster instead of discovering one (plan and dry-run only).
+    Returns the exit code of the last run (0 if nothing ran, 130 if stopped on quit).
+    Raises UserError for a bad answers or facts file.
+    """
+    state = WizardState()
+    if answers_path is not None:
+        state.answers = load_answers(answers_path)
+        state.answers_path = answers_path
+    if kubeconfig or context:
+        state.edit({"cluster.kubeconfig": kubeconfig or state.answers.cluster.kubeconfig,
+                    "cluster.context": context or state.answers.cluster.context})
+    services = Services()
+    if facts_path is not None:
+        state.facts = load_recorded_facts(facts_path)
+        state.dry_run_only = True
+        services.facts = recorded_facts(facts_path)
+        services.recorded = True
+    app = InstallerApp(state, services=services, start=start, troubleshoot=troubleshoot)
+    code = app.run()
+    return code if isinstance(code, int) else 0
+
+
+def run_troubleshoot(answers_path: Path | None = None, *, kubeconfig: str | None = None,
+                     context: str | None = None) -> int:
+    """`gpu-kata-installer troubleshoot`: the troubleshooting screen on its own."""
+    return run_wizard(answers_path, troubleshoot=True, kubeconfig=kubeconfig, context=context)

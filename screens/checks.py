@@ -1,0 +1,198 @@
+"""Checks: a node-by-check grid of the read-only prerequisite checks; evidence and remedy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from screens.base import WizardScreen
+
+MARKS = {"pass": ("✓ pass", "green"), "warn": ("! warn", "yellow"), "fail": ("✗ FAIL", "bold red"),
+         "skip": ("- skip", "dim")}
+
+
+def check_names(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    names: list[str] = []
+    for rows in results.values():
+        for r in rows:
+            if r.get("name") not in names:
+                names.append(r.get("name"))
+    return names
+
+
+def _evidence(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "\n".join(f"  {v}" for v in value)
+    if isinstance(value, dict):
+        return "\n".join(f"  {k}: {v}" for k, v in value.items())
+    return f"  {value}"
+
+
+class ChecksScreen(WizardScreen):
+    STEP = "checks"
+    TITLE = "Checks - host and cluster prerequisites"
+    HELP = """
+Each Kata node is probed over SSH (read-only) and checked against NVIDIA's prerequisites:
+virtualization and IOMMU, no host NVIDIA driver, vfio, the kubelet feature gate, and more.
+Move over the grid; the cell under the cursor shows what was seen (evidence) and what to do
+(remedy). `r` runs the checks again after you fixed something. `i` ignores a check by name
+on every node (it goes into the answers file as checks.ignore) - use it for a failure you
+accept on purpose.
+"""
+
+    BINDINGS = [
+        Binding("r", "rerun", "Re-run"),
+        Binding("i", "ignore", "Ignore check"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shape: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+
+    def body(self) -> ComposeResult:
+        yield Static("", id="checks-status")
+        yield DataTable(id="grid", cursor_type="cell", zebra_stripes=False)
+        with VerticalScroll(id="evidence-box"):
+            yield Static("", id="evidence")
+
+    def on_mount(self) -> None:
+        self.refresh_from_state()
+        state = self.wizard.state
+        if not state.checks and not self.wizard.checking and state.facts is not None \
+                and state.kata_nodes():
+            self.action_rerun()
+
+    def _results(self) -> dict[str, list[dict[str, Any]]]:
+        return self.wizard.state.checks
+
+    def refresh_from_state(self) -> None:
+        results = self._results()
+        ignored = set(self.wizard.state.answers.checks.ignore)
+        table = self.query_one(DataTable)
+        nodes = tuple(sorted(results))
+        names = tuple(check_names(results))
+        if (nodes, names) != self._shape:
+            table.clear(columns=True)
+            table.add_column("Node", key="node")
+            for name in names:
+                table.add_column(name, key=name)
+            for node in nodes:
+                table.add_row(node, *(self._cell(node, n, ignored) for n in names), key=node)
+            self._shape = (nodes, names)
+        else:
+            for node in nodes:
+                for name in names:
+                    table.update_cell(node, name, self._cell(node, name, ignored))
+        self._status(ignored)
+        self._show_cell()
+
+    def _result(self, node: str, name: str) -> dict[str, Any] | None:
+        return next((r for r in self._results().get(node, []) if r.get("name") == name), None)
+
+    def _cell(self, node: str, name: str, ignored: set[str]) -> Text:
+        r = self._result(node, name)
+        if r is None:
+            return Text("")
+        label, style = MARKS.get(r.get("status", ""), (r.get("status", "?"), ""))
+        if name in ignored and r.get("status") in ("fail", "warn"):
+            return Text(label.replace("FAIL", "fail") + " (ign)", style="dim strike")
+        return Text(label, style=style)
+
+    def _status(self, ignored: set[str]) -> None:
+        state = self.wizard.state
+        text = Text()
+        if self.wizard.checking:
+            text.append("running the checks…", style="yellow")
+        elif not state.checks:
+            if state.checks_error:
+                text.append(f"The checks could not run: {state.checks_error}\n", style="red")
+                text.append("r tries again.", style="dim")
+            elif not state.kata_nodes():
+                text.append("No node is chosen for Kata, so there is no host to check. "
+                            "Choose nodes first (Nodes screen).", style="yellow")
+            else:
+                text.append("Not run yet: r runs them.", style="dim")
+        else:
+            counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
+            for rows in state.checks.values():
+                for r in rows:
+                    if r.get("name") in ignored and r.get("status") in ("fail", "warn"):
+                        continue
+                    counts[r.get("status", "skip")] = counts.get(r.get("status", "skip"), 0) + 1
+            text.append(f"{len(state.checks)} nodes: ")
+            text.append(f"{counts['pass']} pass ", style="green")
+            text.append(f"{counts['warn']} warn ", style="yellow")
+            text.append(f"{counts['fail']} fail", style="bold red" if counts["fail"] else "")
+            if ignored:
+                text.append(f" · ignored: {', '.join(sorted(ignored))}", style="dim")
+            if state.checks_error:
+                text.append(f"\n{state.checks_error}", style="red")
+        self.query_one("#checks-status", Static).update(text)
+
+    def _cursor(self) -> tuple[str, str] | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return str(key.row_key.value), str(key.column_key.value)
+
+    def _show_cell(self) -> None:
+        box = self.query_one("#evidence", Static)
+        where = self._cursor()
+        if where is None:
+            box.update("")
+            return
+        node, name = where
+        if name == "node":
+            rows = self._results().get(node, [])
+            bad = [r for r in rows if r.get("status") in ("fail", "warn")]
+            text = Text(f"{node}: {len(rows)} checks, {len(bad)} need attention\n", style="bold")
+            for r in bad:
+                text.append(f"  {r.get('name')}: {r.get('summary', '')}\n")
+            box.update(text)
+            return
+        r = self._result(node, name)
+        if r is None:
+            box.update(Text(f"{node} · {name}: not checked on this node", style="dim"))
+            return
+        label, style = MARKS.get(r.get("status", ""), (r.get("status", "?"), ""))
+        text = Text()
+        text.append(f"{node} · {name} · ", style="bold")
+        text.append(label, style=style)
+        if r.get("severity"):
+            text.append(f" ({r['severity']})", style="dim")
+        text.append(f"\n{r.get('summary', '')}\n")
+        if r.get("evidence"):
+            text.append("Evidence\n", style="bold")
+            text.append(_evidence(r["evidence"]) + "\n")
+        if r.get("remedy"):
+            text.append("Remedy\n", style="bold")
+            text.append(f"  {r['remedy']}\n")
+        if name in self.wizard.state.answers.checks.ignore:
+            text.append("Ignored on every node (i stops ignoring it).", style="italic yellow")
+        box.update(text)
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        self._show_cell()
+
+    def action_rerun(self) -> None:
+        if self.wizard.run_checks():
+            self._status(set(self.wizard.state.answers.checks.ignore))
+
+    def action_ignore(self) -> None:
+        where = self._cursor()
+        if where is None or where[1] == "node":
+            self.notify("move to a check's column to ignore it", severity="warning")
+            return
+        now = self.wizard.state.toggle_ignore(where[1])
+        self.wizard.answers_changed("checks")
+        self.refresh_from_state()
+        self.notify(f"{where[1]}: {'ignored on every node' if now else 'no longer ignored'}",
+                    timeout=2)

@@ -1,0 +1,132 @@
+"""Host fixes: consent per kind of fix, each planned fix's preview, its progress, reboots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Select, Static
+
+from installer.errors import UserError
+from installer.events import Event
+from screens.base import Field, Form, WizardScreen, problems_text
+from screens.state import answers_data
+
+POLICY = (("ask me during the run", "ask"), ("apply without asking", "apply"),
+          ("never (skip)", "skip"))
+
+FIELDS = [
+    Field("fix-iommu", "IOMMU on (grub)", "hostFixes.iommu", "select", POLICY),
+    Field("fix-nouveau", "Blacklist nouveau", "hostFixes.nouveauBlacklist", "select", POLICY),
+    Field("fix-vfio", "Bind GPUs to vfio", "hostFixes.vfioBind", "select", POLICY),
+    Field("fix-kubelet", "Kubelet feature gate", "hostFixes.kubeletFeatureGate", "select",
+          POLICY),
+    Field("fix-reboot", "Reboot when needed", "hostFixes.reboot", "select", POLICY),
+]
+
+_STATUS = {"pending": ("planned", ""), "running": ("applying…", "yellow"),
+           "ok": ("✓ applied", "green"), "failed": ("✗ failed", "bold red"),
+           "skipped": ("- skipped", "dim"), "dry-run": ("· dry-run", "dim"),
+           "cancelled": ("! stopped", "red")}
+
+
+def host_fixes(plan: dict[str, Any] | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(step, change) pairs of every host change in a plan."""
+    if not plan:
+        return []
+    return [(s, c) for s in plan["steps"] for c in s["changes"] if c["kind"] == "host"]
+
+
+class FixesScreen(WizardScreen):
+    STEP = "fixes"
+    TITLE = "Host fixes - preview, consent, progress, reboots"
+    HELP = """
+Failed host checks can often be fixed by the installer: turning IOMMU on in the kernel
+command line, blacklisting nouveau, binding GPUs to vfio-pci, enabling the kubelet's
+KubeletPodResourcesGet feature gate. Choose per kind of fix whether the run asks you first
+(a dialog shows the exact change), applies it without asking, or never touches the host.
+Reboots get their own consent. Each planned fix is listed with its preview; during an
+install this screen shows each one's progress.
+"""
+
+    def body(self) -> ComposeResult:
+        with VerticalScroll(id="fixes-scroll"):
+            yield Form(FIELDS, id="fixes-form")
+            yield Static("", id="error", classes="error")
+            yield Static("", id="fixes-status")
+            yield DataTable(id="fixes", cursor_type="row")
+            yield Static("", id="preview")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in (("status", "Status"), ("node", "Node"), ("fix", "Fix")):
+            table.add_column(label, key=key)
+        self.refresh_from_state()
+
+    def _plan(self) -> dict[str, Any] | None:
+        run = self.wizard.run_state
+        if run.plan is not None:
+            return run.plan
+        plan, _ = self.wizard.state.plan_or_error()
+        return plan.to_dict() if plan else None
+
+    def refresh_from_state(self) -> None:
+        self.query_one(Form).load(answers_data(self.wizard.state.answers))
+        fixes = host_fixes(self._plan())
+        table = self.query_one(DataTable)
+        table.clear()
+        table.set_class(not fixes, "-empty")
+        run = self.wizard.run_state
+        for i, (step, change) in enumerate(fixes):
+            row = run.steps.get(step["id"])
+            label, style = _STATUS.get(row.status if row else "pending", ("?", ""))
+            table.add_row(Text(label, style=style), change["target"], change["description"],
+                          key=str(i))
+        status = Text()
+        if not fixes:
+            if not self.wizard.state.checks:
+                status.append("No host fixes are planned yet: they follow from the host "
+                              "checks, which have not run.", style="dim")
+            else:
+                status.append("No host fixes are planned: the checks found nothing the "
+                              "installer can fix on the hosts.", style="green")
+        else:
+            reboots = sorted({c["target"] for _, c in fixes if c["detail"].get("reboot")})
+            status.append(f"{len(fixes)} host fixes planned")
+            if reboots:
+                status.append(f" · reboot needed on {', '.join(reboots)}", style="yellow")
+        self.query_one("#fixes-status", Static).update(status)
+        self._preview(fixes)
+
+    def _preview(self, fixes: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        table = self.query_one(DataTable)
+        box = self.query_one("#preview", Static)
+        if not fixes or not table.row_count:
+            box.update("")
+            return
+        _step, change = fixes[min(table.cursor_row, len(fixes) - 1)]
+        text = Text(f"{change['description']}\n", style="bold")
+        preview = change["detail"].get("preview", "")
+        text.append(preview or "(no preview)", style="" if preview else "dim")
+        box.update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._preview(host_fixes(self._plan()))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        form = self.query_one(Form)
+        err = self.query_one("#error", Static)
+        try:
+            self.wizard.state.edit(form.changes())
+            err.display = False
+        except UserError as exc:
+            err.update(problems_text(exc, form))
+            err.display = True
+            return
+        self.wizard.answers_changed("fixes")
+
+    def on_run_event(self, event: Event) -> None:
+        self.refresh_from_state()

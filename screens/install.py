@@ -1,0 +1,174 @@
+"""Install: the run's steps with progress, a live pod table, helm output, any pod's log."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from installer.events import Event, PlanReady, PodStatus, RunFinished, StepFinished, StepStarted
+from screens.base import WizardScreen
+from screens.bridge import OUTPUT_KEY
+from screens.state import RunState, StepRow
+from screens.widgets.logpane import LogView
+from screens.widgets.podtable import PodTable
+
+MARK = {"pending": ("·", "dim"), "running": ("●", "bold yellow"), "ok": ("✓", "green"),
+        "failed": ("✗", "bold red"), "skipped": ("-", "dim"), "dry-run": ("○", "cyan"),
+        "cancelled": ("!", "red"), "warn": ("!", "yellow")}
+
+
+def step_cells(row: StepRow) -> tuple[Text, str, Text]:
+    mark, style = MARK.get(row.status, ("?", ""))
+    message = row.message or ("running…" if row.status == "running" else row.title)
+    if row.detail:
+        message += f" - {row.detail}"
+    return Text(mark, style=style), row.path, Text(message, style="red" if row.status ==
+                                                   "failed" else "")
+
+
+def run_line(run: RunState) -> Text:
+    text = Text()
+    kind = "Dry-run" if run.dry_run else "Install"
+    if run.status == "idle":
+        return Text("Nothing has run yet. Start a dry-run or the install from Review.",
+                    style="dim")
+    counts = run.counts()
+    finished = sum(v for k, v in counts.items() if k not in ("pending", "running"))
+    current = next((r for r in run.ordered_steps() if r.status == "running"), None)
+    if run.status == "running":
+        text.append(f"{kind} running ", style="bold yellow")
+        text.append(f"{finished}/{len(run.steps)} steps")
+        if current:
+            text.append(f" · {current.path}: {current.title}")
+    else:
+        style = "bold green" if run.exit_code == 0 else "bold red"
+        text.append(f"{kind} {run.status}: ", style=style)
+        text.append(f"{run.message} (exit {run.exit_code})")
+        if run.exit_code == 0:
+            text.append(" · ctrl+n: next", style="dim")
+        else:
+            failed = next((r for r in run.ordered_steps() if r.status == "failed"), None)
+            if failed is not None and failed.detail:
+                text.append(f"\n{failed.detail}", style="yellow")
+            text.append(" · ctrl+t: troubleshoot", style="dim")
+    return text
+
+
+class InstallScreen(WizardScreen):
+    STEP = "install"
+    TITLE = "Install - steps, pods, helm output, logs"
+    HELP = """
+The run goes through the plan's steps in order: gather, check, change, verify. Each step
+shows its progress; the pod table follows the kata-deploy and GPU Operator namespaces live;
+helm's output and any pod's log (Enter on a pod) are in the tabs below. The run keeps going
+while you look at other screens - the bar at the top shows its progress everywhere.
+`s` stops it (after asking); an interrupted install resumes where it stopped next time.
+"""
+
+    BINDINGS = [
+        Binding("s", "app.stop_run", "Stop"),
+        Binding("p", "tab('tab-pods')", "Pods", show=False),
+        Binding("o", "tab('tab-output')", "Helm output", show=False),
+        Binding("g", "tab('tab-log')", "Pod log", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_key: tuple[str, str] | None = None
+        self._order: list[str] = []
+
+    def body(self) -> ComposeResult:
+        run = self.wizard.run_state
+        yield Static("", id="run-line")
+        yield DataTable(id="steps", cursor_type="row", show_header=False)
+        with TabbedContent(id="run-tabs", initial="tab-pods"):
+            with TabPane("Pods", id="tab-pods"):
+                yield PodTable(id="pods")
+            with TabPane("Helm output", id="tab-output"):
+                yield LogView("helm and tool output", run.output, id="output")
+            with TabPane("Pod log", id="tab-log"):
+                yield LogView("Enter on a pod shows its log here", id="pod-log")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#steps", DataTable)
+        table.add_column("", key="mark", width=1)
+        table.add_column("Step", key="path")
+        table.add_column("Status", key="message")
+        self.refresh_from_state()
+
+    def refresh_from_state(self) -> None:
+        run = self.wizard.run_state
+        table = self.query_one("#steps", DataTable)
+        rows = run.ordered_steps()
+        order = [r.path for r in rows]
+        if order != self._order:
+            table.clear()
+            for r in rows:
+                table.add_row(*step_cells(r), key=r.path)
+            self._order = order
+        else:
+            for r in rows:
+                self._update_row(r)
+        pods = self.query_one(PodTable)
+        pods.replace_pods(run.pods.values())
+        output = self.query_one("#output", LogView)
+        if output.pane.ring is not run.output:
+            output.pane.show(run.output)
+        self.query_one("#run-line", Static).update(run_line(run))
+        self._follow_running()
+
+    def _update_row(self, r: StepRow) -> None:
+        table = self.query_one("#steps", DataTable)
+        if r.path not in table.rows:
+            self.refresh_from_state()
+            return
+        for col, value in zip(("mark", "path", "message"), step_cells(r), strict=True):
+            table.update_cell(r.path, col, value)
+
+    def _follow_running(self) -> None:
+        run = self.wizard.run_state
+        table = self.query_one("#steps", DataTable)
+        current = next((i for i, r in enumerate(run.ordered_steps()) if r.status == "running"),
+                       None)
+        if current is not None and table.row_count:
+            table.move_cursor(row=current, scroll=True)
+
+    def on_run_event(self, event: Event) -> None:
+        run = self.wizard.run_state
+        if isinstance(event, PlanReady | RunFinished):
+            self.refresh_from_state()
+            return
+        if isinstance(event, StepStarted | StepFinished) and event.path in run.steps:
+            self._update_row(run.steps[event.path])
+            if isinstance(event, StepStarted):
+                self._follow_running()
+        self.query_one("#run-line", Static).update(run_line(run))
+        self.refresh_stepbar()
+
+    def on_pods(self, pods: list[PodStatus]) -> None:
+        self.query_one(PodTable).update_pods(pods)
+
+    def on_lines(self, batches: dict[tuple[str, str], list[str]]) -> None:
+        if OUTPUT_KEY in batches:
+            self.query_one("#output", LogView).pane.lines_added(batches[OUTPUT_KEY])
+        if self.log_key and self.log_key in batches:
+            self.query_one("#pod-log", LogView).pane.lines_added(batches[self.log_key])
+
+    def on_pod_table_pod_chosen(self, event: PodTable.PodChosen) -> None:
+        event.stop()
+        self.show_log(event.namespace, event.pod, event.containers)
+
+    def show_log(self, namespace: str, pod: str, containers: tuple[str, ...] = ()) -> None:
+        key = (namespace, pod)
+        self.log_key = key
+        ring = self.wizard.log_ring(key)
+        view = self.query_one("#pod-log", LogView)
+        view.pane.show(ring)
+        view.title = f"{namespace}/{pod}"
+        self.query_one(TabbedContent).active = "tab-log"
+        self.wizard.follow_pod_log(namespace, pod, containers[0] if containers else None)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab

@@ -1,0 +1,83 @@
+"""Messages the app posts. Workers and the engine bridge never touch widgets: they post these,
+and message handlers own every state change (the harlequin model). Tests record them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from installer.events import Event, PodStatus
+from installer.facts import Facts
+
+
+@dataclass
+class EngineEvent(Message):
+    """One low-rate engine event (step started/finished, change, plan, run finished...)."""
+
+    event: Event
+
+
+class PodsChanged(Message):
+    """The latest status of every pod that changed since the last one (collapsed)."""
+
+    def __init__(self, pods: list[PodStatus]) -> None:
+        super().__init__()
+        self.pods = pods
+
+    def can_replace(self, message: Message) -> bool:
+        return False  # the bridge already keeps at most one of these in flight
+
+
+class LinesReady(Message):
+    """Lines are waiting in a LineBatcher; the handler drains them all at once."""
+
+    def __init__(self, source: Any) -> None:
+        super().__init__()
+        self.source = source
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LinesReady) and message.source is self.source
+
+
+@dataclass
+class FactsLoaded(Message):
+    facts: Facts
+
+
+@dataclass
+class FactsFailed(Message):
+    error: str
+
+
+@dataclass
+class ChecksLoaded(Message):
+    results: dict[str, list[dict[str, Any]]]
+    error: str | None = None
+    facts: Facts | None = None
+
+
+@dataclass
+class AnswersChanged(Message):
+    """The answers changed (an edit on any screen); screens showing them refresh."""
+
+    what: str
+
+
+@dataclass
+class AnswersSaved(Message):
+    path: str
+
+
+@dataclass
+class RunEnded(Message):
+    exit_code: int | None
+    status: str
+
+
+@dataclass
+class PodsSeen(Message):
+    """What a read of the two namespaces found (clusterinfo.PodRow values)."""
+
+    pods: tuple[Any, ...]

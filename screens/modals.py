@@ -1,0 +1,145 @@
+"""Modal screens: confirm (consent mid-run, quitting during an install), host keys, save, help."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """A yes/no question with its detail. `y` / `n`; Esc means no."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "No", show=False),
+    ]
+
+    def __init__(self, question: str, detail: str = "", *, yes: str = "Yes", no: str = "No",
+                 danger: bool = False) -> None:
+        super().__init__(classes="danger" if danger else "")
+        self.question = question
+        self.detail = detail
+        self.yes_label = yes
+        self.no_label = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(Text(self.question, style="bold"), id="question")
+            if self.detail:
+                with VerticalScroll(id="detail"):
+                    yield Static(Text(self.detail))
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes_label} (y)", id="yes",
+                             variant="error" if self.has_class("danger") else "primary",
+                             compact=True)
+                yield Button(f"{self.no_label} (n)", id="no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class HostKeyModal(ConfirmModal):
+    """An unknown host key: the fingerprint is shown, trusting it is an explicit choice."""
+
+    def __init__(self, node: str, address: str | None, fingerprint: str) -> None:
+        super().__init__(
+            f"Trust the host key of {node}?",
+            f"{node} ({address or 'no address'}) offered a host key that is not in your "
+            f"known_hosts file:\n\n    {fingerprint}\n\nCompare it with the fingerprint the "
+            "host shows (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console). "
+            "Trusting records it in known_hosts; a changed key is always refused.",
+            yes="Trust", no="Don't trust")
+
+
+class SaveModal(ModalScreen[str | None]):
+    """Where to save the answers file."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(Text("Save the answers file", style="bold"))
+            yield Static("It replays headless to the same plan: gpu-kata-installer --answers "
+                         "FILE --dry-run. Saved private (mode 0600); no secrets are written.",
+                         classes="muted")
+            yield Label("File")
+            yield Input(self.path, id="path", compact=True)
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(self.query_one(Input).value.strip() or None if event.button.id == "save"
+                     else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+GENERAL_HELP = """\
+The wizard walks through the same plan the headless mode runs: choose the cluster and its
+nodes, check the hosts, pick the charts, review the exact plan, then install and run the
+CUDA sample in a Kata VM. Nothing changes until you start an install and confirm it.
+Everything works with the keyboard; the mouse works too.
+"""
+
+
+def reflow(text: str) -> str:
+    """Paragraphs written with hard line breaks, joined so the terminal can wrap them."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n")) + "\n"
+
+
+class HelpModal(ModalScreen[None]):
+    """What this screen is for, and every key that works on it right now."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("f1", "close", "Close", show=False),
+        Binding("question_mark", "close", "Close", show=False),
+    ]
+
+    def __init__(self, title: str, text: str, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.text = text
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="help"):
+            yield Static(Text(f"Help: {self.title_text}", style="bold"))
+            with VerticalScroll(id="detail"):
+                table = Text()
+                for key, what in self.keys:
+                    table.append(f"{key:>10}  ", style="bold")
+                    table.append(f"{what}\n")
+                yield Static(table)
+                yield Static(Text(reflow(self.text)))
+                yield Static(Text(reflow(GENERAL_HELP), style="dim"))
+            yield Static("Esc closes", classes="muted")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

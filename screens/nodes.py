@@ -1,0 +1,183 @@
+"""Nodes: per node (or in bulk) Kata, traditional containers, or leave alone; the default."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from installer.errors import UserError
+from screens.base import WizardScreen, problems_text
+from screens.state import gpu_count
+
+COLUMNS = (("sel", " "), ("node", "Node"), ("gpus", "GPUs"), ("label", "Workload label"),
+           ("runtime", "Runtime"), ("kubelet", "Kubelet"), ("ready", "Ready"),
+           ("choice", "Choice"))
+
+_CHOICE_STYLE = {"kata": "bold green", "traditional": "cyan", "leave": "dim"}
+
+
+class NodesScreen(WizardScreen):
+    STEP = "nodes"
+    TITLE = "Nodes - Kata VMs, traditional containers, or leave alone"
+    HELP = """
+Each GPU node runs GPU workloads either in Kata VMs (the node is labelled
+nvidia.com/gpu.workload.config=vm-passthrough and then runs only Kata GPU pods) or as
+traditional containers (label `container`), or is left as it is. Nodes you do not choose
+follow the cluster default; a default of kata makes the operator treat every unlabelled GPU
+node as vm-passthrough.
+
+Select rows with space (a selects every GPU node, A clears), then choose for all of them at
+once; with nothing selected a key acts on the row under the cursor.
+"""
+
+    BINDINGS = [
+        Binding("k", "choose('kata')", "Kata", tooltip="Kata: GPU pods run in Kata VMs"),
+        Binding("t", "choose('traditional')", "Traditional",
+                tooltip="Traditional: GPU pods run as containers"),
+        Binding("l", "choose('leave')", "Leave", tooltip="Leave the node as it is"),
+        Binding("x", "choose('default')", "Default", show=False,
+                tooltip="Forget the choice: the node follows the cluster default"),
+        Binding("space", "toggle_select", "Select", show=False,
+                tooltip="Select or unselect the row (choices apply to every selected row)"),
+        Binding("a", "select_gpu", "All GPU", show=False, tooltip="Select every GPU node"),
+        Binding("A", "select_none", "None", show=False, tooltip="Clear the selection"),
+        Binding("d", "toggle_default", "Cluster default", show=False,
+                tooltip="Switch the cluster default between kata and traditional"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: set[str] = set()
+        self._shown: tuple[str, ...] | None = None
+
+    def body(self) -> ComposeResult:
+        yield Static("", id="default-line")
+        yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="node-summary")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        self.refresh_from_state()
+
+    def node_facts(self):
+        facts = self.wizard.state.facts
+        return facts.cluster.nodes if facts and facts.cluster else ()
+
+    def refresh_from_state(self) -> None:
+        state = self.wizard.state
+        table = self.query_one(DataTable)
+        nodes = self.node_facts()
+        names = tuple(n.name for n in nodes)
+        if names != self._shown:
+            table.clear()
+            for n in nodes:
+                table.add_row(*self._cells(n), key=n.name)
+            self._shown = names
+            self.selected &= set(names)
+        else:
+            for n in nodes:
+                cells = self._cells(n)
+                table.update_cell(n.name, "sel", cells[0])
+                table.update_cell(n.name, "choice", cells[-1])
+        default = state.answers.nodes.default
+        line = Text()
+        line.append("Cluster default for nodes not chosen: ")
+        line.append(default, style=_CHOICE_STYLE.get(default, "bold"))
+        line.append("   (d switches kata/traditional)", style="dim")
+        self.query_one("#default-line", Static).update(line)
+        self.query_one("#node-summary", Static).update(self._summary())
+
+    def _cells(self, n) -> list:
+        state = self.wizard.state
+        explicit = state.answers.nodes.choice_for(n.name)
+        choice = state.choice_label(n.name)
+        kata = n.name in set(state.kata_nodes())
+        style = _CHOICE_STYLE.get(explicit or ("kata" if kata else "traditional"), "")
+        if not explicit:
+            style += " italic"
+        return [
+            Text("●" if n.name in self.selected else " ", style="bold yellow"),
+            n.name,
+            Text(gpu_count(n), style="" if n.gpu_present else "dim"),
+            n.workload or Text("-", style="dim"),
+            (n.container_runtime or "?").replace("containerd://", "containerd "),
+            n.kubelet_version or "?",
+            Text("yes", style="green") if n.ready else Text("no", style="red"),
+            Text(choice, style=style),
+        ]
+
+    def _summary(self) -> Text:
+        nodes = self.node_facts()
+        facts = self.wizard.state.facts
+        if facts is None or facts.cluster is None:
+            return Text("No cluster discovered yet: go back to Cluster (Esc) and discover it.",
+                        style="yellow")
+        if not nodes:
+            return Text("The cluster has no nodes. Add GPU nodes, then discover again.",
+                        style="bold red")
+        state = self.wizard.state
+        gpu = sum(1 for n in nodes if n.gpu_present)
+        kata = state.kata_nodes()
+        text = Text()
+        text.append(f"{len(nodes)} nodes, {gpu} with GPUs · ")
+        text.append(f"{len(kata)} Kata", style="bold green")
+        trad = sum(1 for i in state.answers.nodes.items if i.choice == "traditional")
+        leave = sum(1 for i in state.answers.nodes.items if i.choice == "leave")
+        text.append(f" · {trad} traditional · {leave} left alone")
+        if self.selected:
+            text.append(f" · {len(self.selected)} selected", style="bold yellow")
+        if not kata:
+            text.append("\nNo node is chosen for Kata yet (k on a row).", style="yellow")
+        return text
+
+    def _targets(self) -> list[str]:
+        if self.selected:
+            names = [n.name for n in self.node_facts()]
+            return [n for n in names if n in self.selected]
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return []
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return [str(key)]
+
+    def action_choose(self, choice: str) -> None:
+        targets = self._targets()
+        if not targets:
+            return
+        try:
+            self.wizard.state.set_choice(targets, choice)
+        except UserError as exc:
+            self.notify(str(problems_text(exc)), severity="error")
+            return
+        self.wizard.answers_changed("nodes")
+        what = "the default" if choice == "default" else choice
+        self.notify(f"{', '.join(targets[:3])}{' …' if len(targets) > 3 else ''}: {what}",
+                    timeout=2)
+
+    def action_toggle_select(self) -> None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        self.selected ^= {name}
+        self.refresh_from_state()
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_select_gpu(self) -> None:
+        self.selected = {n.name for n in self.node_facts() if n.gpu_present}
+        self.refresh_from_state()
+
+    def action_select_none(self) -> None:
+        self.selected = set()
+        self.refresh_from_state()
+
+    def action_toggle_default(self) -> None:
+        state = self.wizard.state
+        state.set_default("kata" if state.answers.nodes.default == "traditional"
+                          else "traditional")
+        self.wizard.answers_changed("nodes")

@@ -1,0 +1,98 @@
+"""Review: the exact plan - the same text `--dry-run` prints - then save, dry-run or install."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, ScrollableContainer
+from textual.widgets import Button, Static
+
+from installer.sinks import render_plan
+from screens.base import WizardScreen, problems_text
+
+
+def plan_text(lines: list[str]) -> Text:
+    """The dry-run's lines, with a little colour: changes, commands, warnings."""
+    text = Text(no_wrap=True)
+    for line in lines:
+        stripped = line.lstrip()
+        style = ""
+        if stripped.startswith("will change:"):
+            style = "yellow"
+        elif stripped.startswith("warning:"):
+            style = "bold yellow"
+        elif stripped.endswith(":") and not stripped.startswith("["):
+            style = "bold"
+        elif stripped.startswith("["):
+            style = "cyan" if " - " not in stripped else "dim"
+        text.append(line + "\n", style=style)
+    return text
+
+
+class ReviewScreen(WizardScreen):
+    STEP = "review"
+    TITLE = "Review - the exact plan"
+    HELP = """
+This is the plan the installer will run, exactly as `gpu-kata-installer --answers FILE
+--dry-run` prints it: every label, every helm command with its full values, every host
+change. Save the answers (ctrl+s) to replay the same plan headless. `d` runs a dry-run
+(nothing changes; each step reports what it would do); `i` installs, after you confirm.
+"""
+
+    BINDINGS = [
+        Binding("d", "app.start_run(True)", "Dry-run"),
+        Binding("i", "app.start_run(False)", "Install"),
+        Binding("ctrl+s", "app.save", "Save answers", priority=True),
+    ]
+
+    def body(self) -> ComposeResult:
+        yield Static("", id="plan-summary")
+        with ScrollableContainer(id="plan-box"):
+            yield Static("", id="plan")
+        with Horizontal(classes="buttons"):
+            yield Button("Save answers (^s)", id="save", compact=True)
+            yield Button("Dry-run (d)", id="dry-run", compact=True)
+            yield Button("Install (i)", id="install", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.refresh_from_state()
+        self.query_one("#plan-box").focus()
+
+    lines: list[str] = []  # exactly what is shown: render_plan(), as --dry-run prints it
+
+    def refresh_from_state(self) -> None:
+        state = self.wizard.state
+        plan, error = state.plan_or_error()
+        summary = Text()
+        if error is not None:
+            summary.append("The answers do not fit this cluster:\n", style="bold red")
+            summary.append_text(problems_text(error))
+            summary.append("Fix it on the Nodes screen (Esc goes back).", style="dim")
+            self.lines = []
+            self.query_one("#plan", Static).update("")
+        else:
+            assert plan is not None
+            kata = state.kata_nodes()
+            summary.append(f"{len(plan.steps)} steps, {len(plan.changes)} changes · ")
+            summary.append(f"{len(kata)} Kata node{'s' if len(kata) != 1 else ''}",
+                           style="bold green" if kata else "bold yellow")
+            if self.wizard.services.recorded:
+                summary.append(" · recorded cluster: dry-run only", style="yellow")
+            if state.saved_to:
+                summary.append(f" · saved to {state.saved_to}", style="dim")
+            self.lines = render_plan(plan.to_dict())
+            self.query_one("#plan", Static).update(plan_text(self.lines))
+        self.query_one("#plan-summary", Static).update(summary)
+        install = self.query_one("#install", Button)
+        install.disabled = error is not None or self.wizard.services.recorded
+        self.query_one("#dry-run", Button).disabled = error is not None
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "save":
+            self.wizard.action_save()
+        elif event.button.id == "dry-run":
+            self.wizard.action_start_run(True)
+        elif event.button.id == "install":
+            self.wizard.action_start_run(False)

@@ -1,0 +1,198 @@
+"""The wizard's seams to the world: discovery, checks, SSH, cluster reads, step executors.
+
+Screens call these through the app (never `installer.kube` directly), in workers. Real
+implementations delegate to the core (`installer.steps`, `installer.clusterinfo`, the
+engine); tests pass recorded facts and small fakes with the same shapes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from installer.answers import Answers, Cluster
+from installer.clusterinfo import (
+    DEFAULT_NAMESPACES,
+    ClusterView,
+    Contexts,
+    cluster_view,
+    follow_log,
+    list_contexts,
+    pod_log,
+    require_kube,
+)
+from installer.engine import ChecksFailed, Context, Engine, Executor
+from installer.errors import StepFailed, UserError
+from installer.events import CheckReported, Recorder
+from installer.facts import Facts, load_recorded_facts
+from installer.plan import Step
+
+FactsProvider = Callable[[Cluster], Awaitable[Facts]]
+ExecutorsFactory = Callable[[], dict[str, Executor]]
+
+
+class _NoDecisions:
+    async def confirm(self, question: str, detail: str, policy: str) -> bool:
+        return False
+
+
+async def discover_facts(cluster: Cluster) -> Facts:
+    """The real FactsProvider: the engine's own discover executor, read-only."""
+    from installer.steps.discover import discover
+
+    ctx = Context(dry_run=True, sinks=[], decider=_NoDecisions())
+    step = Step("discover/cluster", "gather", "Discover the cluster", "discover",
+                {"kubeconfig": cluster.kubeconfig, "context": cluster.context})
+    return await discover(ctx, step, Facts(cluster=None))
+
+
+def recorded_facts(path: Path) -> FactsProvider:
+    """A FactsProvider that replays a recorded cluster (installer/examples/facts.yaml)."""
+
+    async def provide(cluster: Cluster) -> Facts:
+        return load_recorded_facts(path)
+
+    return provide
+
+
+def default_executors() -> dict[str, Executor]:
+    from installer.steps import default_executors as core
+
+    return core()
+
+
+@dataclass
+class ChecksOutcome:
+    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    facts: Facts | None = None
+    error: str | None = None
+
+
+async def run_checks(answers: Answers, facts: Facts,
+                     executors: dict[str, Executor]) -> ChecksOutcome:
+    """Probe the Kata nodes and run the prerequisite checks through the engine (read-only)."""
+    rec = Recorder()
+    ctx = Context(dry_run=True, sinks=[rec], decider=_NoDecisions())
+    error = None
+    try:
+        _, facts = await Engine(answers, ctx, executors).run_checks(facts)
+    except (StepFailed, UserError) as exc:
+        error = str(exc)
+    except ChecksFailed as exc:
+        error = f"checks failed: {exc}"
+    results = {e.node: e.results for e in rec.of(CheckReported)}
+    return ChecksOutcome(results, facts, error)
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    node: str
+    ok: bool
+    message: str
+    fingerprint: str | None = None
+    key_known: bool = True
+
+
+class HostAccess(Protocol):
+    """SSH as the wizard needs it: a connection test and trusting a host key."""
+
+    async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionResult: ...
+
+    async def trust(self, answers: Answers, node: str, address: str | None,
+                    fingerprint: str) -> None: ...
+
+
+class NoHostAccess:
+    """Until the SSH layer (remote/) lands, the test says so instead of pretending."""
+
+    async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionResult:
+        return ConnectionResult(node, False, "the SSH connection test is not available in this "
+                                "build yet; the host probe in the checks step will connect")
+
+    async def trust(self, answers: Answers, node: str, address: str | None,
+                    fingerprint: str) -> None:
+        raise RuntimeError("SSH is not available in this build")
+
+
+class Inspector(Protocol):
+    """Read-only cluster views for the pod tables, log panes and troubleshooting."""
+
+    async def view(self, namespaces: tuple[str, ...]) -> ClusterView: ...
+
+    async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]: ...
+
+    def follow(self, namespace: str, pod: str, container: str | None,
+               on_lines: Callable[[list[str]], None], stop: threading.Event) -> None: ...
+
+
+class KubeInspector:
+    """The real Inspector: connects lazily with the answers' kubeconfig and context."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._kube: Any = None
+
+    def _connect(self) -> Any:
+        if self._kube is None:
+            self._kube = require_kube(self.cluster.kubeconfig, self.cluster.context)
+        return self._kube
+
+    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> ClusterView:
+        import asyncio
+
+        try:
+            kube = await asyncio.to_thread(self._connect)
+            return await cluster_view(kube, namespaces)
+        except UserError as exc:
+            return ClusterView(errors=(str(exc),))
+        except Exception as exc:  # unreachable cluster: say so, keep the screen usable
+            return ClusterView(errors=(f"cannot read the cluster: {exc}".splitlines()[0],))
+
+    async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]:
+        import asyncio
+
+        kube = await asyncio.to_thread(self._connect)
+        return await pod_log(kube, namespace, pod, container)
+
+    def follow(self, namespace: str, pod: str, container: str | None,
+               on_lines: Callable[[list[str]], None], stop: threading.Event) -> None:
+        follow_log(self._connect(), namespace, pod, container, on_lines, stop)
+
+
+class NoInspector:
+    """No cluster to read (recorded facts): views are empty and say why."""
+
+    def __init__(self, why: str = "recorded facts: there is no live cluster to read") -> None:
+        self.why = why
+
+    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> ClusterView:
+        return ClusterView(errors=(self.why,))
+
+    async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]:
+        return []
+
+    def follow(self, namespace: str, pod: str, container: str | None,
+               on_lines: Callable[[list[str]], None], stop: threading.Event) -> None:
+        return None
+
+
+def contexts_of(kubeconfig: str | None) -> Contexts:
+    return list_contexts(kubeconfig)
+
+
+@dataclass
+class Services:
+    """Everything the app reaches the world through; tests replace any part."""
+
+    facts: FactsProvider = discover_facts
+    executors: ExecutorsFactory = default_executors
+    host_access: HostAccess = field(default_factory=NoHostAccess)
+    inspector: Callable[[Cluster], Inspector] = KubeInspector
+    contexts: Callable[[str | None], Contexts] = contexts_of
+    checks: Callable[[Answers, Facts, dict[str, Executor]], Awaitable[ChecksOutcome]] = \
+        run_checks
+    # Recorded facts describe a cluster this session cannot change: only dry-runs.
+    recorded: bool = False

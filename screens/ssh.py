@@ -1,0 +1,173 @@
+"""SSH: how the installer reaches the Kata hosts (read-only probe, and the host fixes)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Select, Static
+
+from installer.errors import UserError
+from screens.base import Field, Form, WizardScreen, problems_text
+from screens.modals import HostKeyModal
+from screens.services import ConnectionResult
+from screens.state import answers_data
+
+FIELDS = [
+    Field("ssh-user", "User", "ssh.user"),
+    Field("ssh-port", "Port", "ssh.port", "int"),
+    Field("ssh-identity", "Identity file", "ssh.identityFile", "optional",
+          placeholder="none: the agent's keys"),
+    Field("ssh-agent", "Use SSH agent", "ssh.useAgent", "bool"),
+    Field("ssh-passphrase-env", "Key passphrase env", "ssh.passphraseEnv", "optional",
+          placeholder="e.g. KEY_PASSPHRASE (never the passphrase)"),
+    Field("ssh-jump", "Jump host", "ssh.jumpHost", "optional",
+          placeholder="[user@]bastion[:port]"),
+    Field("ssh-known-hosts", "Known hosts file", "ssh.knownHosts"),
+    Field("ssh-policy", "Unknown host keys", "ssh.hostKeyPolicy", "select",
+          (("strict: refuse, ask here", "strict"), ("accept-new: record them", "accept-new"))),
+    Field("ssh-sudo", "Becoming root", "ssh.sudo.mode", "select",
+          (("auto: detect", "auto"), ("none: already root", "none"),
+           ("passwordless sudo", "passwordless"), ("sudo with password", "password"))),
+    Field("ssh-sudo-env", "Sudo password env", "ssh.sudo.passwordEnv", "optional",
+          placeholder="e.g. SUDO_PASSWORD (never the password)"),
+]
+
+
+class SshScreen(WizardScreen):
+    STEP = "ssh"
+    TITLE = "SSH - reaching the Kata hosts"
+    HELP = """
+The installer SSHes to each Kata node for read-only prerequisite checks and, with your
+consent, the host fixes. It uses the node's InternalIP unless a node has its own address.
+Secrets are never stored: a key passphrase or sudo password is named by an environment
+variable. Test the connection to a node to see its host key; an unknown key is shown with
+its fingerprint for you to confirm, a changed key is always refused.
+"""
+
+    BINDINGS = [Binding("ctrl+r", "test", "Test connection", priority=True)]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error: UserError | None = None
+        self.results: dict[str, ConnectionResult] = {}
+
+    def body(self) -> ComposeResult:
+        with VerticalScroll(id="ssh-scroll"):
+            yield Form(FIELDS, id="ssh-form")
+            yield Static("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Select([], id="test-node", prompt="node to test", compact=True)
+                yield Button("Test connection (^r)", id="test", variant="primary",
+                             compact=True)
+            yield Static("", id="test-result")
+
+    def on_mount(self) -> None:
+        self.refresh_from_state()
+
+    def refresh_from_state(self) -> None:
+        state = self.wizard.state
+        self.query_one(Form).load(answers_data(state.answers))
+        nodes = state.kata_nodes() or [n.name for n in (state.facts.cluster.nodes if
+                                                         state.facts and state.facts.cluster
+                                                         else ()) if n.gpu_present]
+        select = self.query_one("#test-node", Select)
+        current = select.value
+        with select.prevent(Select.Changed):
+            select.set_options([(n, n) for n in nodes])
+            if current in nodes:
+                select.value = current
+            elif nodes:
+                select.value = nodes[0]
+        self._show_error()
+        self._show_results()
+
+    def _edit(self) -> None:
+        form = self.query_one(Form)
+        try:
+            self.wizard.state.edit(form.changes())
+            self.error = None
+            form.mark([])
+        except UserError as exc:
+            self.error = exc
+            form.mark([p.where for p in exc.problems])
+        self._show_error()
+        if self.error is None:
+            self.wizard.answers_changed("ssh")
+
+    def _show_error(self) -> None:
+        err = self.query_one("#error", Static)
+        err.display = self.error is not None
+        if self.error is not None:
+            err.update(problems_text(self.error, self.query_one(Form)))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._edit()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.select.id != "test-node":
+            self._edit()
+
+    def can_leave(self) -> str | None:
+        if self.error is not None:
+            return "fix the SSH settings first (the last valid ones are kept otherwise)"
+        return None
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "test":
+            self.action_test()
+
+    def action_test(self) -> None:
+        node = self.query_one("#test-node", Select).value
+        if node is Select.NULL:
+            self.notify("choose a Kata node first (Nodes screen)", severity="warning")
+            return
+        self.query_one("#test-result", Static).update(Text(f"connecting to {node}…",
+                                                           style="yellow"))
+        self.run_worker(self._test(str(node)), group="ssh-test", exclusive=True)
+
+    def _address(self, node: str) -> str | None:
+        facts = self.wizard.state.facts
+        item = next((i for i in self.wizard.state.answers.nodes.items if i.name == node), None)
+        if item and item.address:
+            return item.address
+        nf = facts.cluster.node(node) if facts and facts.cluster else None
+        return nf.address if nf else None
+
+    async def _test(self, node: str) -> None:
+        access = self.wizard.services.host_access
+        answers = self.wizard.state.answers
+        address = self._address(node)
+        try:
+            result = await access.test(answers, node, address)
+        except Exception as exc:  # the test reports; it never takes the wizard down
+            result = ConnectionResult(node, False, f"test failed: {exc}")
+        if not result.key_known and result.fingerprint:
+            trusted = await self.app.push_screen_wait(
+                HostKeyModal(node, address, result.fingerprint))
+            if trusted:
+                try:
+                    await access.trust(answers, node, address, result.fingerprint)
+                    result = await access.test(answers, node, address)
+                except Exception as exc:
+                    result = ConnectionResult(node, False, f"could not record the key: {exc}")
+            else:
+                result = ConnectionResult(node, False, "host key not trusted; the installer "
+                                          "will not connect to this host",
+                                          result.fingerprint, False)
+        self.results[node] = result
+        self._show_results()
+
+    def _show_results(self) -> None:
+        text = Text()
+        for node, r in sorted(self.results.items()):
+            text.append("✓ " if r.ok else "✗ ", style="bold green" if r.ok else "bold red")
+            text.append(f"{node}: {r.message}")
+            if r.fingerprint:
+                text.append(f"  ({r.fingerprint})", style="dim")
+            text.append("\n")
+        self.query_one("#test-result", Static).update(text)

@@ -1,0 +1,211 @@
+"""Troubleshooting: findings, a pod and event browser, any pod's log, node labels, host checks.
+
+Reachable from every screen (ctrl+t) and as `gpu-kata-installer troubleshoot`. The data
+comes from `installer.clusterinfo` through the app's Inspector; this screen only shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from installer.clusterinfo import ClusterView, RunSummary, basic_findings
+from screens.base import WizardScreen
+from screens.checks import MARKS
+from screens.widgets.logpane import LogView
+from screens.widgets.podtable import PodTable
+
+NODE_LABELS = (("workload", "nvidia.com/gpu.workload.config"),
+               ("kata", "katacontainers.io/kata-runtime"),
+               ("gpu", "nvidia.com/gpu.present"),
+               ("cc", "nvidia.com/cc.ready.state"),
+               ("driver", "nvidia.com/gpu.deploy.driver"))
+
+SEVERITY = {"error": ("✗", "bold red"), "warning": ("!", "yellow"), "info": ("i", "cyan")}
+
+
+@dataclass
+class ViewLoaded(Message):
+    view: ClusterView
+
+
+class TroubleshootScreen(WizardScreen):
+    STEP = "troubleshoot"
+    TITLE = "Troubleshoot - findings, pods, events, logs, nodes, host checks"
+    HELP = """
+What is going on in the cluster, read-only: findings (failed steps, failed checks, unhealthy
+pods, warning events), the pods of the kata-deploy and GPU Operator namespaces (Enter shows a
+pod's log, followed live), their events, the GPU-related labels of every node, and the host
+checks. `r` reads the cluster again; `c` re-runs the host checks. Esc goes back to where you
+were.
+"""
+
+    BINDINGS = [
+        Binding("escape", "leave", "Back"),
+        Binding("r", "reload", "Reload"),
+        Binding("c", "checks", "Re-run checks"),
+    ]
+
+    def __init__(self, standalone: bool = False) -> None:
+        super().__init__()
+        self.standalone = standalone
+        self.view: ClusterView | None = None
+        self.reading = False
+
+    def body(self) -> ComposeResult:
+        yield Static("", id="ts-status")
+        with TabbedContent(id="ts-tabs", initial="ts-findings"):
+            with TabPane("Findings", id="ts-findings"):
+                yield DataTable(id="findings", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="finding-detail")
+            with TabPane("Pods", id="ts-pods"):
+                yield PodTable(id="ts-pod-table")
+                yield LogView("Enter on a pod shows its log", id="ts-log")
+            with TabPane("Events", id="ts-events"):
+                yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
+            with TabPane("Nodes", id="ts-nodes"):
+                yield DataTable(id="node-labels", cursor_type="row", zebra_stripes=True)
+            with TabPane("Host checks", id="ts-checks"):
+                yield Static("", id="ts-checks-text")
+
+    def on_mount(self) -> None:
+        f = self.query_one("#findings", DataTable)
+        for key, label in (("sev", " "), ("where", "Where"), ("what", "What"),
+                           ("remedy", "What to do")):
+            f.add_column(label, key=key)
+        e = self.query_one("#events", DataTable)
+        for key, label in (("ns", "Namespace"), ("type", "Type"), ("object", "Object"),
+                           ("reason", "Reason"), ("message", "Message"), ("count", "#")):
+            e.add_column(label, key=key)
+        n = self.query_one("#node-labels", DataTable)
+        n.add_column("Node", key="node")
+        for key, label in NODE_LABELS:
+            n.add_column(label.split("/")[-1], key=key)
+        self.refresh_from_state()
+        self.action_reload()
+
+    def namespaces(self) -> tuple[str, ...]:
+        a = self.wizard.state.answers
+        return (a.kata_deploy.namespace, a.gpu_operator.namespace)
+
+    def action_reload(self) -> None:
+        if self.reading:
+            return
+        self.reading = True
+        self._status()
+        self.run_worker(self._load(), group="ts-load", exclusive=True)
+
+    async def _load(self) -> None:
+        view = await self.wizard.inspector().view(self.namespaces())
+        self.post_message(ViewLoaded(view))
+
+    def on_view_loaded(self, message: ViewLoaded) -> None:
+        self.reading = False
+        self.view = message.view
+        self.refresh_from_state()
+
+    def action_checks(self) -> None:
+        if self.wizard.run_checks():
+            self.query_one(TabbedContent).active = "ts-checks"
+            self._checks()
+
+    def action_leave(self) -> None:
+        if not self.standalone:
+            self.dismiss()
+
+    def _status(self) -> None:
+        text = Text()
+        ns = " and ".join(self.namespaces())
+        if self.reading:
+            text.append(f"reading {ns}…", style="yellow")
+        elif self.view is not None:
+            v = self.view
+            text.append(f"{len(v.pods)} pods and {len(v.events)} events in {ns}, "
+                        f"{len(v.nodes)} nodes")
+            for err in v.errors:
+                text.append(f"\n{err}", style="yellow")
+        self.query_one("#ts-status", Static).update(text)
+
+    def run_summary(self) -> RunSummary:
+        run = self.wizard.run_state
+        failed = [(r.path, r.message, r.detail) for r in run.steps.values()
+                  if r.status == "failed"]
+        return RunSummary(failed, dict(self.wizard.state.checks))
+
+    def refresh_from_state(self) -> None:
+        self._status()
+        view = self.view or ClusterView()
+        findings = self.query_one("#findings", DataTable)
+        findings.clear()
+        self.findings = basic_findings(view, self.run_summary())
+        for i, f in enumerate(self.findings):
+            mark, style = SEVERITY.get(f.severity, ("?", ""))
+            findings.add_row(Text(mark, style=style), f.where, f.message,
+                             Text(f.remedy, style="dim"), key=str(i))
+        self.query_one(PodTable).replace_pods(view.pods)
+        events = self.query_one("#events", DataTable)
+        events.clear()
+        for i, e in enumerate(reversed(view.events)):
+            events.add_row(e.namespace, Text(e.type, style="yellow" if e.type == "Warning"
+                                             else ""), e.object, e.reason, e.message,
+                           str(e.count), key=str(i))
+        nodes = self.query_one("#node-labels", DataTable)
+        nodes.clear()
+        node_facts = view.nodes or (self.wizard.state.facts.cluster.nodes
+                                    if self.wizard.state.facts and
+                                    self.wizard.state.facts.cluster else ())
+        for n in node_facts:
+            nodes.add_row(n.name, *(n.labels.get(label, "-") for _, label in NODE_LABELS),
+                          key=n.name)
+        self._checks()
+
+    def _checks(self) -> None:
+        state = self.wizard.state
+        text = Text()
+        if self.wizard.checking:
+            text.append("running the host checks…\n", style="yellow")
+        if state.checks_error:
+            text.append(f"{state.checks_error}\n", style="red")
+        if not state.checks and not self.wizard.checking:
+            text.append("No host checks have run. c runs them on the Kata nodes.", style="dim")
+        for node, rows in sorted(state.checks.items()):
+            text.append(f"{node}\n", style="bold")
+            for r in rows:
+                label, style = MARKS.get(r.get("status", ""), ("?", ""))
+                text.append(f"  {label:7} ", style=style)
+                text.append(f"{r.get('name')}: {r.get('summary', '')}\n")
+        self.query_one("#ts-checks-text", Static).update(text)
+
+    def on_pod_table_pod_chosen(self, event: PodTable.PodChosen) -> None:
+        event.stop()
+        key = (event.namespace, event.pod)
+        view = self.query_one("#ts-log", LogView)
+        self.log_key = key
+        view.pane.show(self.wizard.log_ring(key))
+        view.title = f"{event.namespace}/{event.pod}"
+        view.pane.focus()
+        self.wizard.follow_pod_log(event.namespace, event.pod,
+                                   event.containers[0] if event.containers else None)
+
+    log_key: tuple[str, str] | None = None
+    findings: list = []
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id != "findings" or not self.findings:
+            return
+        f = self.findings[min(event.cursor_row, len(self.findings) - 1)]
+        mark, style = SEVERITY.get(f.severity, ("?", ""))
+        text = Text(f"{mark} {f.where}\n", style=f"bold {style}")
+        text.append(f"{f.message}\n")
+        if f.remedy:
+            text.append(f"What to do: {f.remedy}", style="dim")
+        self.query_one("#finding-detail", Static).update(text)
+
+    def on_lines(self, batches: dict[tuple[str, str], list[str]]) -> None:
+        if self.log_key and self.log_key in batches:
+            self.query_one("#ts-log", LogView).pane.lines_added(batches[self.log_key])

@@ -1,0 +1,72 @@
+"""A live table of pods (both namespaces), updated in place from collapsed status messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable
+
+COLUMNS = (("ns", "Namespace"), ("pod", "Pod"), ("phase", "Phase"), ("ready", "Ready"),
+           ("restarts", "Restarts"), ("node", "Node"), ("reason", "Reason"))
+
+_PHASE_STYLE = {"Running": "green", "Succeeded": "green", "Pending": "yellow",
+                "Failed": "red", "Unknown": "red"}
+
+
+def _phase(phase: str, reason: str) -> Text:
+    style = "red" if reason in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
+                                "Error", "OOMKilled") else _PHASE_STYLE.get(phase, "")
+    return Text(phase, style=style)
+
+
+class PodTable(DataTable):
+    """Rows keyed by namespace/pod. Accepts PodStatus events or clusterinfo.PodRow values."""
+
+    DEFAULT_CSS = "PodTable { height: 1fr; }"
+
+    class PodChosen(Message):
+        def __init__(self, namespace: str, pod: str, containers: tuple[str, ...]) -> None:
+            super().__init__()
+            self.namespace = namespace
+            self.pod = pod
+            self.containers = containers
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        self._containers: dict[str, tuple[str, ...]] = {}
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    def update_pods(self, pods: Iterable[Any]) -> None:
+        added = False
+        for p in pods:
+            name = getattr(p, "pod", None) or p.name
+            key = f"{p.namespace}/{name}"
+            if getattr(p, "containers", None):
+                self._containers[key] = tuple(p.containers)
+            cells = {"ns": p.namespace, "pod": name, "phase": _phase(p.phase, p.reason),
+                     "ready": p.ready or "", "restarts": str(p.restarts), "node": p.node or "",
+                     "reason": Text(p.reason or "", style="red" if p.reason else "")}
+            if key in self.rows:
+                for col, value in cells.items():
+                    self.update_cell(key, col, value)
+            else:
+                self.add_row(*cells.values(), key=key)
+                added = True
+        if added:
+            self.sort("ns", "pod")
+
+    def replace_pods(self, pods: Iterable[Any]) -> None:
+        self.clear()
+        self.update_pods(pods)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        key = str(event.row_key.value)
+        ns, _, pod = key.partition("/")
+        event.stop()
+        self.post_message(self.PodChosen(ns, pod, self._containers.get(key, ())))

@@ -1,0 +1,299 @@
+"""Small fakes for the screens tier, in the style of tests/unit/test_engine.py.
+
+The executors emit the same events the real ones will (steps, changes through ctx.change,
+helm output, pod statuses, pod logs, check results), so the screens are driven through the
+real engine and the real bridge. The end-to-end tier swaps in the lab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from installer.answers import Answers, Cluster, load_answers
+from installer.clusterinfo import ClusterView, EventRow, PodRow
+from installer.engine import Permit, require_permit
+from installer.errors import StepFailed
+from installer.events import CheckReported, Output, PodLog, PodStatus
+from installer.facts import ClusterFacts, Facts, NodeFacts, load_recorded_facts
+from screens.services import ChecksOutcome, ConnectionResult, Services
+from screens.state import SAMPLE_POD, WizardState
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "installer" / "examples"
+FACTS_SOURCE = "recorded:installer/examples/facts.yaml"
+
+
+def example_answers() -> Answers:
+    return load_answers(EXAMPLES / "answers.yaml")
+
+
+def example_facts() -> Facts:
+    # A stable source string: snapshots must not depend on where the checkout lives.
+    return replace(load_recorded_facts(EXAMPLES / "facts.yaml"), source=FACTS_SOURCE)
+
+
+def many_nodes_facts(n: int = 200) -> Facts:
+    nodes = [NodeFacts(name="control-1", address="10.0.0.1", roles=("control-plane",),
+                       kubelet_version="v1.33.2", container_runtime="containerd://2.0.5",
+                       ready=True)]
+    for i in range(1, n + 1):
+        labels = {"feature.node.kubernetes.io/pci-10de.present": "true",
+                  "nvidia.com/gpu.count": str(8 if i % 4 else 4)}
+        if i % 10 == 0:
+            labels["nvidia.com/gpu.workload.config"] = "container"
+        nodes.append(NodeFacts(name=f"gpu-{i:03d}", address=f"10.0.{i // 250}.{i % 250 + 2}",
+                               labels=labels, kubelet_version="v1.33.2",
+                               container_runtime="containerd://2.0.5", ready=i % 37 != 0))
+    return Facts(ClusterFacts(context="big", server_version="v1.33.2", nodes=tuple(nodes)),
+                 source="recorded:many-nodes")
+
+
+def empty_facts() -> Facts:
+    return Facts(ClusterFacts(context="empty", server_version="v1.33.2"),
+                 source="recorded:empty-cluster")
+
+
+CHECKS = {
+    "cpu-virtualization": ("pass", "VT-x present (vmx flag), /dev/kvm exists", ["cpuinfo: vmx"],
+                           ""),
+    "iommu-enabled": ("pass", "IOMMU on: 42 groups", ["/sys/kernel/iommu_groups: 42 groups",
+                                                     "cmdline: intel_iommu=on"], ""),
+    "no-host-driver": ("pass", "no nvidia module loaded", ["lsmod: no nvidia"], ""),
+    "vfio-pci-module": ("pass", "vfio_pci loaded", ["proc/modules: vfio_pci"], ""),
+    "kubelet-feature-gate": ("warn", "KubeletPodResourcesGet not set (Kubernetes 1.33)",
+                             ["var/lib/kubelet/config.yaml: featureGates: {}"],
+                             "set featureGates.KubeletPodResourcesGet: true and restart the "
+                             "kubelet (the host fix does this)"),
+}
+
+
+def check_results(node: str, failing: bool) -> list[dict[str, Any]]:
+    out = []
+    for name, (status, summary, evidence, remedy) in CHECKS.items():
+        if failing and name == "iommu-enabled":
+            status, summary = "fail", "IOMMU is off: no IOMMU groups"
+            evidence = ["/sys/kernel/iommu_groups: empty", "cmdline: BOOT_IMAGE=/vmlinuz ro"]
+            remedy = ("add intel_iommu=on iommu=pt to GRUB_CMDLINE_LINUX_DEFAULT, "
+                      "update-grub, reboot (the iommu host fix does this)")
+        out.append({"name": name, "status": status, "severity": "error" if status == "fail"
+                    else "warning" if status == "warn" else "info", "summary": summary,
+                    "evidence": evidence, "remedy": remedy})
+    return out
+
+
+def fake_check_results(nodes: list[str]) -> dict[str, list[dict[str, Any]]]:
+    return {n: check_results(n, failing=n.endswith("2")) for n in nodes}
+
+
+@dataclass
+class World:
+    """What the fake executors did, and knobs to make them fail, block or ask."""
+
+    facts: Facts = field(default_factory=example_facts)
+    fail: str | None = None
+    block: str | None = None
+    ask: str | None = None  # a step id whose executor asks the decider first
+    sync_block: str | None = None  # a step id whose executor blocks its thread (time.sleep)
+    sample_passes: bool = True
+    log_lines: int = 20
+    ran: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    answers_seen: list[bool] = field(default_factory=list)
+    released: asyncio.Event | None = None
+
+    def executors(self) -> dict[str, Callable]:
+        world = self
+
+        async def discover(ctx, step, facts):
+            world.ran.append(step.id)
+            return world.facts
+
+        async def probe(ctx, step, facts):
+            world.ran.append(step.id)
+            return replace(facts, hosts={**facts.hosts, step.params["node"]: {}})
+
+        async def cluster_checks(ctx, step, facts):
+            world.ran.append(step.id)
+
+        async def host_checks(ctx, step, facts):
+            world.ran.append(step.id)
+            node = step.params["node"]
+            ctx.emit(CheckReported(path=step.id, node=node,
+                                   results=check_results(node, failing=False)))
+
+        async def mutate(ctx, step, facts):
+            world.ran.append(step.id)
+            if step.id == world.ask:
+                world.answers_seen.append(await ctx.decider.confirm(
+                    f"Apply {step.title}?", f"{step.id} changes the cluster", "ask"))
+            if step.id == world.block:
+                await asyncio.sleep(3600)
+            if step.id == world.sync_block:
+                time.sleep(3)  # a synchronous call, as a careless executor might make
+            if step.id == world.fail:
+                ctx.emit(Output(path=step.id, message="Error: INSTALLATION FAILED: context "
+                                "deadline exceeded", stream="stderr"))
+                raise StepFailed(f"{step.id}: helm failed: context deadline exceeded",
+                                 cause="pods did not become ready in 10m",
+                                 fix="look at the pods of the namespace (Troubleshoot)")
+            if step.action == "helm":
+                ns = step.params["namespace"]
+                for line in (f"Release \"{step.params['release']}\" does not exist. "
+                             "Installing it now.", f"NAME: {step.params['release']}",
+                             f"NAMESPACE: {ns}", "STATUS: deployed", "REVISION: 1"):
+                    ctx.emit(Output(path=step.id, message=line))
+                # Pods the inspector (FakeInspector) also reads carry the same values, so
+                # whichever report lands last, the table shows the same thing.
+                pods = ([("kata-deploy-x7k2p", "gpu-node-1"), ("kata-deploy-m9q4d", "gpu-node-2")]
+                        if ns == "kata-system" else
+                        [("gpu-operator-7d9c6b8f4-abcde", "control-1"),
+                         ("nvidia-vfio-manager-4kq8s", "gpu-node-1"),
+                         ("nvidia-sandbox-validator-9tq7c", "gpu-node-1"),
+                         ("nvidia-kata-sandbox-device-plugin-daemonset-8vfzn", "gpu-node-1")])
+                for pod, node in pods:
+                    ctx.emit(PodStatus(path=step.id, namespace=ns, pod=pod, phase="Pending",
+                                       node=node, ready="0/1"))
+                    ctx.emit(PodStatus(path=step.id, namespace=ns, pod=pod, phase="Running",
+                                       node=node, ready="1/1"))
+                    for n in range(world.log_lines):
+                        ctx.emit(PodLog(path=step.id, namespace=ns, pod=pod, container="main",
+                                        line=f"{pod} line {n}"))
+            for change in step.changes:
+                async def act(permit: Permit, c=change) -> None:
+                    require_permit(permit)
+                    world.changed.append(c.target)
+                await ctx.change(step.id, change.target, change.description, act)
+            return "installed" if step.action == "helm" else "labelled"
+
+        async def verify(ctx, step, facts):
+            world.ran.append(step.id)
+            return "ready"
+
+        async def sample(ctx, step, facts):
+            world.ran.append(step.id)
+            for phase in ("Pending", "Running", "Succeeded" if world.sample_passes else "Failed"):
+                ctx.emit(PodStatus(path=step.id, namespace="default", pod=SAMPLE_POD,
+                                   phase=phase, node="gpu-node-1", ready="0/1"))
+            lines = ["[Vector addition of 50000 elements]", "Copy input data from the host "
+                     "memory to the CUDA device", "CUDA kernel launch with 196 blocks of 256 "
+                     "threads", "Copy output data from the CUDA device to the host memory"]
+            lines.append("Test PASSED" if world.sample_passes else
+                         "Failed to allocate device vector A (error code no CUDA-capable "
+                         "device is detected)!")
+            lines.append("Done")
+            for line in lines:
+                ctx.emit(PodLog(path=step.id, namespace="default", pod=SAMPLE_POD,
+                                container="cuda-vectoradd", line=line))
+            if not world.sample_passes:
+                raise StepFailed("sample/cuda-vectoradd: the pod failed",
+                                 cause="no CUDA-capable device in the VM",
+                                 fix="check the GPUs are bound to vfio-pci (Troubleshoot)")
+            return "Test PASSED"
+
+        return {"discover": discover, "probe": probe, "cluster-checks": cluster_checks,
+                "host-checks": host_checks, "label": mutate, "helm": mutate,
+                "verify-kata-deploy": verify, "verify-gpu-operator": verify,
+                "verify-host": verify, "sample": sample}
+
+
+class FakeHostAccess:
+    """One node offers an unknown key until it is trusted."""
+
+    def __init__(self) -> None:
+        self.trusted: set[str] = set()
+        self.tested: list[str] = []
+
+    async def test(self, answers, node, address):
+        self.tested.append(node)
+        fp = "SHA256:Qm9vdHN0cmFwcGluZyBpcyBoYXJkIHdvcms0MjQyNDI"
+        if node not in self.trusted:
+            return ConnectionResult(node, False, f"unknown host key at {address}", fp, False)
+        return ConnectionResult(node, True, f"connected as {answers.ssh.user}@{address}, "
+                                "sudo without a password", fp, True)
+
+    async def trust(self, answers, node, address, fingerprint):
+        self.trusted.add(node)
+
+
+PODS = (
+    PodRow("kata-system", "kata-deploy-x7k2p", "Running", "gpu-node-1", "1/1", 0, "",
+           ("kube-kata",)),
+    PodRow("gpu-operator", "gpu-operator-7d9c6b8f4-abcde", "Running", "control-1", "1/1", 0,
+           "", ("gpu-operator",)),
+    PodRow("gpu-operator", "nvidia-sandbox-validator-2jx9w", "Running", "gpu-node-2", "0/1", 7,
+           "CrashLoopBackOff", ("nvidia-sandbox-validator",)),
+    PodRow("gpu-operator", "gpu-operator-node-feature-discovery-worker-5xk2z", "Running",
+           "gpu-node-1", "1/1", 0, "", ("worker",)),
+)
+EVENTS = (
+    EventRow("gpu-operator", "pod/nvidia-sandbox-validator-2jx9w", "Warning", "BackOff",
+             "Back-off restarting failed container", 7, "2025-01-01T10:00:00"),
+    EventRow("kata-system", "pod/kata-deploy-x7k2p", "Normal", "Started",
+             "Started container kube-kata", 1, "2025-01-01T09:58:00"),
+)
+
+
+class FakeInspector:
+    def __init__(self, cluster: Cluster | None = None, facts: Facts | None = None) -> None:
+        self.facts = facts or example_facts()
+        self.followed: list[tuple[str, str]] = []
+
+    async def view(self, namespaces=("kata-system", "gpu-operator")) -> ClusterView:
+        nodes = tuple(replace(n, labels={**n.labels, "nvidia.com/gpu.workload.config":
+                                         "vm-passthrough"}) if n.name in ("gpu-node-1",
+                                                                          "gpu-node-2") else n
+                      for n in self.facts.cluster.nodes)
+        return ClusterView(PODS, EVENTS, nodes)
+
+    async def logs(self, namespace, pod, container):
+        return [f"{pod} log line {i}" for i in range(5)]
+
+    def follow(self, namespace, pod, container, on_lines, stop: threading.Event) -> None:
+        self.followed.append((namespace, pod))
+        on_lines(["validating the vfio-pci binding", "device 0000:3b:00.0 not bound to "
+                  "'vfio-pci', driver: 'nvidia'", "validation failed, retrying in 5s"])
+
+
+def services(world: World | None = None, *, recorded: bool = False,
+             facts: Facts | None = None, discover_error: Exception | None = None,
+             inspector: FakeInspector | None = None,
+             host_access: FakeHostAccess | None = None) -> Services:
+    world = world or World()
+    the_facts = facts or world.facts
+
+    async def provide(cluster: Cluster) -> Facts:
+        if discover_error is not None:
+            raise discover_error
+        return the_facts
+
+    async def checks(answers, facts, executors) -> ChecksOutcome:
+        from installer.plan import kata_nodes
+
+        nodes = kata_nodes(answers, facts)
+        return ChecksOutcome(fake_check_results(nodes),
+                             replace(facts, hosts={n: {} for n in nodes}))
+
+    inspector = inspector or FakeInspector(facts=the_facts)
+    return Services(facts=provide, executors=world.executors,
+                    host_access=host_access or FakeHostAccess(),
+                    inspector=lambda cluster: inspector,
+                    contexts=lambda kubeconfig: _contexts(kubeconfig),
+                    checks=checks, recorded=recorded)
+
+
+def _contexts(kubeconfig):
+    from installer.clusterinfo import Contexts
+
+    return Contexts(kubeconfig or "~/.kube/config", ("example", "staging"), "example")
+
+
+def state(answers: Answers | None = None, facts: Facts | None = None,
+          with_facts: bool = True) -> WizardState:
+    return WizardState(answers=answers or example_answers(),
+                       facts=(facts or example_facts()) if with_facts else None)

@@ -1,0 +1,115 @@
+"""End to end in a real terminal: the operator's keystrokes into the real program (tmux).
+
+Today the cluster is a recorded one (installer/examples/facts.yaml), so the flow ends at the
+review screen and a saved answers file; the headless dry-run of that file must print the
+plan the wizard showed. When the lab exists, a `lab` target (marked `lab`) gives a kubeconfig
+instead of recorded facts, and the same walk continues through Install to the sample's
+`Test PASSED` - only `Target` and the tail of the walk change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from installer.answers import load_answers
+from tests.screens.terminal import Terminal
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "installer" / "examples"
+CLI = [sys.executable, "-m", "installer.cli"]
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+@dataclass
+class Target:
+    """Where the wizard points: recorded facts now, the lab's kubeconfig later."""
+
+    name: str
+    wizard_args: list[str]
+    headless_args: list[str]
+    env: dict[str, str]
+
+
+@pytest.fixture
+def recorded(tmp_path) -> Target:
+    facts = ["--facts", str(EXAMPLES / "facts.yaml")]
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm-256color",
+           "PATH": os.environ["PATH"]}
+    return Target("recorded", ["--answers", str(EXAMPLES / "answers.yaml"), "--wizard",
+                               *facts], [*facts, "--dry-run"], env)
+
+
+@pytest.fixture
+def terminal_for(tmp_path):
+    opened: list[Terminal] = []
+
+    def open_(target: Target) -> Terminal:
+        term = Terminal([*CLI, *target.wizard_args], cwd=ROOT, env=target.env,
+                        workdir=tmp_path)
+        opened.append(term)
+        return term
+
+    yield open_
+    for term in opened:
+        term.close()
+
+
+def headless_plan(target: Target, answers: Path) -> list[str]:
+    out = subprocess.run([*CLI, "--answers", str(answers), *target.headless_args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, **target.env})
+    lines = out.stdout.splitlines()
+    return lines[:next(i for i, line in enumerate(lines) if line.startswith("→"))]
+
+
+def test_walk_the_wizard_in_a_terminal_save_and_replay_headless(recorded, terminal_for,
+                                                                tmp_path):
+    term = terminal_for(recorded)
+    term.wait_for("Kubeconfig")
+    screen = term.wait_for("3 with NVIDIA GPUs")
+    assert "recorded:" in screen
+
+    term.keys("C-n")
+    term.wait_for("Nodes - Kata VMs")
+    # gpu-node-3 (4th row) goes from traditional to kata
+    term.keys("Down", "Down", "Down", "k")
+    term.wait_for("3 Kata")
+
+    for title in ("SSH - reaching", "Checks - host", "Host fixes -", "Charts - kata-deploy",
+                  "Review - the exact plan"):
+        term.keys("C-n")
+        term.wait_for(title)
+    term.wait_for("18 steps, 5 changes")
+    term.wait_for("will change: label node gpu-node-3 nvidia.com/gpu.workload.config="
+                  "vm-passthrough (was container)")
+    review = term.wait_until(lambda screen: "gpu-node-3: kata" not in screen)  # toast gone
+
+    saved = tmp_path / "from-the-wizard.yaml"
+    term.keys("C-s")
+    term.wait_for("Save the answers file")
+    term.keys("End", "C-u")
+    term.type(str(saved))
+    term.keys("Enter")
+    term.wait_for("saved to")
+
+    term.keys("C-q")
+    assert term.exit_code() == 0
+
+    assert load_answers(saved).nodes.choice_for("gpu-node-3") == "kata"
+    assert saved.stat().st_mode & 0o077 == 0
+    plan = headless_plan(recorded, saved)
+    # The plan box shows the dry-run's lines from the top, cut at the right edge.
+    rows = [row[1:].rstrip("▁▂▃▄▅▆▇█▉▊▋▌▍▎▏ ") for row in review.splitlines()]
+    start = rows.index(plan[0])
+    for i, line in enumerate(plan[:25]):
+        row = rows[start + i]
+        assert line == row or (len(row) >= 60 and line.startswith(row)), \
+            f"line {i} of the plan differs:\n  dry-run: {line!r}\n  screen:  {row!r}"

@@ -1,0 +1,143 @@
+"""Read-only cluster views: pod rows from API objects, kubeconfig contexts, findings,
+and a followed log that ends when asked even if the pod is quiet."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from kubernetes.client import V1Container as C
+from kubernetes.client import (
+    V1ContainerState,
+    V1ContainerStateWaiting,
+    V1ContainerStatus,
+    V1Pod,
+    V1PodCondition,
+    V1PodSpec,
+    V1PodStatus,
+)
+from kubernetes.client import V1ObjectMeta as Meta
+
+from installer.clusterinfo import (
+    ClusterView,
+    EventRow,
+    PodRow,
+    RunSummary,
+    basic_findings,
+    follow_log,
+    list_contexts,
+    pod_row,
+)
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: lab
+  cluster: {server: https://127.0.0.1:6443}
+users:
+- name: admin
+  user: {token: abc}
+contexts:
+- name: lab
+  context: {cluster: lab, user: admin}
+- name: other
+  context: {cluster: lab, user: admin}
+current-context: lab
+"""
+
+
+def test_a_crashlooping_pod_row_names_the_waiting_reason():
+    pod = V1Pod(metadata=Meta(name="validator", namespace="gpu-operator"),
+                spec=V1PodSpec(node_name="gpu-node-2", containers=[C(name="v")]),
+                status=V1PodStatus(phase="Running", container_statuses=[V1ContainerStatus(
+                    name="v", image="i", image_id="", ready=False, restart_count=7,
+                    state=V1ContainerState(waiting=V1ContainerStateWaiting(
+                        reason="CrashLoopBackOff")))]))
+    assert pod_row(pod) == PodRow("gpu-operator", "validator", "Running", "gpu-node-2", "0/1",
+                                  7, "CrashLoopBackOff", ("v",))
+
+
+def test_an_unschedulable_pod_row_says_so():
+    pod = V1Pod(metadata=Meta(name="sample", namespace="default"),
+                spec=V1PodSpec(containers=[C(name="c")]),
+                status=V1PodStatus(phase="Pending", conditions=[V1PodCondition(
+                    type="PodScheduled", status="False", reason="Unschedulable")]))
+    assert pod_row(pod).reason == "Unschedulable"
+
+
+def test_contexts_of_a_kubeconfig_and_of_a_missing_one(tmp_path):
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG)
+    ctx = list_contexts(str(path))
+    assert ctx.names == ("lab", "other") and ctx.current == "lab" and ctx.error is None
+    missing = list_contexts(str(tmp_path / "nope"))
+    assert missing.names == () and "no file at" in missing.error
+    path.write_text("{{{ not yaml")
+    assert "cannot read" in list_contexts(str(path)).error
+
+
+def test_findings_put_failed_steps_and_checks_before_pods_and_events():
+    view = ClusterView(
+        pods=(PodRow("gpu-operator", "validator", "Running", "n", "0/1", 7, "CrashLoopBackOff"),
+              PodRow("gpu-operator", "ok", "Running", "n", "1/1", 0, "")),
+        events=(EventRow("gpu-operator", "pod/validator", "Warning", "BackOff", "restarting"),))
+    run = RunSummary([("install/gpu-operator", "helm failed", "timeout")],
+                     {"n": [{"name": "iommu-enabled", "status": "fail", "summary": "off",
+                             "remedy": "turn it on"}, {"name": "x", "status": "pass"}]})
+    found = basic_findings(view, run)
+    assert [(f.severity, f.where) for f in found] == [
+        ("error", "install/gpu-operator"), ("error", "n iommu-enabled"),
+        ("warning", "pod gpu-operator/validator"), ("warning", "gpu-operator pod/validator")]
+    assert basic_findings(ClusterView())[0].message == "nothing looks wrong in what was read"
+
+
+class _QuietStream:
+    """A log stream that sends two lines, then blocks like a quiet pod - until closed."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def stream(self, size):
+        yield b"first\nsec"
+        yield b"ond\n"
+        self.closed.wait(30)
+        raise OSError("connection closed")
+
+    def close(self):
+        self.closed.set()
+
+    def release_conn(self):
+        pass
+
+
+class _Kube:
+    def __init__(self, resp):
+        self.resp = resp
+
+    def core(self):
+        resp = self.resp
+
+        class Core:
+            def read_namespaced_pod_log(self, *args, **kwargs):
+                assert kwargs["follow"] is True
+                return resp
+
+        return Core()
+
+
+def test_a_followed_log_delivers_whole_lines_and_stops_promptly_on_request():
+    resp = _QuietStream()
+    got: list[str] = []
+    stop = threading.Event()
+    t = threading.Thread(target=follow_log, args=(_Kube(resp), "ns", "pod", None, got.extend,
+                                                  stop))
+    t.start()
+    deadline = time.monotonic() + 5
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert got == ["first", "second"]
+    started = time.monotonic()
+    stop.set()
+    t.join(5)
+    assert not t.is_alive() and time.monotonic() - started < 2
