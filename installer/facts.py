@@ -126,4 +126,25 @@ def load_recorded_facts(path: Path) -> Facts:
         raise UserError(f"{path}: not a recorded facts file", [Problem(
             str(path), f"unexpected shape ({exc})",
             "record facts with the same shape as installer/examples/facts.yaml")]) from None
-    return Facts(cluster=cluster, source=f"recorded:{path}")
+    return Facts(cluster=cluster, hosts=_recorded_hosts(path, data.get("hosts") or {}, cluster),
+                 source=f"recorded:{path}")
+
+
+def _recorded_hosts(path: Path, hosts: dict[str, Any], cluster: ClusterFacts) -> dict[str, Any]:
+    """Host trees captured from the nodes, probed locally; a recorded cluster is never SSHed to.
+
+    A node without a recorded tree is reported as not probed, so the dry-run says so instead
+    of reaching for an address it only knows from a recording.
+    """
+    from installer.hostplan import ProbeFailure
+    from remote.probe import probe_local
+
+    out: dict[str, Any] = {}
+    for node in cluster.nodes:
+        tree = (hosts.get(node.name) or {}).get("tree")
+        if tree:
+            out[node.name] = probe_local(path.parent / tree)
+        else:
+            out[node.name] = ProbeFailure("not-recorded", "no host tree was recorded for "
+                                          "this node", "record one under hosts: in the facts file")
+    return out

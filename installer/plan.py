@@ -16,6 +16,7 @@ from typing import Any, Literal
 from installer.answers import Answers, ChartSource
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels
+from installer.hostplan import HostPlan, plan_host
 from installer.values import (
     WORKLOAD_FOR_CHOICE,
     WORKLOAD_LABEL,
@@ -146,20 +147,45 @@ def _gather_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
         steps.append(Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
                           "discover", {"kubeconfig": answers.cluster.kubeconfig,
                                        "context": answers.cluster.context}))
-    for name in kata:
-        if name not in facts.hosts:
-            node = facts.cluster.node(name) if facts.cluster else None
-            steps.append(Step(f"probe/{name}", "gather", f"Probe host {name} over SSH (read-only)",
-                              "probe", _ssh_target(answers, name, node)))
+        return steps
+    unprobed = [name for name in kata if name not in facts.hosts]
+    if unprobed:
+        steps.append(Step("probe/hosts", "gather",
+                          f"Probe {len(unprobed)} host(s) over SSH (read-only): "
+                          + ", ".join(unprobed), "probe",
+                          {"targets": [_ssh_target(answers, n, facts.cluster.node(n))
+                                       for n in unprobed]}))
     return steps
 
 
-def _check_steps(answers: Answers, kata: list[str]) -> list[Step]:
+def _check_steps(answers: Answers, kata: list[str], hosts: dict[str, HostPlan]) -> list[Step]:
     ignore = sorted(answers.checks.ignore)
+    op = answers.gpu_operator
     steps = [Step("check/cluster", "check", "Cluster prerequisites (runtime, versions, NFD)",
-                  "cluster-checks", {"ignore": ignore})]
-    steps += [Step(f"check/{name}", "check", f"Host prerequisites on {name}", "host-checks",
-                   {"node": name, "ignore": ignore}) for name in kata]
+                  "cluster-checks", {"ignore": ignore, "nodes": kata, "ownNfd":
+                                     f"{op.namespace}/{op.release}-node-feature-discovery-worker"})]
+    for name in kata:
+        params: dict[str, Any] = {"node": name}
+        if host := hosts.get(name):
+            params.update(checks=host.checks, covered=host.covered,
+                          unreachable=host.unreachable, deferred=host.deferred)
+        steps.append(Step(f"check/{name}", "check", f"Host prerequisites on {name}",
+                          "host-checks", params))
+    return steps
+
+
+def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]) -> list[Step]:
+    steps = []
+    for name, host in hosts.items():
+        node = facts.cluster.node(name) if facts.cluster else None
+        for fix in host.fixes:
+            change = Change("host", name, f"{name}: {fix['description']}",
+                            {"fix": fix["name"], "policy": fix["policy"],
+                             "preview": fix["preview"]})
+            steps.append(Step(f"fix/{name}/{fix['name']}", "change",
+                              f"Host fix {fix['name']} on {name}", "host-fix",
+                              {"node": name, "target": _ssh_target(answers, name, node),
+                               "change": fix}, (change,)))
     return steps
 
 
@@ -225,7 +251,7 @@ def seconds(duration: str) -> int:
     return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
 
 
-def _verify_steps(answers: Answers, kata: list[str]) -> list[Step]:
+def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]:
     resource = gpu_resource_name(answers)
     kd, op = answers.kata_deploy, answers.gpu_operator
     steps = [
@@ -239,7 +265,9 @@ def _verify_steps(answers: Answers, kata: list[str]) -> list[Step]:
               "timeoutSeconds": seconds(op.timeout)}),
     ]
     steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
-                   "verify-host", {"node": name}) for name in kata]
+                   "verify-host", {"node": name, "target": _ssh_target(
+                       answers, name, facts.cluster.node(name) if facts.cluster else None)})
+              for name in kata]
     if answers.sample.run:
         s = answers.sample
         steps.append(Step("sample/cuda-vectoradd", "verify",
@@ -256,18 +284,20 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     if problems:
         raise UserError("the answers do not match the cluster", problems)
     kata = kata_nodes(answers, facts)
+    hosts = {n: plan_host(answers, facts, n) for n in kata if n in facts.hosts}
     kd, op = answers.kata_deploy, answers.gpu_operator
     steps = [
         *_gather_steps(answers, facts, kata),
-        *_check_steps(answers, kata),
+        *_check_steps(answers, kata, hosts),
         *_record_step(facts),
+        *_fix_steps(answers, facts, hosts),
         *_label_steps(answers, facts),
         _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
                    kd.namespace, kd.timeout, kata_deploy_values(kd), facts, wait=True),
         _helm_step("install/gpu-operator", "Install the NVIDIA GPU Operator", op.release,
                    op.chart, op.version, op.namespace, op.timeout, gpu_operator_values(answers),
                    facts, wait=False),
-        *_verify_steps(answers, kata),
+        *_verify_steps(answers, facts, kata),
     ]
     warnings = list(value_warnings(answers))
     for step in steps:

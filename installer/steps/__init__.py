@@ -6,10 +6,27 @@ from installer.engine import Executor
 
 
 def default_executors() -> dict[str, Executor]:
-    from installer.steps import discover, install, label, record, sample, uninstall, verify
+    from installer.steps import (
+        checks,
+        discover,
+        hostfix,
+        install,
+        label,
+        probe,
+        record,
+        sample,
+        uninstall,
+        verify,
+        verifyhost,
+    )
 
     return {
         "discover": discover.discover,
+        "probe": probe.probe,
+        "host-checks": checks.host_checks,
+        "cluster-checks": checks.cluster_checks,
+        "host-fix": hostfix.host_fix,
+        "verify-host": verifyhost.verify_host,
         "record-labels": record.record_labels,
         "label": label.label,
         "helm": install.install,

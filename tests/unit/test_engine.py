@@ -7,6 +7,7 @@ prove the real executors.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,11 @@ from installer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, StepFa
 from installer.events import ChangeEvent, PlanReady, Recorder, RunFinished, StepFinished
 from installer.facts import load_recorded_facts
 from installer.journal import Journal
+from remote.probe import probe_local
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
+# A host that passes every check: the engine tier is about order and safety, not hosts.
+HOST = probe_local(EXAMPLES.parents[1] / "tests" / "fixtures" / "hosts" / "gpu-vfio-ready")
 
 
 class Yes:
@@ -46,8 +50,8 @@ class World:
     def executors(self, fail: str | None = None, block: str | None = None):
         async def gather(ctx, step, facts):
             self.ran.append(step.id)
-            return facts.__class__(facts.cluster, {**facts.hosts, step.params["node"]: {}},
-                                   facts.source)
+            hosts = {t["node"]: HOST for t in step.params["targets"]}
+            return replace(facts, hosts={**facts.hosts, **hosts})
 
         async def read_only(ctx, step, facts):
             self.ran.append(step.id)
@@ -92,7 +96,7 @@ def test_gather_then_replan_then_change_in_order(answers, facts):
     world = World()
     code, rec = run(answers, facts, world)
     assert code == EXIT_OK
-    assert world.ran[:2] == ["probe/gpu-node-1", "probe/gpu-node-2"]
+    assert world.ran[0] == "probe/hosts"
     assert world.changed == ["kube-system/gpu-kata-installer-state", "gpu-node-1", "gpu-node-2",
                              "kata-system/kata-deploy", "gpu-operator/gpu-operator"]
     plans = rec.of(PlanReady)
@@ -170,9 +174,9 @@ def test_run_checks_gathers_and_checks_but_changes_nothing(answers, facts):
     world = World()
     rec = Recorder()
     ctx = Context(dry_run=False, sinks=[rec], decider=Yes())
-    plan, gathered = asyncio.run(Engine(answers, ctx, world.executors()).run_checks(facts))
-    assert world.changed == []
-    assert world.ran == ["probe/gpu-node-1", "probe/gpu-node-2", "check/cluster",
-                         "check/gpu-node-1", "check/gpu-node-2"]
+    plan, gathered, failed = asyncio.run(
+        Engine(answers, ctx, world.executors()).run_checks(facts))
+    assert world.changed == [] and failed == []
+    assert world.ran == ["probe/hosts", "check/cluster", "check/gpu-node-1", "check/gpu-node-2"]
     assert set(gathered.hosts) == {"gpu-node-1", "gpu-node-2"}
     assert not plan.phase("gather")

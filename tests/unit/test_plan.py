@@ -52,9 +52,13 @@ def test_labels_change_only_where_the_value_differs(example):
 
 def test_host_probes_and_checks_are_planned_for_kata_nodes_only(example):
     answers, facts = example
-    ids = [s.id for s in build_plan(answers, facts).steps]
-    assert "probe/gpu-node-1" in ids and "check/gpu-node-2" in ids
-    assert "probe/gpu-node-3" not in ids and "probe/control-1" not in ids
+    plan = build_plan(answers, facts)
+    (probe,) = plan.phase("gather")
+    assert [t["node"] for t in probe.params["targets"]] == ["gpu-node-1", "gpu-node-2"]
+    assert probe.params["targets"][0] == {"node": "gpu-node-1", "address": "192.0.2.11",
+                                          "user": "ops", "port": 22}
+    ids = [s.id for s in plan.steps]
+    assert "check/gpu-node-2" in ids and "check/gpu-node-3" not in ids
 
 
 def test_cluster_default_kata_takes_unlabelled_gpu_nodes_but_not_cpu_nodes(example):
@@ -62,9 +66,8 @@ def test_cluster_default_kata_takes_unlabelled_gpu_nodes_but_not_cpu_nodes(examp
     answers = parse_answers((EXAMPLES / "answers.yaml").read_text()
                             .replace("default: traditional", "default: kata")
                             .replace("    - name: gpu-node-2\n      choice: kata\n", ""))
-    ids = [s.id for s in build_plan(answers, facts).steps]
-    assert "probe/gpu-node-2" in ids
-    assert "probe/control-1" not in ids and "probe/gpu-node-3" not in ids
+    (probe,) = build_plan(answers, facts).phase("gather")
+    assert [t["node"] for t in probe.params["targets"]] == ["gpu-node-1", "gpu-node-2"]
 
 
 def test_a_release_already_deployed_with_the_same_values_is_not_reinstalled(example):
