@@ -18,7 +18,32 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
 
 @pytest.fixture
 def example():
-    return load_answers(EXAMPLES / "answers.yaml"), load_recorded_facts(EXAMPLES / "facts.yaml")
+    """The example answers on the recorded cluster, hosts not yet probed."""
+    facts = load_recorded_facts(EXAMPLES / "facts.yaml")
+    return load_answers(EXAMPLES / "answers.yaml"), replace(facts, hosts={})
+
+
+def test_recorded_host_trees_plan_the_fixes_an_unprepared_host_needs():
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    plan = build_plan(answers, load_recorded_facts(EXAMPLES / "facts.yaml"))
+    assert not plan.phase("gather")
+    fixes = [s.id for s in plan.steps if s.action == "host-fix"]
+    assert fixes == ["fix/gpu-node-2/iommu-cmdline", "fix/gpu-node-2/nouveau-blacklist",
+                     "fix/gpu-node-2/kubelet-gate", "fix/gpu-node-2/reboot"]
+    check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
+    assert set(check.params["covered"]) == {"iommu-enabled", "host-nvidia-driver",
+                                            "kubelet-podresources-gate"}
+    assert any("vfio-bind" in d and "reboot" in d for d in check.params["deferred"])
+    grub = next(s for s in plan.steps if s.id == "fix/gpu-node-2/iommu-cmdline")
+    assert '+GRUB_CMDLINE_LINUX="intel_iommu=on"' in grub.changes[0].detail["preview"]
+
+
+def test_a_skip_policy_leaves_the_failure_blocking():
+    text = (EXAMPLES / "answers.yaml").read_text().replace("  iommu: ask", "  iommu: skip")
+    plan = build_plan(parse_answers(text), load_recorded_facts(EXAMPLES / "facts.yaml"))
+    assert "fix/gpu-node-2/iommu-cmdline" not in [s.id for s in plan.steps]
+    check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
+    assert "iommu-enabled" not in check.params["covered"]
 
 
 def test_plan_is_pure_and_phases_are_ordered(example):
