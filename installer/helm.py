@@ -88,7 +88,9 @@ async def _stop_group(proc: asyncio.subprocess.Process) -> None:
 
 
 async def list_releases(helm: Helm) -> list[ReleaseFacts]:
-    code, out, err = await run_helm(helm, ["list", "--all-namespaces", "--all", "-o", "json"])
+    # Status filters rather than --all, which helm 4 dropped; these mean the same in 3 and 4.
+    code, out, err = await run_helm(helm, ["list", "--all-namespaces", "--deployed", "--failed",
+                                           "--pending", "-o", "json"])
     if code != 0:
         raise StepFailed(f"helm list failed: {err.strip() or out.strip()}",
                          fix="check the kubeconfig and that helm can reach the cluster")

@@ -29,6 +29,8 @@ from installer.errors import StepFailed, UserError
 from installer.events import CheckReported, Recorder
 from installer.facts import Facts, load_recorded_facts
 from installer.plan import Step
+from installer.redact import Redactor
+from installer.runtime import run_services
 
 FactsProvider = Callable[[Cluster], Awaitable[Facts]]
 ExecutorsFactory = Callable[[], dict[str, Executor]]
@@ -75,9 +77,10 @@ async def run_checks(answers: Answers, facts: Facts,
                      executors: dict[str, Executor]) -> ChecksOutcome:
     """Probe the Kata nodes and run the prerequisite checks through the engine (read-only)."""
     rec = Recorder()
-    ctx = Context(dry_run=True, sinks=[rec], decider=_NoDecisions())
     error = None
     try:
+        ctx = Context(dry_run=True, sinks=[rec], decider=_NoDecisions(),
+                      services=run_services(answers, Redactor()))
         _, facts, failed = await Engine(answers, ctx, executors).run_checks(facts)
         if failed:
             error = "checks failed: " + "; ".join(failed)

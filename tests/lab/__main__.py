@@ -18,6 +18,7 @@ import json
 import sys
 from dataclasses import asdict
 
+from .answers import write_lab_answers
 from .lab import Lab, LabInfo
 
 
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     lab = Lab(args.state_dir)
     if args.command == "up":
         info = lab.up(args.nodes, args.scale_nodes, args.scale_pods, args.extra_node)
-        print(json.dumps(asdict(info), indent=2) if args.json else describe(info))
+        answers = write_lab_answers(info)
+        print(json.dumps(asdict(info), indent=2) if args.json else
+              describe(info) + f"\nanswers:     {answers}")
     elif args.command == "down":
         lab.down()
         print(f"lab in {lab.state_dir} is down")
