@@ -18,13 +18,14 @@ from installer.facts import Facts, NodeFacts
 FIXED_BY = {
     "iommu-enabled": "iommu-cmdline",
     "nouveau": "nouveau-blacklist",
-    "host-nvidia-driver": "vfio-bind",
+    "host-nvidia-driver": "nvidia-driver-off",
     "vfio-available": "vfio-bind",
     "kubelet-podresources-gate": "kubelet-gate",
 }
 POLICY_FIELD = {
     "iommu-cmdline": "iommu",
     "nouveau-blacklist": "nouveau_blacklist",
+    "nvidia-driver-off": "vfio_bind",
     "vfio-bind": "vfio_bind",
     "kubelet-gate": "kubelet_feature_gate",
     "reboot": "reboot",

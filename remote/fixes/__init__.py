@@ -6,7 +6,14 @@ edits of the same file compose, and adds the reboot when something needs one.
 
 from __future__ import annotations
 
-from remote.fixes import iommu_cmdline, kubelet_gate, nouveau_blacklist, reboot, vfio_bind
+from remote.fixes import (
+    iommu_cmdline,
+    kubelet_gate,
+    nouveau_blacklist,
+    nvidia_driver,
+    reboot,
+    vfio_bind,
+)
 from remote.fixes.base import (
     FileView,
     FixBlocked,
@@ -16,8 +23,8 @@ from remote.fixes.base import (
 )
 from remote.hostfacts import HostFacts
 
-FIX_NAMES: tuple[str, ...] = (iommu_cmdline.NAME, nouveau_blacklist.NAME, vfio_bind.NAME,
-                              kubelet_gate.NAME, reboot.NAME)
+FIX_NAMES: tuple[str, ...] = (iommu_cmdline.NAME, nouveau_blacklist.NAME, nvidia_driver.NAME,
+                              vfio_bind.NAME, kubelet_gate.NAME, reboot.NAME)
 
 __all__ = ["FIX_NAMES", "FileView", "FixBlocked", "HostChange", "apply_change", "plan_fixes",
            "undo_change"]
@@ -40,6 +47,7 @@ def plan_fixes(facts: HostFacts, host_root: str = "/", *, kubelet_version: str |
     steps = [
         (iommu_cmdline.NAME, lambda: iommu_cmdline.plan(facts, host_root, view)),
         (nouveau_blacklist.NAME, lambda: nouveau_blacklist.plan(facts, host_root, view)),
+        (nvidia_driver.NAME, lambda: nvidia_driver.plan(facts, host_root, view)),
         (vfio_bind.NAME, lambda: vfio_bind.plan(facts, host_root, view)),
         (kubelet_gate.NAME, lambda: kubelet_gate.plan(facts, host_root, view,
                                                       kubelet_version=kubelet_version)),

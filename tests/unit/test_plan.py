@@ -29,7 +29,8 @@ def test_recorded_host_trees_plan_the_fixes_an_unprepared_host_needs():
     assert not plan.phase("gather")
     fixes = [s.id for s in plan.steps if s.action == "host-fix"]
     assert fixes == ["fix/gpu-node-2/iommu-cmdline", "fix/gpu-node-2/nouveau-blacklist",
-                     "fix/gpu-node-2/kubelet-gate", "fix/gpu-node-2/reboot"]
+                     "fix/gpu-node-2/nvidia-driver-off", "fix/gpu-node-2/kubelet-gate",
+                     "fix/gpu-node-2/reboot"]
     check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
     assert set(check.params["covered"]) == {"iommu-enabled", "host-nvidia-driver",
                                             "kubelet-podresources-gate"}
