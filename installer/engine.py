@@ -135,15 +135,16 @@ class Engine:
     async def _run_step(self, step: Step, facts: Facts) -> Any:
         self.ctx.emit(StepStarted(path=step.id, title=step.title, phase=step.phase,
                                   message=step.title))
+        resumed = (step.phase == "change" and self.ctx.journal is not None
+                   and self.ctx.journal.was_done(step.id))
         if step.phase == "change" and not step.changes:
-            self.ctx.emit(StepFinished(path=step.id, status="skipped",
-                                       message=step.note or "nothing to change"))
+            note = step.note or "nothing to change"
+            self.ctx.emit(StepFinished(path=step.id, status="skipped", message=note + (
+                " (done by the interrupted run)" if resumed else "")))
             return None
-        if step.phase == "change" and self.ctx.journal and \
-                self.ctx.journal.was_done(step.fingerprint):
-            self.ctx.emit(StepFinished(path=step.id, status="skipped",
-                                       message="done by the interrupted run (journal)"))
-            return None
+        if resumed:
+            self.ctx.emit(WarningEvent(path=step.id, message="the interrupted run did this, but "
+                                       "the cluster or host shows it is needed again: redoing it"))
         if self.ctx.dry_run and step.phase in ("change", "verify"):
             for change in step.changes:
                 self.ctx.emit(ChangeEvent(path=step.id, target=change.target, applied=False,

@@ -127,9 +127,10 @@ async def install(helm: Helm, permit: Permit, args_without_values: list[str],
 
 async def uninstall(helm: Helm, permit: Permit, args: list[str],
                     on_line: Callable[[str, str], None]) -> str:
+    """`helm uninstall` or `helm rollback` (args start with the verb); a missing release is fine."""
     require_permit(permit)
     code, out, err = await run_helm(helm, args, on_line)
     if code != 0 and "not found" not in err:
-        raise StepFailed(f"helm uninstall failed: {(err or out).strip()}",
-                         fix="fix the cause and run uninstall again")
+        raise StepFailed(f"helm {args[0]} failed: {(err or out).strip()}",
+                         fix=f"fix the cause and run again (or `helm {args[0]}` by hand)")
     return out

@@ -240,8 +240,15 @@ def _helm_step(step_id: str, title: str, release: str, source: ChartSource, vers
         return Step(step_id, "change", title, "helm", params,
                     note=f"release {namespace}/{release} already deployed with these values")
     verb = "upgrade" if current else "install"
+    recover = ""
+    if current and current.status.startswith("pending-"):
+        # An interrupted helm leaves the release locked; undo its half-finished operation.
+        recover = "uninstall" if current.status == "pending-install" else "rollback"
+        params = {**params, "recover": recover}
     change = Change("helm", f"{namespace}/{release}",
-                    f"helm {verb} {release} ({source.describe()} {version or ''}) "
+                    (f"helm {recover} the release left {current.status} by an interrupted run, "
+                     "then " if recover and current else "")
+                    + f"helm {verb} {release} ({source.describe()} {version or ''}) "
                     f"in namespace {namespace}".replace("  ", " "), params)
     return Step(step_id, "change", title, "helm", params, (change,))
 

@@ -18,6 +18,11 @@ async def install(ctx: Context, step: Step, facts: Facts) -> str:
         ctx.emit(Output(path=step.id, message=line, stream=stream))
 
     async def act(permit: Permit) -> str:
+        recover = step.params.get("recover")
+        if recover:
+            release, ns = step.params["release"], step.params["namespace"]
+            await helm.uninstall(h, permit, [recover, release, "--namespace", ns, "--wait"],
+                                 on_line)
         return await helm.install(h, permit, args, step.params["values"], on_line)
 
     await ctx.change(step.id, change.target, change.description, act,

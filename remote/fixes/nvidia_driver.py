@@ -4,8 +4,9 @@ Kata hands GPUs to VMs through vfio-pci; a loaded host driver makes the GPU Oper
 the node `gpu.deploy.driver=pre-installed` and its sandbox validator crash-loop. Writes
 /etc/modprobe.d/gpu-kata-blacklist-nvidia.conf (blacklist plus `install ... /bin/false`,
 since driver packages load the modules explicitly, not only by alias), rebuilds the
-initramfs, and unloads the modules now when the host root is live. Nothing to do when no
-NVIDIA module is loaded: a host without the driver needs no blacklist.
+initramfs, and unloads the modules now when the host root is live and no GPU is bound to
+them (otherwise the reboot removes them). Nothing to do when no NVIDIA module is loaded: a
+host without the driver needs no blacklist.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def plan(facts: HostFacts, host_root: str = "/", view: FileView | None = None
             else "update-initramfs")
         argv = ["dracut", "-f"] if tool == "dracut" else ["update-initramfs", "-u"]
         b.run(argv, undo=argv, when=f"command -v {tool} >/dev/null 2>&1")
+    bound = [g.bdf for g in facts.gpus if g.driver == "nvidia"]
+    if bound:
+        # A module holding devices cannot be removed; the reboot starts without it.
+        return b.change(facts.hostname, "blacklist the host NVIDIA driver (loaded: "
+                        f"{', '.join(loaded)}; it holds {', '.join(bound)}, so it goes at "
+                        "the next reboot)", needs_reboot=True)
     order = [m for m in MODULES if m in loaded]
     b.run(["modprobe", "-r", *order], undo=["modprobe", "-a", *reversed(order)],
           when="gki_live")

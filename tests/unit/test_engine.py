@@ -15,9 +15,17 @@ import pytest
 from installer.answers import load_answers
 from installer.engine import Context, Engine, Permit, require_permit
 from installer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, StepFailed
-from installer.events import ChangeEvent, PlanReady, Recorder, RunFinished, StepFinished
-from installer.facts import load_recorded_facts
+from installer.events import (
+    ChangeEvent,
+    PlanReady,
+    Recorder,
+    RunFinished,
+    StepFinished,
+    WarningEvent,
+)
+from installer.facts import ReleaseFacts, load_recorded_facts
 from installer.journal import Journal
+from installer.plan import build_plan
 from remote.probe import probe_local
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
@@ -121,6 +129,21 @@ def test_a_failed_step_stops_the_run_with_exit_1_and_says_why(answers, facts):
     assert failed[0].path == "install/kata-deploy" and "broke" in failed[0].message
 
 
+def facts_after(world: World, answers, facts):
+    """What discovery would find after the fake world's changes: the resumed run's facts."""
+    plan = build_plan(answers, facts)
+    changed = {c.target: c for c in plan.changes if c.target in world.changed}
+    releases = tuple(ReleaseFacts(c.detail["release"], c.detail["namespace"], "chart",
+                                  c.detail["version"], "deployed", c.detail["values"])
+                     for c in changed.values() if c.kind == "helm")
+    nodes = tuple(replace(n, labels={**n.labels, c.detail["key"]: c.detail["to"]})
+                  if (c := changed.get(n.name)) and c.kind == "label" else n
+                  for n in facts.cluster.nodes)
+    recorded = {} if "kube-system/gpu-kata-installer-state" in changed else None
+    return replace(facts, cluster=replace(facts.cluster, releases=releases, nodes=nodes,
+                                          recorded_labels=recorded))
+
+
 def test_interrupted_run_resumes_without_redoing_finished_changes(answers, facts, tmp_path):
     journal_path = tmp_path / "journal.jsonl"
     world = World()
@@ -141,15 +164,26 @@ def test_interrupted_run_resumes_without_redoing_finished_changes(answers, facts
     assert "kata-system/kata-deploy" in world.changed
 
     again = World()
-    code, rec = run(answers, facts, again, journal=Journal(journal_path))
+    code, rec = run(answers, facts_after(world, answers, facts), again,
+                    journal=Journal(journal_path))
     assert code == EXIT_OK
     assert again.changed == ["gpu-operator/gpu-operator"]
-    skipped = {e.path for e in rec.of(StepFinished) if e.status == "skipped"}
-    assert {"install/kata-deploy", "label/gpu-node-1"} <= skipped
+    resumed = {e.path for e in rec.of(StepFinished)
+               if e.status == "skipped" and "interrupted run" in e.message}
+    assert {"install/kata-deploy", "label/gpu-node-1"} <= resumed
 
-    third = World()
-    run(answers, facts, third, journal=Journal(journal_path))
-    assert "kata-system/kata-deploy" in third.changed  # a completed run closes its journal
+
+def test_a_journal_never_skips_a_change_the_facts_say_is_needed(answers, facts, tmp_path):
+    journal_path = tmp_path / "journal.jsonl"
+    plan = build_plan(answers, facts)
+    journal = Journal(journal_path)
+    for step in plan.phase("change"):
+        journal.step_done(step.id, step.fingerprint)  # an interrupted run did everything...
+    world = World()  # ...but the cluster was reset since: facts still say "needed"
+    code, rec = run(answers, facts, world, journal=Journal(journal_path))
+    assert code == EXIT_OK
+    assert "kata-system/kata-deploy" in world.changed
+    assert any("needed again" in e.message for e in rec.of(WarningEvent))
 
 
 def test_cancellation_reports_exit_130(answers, facts):

@@ -141,3 +141,14 @@ def test_relabelling_a_node_that_runs_gpu_pods_is_warned_about(example):
     plan = build_plan(answers, replace(facts, cluster=replace(facts.cluster, nodes=nodes)))
     assert any("gpu-node-1 runs GPU pods (ml/train-0)" in w for w in plan.warnings)
     assert not any("runs GPU pods" in w for w in build_plan(answers, facts).warnings)
+
+
+def test_a_release_left_pending_by_an_interrupted_run_is_recovered_first(example):
+    answers, facts = example
+    stuck = ReleaseFacts("gpu-operator", "gpu-operator", "gpu-operator", "v26.3.1",
+                         "pending-install")
+    facts = replace(facts, cluster=replace(facts.cluster, releases=(stuck,)))
+    step = next(s for s in build_plan(answers, facts).steps if s.id == "install/gpu-operator")
+    assert step.params["recover"] == "uninstall"
+    assert step.changes[0].description.startswith("helm uninstall the release left "
+                                                   "pending-install by an interrupted run")
