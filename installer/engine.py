@@ -222,6 +222,7 @@ class Engine:
                         break
                 if not replanned:
                     break
+            changed = self.ctx.applied  # the sample's own pod is not a change to the cluster
             for step in plan.phase("verify"):
                 await self._run_step(step, facts)
         except asyncio.CancelledError:
@@ -242,8 +243,7 @@ class Engine:
         if self.ctx.journal and not self.ctx.dry_run:
             self.ctx.journal.run_complete()
         msg = ("dry-run complete: nothing was changed" if self.ctx.dry_run else
-               "done" if self.ctx.applied else
-               "done: everything was already in place, nothing changed")
+               "done" if changed else "done: everything was already in place, nothing changed")
         return self._finish("dry-run" if self.ctx.dry_run else "ok", EXIT_OK, msg)
 
     def _finish(self, status: Any, code: int, message: str) -> int:

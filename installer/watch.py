@@ -1,4 +1,4 @@
-"""Live pod status and pod logs as engine events.
+"""Live pod status as engine events.
 
 The pod watch resumes from the last resourceVersion after a dropped connection and relists
 after "410 Gone"; a per-pod record of the last resourceVersion seen means a resumed or
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.events import PodLog, PodStatus
+from installer.events import PodStatus
 from installer.kube import Kube
 
 RETRY_SECONDS = (0.5, 1, 2, 5)
@@ -128,32 +128,3 @@ class PodWatch:
             await asyncio.Event().wait()
         finally:
             self._stop.set()
-
-
-async def follow_log(kube: Kube, namespace: str, pod: str, container: str | None,
-                     emit: Callable[[Any], None], path: str) -> list[str]:
-    """Follow a pod's log until it ends; every line becomes a PodLog event. Returns the lines."""
-    loop = asyncio.get_running_loop()
-    lines: list[str] = []
-
-    def reader() -> None:
-        resp = kube.core().read_namespaced_pod_log(
-            pod, namespace, container=container, follow=True, _preload_content=False)
-        buffer = b""
-        try:
-            for chunk in resp.stream(4096):
-                buffer += chunk
-                *complete, buffer = buffer.split(b"\n")
-                for raw in complete:
-                    line = raw.decode("utf-8", "replace")
-                    lines.append(line)
-                    loop.call_soon_threadsafe(emit, PodLog(
-                        path=path, namespace=namespace, pod=pod, container=container or "",
-                        line=line, message=line))
-            if buffer:
-                lines.append(buffer.decode("utf-8", "replace"))
-        finally:
-            resp.release_conn()
-
-    await asyncio.to_thread(reader)
-    return lines

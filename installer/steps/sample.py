@@ -13,11 +13,10 @@ from typing import Any
 from installer import kube
 from installer.engine import Context, Permit
 from installer.errors import StepFailed
-from installer.events import WarningEvent
+from installer.events import PodLog, WarningEvent
 from installer.facts import Facts
 from installer.plan import Step
 from installer.verify import GPU_RUNTIME_CLASS
-from installer.watch import follow_log
 
 NAME = "cuda-vectoradd-kata"
 PASSED = "Test PASSED"
@@ -76,6 +75,15 @@ def _gpu_resource(k: kube.Kube, params: dict[str, Any]) -> str:
                      fix="check verify/gpu-operator's findings")
 
 
+def _log(k: kube.Kube, namespace: str) -> str:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return k.core().read_namespaced_pod_log(NAME, namespace) or ""
+    except ApiException:
+        return ""  # not started yet
+
+
 def _pending_reason(pod: Any) -> str:
     for c in pod.status.conditions or []:
         if c.type == "PodScheduled" and c.status != "True":
@@ -102,9 +110,13 @@ async def sample(ctx: Context, step: Step, facts: Facts) -> str:
         while True:
             pod = await asyncio.to_thread(read_sample, k, ns)
             phase = pod.status.phase if pod else "Gone"
-            if phase in ("Running", "Succeeded", "Failed") and not lines:
-                lines = await follow_log(k, ns, NAME, None, ctx.emit, step.id)
-                continue
+            if phase in ("Running", "Succeeded", "Failed"):
+                # Polled, not followed: a follow stream does not always end with the pod.
+                text = await asyncio.to_thread(_log, k, ns)
+                for line in text.splitlines()[len(lines):]:
+                    lines.append(line)
+                    ctx.emit(PodLog(path=step.id, namespace=ns, pod=NAME,
+                                    container="cuda-vectoradd", line=line, message=line))
             if phase in ("Succeeded", "Failed", "Gone"):
                 break
             if phase == "Pending" and (now := _pending_reason(pod)) and now != reason:
