@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     a_sub.add_parser("init", help="print a commented answers template")
     v = a_sub.add_parser("validate", help="validate an answers file")
     v.add_argument("file", type=Path)
+    c = sub.add_parser("check", help="run the host prerequisite checks on this machine")
+    c.add_argument("--local", action="store_true", required=True,
+                   help="check the machine this runs on (or --host-root)")
+    c.add_argument("--host-root", default="/", metavar="DIR",
+                   help="check a mounted or captured host tree instead of /")
+    c.add_argument("--json", action="store_true", help="print a JSON list of results")
+    c.add_argument("--ignore", default="", metavar="NAME,...",
+                   help="check names to accept on purpose ('all' for every check)")
     t = sub.add_parser("troubleshoot", help="findings, pods, events, logs and host checks")
     t.add_argument("--kubeconfig", metavar="FILE", help="default: --answers, then $KUBECONFIG")
     t.add_argument("--context", metavar="NAME", help="default: the kubeconfig's current one")
@@ -95,6 +103,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return run_headless(args.answers, facts_path=None, dry_run=args.dry_run, yes=args.yes,
                             as_json=args.json, verbose=args.verbose,
                             planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
+    if args.command == "check":
+        from installer.localcheck import run_local_check
+
+        return run_local_check(args.host_root, args.json, args.ignore.split(","))
     if args.command == "troubleshoot":
         return _wizard(args, troubleshoot=True)
     if args.wizard or not args.answers:
@@ -113,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # a user error prints cleanly; anything else is our bug
         from installer.errors import UserError
 
