@@ -53,8 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--ignore", default="", metavar="NAME,...",
                    help="check names to accept on purpose ('all' for every check)")
     t = sub.add_parser("troubleshoot", help="findings, pods, events, logs and host checks")
-    t.add_argument("--kubeconfig", metavar="FILE", help="default: --answers, then $KUBECONFIG")
-    t.add_argument("--context", metavar="NAME", help="default: the kubeconfig's current one")
+    b = sub.add_parser("bundle", help="write a support archive (redacted) with the findings")
+    b.add_argument("--output", type=Path, metavar="FILE", help="default: ./gpu-kata-bundle-*.tgz")
+    for cmd in (t, b):
+        cmd.add_argument("--answers", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+                         help="also probe and check the Kata hosts it names")
+        cmd.add_argument("--kubeconfig", metavar="FILE",
+                         help="default: --answers, then $KUBECONFIG")
+        cmd.add_argument("--context", metavar="NAME",
+                         help="default: the kubeconfig's current one")
+    t.add_argument("--json", action="store_true", help="print the findings as JSON (no screen)")
     return p
 
 
@@ -107,8 +115,16 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from installer.localcheck import run_local_check
 
         return run_local_check(args.host_root, args.json, args.ignore.split(","))
+    if args.command == "troubleshoot" and (args.json or not sys.stdout.isatty()):
+        from installer.troubleshoot import run_troubleshoot_headless
+
+        return run_troubleshoot_headless(args.answers, args.kubeconfig, args.context, args.json)
     if args.command == "troubleshoot":
         return _wizard(args, troubleshoot=True)
+    if args.command == "bundle":
+        from installer.troubleshoot import run_bundle
+
+        return run_bundle(args.answers, args.kubeconfig, args.context, args.output)
     if args.wizard or not args.answers:
         return _wizard(args)
     from installer.headless import run_headless

@@ -187,8 +187,8 @@ def gpu_pods_by_node(kube: Kube) -> dict[str, list[str]]:
     return out
 
 
-def last_log_line(kube: Kube, namespace: str, pod: str, lines: int = 3) -> str:
-    """The tail of a pod's log (previous container if it crashed), for a failure message."""
+def log_tail(kube: Kube, namespace: str, pod: str, lines: int = 3) -> list[str]:
+    """The last lines of a pod's log (the previous container's if it crashed)."""
     from kubernetes.client.exceptions import ApiException
 
     for previous in (True, False):
@@ -198,8 +198,13 @@ def last_log_line(kube: Kube, namespace: str, pod: str, lines: int = 3) -> str:
         except ApiException:
             continue
         if text and text.strip():
-            return " | ".join(text.strip().splitlines()[-lines:])
-    return ""
+            return text.strip().splitlines()[-lines:]
+    return []
+
+
+def last_log_line(kube: Kube, namespace: str, pod: str, lines: int = 3) -> str:
+    """The tail of a pod's log on one line, for a failure message."""
+    return " | ".join(log_tail(kube, namespace, pod, lines))
 
 
 async def create_pod(kube: Kube, permit: Permit, namespace: str, body: dict[str, Any]) -> None:
