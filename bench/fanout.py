@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from remote.probe import PROBE_SCRIPT, parse_probe  # noqa: E402
-from remote.ssh import Script, SSHOptions, run_on_hosts  # noqa: E402
-from remote.targets import HostTarget  # noqa: E402
-from tests.lab import hosts  # noqa: E402
+from remote.probe import PROBE_SCRIPT, parse_probe
+from remote.ssh import Script, SSHOptions, run_on_hosts
+from remote.targets import HostTarget
+from tests.lab import hosts
 
 TICK = os.sysconf("SC_CLK_TCK")
 
