@@ -40,6 +40,7 @@ def lab_state() -> Path:
         hosts.ensure()
     except hosts.LabError as e:
         pytest.fail(f"SSH lab unavailable: {e}", pytrace=False)
+    hosts.kill_stale(STATE)  # hosts left by a crashed earlier session hold our addresses
     if STATE.exists():
         shutil.rmtree(STATE)
     STATE.mkdir(parents=True)
