@@ -80,9 +80,10 @@ accept on purpose.
         names = tuple(check_names(results))
         if (nodes, names) != self._shape:
             table.clear(columns=True)
-            table.add_column("Node", key="node")
+            # Fixed widths: the grid must not depend on when rows arrive.
+            table.add_column("Node", key="node", width=max([4, *map(len, nodes)]))
             for name in names:
-                table.add_column(name, key=name)
+                table.add_column(name, key=name, width=max(len(name), 12))
             for node in nodes:
                 table.add_row(node, *(self._cell(node, n, ignored) for n in names), key=node)
             self._shape = (nodes, names)

@@ -128,12 +128,18 @@ while you look at other screens - the bar at the top shows its progress everywhe
             table.update_cell(r.path, col, value)
 
     def _follow_running(self) -> None:
+        """Keep the running step in the middle of the list (once the layout is known)."""
+        self.call_after_refresh(self._centre_running)
+
+    def _centre_running(self) -> None:
         run = self.wizard.run_state
         table = self.query_one("#steps", DataTable)
         current = next((i for i, r in enumerate(run.ordered_steps()) if r.status == "running"),
                        None)
         if current is not None and table.row_count:
-            table.move_cursor(row=current, scroll=True)
+            table.move_cursor(row=current, scroll=False)
+            visible = max(1, table.scrollable_content_region.height)
+            table.scroll_to(y=max(0, current - visible // 2), animate=False, immediate=True)
 
     def on_run_event(self, event: Event) -> None:
         run = self.wizard.run_state

@@ -32,6 +32,15 @@ STATE_DIR = Path("/tmp/gpu-kata-installer-tests/state")
 
 
 @pytest.fixture(autouse=True)
+def _steady_cursors(monkeypatch):
+    """Text cursors blink on a timer; in a snapshot they stay visible, however slow the run."""
+    from textual.widgets import Input, TextArea
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None)
+
+
+@pytest.fixture(autouse=True)
 def _state_dir(monkeypatch):
     """Fresh per test: an interrupted run's journal must not make the next test resume."""
     shutil.rmtree(STATE_DIR, ignore_errors=True)
