@@ -40,8 +40,8 @@ def snap(root: Path) -> dict[str, bytes | str]:
 
 EXPECTED_PLANS = {
     "gpu-vfio-ready": ([], []),
-    "gpu-host-driver": (["iommu-cmdline", "nouveau-blacklist", "kubelet-gate", "reboot"],
-                        ["vfio-bind"]),
+    "gpu-host-driver": (["iommu-cmdline", "nouveau-blacklist", "nvidia-driver-off",
+                         "kubelet-gate", "reboot"], ["vfio-bind"]),
     "gpu-shared-group": ([], ["vfio-bind"]),
     "amd-iommu": (["nouveau-blacklist", "kubelet-gate"], []),
     "hgx-nvswitch": (["vfio-bind"], []),
@@ -49,10 +49,10 @@ EXPECTED_PLANS = {
     "consumer-gpu": (["iommu-cmdline", "nouveau-blacklist", "reboot"], ["vfio-bind"]),
     "cc-host": (["vfio-bind"], []),
     "cpu-only": ([], []),
-    "cloud-gpu-guest": (["iommu-cmdline", "nouveau-blacklist", "kubelet-gate", "reboot"],
-                        ["vfio-bind"]),
-    "rhel-iommu-off": (["iommu-cmdline", "nouveau-blacklist", "kubelet-gate", "reboot"],
-                       ["vfio-bind"]),
+    "cloud-gpu-guest": (["iommu-cmdline", "nouveau-blacklist", "nvidia-driver-off",
+                         "kubelet-gate", "reboot"], ["vfio-bind"]),
+    "rhel-iommu-off": (["iommu-cmdline", "nouveau-blacklist", "nvidia-driver-off",
+                        "kubelet-gate", "reboot"], ["vfio-bind"]),
 }
 
 
