@@ -11,14 +11,14 @@ import asyncio
 from typing import Any
 
 from installer import kube
-from installer.diagnose import CheckView, EventInfo, PodInfo, State
+from installer.diagnose import CheckView, EventInfo, State
 from installer.facts import ClusterFacts
-from installer.verify import CLUSTER_POLICY_REF, GPU_RUNTIME_CLASS
+from installer.verify import CLUSTER_POLICY_REF, GPU_RUNTIME_CLASS, PodInfo
 
 LOG_TAIL = 20
 
 
-def _pod_info(k: kube.Kube, pod: Any) -> PodInfo:
+def pod_info(k: kube.Kube, pod: Any) -> PodInfo:
     statuses = pod.status.container_statuses or []
     waiting = next((s.state.waiting.reason for s in statuses
                     if s.state and s.state.waiting and s.state.waiting.reason), "")
@@ -49,7 +49,7 @@ def _read(k: kube.Kube, namespaces: tuple[str, ...]) -> tuple[Any, ...]:
         if exc.status != 404:
             raise
         policy = None
-    infos = tuple(_pod_info(k, p) for p in pods)
+    infos = tuple(pod_info(k, p) for p in pods)
     event_infos = tuple(EventInfo(e.metadata.namespace,
                                   f"{e.involved_object.kind}/{e.involved_object.name}",
                                   e.reason or "", e.message or "", e.type or "")

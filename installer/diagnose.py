@@ -16,7 +16,7 @@ from typing import Any
 
 from installer.facts import WORKLOAD_LABEL, NodeFacts, ReleaseFacts
 from installer.values import VALID_WORKLOADS
-from installer.verify import CC_READY_LABEL, DRIVER_LABEL, GPU_RUNTIME_CLASS
+from installer.verify import CC_READY_LABEL, DRIVER_LABEL, GPU_RUNTIME_CLASS, PodInfo
 
 NFD_WORKER_SUFFIX = "node-feature-discovery-worker"
 
@@ -29,20 +29,6 @@ class CheckView:
     status: str
     evidence: tuple[str, ...] = ()
     remedy: str = ""
-
-
-@dataclass(frozen=True)
-class PodInfo:
-    namespace: str
-    name: str
-    node: str | None
-    phase: str
-    labels: dict[str, str] = field(default_factory=dict)
-    runtime_class: str | None = None
-    waiting_reason: str = ""
-    restarts: int = 0
-    log_tail: tuple[str, ...] = ()
-    pending_message: str = ""  # the PodScheduled condition's message while unschedulable
 
 
 @dataclass(frozen=True)

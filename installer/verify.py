@@ -29,14 +29,19 @@ CC_READY_LABEL = "nvidia.com/cc.ready.state"
 
 
 @dataclass(frozen=True)
-class PodView:
+class PodInfo:
+    """A pod as verification and the diagnosis rules read it."""
+
+    namespace: str
     name: str
     node: str | None
     phase: str
-    labels: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+    runtime_class: str | None = None
     waiting_reason: str = ""
     restarts: int = 0
-    last_log: str = ""  # the last lines of a crashing pod's log, when fetched
+    log_tail: tuple[str, ...] = ()  # fetched for failing pods only
+    pending_message: str = ""  # the PodScheduled condition's message while unschedulable
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Snapshot:
     runtime_classes: tuple[str, ...] = ()
     cluster_policy: dict[str, Any] | None = None
     daemonsets: dict[str, dict[str, int]] = field(default_factory=dict)
-    pods: tuple[PodView, ...] = ()
+    pods: tuple[PodInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,19 +65,20 @@ class Verdict:
     definitive: bool = False  # waiting longer cannot help
 
 
-def _pods_on(snapshot: Snapshot, node: str, selector: str) -> list[PodView]:
+def _pods_on(snapshot: Snapshot, node: str, selector: str) -> list[PodInfo]:
     key, _, value = selector.partition("=")
     return [p for p in snapshot.pods if p.node == node and p.labels.get(key) == value]
 
 
-def _crash(pods: list[PodView]) -> PodView | None:
+def _crash(pods: list[PodInfo]) -> PodInfo | None:
     return next((p for p in pods if p.waiting_reason in ("CrashLoopBackOff", "Error")
                  or p.phase == "Failed"), None)
 
 
-def _describe(pod: PodView) -> str:
+def _describe(pod: PodInfo) -> str:
     state = pod.waiting_reason or pod.phase
-    return f"{pod.name} on {pod.node} is {state}" + (f": {pod.last_log}" if pod.last_log else "")
+    tail = " | ".join(pod.log_tail[-3:])
+    return f"{pod.name} on {pod.node} is {state}" + (f": {tail}" if tail else "")
 
 
 def kata_deploy_verdict(snapshot: Snapshot, nodes: list[str]) -> Verdict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 from installer import kube
+from installer.clusterstate import pod_info
 from installer.engine import Context
 from installer.errors import StepFailed
 from installer.events import WarningEvent
@@ -15,7 +15,6 @@ from installer.facts import Facts
 from installer.plan import Step
 from installer.verify import (
     CLUSTER_POLICY_REF,
-    PodView,
     Snapshot,
     Verdict,
     gpu_operator_verdict,
@@ -23,18 +22,6 @@ from installer.verify import (
 )
 
 POLL_SECONDS = 2.0
-
-
-def _pod_view(k: kube.Kube, pod: Any) -> PodView:
-    statuses = pod.status.container_statuses or []
-    waiting = next((s.state.waiting.reason for s in statuses
-                    if s.state and s.state.waiting and s.state.waiting.reason), "")
-    restarts = sum(s.restart_count or 0 for s in statuses)
-    last_log = ""
-    if waiting in ("CrashLoopBackOff", "Error") or pod.status.phase == "Failed":
-        last_log = kube.last_log_line(k, pod.metadata.namespace, pod.metadata.name)
-    return PodView(pod.metadata.name, pod.spec.node_name, pod.status.phase or "Unknown",
-                   dict(pod.metadata.labels or {}), waiting, restarts, last_log)
 
 
 def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
@@ -53,7 +40,7 @@ def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
         node_allocatable={n.metadata.name: dict(n.status.allocatable or {}) for n in nodes},
         runtime_classes=tuple(rc.metadata.name for rc in k.node_api().list_runtime_class().items),
         cluster_policy=policy,
-        pods=tuple(_pod_view(k, p) for p in k.core().list_namespaced_pod(namespace).items),
+        pods=tuple(pod_info(k, p) for p in k.core().list_namespaced_pod(namespace).items),
     )
 
 

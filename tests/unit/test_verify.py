@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from installer.verify import (
     OPERAND_DAEMONSETS,
-    PodView,
+    PodInfo,
     Snapshot,
     gpu_operator_verdict,
     kata_deploy_verdict,
@@ -17,11 +17,11 @@ GOOD_POLICY = {"spec": {"sandboxWorkloads": {"enabled": True, "mode": "kata"}},
                "status": {"state": "ready"}}
 
 
-def operand_pods(node: str = "gpu-1", **override) -> tuple[PodView, ...]:
+def operand_pods(node: str = "gpu-1", **override) -> tuple[PodInfo, ...]:
     pods = []
     for ds, selector in OPERAND_DAEMONSETS.items():
         key, _, value = selector.partition("=")
-        pods.append(PodView(f"{ds}-x", node, "Running", {key: value}))
+        pods.append(PodInfo("gpu-operator", f"{ds}-x", node, "Running", {key: value}))
     return tuple(replace(p, **override) if p.name.startswith("nvidia-sandbox-validator")
                  else p for p in pods)
 
@@ -69,7 +69,7 @@ def test_a_host_driver_is_named_from_the_pre_installed_label():
 def test_no_pgpu_names_vfio_and_a_crashing_validator_names_its_log():
     snap = replace(ready_snapshot(), node_allocatable={"gpu-1": {}},
                    pods=operand_pods(phase="Running", waiting_reason="CrashLoopBackOff",
-                                     last_log="device not bound to 'vfio-pci'"))
+                                     log_tail=("device not bound to 'vfio-pci'",)))
     v = gpu_operator_verdict(snap, NODES, "nvidia.com/pgpu")
     assert not v.done and not v.definitive
     assert "CrashLoopBackOff: device not bound to 'vfio-pci'" in v.cause
@@ -99,8 +99,8 @@ def test_kata_deploy_done_needs_the_node_label_and_the_runtime_class():
 
 
 def test_kata_deploy_crash_is_named():
-    snap = Snapshot(node_labels={"gpu-1": {}}, pods=(PodView(
-        "kata-deploy-abc", "gpu-1", "Running", {"name": "kata-deploy"},
-        "CrashLoopBackOff", 4, "containerd not found"),))
+    snap = Snapshot(node_labels={"gpu-1": {}}, pods=(PodInfo(
+        "kata-system", "kata-deploy-abc", "gpu-1", "Running", {"name": "kata-deploy"},
+        waiting_reason="CrashLoopBackOff", restarts=4, log_tail=("containerd not found",)),))
     v = kata_deploy_verdict(snap, NODES)
     assert "kata-deploy-abc on gpu-1 is CrashLoopBackOff: containerd not found" in v.cause
