@@ -32,7 +32,8 @@ def pod_status(pod: Any, path: str) -> PodStatus:
                      phase=pod.status.phase or "Unknown", node=pod.spec.node_name,
                      ready=f"{ready}/{len(pod.spec.containers or [])}",
                      restarts=sum(s.restart_count or 0 for s in statuses),
-                     reason=waiting or terminated or (pod.status.reason or ""))
+                     reason=waiting or terminated or (pod.status.reason or ""),
+                     version=pod.metadata.resource_version or "")
 
 
 @dataclass
@@ -43,6 +44,7 @@ class PodWatch:
     namespaces: list[str]
     emit: Callable[[Any], None]
     path: str = "watch/pods"
+    watch_seconds: int = 30  # the server ends each watch after this; it resumes from the rv
     # pod uid -> (last resourceVersion, namespace, name)
     seen: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -91,7 +93,7 @@ class PodWatch:
                     rv = self._relist(loop, namespace)
                 w = watch.Watch()
                 for item in w.stream(self.kube.core().list_namespaced_pod, namespace,
-                                     resource_version=rv, timeout_seconds=30,
+                                     resource_version=rv, timeout_seconds=self.watch_seconds,
                                      allow_watch_bookmarks=True):
                     if self._stop.is_set():
                         w.stop()

@@ -32,7 +32,7 @@ def write_answers(lab, tmp_path: Path, **changes) -> Path:
     lab.helm("package", str(lab.charts["kata-deploy"]), "--destination", str(archive_dir))
     data["kataDeploy"]["chart"] = {"path": str(next(archive_dir.glob("kata-deploy-*.tgz")))}
     for section, values in changes.items():
-        data[section] = {**data[section], **values}
+        data[section] = {**data.get(section, {}), **values}
     path = tmp_path / "answers.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -123,3 +123,16 @@ def test_interrupted_during_the_operator_install_resumes_without_reinstalling_ka
     after = [r for r in json.loads(lab.helm("list", "-A", "-o", "json").stdout)]
     assert [r["revision"] for r in after if r["name"] == "kata-deploy"] == [kata_revision]
     assert {r["name"]: r["status"] for r in after}["gpu-operator"] == "deployed"
+
+
+def test_an_unprepared_kata_host_fails_at_verification_naming_the_host_driver(
+        lab_bare, tmp_path):
+    answers = write_answers(lab_bare, tmp_path, hostFixes={
+        k: "skip" for k in ("iommu", "nouveauBlacklist", "vfioBind", "kubeletFeatureGate",
+                            "reboot")}, checks={"ignore": ["iommu-enabled",
+                                                            "host-nvidia-driver"]})
+    result = installer(lab_bare, tmp_path, "--answers", str(answers), "--yes")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "✗ verify/gpu-operator" in result.stdout
+    assert "node gpu-node-3 has a host NVIDIA driver" in result.stdout
+    assert "timed out" not in result.stdout
