@@ -69,6 +69,8 @@ def plan_fixes(facts: HostFacts, host_root: str = "/", *, kubelet_version: str |
     reasons = [c.name for c in changes if c.needs_reboot]
     if iommu_cmdline.pending_reboot(facts) and iommu_cmdline.NAME not in reasons:
         reasons.append("iommu-cmdline pending")
+    if nvidia_driver.pending_reboot(facts, view) and nvidia_driver.NAME not in reasons:
+        reasons.append("nvidia-driver-off pending")
     if reasons and want(reboot.NAME):
         changes.append(reboot.plan(facts, host_root, "for " + ", ".join(reasons)))
     return changes, blocked

@@ -22,11 +22,20 @@ CONTENT = ("# Written by gpu-kata-installer: GPUs go to Kata VMs through vfio-pc
            + "".join(f"blacklist {m}\ninstall {m} /bin/false\n" for m in MODULES))
 
 
+def _bound(facts: HostFacts) -> list[str]:
+    return [g.bdf for g in facts.gpus if g.driver == "nvidia"]
+
+
+def pending_reboot(facts: HostFacts, view: FileView) -> bool:
+    """Blacklisted already, but the loaded driver holds GPUs: only a reboot removes it."""
+    return bool(facts.nvidia_modules_loaded and _bound(facts) and view.get(FILE) == CONTENT)
+
+
 def plan(facts: HostFacts, host_root: str = "/", view: FileView | None = None
          ) -> HostChange | None:
     view = view or FileView(facts)
     loaded = facts.nvidia_modules_loaded
-    if not facts.gpus or not loaded:
+    if not facts.gpus or not loaded or pending_reboot(facts, view):
         return None
     b = ScriptBuilder(NAME, host_root)
     if view.get(FILE) != CONTENT:
@@ -37,8 +46,7 @@ def plan(facts: HostFacts, host_root: str = "/", view: FileView | None = None
             else "update-initramfs")
         argv = ["dracut", "-f"] if tool == "dracut" else ["update-initramfs", "-u"]
         b.run(argv, undo=argv, when=f"command -v {tool} >/dev/null 2>&1")
-    bound = [g.bdf for g in facts.gpus if g.driver == "nvidia"]
-    if bound:
+    if bound := _bound(facts):
         # A module holding devices cannot be removed; the reboot starts without it.
         return b.change(facts.hostname, "blacklist the host NVIDIA driver (loaded: "
                         f"{', '.join(loaded)}; it holds {', '.join(bound)}, so it goes at "

@@ -162,7 +162,9 @@ async def test_reboot_after_iommu_fix_makes_groups_appear(host):
     assert "vfio-pci.ids=10de:2330" in facts.cmdline_args
     assert {d.driver for d in facts.gpus} == {"vfio-pci"}
     assert "nvidia" in (facts.modules or [])
-    assert {c.name for c in plan_fixes(facts)[0]} == {"nouveau-blacklist", "kubelet-gate"}
+    # the driver still loads at boot but holds no GPU now: it is unloaded and blacklisted
+    assert {c.name for c in plan_fixes(facts)[0]} == {"nouveau-blacklist", "nvidia-driver-off",
+                                                      "kubelet-gate"}
 
 
 def _reboot(facts: HostFacts) -> HostChange:
