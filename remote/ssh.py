@@ -107,7 +107,7 @@ ResultCallback = Callable[[HostResult], object]
 ConfirmHostKey = Callable[[str, str], bool | Awaitable[bool]]
 
 SUDO_FAIL_MARKERS = (b"incorrect password", b"a password is required", b"Sorry, try again",
-                     b"is not in the sudoers", b"not allowed to execute", b"no tty present",
+                     b"is not in the sudoers", b"not allowed to execute", b"no tty present", b"must have a tty",
                      b"a terminal is required")
 
 

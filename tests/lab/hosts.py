@@ -512,6 +512,7 @@ def _assemble_root(root: Path, users: tuple[str, ...], sudo_password: str | None
         'root ALL=(ALL:ALL) ALL',
     ]
     for u in users:
+        ensure_user(u)  # sshd resolves users on the real system before it chroots
         pw = pwd.getpwnam(u)
         gname = grp.getgrgid(pw.pw_gid).gr_name
         home = root / pw.pw_dir.lstrip("/")
