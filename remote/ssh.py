@@ -107,8 +107,8 @@ ResultCallback = Callable[[HostResult], object]
 ConfirmHostKey = Callable[[str, str], bool | Awaitable[bool]]
 
 SUDO_FAIL_MARKERS = (b"incorrect password", b"a password is required", b"Sorry, try again",
-                     b"is not in the sudoers", b"not allowed to execute", b"no tty present", b"must have a tty",
-                     b"a terminal is required")
+                     b"is not in the sudoers", b"not allowed to execute", b"no tty present",
+                     b"must have a tty", b"a terminal is required")
 
 
 def build_command(cmd: Command, *, sudo: bool, sudo_password: bool) -> str:
