@@ -104,8 +104,15 @@ def main() -> int:
           f"limit {limit})")
     print(f"ratio:     {ratio:.1f}x   (goal < 3x: {'met' if ratio < 3 else 'NOT met'})")
     per = a.rounds * a.n
-    print(f"CPU per host probe: client {1000 * (c1 - c0) / per:.1f} ms, "
-          f"simulated host side {1000 * (h1 - h0) / per:.1f} ms")
+    client, host = (c1 - c0) / per, (h1 - h0) / per
+    cores = os.cpu_count() or 1
+    floor = a.n * (client + host) / cores
+    print(f"CPU per host probe: client {1000 * client:.1f} ms, "
+          f"simulated host side {1000 * host:.1f} ms (its sshd + shell)")
+    print(f"CPU floor here: {a.n} x {1000 * (client + host):.1f} ms / {cores} CPUs = "
+          f"{floor:.2f}s, so the ratio cannot go below {floor / t1:.1f}x on this machine; "
+          f"the client alone needs {a.n * client / cores:.2f}s "
+          f"({a.n * client / cores / t1:.1f}x) when the hosts are real machines")
     return 0
 
 

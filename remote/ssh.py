@@ -108,20 +108,21 @@ ConfirmHostKey = Callable[[str, str], bool | Awaitable[bool]]
 
 SUDO_FAIL_MARKERS = (b"incorrect password", b"a password is required", b"Sorry, try again",
                      b"is not in the sudoers", b"not allowed to execute", b"no tty present",
-                     b"a terminal is required")
+                     b"must have a tty", b"a terminal is required")
 
 
 def build_command(cmd: Command, *, sudo: bool, sudo_password: bool) -> str:
     """The exec string sent over SSH (pure, so tests can assert on quoting)."""
     argv = cmd.argv() if isinstance(cmd, Script) else ["sh", "-c", cmd]
+    # `exec`: the login shell that sshd starts replaces itself instead of forking once more.
     if not sudo:
-        return cmd if isinstance(cmd, str) else shlex.join(argv)
+        return cmd if isinstance(cmd, str) else "exec " + shlex.join(argv)
     if sudo_password:
         # -S: password from stdin; -k: ignore cached credentials so sudo always consumes
         # the line we send; -p '': no prompt text. The command then detaches stdin.
         argv[2] = "exec </dev/null\n" + argv[2]
-        return shlex.join(["sudo", "-S", "-k", "-p", "", "--", *argv])
-    return shlex.join(["sudo", "-n", "--", *argv])
+        return "exec " + shlex.join(["sudo", "-S", "-k", "-p", "", "--", *argv])
+    return "exec " + shlex.join(["sudo", "-n", "--", *argv])
 
 
 _CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com",

@@ -208,6 +208,7 @@ class ScriptBuilder:
 
     def change(self, host: str, description: str, *, needs_reboot: bool = False,
                needs_consent: bool = False) -> HostChange:
+        host = host or "(unnamed host)"
         preview = [f"# {self.fix} on {host}: {description}"]
         if self.root != "/":
             preview.append(f"# host root {self.root}: files only, live commands skipped")

@@ -113,7 +113,10 @@ def ensure(*, install: bool = True) -> None:
     CI runs on a fresh machine as root."""
     if os.geteuid() != 0:
         raise LabError("the SSH lab needs root (mount namespaces, chroot, useradd)")
-    missing = [p for p, path in (("openssh-server", SSHD), ("sudo", "/usr/bin/sudo"))
+    # sshd and sudo are the real programs under test; the simulated host commands run on
+    # the system's /usr/bin/python3; openssl hashes the lab's sudo passwords.
+    missing = [p for p, path in (("openssh-server", SSHD), ("sudo", "/usr/bin/sudo"),
+                                 ("python3", "/usr/bin/python3"), ("openssl", "/usr/bin/openssl"))
                if not os.path.exists(path)]
     if missing:
         if not install or not shutil.which("apt-get"):
@@ -124,7 +127,7 @@ def ensure(*, install: bool = True) -> None:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         r = subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env,
                            capture_output=True, text=True)
-        if r.returncode != 0 or not os.path.exists(SSHD):
+        if r.returncode != 0 or not os.path.exists(SSHD) or not os.path.exists("/usr/bin/python3"):
             raise LabError(f"apt-get install {' '.join(missing)} failed:\n{r.stderr[-2000:]}")
     for tool in ("unshare", "setpriv", "mount", "useradd"):
         if not shutil.which(tool):
@@ -509,6 +512,7 @@ def _assemble_root(root: Path, users: tuple[str, ...], sudo_password: str | None
         'root ALL=(ALL:ALL) ALL',
     ]
     for u in users:
+        ensure_user(u)  # sshd resolves users on the real system before it chroots
         pw = pwd.getpwnam(u)
         gname = grp.getgrgid(pw.pw_gid).gr_name
         home = root / pw.pw_dir.lstrip("/")

@@ -64,9 +64,9 @@ def test_scripts_pass_arguments_as_data():
 
 def test_sudo_wrapping():
     plain = build_command(Script("id -u"), sudo=True, sudo_password=False)
-    assert shlex.split(plain)[:3] == ["sudo", "-n", "--"]
+    assert shlex.split(plain)[:4] == ["exec", "sudo", "-n", "--"]
     pw = shlex.split(build_command(Script("id -u", ("x",)), sudo=True, sudo_password=True))
-    assert pw[:6] == ["sudo", "-S", "-k", "-p", "", "--"]
+    assert pw[:7] == ["exec", "sudo", "-S", "-k", "-p", "", "--"]
     # the command run by sudo first detaches stdin, so it can never read the password line
-    assert pw[8].startswith("exec </dev/null\n") and pw[-1] == "x"
+    assert pw[9].startswith("exec </dev/null\n") and pw[-1] == "x"
     assert build_command("uptime", sudo=False, sudo_password=False) == "uptime"
