@@ -4,7 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint clean
+LAB_STATE ?= $(or $(LAB_STATE_DIR),/tmp/gpu-kata-lab)
+
+.PHONY: setup lab run test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,16 +16,22 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Quick start 1: the product on its embedded default.
-run: setup
-	$(BIN)/gpu-kata-installer --answers installer/examples/answers.yaml \
-	    --facts installer/examples/facts.yaml --dry-run
+# The lab: Debian packages, the control plane built once per machine (cached), then up.
+lab: setup
+	PYTHON=$(BIN)/python bash tests/lab/ensure.sh
+	$(BIN)/python -m tests.lab up
+
+# Quick start 1: the wizard on the lab (a simulated GPU cluster), pre-filled for it.
+run: lab
+	PATH="$$($(BIN)/python -c 'import json;print(json.load(open("$(LAB_STATE)/lab.json"))["path"])'):$$PATH" \
+	    $(BIN)/gpu-kata-installer --wizard --answers $(LAB_STATE)/answers.yaml
 
 lint: setup
 	$(BIN)/ruff check .
 
 # Quick start 2: the whole test suite (CI runs exactly this through .ci/run).
 test: setup lint
+	PYTHON=$(BIN)/python bash tests/lab/ensure.sh
 	$(BIN)/pytest
 
 clean:

@@ -31,15 +31,38 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON lines of events")
     p.add_argument("-v", "--verbose", action="store_true", help="also print tool output")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    u = sub.add_parser("uninstall", help="remove both charts and restore the nodes' labels")
+    u.add_argument("--answers", type=Path, metavar="FILE", required=True)
+    u.add_argument("--dry-run", action="store_true", help="show exactly what would change")
+    u.add_argument("--yes", action="store_true", help="consent to the changes in the plan")
+    u.add_argument("--json", action="store_true", help="print JSON lines of events")
+    u.add_argument("--remove-crds", action="store_true",
+                   help="also delete the GPU Operator's CRDs")
     a = sub.add_parser("answers", help="answers-file helpers")
     a_sub = a.add_subparsers(dest="answers_command", metavar="ACTION", required=True)
     a_sub.add_parser("schema", help="print the answers file's JSON Schema")
     a_sub.add_parser("init", help="print a commented answers template")
     v = a_sub.add_parser("validate", help="validate an answers file")
     v.add_argument("file", type=Path)
+    c = sub.add_parser("check", help="run the host prerequisite checks on this machine")
+    c.add_argument("--local", action="store_true", required=True,
+                   help="check the machine this runs on (or --host-root)")
+    c.add_argument("--host-root", default="/", metavar="DIR",
+                   help="check a mounted or captured host tree instead of /")
+    c.add_argument("--json", action="store_true", help="print a JSON list of results")
+    c.add_argument("--ignore", default="", metavar="NAME,...",
+                   help="check names to accept on purpose ('all' for every check)")
     t = sub.add_parser("troubleshoot", help="findings, pods, events, logs and host checks")
-    t.add_argument("--kubeconfig", metavar="FILE", help="default: --answers, then $KUBECONFIG")
-    t.add_argument("--context", metavar="NAME", help="default: the kubeconfig's current one")
+    b = sub.add_parser("bundle", help="write a support archive (redacted) with the findings")
+    b.add_argument("--output", type=Path, metavar="FILE", help="default: ./gpu-kata-bundle-*.tgz")
+    for cmd in (t, b):
+        cmd.add_argument("--answers", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+                         help="also probe and check the Kata hosts it names")
+        cmd.add_argument("--kubeconfig", metavar="FILE",
+                         help="default: --answers, then $KUBECONFIG")
+        cmd.add_argument("--context", metavar="NAME",
+                         help="default: the kubeconfig's current one")
+    t.add_argument("--json", action="store_true", help="print the findings as JSON (no screen)")
     return p
 
 
@@ -79,8 +102,29 @@ def _answers_command(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "answers":
         return _answers_command(args)
+    if args.command == "uninstall":
+        from functools import partial
+
+        from installer.headless import run_headless
+        from installer.uninstall import build_uninstall_plan
+
+        return run_headless(args.answers, facts_path=None, dry_run=args.dry_run, yes=args.yes,
+                            as_json=args.json, verbose=args.verbose,
+                            planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
+    if args.command == "check":
+        from installer.localcheck import run_local_check
+
+        return run_local_check(args.host_root, args.json, args.ignore.split(","))
+    if args.command == "troubleshoot" and (args.json or not sys.stdout.isatty()):
+        from installer.troubleshoot import run_troubleshoot_headless
+
+        return run_troubleshoot_headless(args.answers, args.kubeconfig, args.context, args.json)
     if args.command == "troubleshoot":
         return _wizard(args, troubleshoot=True)
+    if args.command == "bundle":
+        from installer.troubleshoot import run_bundle
+
+        return run_bundle(args.answers, args.kubeconfig, args.context, args.output)
     if args.wizard or not args.answers:
         return _wizard(args)
     from installer.headless import run_headless
@@ -97,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # a user error prints cleanly; anything else is our bug
         from installer.errors import UserError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from installer.answers import Answers
@@ -67,6 +67,16 @@ class Decider(Protocol):
     async def confirm(self, question: str, detail: str, policy: str) -> bool: ...
 
 
+@dataclass(frozen=True)
+class Replan:
+    """Returned by a step after which some hosts' facts are stale (they rebooted)."""
+
+    nodes: tuple[str, ...]
+
+    def apply(self, facts: Facts) -> Facts:
+        return replace(facts, hosts={k: v for k, v in facts.hosts.items() if k not in self.nodes})
+
+
 class ChecksFailed(Exception):
     """Prerequisite checks failed and nothing planned will fix them."""
 
@@ -78,6 +88,7 @@ class Context:
     decider: Decider
     journal: Journal | None = None
     services: dict[str, Any] = field(default_factory=dict)
+    applied: int = 0  # changes actually made in this run
 
     def emit(self, event: Event) -> None:
         for sink in self.sinks:
@@ -93,6 +104,7 @@ class Context:
                                   detail=detail))
             return None
         result = await action(Permit(description, _PERMIT_KEY))
+        self.applied += 1
         self.emit(ChangeEvent(path=path, target=target, message=description, applied=True,
                               detail=detail))
         return result
@@ -108,10 +120,11 @@ class Engine:
     answers: Answers
     ctx: Context
     executors: dict[str, Executor]
+    planner: Callable[[Answers, Facts], Plan] = build_plan
     plan: Plan | None = None
 
     def _plan(self, facts: Facts) -> Plan:
-        plan = build_plan(self.answers, facts)
+        plan = self.planner(self.answers, facts)
         self.plan = plan
         self.ctx.emit(PlanReady(path="plan", message=f"{len(plan.steps)} steps, "
                                 f"{len(plan.changes)} changes", plan=plan.to_dict()))
@@ -122,15 +135,16 @@ class Engine:
     async def _run_step(self, step: Step, facts: Facts) -> Any:
         self.ctx.emit(StepStarted(path=step.id, title=step.title, phase=step.phase,
                                   message=step.title))
+        resumed = (step.phase == "change" and self.ctx.journal is not None
+                   and self.ctx.journal.was_done(step.id))
         if step.phase == "change" and not step.changes:
-            self.ctx.emit(StepFinished(path=step.id, status="skipped",
-                                       message=step.note or "nothing to change"))
+            note = step.note or "nothing to change"
+            self.ctx.emit(StepFinished(path=step.id, status="skipped", message=note + (
+                " (done by the interrupted run)" if resumed else "")))
             return None
-        if step.phase == "change" and self.ctx.journal and \
-                self.ctx.journal.was_done(step.fingerprint):
-            self.ctx.emit(StepFinished(path=step.id, status="skipped",
-                                       message="done by the interrupted run (journal)"))
-            return None
+        if resumed:
+            self.ctx.emit(WarningEvent(path=step.id, message="the interrupted run did this, but "
+                                       "the cluster or host shows it is needed again: redoing it"))
         if self.ctx.dry_run and step.phase in ("change", "verify"):
             for change in step.changes:
                 self.ctx.emit(ChangeEvent(path=step.id, target=change.target, applied=False,
@@ -162,25 +176,55 @@ class Engine:
             plan = self._plan(facts)
         return plan, facts
 
-    async def run_checks(self, facts: Facts) -> tuple[Plan, Facts]:
+    async def run_checks(self, facts: Facts) -> tuple[Plan, Facts, list[str]]:
         """Gather, then run only the check phase (all read-only): the wizard's checks screen.
 
-        Results arrive as CheckReported events; ChecksFailed and StepFailed propagate.
+        Results arrive as CheckReported events; what blocks is returned, node by node.
         """
         plan, facts = await self.gather(facts)
+        return plan, facts, await self._checks(plan, facts)
+
+    async def _checks(self, plan: Plan, facts: Facts) -> list[str]:
+        """Run every check step (all read-only) and collect what blocks, node by node."""
+        failed = []
         for step in plan.phase("check"):
-            await self._run_step(step, facts)
-        return plan, facts
+            try:
+                await self._run_step(step, facts)
+            except ChecksFailed as exc:
+                self.ctx.emit(StepFinished(path=step.id, status="failed", message=str(exc)))
+                failed.append(str(exc))
+        return failed
 
     async def run(self, facts: Facts) -> int:
-        """Run everything; returns the exit code. Cancellation ends with 130."""
+        """Run everything; returns the exit code. Cancellation ends with 130.
+
+        A change step may return a `replan` value (a host rebooted): its facts are dropped,
+        gathered again, and the run continues with the new plan's remaining changes.
+        """
         self.ctx.emit(RunStarted(path="run", dry_run=self.ctx.dry_run,
                                  message="dry-run" if self.ctx.dry_run else "run"))
+        done: set[str] = set()
         try:
-            plan, facts = await self.gather(facts)
-            for phase in ("check", "change", "verify"):
-                for step in plan.phase(phase):
-                    await self._run_step(step, facts)
+            while True:
+                plan, facts = await self.gather(facts)
+                failed = await self._checks(plan, facts)
+                if failed and not self.ctx.dry_run:
+                    raise ChecksFailed("prerequisite checks failed:\n  " + "\n  ".join(failed))
+                replanned = False
+                for step in plan.phase("change"):
+                    if step.fingerprint in done:
+                        continue
+                    result = await self._run_step(step, facts)
+                    done.add(step.fingerprint)
+                    if isinstance(result, Replan):
+                        facts = result.apply(facts)
+                        replanned = True
+                        break
+                if not replanned:
+                    break
+            changed = self.ctx.applied  # the sample's own pod is not a change to the cluster
+            for step in plan.phase("verify"):
+                await self._run_step(step, facts)
         except asyncio.CancelledError:
             self.ctx.emit(RunFinished(path="run", status="cancelled", exit_code=EXIT_INTERRUPTED,
                                       message="interrupted; run again to resume"))
@@ -192,9 +236,12 @@ class Engine:
             return self._finish("failed", EXIT_CHECKS_FAILED, str(exc))
         except StepFailed as exc:
             return self._finish("failed", EXIT_STEP_FAILED, str(exc))
+        if failed:
+            return self._finish("failed", EXIT_CHECKS_FAILED,
+                                "dry-run complete, but prerequisite checks fail:\n  "
+                                + "\n  ".join(failed))
         if self.ctx.journal and not self.ctx.dry_run:
             self.ctx.journal.run_complete()
-        changed = sum(1 for s in plan.steps if s.changes)
         msg = ("dry-run complete: nothing was changed" if self.ctx.dry_run else
                "done" if changed else "done: everything was already in place, nothing changed")
         return self._finish("dry-run" if self.ctx.dry_run else "ok", EXIT_OK, msg)

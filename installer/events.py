@@ -85,6 +85,7 @@ class PodStatus(Event):
     ready: str = ""
     restarts: int = 0
     reason: str = ""
+    version: str = ""  # the pod's resourceVersion: each is reported once
 
 
 @dataclass(frozen=True, kw_only=True)

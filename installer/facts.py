@@ -19,6 +19,13 @@ WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
 NFD_GPU_LABEL = "feature.node.kubernetes.io/pci-10de.present"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 KATA_RUNTIME_LABEL = "katacontainers.io/kata-runtime"
+MANAGED_LABEL_PREFIXES = ("nvidia.com/", "katacontainers.io/")
+STATE_CONFIGMAP = ("kube-system", "gpu-kata-installer-state")
+
+
+def managed_labels(labels: dict[str, str]) -> dict[str, str]:
+    """The labels the installer, kata-deploy and the operator may set or remove."""
+    return {k: v for k, v in labels.items() if k.startswith(MANAGED_LABEL_PREFIXES)}
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class NodeFacts:
     container_runtime: str | None = None
     allocatable: dict[str, str] = field(default_factory=dict)
     ready: bool | None = None
+    gpu_pods: tuple[str, ...] = ()  # "namespace/name" of running pods holding NVIDIA resources
 
     @property
     def gpu_present(self) -> bool:
@@ -61,6 +69,9 @@ class ClusterFacts:
     runtime_classes: tuple[str, ...] = ()
     cluster_policy_state: str | None = None
     nfd_workers: tuple[str, ...] = ()  # "namespace/name" of NFD worker DaemonSets
+    # Labels under the installer's and operator's prefixes, recorded before the first change
+    # (node -> labels); None until recorded. Uninstall returns nodes to exactly these.
+    recorded_labels: dict[str, dict[str, str]] | None = None
 
     def node(self, name: str) -> NodeFacts | None:
         return next((n for n in self.nodes if n.name == name), None)
@@ -93,6 +104,7 @@ def _node(raw: dict[str, Any]) -> NodeFacts:
         container_runtime=raw.get("containerRuntime"),
         allocatable={str(k): str(v) for k, v in (raw.get("allocatable") or {}).items()},
         ready=raw.get("ready"),
+        gpu_pods=tuple(raw.get("gpuPods") or ()),
     )
 
 
@@ -108,9 +120,31 @@ def load_recorded_facts(path: Path) -> Facts:
             runtime_classes=tuple(data.get("runtimeClasses") or ()),
             cluster_policy_state=data.get("clusterPolicyState"),
             nfd_workers=tuple(data.get("nfdWorkers") or ()),
+            recorded_labels=data.get("recordedLabels"),
         )
     except (AttributeError, KeyError, TypeError) as exc:
         raise UserError(f"{path}: not a recorded facts file", [Problem(
             str(path), f"unexpected shape ({exc})",
             "record facts with the same shape as installer/examples/facts.yaml")]) from None
-    return Facts(cluster=cluster, source=f"recorded:{path}")
+    return Facts(cluster=cluster, hosts=_recorded_hosts(path, data.get("hosts") or {}, cluster),
+                 source=f"recorded:{path}")
+
+
+def _recorded_hosts(path: Path, hosts: dict[str, Any], cluster: ClusterFacts) -> dict[str, Any]:
+    """Host trees captured from the nodes, probed locally; a recorded cluster is never SSHed to.
+
+    A node without a recorded tree is reported as not probed, so the dry-run says so instead
+    of reaching for an address it only knows from a recording.
+    """
+    from installer.hostplan import ProbeFailure
+    from remote.probe import probe_local
+
+    out: dict[str, Any] = {}
+    for node in cluster.nodes:
+        tree = (hosts.get(node.name) or {}).get("tree")
+        if tree:
+            out[node.name] = probe_local(path.parent / tree)
+        else:
+            out[node.name] = ProbeFailure("not-recorded", "no host tree was recorded for "
+                                          "this node", "record one under hosts: in the facts file")
+    return out

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import hashlib
-import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -17,7 +18,9 @@ from installer.errors import EXIT_INTERRUPTED, Problem, UserError
 from installer.events import Sink
 from installer.facts import Facts, load_recorded_facts
 from installer.journal import Journal
+from installer.plan import Plan, build_plan
 from installer.redact import Redactor
+from installer.runtime import run_services
 from installer.sinks import JsonSink, LogFileSink, TextSink, state_dir
 
 
@@ -42,11 +45,8 @@ class HeadlessDecider:
         return answer.strip().lower() in ("y", "yes")
 
 
-def register_secrets(answers: Answers, redactor: Redactor) -> None:
-    """Secrets referenced by the answers are read from the environment once, to mask them."""
-    for env in (answers.ssh.sudo.password_env, answers.ssh.passphrase_env):
-        if env:
-            redactor.add(os.environ.get(env))
+def _prompt(label: str) -> str:
+    return getpass.getpass(label)
 
 
 def build_sinks(as_json: bool, verbose: bool, redactor: Redactor,
@@ -65,7 +65,9 @@ def journal_for(answers: Answers) -> Journal:
 
 
 def run_headless(answers_path: Path, *, facts_path: Path | None, dry_run: bool, yes: bool,
-                 as_json: bool, verbose: bool = False) -> int:
+                 as_json: bool, verbose: bool = False,
+                 planner: Callable[[Answers, Facts], Plan] = build_plan) -> int:
+    """Run the install (or, with another planner, the uninstall) without a screen."""
     answers = load_answers(answers_path)
     if not dry_run and not yes and not sys.stdin.isatty():
         raise UserError("refusing to change the cluster without consent", [Problem(
@@ -77,15 +79,15 @@ def run_headless(answers_path: Path, *, facts_path: Path | None, dry_run: bool, 
             "--facts", "recorded facts describe a cluster this run cannot change",
             "add --dry-run, or drop --facts to discover the live cluster")])
     redactor = Redactor()
-    register_secrets(answers, redactor)
+    services = run_services(answers, redactor, ask=_prompt if sys.stdin.isatty() else None)
     sinks, log = build_sinks(as_json, verbose, redactor, sys.stdout)
     from installer.steps import default_executors
 
     ctx = Context(dry_run=dry_run, sinks=sinks,
                   decider=HeadlessDecider(yes, sys.stdin, sys.stdout),
                   journal=None if dry_run else journal_for(answers),
-                  services={"redactor": redactor})
-    engine = Engine(answers, ctx, default_executors())
+                  services=services)
+    engine = Engine(answers, ctx, default_executors(), planner)
     try:
         return asyncio.run(engine.run(facts))
     except KeyboardInterrupt:

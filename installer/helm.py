@@ -88,7 +88,9 @@ async def _stop_group(proc: asyncio.subprocess.Process) -> None:
 
 
 async def list_releases(helm: Helm) -> list[ReleaseFacts]:
-    code, out, err = await run_helm(helm, ["list", "--all-namespaces", "--all", "-o", "json"])
+    # Status filters rather than --all, which helm 4 dropped; these mean the same in 3 and 4.
+    code, out, err = await run_helm(helm, ["list", "--all-namespaces", "--deployed", "--failed",
+                                           "--pending", "-o", "json"])
     if code != 0:
         raise StepFailed(f"helm list failed: {err.strip() or out.strip()}",
                          fix="check the kubeconfig and that helm can reach the cluster")
@@ -120,4 +122,15 @@ async def install(helm: Helm, permit: Permit, args_without_values: list[str],
         raise StepFailed(f"helm failed: {message[-1] if message else f'exit {code}'}",
                          cause="helm's own error above",
                          fix="fix the cause and run again; the run resumes from here")
+    return out
+
+
+async def uninstall(helm: Helm, permit: Permit, args: list[str],
+                    on_line: Callable[[str, str], None]) -> str:
+    """`helm uninstall` or `helm rollback` (args start with the verb); a missing release is fine."""
+    require_permit(permit)
+    code, out, err = await run_helm(helm, args, on_line)
+    if code != 0 and "not found" not in err:
+        raise StepFailed(f"helm {args[0]} failed: {(err or out).strip()}",
+                         fix=f"fix the cause and run again (or `helm {args[0]}` by hand)")
     return out

@@ -1,9 +1,11 @@
-"""An append-only record of finished changes, so an interrupted run resumes where it stopped.
+"""An append-only record of finished changes, so an interrupted run is resumed knowingly.
 
-Facts already make most steps idempotent (a deployed release with the same values is not
-installed again); the journal covers what facts cannot show, such as a host fix applied
-just before the run was killed. A run that finishes cleanly closes its journal, and the next
-run starts from facts alone.
+What to do is always decided from facts (a deployed release with the same values is not
+installed again, a host whose grub already has intel_iommu=on is not edited again): a
+journal entry never skips a step, because the world may have changed since - a host
+restored from backup, a release removed by hand. The journal tells the operator which
+steps the interrupted run finished, and warns when one of them is needed again. A run that
+finishes cleanly closes its journal.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class Journal:
             if entry.get("event") == "run-complete":
                 done.clear()
             elif entry.get("event") == "step-done":
-                done.add(entry["fingerprint"])
+                done.add(entry["step"])
         return done
 
     def _append(self, entry: dict[str, object]) -> None:
@@ -43,8 +45,8 @@ class Journal:
             f.flush()
             os.fsync(f.fileno())
 
-    def was_done(self, fingerprint: str) -> bool:
-        return fingerprint in self.resumed
+    def was_done(self, step_id: str) -> bool:
+        return step_id in self.resumed
 
     def step_done(self, step_id: str, fingerprint: str) -> None:
         self._append({"event": "step-done", "step": step_id, "fingerprint": fingerprint})

@@ -8,15 +8,16 @@ Kubeconfig problems become UserErrors that name the file, the context and the fi
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from installer.engine import Permit, require_permit
 from installer.errors import Problem, UserError
-from installer.facts import ClusterFacts, NodeFacts
-
-CLUSTER_POLICY = ("nvidia.com", "v1", "clusterpolicies", "cluster-policy")
+from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts
+from installer.verify import CLUSTER_POLICY_REF
 
 
 @dataclass
@@ -105,7 +106,7 @@ def _api_error(kube: Kube, exc: Exception) -> UserError:
         "check that the cluster is up and the kubeconfig's server address is right")])
 
 
-def _node_facts(node: Any) -> NodeFacts:
+def _node_facts(node: Any, gpu_pods: dict[str, list[str]]) -> NodeFacts:
     status = node.status
     address = next((a.address for a in status.addresses or [] if a.type == "InternalIP"), None)
     labels = dict(node.metadata.labels or {})
@@ -117,7 +118,8 @@ def _node_facts(node: Any) -> NodeFacts:
         name=node.metadata.name, address=address, labels=labels, roles=roles,
         kubelet_version=info.kubelet_version if info else None,
         container_runtime=info.container_runtime_version if info else None,
-        allocatable=dict(status.allocatable or {}), ready=ready)
+        allocatable=dict(status.allocatable or {}), ready=ready,
+        gpu_pods=tuple(gpu_pods.get(node.metadata.name, ())))
 
 
 def _discover_sync(kube: Kube) -> ClusterFacts:
@@ -130,8 +132,9 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
     except Exception as exc:  # first contact: any failure is about reaching or auth
         raise _api_error(kube, exc) from None
     runtime_classes = tuple(rc.metadata.name for rc in kube.node_api().list_runtime_class().items)
+    gpu_pods = gpu_pods_by_node(kube)
     try:
-        cp = kube.custom().get_cluster_custom_object(*CLUSTER_POLICY)
+        cp = kube.custom().get_cluster_custom_object(*CLUSTER_POLICY_REF)
         cp_state = (cp.get("status") or {}).get("state") or "unknown"
     except ApiException as exc:
         if exc.status != 404:
@@ -141,11 +144,127 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
         f"{ds.metadata.namespace}/{ds.metadata.name}"
         for ds in kube.apps().list_daemon_set_for_all_namespaces().items
         if ds.metadata.name.endswith("node-feature-discovery-worker"))
-    return ClusterFacts(context=kube.context, server_version=version,
-                        nodes=tuple(_node_facts(n) for n in nodes),
+    try:
+        cm = kube.core().read_namespaced_config_map(STATE_CONFIGMAP[1], STATE_CONFIGMAP[0])
+        recorded = json.loads((cm.data or {}).get("labels.json", "null"))
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        recorded = None
+    return ClusterFacts(context=kube.context, server_version=version, recorded_labels=recorded,
+                        nodes=tuple(_node_facts(n, gpu_pods) for n in nodes),
                         runtime_classes=runtime_classes, cluster_policy_state=cp_state,
                         nfd_workers=workers)
 
 
 async def discover(kube: Kube) -> ClusterFacts:
     return await asyncio.to_thread(_discover_sync, kube)
+
+
+def _patch_labels_sync(kube: Kube, node: str, labels: dict[str, str | None]) -> None:
+    kube.core().patch_node(node, {"metadata": {"labels": labels}})
+
+
+async def patch_node_labels(kube: Kube, permit: Permit, node: str,
+                            labels: dict[str, str | None]) -> None:
+    """Set (or, with None, remove) labels on a node: a strategic merge touches nothing else."""
+    require_permit(permit)
+    await asyncio.to_thread(_patch_labels_sync, kube, node, labels)
+
+
+def gpu_pods_by_node(kube: Kube) -> dict[str, list[str]]:
+    """Running pods that hold NVIDIA resources, by node: relabelling those nodes disrupts them."""
+    out: dict[str, list[str]] = {}
+    for pod in kube.core().list_pod_for_all_namespaces(
+            field_selector="status.phase=Running").items:
+        wants_gpu = any(
+            k.startswith("nvidia.com/")
+            for c in pod.spec.containers or []
+            for k in ((c.resources.limits or {}) if c.resources else {}))
+        if wants_gpu and pod.spec.node_name:
+            out.setdefault(pod.spec.node_name, []).append(
+                f"{pod.metadata.namespace}/{pod.metadata.name}")
+    return out
+
+
+def log_tail(kube: Kube, namespace: str, pod: str, lines: int = 3) -> list[str]:
+    """The last lines of a pod's log (the previous container's if it crashed)."""
+    from kubernetes.client.exceptions import ApiException
+
+    for previous in (True, False):
+        try:
+            text = kube.core().read_namespaced_pod_log(pod, namespace, tail_lines=lines,
+                                                       previous=previous)
+        except ApiException:
+            continue
+        if text and text.strip():
+            return text.strip().splitlines()[-lines:]
+    return []
+
+
+def last_log_line(kube: Kube, namespace: str, pod: str, lines: int = 3) -> str:
+    """The tail of a pod's log on one line, for a failure message."""
+    return " | ".join(log_tail(kube, namespace, pod, lines))
+
+
+async def create_pod(kube: Kube, permit: Permit, namespace: str, body: dict[str, Any]) -> None:
+    require_permit(permit)
+    await asyncio.to_thread(kube.core().create_namespaced_pod, namespace, body)
+
+
+async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> None:
+    """Delete with the pod's own grace period - never forced (a wedged VFIO needs a reboot)."""
+    from kubernetes.client.exceptions import ApiException
+
+    require_permit(permit)
+    try:
+        await asyncio.to_thread(kube.core().delete_namespaced_pod, name, namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def _save_labels_sync(kube: Kube, labels: dict[str, dict[str, str]]) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    namespace, name = STATE_CONFIGMAP
+    body = {"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by":
+                                                  "gpu-kata-installer"}},
+            "data": {"labels.json": json.dumps(labels, sort_keys=True)}}
+    try:
+        kube.core().create_namespaced_config_map(namespace, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        kube.core().replace_namespaced_config_map(name, namespace, body)
+
+
+async def save_recorded_labels(kube: Kube, permit: Permit,
+                               labels: dict[str, dict[str, str]]) -> None:
+    require_permit(permit)
+    await asyncio.to_thread(_save_labels_sync, kube, labels)
+
+
+async def delete_state(kube: Kube, permit: Permit) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    require_permit(permit)
+    try:
+        await asyncio.to_thread(kube.core().delete_namespaced_config_map,
+                                STATE_CONFIGMAP[1], STATE_CONFIGMAP[0])
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+async def delete_crd(kube: Kube, permit: Permit, name: str) -> None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    require_permit(permit)
+    try:
+        await asyncio.to_thread(client.ApiextensionsV1Api(kube.api)
+                                .delete_custom_resource_definition, name)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise

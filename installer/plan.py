@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from installer.answers import Answers, ChartSource
 from installer.errors import Problem, UserError
-from installer.facts import Facts, NodeFacts
+from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels
+from installer.hostplan import HostPlan, plan_host
 from installer.values import (
     WORKLOAD_FOR_CHOICE,
     WORKLOAD_LABEL,
@@ -33,7 +34,7 @@ PHASES: tuple[Phase, ...] = ("gather", "check", "change", "verify")
 class Change:
     """One thing the run would change: shown by dry-run, applied only through the engine."""
 
-    kind: Literal["helm", "label", "host"]
+    kind: Literal["helm", "label", "host", "cluster"]
     target: str
     description: str
     detail: dict[str, Any] = field(default_factory=dict)
@@ -93,14 +94,18 @@ def chart_ref(source: ChartSource) -> list[str]:
 
 
 def helm_install_args(release: str, source: ChartSource, version: str | None, namespace: str,
-                      timeout: str, values_file: str) -> list[str]:
-    """`helm upgrade --install` arguments; upgrade makes a re-run converge instead of fail."""
+                      timeout: str, values_file: str, *, wait: bool) -> list[str]:
+    """`helm upgrade --install` arguments; upgrade makes a re-run converge instead of fail.
+
+    The GPU Operator goes without --wait: helm 4 waits for its ClusterPolicy to be Ready,
+    which needs every GPU node prepared, and helm 3 does not wait for it at all - the
+    verify step is the real wait for both.
+    """
     args = ["upgrade", "--install", release, *chart_ref(source)]
     if version and not source.is_local:
         args += ["--version", version]
-    args += ["--namespace", namespace, "--create-namespace", "--values", values_file,
-             "--wait", "--timeout", timeout]
-    return args
+    args += ["--namespace", namespace, "--create-namespace", "--values", values_file]
+    return [*args, "--wait", "--timeout", timeout] if wait else [*args, "--timeout", timeout]
 
 
 def kata_nodes(answers: Answers, facts: Facts) -> list[str]:
@@ -142,21 +147,59 @@ def _gather_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
         steps.append(Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
                           "discover", {"kubeconfig": answers.cluster.kubeconfig,
                                        "context": answers.cluster.context}))
-    for name in kata:
-        if name not in facts.hosts:
-            node = facts.cluster.node(name) if facts.cluster else None
-            steps.append(Step(f"probe/{name}", "gather", f"Probe host {name} over SSH (read-only)",
-                              "probe", _ssh_target(answers, name, node)))
+        return steps
+    unprobed = [name for name in kata if name not in facts.hosts]
+    if unprobed:
+        steps.append(Step("probe/hosts", "gather",
+                          f"Probe {len(unprobed)} host(s) over SSH (read-only): "
+                          + ", ".join(unprobed), "probe",
+                          {"targets": [_ssh_target(answers, n, facts.cluster.node(n))
+                                       for n in unprobed]}))
     return steps
 
 
-def _check_steps(answers: Answers, kata: list[str]) -> list[Step]:
+def _check_steps(answers: Answers, kata: list[str], hosts: dict[str, HostPlan]) -> list[Step]:
     ignore = sorted(answers.checks.ignore)
+    op = answers.gpu_operator
     steps = [Step("check/cluster", "check", "Cluster prerequisites (runtime, versions, NFD)",
-                  "cluster-checks", {"ignore": ignore})]
-    steps += [Step(f"check/{name}", "check", f"Host prerequisites on {name}", "host-checks",
-                   {"node": name, "ignore": ignore}) for name in kata]
+                  "cluster-checks", {"ignore": ignore, "nodes": kata, "ownNfd":
+                                     f"{op.namespace}/{op.release}-node-feature-discovery-worker"})]
+    for name in kata:
+        params: dict[str, Any] = {"node": name}
+        if host := hosts.get(name):
+            params.update(checks=host.checks, covered=host.covered,
+                          unreachable=host.unreachable, deferred=host.deferred)
+        steps.append(Step(f"check/{name}", "check", f"Host prerequisites on {name}",
+                          "host-checks", params))
     return steps
+
+
+def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]) -> list[Step]:
+    steps = []
+    for name, host in hosts.items():
+        node = facts.cluster.node(name) if facts.cluster else None
+        for fix in host.fixes:
+            change = Change("host", name, f"{name}: {fix['description']}",
+                            {"fix": fix["name"], "policy": fix["policy"],
+                             "preview": fix["preview"]})
+            steps.append(Step(f"fix/{name}/{fix['name']}", "change",
+                              f"Host fix {fix['name']} on {name}", "host-fix",
+                              {"node": name, "target": _ssh_target(answers, name, node),
+                               "change": fix}, (change,)))
+    return steps
+
+
+def _record_step(facts: Facts) -> list[Step]:
+    """Before the first change, remember the nodes' labels so uninstall can restore them."""
+    if facts.cluster is None or facts.cluster.recorded_labels is not None:
+        return []
+    labels = {n.name: managed_labels(n.labels) for n in facts.cluster.nodes}
+    ns, name = STATE_CONFIGMAP
+    change = Change("cluster", f"{ns}/{name}",
+                    f"record the nodes' current nvidia.com/ and katacontainers.io/ labels in "
+                    f"ConfigMap {ns}/{name} (uninstall restores them)", {"labels": labels})
+    return [Step("record/labels", "change", "Record the nodes' labels before changing them",
+                 "record-labels", {"labels": labels}, (change,))]
 
 
 def _label_steps(answers: Answers, facts: Facts) -> list[Step]:
@@ -183,7 +226,8 @@ def _label_steps(answers: Answers, facts: Facts) -> list[Step]:
 
 
 def _helm_step(step_id: str, title: str, release: str, source: ChartSource, version: str | None,
-               namespace: str, timeout: str, values: dict[str, Any], facts: Facts) -> Step:
+               namespace: str, timeout: str, values: dict[str, Any], facts: Facts, *,
+               wait: bool) -> Step:
     current = facts.cluster.release(release, namespace) if facts.cluster else None
     up_to_date = (current is not None and current.status == "deployed"
                   and (source.is_local or current.version == version)
@@ -191,30 +235,46 @@ def _helm_step(step_id: str, title: str, release: str, source: ChartSource, vers
     params = {"release": release, "namespace": namespace, "chart": source.describe(),
               "version": version, "values": values,
               "command": ["helm", *helm_install_args(release, source, version, namespace,
-                                                     timeout, "<values.yaml>")]}
+                                                     timeout, "<values.yaml>", wait=wait)]}
     if up_to_date:
         return Step(step_id, "change", title, "helm", params,
                     note=f"release {namespace}/{release} already deployed with these values")
     verb = "upgrade" if current else "install"
+    recover = ""
+    if current and current.status.startswith("pending-"):
+        # An interrupted helm leaves the release locked; undo its half-finished operation.
+        recover = "uninstall" if current.status == "pending-install" else "rollback"
+        params = {**params, "recover": recover}
     change = Change("helm", f"{namespace}/{release}",
-                    f"helm {verb} {release} ({source.describe()} {version or ''}) "
+                    (f"helm {recover} the release left {current.status} by an interrupted run, "
+                     "then " if recover and current else "")
+                    + f"helm {verb} {release} ({source.describe()} {version or ''}) "
                     f"in namespace {namespace}".replace("  ", " "), params)
     return Step(step_id, "change", title, "helm", params, (change,))
 
 
-def _verify_steps(answers: Answers, kata: list[str]) -> list[Step]:
+def seconds(duration: str) -> int:
+    """Helm-style duration ('10m', '90s', '1h') in seconds."""
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+
+
+def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]:
     resource = gpu_resource_name(answers)
+    kd, op = answers.kata_deploy, answers.gpu_operator
     steps = [
         Step("verify/kata-deploy", "verify", "kata-deploy installed on every Kata node",
-             "verify-kata-deploy", {"nodes": kata, "namespace": answers.kata_deploy.namespace}),
+             "verify-kata-deploy", {"nodes": kata, "namespace": kd.namespace,
+                                    "timeoutSeconds": seconds(kd.timeout)}),
         Step("verify/gpu-operator", "verify",
              "GPU Operator ready: ClusterPolicy, operands, GPU resources",
              "verify-gpu-operator",
-             {"nodes": kata, "namespace": answers.gpu_operator.namespace,
-              "resource": resource}),
+             {"nodes": kata, "namespace": op.namespace, "resource": resource,
+              "timeoutSeconds": seconds(op.timeout)}),
     ]
     steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
-                   "verify-host", {"node": name}) for name in kata]
+                   "verify-host", {"node": name, "target": _ssh_target(
+                       answers, name, facts.cluster.node(name) if facts.cluster else None)})
+              for name in kata]
     if answers.sample.run:
         s = answers.sample
         steps.append(Step("sample/cuda-vectoradd", "verify",
@@ -231,19 +291,29 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     if problems:
         raise UserError("the answers do not match the cluster", problems)
     kata = kata_nodes(answers, facts)
+    hosts = {n: plan_host(answers, facts, n) for n in kata if n in facts.hosts}
     kd, op = answers.kata_deploy, answers.gpu_operator
     steps = [
         *_gather_steps(answers, facts, kata),
-        *_check_steps(answers, kata),
+        *_check_steps(answers, kata, hosts),
+        *_record_step(facts),
+        *_fix_steps(answers, facts, hosts),
         *_label_steps(answers, facts),
         _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
-                   kd.namespace, kd.timeout, kata_deploy_values(kd), facts),
+                   kd.namespace, kd.timeout, kata_deploy_values(kd), facts, wait=True),
         _helm_step("install/gpu-operator", "Install the NVIDIA GPU Operator", op.release,
                    op.chart, op.version, op.namespace, op.timeout, gpu_operator_values(answers),
-                   facts),
-        *_verify_steps(answers, kata),
+                   facts, wait=False),
+        *_verify_steps(answers, facts, kata),
     ]
     warnings = list(value_warnings(answers))
+    for step in steps:
+        for change in step.changes:
+            node = facts.cluster.node(change.target) if facts.cluster else None
+            if change.kind == "label" and node and node.gpu_pods:
+                warnings.append(f"{node.name} runs GPU pods ({', '.join(node.gpu_pods[:3])}"
+                                f"{', ...' if len(node.gpu_pods) > 3 else ''}); relabelling it "
+                                "moves its GPUs away from them - drain it first")
     if not kata:
         warnings.append("no node is chosen for Kata: nothing will run GPU workloads in VMs")
     return Plan(tuple(steps), tuple(warnings), facts.source)

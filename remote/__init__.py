@@ -1,1 +1,12 @@
-"""remote"""
+"""Everything the installer does on the GPU hosts themselves.
+
+Imports neither `installer` nor `screens` nor `textual` (enforced by a test). Public API:
+
+- remote.targets: HostTarget, validate_* (names, addresses, users, ports, host roots)
+- remote.ssh: SSHOptions, Script, run_on_hosts -> {name: HostResult(.error: HostError)}
+- remote.hostfacts: HostFacts, PciDevice; remote.gpu_models: lookup/describe
+- remote.probe: PROBE_SCRIPT, parse_probe, probe_local, probe_command
+- remote.probe_remote: probe_hosts -> {name: HostFacts | HostError}
+- remote.fixes: plan_fixes, HostChange, FixBlocked, apply_change, undo_change,
+  fixes.reboot.reboot_and_wait; one module per fix
+"""

@@ -318,18 +318,23 @@ class InstallerApp(App[int]):
                          lambda yes: self._launch(False) if yes else None)
 
     def _launch(self, dry_run: bool) -> None:
-        from installer.headless import journal_for, register_secrets
+        from installer.headless import journal_for
+        from installer.runtime import run_services
         from installer.sinks import LogFileSink, state_dir
 
         answers = self.state.answers
         facts = (self.state.facts if (dry_run or self.services.recorded) and self.state.facts
                  else Facts(cluster=None))
-        register_secrets(answers, self.redactor)
+        try:
+            services = run_services(answers, self.redactor)
+        except UserError as exc:
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=15)
+            return
         self.log_path = state_dir() / "logs" / f"wizard-{time.strftime('%Y%m%d-%H%M%S')}.log"
         log = LogFileSink(self.log_path, self.redactor)
         ctx = Context(dry_run=dry_run, sinks=[self.sink, log], decider=self.decider,
                       journal=None if dry_run else journal_for(answers),
-                      services={"redactor": self.redactor})
+                      services=services)
         engine = Engine(answers, ctx, self.services.executors())
         self.run_state.reset(dry_run)
         self.runner = LoopThread(self._run_engine(engine, facts), "engine",

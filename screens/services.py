@@ -24,11 +24,13 @@ from installer.clusterinfo import (
     pod_log,
     require_kube,
 )
-from installer.engine import ChecksFailed, Context, Engine, Executor
+from installer.engine import Context, Engine, Executor
 from installer.errors import StepFailed, UserError
 from installer.events import CheckReported, Recorder
 from installer.facts import Facts, load_recorded_facts
 from installer.plan import Step
+from installer.redact import Redactor
+from installer.runtime import run_services
 
 FactsProvider = Callable[[Cluster], Awaitable[Facts]]
 ExecutorsFactory = Callable[[], dict[str, Executor]]
@@ -75,14 +77,15 @@ async def run_checks(answers: Answers, facts: Facts,
                      executors: dict[str, Executor]) -> ChecksOutcome:
     """Probe the Kata nodes and run the prerequisite checks through the engine (read-only)."""
     rec = Recorder()
-    ctx = Context(dry_run=True, sinks=[rec], decider=_NoDecisions())
     error = None
     try:
-        _, facts = await Engine(answers, ctx, executors).run_checks(facts)
+        ctx = Context(dry_run=True, sinks=[rec], decider=_NoDecisions(),
+                      services=run_services(answers, Redactor()))
+        _, facts, failed = await Engine(answers, ctx, executors).run_checks(facts)
+        if failed:
+            error = "checks failed: " + "; ".join(failed)
     except (StepFailed, UserError) as exc:
         error = str(exc)
-    except ChecksFailed as exc:
-        error = f"checks failed: {exc}"
     results = {e.node: e.results for e in rec.of(CheckReported)}
     return ChecksOutcome(results, facts, error)
 

@@ -6,8 +6,37 @@ from installer.engine import Executor
 
 
 def default_executors() -> dict[str, Executor]:
-    from installer.steps import discover
+    from installer.steps import (
+        checks,
+        discover,
+        hostfix,
+        install,
+        label,
+        probe,
+        record,
+        sample,
+        uninstall,
+        verify,
+        verifyhost,
+    )
 
     return {
         "discover": discover.discover,
+        "probe": probe.probe,
+        "host-checks": checks.host_checks,
+        "cluster-checks": checks.cluster_checks,
+        "host-fix": hostfix.host_fix,
+        "verify-host": verifyhost.verify_host,
+        "record-labels": record.record_labels,
+        "label": label.label,
+        "helm": install.install,
+        "verify-kata-deploy": verify.verify_kata_deploy,
+        "verify-gpu-operator": verify.verify_gpu_operator,
+        "sample": sample.sample,
+        "helm-uninstall": uninstall.helm_uninstall,
+        "delete-sample": uninstall.delete_sample,
+        "delete-crds": uninstall.delete_crds,
+        "patch-labels": uninstall.patch_labels,
+        "delete-state": uninstall.delete_state,
+        "verify-uninstalled": uninstall.verify_uninstalled,
     }

@@ -93,9 +93,24 @@ def test_help_offers_the_wizard_and_troubleshooting():
 
 
 def test_the_wizard_without_a_terminal_says_how_to_run_headless():
-    for args in ((), ("--answers", str(EXAMPLES / "answers.yaml"), "--wizard"),
-                 ("troubleshoot",)):
+    for args in ((), ("--answers", str(EXAMPLES / "answers.yaml"), "--wizard")):
         out = cli(*args)
         assert out.returncode == 2, args
         assert "the wizard needs a terminal" in out.stderr and "--answers FILE" in out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_check_local_on_host_trees_exits_3_on_failure_and_0_when_ready():
+    bad = cli("check", "--local", "--host-root", "tests/fixtures/hosts/gpu-host-driver", "--json")
+    assert bad.returncode == 3
+    results = {r["name"]: r for r in json.loads(bad.stdout)}
+    assert results["iommu-enabled"]["status"] == "fail" and results["iommu-enabled"]["remedy"]
+    assert {"name", "status", "evidence", "remedy"} <= set(results["iommu-enabled"])
+    good = cli("check", "--local", "--host-root", "tests/fixtures/hosts/gpu-vfio-ready")
+    assert good.returncode == 0
+
+
+def test_troubleshoot_without_a_terminal_reads_the_cluster_headless(tmp_path):
+    out = cli("troubleshoot", "--kubeconfig", str(tmp_path / "missing"))
+    assert out.returncode == 2
+    assert "kubeconfig" in out.stderr and "fix:" in out.stderr and "Traceback" not in out.stderr

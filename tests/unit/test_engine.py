@@ -7,6 +7,7 @@ prove the real executors.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,22 @@ import pytest
 from installer.answers import load_answers
 from installer.engine import Context, Engine, Permit, require_permit
 from installer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, StepFailed
-from installer.events import ChangeEvent, PlanReady, Recorder, RunFinished, StepFinished
-from installer.facts import load_recorded_facts
+from installer.events import (
+    ChangeEvent,
+    PlanReady,
+    Recorder,
+    RunFinished,
+    StepFinished,
+    WarningEvent,
+)
+from installer.facts import ReleaseFacts, load_recorded_facts
 from installer.journal import Journal
+from installer.plan import build_plan
+from remote.probe import probe_local
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
+# A host that passes every check: the engine tier is about order and safety, not hosts.
+HOST = probe_local(EXAMPLES.parents[1] / "tests" / "fixtures" / "hosts" / "gpu-vfio-ready")
 
 
 class Yes:
@@ -33,7 +45,8 @@ def answers():
 
 @pytest.fixture
 def facts():
-    return load_recorded_facts(EXAMPLES / "facts.yaml")
+    """The recorded cluster without its host trees: the fake probe supplies ready hosts."""
+    return replace(load_recorded_facts(EXAMPLES / "facts.yaml"), hosts={})
 
 
 class World:
@@ -46,8 +59,8 @@ class World:
     def executors(self, fail: str | None = None, block: str | None = None):
         async def gather(ctx, step, facts):
             self.ran.append(step.id)
-            return facts.__class__(facts.cluster, {**facts.hosts, step.params["node"]: {}},
-                                   facts.source)
+            hosts = {t["node"]: HOST for t in step.params["targets"]}
+            return replace(facts, hosts={**facts.hosts, **hosts})
 
         async def read_only(ctx, step, facts):
             self.ran.append(step.id)
@@ -65,8 +78,9 @@ class World:
                 await ctx.change(step.id, change.target, change.description, act)
 
         return {"probe": gather, "cluster-checks": read_only, "host-checks": read_only,
-                "label": mutate, "helm": mutate, "verify-kata-deploy": read_only,
-                "verify-gpu-operator": read_only, "verify-host": read_only, "sample": read_only}
+                "record-labels": mutate, "label": mutate, "helm": mutate,
+                "verify-kata-deploy": read_only, "verify-gpu-operator": read_only,
+                "verify-host": read_only, "sample": read_only}
 
 
 def run(answers, facts, world, *, dry_run=False, journal=None, **kw) -> tuple[int, Recorder]:
@@ -83,7 +97,7 @@ def test_dry_run_changes_nothing_and_reports_every_planned_change(answers, facts
     assert world.changed == []
     assert not any(s.startswith(("label/", "install/")) for s in world.ran)
     described = [e.message for e in rec.of(ChangeEvent)]
-    assert len(described) == 4 and not any(e.applied for e in rec.of(ChangeEvent))
+    assert len(described) == 5 and not any(e.applied for e in rec.of(ChangeEvent))
     assert rec.of(RunFinished)[-1].message == "dry-run complete: nothing was changed"
 
 
@@ -91,9 +105,9 @@ def test_gather_then_replan_then_change_in_order(answers, facts):
     world = World()
     code, rec = run(answers, facts, world)
     assert code == EXIT_OK
-    assert world.ran[:2] == ["probe/gpu-node-1", "probe/gpu-node-2"]
-    assert world.changed == ["gpu-node-1", "gpu-node-2", "kata-system/kata-deploy",
-                             "gpu-operator/gpu-operator"]
+    assert world.ran[0] == "probe/hosts"
+    assert world.changed == ["kube-system/gpu-kata-installer-state", "gpu-node-1", "gpu-node-2",
+                             "kata-system/kata-deploy", "gpu-operator/gpu-operator"]
     plans = rec.of(PlanReady)
     assert len(plans) == 2  # before and after gathering host facts
     assert not any(s["phase"] == "gather" for s in plans[-1].plan["steps"])
@@ -115,6 +129,21 @@ def test_a_failed_step_stops_the_run_with_exit_1_and_says_why(answers, facts):
     assert failed[0].path == "install/kata-deploy" and "broke" in failed[0].message
 
 
+def facts_after(world: World, answers, facts):
+    """What discovery would find after the fake world's changes: the resumed run's facts."""
+    plan = build_plan(answers, facts)
+    changed = {c.target: c for c in plan.changes if c.target in world.changed}
+    releases = tuple(ReleaseFacts(c.detail["release"], c.detail["namespace"], "chart",
+                                  c.detail["version"], "deployed", c.detail["values"])
+                     for c in changed.values() if c.kind == "helm")
+    nodes = tuple(replace(n, labels={**n.labels, c.detail["key"]: c.detail["to"]})
+                  if (c := changed.get(n.name)) and c.kind == "label" else n
+                  for n in facts.cluster.nodes)
+    recorded = {} if "kube-system/gpu-kata-installer-state" in changed else None
+    return replace(facts, cluster=replace(facts.cluster, releases=releases, nodes=nodes,
+                                          recorded_labels=recorded))
+
+
 def test_interrupted_run_resumes_without_redoing_finished_changes(answers, facts, tmp_path):
     journal_path = tmp_path / "journal.jsonl"
     world = World()
@@ -125,6 +154,7 @@ def test_interrupted_run_resumes_without_redoing_finished_changes(answers, facts
         engine = Engine(answers, ctx, world.executors(block="install/gpu-operator"))
         task = asyncio.create_task(engine.run(facts))
         while "install/gpu-operator" not in world.ran:
+            assert not task.done(), task.result()
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -134,15 +164,26 @@ def test_interrupted_run_resumes_without_redoing_finished_changes(answers, facts
     assert "kata-system/kata-deploy" in world.changed
 
     again = World()
-    code, rec = run(answers, facts, again, journal=Journal(journal_path))
+    code, rec = run(answers, facts_after(world, answers, facts), again,
+                    journal=Journal(journal_path))
     assert code == EXIT_OK
     assert again.changed == ["gpu-operator/gpu-operator"]
-    skipped = {e.path for e in rec.of(StepFinished) if e.status == "skipped"}
-    assert {"install/kata-deploy", "label/gpu-node-1"} <= skipped
+    resumed = {e.path for e in rec.of(StepFinished)
+               if e.status == "skipped" and "interrupted run" in e.message}
+    assert {"install/kata-deploy", "label/gpu-node-1"} <= resumed
 
-    third = World()
-    run(answers, facts, third, journal=Journal(journal_path))
-    assert "kata-system/kata-deploy" in third.changed  # a completed run closes its journal
+
+def test_a_journal_never_skips_a_change_the_facts_say_is_needed(answers, facts, tmp_path):
+    journal_path = tmp_path / "journal.jsonl"
+    plan = build_plan(answers, facts)
+    journal = Journal(journal_path)
+    for step in plan.phase("change"):
+        journal.step_done(step.id, step.fingerprint)  # an interrupted run did everything...
+    world = World()  # ...but the cluster was reset since: facts still say "needed"
+    code, rec = run(answers, facts, world, journal=Journal(journal_path))
+    assert code == EXIT_OK
+    assert "kata-system/kata-deploy" in world.changed
+    assert any("needed again" in e.message for e in rec.of(WarningEvent))
 
 
 def test_cancellation_reports_exit_130(answers, facts):
@@ -154,6 +195,7 @@ def test_cancellation_reports_exit_130(answers, facts):
         task = asyncio.create_task(
             Engine(answers, ctx, world.executors(block="install/kata-deploy")).run(facts))
         while "install/kata-deploy" not in world.ran:
+            assert not task.done(), task.result()
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -167,9 +209,9 @@ def test_run_checks_gathers_and_checks_but_changes_nothing(answers, facts):
     world = World()
     rec = Recorder()
     ctx = Context(dry_run=False, sinks=[rec], decider=Yes())
-    plan, gathered = asyncio.run(Engine(answers, ctx, world.executors()).run_checks(facts))
-    assert world.changed == []
-    assert world.ran == ["probe/gpu-node-1", "probe/gpu-node-2", "check/cluster",
-                         "check/gpu-node-1", "check/gpu-node-2"]
+    plan, gathered, failed = asyncio.run(
+        Engine(answers, ctx, world.executors()).run_checks(facts))
+    assert world.changed == [] and failed == []
+    assert world.ran == ["probe/hosts", "check/cluster", "check/gpu-node-1", "check/gpu-node-2"]
     assert set(gathered.hosts) == {"gpu-node-1", "gpu-node-2"}
     assert not plan.phase("gather")

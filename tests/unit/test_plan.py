@@ -18,7 +18,33 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
 
 @pytest.fixture
 def example():
-    return load_answers(EXAMPLES / "answers.yaml"), load_recorded_facts(EXAMPLES / "facts.yaml")
+    """The example answers on the recorded cluster, hosts not yet probed."""
+    facts = load_recorded_facts(EXAMPLES / "facts.yaml")
+    return load_answers(EXAMPLES / "answers.yaml"), replace(facts, hosts={})
+
+
+def test_recorded_host_trees_plan_the_fixes_an_unprepared_host_needs():
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    plan = build_plan(answers, load_recorded_facts(EXAMPLES / "facts.yaml"))
+    assert not plan.phase("gather")
+    fixes = [s.id for s in plan.steps if s.action == "host-fix"]
+    assert fixes == ["fix/gpu-node-2/iommu-cmdline", "fix/gpu-node-2/nouveau-blacklist",
+                     "fix/gpu-node-2/nvidia-driver-off", "fix/gpu-node-2/kubelet-gate",
+                     "fix/gpu-node-2/reboot"]
+    check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
+    assert set(check.params["covered"]) == {"iommu-enabled", "host-nvidia-driver",
+                                            "kubelet-podresources-gate"}
+    assert any("vfio-bind" in d and "reboot" in d for d in check.params["deferred"])
+    grub = next(s for s in plan.steps if s.id == "fix/gpu-node-2/iommu-cmdline")
+    assert '+GRUB_CMDLINE_LINUX="intel_iommu=on"' in grub.changes[0].detail["preview"]
+
+
+def test_a_skip_policy_leaves_the_failure_blocking():
+    text = (EXAMPLES / "answers.yaml").read_text().replace("  iommu: ask", "  iommu: skip")
+    plan = build_plan(parse_answers(text), load_recorded_facts(EXAMPLES / "facts.yaml"))
+    assert "fix/gpu-node-2/iommu-cmdline" not in [s.id for s in plan.steps]
+    check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
+    assert "iommu-enabled" not in check.params["covered"]
 
 
 def test_plan_is_pure_and_phases_are_ordered(example):
@@ -52,9 +78,13 @@ def test_labels_change_only_where_the_value_differs(example):
 
 def test_host_probes_and_checks_are_planned_for_kata_nodes_only(example):
     answers, facts = example
-    ids = [s.id for s in build_plan(answers, facts).steps]
-    assert "probe/gpu-node-1" in ids and "check/gpu-node-2" in ids
-    assert "probe/gpu-node-3" not in ids and "probe/control-1" not in ids
+    plan = build_plan(answers, facts)
+    (probe,) = plan.phase("gather")
+    assert [t["node"] for t in probe.params["targets"]] == ["gpu-node-1", "gpu-node-2"]
+    assert probe.params["targets"][0] == {"node": "gpu-node-1", "address": "192.0.2.11",
+                                          "user": "ops", "port": 22}
+    ids = [s.id for s in plan.steps]
+    assert "check/gpu-node-2" in ids and "check/gpu-node-3" not in ids
 
 
 def test_cluster_default_kata_takes_unlabelled_gpu_nodes_but_not_cpu_nodes(example):
@@ -62,9 +92,8 @@ def test_cluster_default_kata_takes_unlabelled_gpu_nodes_but_not_cpu_nodes(examp
     answers = parse_answers((EXAMPLES / "answers.yaml").read_text()
                             .replace("default: traditional", "default: kata")
                             .replace("    - name: gpu-node-2\n      choice: kata\n", ""))
-    ids = [s.id for s in build_plan(answers, facts).steps]
-    assert "probe/gpu-node-2" in ids
-    assert "probe/control-1" not in ids and "probe/gpu-node-3" not in ids
+    (probe,) = build_plan(answers, facts).phase("gather")
+    assert [t["node"] for t in probe.params["targets"]] == ["gpu-node-1", "gpu-node-2"]
 
 
 def test_a_release_already_deployed_with_the_same_values_is_not_reinstalled(example):
@@ -103,3 +132,23 @@ def test_local_chart_is_passed_as_a_path_without_version(example):
     cmd = next(c for c in plan.changes if c.target == "kata-system/kata-deploy").detail["command"]
     assert cmd[3:5] == ["kata-deploy", "./charts/kata-deploy-3.29.0.tgz"]
     assert "--version" not in cmd
+
+
+def test_relabelling_a_node_that_runs_gpu_pods_is_warned_about(example):
+    answers, facts = example
+    busy = replace(facts.cluster.node("gpu-node-1"), gpu_pods=("ml/train-0",))
+    nodes = tuple(busy if n.name == "gpu-node-1" else n for n in facts.cluster.nodes)
+    plan = build_plan(answers, replace(facts, cluster=replace(facts.cluster, nodes=nodes)))
+    assert any("gpu-node-1 runs GPU pods (ml/train-0)" in w for w in plan.warnings)
+    assert not any("runs GPU pods" in w for w in build_plan(answers, facts).warnings)
+
+
+def test_a_release_left_pending_by_an_interrupted_run_is_recovered_first(example):
+    answers, facts = example
+    stuck = ReleaseFacts("gpu-operator", "gpu-operator", "gpu-operator", "v26.3.1",
+                         "pending-install")
+    facts = replace(facts, cluster=replace(facts.cluster, releases=(stuck,)))
+    step = next(s for s in build_plan(answers, facts).steps if s.id == "install/gpu-operator")
+    assert step.params["recover"] == "uninstall"
+    assert step.changes[0].description.startswith("helm uninstall the release left "
+                                                   "pending-install by an interrupted run")

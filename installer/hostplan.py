@@ -1,0 +1,76 @@
+"""The host half of the plan: check verdicts and host fixes, both pure functions of facts.
+
+Checks and fixes are computed when the plan is built, so the dry-run shows each node's
+verdicts and the exact diff of every host edit. A failing check is blocking unless a
+planned fix covers it; a fix is planned unless the answers say `skip` for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from installer.answers import Answers
+from installer.checks import NodeInfo, run_checks
+from installer.facts import Facts, NodeFacts
+
+# Which fix makes which check pass.
+FIXED_BY = {
+    "iommu-enabled": "iommu-cmdline",
+    "nouveau": "nouveau-blacklist",
+    "host-nvidia-driver": "nvidia-driver-off",
+    "vfio-available": "vfio-bind",
+    "kubelet-podresources-gate": "kubelet-gate",
+}
+POLICY_FIELD = {
+    "iommu-cmdline": "iommu",
+    "nouveau-blacklist": "nouveau_blacklist",
+    "nvidia-driver-off": "vfio_bind",
+    "vfio-bind": "vfio_bind",
+    "kubelet-gate": "kubelet_feature_gate",
+    "reboot": "reboot",
+}
+
+
+@dataclass(frozen=True)
+class ProbeFailure:
+    """A host that could not be probed; its checks report this instead of verdicts."""
+
+    kind: str
+    message: str
+    remedy: str = ""
+
+
+def node_info(node: NodeFacts | None) -> NodeInfo | None:
+    return NodeInfo(node.kubelet_version, node.container_runtime) if node else None
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    checks: list[dict[str, Any]]
+    fixes: list[dict[str, Any]]  # HostChange fields + policy
+    deferred: list[str]  # fixes that wait for something (a reboot), with the reason
+    covered: list[str]  # failing checks a planned (or deferred) fix will make pass
+    unreachable: str = ""
+
+
+def plan_host(answers: Answers, facts: Facts, name: str) -> HostPlan:
+    from remote.fixes import plan_fixes
+
+    host = facts.hosts.get(name)
+    if isinstance(host, ProbeFailure):
+        return HostPlan([], [], [], [], f"{host.kind}: {host.message}"
+                        + (f" ({host.remedy})" if host.remedy else ""))
+    node = facts.cluster.node(name) if facts.cluster else None
+    results = run_checks(host, node_info(node), frozenset(answers.checks.ignore))
+    wanted = frozenset(f for f, field in POLICY_FIELD.items()
+                       if getattr(answers.host_fixes, field) != "skip")
+    changes, blocked = plan_fixes(host, kubelet_version=node.kubelet_version if node else None,
+                                  only=wanted)
+    planned = {c.name for c in changes}
+    deferred = [f"{b.fix}: {b.reason}" for b in blocked]
+    will_fix = planned | {b.fix for b in blocked if "reboot" in b.reason}
+    covered = [r.name for r in results if r.status == "fail" and FIXED_BY.get(r.name) in will_fix]
+    fixes = [{**asdict(c), "policy": getattr(answers.host_fixes, POLICY_FIELD[c.name])}
+             for c in changes]
+    return HostPlan([r.to_dict() for r in results], fixes, deferred, covered)

@@ -1,0 +1,30 @@
+"""Change step: `helm upgrade --install` one chart, its output streamed as events."""
+
+from __future__ import annotations
+
+from installer import helm
+from installer.engine import Context, Permit
+from installer.events import Output
+from installer.facts import Facts
+from installer.plan import Step
+
+
+async def install(ctx: Context, step: Step, facts: Facts) -> str:
+    h: helm.Helm = ctx.services["helm"]
+    (change,) = step.changes
+    args = step.params["command"][1:]
+
+    def on_line(stream: str, line: str) -> None:
+        ctx.emit(Output(path=step.id, message=line, stream=stream))
+
+    async def act(permit: Permit) -> str:
+        recover = step.params.get("recover")
+        if recover:
+            release, ns = step.params["release"], step.params["namespace"]
+            await helm.uninstall(h, permit, [recover, release, "--namespace", ns, "--wait"],
+                                 on_line)
+        return await helm.install(h, permit, args, step.params["values"], on_line)
+
+    await ctx.change(step.id, change.target, change.description, act,
+                     {"command": step.params["command"], "values": step.params["values"]})
+    return f"{step.params['namespace']}/{step.params['release']} deployed"

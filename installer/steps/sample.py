@@ -1,0 +1,139 @@
+"""Verify step: run NVIDIA's CUDA vector-add sample in a Kata VM and read its verdict.
+
+The pod is created and deleted through the engine's mutation point. It is never
+force-deleted: a GPU Kata pod killed without grace can wedge VFIO until the host reboots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from installer import kube
+from installer.engine import Context, Permit
+from installer.errors import StepFailed
+from installer.events import PodLog, WarningEvent
+from installer.facts import Facts
+from installer.plan import Step
+from installer.verify import GPU_RUNTIME_CLASS
+
+NAME = "cuda-vectoradd-kata"
+PASSED = "Test PASSED"
+POLL_SECONDS = 1.0
+
+
+def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": NAME, "labels": {"app.kubernetes.io/managed-by":
+                                              "gpu-kata-installer"}},
+        "spec": {
+            "runtimeClassName": GPU_RUNTIME_CLASS,
+            "restartPolicy": "OnFailure",
+            "containers": [{"name": "cuda-vectoradd", "image": params["image"],
+                            "resources": {"limits": {resource: "1",
+                                                     "memory": params["memory"]}}}],
+        },
+    }
+
+
+def read_sample(k: kube.Kube, namespace: str) -> Any | None:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return k.core().read_namespaced_pod(NAME, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+async def delete_and_wait(ctx: Context, step: Step, k: kube.Kube, namespace: str) -> None:
+    async def act(permit: Permit) -> None:
+        await kube.delete_pod(k, permit, namespace, NAME)
+
+    await ctx.change(step.id, f"{namespace}/{NAME}", f"delete pod {namespace}/{NAME} (graceful)",
+                     act)
+    deadline = time.monotonic() + 120
+    while await asyncio.to_thread(read_sample, k, namespace) is not None:
+        if time.monotonic() > deadline:
+            raise StepFailed(f"pod {namespace}/{NAME} did not go away within 120 s",
+                             fix="check the node's kata runtime; never force-delete it")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def _gpu_resource(k: kube.Kube, params: dict[str, Any]) -> str:
+    """The resource to request: pgpu, or with per-model naming the first model on a node."""
+    if params["resource"] != "per-model":
+        return params["resource"]
+    for node in k.core().list_node().items:
+        for name, value in (node.status.allocatable or {}).items():
+            if name.startswith("nvidia.com/") and name != "nvidia.com/gpu" and value != "0":
+                return name
+    raise StepFailed("no node advertises a per-model GPU resource (nvidia.com/<model>)",
+                     fix="check verify/gpu-operator's findings")
+
+
+def _log(k: kube.Kube, namespace: str) -> str:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return k.core().read_namespaced_pod_log(NAME, namespace) or ""
+    except ApiException:
+        return ""  # not started yet
+
+
+def _pending_reason(pod: Any) -> str:
+    for c in pod.status.conditions or []:
+        if c.type == "PodScheduled" and c.status != "True":
+            return f"{c.reason}: {c.message}"
+    return ""
+
+
+async def sample(ctx: Context, step: Step, facts: Facts) -> str:
+    k: kube.Kube = ctx.services["kube"]
+    ns = step.params["namespace"]
+    if await asyncio.to_thread(read_sample, k, ns) is not None:
+        await delete_and_wait(ctx, step, k, ns)  # a leftover from an interrupted run
+
+    body = manifest(step.params, await asyncio.to_thread(_gpu_resource, k, step.params))
+
+    async def create(permit: Permit) -> None:
+        await kube.create_pod(k, permit, ns, body)
+
+    await ctx.change(step.id, f"{ns}/{NAME}", f"create pod {ns}/{NAME}", create,
+                     {"manifest": body})
+    deadline = time.monotonic() + step.params["timeoutSeconds"]
+    reason, lines = "", []
+    try:
+        while True:
+            pod = await asyncio.to_thread(read_sample, k, ns)
+            phase = pod.status.phase if pod else "Gone"
+            if phase in ("Running", "Succeeded", "Failed"):
+                # Polled, not followed: a follow stream does not always end with the pod.
+                text = await asyncio.to_thread(_log, k, ns)
+                for line in text.splitlines()[len(lines):]:
+                    lines.append(line)
+                    ctx.emit(PodLog(path=step.id, namespace=ns, pod=NAME,
+                                    container="cuda-vectoradd", line=line, message=line))
+            if phase in ("Succeeded", "Failed", "Gone"):
+                break
+            if phase == "Pending" and (now := _pending_reason(pod)) and now != reason:
+                reason = now
+                ctx.emit(WarningEvent(path=step.id, message=f"pending: {reason}"))
+            if time.monotonic() > deadline:
+                raise StepFailed(
+                    f"the sample did not finish within {step.params['timeoutSeconds']} s "
+                    f"(phase {phase})",
+                    cause="likeliest cause: " + (reason or "image pull or VM start still running"),
+                    fix="see `gpu-kata-installer troubleshoot`")
+            await asyncio.sleep(POLL_SECONDS)
+        passed = phase == "Succeeded" and any(PASSED in line for line in lines)
+    finally:
+        await delete_and_wait(ctx, step, k, ns)
+    if not passed:
+        raise StepFailed(f"the sample ended {phase} without '{PASSED}'",
+                         cause="last log lines: " + " | ".join(lines[-3:]),
+                         fix="see `gpu-kata-installer troubleshoot`")
+    return f"{PASSED} ({len(lines)} log lines)"

@@ -1,0 +1,99 @@
+"""Executors of the uninstall plan (installer.uninstall)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from installer import helm, kube
+from installer.engine import Context, Permit
+from installer.errors import StepFailed
+from installer.events import Output
+from installer.facts import KATA_RUNTIME_LABEL, Facts
+from installer.plan import Step
+from installer.steps.sample import NAME as SAMPLE_POD
+from installer.steps.sample import delete_and_wait, read_sample
+from installer.uninstall import label_restore
+
+POLL_SECONDS = 2.0
+
+
+async def helm_uninstall(ctx: Context, step: Step, facts: Facts) -> str:
+    h: helm.Helm = ctx.services["helm"]
+    (change,) = step.changes
+
+    def on_line(stream: str, line: str) -> None:
+        ctx.emit(Output(path=step.id, message=line, stream=stream))
+
+    async def act(permit: Permit) -> str:
+        return await helm.uninstall(h, permit, step.params["command"][1:], on_line)
+
+    await ctx.change(step.id, change.target, change.description, act)
+    return f"{step.params['namespace']}/{step.params['release']} removed"
+
+
+async def delete_sample(ctx: Context, step: Step, facts: Facts) -> str:
+    k: kube.Kube = ctx.services["kube"]
+    ns = step.params["namespace"]
+    if await asyncio.to_thread(read_sample, k, ns) is None:
+        return "no sample pod"
+    await delete_and_wait(ctx, step, k, ns)
+    return f"deleted {ns}/{SAMPLE_POD}"
+
+
+async def delete_crds(ctx: Context, step: Step, facts: Facts) -> str:
+    k: kube.Kube = ctx.services["kube"]
+    for change in step.changes:
+        async def act(permit: Permit, name: str = change.target) -> None:
+            await kube.delete_crd(k, permit, name)
+
+        await ctx.change(step.id, change.target, change.description, act)
+    return "CRDs removed"
+
+
+async def patch_labels(ctx: Context, step: Step, facts: Facts) -> str:
+    k: kube.Kube = ctx.services["kube"]
+    (change,) = step.changes
+
+    async def act(permit: Permit) -> None:
+        await kube.patch_node_labels(k, permit, step.params["node"], step.params["labels"])
+
+    await ctx.change(step.id, change.target, change.description, act, change.detail)
+    return "labels restored"
+
+
+async def delete_state(ctx: Context, step: Step, facts: Facts) -> str:
+    k: kube.Kube = ctx.services["kube"]
+    (change,) = step.changes
+
+    async def act(permit: Permit) -> None:
+        await kube.delete_state(k, permit)
+
+    await ctx.change(step.id, change.target, change.description, act)
+    return "record removed"
+
+
+def _label_drift(k: kube.Kube, recorded: dict[str, dict[str, str]] | None) -> list[str]:
+    drift = []
+    for node in k.core().list_node().items:
+        labels = node.metadata.labels or {}
+        want = None if recorded is None else recorded.get(node.metadata.name, {})
+        left = sorted(label_restore(labels, want))
+        if KATA_RUNTIME_LABEL in labels and KATA_RUNTIME_LABEL not in (want or {}):
+            left.append(KATA_RUNTIME_LABEL)
+        if left:
+            drift.append(f"{node.metadata.name}: {', '.join(left)}")
+    return drift
+
+
+async def verify_uninstalled(ctx: Context, step: Step, facts: Facts) -> str:
+    k: kube.Kube = ctx.services["kube"]
+    deadline = time.monotonic() + step.params["timeoutSeconds"]
+    while drift := await asyncio.to_thread(_label_drift, k, step.params["recorded"]):
+        if time.monotonic() > deadline:
+            raise StepFailed(f"labels not back to their recorded state: {'; '.join(drift)}",
+                             cause="kata-deploy's cleanup pods remove its label; they may "
+                                   "still be running or failed",
+                             fix="check the kata-system namespace; run uninstall again")
+        await asyncio.sleep(POLL_SECONDS)
+    return "nodes carry the labels they had before install"

@@ -1,0 +1,73 @@
+"""Verify steps: poll the cluster until installer.verify says done, or say what is missing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from installer import kube
+from installer.clusterstate import pod_info
+from installer.engine import Context
+from installer.errors import StepFailed
+from installer.events import WarningEvent
+from installer.facts import Facts
+from installer.plan import Step
+from installer.verify import (
+    CLUSTER_POLICY_REF,
+    Snapshot,
+    Verdict,
+    gpu_operator_verdict,
+    kata_deploy_verdict,
+)
+
+POLL_SECONDS = 2.0
+
+
+def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
+    """Read what verification needs in a handful of list calls (runs in a thread)."""
+    from kubernetes.client.exceptions import ApiException
+
+    nodes = k.core().list_node().items
+    try:
+        policy = k.custom().get_cluster_custom_object(*CLUSTER_POLICY_REF)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        policy = None
+    return Snapshot(
+        node_labels={n.metadata.name: dict(n.metadata.labels or {}) for n in nodes},
+        node_allocatable={n.metadata.name: dict(n.status.allocatable or {}) for n in nodes},
+        runtime_classes=tuple(rc.metadata.name for rc in k.node_api().list_runtime_class().items),
+        cluster_policy=policy,
+        pods=tuple(pod_info(k, p) for p in k.core().list_namespaced_pod(namespace).items),
+    )
+
+
+async def wait_for(ctx: Context, step: Step, judge: Callable[[Snapshot], Verdict]) -> str:
+    k: kube.Kube = ctx.services["kube"]
+    deadline = time.monotonic() + step.params["timeoutSeconds"]
+    last_cause = ""
+    while True:
+        snap = await asyncio.to_thread(snapshot, k, step.params["namespace"])
+        verdict = judge(snap)
+        if verdict.done:
+            return "verified"
+        if verdict.definitive or time.monotonic() >= deadline:
+            why = "" if verdict.definitive else \
+                f"timed out after {step.params['timeoutSeconds']}s; "
+            raise StepFailed(f"{why}still missing: {'; '.join(verdict.missing)}",
+                             cause=f"likeliest cause: {verdict.cause}", fix=verdict.fix)
+        if verdict.cause and verdict.cause != last_cause:
+            ctx.emit(WarningEvent(path=step.id, message=f"waiting: {verdict.cause}"))
+            last_cause = verdict.cause
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def verify_kata_deploy(ctx: Context, step: Step, facts: Facts) -> str:
+    return await wait_for(ctx, step, lambda s: kata_deploy_verdict(s, step.params["nodes"]))
+
+
+async def verify_gpu_operator(ctx: Context, step: Step, facts: Facts) -> str:
+    return await wait_for(ctx, step, lambda s: gpu_operator_verdict(
+        s, step.params["nodes"], step.params["resource"]))

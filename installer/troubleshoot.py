@@ -1,0 +1,152 @@
+"""`troubleshoot` and `bundle` without a screen: read the cluster (and, given answers, probe
+the Kata hosts), run the diagnosis rules, print the findings or pack a support bundle.
+
+With an answers file the read goes through the engine's own gather and check phases
+(dry-run: nothing is changed), so the host checks are exactly those an install runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from installer import helm, kube
+from installer.answers import Answers, load_answers
+from installer.clusterstate import read_state
+from installer.diagnose import Finding, State, diagnose
+from installer.engine import Context, Engine
+from installer.facts import Facts
+from installer.hostplan import ProbeFailure
+from installer.redact import Redactor
+from installer.runtime import run_services
+from installer.sinks import state_dir
+from installer.values import gpu_operator_values, kata_deploy_values
+
+NAMESPACES = ("kata-system", "gpu-operator")
+
+
+class _NoConsent:
+    async def confirm(self, question: str, detail: str, policy: str) -> bool:
+        return False
+
+
+@dataclass
+class Collected:
+    state: State
+    facts: Facts
+    kube: kube.Kube
+    redactor: Redactor
+    answers: Answers | None
+    host_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        if self.answers:
+            return (self.answers.kata_deploy.namespace, self.answers.gpu_operator.namespace)
+        return NAMESPACES
+
+
+async def collect(answers_path: Path | None, kubeconfig: str | None,
+                  context: str | None) -> Collected:
+    from installer.steps import default_executors
+
+    redactor = Redactor()
+    answers = load_answers(answers_path) if answers_path else None
+    host_checks: dict[str, list[dict[str, Any]]] = {}
+    if answers:
+        ctx = Context(dry_run=True, sinks=[], decider=_NoConsent(),
+                      services=run_services(answers, redactor))
+        plan, facts, _ = await Engine(answers, ctx, default_executors()).run_checks(
+            Facts(cluster=None))
+        host_checks = {s.params["node"]: s.params.get("checks", [])
+                       for s in plan.phase("check") if "node" in s.params}
+        k: kube.Kube = ctx.services["kube"]
+    else:
+        k = kube.connect(kubeconfig, context)
+        redactor.add(k.token)
+        cluster = await kube.discover(k)
+        h = helm.find_helm(k.kubeconfig, k.context)
+        facts = Facts(cluster=replace(cluster, releases=tuple(await helm.list_releases(h))))
+    assert facts.cluster is not None
+    namespaces = ((answers.kata_deploy.namespace, answers.gpu_operator.namespace)
+                  if answers else NAMESPACES)
+    nvswitch = tuple(n for n, h in facts.hosts.items()
+                     if not isinstance(h, ProbeFailure) and h.nvswitches)
+    state = await read_state(k, facts.cluster, namespaces, host_checks, nvswitch)
+    return Collected(state, facts, k, redactor, answers, host_checks)
+
+
+def print_findings(findings: list[Finding], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([f.to_json() for f in findings], indent=2))
+        return
+    if not findings:
+        print("No problem found: the cluster matches what Kata GPU workloads need.")
+    for i, f in enumerate(findings, 1):
+        print(f"{i}. {f.cause}\n   symptom: {f.symptom}\n   fix: {f.fix}")
+        for e in f.evidence:
+            print(f"   - {e}")
+
+
+def run_troubleshoot_headless(answers_path: Path | None, kubeconfig: str | None,
+                              context: str | None, as_json: bool) -> int:
+    """Exit 0 when nothing is found, 1 when findings are reported."""
+    collected = asyncio.run(collect(answers_path, kubeconfig, context))
+    findings = diagnose(collected.state)
+    print_findings(findings, as_json)
+    return 1 if findings else 0
+
+
+def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
+    k = c.kube
+    files: dict[str, str] = {"findings.json": json.dumps([f.to_json() for f in findings],
+                                                         indent=2)}
+    if c.answers:
+        files["values/kata-deploy.json"] = json.dumps(kata_deploy_values(c.answers.kata_deploy),
+                                                      indent=2)
+        files["values/gpu-operator.json"] = json.dumps(gpu_operator_values(c.answers), indent=2)
+    h = helm.find_helm(k.kubeconfig, k.context)
+    for r in c.state.releases:
+        for what in ("manifest", "values"):
+            code, out, err = asyncio.run(helm.run_helm(
+                h, ["get", what, r.name, "--namespace", r.namespace]))
+            files[f"releases/{r.namespace}-{r.name}.{what}.yaml"] = out if code == 0 else err
+    files["cluster/clusterpolicy.json"] = json.dumps(c.state.cluster_policy, indent=2,
+                                                     default=str)
+    files["cluster/nodes.json"] = json.dumps(
+        [{"name": n.name, "labels": n.labels, "allocatable": n.allocatable,
+          "kubelet": n.kubelet_version, "runtime": n.container_runtime, "ready": n.ready}
+         for n in c.state.nodes], indent=2)
+    files["cluster/runtimeclasses.txt"] = "\n".join(c.state.runtime_classes) + "\n"
+    files["cluster/events.txt"] = "".join(f"{e.namespace} {e.object} {e.type} {e.reason}: "
+                                          f"{e.message}\n" for e in c.state.events)
+    for p in c.state.pods:
+        if p.namespace in c.namespaces or p.runtime_class:
+            lines = kube.log_tail(k, p.namespace, p.name, 500)
+            files[f"logs/{p.namespace}/{p.name}.log"] = "\n".join(lines) + "\n"
+    for node, host in c.facts.hosts.items():
+        files[f"hosts/{node}.json"] = json.dumps(
+            {"facts": asdict(host), "checks": c.host_checks.get(node, [])}, indent=2,
+            default=str)
+    logs = sorted((state_dir() / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    if logs:
+        files["run.log"] = logs[-1].read_text(encoding="utf-8", errors="replace")
+    return files
+
+
+def run_bundle(answers_path: Path | None, kubeconfig: str | None, context: str | None,
+               output: Path | None) -> int:
+    from installer.bundle import write_bundle
+
+    collected = asyncio.run(collect(answers_path, kubeconfig, context))
+    findings = diagnose(collected.state)
+    files = _bundle_files(collected, findings)
+    path = output or Path(f"gpu-kata-bundle-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
+    write_bundle(path, files, findings, collected.redactor)
+    print(f"wrote {path} ({len(files)} files, {len(findings)} finding(s))", file=sys.stderr)
+    return 0

@@ -1,0 +1,76 @@
+"""Host fixes: each module plans one change from HostFacts (see base.py for the contract).
+
+`plan_fixes` plans them all in the order they must run, threading one FileView so two
+edits of the same file compose, and adds the reboot when something needs one.
+"""
+
+from __future__ import annotations
+
+from remote.fixes import (
+    iommu_cmdline,
+    kubelet_gate,
+    nouveau_blacklist,
+    nvidia_driver,
+    reboot,
+    vfio_bind,
+)
+from remote.fixes.base import (
+    FileView,
+    FixBlocked,
+    HostChange,
+    apply_change,
+    undo_change,
+)
+from remote.hostfacts import HostFacts
+
+FIX_NAMES: tuple[str, ...] = (iommu_cmdline.NAME, nouveau_blacklist.NAME, nvidia_driver.NAME,
+                              vfio_bind.NAME, kubelet_gate.NAME, reboot.NAME)
+
+__all__ = ["FIX_NAMES", "FileView", "FixBlocked", "HostChange", "apply_change", "plan_fixes",
+           "undo_change"]
+
+
+def plan_fixes(facts: HostFacts, host_root: str = "/", *, kubelet_version: str | None = None,
+               only: frozenset[str] | None = None
+               ) -> tuple[list[HostChange], list[FixBlocked]]:
+    """Every change this host needs, in order, plus the fixes that cannot be planned
+    (with reasons). A second call on the facts of a fixed host returns no changes."""
+    view = FileView(facts)
+    changes: list[HostChange] = []
+    blocked: list[FixBlocked] = []
+    if not facts.gpus:
+        return changes, blocked  # nothing to prepare on a host without NVIDIA GPUs
+
+    def want(name: str) -> bool:
+        return only is None or name in only
+
+    steps = [
+        (iommu_cmdline.NAME, lambda: iommu_cmdline.plan(facts, host_root, view)),
+        (nouveau_blacklist.NAME, lambda: nouveau_blacklist.plan(facts, host_root, view)),
+        (nvidia_driver.NAME, lambda: nvidia_driver.plan(facts, host_root, view)),
+        (vfio_bind.NAME, lambda: vfio_bind.plan(facts, host_root, view)),
+        (kubelet_gate.NAME, lambda: kubelet_gate.plan(facts, host_root, view,
+                                                      kubelet_version=kubelet_version)),
+    ]
+    for name, fn in steps:
+        if not want(name):
+            continue
+        try:
+            c = fn()
+        except FixBlocked as e:
+            err = e
+            if name == vfio_bind.NAME and any(c.name == iommu_cmdline.NAME for c in changes):
+                err = FixBlocked(name, "waits for the IOMMU (iommu-cmdline, then reboot)",
+                                 "Plan again after the reboot.")
+            blocked.append(err)
+            continue
+        if c is not None:
+            changes.append(c)
+    reasons = [c.name for c in changes if c.needs_reboot]
+    if iommu_cmdline.pending_reboot(facts) and iommu_cmdline.NAME not in reasons:
+        reasons.append("iommu-cmdline pending")
+    if nvidia_driver.pending_reboot(facts, view) and nvidia_driver.NAME not in reasons:
+        reasons.append("nvidia-driver-off pending")
+    if reasons and want(reboot.NAME):
+        changes.append(reboot.plan(facts, host_root, "for " + ", ".join(reasons)))
+    return changes, blocked

@@ -1,0 +1,153 @@
+# gpu-kata-installer host probe, format 1.
+# Reads the facts GPU passthrough depends on from a host root ($1, default /) and prints
+# them as tagged lines for remote/probe.py. POSIX sh and shell builtins only: no Python,
+# no forks in the common path (one sshd session can probe a host in milliseconds, and 100
+# hosts probed at once do not drown the machine in processes). Never writes anything.
+#
+# Output lines: "@<tag> <args>"; file contents follow "@file <path>" as "|<line>" lines
+# up to "@end" ("@nonl" when the last line had no newline). Paths are relative to the root.
+
+R=${1:-/}
+case $R in */) ;; *) R=$R/ ;; esac
+export LC_ALL=C
+cd / || exit 1
+printf '@probe 1\n'
+printf '@root %s\n' "$R"
+
+emit() {
+  f=$R$1
+  if [ -f "$f" ] && [ -r "$f" ]; then
+    printf '@file %s\n' "$1"
+    l=
+    while IFS= read -r l; do printf '|%s\n' "$l"; l=; done < "$f"
+    if [ -n "$l" ]; then printf '|%s\n@nonl\n' "$l"; fi
+    printf '@end\n'
+  elif [ -e "$f" ]; then
+    printf '@unreadable %s\n' "$1"
+  else
+    printf '@missing %s\n' "$1"
+  fi
+}
+
+# First block of /proc/cpuinfo only: one CPU describes them all, and big hosts have
+# hundreds of blocks.
+emit_first_block() {
+  f=$R$1
+  if [ -f "$f" ] && [ -r "$f" ]; then
+    printf '@file %s\n' "$1"
+    while IFS= read -r l; do
+      [ -z "$l" ] && break
+      printf '|%s\n' "$l"
+    done < "$f"
+    printf '@end\n'
+  else
+    printf '@missing %s\n' "$1"
+  fi
+}
+
+emit_glob() {
+  for g in "$R"$1; do
+    [ -f "$g" ] && emit "${g#"$R"}"
+  done
+}
+
+# A relative symlink's last component, without readlink: cd -P resolves it (builtin).
+# Captured trees sometimes store a link as a small file holding its target; read that.
+link() {
+  if [ -L "$2" ]; then
+    if cd -P "$2" 2>/dev/null; then
+      printf '@link %s %s\n' "$1" "${PWD##*/}"
+      cd /
+    else
+      v=$(readlink "$2" 2>/dev/null)
+      printf '@link %s %s\n' "$1" "${v##*/}"
+    fi
+  elif [ -f "$2" ] && [ -r "$2" ]; then
+    v=
+    IFS= read -r v < "$2" || :
+    case $v in */*) printf '@link %s %s\n' "$1" "${v##*/}" ;; esac
+  fi
+}
+
+emit etc/os-release
+emit etc/hostname
+emit proc/sys/kernel/hostname
+emit proc/sys/kernel/osrelease
+emit proc/sys/kernel/random/boot_id
+emit proc/version
+emit proc/cmdline
+emit_first_block proc/cpuinfo
+emit proc/modules
+emit etc/default/grub
+emit_glob 'etc/default/grub.d/*.cfg'
+emit_glob 'etc/modprobe.d/*.conf'
+emit_glob 'etc/modules-load.d/*.conf'
+emit etc/modules
+emit var/lib/kubelet/config.yaml
+emit sys/module/kvm_intel/parameters/tdx
+emit sys/module/kvm_amd/parameters/sev
+emit sys/module/kvm_amd/parameters/sev_snp
+emit sys/module/vfio_pci/parameters/ids
+emit_glob 'boot/loader/entries/*.conf'
+
+for p in dev/kvm dev/vfio/vfio sys/module/vfio_pci sys/module/vfio sys/kernel/iommu_groups \
+         etc/containerd/config.toml run/containerd/containerd.sock \
+         var/run/crio/crio.sock run/crio/crio.sock sys/firmware/efi; do
+  [ -e "$R$p" ] && printf '@exists %s\n' "$p"
+done
+
+for x in "$R"sys/bus/pci/drivers/*; do
+  [ -d "$x" ] && printf '@driver %s\n' "${x##*/}"
+done
+for x in "$R"dev/vfio/*; do
+  [ -e "$x" ] && printf '@vfio %s\n' "${x##*/}"
+done
+for x in "$R"var/run/cdi/* "$R"run/cdi/* "$R"etc/cdi/*; do
+  [ -f "$x" ] && printf '@cdi %s\n' "${x#"$R"}"
+done
+for x in "$R"run/nvidia/validations/*; do
+  [ -e "$x" ] && printf '@validation %s\n' "${x##*/}"
+done
+for t in update-grub grub-mkconfig grub2-mkconfig grubby udevadm update-initramfs dracut \
+         systemctl modprobe; do
+  for d in usr/local/sbin usr/local/bin usr/sbin usr/bin sbin bin; do
+    if [ -x "$R$d/$t" ]; then printf '@tool %s\n' "$t"; break; fi
+  done
+done
+
+# vfio-pci shipped as a module or built in (only looked for when not already visible).
+rel=
+[ -r "$R"proc/sys/kernel/osrelease ] && { IFS= read -r rel < "$R"proc/sys/kernel/osrelease || :; }
+if [ -n "$rel" ] && [ -d "$R"lib/modules/"$rel" ] && [ ! -e "$R"sys/module/vfio_pci ]; then
+  for k in "$R"lib/modules/"$rel"/kernel/drivers/vfio/pci/vfio-pci.ko*; do
+    [ -e "$k" ] && printf '@exists %s\n' "${k#"$R"}"
+  done
+  if [ -r "$R"lib/modules/"$rel"/modules.builtin ]; then
+    while IFS= read -r l; do
+      case $l in */vfio-pci.ko) printf '@builtin %s\n' "$l" ;; esac
+    done < "$R"lib/modules/"$rel"/modules.builtin
+  fi
+fi
+
+if [ -d "$R"sys/kernel/iommu_groups ]; then
+  for m in "$R"sys/kernel/iommu_groups/*/devices/*; do
+    [ -e "$m" ] || [ -L "$m" ] || continue
+    g=${m%/devices/*}
+    printf '@group %s %s\n' "${g##*/}" "${m##*/}"
+  done
+fi
+
+for d in "$R"sys/bus/pci/devices/*; do
+  [ -d "$d" ] || continue
+  printf '@dev %s\n' "${d##*/}"
+  for a in vendor device class subsystem_vendor subsystem_device driver_override numa_node; do
+    if [ -r "$d/$a" ]; then
+      v=
+      IFS= read -r v < "$d/$a" || :
+      printf '@attr %s %s\n' "$a" "$v"
+    fi
+  done
+  link driver "$d/driver"
+  link iommu_group "$d/iommu_group"
+done
+printf '@done\n'

@@ -1,0 +1,138 @@
+"""The stand-in charts with the real helm (no cluster): lint, value keys, rendered objects."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.lab import guide
+from tests.lab.binaries import LAB_DIR, _run_script
+
+CHARTS = LAB_DIR / "charts"
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    return str(_run_script("tools.sh", None) / "helm")
+
+
+def render(helm: str, chart: str, *args: str, namespace: str = "default") -> list[dict]:
+    out = subprocess.run(
+        [helm, "template", chart, str(CHARTS / chart), "-n", namespace, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def named(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+@pytest.mark.parametrize("chart", ["kata-deploy", "gpu-operator"])
+def test_charts_lint(helm, chart):
+    r = subprocess.run([helm, "lint", str(CHARTS / chart)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    warnings = [line for line in r.stdout.splitlines() if "[WARNING]" in line or "[ERROR]" in line]
+    # the real gpu-operator chart's version carries a leading "v" too; helm warns about it
+    assert all("is not a valid SemVerV2" in w for w in warnings), warnings
+
+
+def test_kata_deploy_defaults_create_the_full_runtimeclass_set(helm):
+    docs = render(helm, "kata-deploy")
+    rcs = named(docs, "RuntimeClass")
+    assert len(rcs) >= 15 and "kata-qemu" in rcs and "kata" not in rcs
+    ds = named(docs, "DaemonSet")["kata-deploy"]
+    assert ds["spec"]["template"]["metadata"]["labels"] == {"name": "kata-deploy"}
+    assert ds["spec"]["template"]["spec"]["containers"][0]["name"] == "kube-kata"
+
+
+def test_kata_deploy_guide_values(helm):
+    docs = render(
+        helm, "kata-deploy", *guide.set_args(guide.KATA_DEPLOY_SET), namespace="kata-system"
+    )
+    rcs = named(docs, "RuntimeClass")
+    assert list(rcs) == ["kata-qemu-nvidia-gpu"]
+    rc = rcs["kata-qemu-nvidia-gpu"]
+    assert rc["handler"] == "kata-qemu-nvidia-gpu"
+    assert rc["overhead"]["podFixed"] == {"memory": "10240Mi", "cpu": "1.0"}
+    assert rc["scheduling"]["nodeSelector"] == {
+        "katacontainers.io/kata-runtime": "true",
+        "nvidia.com/cc.ready.state": "false",
+    }
+    assert "kata-system-node-feature-discovery-worker" not in named(docs, "DaemonSet")
+    env = {
+        e["name"]: e.get("value")
+        for e in named(docs, "DaemonSet")["kata-deploy"]["spec"]["template"]["spec"]["containers"][
+            0
+        ]["env"]
+    }
+    assert env["SHIMS_X86_64"] == "qemu-nvidia-gpu"
+    assert env["DEFAULT_SHIM_X86_64"] == "qemu-nvidia-gpu"
+
+
+def test_kata_deploy_nfd_switch_is_the_real_key(helm):
+    on = render(helm, "kata-deploy", "--set", "node-feature-discovery.enabled=true")
+    assert "kata-deploy-node-feature-discovery-worker" in named(on, "DaemonSet")
+    guide_key = render(helm, "kata-deploy", "--set", "nfd.enabled=true")  # ignored, as real
+    assert "kata-deploy-node-feature-discovery-worker" not in named(guide_key, "DaemonSet")
+
+
+def test_gpu_operator_guide_values(helm):
+    docs = render(
+        helm,
+        "gpu-operator",
+        *guide.set_args(guide.GPU_OPERATOR_SET),
+        "--set",
+        "kataSandboxDevicePlugin.env[0].name=P_GPU_ALIAS",
+        "--set-string",
+        "kataSandboxDevicePlugin.env[0].value=",
+        "--set",
+        "somethingUnknown.enabled=true",
+        namespace="gpu-operator",
+    )
+    cp = named(docs, "ClusterPolicy")["cluster-policy"]
+    spec = cp["spec"]
+    assert spec["sandboxWorkloads"] == {
+        "enabled": True,
+        "defaultWorkload": "vm-passthrough",
+        "mode": "kata",
+    }
+    assert spec["kataSandboxDevicePlugin"]["env"] == [{"name": "P_GPU_ALIAS", "value": ""}]
+    assert spec["ccManager"]["defaultMode"] == "on" and spec["vfioManager"]["enabled"] is True
+    assert spec["kataManager"]["enabled"] is False
+    deploys = named(docs, "Deployment")
+    assert (
+        deploys["gpu-operator"]["spec"]["template"]["metadata"]["labels"]["app"] == "gpu-operator"
+    )
+    assert {
+        "gpu-operator-node-feature-discovery-master",
+        "gpu-operator-node-feature-discovery-gc",
+    } <= set(deploys)
+    assert "gpu-operator-node-feature-discovery-worker" in named(docs, "DaemonSet")
+    assert "nvidia-nfd-nodefeaturerules" in named(docs, "NodeFeatureRule")
+
+
+def test_gpu_operator_crd_has_status_subresource():
+    crd = yaml.safe_load((CHARTS / "gpu-operator/crds/nvidia.com_clusterpolicies.yaml").read_text())
+    assert crd["metadata"]["name"] == "clusterpolicies.nvidia.com"
+    assert crd["spec"]["scope"] == "Cluster"
+    assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+
+def test_gpu_operator_defaults_match_the_real_chart(helm):
+    values = yaml.safe_load(Path(CHARTS / "gpu-operator/values.yaml").read_text())
+    assert values["sandboxWorkloads"] == {
+        "enabled": False,
+        "defaultWorkload": "container",
+        "mode": "kubevirt",
+    }
+    assert values["kataManager"]["enabled"] is False
+    assert values["nfd"] == {"enabled": True, "nodefeaturerules": False}
+    assert values["ccManager"]["defaultMode"] == "on"
+    docs = render(helm, "gpu-operator", "--set", "nfd.enabled=false")
+    assert not [d for d in named(docs, "DaemonSet") if "node-feature-discovery" in d]

@@ -1,0 +1,129 @@
+"""Troubleshooting on the lab: each failure is reproduced for real, and `troubleshoot`
+names its cause with evidence; the support bundle holds that evidence and no secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.test_lab_guide_flow import install_guide_charts
+from tests.lab import guide
+from tests.lab.answers import lab_answers
+
+pytestmark = pytest.mark.lab
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def troubleshoot(lab, tmp_path: Path, *extra: str, env_extra: dict | None = None):
+    answers = tmp_path / "answers.yaml"
+    data = lab_answers(lab.info)
+    if env_extra:
+        data["ssh"]["sudo"] = {"mode": "auto", "passwordEnv": "LAB_SUDO_PASSWORD"}
+    answers.write_text(yaml.safe_dump(data))
+    env = {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state"),
+           **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "installer.cli", *extra, "--answers",
+                           str(answers)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+
+
+def findings(lab, tmp_path: Path) -> list[dict]:
+    out = troubleshoot(lab, tmp_path, "troubleshoot", "--json")
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+def find(lab, tmp_path: Path, rule: str, timeout: float = 60) -> tuple[dict, list[dict]]:
+    """Wait until the simulator has shown the symptom and the rule fires."""
+    def hit():
+        found = findings(lab, tmp_path)
+        return next(((f, found) for f in found if f["rule"] == rule), None)
+    return lab.wait_for(f"finding {rule}", hit, timeout=timeout, interval=2)
+
+
+def test_mode_left_at_kubevirt(lab_bare, tmp_path):
+    ops = [v for v in guide.GPU_OPERATOR_SET if not v.startswith("sandboxWorkloads.mode")]
+    install_guide_charts(lab_bare, operator_set=[*ops, "sandboxWorkloads.mode=kubevirt"])
+    finding, found = find(lab_bare, tmp_path, "sandbox-mode-not-kata")
+    assert found[0] == finding
+    assert any("'mode': 'kubevirt'" in e for e in finding["evidence"])
+
+
+def test_workload_label_typo(lab_bare, tmp_path):
+    lab_bare.kubectl("label", "node", "gpu-node-1", "nvidia.com/gpu.workload.config=kata")
+    install_guide_charts(lab_bare)
+    finding, found = find(lab_bare, tmp_path, "workload-label-invalid")
+    assert found[0] == finding
+    assert "node gpu-node-1 label nvidia.com/gpu.workload.config=kata" in finding["evidence"]
+
+
+def test_host_driver_loaded_and_iommu_off(lab_bare, tmp_path):
+    install_guide_charts(lab_bare)  # gpu-node-3 becomes vm-passthrough by the default workload
+    finding, found = find(lab_bare, tmp_path, "host-driver-loaded")
+    assert found[0] == finding and "gpu-node-3" in finding["cause"]
+    assert any("pre-installed" in e for e in finding["evidence"])
+    iommu = next(f for f in found if f["rule"] == "iommu-off")
+    assert any("gpu-node-3" in e and "cmdline" in e for e in iommu["evidence"])
+
+
+def test_runtime_class_missing(lab_bare, tmp_path):
+    kata = [v for v in guide.KATA_DEPLOY_SET if "qemu-nvidia-gpu" not in v]
+    install_guide_charts(lab_bare, kata_set=[*kata, "shims.qemu.enabled=true",
+                                             "defaultShim.amd64=qemu"])
+    finding, _found = find(lab_bare, tmp_path, "runtime-class-missing")
+    assert "without the qemu-nvidia-gpu shim" in finding["cause"]
+    assert any(e.startswith("RuntimeClasses present:") for e in finding["evidence"])
+
+
+def test_cc_manager_missing_blocks_scheduling(lab_bare, tmp_path):
+    install_guide_charts(lab_bare, operator_set=[*guide.GPU_OPERATOR_SET,
+                                                 "ccManager.enabled=false"])
+    lab_bare.apply(guide.sample_pod(node="gpu-node-1"))
+    _finding, found = find(lab_bare, tmp_path, "cc-ready-state-blocks-scheduling")
+    blocked = [f for f in found if f["rule"] == "cc-ready-state-blocks-scheduling"
+               and "gpu-node-1" in f["cause"]]
+    assert blocked and any("Pending" in e for e in blocked[0]["evidence"])
+
+
+def test_two_nfds(lab_bare, tmp_path):
+    kata = [v for v in guide.KATA_DEPLOY_SET if not v.startswith("node-feature-discovery")]
+    install_guide_charts(lab_bare, kata_set=[*kata, "node-feature-discovery.enabled=true"])
+    finding, _ = find(lab_bare, tmp_path, "nfd-twice")
+    assert len(finding["evidence"]) >= 2
+
+
+def test_no_pgpu_for_a_pod_pinned_to_the_unprepared_node(lab_bare, tmp_path):
+    install_guide_charts(lab_bare)
+    lab_bare.apply(guide.sample_pod(node="gpu-node-3"))
+    finding, _ = find(lab_bare, tmp_path, "insufficient-pgpu")
+    assert any("Insufficient nvidia.com/pgpu" in e for e in finding["evidence"])
+
+
+def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(lab_bare, tmp_path):
+    ops = [v for v in guide.GPU_OPERATOR_SET if not v.startswith("sandboxWorkloads.mode")]
+    install_guide_charts(lab_bare, operator_set=[*ops, "sandboxWorkloads.mode=kubevirt"])
+    find(lab_bare, tmp_path, "sandbox-mode-not-kata")
+    sudo_secret = "planted-sudo-pass-7731"
+    token = yaml.safe_load(Path(lab_bare.kubeconfig).read_text())["users"][0]["user"]
+    planted = [sudo_secret, *(v for k, v in token.items() if k == "token")]
+    out_path = tmp_path / "bundle.tgz"
+    out = troubleshoot(lab_bare, tmp_path, "bundle", "--output", str(out_path),
+                       env_extra={"LAB_SUDO_PASSWORD": sudo_secret})
+    assert out.returncode == 0, out.stderr[-2000:]
+    with tarfile.open(out_path) as tar:
+        files = {m.name.split("/", 1)[1]: tar.extractfile(m).read().decode()
+                 for m in tar if m.isfile()}
+    assert "kubevirt" in files["cluster/clusterpolicy.json"]
+    assert "sandboxWorkloads.mode is 'kubevirt'" in files["SUMMARY.md"]
+    assert any(name.startswith("logs/gpu-operator/") for name in files)
+    assert any(name.startswith("hosts/gpu-node-3") for name in files)
+    everything = "".join(files.values())
+    for secret in planted:
+        assert secret not in everything

@@ -1,0 +1,35 @@
+{{/* Enabled shims, space separated, in name order (the real chart's rule). */}}
+{{- define "kata-deploy.enabledShims" -}}
+{{- $disableAll := .Values.shims.disableAll | default false -}}
+{{- $enabled := list -}}
+{{- range $name, $cfg := .Values.shims -}}
+{{- if ne $name "disableAll" -}}
+{{- $on := false -}}
+{{- if kindIs "map" $cfg -}}
+{{- if eq (toString $cfg.enabled) "true" -}}
+{{- $on = true -}}
+{{- else if eq (toString $cfg.enabled) "false" -}}
+{{- $on = false -}}
+{{- else if not $disableAll -}}
+{{- $on = true -}}
+{{- end -}}
+{{- end -}}
+{{- if $on -}}
+{{- $enabled = append $enabled $name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- join " " $enabled -}}
+{{- end -}}
+
+{{- define "kata-deploy.labels" -}}
+app.kubernetes.io/name: kata-deploy
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "kata-deploy.image" -}}
+{{ .Values.image.reference }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}

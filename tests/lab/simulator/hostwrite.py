@@ -1,0 +1,90 @@
+"""The few host changes real components make, applied to a simulated host's tree.
+
+kata-deploy copies artifacts to /opt/kata; the vfio manager binds GPUs to vfio-pci; the
+device plugin writes a CDI spec; the validator writes /run/nvidia/validations/*. Every path is
+resolved inside the host root, following the tree's own symlinks (e.g. var/run -> /run) as the
+host would, so nothing is ever written outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .hoststate import inside
+from .logic import kata_shim_config
+
+
+def write_file(root: Path, rel: str, content: str) -> bool:
+    """Write if different; True when the file changed."""
+    path = inside(root, rel)
+    try:
+        if path.read_text() == content:
+            return False
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.lab-tmp")
+    tmp.write_text(content)
+    os.replace(tmp, path)
+    return True
+
+
+def install_kata(root: Path, shims: tuple[str, ...]) -> None:
+    base = "opt/kata/share/defaults/kata-containers"
+    write_file(root, "opt/kata/bin/containerd-shim-kata-v2", "#!/bin/sh\n# lab stand-in\n")
+    write_file(root, "opt/kata/VERSION", "3.29.0\n")
+    for shim in shims:
+        write_file(root, f"{base}/configuration-{shim}.toml", kata_shim_config(shim))
+
+
+def uninstall_kata(root: Path) -> None:
+    path = inside(root, "opt/kata")
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def kata_installed(root: Path) -> bool:
+    return inside(root, "opt/kata/bin/containerd-shim-kata-v2").exists()
+
+
+def bind_vfio(root: Path, bdfs: tuple[str, ...]) -> None:
+    """What writing driver_override + drivers_probe does: move each device to vfio-pci."""
+    if not bdfs:
+        return
+    devices = inside(root, "sys/bus/pci/devices")
+    drivers = inside(root, "sys/bus/pci/drivers")
+    for bdf in bdfs:
+        dev = devices / bdf
+        link = dev / "driver"
+        old = os.path.basename(os.readlink(link)) if link.is_symlink() else None
+        if old:
+            stale = drivers / old / bdf
+            if stale.is_symlink():
+                stale.unlink()
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        os.symlink("../../drivers/vfio-pci", link)
+        (drivers / "vfio-pci").mkdir(parents=True, exist_ok=True)
+        back = drivers / "vfio-pci" / bdf
+        if not back.is_symlink():
+            os.symlink(f"../../devices/{bdf}", back)
+        group_link = dev / "iommu_group"
+        if group_link.is_symlink():
+            group = os.path.basename(os.readlink(group_link))
+            write_file(root, f"dev/vfio/{group}", "")
+    if not inside(root, "dev/vfio/vfio").exists():
+        write_file(root, "dev/vfio/vfio", "")
+    modules = inside(root, "proc/modules")
+    try:
+        text = modules.read_text()
+    except OSError:
+        return  # a kernel without module support: vfio-pci is built in
+    names = {line.split()[0] for line in text.splitlines() if line.strip()}
+    add = [m for m in ("vfio_pci", "vfio_pci_core", "vfio_iommu_type1", "vfio") if m not in names]
+    if add:
+        extra = "".join(f"{m} 16384 0 - Live 0x0000000000000000\n" for m in add)
+        write_file(
+            root, "proc/modules", text + ("" if text.endswith("\n") or not text else "\n") + extra
+        )

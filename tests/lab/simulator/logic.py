@@ -1,0 +1,704 @@
+"""What kata-deploy, the GPU Operator, its operands and the Kata runtime would do.
+
+Pure functions: (values, node labels, host state, time) -> labels, resources, pod outcomes,
+log lines. No I/O here; `runner` reads the cluster and the host trees and writes the results.
+The behaviour follows docs/domain.md sections 2, 3, 4 and 6; each symptom a real cluster shows
+for a wrong value or an unprepared host is produced here, with the message users report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .hoststate import HostState, PciDevice
+
+# --- label keys -------------------------------------------------------------------------
+
+NFD_NVIDIA = "feature.node.kubernetes.io/pci-10de.present"
+GPU_PRESENT = "nvidia.com/gpu.present"
+WORKLOAD_CONFIG = "nvidia.com/gpu.workload.config"
+DEPLOY = "nvidia.com/gpu.deploy."
+DEPLOY_OPERANDS = DEPLOY + "operands"
+DEPLOY_DRIVER = DEPLOY + "driver"
+CC_MODE = "nvidia.com/cc.mode"
+CC_MODE_STATE = "nvidia.com/cc.mode.state"
+CC_READY_STATE = "nvidia.com/cc.ready.state"
+KATA_RUNTIME = "katacontainers.io/kata-runtime"
+
+VALID_WORKLOADS = ("container", "vm-passthrough", "vm-vgpu")
+
+CONTAINER_COMPONENTS = (
+    "driver",
+    "gpu-feature-discovery",
+    "container-toolkit",
+    "device-plugin",
+    "dcgm",
+    "dcgm-exporter",
+    "node-status-exporter",
+    "operator-validator",
+    "mig-manager",
+)
+VGPU_COMPONENTS = (
+    "sandbox-device-plugin",
+    "sandbox-validator",
+    "vgpu-manager",
+    "vgpu-device-manager",
+)
+ALL_COMPONENTS = tuple(
+    dict.fromkeys(
+        (
+            *CONTAINER_COMPONENTS,
+            "sandbox-device-plugin",
+            "kata-sandbox-device-plugin",
+            "sandbox-validator",
+            "vfio-manager",
+            "kata-manager",
+            "cc-manager",
+            *VGPU_COMPONENTS,
+        )
+    )
+)
+
+
+def _truthy(v: object, default: bool) -> bool:
+    if v is None:
+        return default
+    if isinstance(v, bool):
+        return v
+    return str(v).strip().lower() in ("true", "1", "yes", "on")
+
+
+def _enabled(spec: Mapping, key: str, default: bool) -> bool:
+    section = spec.get(key) or {}
+    return _truthy(section.get("enabled") if isinstance(section, Mapping) else None, default)
+
+
+def _env(section: object) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(section, Mapping):
+        for item in section.get("env") or []:
+            if isinstance(item, Mapping) and "name" in item:
+                value = item.get("value")
+                out[str(item["name"])] = "" if value is None else str(value)
+    return out
+
+
+# --- the ClusterPolicy, as the operator reads it ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    sandbox_enabled: bool = False
+    mode: str = "kubevirt"
+    default_workload: str = "container"
+    kata_device_plugin: bool = True
+    kata_device_plugin_env: tuple[tuple[str, str], ...] = ()
+    sandbox_device_plugin: bool = True
+    vfio_manager: bool = True
+    cc_manager: bool = True
+    cc_default_mode: str = "on"
+    kata_manager: bool = False
+    driver: bool = True
+    toolkit: bool = True
+    device_plugin: bool = True
+
+    @classmethod
+    def from_spec(cls, spec: Mapping | None) -> PolicyConfig:
+        spec = spec or {}
+        sw = spec.get("sandboxWorkloads") or {}
+        cc = spec.get("ccManager") or {}
+        return cls(
+            sandbox_enabled=_truthy(sw.get("enabled"), False),
+            mode=str(sw.get("mode") or "kubevirt"),
+            default_workload=str(sw.get("defaultWorkload") or "container"),
+            kata_device_plugin=_enabled(spec, "kataSandboxDevicePlugin", True),
+            kata_device_plugin_env=tuple(sorted(_env(spec.get("kataSandboxDevicePlugin")).items())),
+            sandbox_device_plugin=_enabled(spec, "sandboxDevicePlugin", True),
+            vfio_manager=_enabled(spec, "vfioManager", True),
+            cc_manager=_enabled(spec, "ccManager", True),
+            cc_default_mode=str(cc.get("defaultMode") or "on") if isinstance(cc, Mapping) else "on",
+            kata_manager=_enabled(spec, "kataManager", False),
+            driver=_enabled(spec, "driver", True),
+            toolkit=_enabled(spec, "toolkit", True),
+            device_plugin=_enabled(spec, "devicePlugin", True),
+        )
+
+    @property
+    def kata(self) -> bool:
+        return self.sandbox_enabled and self.mode == "kata"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.kata_device_plugin_env)
+
+
+# --- operands -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operand:
+    name: str  # DaemonSet name
+    component: str  # nvidia.com/gpu.deploy.<component>
+    pod_labels: tuple[tuple[str, str], ...]
+    container: str
+    image: str
+
+
+def _op(name: str, component: str, label: tuple[str, str], image: str) -> Operand:
+    return Operand(name, component, (label,), name, image)
+
+
+OPERANDS: dict[str, Operand] = {
+    o.name: o
+    for o in (
+        _op(
+            "nvidia-vfio-manager",
+            "vfio-manager",
+            ("name", "nvidia-vfio-manager"),
+            "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
+        ),
+        _op(
+            "nvidia-cc-manager",
+            "cc-manager",
+            ("name", "nvidia-cc-manager"),
+            "nvcr.io/nvidia/cloud-native/k8s-cc-manager:v0.4.0",
+        ),
+        _op(
+            "nvidia-kata-sandbox-device-plugin-daemonset",
+            "kata-sandbox-device-plugin",
+            ("app", "nvidia-kata-sandbox-device-plugin-daemonset"),
+            "nvcr.io/nvidia/cloud-native/nvidia-sandbox-device-plugin:v0.0.3",
+        ),
+        _op(
+            "nvidia-sandbox-validator",
+            "sandbox-validator",
+            ("app", "nvidia-sandbox-validator"),
+            "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v26.3.1",
+        ),
+        _op(
+            "nvidia-sandbox-device-plugin-daemonset",
+            "sandbox-device-plugin",
+            ("app", "nvidia-sandbox-device-plugin-daemonset"),
+            "nvcr.io/nvidia/kubevirt-gpu-device-plugin:v1.5.0",
+        ),
+        _op(
+            "nvidia-kata-manager",
+            "kata-manager",
+            ("name", "nvidia-kata-manager"),
+            "nvcr.io/nvidia/cloud-native/k8s-kata-manager:v0.2.3",
+        ),
+        _op(
+            "nvidia-driver-daemonset",
+            "driver",
+            ("app", "nvidia-driver-daemonset"),
+            "nvcr.io/nvidia/driver:580.126.20",
+        ),
+        _op(
+            "nvidia-container-toolkit-daemonset",
+            "container-toolkit",
+            ("app", "nvidia-container-toolkit-daemonset"),
+            "nvcr.io/nvidia/k8s/container-toolkit:v1.19.0",
+        ),
+        _op(
+            "nvidia-device-plugin-daemonset",
+            "device-plugin",
+            ("app", "nvidia-device-plugin-daemonset"),
+            "nvcr.io/nvidia/k8s-device-plugin:v0.19.0",
+        ),
+        _op(
+            "nvidia-operator-validator",
+            "operator-validator",
+            ("app", "nvidia-operator-validator"),
+            "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v26.3.1",
+        ),
+    )
+}
+
+
+def enabled_operands(cfg: PolicyConfig) -> list[str]:
+    """DaemonSets the operator creates for this ClusterPolicy (names, in a stable order)."""
+    out = []
+    if cfg.driver:
+        out.append("nvidia-driver-daemonset")
+    if cfg.toolkit:
+        out.append("nvidia-container-toolkit-daemonset")
+    if cfg.device_plugin:
+        out.append("nvidia-device-plugin-daemonset")
+    out.append("nvidia-operator-validator")
+    if cfg.sandbox_enabled:
+        if cfg.vfio_manager:
+            out.append("nvidia-vfio-manager")
+        if cfg.mode == "kata":
+            if cfg.kata_device_plugin:
+                out.append("nvidia-kata-sandbox-device-plugin-daemonset")
+            if cfg.kata_manager:
+                out.append("nvidia-kata-manager")
+        elif cfg.sandbox_device_plugin:
+            out.append("nvidia-sandbox-device-plugin-daemonset")
+        out.append("nvidia-sandbox-validator")
+        if cfg.cc_manager:
+            out.append("nvidia-cc-manager")
+    return out
+
+
+def workload_components(workload: str, cfg: PolicyConfig) -> tuple[str, ...]:
+    if workload == "vm-passthrough":
+        plugin = "kata-sandbox-device-plugin" if cfg.mode == "kata" else "sandbox-device-plugin"
+        comps = ["vfio-manager", plugin, "sandbox-validator", "cc-manager"]
+        if cfg.kata_manager:
+            comps.append("kata-manager")
+        return tuple(comps)
+    if workload == "vm-vgpu":
+        return VGPU_COMPONENTS
+    return CONTAINER_COMPONENTS
+
+
+def node_workload(labels: Mapping[str, str], cfg: PolicyConfig) -> tuple[str, str | None]:
+    """(workload, operator error). Invalid label values fall back to `container`."""
+    if not cfg.sandbox_enabled:
+        return "container", None
+    value = labels.get(WORKLOAD_CONFIG, cfg.default_workload)
+    if value not in VALID_WORKLOADS:
+        return "container", f"invalid GPU workload config: {value}"
+    return value, None
+
+
+def is_gpu_node(labels: Mapping[str, str]) -> bool:
+    return labels.get(NFD_NVIDIA) == "true"
+
+
+def operator_node_labels(
+    labels: Mapping[str, str], host: HostState, cfg: PolicyConfig
+) -> dict[str, str | None]:
+    """Label changes the operator makes on one node: value to set, or None to remove."""
+    if not is_gpu_node(labels):
+        return {}
+    out: dict[str, str | None] = {GPU_PRESENT: "true"}
+    workload, _ = node_workload(labels, cfg)
+    wanted = workload_components(workload, cfg)
+    disabled = labels.get(DEPLOY_OPERANDS) == "false"
+    for comp in ALL_COMPONENTS:
+        key = DEPLOY + comp
+        if comp in wanted:
+            out[key] = "false" if disabled else "true"
+        elif key in labels:
+            out[key] = None
+    if host.host_driver_loaded and not disabled:
+        out[DEPLOY_DRIVER] = "pre-installed"
+    return out
+
+
+def label_patch(current: Mapping[str, str], desired: Mapping[str, str | None]) -> dict:
+    """Only the changes: {} when the node already carries the desired labels."""
+    return {
+        k: v
+        for k, v in desired.items()
+        if current.get(k) != v and not (v is None and k not in current)
+    }
+
+
+# --- what each operand does on its node ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an operand or workload pod behaves on its node."""
+
+    healthy: bool
+    logs: tuple[str, ...] = ()
+    reason: str = ""  # waiting reason when not healthy (CrashLoopBackOff, ContainerCreating...)
+    message: str = ""
+    bind_vfio: tuple[str, ...] = ()  # BDFs the vfio manager binds to vfio-pci
+    labels: tuple[tuple[str, str], ...] = ()  # node labels written by the operand
+    resources: tuple[tuple[str, int], ...] = ()  # extended resources it advertises
+    files: tuple[tuple[str, str], ...] = ()  # host files it writes (path, content)
+
+
+GPU_MODELS = {
+    "0x2331": "GH100_H100_PCIE",
+    "0x2330": "GH100_H100_SXM5_80GB",
+    "0x2321": "GH100_H100L_94GB",
+    "0x2335": "GH100_H200_SXM_141GB",
+    "0x2901": "GB100_B200",
+    "0x20b5": "GA100_A100_PCIE_80GB",
+    "0x20f1": "GA100_A100_PCIE_40GB",
+    "0x20b2": "GA100_A100_SXM4_80GB",
+    "0x26b5": "AD102GL_L40",
+    "0x26b9": "AD102GL_L40S",
+    "0x27b8": "AD104GL_L4",
+    "0x1eb8": "TU104GL_TESLA_T4",
+    "0x2236": "GA102GL_A10",
+}
+CC_CAPABLE_PREFIXES = ("0x23", "0x29")  # Hopper (GH100/GH200) and Blackwell (GB100/GB200)
+
+
+def gpu_model(dev: PciDevice) -> str:
+    return GPU_MODELS.get(dev.device, f"NVIDIA_{dev.device.removeprefix('0x').upper()}")
+
+
+def cc_capable(dev: PciDevice) -> bool:
+    return dev.device.startswith(CC_CAPABLE_PREFIXES)
+
+
+def vfio_bound(host: HostState) -> tuple[PciDevice, ...]:
+    return tuple(g for g in host.gpus if g.driver in ("vfio-pci", "nvgrace_gpu_vfio_pci"))
+
+
+def vfio_manager(host: HostState) -> Outcome:
+    logs = ["Starting NVIDIA vfio-manager", f"Found {len(host.gpus)} NVIDIA GPU(s) on the node"]
+    if not host.gpus:
+        return Outcome(True, (*logs, "No NVIDIA GPUs found, nothing to do"))
+    binds: list[str] = []
+    for gpu in host.gpus:
+        if gpu.driver in ("vfio-pci", "nvgrace_gpu_vfio_pci"):
+            logs.append(f"Device {gpu.bdf} already bound to vfio-pci")
+            continue
+        if gpu.driver == "nvidia" and host.host_driver_loaded:
+            logs.append(
+                f"Device {gpu.bdf} is bound to driver 'nvidia' of a pre-installed host driver; "
+                "not unbinding it (driver is in use on the host)"
+            )
+            continue
+        if not host.iommu_enabled or gpu.iommu_group is None:
+            msg = (
+                f"failed to bind {gpu.bdf} to vfio-pci: device has no IOMMU group "
+                "(/sys/kernel/iommu_groups is empty; is the IOMMU enabled on the kernel "
+                "command line?)"
+            )
+            return Outcome(False, (*logs, msg), "CrashLoopBackOff", msg)
+        if not host.group_viable(gpu):
+            others = ", ".join(
+                m for m in host.iommu_groups.get(gpu.iommu_group, ()) if m[:-2] != gpu.bdf[:-2]
+            )
+            msg = (
+                f"failed to bind {gpu.bdf} to vfio-pci: vfio: group {gpu.iommu_group} "
+                "is not viable "
+                f"(shared with {others}); please ensure all devices within the iommu_group are "
+                "bound to their vfio bus driver"
+            )
+            return Outcome(False, (*logs, msg), "CrashLoopBackOff", msg)
+        logs.append(f"Binding device {gpu.bdf} to vfio-pci")
+        binds.append(gpu.bdf)
+    logs.append("Done binding GPUs to vfio-pci")
+    return Outcome(True, tuple(logs), bind_vfio=tuple(binds))
+
+
+def resource_names(
+    host: HostState, cfg: PolicyConfig, gpus: tuple[PciDevice, ...]
+) -> dict[str, int]:
+    """nvidia.com/pgpu (or the alias / per-model names) for the kata sandbox device plugin."""
+    env = cfg.env
+    out: dict[str, int] = {}
+    for gpu in gpus:
+        if "P_GPU_ALIAS" not in env:
+            name = "pgpu"
+        elif env["P_GPU_ALIAS"] == "":
+            name = gpu_model(gpu)
+        else:
+            name = env["P_GPU_ALIAS"]
+        out[f"nvidia.com/{name}"] = out.get(f"nvidia.com/{name}", 0) + 1
+    return out
+
+
+def cdi_spec(
+    resources: Mapping[str, int], gpus: tuple[PciDevice, ...], groups: Mapping[str, str]
+) -> str:
+    """A CDI spec in the shape the kata sandbox device plugin writes (one device per GPU)."""
+    kind = next(iter(resources), "nvidia.com/pgpu")
+    lines = ['cdiVersion: "0.7.0"', f"kind: {kind}", "devices:"]
+    for i, gpu in enumerate(gpus):
+        group = groups.get(gpu.bdf, gpu.iommu_group or str(i))
+        lines += [
+            f'- name: "{i}"',
+            "  containerEdits:",
+            "    deviceNodes:",
+            f"    - path: /dev/vfio/{group}",
+            f'  annotations:\n    bdf: "{gpu.bdf}"',
+        ]
+    lines += ["containerEdits:", "  deviceNodes:", "  - path: /dev/vfio/vfio"]
+    return "\n".join(lines) + "\n"
+
+
+def kata_device_plugin(host: HostState, cfg: PolicyConfig) -> Outcome:
+    gpus = vfio_bound(host)
+    logs = [
+        "Starting NVIDIA sandbox device plugin (kata)",
+        f"Discovered {len(gpus)} GPU(s) bound to vfio-pci",
+    ]
+    if not gpus:
+        return Outcome(True, (*logs, "No devices found. Waiting indefinitely."))
+    res = resource_names(host, cfg, gpus)
+    for name, count in res.items():
+        logs.append(f"Registered device plugin for '{name}' with Kubelet ({count} device(s))")
+    kind = next(iter(res)).removeprefix("nvidia.com/")
+    path = f"var/run/cdi/nvidia.com-{kind}.yaml"
+    logs.append(f"Wrote CDI spec /{path}")
+    groups = {g.bdf: g.iommu_group or "" for g in gpus}
+    return Outcome(
+        True,
+        tuple(logs),
+        resources=tuple(res.items()),
+        files=((path, cdi_spec(res, gpus, groups)),),
+    )
+
+
+def kubevirt_device_plugin(host: HostState) -> Outcome:
+    gpus = vfio_bound(host)
+    res: dict[str, int] = {}
+    for gpu in gpus:
+        res[f"nvidia.com/{gpu_model(gpu)}"] = res.get(f"nvidia.com/{gpu_model(gpu)}", 0) + 1
+    logs = ["Starting KubeVirt GPU device plugin", f"Discovered {len(gpus)} passthrough GPU(s)"]
+    logs += [
+        f"Registered {name} with {n} device(s) (no CDI spec in this mode)"
+        for name, n in res.items()
+    ]
+    return Outcome(True, tuple(logs), resources=tuple(res.items()))
+
+
+def sandbox_validator(host: HostState, cfg: PolicyConfig) -> Outcome:
+    logs = ["Starting sandbox validator", "Validating vfio-pci bindings"]
+    for gpu in host.gpus:
+        if gpu.driver not in ("vfio-pci", "nvgrace_gpu_vfio_pci"):
+            msg = f"device {gpu.bdf} not bound to 'vfio-pci' ... driver: '{gpu.driver or 'none'}'"
+            return Outcome(
+                False, (*logs, msg, "Error: vfio-pci validation failed"), "CrashLoopBackOff", msg
+            )
+    logs.append(f"All {len(host.gpus)} GPU(s) bound to vfio-pci")
+    logs.append("vfio-pci-ready validation succeeded")
+    files = (
+        ("run/nvidia/validations/workload-type", "vm-passthrough\n"),
+        ("run/nvidia/validations/vfio-pci-ready", ""),
+    )
+    return Outcome(True, tuple(logs), files=files)
+
+
+def cc_manager(host: HostState, cfg: PolicyConfig, labels: Mapping[str, str]) -> Outcome:
+    mode = labels.get(CC_MODE, cfg.cc_default_mode)
+    logs = [
+        f"Starting k8s-cc-manager, default CC mode '{cfg.cc_default_mode}'",
+        f"Requested CC mode: {mode}",
+    ]
+    if mode == "on" and host.tee and host.gpus:
+        incapable = [g.bdf for g in host.gpus if not cc_capable(g)]
+        if incapable:
+            msg = f"Some GPUs are not cc-capable: {', '.join(incapable)}"
+            return Outcome(False, (*logs, msg), "CrashLoopBackOff", msg)
+        logs.append("CC mode set to 'on' on all GPUs")
+        return Outcome(True, tuple(logs), labels=((CC_MODE_STATE, "on"), (CC_READY_STATE, "true")))
+    if mode == "on":
+        logs.append(
+            "Confidential computing is not enabled on this host (no TDX/SEV-SNP); leaving CC off"
+        )
+    logs.append("CC mode set to 'off'")
+    return Outcome(True, tuple(logs), labels=((CC_MODE_STATE, "off"), (CC_READY_STATE, "false")))
+
+
+def container_operand(name: str, host: HostState) -> Outcome:
+    """The container stack on a GPU node: it needs an NVIDIA driver and GPUs not on vfio-pci."""
+    on_vfio = vfio_bound(host)
+    if name == "nvidia-driver-daemonset":
+        if on_vfio:
+            msg = f"Could not load NVIDIA driver: device {on_vfio[0].bdf} is bound to vfio-pci"
+            return Outcome(
+                False, ("Starting NVIDIA driver installation", msg), "CrashLoopBackOff", msg
+            )
+        return Outcome(
+            True, ("Starting NVIDIA driver installation", "Done, now waiting for signal")
+        )
+    if name == "nvidia-container-toolkit-daemonset":
+        return Outcome(
+            True, ("Installing NVIDIA container toolkit", "Setting up runtime: containerd")
+        )
+    if not host.host_driver_loaded:
+        msg = "Failed to initialize NVML: could not load NVML library"
+        return Outcome(False, (msg,), "CrashLoopBackOff", msg)
+    n = sum(1 for g in host.gpus if g.driver == "nvidia")
+    if name == "nvidia-device-plugin-daemonset":
+        return Outcome(
+            True,
+            ("Starting NVIDIA device plugin", f"Registered nvidia.com/gpu with {n} device(s)"),
+            resources=(("nvidia.com/gpu", n),) if n else (),
+        )
+    return Outcome(True, ("all validations are successful",))
+
+
+def operand_outcome(
+    name: str, host: HostState, cfg: PolicyConfig, labels: Mapping[str, str]
+) -> Outcome:
+    if name == "nvidia-vfio-manager":
+        return vfio_manager(host)
+    if name == "nvidia-kata-sandbox-device-plugin-daemonset":
+        return kata_device_plugin(host, cfg)
+    if name == "nvidia-sandbox-device-plugin-daemonset":
+        return kubevirt_device_plugin(host)
+    if name == "nvidia-sandbox-validator":
+        return sandbox_validator(host, cfg)
+    if name == "nvidia-cc-manager":
+        return cc_manager(host, cfg, labels)
+    if name == "nvidia-kata-manager":
+        return Outcome(True, ("kata-manager is deprecated; use kata-deploy",))
+    return container_operand(name, host)
+
+
+def operator_logs(cfg: PolicyConfig, node_errors: Mapping[str, str], state: str) -> tuple[str, ...]:
+    lines = [
+        "Starting GPU Operator v26.3.1",
+        "Found ClusterPolicy cluster-policy",
+        f"Sandbox workloads: enabled={str(cfg.sandbox_enabled).lower()} mode={cfg.mode} "
+        f"defaultWorkload={cfg.default_workload}",
+    ]
+    if cfg.kata_manager:
+        lines.append(
+            "WARNING: kataManager is deprecated; do not enable it together with kata-deploy"
+        )
+    for node, err in sorted(node_errors.items()):
+        lines.append(f'ERROR {err} node="{node}"; using default workload "container"')
+    lines.append(f"ClusterPolicy is {state}")
+    return tuple(lines)
+
+
+def cluster_policy_state(daemonsets: list[Mapping]) -> str:
+    """ready when every operand DaemonSet has all its scheduled pods ready."""
+    for ds in daemonsets:
+        st = ds.get("status") or {}
+        desired = st.get("desiredNumberScheduled", 0) or 0
+        if (st.get("numberReady", 0) or 0) < desired or (
+            st.get("updatedNumberScheduled") or 0
+        ) < desired:
+            return "notReady"
+    return "ready"
+
+
+# --- kata-deploy ------------------------------------------------------------------------------
+
+KATA_INSTALL_SECONDS = 2.0
+
+
+def kata_shims_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple((env.get("SHIMS_X86_64") or env.get("SHIMS") or "").split())
+
+
+def kata_install_logs(node: str, shims: tuple[str, ...], default_shim: str) -> tuple[str, ...]:
+    lines = [
+        f"Installing Kata Containers artifacts on node {node}",
+        "Copying kata artifacts onto host",
+    ]
+    lines += [f"Adding runtime kata-{s} to containerd configuration" for s in shims]
+    lines += [
+        f"Default shim: {default_shim}",
+        "Restarting containerd",
+        f"Labelling node {node} with {KATA_RUNTIME}=true",
+        "Install completed",
+    ]
+    return tuple(lines)
+
+
+def kata_shim_config(shim: str) -> str:
+    hypervisor = "qemu" if shim.startswith("qemu") else shim.split("-")[0]
+    return f"# Kata Containers configuration for {shim} (lab stand-in)\n[hypervisor.{hypervisor}]\n"
+
+
+# --- workload pods in a Kata RuntimeClass -----------------------------------------------------
+
+VECTORADD_LOG = (
+    "[Vector addition of 50000 elements]",
+    "Copy input data from the host memory to the CUDA device",
+    "CUDA kernel launch with 196 blocks of 256 threads",
+    "Copy output data from the CUDA device to the host memory",
+    "Test PASSED",
+)
+RUN_SECONDS = 2.0
+
+
+def _minor(version: str) -> int | None:
+    m = re.match(r"v?1\.(\d+)", version or "")
+    return int(m.group(1)) if m else None
+
+
+def pod_resources_get_enabled(kubelet_version: str, kubelet_config: str) -> bool:
+    minor = _minor(kubelet_version)
+    if minor is None or minor >= 34:
+        return True
+    return bool(re.search(r"^\s*KubeletPodResourcesGet:\s*true\s*$", kubelet_config, re.M))
+
+
+def requested_device_resources(pod: Mapping) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        res = c.get("resources") or {}
+        for bucket in ("limits", "requests"):
+            for k, v in (res.get(bucket) or {}).items():
+                if k.startswith("nvidia.com/"):
+                    try:
+                        out[k] = max(out.get(k, 0), int(str(v)))
+                    except ValueError:
+                        out[k] = max(out.get(k, 0), 1)
+    return out
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    """Where a Kata pod goes next: phase, the container's waiting reason, logs, an event."""
+
+    phase: str  # Pending | Running | Succeeded
+    reason: str = ""
+    message: str = ""
+    event_reason: str = ""
+    logs: tuple[str, ...] = ()
+    completes: bool = False
+
+
+def kata_pod_plan(
+    pod: Mapping,
+    handler: str | None,
+    host: HostState,
+    kubelet_version: str,
+    kata_installed: bool,
+) -> PodPlan:
+    """What containerd + the Kata shim do with a pod of a Kata RuntimeClass on this node."""
+    rc = (pod.get("spec") or {}).get("runtimeClassName") or ""
+    shim = (handler or rc).removeprefix("kata-")
+    if not kata_installed or shim not in host.kata_shims:
+        msg = (
+            "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox "
+            f'runtime: no runtime for "{handler or rc}" is configured'
+        )
+        return PodPlan("Pending", "ContainerCreating", msg, "FailedCreatePodSandBox")
+    devices = requested_device_resources(pod)
+    if devices and not pod_resources_get_enabled(kubelet_version, host.kubelet_config):
+        msg = "PodResources API Get method disabled"
+        return PodPlan("Pending", "ContainerCreating", msg, "FailedCreatePodSandBox")
+    for res in devices:
+        kind = res.removeprefix("nvidia.com/")
+        if res == "nvidia.com/gpu":
+            continue
+        if f"nvidia.com-{kind}.yaml" not in host.cdi_specs:
+            msg = (
+                "failed to create containerd task: failed to create shim task: "
+                f"unresolvable CDI devices {res}=0"
+            )
+            return PodPlan("Pending", "CreateContainerError", msg, "Failed")
+    image = " ".join(c.get("image", "") for c in (pod.get("spec") or {}).get("containers") or [])
+    if "vectoradd" in image:
+        return PodPlan("Succeeded", logs=VECTORADD_LOG, completes=True)
+    return PodPlan("Running", logs=("Kata sandbox started",))
+
+
+# --- crash loops ------------------------------------------------------------------------------
+
+
+def crashloop_restarts(elapsed: float) -> int:
+    """Restarts a crash-looping container has had after `elapsed` seconds (kubelet back-off
+    10s, 20s, 40s ... capped at 300s; each run itself takes ~1s)."""
+    restarts, t, backoff = 0, 1.0, 10.0
+    while t <= elapsed:
+        restarts += 1
+        t += backoff + 1.0
+        backoff = min(backoff * 2, 300.0)
+    return restarts
+
+
+def crashloop_backoff(restarts: int) -> int:
+    return int(min(10 * 2 ** max(restarts - 1, 0), 300))

@@ -1,0 +1,923 @@
+"""The simulator process: watch the API server, read the host trees, write what real
+components would write (node labels and extended resources, operand DaemonSets, ClusterPolicy
+status, pod phases / crash loops, pod logs as KWOK `Logs` objects, host files).
+
+Level-triggered: every watch event marks the world dirty; one reconcile pass recomputes the
+desired state from the cached objects and the host trees (`logic`), and writes only differences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+import time
+import traceback
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..kube import Kube, KubeError
+from . import hostwrite, logic
+from .hoststate import HostState, read_host
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+KATA_DEPLOY = "kata-deploy"
+
+
+def now_iso(t: float | None = None) -> str:
+    return datetime.fromtimestamp(t if t is not None else time.time(), UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def parse_time(s: str | None) -> float | None:
+    if not s:
+        return None
+    try:
+        return datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def key(obj: dict) -> tuple[str, str]:
+    m = obj.get("metadata") or {}
+    return m.get("namespace", ""), m.get("name", "")
+
+
+class Informer(threading.Thread):
+    """List + watch one collection into `items`, calling `changed()` on every event."""
+
+    def __init__(self, kube: Kube, path: str, changed, name: str) -> None:
+        super().__init__(daemon=True, name=f"informer-{name}")
+        self.kube, self.path, self.changed = kube, path, changed
+        self.items: dict[tuple[str, str], dict] = {}
+        self.lock = threading.Lock()
+        self.synced = threading.Event()
+        self.available = False
+
+    def snapshot(self) -> list[dict]:
+        with self.lock:
+            return list(self.items.values())
+
+    def run(self) -> None:
+        while True:
+            try:
+                items, rv = self.kube.list(self.path)
+                with self.lock:
+                    self.items = {key(o): o for o in items}
+                self.available = True
+                self.synced.set()
+                self.changed()
+                while True:
+                    for ev in self.kube.watch(self.path, rv):
+                        obj = ev.get("object") or {}
+                        rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                        t = ev.get("type")
+                        if t == "BOOKMARK":
+                            continue
+                        if t == "ERROR":
+                            raise KubeError(
+                                obj.get("code", 500), json.dumps(obj), "WATCH", self.path
+                            )
+                        with self.lock:
+                            if t == "DELETED":
+                                self.items.pop(key(obj), None)
+                            else:
+                                self.items[key(obj)] = obj
+                        self.changed()
+            except KubeError as e:
+                if e.status == 404:  # CRD not installed (yet)
+                    with self.lock:
+                        had = bool(self.items)
+                        self.items = {}
+                    self.available = False
+                    self.synced.set()
+                    if had:
+                        self.changed()
+                time.sleep(1.0)
+            except Exception:
+                traceback.print_exc()
+                time.sleep(1.0)
+
+
+class HostCache:
+    """Host state per node: re-read every `ttl` seconds for hosts others may change over SSH,
+    cached until the simulator itself writes for the rest. Trees of hosts without sshd are
+    copied from their fixture on first write (copy on write)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict] = {}
+        self.cache: dict[str, tuple[float, HostState]] = {}
+
+    def configure(self, lab_nodes: list[dict]) -> None:
+        self.nodes = {n["name"]: n for n in lab_nodes}
+
+    def root(self, node: str) -> Path | None:
+        n = self.nodes.get(node)
+        if not n:
+            return None
+        root = Path(n["host_root"])
+        return root if root.exists() else Path(n["fixture"])
+
+    def writable_root(self, node: str) -> Path | None:
+        n = self.nodes.get(node)
+        if not n:
+            return None
+        root = Path(n["host_root"])
+        if not root.exists():
+            root.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(n["fixture"], root, symlinks=True)
+        self.cache.pop(node, None)
+        return root
+
+    def get(self, node: str) -> HostState:
+        n = self.nodes.get(node)
+        if not n:
+            return HostState(exists=False)
+        # Hosts others may change (over SSH, or tests writing the tree) are re-read every
+        # second; the scale nodes only change through the simulator itself.
+        ttl = 1e12 if n["name"].startswith("scale-node-") else 1.0
+        hit = self.cache.get(node)
+        if hit and time.monotonic() - hit[0] < ttl:
+            return hit[1]
+        st = read_host(self.root(node))  # type: ignore[arg-type]
+        self.cache[node] = (time.monotonic(), st)
+        return st
+
+    def invalidate(self, node: str) -> None:
+        self.cache.pop(node, None)
+
+
+class LogWriter:
+    """Pod logs as CRI-format files plus a KWOK `Logs` object pointing at them."""
+
+    def __init__(self, kube: Kube, base: Path, pool: ThreadPoolExecutor) -> None:
+        self.kube, self.base, self.pool = kube, base, pool
+        self.done: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def set(
+        self, pod: dict, logs: dict[str, tuple[str, ...]], previous: dict | None = None
+    ) -> None:
+        meta = pod["metadata"]
+        uid = meta["uid"]
+        digest = hashlib.sha1(json.dumps([logs, previous], sort_keys=True).encode()).hexdigest()
+        with self.lock:
+            if self.done.get(uid) == digest:
+                return
+            self.done[uid] = digest
+        self.pool.submit(self._write, pod, logs, previous or {})
+
+    def forget(self, live_uids: set[str]) -> None:
+        with self.lock:
+            for uid in [u for u in self.done if u not in live_uids]:
+                del self.done[uid]
+        # files of deleted pods
+        if self.base.is_dir():
+            for d in self.base.iterdir():
+                if d.name.rsplit("_", 1)[-1] not in live_uids:
+                    shutil.rmtree(d, ignore_errors=True)
+
+    def _file(self, d: Path, name: str, lines: tuple[str, ...], start: float) -> str:
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / name
+        text = "".join(
+            datetime.fromtimestamp(start + i * 0.013, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+            + f" stdout F {line}\n"
+            for i, line in enumerate(lines)
+        )
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+        return str(path)
+
+    def _write(self, pod: dict, logs: dict, previous: dict) -> None:
+        try:
+            meta = pod["metadata"]
+            ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+            d = self.base / f"{ns}_{name}_{uid}"
+            start = parse_time((pod.get("status") or {}).get("startTime")) or time.time()
+            entries = []
+            for container, lines in logs.items():
+                e = {
+                    "containers": [container],
+                    "logsFile": self._file(d, f"{container}.log", lines, start),
+                }
+                if container in previous:
+                    e["previousLogsFile"] = self._file(
+                        d, f"{container}.previous.log", previous[container], start
+                    )
+                entries.append(e)
+            obj = {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "Logs",
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "ownerReferences": [
+                        {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}
+                    ],
+                },
+                "spec": {"logs": entries},
+            }
+            path = f"/apis/kwok.x-k8s.io/v1alpha1/namespaces/{ns}/logs"
+            try:
+                self.kube.create(path, obj)
+            except KubeError as e:
+                if e.status != 409:
+                    raise
+                self.kube.patch(f"{path}/{name}", {"spec": obj["spec"]})
+        except Exception:
+            with self.lock:
+                self.done.pop(pod["metadata"]["uid"], None)
+            traceback.print_exc()
+
+
+def env_of(pod: dict, container: str | None = None) -> dict[str, str]:
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        if container is None or c.get("name") == container:
+            return {e["name"]: str(e.get("value", "")) for e in c.get("env") or [] if "name" in e}
+    return {}
+
+
+def is_running(pod: dict) -> bool:
+    st = pod.get("status") or {}
+    return (
+        st.get("phase") == "Running"
+        and bool(st.get("podIP"))
+        and not (pod.get("metadata") or {}).get("deletionTimestamp")
+    )
+
+
+def owner(pod: dict) -> tuple[str, str]:
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        return ref.get("kind", ""), ref.get("name", "")
+    return "", ""
+
+
+def container_names(pod: dict) -> list[str]:
+    return [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+
+
+def _conditions(ready: bool, containers: list[str], t: str, started: bool = True) -> list[dict]:
+    msg = f"containers with unready status: [{' '.join(containers)}]"
+    conds = [
+        {
+            "type": "PodReadyToStartContainers",
+            "status": "True" if started else "False",
+            "lastTransitionTime": t,
+        },
+        {"type": "Initialized", "status": "True", "lastTransitionTime": t},
+        {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": t},
+        {
+            "type": "ContainersReady",
+            "status": "True" if ready else "False",
+            "lastTransitionTime": t,
+        },
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": t},
+    ]
+    if not ready:
+        for c in conds[2:4]:
+            c.update(reason="ContainersNotReady", message=msg)
+    return conds
+
+
+def crash_status(pod: dict, message: str, restarts: int, now: float) -> dict:
+    meta = pod["metadata"]
+    names = container_names(pod)
+    backoff = logic.crashloop_backoff(restarts)
+    t = now_iso(now)
+    statuses = []
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        statuses.append(
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "containerID": "containerd://"
+                + hashlib.sha256(f"{meta['uid']}/{c['name']}/{restarts}".encode()).hexdigest(),
+                "ready": False,
+                "started": False,
+                "restartCount": restarts,
+                "state": {
+                    "waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": f"back-off {backoff}s restarting failed container={c['name']} "
+                        f"pod={meta['name']}_{meta['namespace']}({meta['uid']})",
+                    }
+                },
+                "lastState": {
+                    "terminated": {
+                        "exitCode": 1,
+                        "reason": "Error",
+                        "message": message,
+                        "startedAt": now_iso(now - 1),
+                        "finishedAt": t,
+                    }
+                },
+            }
+        )
+    return {
+        "status": {
+            "phase": "Running",
+            "conditions": _conditions(False, names, t),
+            "containerStatuses": statuses,
+        }
+    }
+
+
+def running_status(pod: dict, now: float, restarts: int = 0) -> dict:
+    t = now_iso(now)
+    statuses = [
+        {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "imageID": "",
+            "containerID": "containerd://"
+            + hashlib.sha256(f"{pod['metadata']['uid']}/{c['name']}".encode()).hexdigest(),
+            "ready": True,
+            "started": True,
+            "restartCount": restarts,
+            "state": {"running": {"startedAt": t}},
+        }
+        for c in (pod.get("spec") or {}).get("containers") or []
+    ]
+    return {
+        "status": {
+            "phase": "Running",
+            "conditions": _conditions(True, container_names(pod), t),
+            "containerStatuses": statuses,
+            "startTime": pod["status"].get("startTime", t),
+        }
+    }
+
+
+def waiting_status(pod: dict, reason: str, message: str, now: float) -> dict:
+    t = now_iso(now)
+    statuses = [
+        {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "ready": False,
+            "started": False,
+            "restartCount": 0,
+            "state": {"waiting": {"reason": reason, "message": message}},
+        }
+        for c in (pod.get("spec") or {}).get("containers") or []
+    ]
+    return {
+        "status": {
+            "phase": "Pending",
+            "conditions": _conditions(False, container_names(pod), t, started=False),
+            "containerStatuses": statuses,
+        }
+    }
+
+
+def succeeded_status(pod: dict, started: float, now: float) -> dict:
+    t = now_iso(now)
+    statuses = [
+        {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "imageID": "",
+            "containerID": "containerd://"
+            + hashlib.sha256(f"{pod['metadata']['uid']}/{c['name']}".encode()).hexdigest(),
+            "ready": False,
+            "started": False,
+            "restartCount": 0,
+            "state": {
+                "terminated": {
+                    "exitCode": 0,
+                    "reason": "Completed",
+                    "startedAt": now_iso(started),
+                    "finishedAt": t,
+                }
+            },
+        }
+        for c in (pod.get("spec") or {}).get("containers") or []
+    ]
+    conds = _conditions(False, container_names(pod), t)
+    for c in conds:
+        if c["type"] in ("Ready", "ContainersReady"):
+            c.update(reason="PodCompleted", message="")
+    return {"status": {"phase": "Succeeded", "conditions": conds, "containerStatuses": statuses}}
+
+
+def waiting_reason(pod: dict) -> tuple[str, str]:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        w = (cs.get("state") or {}).get("waiting")
+        if w:
+            return w.get("reason", ""), w.get("message", "")
+    return "", ""
+
+
+def restart_count(pod: dict) -> int:
+    return max(
+        [
+            cs.get("restartCount", 0)
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        ]
+        or [0]
+    )
+
+
+class Simulator:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.lab_json = self.state_dir / "lab.json"
+        self.lab_mtime = 0.0
+        info = json.loads(self.lab_json.read_text())
+        self.kube = Kube(info["kubeconfig"], pool_size=48)
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="write")
+        self.log_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="logs")
+        self.logs = LogWriter(self.kube, self.state_dir / "podlogs", self.log_pool)
+        self.hosts = HostCache()
+        self.dirty = threading.Event()
+        self.wake_at = float("inf")
+        self.events_sent: set[tuple[str, str]] = set()
+        self.crd_paths = {
+            "clusterpolicies": "/apis/nvidia.com/v1/clusterpolicies",
+        }
+        self.inf = {
+            "nodes": Informer(self.kube, "/api/v1/nodes", self.dirty.set, "nodes"),
+            "pods": Informer(self.kube, "/api/v1/pods", self.dirty.set, "pods"),
+            "daemonsets": Informer(self.kube, "/apis/apps/v1/daemonsets", self.dirty.set, "ds"),
+            "runtimeclasses": Informer(
+                self.kube, "/apis/node.k8s.io/v1/runtimeclasses", self.dirty.set, "rc"
+            ),
+            "clusterpolicies": Informer(
+                self.kube, self.crd_paths["clusterpolicies"], self.dirty.set, "cp"
+            ),
+        }
+        self.load_lab()
+
+    def load_lab(self) -> None:
+        try:
+            m = self.lab_json.stat().st_mtime
+        except OSError:
+            return
+        if m != self.lab_mtime:
+            self.lab_mtime = m
+            self.hosts.configure(json.loads(self.lab_json.read_text()).get("nodes", []))
+
+    # --- main loop -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        for i in self.inf.values():
+            i.start()
+        for i in self.inf.values():
+            i.synced.wait(30)
+        print(f"{now_iso()} simulator running", flush=True)
+        last = 0.0
+        while True:
+            periodic = max(1.0, 3 * last)
+            self.dirty.wait(timeout=max(0.05, min(periodic, self.wake_at - time.time())))
+            self.dirty.clear()
+            self.wake_at = float("inf")
+            time.sleep(0.05)
+            t0 = time.monotonic()
+            try:
+                self.load_lab()
+                self.reconcile()
+            except Exception:
+                traceback.print_exc()
+            last = time.monotonic() - t0
+
+    def wake(self, at: float) -> None:
+        """Run a pass at `at` (epoch seconds) even if nothing changes before."""
+        self.wake_at = min(self.wake_at, at + 0.05)
+
+    def _writes(self, fns: list) -> None:
+        for f in self.pool.map(lambda fn: self._try(fn), fns):
+            del f
+
+    @staticmethod
+    def _try(fn) -> None:
+        try:
+            fn()
+        except KubeError as e:
+            if e.status not in (404, 409):
+                print(f"{now_iso()} write failed: {e}", flush=True)
+        except Exception:
+            traceback.print_exc()
+
+    # --- one pass ----------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        now = time.time()
+        nodes = {n["metadata"]["name"]: n for n in self.inf["nodes"].snapshot()}
+        pods = self.inf["pods"].snapshot()
+        dss = self.inf["daemonsets"].snapshot()
+        rcs = {r["metadata"]["name"]: r for r in self.inf["runtimeclasses"].snapshot()}
+        cps = self.inf["clusterpolicies"].snapshot()
+
+        labels: dict[str, dict[str, str | None]] = defaultdict(dict)
+        writes: list = []
+
+        self.kata_deploy(nodes, pods, dss, labels, now)
+        cp = next(
+            (c for c in cps if c["metadata"]["name"] == "cluster-policy"), cps[0] if cps else None
+        )
+        operator = next(
+            (
+                p
+                for p in pods
+                if (p["metadata"].get("labels") or {}).get("app") == "gpu-operator"
+                and is_running(p)
+            ),
+            None,
+        )
+        resources: dict[str, dict[str, int]] = defaultdict(dict)
+        if cp is not None and operator is not None:
+            self.operator(cp, operator, nodes, pods, dss, labels, resources, writes, now)
+        self.device_resources(nodes, resources, writes)
+        self.workloads(nodes, pods, rcs, writes, now)
+        self.misc_logs(pods)
+
+        for name, want in labels.items():
+            node = nodes.get(name)
+            if node is None:
+                continue
+            patch = logic.label_patch(node["metadata"].get("labels") or {}, want)
+            if patch:
+                writes.append(
+                    lambda n=name, p=patch: self.kube.patch(
+                        f"/api/v1/nodes/{n}", {"metadata": {"labels": p}}
+                    )
+                )
+        self._writes(writes)
+        self.logs.forget({p["metadata"]["uid"] for p in pods})
+
+    # --- kata-deploy -------------------------------------------------------------------------
+
+    def kata_deploy(self, nodes, pods, dss, labels, now) -> None:
+        installed_nodes = set()
+        for pod in pods:
+            if (pod["metadata"].get("labels") or {}).get("name") != KATA_DEPLOY or not is_running(
+                pod
+            ):
+                continue
+            node = pod["spec"].get("nodeName")
+            if node not in nodes:
+                continue
+            env = env_of(pod, "kube-kata")
+            shims = logic.kata_shims_from_env(env)
+            default = env.get("DEFAULT_SHIM_X86_64") or env.get("DEFAULT_SHIM") or "qemu"
+            started = parse_time(pod["status"].get("startTime")) or now
+            lines = logic.kata_install_logs(node, shims, default)
+            if now - started < logic.KATA_INSTALL_SECONDS:
+                self.logs.set(pod, {"kube-kata": lines[:2]})
+                self.wake(started + logic.KATA_INSTALL_SECONDS)  # come back when it is done
+                continue
+            host = self.hosts.get(node)
+            if not host.kata or not host.kata_shims >= set(shims):
+                root = self.hosts.writable_root(node)
+                if root is not None:
+                    hostwrite.install_kata(root, shims)
+                    self.hosts.invalidate(node)
+            labels[node][logic.KATA_RUNTIME] = "true"
+            installed_nodes.add(node)
+            self.logs.set(pod, {"kube-kata": lines})
+        if not any(d["metadata"]["name"] == KATA_DEPLOY for d in dss):
+            # Uninstalled: kata-deploy's cleanup removes the artifacts and the label.
+            for name, node in nodes.items():
+                if (node["metadata"].get("labels") or {}).get(logic.KATA_RUNTIME) == "true":
+                    labels[name][logic.KATA_RUNTIME] = None
+                    n = self.hosts.nodes.get(name)
+                    if n and Path(n["host_root"]).exists():
+                        hostwrite.uninstall_kata(Path(n["host_root"]))
+                        self.hosts.invalidate(name)
+
+    # --- GPU operator --------------------------------------------------------------------------
+
+    def operator(self, cp, operator_pod, nodes, pods, dss, labels, resources, writes, now) -> None:
+        cfg = logic.PolicyConfig.from_spec(cp.get("spec"))
+        ns = operator_pod["metadata"]["namespace"]
+        errors: dict[str, str] = {}
+        # Node labels.
+        for name, node in nodes.items():
+            nl = node["metadata"].get("labels") or {}
+            if not logic.is_gpu_node(nl):
+                continue
+            _, err = logic.node_workload(nl, cfg)
+            if err:
+                errors[name] = err
+            labels[name].update(logic.operator_node_labels(nl, self.hosts.get(name), cfg))
+        # Operand DaemonSets.
+        wanted = logic.enabled_operands(cfg)
+        have = {
+            d["metadata"]["name"]: d
+            for d in dss
+            if d["metadata"]["namespace"] == ns
+            and (d["metadata"].get("labels") or {}).get(MANAGED_BY) == "gpu-operator"
+        }
+        for name in wanted:
+            if name not in have:
+                obj = operand_daemonset(logic.OPERANDS[name], ns, cp, cfg)
+                writes.append(
+                    lambda o=obj: self.kube.create(
+                        f"/apis/apps/v1/namespaces/{ns}/daemonsets", o, exist_ok=True
+                    )
+                )
+        for name in have:
+            if name not in wanted:
+                writes.append(
+                    lambda n=name: self.kube.delete(f"/apis/apps/v1/namespaces/{ns}/daemonsets/{n}")
+                )
+        # Operand pods.
+        unhealthy = 0
+        pods_on: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for pod in pods:
+            kind, ds = owner(pod)
+            if (
+                kind != "DaemonSet"
+                or ds not in logic.OPERANDS
+                or pod["metadata"]["namespace"] != ns
+            ):
+                continue
+            node = pod["spec"].get("nodeName")
+            if node not in nodes or not is_running(pod):
+                if not (pod.get("metadata") or {}).get("deletionTimestamp"):
+                    unhealthy += 1
+                continue
+            nl = dict(nodes[node]["metadata"].get("labels") or {})
+            nl.update({k: v for k, v in labels[node].items() if v is not None})
+            host = self.hosts.get(node)
+            out = logic.operand_outcome(ds, host, cfg, nl)
+            container = logic.OPERANDS[ds].container
+            if out.healthy:
+                pods_on[node].add((ds, "ok"))
+                if waiting_reason(pod)[0]:
+                    st = running_status(pod, now, restart_count(pod))
+                    writes.append(lambda p=pod, s=st: self._patch_pod(p, s))
+                if out.bind_vfio or out.files:
+                    root = self.hosts.writable_root(node)
+                    if root is not None:
+                        hostwrite.bind_vfio(root, out.bind_vfio)
+                        for path, content in out.files:
+                            hostwrite.write_file(root, path, content)
+                        self.hosts.invalidate(node)
+                        self.dirty.set()
+                for k, v in out.labels:
+                    labels[node][k] = v
+                for r, n in out.resources:
+                    resources[node][r] = resources[node].get(r, 0) + n
+                self.logs.set(pod, {container: out.logs})
+            else:
+                unhealthy += 1
+                started = parse_time(pod["status"].get("startTime")) or now
+                restarts = max(1, logic.crashloop_restarts(now - started))
+                if waiting_reason(pod)[0] != "CrashLoopBackOff" or restart_count(pod) != restarts:
+                    st = crash_status(pod, out.message, restarts, now)
+                    writes.append(lambda p=pod, s=st: self._patch_pod(p, s))
+                self.logs.set(pod, {container: out.logs}, {container: out.logs})
+        # ClusterPolicy status.
+        state = "ready"
+        if unhealthy or set(wanted) - set(have):
+            state = "notReady"
+        for name, node in nodes.items():
+            nl = node["metadata"].get("labels") or {}
+            want = labels.get(name, {})
+            if logic.label_patch(nl, want):
+                state = "notReady"  # labels not applied yet
+            merged = {**nl, **{k: v for k, v in want.items() if v is not None}}
+            for ds in wanted:
+                comp = logic.OPERANDS[ds].component
+                if merged.get(logic.DEPLOY + comp) == "true" and (ds, "ok") not in pods_on[name]:
+                    state = "notReady"
+        self.cluster_policy_status(cp, ns, state, writes, now)
+        self.logs.set(operator_pod, {"gpu-operator": logic.operator_logs(cfg, errors, state)})
+
+    def cluster_policy_status(self, cp, ns, state, writes, now) -> None:
+        cur = cp.get("status") or {}
+        if cur.get("state") == state and cur.get("namespace") == ns:
+            return
+        ready = state == "ready"
+        t = now_iso(now)
+        status = {
+            "state": state,
+            "namespace": ns,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "reason": "Reconciled" if ready else "OperandNotReady",
+                    "message": "ClusterPolicy is ready as all resources have been successfully "
+                    "reconciled"
+                    if ready
+                    else "ClusterPolicy is not ready, states not ready",
+                    "lastTransitionTime": t,
+                },
+                {
+                    "type": "Error",
+                    "status": "False" if ready else "True",
+                    "reason": "Ready" if ready else "OperandNotReady",
+                    "message": "" if ready else "one or more operands are not ready",
+                    "lastTransitionTime": t,
+                },
+            ],
+        }
+        name = cp["metadata"]["name"]
+        writes.append(
+            lambda: self.kube.patch(
+                f"{self.crd_paths['clusterpolicies']}/{name}/status", {"status": status}
+            )
+        )
+
+    def device_resources(self, nodes, resources, writes) -> None:
+        """Extended resources from running device plugins; vanished ones drop to 0."""
+        for name, node in nodes.items():
+            st = node.get("status") or {}
+            cap = st.get("capacity") or {}
+            alloc = st.get("allocatable") or {}
+            want = {k: str(v) for k, v in resources.get(name, {}).items()}
+            for k in cap:
+                if k.startswith("nvidia.com/") and k not in want:
+                    want[k] = "0"
+            patch = {k: v for k, v in want.items() if cap.get(k) != v or alloc.get(k) != v}
+            if patch:
+                writes.append(
+                    lambda n=name, p=patch: self.kube.patch(
+                        f"/api/v1/nodes/{n}/status", {"status": {"capacity": p, "allocatable": p}}
+                    )
+                )
+
+    # --- pods of a Kata RuntimeClass -----------------------------------------------------------
+
+    def workloads(self, nodes, pods, rcs, writes, now) -> None:
+        for pod in pods:
+            spec = pod.get("spec") or {}
+            rc_name = spec.get("runtimeClassName")
+            st = pod.get("status") or {}
+            if not rc_name or not spec.get("nodeName") or not st.get("podIP"):
+                continue
+            if (pod.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            phase = st.get("phase")
+            if phase not in ("Pending", "Running"):
+                continue
+            node = spec["nodeName"]
+            handler = (rcs.get(rc_name) or {}).get("handler") or rc_name
+            if node not in nodes:
+                continue
+            if not handler.startswith("kata"):
+                if phase == "Pending":
+                    writes.append(lambda p=pod: self._patch_pod(p, running_status(p, now)))
+                continue
+            host = self.hosts.get(node)
+            version = ((nodes[node].get("status") or {}).get("nodeInfo") or {}).get(
+                "kubeletVersion", ""
+            )
+            installed = (nodes[node]["metadata"].get("labels") or {}).get(
+                logic.KATA_RUNTIME
+            ) == "true"
+            plan = logic.kata_pod_plan(pod, handler, host, version, installed)
+            container = container_names(pod)[0] if container_names(pod) else ""
+            if plan.phase == "Pending":
+                if phase == "Pending" and waiting_reason(pod) != (plan.reason, plan.message):
+                    s = waiting_status(pod, plan.reason, plan.message, now)
+                    writes.append(lambda p=pod, s=s: self._patch_pod(p, s))
+                self._event(pod, node, plan, writes, now)
+                continue
+            if phase == "Pending":
+                writes.append(lambda p=pod: self._patch_pod(p, running_status(p, now)))
+                self.dirty.set()
+                continue
+            started = self._started_at(pod) or now
+            if plan.completes:
+                if now - started >= logic.RUN_SECONDS:
+                    self.logs.set(pod, {container: plan.logs})
+                    s = succeeded_status(pod, started, now)
+                    writes.append(lambda p=pod, s=s: self._patch_pod(p, s))
+                else:
+                    self.logs.set(pod, {container: plan.logs[:1]})
+                    self.wake(started + logic.RUN_SECONDS)
+            else:
+                self.logs.set(pod, {container: plan.logs})
+
+    @staticmethod
+    def _started_at(pod: dict) -> float | None:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            r = (cs.get("state") or {}).get("running")
+            if r:
+                return parse_time(r.get("startedAt"))
+        return None
+
+    def _event(self, pod, node, plan: logic.PodPlan, writes, now) -> None:
+        meta = pod["metadata"]
+        k = (meta["uid"], plan.event_reason + plan.message)
+        if not plan.event_reason or k in self.events_sent:
+            return
+        self.events_sent.add(k)
+        t = now_iso(now)
+        ev = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "reason": plan.event_reason,
+            "message": plan.message,
+            "type": "Warning",
+            "source": {"component": "kubelet", "host": node},
+            "reportingComponent": "kubelet",
+            "reportingInstance": node,
+            "firstTimestamp": t,
+            "lastTimestamp": t,
+            "count": 1,
+        }
+        writes.append(
+            lambda: self.kube.create(f"/api/v1/namespaces/{meta['namespace']}/events", ev)
+        )
+
+    def _patch_pod(self, pod: dict, status: dict) -> None:
+        m = pod["metadata"]
+        self.kube.patch(f"/api/v1/namespaces/{m['namespace']}/pods/{m['name']}/status", status)
+
+    # --- plausible logs for the remaining chart pods ---------------------------------------------
+
+    def misc_logs(self, pods) -> None:
+        for pod in pods:
+            if not is_running(pod):
+                continue
+            lb = pod["metadata"].get("labels") or {}
+            role = lb.get("role")
+            if lb.get("app.kubernetes.io/name") == "node-feature-discovery" and role:
+                c = container_names(pod)[0]
+                lines = {
+                    "master": (
+                        "Node Feature Discovery Master v0.18.3",
+                        "gRPC server disabled",
+                        "starting NodeFeature controller",
+                        "updated node labels",
+                    ),
+                    "worker": (
+                        "Node Feature Discovery Worker v0.18.3",
+                        "feature discovery completed",
+                        "creating NodeFeature object",
+                    ),
+                    "gc": ("Node Feature Discovery Garbage Collector v0.18.3", "starting gc"),
+                }.get(role, ("running",))
+                self.logs.set(pod, {c: lines})
+
+
+def operand_daemonset(op: logic.Operand, ns: str, cp: dict, cfg: logic.PolicyConfig) -> dict:
+    pod_labels = {
+        **dict(op.pod_labels),
+        MANAGED_BY: "gpu-operator",
+        "helm.sh/chart": "gpu-operator-v26.3.1",
+    }
+    container: dict = {
+        "name": op.container,
+        "image": op.image,
+        "securityContext": {"privileged": True},
+    }
+    if op.name == "nvidia-kata-sandbox-device-plugin-daemonset" and cfg.kata_device_plugin_env:
+        container["env"] = [{"name": k, "value": v} for k, v in cfg.kata_device_plugin_env]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {
+            "name": op.name,
+            "namespace": ns,
+            "labels": {
+                MANAGED_BY: "gpu-operator",
+                "app.kubernetes.io/part-of": "gpu-operator",
+                **dict(op.pod_labels),
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "nvidia.com/v1",
+                    "kind": "ClusterPolicy",
+                    "name": cp["metadata"]["name"],
+                    "uid": cp["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "selector": {"matchLabels": dict(op.pod_labels)},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "nodeSelector": {f"{logic.DEPLOY}{op.component}": "true"},
+                    "tolerations": [
+                        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+                    ],
+                    "serviceAccountName": "gpu-operator",
+                    "containers": [container],
+                },
+            },
+        },
+    }

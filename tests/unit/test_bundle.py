@@ -1,0 +1,34 @@
+"""The support bundle holds the evidence and the summaries, and never a planted secret."""
+
+from __future__ import annotations
+
+import tarfile
+
+from installer.bundle import write_bundle
+from installer.diagnose import Finding
+from installer.redact import Redactor
+
+FINDING = Finding("sandbox-mode-not-kata", "GPU pods Pending", "mode is 'kubevirt'",
+                  ("ClusterPolicy spec.sandboxWorkloads = {'mode': 'kubevirt'}",),
+                  "set sandboxWorkloads.mode=kata", 96)
+
+
+def read(path) -> dict[str, str]:
+    with tarfile.open(path) as tar:
+        return {m.name.split("/", 1)[1]: tar.extractfile(m).read().decode() for m in tar
+                if m.isfile()}
+
+
+def test_bundle_has_evidence_summaries_and_no_secrets(tmp_path):
+    redactor = Redactor()
+    redactor.add("hunter2-sudo-pass")
+    files = {"logs/run.log": "sudo -S <<< hunter2-sudo-pass\nAuthorization: Bearer eyJtoken.x",
+             "cluster/clusterpolicy.yaml": "sandboxWorkloads: {mode: kubevirt}"}
+    path = write_bundle(tmp_path / "b.tar.gz", files, [FINDING], redactor)
+    assert path.stat().st_mode & 0o077 == 0
+    content = read(path)
+    assert "kubevirt" in content["cluster/clusterpolicy.yaml"]
+    assert "mode is 'kubevirt'" in content["SUMMARY.md"]
+    assert "<h2>mode is &#x27;kubevirt&#x27;</h2>" in content["summary.html"]
+    everything = "".join(content.values())
+    assert "hunter2-sudo-pass" not in everything and "eyJtoken" not in everything

@@ -1,0 +1,110 @@
+"""Diagnosis rules: each failure from domain.md section 6 yields a top finding with evidence."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from installer.diagnose import CheckView, EventInfo, PodInfo, State, diagnose
+from installer.facts import NodeFacts, ReleaseFacts
+
+GPU = {"feature.node.kubernetes.io/pci-10de.present": "true"}
+KATA = {**GPU, "nvidia.com/gpu.workload.config": "vm-passthrough",
+        "nvidia.com/cc.ready.state": "false"}
+POLICY = {"spec": {"sandboxWorkloads": {"enabled": True, "mode": "kata"}},
+          "status": {"state": "ready"}}
+KD = ReleaseFacts("kata-deploy", "kata-system", "kata-deploy", "3.29.0", "deployed")
+
+
+def healthy() -> State:
+    return State(
+        nodes=(NodeFacts("gpu-1", labels=KATA, allocatable={"nvidia.com/pgpu": "1"},
+                         kubelet_version="v1.35.4", ready=True),),
+        runtime_classes=("kata-qemu-nvidia-gpu",), cluster_policy=POLICY, releases=(KD,))
+
+
+def top(state: State):
+    findings = diagnose(state)
+    assert findings, "expected a finding"
+    return findings[0]
+
+
+def test_a_healthy_cluster_has_no_findings():
+    assert diagnose(healthy()) == []
+
+
+def node(state: State, **labels) -> State:
+    n = state.nodes[0]
+    return replace(state, nodes=(replace(n, labels={**n.labels, **labels}),))
+
+
+CASES = {
+    "typo label": (lambda s: node(s, **{"nvidia.com/gpu.workload.config": "kata"}),
+                   "workload-label-invalid", "=kata"),
+    "wrong mode": (lambda s: replace(s, cluster_policy={"spec": {"sandboxWorkloads": {
+        "enabled": True, "mode": "kubevirt"}}}), "sandbox-mode-not-kata", "'kubevirt'"),
+    "runtime class missing": (lambda s: replace(s, runtime_classes=(), releases=(), events=(
+        EventInfo("default", "Pod/x", "FailedCreatePodSandBox",
+                  'RuntimeClass "kata-qemu-nvidia-gpu" not found'),)),
+                              "runtime-class-missing", "not found"),
+    "host driver": (lambda s: replace(node(s, **{"nvidia.com/gpu.deploy.driver": "pre-installed"}),
+                                      pods=(PodInfo("gpu-operator", "nvidia-sandbox-validator-a",
+                                                    "gpu-1", "Running",
+                                                    {"app": "nvidia-sandbox-validator"},
+                                                    waiting_reason="CrashLoopBackOff",
+                                                    log_tail=("device not bound to 'vfio-pci'",
+                                                              )),)),
+                    "host-driver-loaded", "pre-installed"),
+    "iommu off": (lambda s: replace(s, host_checks={"gpu-1": (CheckView(
+        "iommu-enabled", "fail", ("/proc/cmdline: BOOT_IMAGE=/vmlinuz ro",)),)}),
+                  "iommu-off", "/proc/cmdline"),
+    "feature gate": (lambda s: replace(s, events=(EventInfo(
+        "default", "Pod/cuda", "Failed", "PodResources API Get method disabled"),)),
+                     "kubelet-podresources-gate", "PodResources API"),
+    "cc blocks scheduling": (lambda s: replace(node(s, **{"nvidia.com/cc.ready.state": "true"}),
+                                               pods=(PodInfo("default", "cuda", None, "Pending",
+                                                             runtime_class="kata-qemu-nvidia-gpu",
+                                                             pending_message="0/4 nodes: didn't "
+                                                             "match Pod's node affinity/selector"),
+                                                     )),
+                             "cc-ready-state-blocks-scheduling", "cc.ready.state=true"),
+    "two nfd": (lambda s: replace(s, nfd_workers=("gpu-operator/gpu-operator-node-feature-"
+                                                  "discovery-worker",
+                                                  "kube-system/node-feature-discovery-worker")),
+                "nfd-twice", "kube-system/node-feature-discovery-worker"),
+    "no pgpu": (lambda s: replace(s, nodes=(replace(s.nodes[0], allocatable={}),), events=(
+        EventInfo("default", "Pod/cuda", "FailedScheduling",
+                  "0/4 nodes are available: 1 Insufficient nvidia.com/pgpu."),)),
+                "insufficient-pgpu", "Insufficient nvidia.com/pgpu"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_the_top_finding_names_the_cause_with_evidence(case):
+    mutate, rule, evidence_word = CASES[case]
+    finding = top(mutate(healthy()))
+    assert finding.rule == rule
+    assert any(evidence_word in e for e in finding.evidence), finding.evidence
+    assert finding.fix
+
+
+def test_cc_manager_crash_on_non_cc_gpus_suggests_cc_off():
+    state = replace(node(healthy(), **{"nvidia.com/cc.ready.state": "true"}), pods=(PodInfo(
+        "gpu-operator", "nvidia-cc-manager-x", "gpu-1", "Running", {"name": "nvidia-cc-manager"},
+        waiting_reason="CrashLoopBackOff", log_tail=("Some GPUs are not cc-capable",)),))
+    finding = top(state)
+    assert finding.rule == "cc-gpus-not-capable" and "ccMode: off" in finding.fix
+
+
+def test_no_node_labelled_is_a_finding():
+    state = replace(healthy(), nodes=(NodeFacts("gpu-1", labels=GPU),))
+    assert top(state).rule == "no-kata-nodes"
+
+
+def test_findings_are_ordered_by_likelihood():
+    state = replace(node(healthy(), **{"nvidia.com/gpu.workload.config": "kata"}),
+                    nfd_workers=("a/x-node-feature-discovery-worker",
+                                 "b/node-feature-discovery-worker"))
+    scores = [f.score for f in diagnose(state)]
+    assert scores == sorted(scores, reverse=True) and len(scores) >= 2

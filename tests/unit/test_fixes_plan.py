@@ -1,0 +1,199 @@
+"""Fix planning (pure) and the fix scripts' file semantics, exercised on copies of the
+host trees with the local /bin/sh (live-system commands are skipped off `/`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from remote.fixes import FIX_NAMES, FixBlocked, kubelet_gate, plan_fixes, vfio_bind
+from remote.fixes.base import LIB, FileView, ScriptBuilder, sha256
+from remote.fixes.grub import add_args
+from remote.probe import probe_local
+
+OURS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "hosts"
+
+
+def copy(tree: str, tmp: Path) -> Path:
+    root = tmp / tree
+    shutil.copytree(OURS / tree, root, symlinks=True)
+    return root
+
+
+def sh(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True)
+
+
+def snap(root: Path) -> dict[str, bytes | str]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_symlink():
+            out[str(p.relative_to(root))] = os.readlink(p)
+        elif p.is_file():
+            out[str(p.relative_to(root))] = p.read_bytes()
+    return out
+
+
+EXPECTED_PLANS = {
+    "gpu-vfio-ready": ([], []),
+    "gpu-host-driver": (["iommu-cmdline", "nouveau-blacklist", "nvidia-driver-off",
+                         "kubelet-gate", "reboot"], ["vfio-bind"]),
+    "gpu-shared-group": ([], ["vfio-bind"]),
+    "amd-iommu": (["nouveau-blacklist", "kubelet-gate"], []),
+    "hgx-nvswitch": (["vfio-bind"], []),
+    "kubelet-no-gate": (["kubelet-gate"], []),
+    "consumer-gpu": (["iommu-cmdline", "nouveau-blacklist", "reboot"], ["vfio-bind"]),
+    "cc-host": (["vfio-bind"], []),
+    "cpu-only": ([], []),
+    "cloud-gpu-guest": (["iommu-cmdline", "nouveau-blacklist", "nvidia-driver-off",
+                         "kubelet-gate", "reboot"], ["vfio-bind"]),
+    "rhel-iommu-off": (["iommu-cmdline", "nouveau-blacklist", "nvidia-driver-off",
+                        "kubelet-gate", "reboot"], ["vfio-bind"]),
+}
+
+
+@pytest.mark.parametrize("tree", sorted(EXPECTED_PLANS))
+def test_plans_per_tree(tree):
+    changes, blocked = plan_fixes(probe_local(OURS / tree))
+    assert ([c.name for c in changes], [b.fix for b in blocked]) == EXPECTED_PLANS[tree]
+    assert all(c.name in FIX_NAMES for c in changes)
+    for c in changes:
+        assert c.preview.startswith(f"# {c.name} on ")
+        assert c.apply_script.startswith("#!/bin/sh") and "ROOT=/\n" in c.apply_script
+    assert [c.needs_consent for c in changes if c.name == "reboot"] in ([], [True])
+
+
+def test_previews_are_exact():
+    changes, _ = plan_fixes(probe_local(OURS / "kubelet-no-gate"))
+    assert changes[0].preview == (
+        "# kubelet-gate on gpu-node-06: set KubeletPodResourcesGet: true in the kubelet config "
+        "and restart kubelet\n"
+        "--- a/var/lib/kubelet/config.yaml\n+++ b/var/lib/kubelet/config.yaml\n"
+        "@@ -22,6 +22,7 @@\n featureGates:\n   RotateKubeletServerCertificate: true\n"
+        "   GracefulNodeShutdown: true\n+  KubeletPodResourcesGet: true\n"
+        " fileCheckFrequency: 0s\n healthzBindAddress: 127.0.0.1\n healthzPort: 10248\n"
+        "# then run:\n$ systemctl restart kubelet\n")
+    amd = plan_fixes(probe_local(OURS / "rhel-iommu-off"))[0][0]
+    assert '+GRUB_CMDLINE_LINUX="crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M rd.lvm.lv=rl/root ' \
+           'intel_iommu=on"' in amd.preview
+    assert "$ grubby --update-kernel=ALL --args=intel_iommu=on" in amd.preview
+
+
+@pytest.mark.parametrize("tree", ["gpu-host-driver", "rhel-iommu-off", "kubelet-no-gate",
+                                  "hgx-nvswitch", "cc-host", "cloud-gpu-guest", "amd-iommu"])
+def test_apply_twice_equals_once_undo_restores_dry_run_touches_nothing(tree, tmp_path):
+    root = copy(tree, tmp_path)
+    s0 = snap(root)
+    changes, _ = plan_fixes(probe_local(root), str(root))
+    assert snap(root) == s0  # planning (the dry run) reads only
+    for c in changes:
+        r = sh(c.apply_script)
+        assert r.returncode == 0, (c.name, r.stderr)
+    s1 = snap(root)
+    for c in changes:
+        assert sh(c.apply_script).returncode == 0
+    assert snap(root) == s1
+    for c in reversed(changes):
+        r = sh(c.undo_script)
+        assert r.returncode == 0, (c.name, r.stderr)
+    assert snap(root) == s0
+
+
+def test_a_short_write_never_replaces_the_file(tmp_path):
+    f = tmp_path / "conf"
+    f.write_text("old\n")
+    # printf "succeeds" but writes half: what a full disk can look like
+    old, new = sha256("old\n"), sha256("new\n")
+    script = (f"ROOT=/\n{LIB}\n"
+              'printf() { if [ "${2-}" = "$GKI_NEW" ]; then command printf ne; '
+              'else command printf "$@"; fi; }\n'
+              f"GKI_NEW='new\n'\ngki_write {f} {old} {new} t\n")
+    r = sh(script)
+    assert r.returncode == 1 and "disk full" in r.stderr
+    assert f.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conf", "conf.gpu-kata-installer.t.bak"]
+
+
+def test_existing_backup_is_never_overwritten(tmp_path):
+    f = tmp_path / "conf"
+    f.write_text("v1\n")
+    bak = tmp_path / "conf.gpu-kata-installer.t.bak"
+    bak.write_text("v0\n")
+    v1, v2 = sha256("v1\n"), sha256("v2\n")
+    r = sh(f"ROOT=/\n{LIB}\nGKI_NEW='v2\n'\ngki_write {f} {v1} {v2} t\n")
+    assert r.returncode == 0 and bak.read_text() == "v0\n" and f.read_text() == "v2\n"
+
+
+CASES = {
+    "no map": ("a: 1\n", "a: 1\nfeatureGates:\n  KubeletPodResourcesGet: true\n"),
+    "no final newline": ("a: 1", "a: 1\nfeatureGates:\n  KubeletPodResourcesGet: true\n"),
+    "empty flow": ("featureGates: {}\nb: 2\n",
+                   "featureGates:\n  KubeletPodResourcesGet: true\nb: 2\n"),
+    "flow map": ("featureGates: {Foo: true}\n",
+                 "featureGates: {Foo: true, KubeletPodResourcesGet: true}\n"),
+    "block map": ("featureGates:\n    Foo: true\nz: 1\n",
+                  "featureGates:\n    Foo: true\n    KubeletPodResourcesGet: true\nz: 1\n"),
+    "false": ("featureGates:\n  KubeletPodResourcesGet: false  # off\nz: 1\n",
+              "featureGates:\n  KubeletPodResourcesGet: true\nz: 1\n"),
+    "crlf": ("featureGates:\r\n  Foo: true\r\n", "featureGates:\r\n  Foo: true\r\n"
+             "  KubeletPodResourcesGet: true\r\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_kubelet_gate_edit_never_duplicates_feature_gates(case):
+    old, new = CASES[case]
+    got = kubelet_gate.add_gate(old)
+    assert got == new
+    assert got.count("featureGates") == 1
+
+
+def test_kubelet_gate_refuses_what_it_cannot_edit_safely():
+    f = probe_local(OURS / "kubelet-no-gate")
+    from dataclasses import replace
+    dup = replace(f, kubelet_config="featureGates:\n  A: true\nfeatureGates:\n  B: true\n",
+                  files={**f.files, "var/lib/kubelet/config.yaml":
+                         "featureGates:\n  A: true\nfeatureGates:\n  B: true\n"})
+    with pytest.raises(FixBlocked):
+        kubelet_gate.plan(dup)
+    assert kubelet_gate.plan(f, kubelet_version="v1.34.1") is None
+    assert kubelet_gate.plan(f, kubelet_version="v1.31.0") is not None
+
+
+@pytest.mark.parametrize(("line", "result"), [
+    ('GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="intel_iommu=on"'),
+    ("GRUB_CMDLINE_LINUX='quiet'", "GRUB_CMDLINE_LINUX='quiet intel_iommu=on'"),
+    ("GRUB_CMDLINE_LINUX=quiet", 'GRUB_CMDLINE_LINUX="quiet intel_iommu=on"'),
+    ('GRUB_CMDLINE_LINUX="a b" # keep', 'GRUB_CMDLINE_LINUX="a b intel_iommu=on" # keep'),
+    ('GRUB_CMDLINE_LINUX="$X a"', None),
+])
+def test_grub_line_edits(line, result):
+    f = probe_local(OURS / "gpu-host-driver")
+    text = f.files["etc/default/grub"].replace('GRUB_CMDLINE_LINUX=""', line)
+    from dataclasses import replace
+    f = replace(f, files={**f.files, "etc/default/grub": text}, grub_default=text)
+    b = ScriptBuilder("iommu-cmdline")
+    view = FileView(f)
+    if result is None:
+        with pytest.raises(FixBlocked):
+            add_args(b, f, view, ["intel_iommu=on"], "iommu-cmdline")
+        return
+    add_args(b, f, view, ["intel_iommu=on"], "iommu-cmdline")
+    assert result in view.get("etc/default/grub").splitlines()
+
+
+def test_grub_d_override_is_where_the_edit_goes():
+    f = probe_local(OURS / "cloud-gpu-guest")
+    c = plan_fixes(f)[0][0]
+    # grub.d/50-cloudimg-settings.cfg sets only _DEFAULT, so GRUB_CMDLINE_LINUX in
+    # /etc/default/grub is still the one that counts
+    assert "+++ b/etc/default/grub\n" in c.preview
+
+
+def test_vfio_bind_refuses_a_group_with_a_nic():
+    with pytest.raises(FixBlocked, match="8086:1572"):
+        vfio_bind.plan(probe_local(OURS / "gpu-shared-group"))

@@ -1,0 +1,82 @@
+"""The probe script and its parser, over every fixture tree and over hostile output."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from remote.hostfacts import HostFacts
+from remote.probe import PROBE_SCRIPT, parse_probe, probe_command, probe_local
+
+REPO = Path(__file__).resolve().parents[2]
+OURS = REPO / "tests" / "fixtures" / "hosts"
+SHARED = REPO.parent / "shared" / "fixtures" / "hosts"
+ALL = sorted(p for p in OURS.iterdir() if p.is_dir()) + sorted(
+    p for p in SHARED.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("tree", ALL, ids=lambda p: p.name)
+def test_every_tree_parses_completely(tree: Path):
+    f = probe_local(tree)
+    assert isinstance(f, HostFacts) and f.complete
+    assert f.os_id and f.kernel and f.cmdline
+    assert f.hostname or tree.name == "plain-vm"  # the captured VM has no etc/hostname
+    assert f.devices, "every tree has PCI devices"
+    for d in f.devices:
+        assert len(d.vendor) == 4 and len(d.device) == 4 and len(d.class_code) == 6, d
+    # a device's group link and the group folder agree
+    for g, members in f.iommu_groups.items():
+        for bdf in members:
+            assert f.device(bdf).iommu_group == g
+
+
+def test_specific_facts():
+    f = probe_local(OURS / "gpu-vfio-ready")
+    assert f.os_family == "debian" and f.os_id == "ubuntu" and f.os_version == "22.04"
+    assert [g.bdf for g in f.gpus] == ["0000:1b:00.0", "0000:43:00.0"]
+    assert {g.model.short for g in f.gpus} == {"H100 SXM5 80GB"}
+    assert f.iommu_groups["20"] == ["0000:1b:00.0"] and f.vfio_dev_nodes == ["20", "40", "vfio"]
+    assert f.cpu_flags == ["ept", "tme", "vmx"] and f.tdx is False and f.sev_snp is None
+    assert f.cdi_specs == ["var/run/cdi/nvidia.com-pgpu.yaml"]
+    amd = probe_local(OURS / "amd-iommu")
+    assert amd.os_family == "rhel" and amd.cpu_vendor == "AuthenticAMD" and "svm" in amd.cpu_flags
+    hgx = probe_local(OURS / "hgx-nvswitch")
+    assert len(hgx.gpus) == 8 and len(hgx.nvswitches) == 4
+    vm = probe_local(SHARED / "plain-vm")  # links stored as files holding their target
+    assert vm.modules is None and vm.device("0000:00:01.0").driver == "virtio-pci"
+    assert not vm.iommu_groups_dir and vm.kvm_present and vm.cpu_flags == ["hypervisor"]
+
+
+def test_parser_survives_non_utf8_missing_files_and_truncation(tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(OURS / "gpu-host-driver", root, symlinks=True)
+    (root / "proc/cmdline").write_bytes(b"ro quiet label=\xff\xfe intel_iommu=on\n")
+    (root / "etc/os-release").unlink()
+    (root / "proc/cpuinfo").write_text("processor\t: 0\nflags\t\t: svm\n")  # no final block
+    (root / "etc/hostname").write_bytes(b"no-newline-host")
+    f = probe_local(root)
+    assert f.complete and f.cmdline == "ro quiet label=\\xff\\xfe intel_iommu=on"
+    assert "etc/os-release" in f.missing and f.os_family == "unknown"
+    assert f.hostname == "no-newline-host" and f.files["etc/hostname"] == "no-newline-host"
+    assert f.cpu_flags == ["svm"]
+    out = PROBE_SCRIPT and __import__("subprocess").run(
+        ["/bin/sh", "-c", PROBE_SCRIPT, "p", str(root)], capture_output=True).stdout
+    cut = parse_probe(out[: len(out) // 2])
+    assert not cut.complete  # truncated output is flagged, not trusted
+    assert parse_probe(b"").complete is False and parse_probe("garbage\n\x00\n").devices == []
+
+
+def test_probe_reads_without_forks_or_writes(tmp_path):
+    root = tmp_path / "r"
+    shutil.copytree(OURS / "gpu-vfio-ready", root, symlinks=True)
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if not p.is_symlink()}
+    probe_local(root)
+    assert before == {p: p.stat().st_mtime_ns for p in root.rglob("*") if not p.is_symlink()}
+    assert "$(" not in PROBE_SCRIPT.split("readlink")[0]  # builtins only in the common path
+
+
+def test_probe_command_quotes_the_root():
+    cmd = probe_command("/srv/x y;$(id)")
+    assert cmd.startswith("sh -c '") and cmd.endswith("gki-probe '/srv/x y;$(id)'")

@@ -1,0 +1,106 @@
+"""What "done" means, and the cause named when it is not (domain.md sections 3 and 6)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from installer.verify import (
+    OPERAND_DAEMONSETS,
+    PodInfo,
+    Snapshot,
+    gpu_operator_verdict,
+    kata_deploy_verdict,
+)
+
+NODES = ["gpu-1"]
+GOOD_POLICY = {"spec": {"sandboxWorkloads": {"enabled": True, "mode": "kata"}},
+               "status": {"state": "ready"}}
+
+
+def operand_pods(node: str = "gpu-1", **override) -> tuple[PodInfo, ...]:
+    pods = []
+    for ds, selector in OPERAND_DAEMONSETS.items():
+        key, _, value = selector.partition("=")
+        pods.append(PodInfo("gpu-operator", f"{ds}-x", node, "Running", {key: value}))
+    return tuple(replace(p, **override) if p.name.startswith("nvidia-sandbox-validator")
+                 else p for p in pods)
+
+
+def ready_snapshot() -> Snapshot:
+    return Snapshot(
+        node_labels={"gpu-1": {"nvidia.com/gpu.workload.config": "vm-passthrough",
+                               "nvidia.com/cc.ready.state": "false"}},
+        node_allocatable={"gpu-1": {"nvidia.com/pgpu": "2"}},
+        cluster_policy=GOOD_POLICY, pods=operand_pods())
+
+
+def test_a_ready_operator_is_done():
+    assert gpu_operator_verdict(ready_snapshot(), NODES, "nvidia.com/pgpu").done
+
+
+def test_kubevirt_mode_fails_at_once_naming_the_mode():
+    policy = {"spec": {"sandboxWorkloads": {"enabled": True, "mode": "kubevirt"}}}
+    v = gpu_operator_verdict(replace(ready_snapshot(), cluster_policy=policy), NODES,
+                             "nvidia.com/pgpu")
+    assert not v.done and v.definitive
+    assert "mode='kubevirt'" in v.cause and "mode=kata" in v.fix
+
+
+def test_sandbox_disabled_fails_at_once():
+    policy = {"spec": {"sandboxWorkloads": {"enabled": False, "mode": "kata"}}}
+    v = gpu_operator_verdict(replace(ready_snapshot(), cluster_policy=policy), NODES, None)
+    assert v.definitive and "ignores the vm-passthrough label" in v.cause
+
+
+def test_a_typo_in_the_workload_label_is_named():
+    snap = ready_snapshot()
+    snap = replace(snap, node_labels={"gpu-1": {"nvidia.com/gpu.workload.config": "kata"}})
+    v = gpu_operator_verdict(snap, NODES, "nvidia.com/pgpu")
+    assert v.definitive and "=kata, which the operator rejects" in v.cause
+
+
+def test_a_host_driver_is_named_from_the_pre_installed_label():
+    snap = ready_snapshot()
+    labels = {**snap.node_labels["gpu-1"], "nvidia.com/gpu.deploy.driver": "pre-installed"}
+    v = gpu_operator_verdict(replace(snap, node_labels={"gpu-1": labels}), NODES, "nvidia.com/pgpu")
+    assert v.definitive and "host NVIDIA driver" in v.cause
+
+
+def test_no_pgpu_names_vfio_and_a_crashing_validator_names_its_log():
+    snap = replace(ready_snapshot(), node_allocatable={"gpu-1": {}},
+                   pods=operand_pods(phase="Running", waiting_reason="CrashLoopBackOff",
+                                     log_tail=("device not bound to 'vfio-pci'",)))
+    v = gpu_operator_verdict(snap, NODES, "nvidia.com/pgpu")
+    assert not v.done and not v.definitive
+    assert "CrashLoopBackOff: device not bound to 'vfio-pci'" in v.cause
+    assert "node gpu-1: allocatable nvidia.com/pgpu > 0" in v.missing
+
+
+def test_cc_mode_on_blocks_scheduling_and_suggests_cc_off():
+    snap = ready_snapshot()
+    labels = {**snap.node_labels["gpu-1"], "nvidia.com/cc.ready.state": "true"}
+    v = gpu_operator_verdict(replace(snap, node_labels={"gpu-1": labels}), NODES,
+                             "nvidia.com/pgpu")
+    assert not v.done and "cc.ready.state=true" in v.cause and "ccMode: off" in v.fix
+
+
+def test_per_model_resource_names_count_as_gpus():
+    snap = replace(ready_snapshot(),
+                   node_allocatable={"gpu-1": {"nvidia.com/GH100_H100L_94GB": "2"}})
+    assert gpu_operator_verdict(snap, NODES, None).done
+
+
+def test_kata_deploy_done_needs_the_node_label_and_the_runtime_class():
+    snap = Snapshot(node_labels={"gpu-1": {"katacontainers.io/kata-runtime": "true"}},
+                    runtime_classes=("kata-qemu-nvidia-gpu",))
+    assert kata_deploy_verdict(snap, NODES).done
+    missing_rc = kata_deploy_verdict(replace(snap, runtime_classes=()), NODES)
+    assert missing_rc.definitive and "shims.qemu-nvidia-gpu" in missing_rc.fix
+
+
+def test_kata_deploy_crash_is_named():
+    snap = Snapshot(node_labels={"gpu-1": {}}, pods=(PodInfo(
+        "kata-system", "kata-deploy-abc", "gpu-1", "Running", {"name": "kata-deploy"},
+        waiting_reason="CrashLoopBackOff", restarts=4, log_tail=("containerd not found",)),))
+    v = kata_deploy_verdict(snap, NODES)
+    assert "kata-deploy-abc on gpu-1 is CrashLoopBackOff: containerd not found" in v.cause
