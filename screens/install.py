@@ -132,10 +132,16 @@ while you look at other screens - the bar at the top shows its progress everywhe
         self.call_after_refresh(self._centre_running)
 
     def _centre_running(self) -> None:
-        run = self.wizard.run_state
+        """The step that matters now: running, else failed, else the last one that finished
+        (a function of the run's state alone, so the view never depends on timing)."""
         table = self.query_one("#steps", DataTable)
-        current = next((i for i, r in enumerate(run.ordered_steps()) if r.status == "running"),
-                       None)
+        rows = self.wizard.run_state.ordered_steps()
+        current = next((i for i, r in enumerate(rows) if r.status == "running"), None)
+        if current is None:
+            current = next((i for i, r in enumerate(rows) if r.status == "failed"), None)
+        if current is None:
+            current = max((i for i, r in enumerate(rows) if r.status != "pending"),
+                          default=None)
         if current is not None and table.row_count:
             table.move_cursor(row=current, scroll=False)
             visible = max(1, table.scrollable_content_region.height)
