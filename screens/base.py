@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
 from installer.errors import UserError
 from installer.events import Event
@@ -204,6 +204,35 @@ class Form(Grid):
             if (where == f.key or where.startswith(f.key + ".")) and len(f.key) > len(best):
                 best = f.key
         return best
+
+
+def _width(cell: Any) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+
+
+def fill_table(table: DataTable, columns: Iterable[tuple[str, str]],
+               rows: Iterable[tuple[str, Sequence[Any]]], *, max_width: int = 120) -> None:
+    """Replace a table's columns and rows, with every column as wide as its widest cell.
+
+    Widths are set explicitly: left to the DataTable they are worked out lazily, and a
+    table refilled between two idle moments would then show cut-off columns - what it
+    shows must depend on the state alone, never on timing. The cursor stays on its row.
+    """
+    columns = list(columns)
+    rows = list(rows)
+    cursor_key = None
+    if table.row_count and table.cursor_row < table.row_count:
+        cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    cursor_column = table.cursor_column
+    table.clear(columns=True)
+    for i, (key, label) in enumerate(columns):
+        widest = max([len(label), *(_width(cells[i]) for _, cells in rows)])
+        table.add_column(label, key=key, width=min(widest, max_width))
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    if cursor_key is not None and cursor_key in table.rows:
+        table.move_cursor(row=table.get_row_index(cursor_key), column=cursor_column,
+                          scroll=False)
 
 
 def problems_text(exc: UserError, form: Form | None = None) -> Text:

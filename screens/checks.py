@@ -72,7 +72,10 @@ accept on purpose.
     def _results(self) -> dict[str, list[dict[str, Any]]]:
         return self.wizard.state.checks
 
+    _covered_now: dict[str, dict[str, str]] = {}
+
     def refresh_from_state(self) -> None:
+        self._covered_now = self._covered()
         results = self._results()
         ignored = set(self.wizard.state.answers.checks.ignore)
         table = self.query_one(DataTable)
@@ -94,6 +97,20 @@ accept on purpose.
         self._status(ignored)
         self._show_cell()
 
+    def _covered(self) -> dict[str, dict[str, str]]:
+        """node -> {check name: the planned fix step that covers its failure}."""
+        plan, _ = self.wizard.state.plan_or_error()
+        out: dict[str, dict[str, str]] = {}
+        if plan is None:
+            return out
+        fixes = {s.params.get("node"): s.id for s in plan.steps if s.action == "host-fix"}
+        for step in plan.steps:
+            if step.action == "host-checks":
+                node = step.params["node"]
+                out[node] = {name: fixes.get(node, "a planned host fix")
+                             for name in step.params.get("covered", [])}
+        return out
+
     def _result(self, node: str, name: str) -> dict[str, Any] | None:
         return next((r for r in self._results().get(node, []) if r.get("name") == name), None)
 
@@ -104,6 +121,8 @@ accept on purpose.
         label, style = MARKS.get(r.get("status", ""), (r.get("status", "?"), ""))
         if name in ignored and r.get("status") in ("fail", "warn"):
             return Text(label.replace("FAIL", "fail") + " (ign)", style="dim strike")
+        if r.get("status") == "fail" and name in self._covered_now.get(node, {}):
+            return Text("✗ → fix", style="bold yellow")
         return Text(label, style=style)
 
     def _status(self, ignored: set[str]) -> None:
@@ -167,8 +186,9 @@ accept on purpose.
         text = Text()
         text.append(f"{node} · {name} · ", style="bold")
         text.append(label, style=style)
-        if r.get("severity"):
-            text.append(f" ({r['severity']})", style="dim")
+        if r.get("severity") and r.get("status") in ("fail", "warn"):
+            text.append(" (blocks the install)" if r["severity"] == "fail" else
+                        " (a warning only)", style="dim")
         text.append(f"\n{r.get('summary', '')}\n")
         if r.get("evidence"):
             text.append("Evidence\n", style="bold")
@@ -176,6 +196,8 @@ accept on purpose.
         if r.get("remedy"):
             text.append("Remedy\n", style="bold")
             text.append(f"  {r['remedy']}\n")
+        if r.get("status") == "fail" and name in self._covered_now.get(node, {}):
+            text.append("A planned host fix covers this (see Fixes).\n", style="yellow")
         if name in self.wizard.state.answers.checks.ignore:
             text.append("Ignored on every node (i stops ignoring it).", style="italic yellow")
         box.update(text)

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Select, Static
 
 from installer.errors import UserError
 from installer.events import Event
-from screens.base import Field, Form, WizardScreen, problems_text
+from screens.base import Field, Form, WizardScreen, fill_table, problems_text
 from screens.state import answers_data
 
 POLICY = (("ask me during the run", "ask"), ("apply without asking", "apply"),
@@ -25,6 +25,9 @@ FIELDS = [
           POLICY),
     Field("fix-reboot", "Reboot when needed", "hostFixes.reboot", "select", POLICY),
 ]
+
+COLUMNS = (("status", "Status"), ("node", "Node"), ("fix", "Fix"), ("policy", "Consent"))
+POLICY_LABEL = {"ask": "asks first", "apply": "applies", "skip": "never"}
 
 _STATUS = {"pending": ("planned", ""), "running": ("applying…", "yellow"),
            "ok": ("✓ applied", "green"), "failed": ("✗ failed", "bold red"),
@@ -60,15 +63,12 @@ install this screen shows each one's progress.
             yield Static("", id="preview")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in (("status", "Status"), ("node", "Node"), ("fix", "Fix")):
-            table.add_column(label, key=key)
         self.refresh_from_state()
 
     def _plan(self) -> dict[str, Any] | None:
         run = self.wizard.run_state
-        if run.plan is not None:
-            return run.plan
+        if run.plan is not None and run.status != "idle":
+            return run.plan  # what the run is doing (or did), with its progress
         plan, _ = self.wizard.state.plan_or_error()
         return plan.to_dict() if plan else None
 
@@ -76,25 +76,35 @@ install this screen shows each one's progress.
         self.query_one(Form).load(answers_data(self.wizard.state.answers))
         fixes = host_fixes(self._plan())
         table = self.query_one(DataTable)
-        table.clear()
-        table.set_class(not fixes, "-empty")
         run = self.wizard.run_state
+        rows = []
         for i, (step, change) in enumerate(fixes):
             row = run.steps.get(step["id"])
             label, style = _STATUS.get(row.status if row else "pending", ("?", ""))
-            table.add_row(Text(label, style=style), change["target"], change["description"],
-                          key=str(i))
+            detail = change["detail"]
+            rows.append((str(i), (Text(label, style=style), change["target"],
+                                  detail.get("fix") or change["description"],
+                                  POLICY_LABEL.get(detail.get("policy", ""),
+                                                   detail.get("policy", "")))))
+        fill_table(table, COLUMNS, rows)
+        table.set_class(not fixes, "-empty")
         status = Text()
         if not fixes:
-            if not self.wizard.state.checks:
-                status.append("No host fixes are planned yet: they follow from the host "
-                              "checks, which have not run.", style="dim")
+            state = self.wizard.state
+            hosts = state.facts.hosts if state.facts else {}
+            unprobed = [n for n in state.kata_nodes() if n not in hosts]
+            if unprobed:
+                status.append(f"No host fixes are planned yet: {', '.join(unprobed[:5])} "
+                              "not probed (the Checks screen probes them).", style="dim")
+            elif not state.kata_nodes():
+                status.append("No host fixes: no node is chosen for Kata.", style="dim")
             else:
-                status.append("No host fixes are planned: the checks found nothing the "
-                              "installer can fix on the hosts.", style="green")
+                status.append("No host fixes are needed: the Kata hosts are ready.",
+                              style="green")
         else:
-            reboots = sorted({c["target"] for _, c in fixes if c["detail"].get("reboot")})
-            status.append(f"{len(fixes)} host fixes planned")
+            reboots = sorted({c["target"] for _, c in fixes if c["detail"].get("fix") == "reboot"
+                              or c["detail"].get("reboot")})
+            status.append(f"{len(fixes)} host fix{'es' if len(fixes) != 1 else ''} planned")
             if reboots:
                 status.append(f" · reboot needed on {', '.join(reboots)}", style="yellow")
         self.query_one("#fixes-status", Static).update(status)
@@ -107,7 +117,8 @@ install this screen shows each one's progress.
             box.update("")
             return
         _step, change = fixes[min(table.cursor_row, len(fixes) - 1)]
-        text = Text(f"{change['description']}\n", style="bold")
+        text = Text()
+        text.append(f"{change['description']}\n", style="bold")
         preview = change["detail"].get("preview", "")
         text.append(preview or "(no preview)", style="" if preview else "dim")
         box.update(text)
@@ -127,6 +138,7 @@ install this screen shows each one's progress.
             err.display = True
             return
         self.wizard.answers_changed("fixes")
+        self.refresh_from_state()
 
     def on_run_event(self, event: Event) -> None:
         self.refresh_from_state()

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from installer.events import Event, PlanReady, PodStatus, RunFinished, StepFinished, StepStarted
-from screens.base import WizardScreen
+from screens.base import WizardScreen, fill_table
 from screens.bridge import OUTPUT_KEY
 from screens.state import RunState, StepRow
 from screens.widgets.logpane import LogView
@@ -77,7 +77,6 @@ while you look at other screens - the bar at the top shows its progress everywhe
     def __init__(self) -> None:
         super().__init__()
         self.log_key: tuple[str, str] | None = None
-        self._order: list[str] = []
 
     def body(self) -> ComposeResult:
         run = self.wizard.run_state
@@ -92,25 +91,11 @@ while you look at other screens - the bar at the top shows its progress everywhe
                 yield LogView("Enter on a pod shows its log here", id="pod-log")
 
     def on_mount(self) -> None:
-        table = self.query_one("#steps", DataTable)
-        table.add_column("", key="mark", width=1)
-        table.add_column("Step", key="path")
-        table.add_column("Status", key="message")
         self.refresh_from_state()
 
     def refresh_from_state(self) -> None:
         run = self.wizard.run_state
-        table = self.query_one("#steps", DataTable)
-        rows = run.ordered_steps()
-        order = [r.path for r in rows]
-        if order != self._order:
-            table.clear()
-            for r in rows:
-                table.add_row(*step_cells(r), key=r.path)
-            self._order = order
-        else:
-            for r in rows:
-                self._update_row(r)
+        self._steps_table(run)
         pods = self.query_one(PodTable)
         pods.replace_pods(run.pods.values())
         output = self.query_one("#output", LogView)
@@ -119,13 +104,12 @@ while you look at other screens - the bar at the top shows its progress everywhe
         self.query_one("#run-line", Static).update(run_line(run))
         self._follow_running()
 
-    def _update_row(self, r: StepRow) -> None:
-        table = self.query_one("#steps", DataTable)
-        if r.path not in table.rows:
-            self.refresh_from_state()
-            return
-        for col, value in zip(("mark", "path", "message"), step_cells(r), strict=True):
-            table.update_cell(r.path, col, value)
+    def _steps_table(self, run: RunState) -> None:
+        """Rebuilt whole on every step event (a few dozen rows): column widths then follow
+        the run's state, never the order in which updates happened to arrive."""
+        fill_table(self.query_one("#steps", DataTable),
+                   (("mark", ""), ("path", "Step"), ("message", "Status")),
+                   ((r.path, step_cells(r)) for r in run.ordered_steps()), max_width=200)
 
     def _follow_running(self) -> None:
         """Keep the running step in the middle of the list (once the layout is known)."""
@@ -152,10 +136,9 @@ while you look at other screens - the bar at the top shows its progress everywhe
         if isinstance(event, PlanReady | RunFinished):
             self.refresh_from_state()
             return
-        if isinstance(event, StepStarted | StepFinished) and event.path in run.steps:
-            self._update_row(run.steps[event.path])
-            if isinstance(event, StepStarted):
-                self._follow_running()
+        if isinstance(event, StepStarted | StepFinished):
+            self._steps_table(run)
+            self._follow_running()
         self.query_one("#run-line", Static).update(run_line(run))
         self.refresh_stepbar()
 

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from installer.clusterinfo import ClusterView, RunSummary, basic_findings
-from screens.base import WizardScreen
+from screens.base import WizardScreen, fill_table
 from screens.checks import MARKS
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
@@ -26,6 +26,10 @@ NODE_LABELS = (("workload", "nvidia.com/gpu.workload.config"),
                ("cc", "nvidia.com/cc.ready.state"),
                ("driver", "nvidia.com/gpu.deploy.driver"))
 
+FINDING_COLUMNS = (("sev", " "), ("where", "Where"), ("what", "What"),
+                   ("remedy", "What to do"))
+EVENT_COLUMNS = (("ns", "Namespace"), ("type", "Type"), ("object", "Object"),
+                 ("reason", "Reason"), ("message", "Message"), ("count", "#"))
 SEVERITY = {"error": ("✗", "bold red"), "warning": ("!", "yellow"), "info": ("i", "cyan")}
 
 
@@ -74,18 +78,6 @@ were.
                 yield Static("", id="ts-checks-text")
 
     def on_mount(self) -> None:
-        f = self.query_one("#findings", DataTable)
-        for key, label in (("sev", " "), ("where", "Where"), ("what", "What"),
-                           ("remedy", "What to do")):
-            f.add_column(label, key=key)
-        e = self.query_one("#events", DataTable)
-        for key, label in (("ns", "Namespace"), ("type", "Type"), ("object", "Object"),
-                           ("reason", "Reason"), ("message", "Message"), ("count", "#")):
-            e.add_column(label, key=key)
-        n = self.query_one("#node-labels", DataTable)
-        n.add_column("Node", key="node")
-        for key, label in NODE_LABELS:
-            n.add_column(label.split("/")[-1], key=key)
         self.refresh_from_state()
         self.action_reload()
 
@@ -140,28 +132,24 @@ were.
     def refresh_from_state(self) -> None:
         self._status()
         view = self.view or ClusterView()
-        findings = self.query_one("#findings", DataTable)
-        findings.clear()
         self.findings = basic_findings(view, self.run_summary())
-        for i, f in enumerate(self.findings):
-            mark, style = SEVERITY.get(f.severity, ("?", ""))
-            findings.add_row(Text(mark, style=style), f.where, f.message,
-                             Text(f.remedy, style="dim"), key=str(i))
+        fill_table(self.query_one("#findings", DataTable), FINDING_COLUMNS, (
+            (str(i), (Text(SEVERITY.get(f.severity, ("?", ""))[0],
+                           style=SEVERITY.get(f.severity, ("?", ""))[1]),
+                      f.where, f.message, Text(f.remedy, style="dim")))
+            for i, f in enumerate(self.findings)))
         self.query_one(PodTable).replace_pods(view.pods)
-        events = self.query_one("#events", DataTable)
-        events.clear()
-        for i, e in enumerate(reversed(view.events)):
-            events.add_row(e.namespace, Text(e.type, style="yellow" if e.type == "Warning"
-                                             else ""), e.object, e.reason, e.message,
-                           str(e.count), key=str(i))
-        nodes = self.query_one("#node-labels", DataTable)
-        nodes.clear()
+        fill_table(self.query_one("#events", DataTable), EVENT_COLUMNS, (
+            (str(i), (e.namespace, Text(e.type, style="yellow" if e.type == "Warning" else ""),
+                      e.object, e.reason, e.message, str(e.count)))
+            for i, e in enumerate(reversed(view.events))))
         node_facts = view.nodes or (self.wizard.state.facts.cluster.nodes
                                     if self.wizard.state.facts and
                                     self.wizard.state.facts.cluster else ())
-        for n in node_facts:
-            nodes.add_row(n.name, *(n.labels.get(label, "-") for _, label in NODE_LABELS),
-                          key=n.name)
+        fill_table(self.query_one("#node-labels", DataTable),
+                   [("node", "Node"), *((k, label.split("/")[-1]) for k, label in NODE_LABELS)],
+                   ((n.name, (n.name, *(n.labels.get(label, "-") for _, label in NODE_LABELS)))
+                    for n in node_facts))
         self._checks()
 
     def _checks(self) -> None:

@@ -37,32 +37,28 @@ class PodTable(DataTable):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self._containers: dict[str, tuple[str, ...]] = {}
+        self._rows: dict[str, tuple[Any, ...]] = {}
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
             self.add_column(label, key=key)
 
     def update_pods(self, pods: Iterable[Any]) -> None:
-        added = False
+        """Merge these pods' latest state and show every pod known, sorted."""
         for p in pods:
             name = getattr(p, "pod", None) or p.name
             key = f"{p.namespace}/{name}"
             if getattr(p, "containers", None):
                 self._containers[key] = tuple(p.containers)
-            cells = {"ns": p.namespace, "pod": name, "phase": _phase(p.phase, p.reason),
-                     "ready": p.ready or "", "restarts": str(p.restarts), "node": p.node or "",
-                     "reason": Text(p.reason or "", style="red" if p.reason else "")}
-            if key in self.rows:
-                for col, value in cells.items():
-                    self.update_cell(key, col, value)
-            else:
-                self.add_row(*cells.values(), key=key)
-                added = True
-        if added:
-            self.sort("ns", "pod")
+            self._rows[key] = (p.namespace, name, _phase(p.phase, p.reason), p.ready or "",
+                               str(p.restarts), p.node or "",
+                               Text(p.reason or "", style="red" if p.reason else ""))
+        from screens.base import fill_table
+
+        fill_table(self, COLUMNS, sorted(self._rows.items()))
 
     def replace_pods(self, pods: Iterable[Any]) -> None:
-        self.clear()
+        self._rows = {}
         self.update_pods(pods)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

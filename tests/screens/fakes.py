@@ -13,20 +13,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from installer.answers import Answers, Cluster, load_answers
 from installer.clusterinfo import ClusterView, EventRow, PodRow
-from installer.engine import Permit, require_permit
+from installer.engine import ChecksFailed, Permit, require_permit
 from installer.errors import StepFailed
-from installer.events import CheckReported, Output, PodLog, PodStatus
+from installer.events import Output, PodLog, PodStatus
 from installer.facts import ClusterFacts, Facts, NodeFacts, load_recorded_facts
-from screens.services import ChecksOutcome, ConnectionResult, Services
+from installer.steps import checks as real_checks
+from remote.probe import probe_local
+from screens.services import ConnectionResult, Services, run_checks
 from screens.state import SAMPLE_POD, WizardState
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "installer" / "examples"
 FACTS_SOURCE = "recorded:installer/examples/facts.yaml"
+READY_HOST = probe_local(ROOT / "tests" / "fixtures" / "hosts" / "gpu-vfio-ready")
 
 
 def example_answers() -> Answers:
@@ -34,8 +36,16 @@ def example_answers() -> Answers:
 
 
 def example_facts() -> Facts:
-    # A stable source string: snapshots must not depend on where the checkout lives.
+    """The recorded cluster with its host trees: gpu-node-2 still has the host driver, so
+    the plan holds real host fixes. A stable source: snapshots must not depend on where the
+    checkout lives."""
     return replace(load_recorded_facts(EXAMPLES / "facts.yaml"), source=FACTS_SOURCE)
+
+
+def ready_facts() -> Facts:
+    """The same cluster with every GPU host already prepared: no host fixes."""
+    facts = example_facts()
+    return replace(facts, hosts={name: READY_HOST for name in facts.hosts})
 
 
 def many_nodes_facts(n: int = 200) -> Facts:
@@ -59,43 +69,11 @@ def empty_facts() -> Facts:
                  source="recorded:empty-cluster")
 
 
-CHECKS = {
-    "cpu-virtualization": ("pass", "VT-x present (vmx flag), /dev/kvm exists", ["cpuinfo: vmx"],
-                           ""),
-    "iommu-enabled": ("pass", "IOMMU on: 42 groups", ["/sys/kernel/iommu_groups: 42 groups",
-                                                     "cmdline: intel_iommu=on"], ""),
-    "no-host-driver": ("pass", "no nvidia module loaded", ["lsmod: no nvidia"], ""),
-    "vfio-pci-module": ("pass", "vfio_pci loaded", ["proc/modules: vfio_pci"], ""),
-    "kubelet-feature-gate": ("warn", "KubeletPodResourcesGet not set (Kubernetes 1.33)",
-                             ["var/lib/kubelet/config.yaml: featureGates: {}"],
-                             "set featureGates.KubeletPodResourcesGet: true and restart the "
-                             "kubelet (the host fix does this)"),
-}
-
-
-def check_results(node: str, failing: bool) -> list[dict[str, Any]]:
-    out = []
-    for name, (status, summary, evidence, remedy) in CHECKS.items():
-        if failing and name == "iommu-enabled":
-            status, summary = "fail", "IOMMU is off: no IOMMU groups"
-            evidence = ["/sys/kernel/iommu_groups: empty", "cmdline: BOOT_IMAGE=/vmlinuz ro"]
-            remedy = ("add intel_iommu=on iommu=pt to GRUB_CMDLINE_LINUX_DEFAULT, "
-                      "update-grub, reboot (the iommu host fix does this)")
-        out.append({"name": name, "status": status, "severity": "error" if status == "fail"
-                    else "warning" if status == "warn" else "info", "summary": summary,
-                    "evidence": evidence, "remedy": remedy})
-    return out
-
-
-def fake_check_results(nodes: list[str]) -> dict[str, list[dict[str, Any]]]:
-    return {n: check_results(n, failing=n.endswith("2")) for n in nodes}
-
-
 @dataclass
 class World:
     """What the fake executors did, and knobs to make them fail, block or ask."""
 
-    facts: Facts = field(default_factory=example_facts)
+    facts: Facts = field(default_factory=ready_facts)
     fail: str | None = None
     block: str | None = None
     ask: str | None = None  # a step id whose executor asks the decider first
@@ -116,22 +94,27 @@ class World:
 
         async def probe(ctx, step, facts):
             world.ran.append(step.id)
-            return replace(facts, hosts={**facts.hosts, step.params["node"]: {}})
+            hosts = {t["node"]: READY_HOST for t in step.params["targets"]}
+            return replace(facts, hosts={**facts.hosts, **hosts})
 
-        async def cluster_checks(ctx, step, facts):
-            world.ran.append(step.id)
-
-        async def host_checks(ctx, step, facts):
-            world.ran.append(step.id)
-            node = step.params["node"]
-            ctx.emit(CheckReported(path=step.id, node=node,
-                                   results=check_results(node, failing=False)))
+        def real(executor):
+            async def run(ctx, step, facts):
+                world.ran.append(step.id)
+                return await executor(ctx, step, facts)
+            return run
 
         async def mutate(ctx, step, facts):
             world.ran.append(step.id)
             if step.id == world.ask:
                 world.answers_seen.append(await ctx.decider.confirm(
                     f"Apply {step.title}?", f"{step.id} changes the cluster", "ask"))
+            if step.action == "host-fix":  # as the real one: consent by policy, first
+                fix = step.params["change"]
+                if not await ctx.decider.confirm(f"Apply '{fix['name']}' on "
+                                                 f"{step.params['node']}?", fix["preview"],
+                                                 fix["policy"]):
+                    raise ChecksFailed(f"{step.params['node']}: '{fix['name']}' was not "
+                                       "allowed")
             if step.id == world.block:
                 await asyncio.sleep(3600)
             if step.id == world.sync_block:
@@ -169,7 +152,8 @@ class World:
                     require_permit(permit)
                     world.changed.append(c.target)
                 await ctx.change(step.id, change.target, change.description, act)
-            return "installed" if step.action == "helm" else "labelled"
+            return {"helm": "installed", "label": "labelled", "host-fix": "applied"}.get(
+                step.action, "recorded")
 
         async def verify(ctx, step, facts):
             world.ran.append(step.id)
@@ -196,8 +180,10 @@ class World:
                                  fix="check the GPUs are bound to vfio-pci (Troubleshoot)")
             return "Test PASSED"
 
-        return {"discover": discover, "probe": probe, "cluster-checks": cluster_checks,
-                "host-checks": host_checks, "label": mutate, "helm": mutate,
+        return {"discover": discover, "probe": probe,
+                "cluster-checks": real(real_checks.cluster_checks),
+                "host-checks": real(real_checks.host_checks), "record-labels": mutate,
+                "host-fix": mutate, "label": mutate, "helm": mutate,
                 "verify-kata-deploy": verify, "verify-gpu-operator": verify,
                 "verify-host": verify, "sample": sample}
 
@@ -263,7 +249,8 @@ class FakeInspector:
 def services(world: World | None = None, *, recorded: bool = False,
              facts: Facts | None = None, discover_error: Exception | None = None,
              inspector: FakeInspector | None = None,
-             host_access: FakeHostAccess | None = None) -> Services:
+             host_access: FakeHostAccess | None = None,
+             probe_again: bool = False) -> Services:
     world = world or World()
     the_facts = facts or world.facts
 
@@ -272,12 +259,10 @@ def services(world: World | None = None, *, recorded: bool = False,
             raise discover_error
         return the_facts
 
-    async def checks(answers, facts, executors) -> ChecksOutcome:
-        from installer.plan import kata_nodes
-
-        nodes = kata_nodes(answers, facts)
-        return ChecksOutcome(fake_check_results(nodes),
-                             replace(facts, hosts={n: {} for n in nodes}))
+    async def checks(answers, facts, executors):
+        # The real path (the engine's gather + check steps); only the probe is faked.
+        return await run_checks(answers, replace(facts, hosts={}) if probe_again else facts,
+                                executors)
 
     inspector = inspector or FakeInspector(facts=the_facts)
     return Services(facts=provide, executors=world.executors,

@@ -14,14 +14,11 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from installer.errors import Problem, UserError
-from installer.events import PlanReady
 from screens.app import InstallerApp
-from screens.messages import EngineEvent
 from screens.modals import ConfirmModal, HelpModal, HostKeyModal
 from screens.state import new_answers
 from tests.screens import fakes
 from tests.screens.helpers import until
-from tests.screens.test_wizard_flow import plan_with_host_fixes
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
@@ -126,7 +123,8 @@ def case_checks() -> Case:
         await settle(pilot)
         grid = pilot.app.screen.query_one(DataTable)
         grid.focus()
-        grid.move_cursor(row=1, column=2)
+        grid.move_cursor(row=grid.get_row_index("gpu-node-2"),
+                         column=grid.get_column_index("iommu-enabled"))
         await pilot.pause()
     return app_for(start="checks"), go
 
@@ -140,16 +138,14 @@ def case_checks_nothing_to_check() -> Case:
 def case_fixes() -> Case:
     async def go(pilot):
         await settle(pilot)
+        assert "5 host fixes planned" in str(pilot.app.screen.query_one("#fixes-status").content)
     return app_for(start="fixes"), go
 
 
-def case_fixes_planned() -> Case:
+def case_fixes_none_needed() -> Case:
     async def go(pilot):
         await settle(pilot)
-        app = pilot.app
-        app.post_message(EngineEvent(PlanReady(path="plan", plan=plan_with_host_fixes(app))))
-        await pilot.pause()
-    return app_for(start="fixes"), go
+    return app_for(start="fixes", state=fakes.state(facts=fakes.ready_facts())), go
 
 
 def case_charts() -> Case:

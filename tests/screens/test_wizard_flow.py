@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Input, Select, TextArea
 
 from installer.answers import load_answers
 from installer.errors import UserError
-from installer.events import PlanReady, RunFinished, StepFinished
+from installer.events import RunFinished
 from installer.plan import build_plan
 from installer.sinks import render_plan
 from screens.app import InstallerApp
@@ -169,16 +169,20 @@ async def test_checks_run_on_arrival_and_a_cell_shows_evidence_and_remedy():
     async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
         await until(pilot, lambda: bool(app.state.checks), what="check results")
         assert [m for m in messages if isinstance(m, ChecksLoaded)]
-        assert set(app.state.checks) == {"gpu-node-1", "gpu-node-2"}
-        assert set(app.state.facts.hosts) == {"gpu-node-1", "gpu-node-2"}
+        assert set(app.state.checks) == {"cluster", "gpu-node-1", "gpu-node-2"}
         grid = app.screen.query_one(DataTable)
         grid.focus()
-        grid.move_cursor(row=1, column=2)  # gpu-node-2, iommu-enabled
+        row = grid.get_row_index("gpu-node-2")
+        column = grid.get_column_index("iommu-enabled")
+        assert grid.get_cell("gpu-node-2", "iommu-enabled").plain == "✗ → fix"
+        assert grid.get_cell("gpu-node-1", "iommu-enabled").plain == "✓ pass"
+        grid.move_cursor(row=row, column=column)
         await pilot.pause()
         evidence = shown(app, "#evidence")
         assert "gpu-node-2 · iommu-enabled · ✗ FAIL" in evidence
-        assert "/sys/kernel/iommu_groups: empty" in evidence
+        assert "sys/kernel/iommu_groups: empty" in evidence
         assert "intel_iommu=on" in evidence
+        assert "A planned host fix covers this" in evidence
         await pilot.press("i")
         assert app.state.answers.checks.ignore == ["iommu-enabled"]
         assert "Ignored on every node" in shown(app, "#evidence")
@@ -190,6 +194,15 @@ async def test_checks_run_on_arrival_and_a_cell_shows_evidence_and_remedy():
                     > before, what="a re-run")
 
 
+async def test_a_probe_that_finds_ready_hosts_passes_every_host_check():
+    app = make_app(start="checks", probe_again=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: bool(app.state.checks), what="check results")
+        results = app.state.checks["gpu-node-2"]
+        assert {r["status"] for r in results} <= {"pass", "skip"}
+        assert "0 fail" in shown(app, "#checks-status")
+
+
 async def test_without_kata_nodes_there_is_nothing_to_check():
     app = make_app(start="checks", state=fakes.state(new_answers()))
     async with app.run_test(size=(80, 24)):
@@ -198,39 +211,44 @@ async def test_without_kata_nodes_there_is_nothing_to_check():
 
 # --- fixes ---
 
-def plan_with_host_fixes(app) -> dict:
-    plan = app.state.plan().to_dict()
-    fix = {"id": "fix/gpu-node-2/iommu", "phase": "change", "title": "Turn IOMMU on",
-           "action": "host-fix", "params": {}, "note": "", "changes": [{
-               "kind": "host", "target": "gpu-node-2",
-               "description": "gpu-node-2: add intel_iommu=on iommu=pt to the kernel command "
-                              "line (reboot)",
-               "detail": {"reboot": True, "preview": (
-                   "--- /etc/default/grub\n+++ /etc/default/grub\n"
-                   "-GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
-                   "+GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\n"
-                   "$ update-grub\n$ reboot  (asks first: hostFixes.reboot=ask)")}}]}
-    plan["steps"].insert(5, fix)
-    return plan
-
-
-async def test_fix_policies_edit_the_answers_and_planned_fixes_show_previews_and_progress():
-    app = make_app(start="fixes")
+async def test_planned_host_fixes_show_previews_consent_and_progress():
+    world = fakes.World(facts=fakes.example_facts())  # gpu-node-2 needs its host fixed
+    app = make_app(world, start="fixes")
     async with app.run_test(size=(120, 40)) as pilot:
-        assert "No host fixes are planned yet" in shown(app, "#fixes-status")
-        app.screen.query_one("#fix-reboot", Select).value = "skip"
+        fixes = [s for s in app.state.plan().steps if s.action == "host-fix"]
+        assert [s.id for s in fixes] == [
+            "fix/gpu-node-2/iommu-cmdline", "fix/gpu-node-2/nouveau-blacklist",
+            "fix/gpu-node-2/nvidia-driver-off", "fix/gpu-node-2/kubelet-gate",
+            "fix/gpu-node-2/reboot"]
+        status = shown(app, "#fixes-status")
+        assert "5 host fixes planned · reboot needed on gpu-node-2" in status
+        assert 'GRUB_CMDLINE_LINUX="intel_iommu=on"' in shown(app, "#preview")
+        table = app.screen.query_one(DataTable)
+        assert table.get_cell("0", "policy") == "asks first"
+        # consent: the kubelet fix without asking, the others asked during the run
+        app.screen.query_one("#fix-kubelet", Select).value = "apply"
         await pilot.pause()
-        assert app.state.answers.host_fixes.reboot == "skip"
-        app.post_message(EngineEvent(PlanReady(path="plan", plan=plan_with_host_fixes(app))))
+        assert app.state.answers.host_fixes.kubelet_feature_gate == "apply"
+        assert table.get_cell("3", "policy") == "applies"
+        app.goto("review")
         await pilot.pause()
-        assert "1 host fixes planned · reboot needed on gpu-node-2" in shown(app,
-                                                                             "#fixes-status")
-        assert "+GRUB_CMDLINE_LINUX_DEFAULT" in shown(app, "#preview")
-        app.post_message(EngineEvent(StepFinished(path="fix/gpu-node-2/iommu", status="ok",
-                                                  message="done")))
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        asked = []
+        while len(asked) < 4:  # iommu, nouveau, driver, reboot: each shows its preview
+            await until(pilot, lambda: isinstance(app.screen, ConfirmModal), what="a fix")
+            asked.append(screen_text(app))
+            await pilot.press("y")
+            await pilot.pause()
+        assert "Apply 'iommu-cmdline' on gpu-node-2?" in asked[0]
+        assert "+GRUB_CMDLINE_LINUX=\"intel_iommu=on\"" in asked[0]
+        assert not any("Apply 'kubelet-gate'" in a for a in asked)
+        await until(pilot, lambda: app.run_state.status == "ok", what="the run")
+        app.goto("fixes")
         await pilot.pause()
         table = app.screen.query_one(DataTable)
-        assert table.get_cell("0", "status").plain == "✓ applied"
+        assert [table.get_cell(str(i), "status").plain for i in range(5)] == ["✓ applied"] * 5
 
 
 # --- charts ---
@@ -276,7 +294,7 @@ async def test_review_shows_exactly_the_dry_run_plan():
     async with app.run_test(size=(120, 40)):
         expected = render_plan(build_plan(app.state.answers, app.state.facts).to_dict())
         assert app.screen.lines == expected
-        assert "15 steps, 4 changes" in shown(app, "#plan-summary")
+        assert "19 steps, 10 changes" in shown(app, "#plan-summary")
 
 
 async def test_review_names_nodes_the_cluster_lacks():
@@ -353,7 +371,8 @@ async def test_an_install_runs_every_step_with_pods_helm_output_and_the_sample()
         await pilot.press("y")
         await until(pilot, lambda: app.run_state.status == "ok", what="the run")
         assert app.screen.STEP == "install"
-        assert world.changed == ["gpu-node-1", "gpu-node-2", "kata-system/kata-deploy",
+        assert world.changed == ["kube-system/gpu-kata-installer-state", "gpu-node-1",
+                                 "gpu-node-2", "kata-system/kata-deploy",
                                  "gpu-operator/gpu-operator"]
         assert {r.status for r in app.run_state.steps.values()} == {"ok", "skipped"}
         finished = [m.event for m in messages if isinstance(m, EngineEvent)
@@ -589,7 +608,7 @@ async def test_troubleshooting_shows_findings_pods_events_logs_nodes_and_reruns_
         await until(pilot, lambda: getattr(app.screen, "STEP", "") == "troubleshoot")
         await pilot.press("c")
         await until(pilot, lambda: bool(app.state.checks))
-        assert "iommu-enabled: IOMMU is off" in shown(app, "#ts-checks-text")
+        assert "iommu-enabled: IOMMU off" in shown(app, "#ts-checks-text")
 
 
 async def test_the_mouse_works_a_click_on_the_step_bar_goes_there():
