@@ -108,6 +108,30 @@ class HostAccess(Protocol):
                     fingerprint: str) -> None: ...
 
 
+class SshHostAccess:
+    """The real connection test (installer.sshtest): read-only, key trusted only on consent."""
+
+    async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionResult:
+        from installer.sshtest import check_connection
+
+        return _result(await check_connection(answers, node, address))
+
+    async def trust(self, answers: Answers, node: str, address: str | None,
+                    fingerprint: str) -> None:
+        from installer.sshtest import check_connection
+
+        report = await check_connection(answers, node, address, trust=fingerprint)
+        if not report.ok:
+            raise RuntimeError(report.message)
+
+
+def _result(report) -> ConnectionResult:
+    message = report.message + (f" - {report.remedy}" if report.remedy and not report.ok
+                                else "")
+    return ConnectionResult(report.node, report.ok, message, report.fingerprint,
+                            not report.unknown_key)
+
+
 class NoHostAccess:
     """Until the SSH layer (remote/) lands, the test says so instead of pretending."""
 
@@ -192,7 +216,7 @@ class Services:
 
     facts: FactsProvider = discover_facts
     executors: ExecutorsFactory = default_executors
-    host_access: HostAccess = field(default_factory=NoHostAccess)
+    host_access: HostAccess = field(default_factory=SshHostAccess)
     inspector: Callable[[Cluster], Inspector] = KubeInspector
     contexts: Callable[[str | None], Contexts] = contexts_of
     checks: Callable[[Answers, Facts, dict[str, Executor]], Awaitable[ChecksOutcome]] = \
