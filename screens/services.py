@@ -73,14 +73,16 @@ class ChecksOutcome:
     error: str | None = None
 
 
-async def run_checks(answers: Answers, facts: Facts,
-                     executors: dict[str, Executor]) -> ChecksOutcome:
-    """Probe the Kata nodes and run the prerequisite checks through the engine (read-only)."""
+async def run_checks(answers: Answers, facts: Facts, executors: dict[str, Executor], *,
+                     ask: Callable[[str], str] | None = None) -> ChecksOutcome:
+    """Probe the Kata nodes and run the prerequisite checks through the engine (read-only).
+
+    `ask` answers the secrets the answers say to prompt for (see InstallerApp.secrets)."""
     rec = Recorder()
     error = None
     try:
         ctx = Context(dry_run=True, sinks=[rec], decider=_NoDecisions(),
-                      services=run_services(answers, Redactor()))
+                      services=run_services(answers, Redactor(), ask=ask))
         _, facts, failed = await Engine(answers, ctx, executors).run_checks(facts)
         if failed:
             error = "checks failed: " + "; ".join(failed)

@@ -259,10 +259,10 @@ def services(world: World | None = None, *, recorded: bool = False,
             raise discover_error
         return the_facts
 
-    async def checks(answers, facts, executors):
+    async def checks(answers, facts, executors, ask=None):
         # The real path (the engine's gather + check steps); only the probe is faked.
         return await run_checks(answers, replace(facts, hosts={}) if probe_again else facts,
-                                executors)
+                                executors, ask=ask)
 
     inspector = inspector or FakeInspector(facts=the_facts)
     return Services(facts=provide, executors=world.executors,
