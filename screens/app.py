@@ -382,7 +382,7 @@ class InstallerApp(App[int]):
         while True:
             active = self.run_state.active
             try:
-                view = await inspector.view(namespaces)
+                view = await inspector.view(namespaces, diagnose_too=False)
             except Exception:  # an unreachable cluster is the engine's to report
                 view = None
             if view is not None and view.pods:
@@ -569,7 +569,8 @@ class InstallerApp(App[int]):
                 if not stop.is_set():
                     self.lines.push(key, [f"[log stream ended: {exc}]"])
 
-        self.run_worker(follow, thread=True, group="follow", exclusive=False)
+        # A daemon thread, not a worker: a quiet pod's stream must never hold up quitting.
+        threading.Thread(target=follow, name=f"follow {namespace}/{pod}", daemon=True).start()
 
     def _stop_follow(self) -> None:
         if self._follow is not None:

@@ -149,7 +149,9 @@ class NoHostAccess:
 class Inspector(Protocol):
     """Read-only cluster views for the pod tables, log panes and troubleshooting."""
 
-    async def view(self, namespaces: tuple[str, ...]) -> ClusterView: ...
+    async def view(self, namespaces: tuple[str, ...],
+                   host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                   diagnose_too: bool = True) -> ClusterView: ...
 
     async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]: ...
 
@@ -169,12 +171,15 @@ class KubeInspector:
             self._kube = require_kube(self.cluster.kubeconfig, self.cluster.context)
         return self._kube
 
-    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> ClusterView:
+    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
+                   host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                   diagnose_too: bool = True) -> ClusterView:
         import asyncio
 
         try:
             kube = await asyncio.to_thread(self._connect)
-            return await cluster_view(kube, namespaces)
+            return await cluster_view(kube, namespaces, host_checks,
+                                      diagnose_too=diagnose_too)
         except UserError as exc:
             return ClusterView(errors=(str(exc),))
         except Exception as exc:  # unreachable cluster: say so, keep the screen usable
@@ -197,7 +202,9 @@ class NoInspector:
     def __init__(self, why: str = "recorded facts: there is no live cluster to read") -> None:
         self.why = why
 
-    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> ClusterView:
+    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
+                   host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                   diagnose_too: bool = True) -> ClusterView:
         return ClusterView(errors=(self.why,))
 
     async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]:

@@ -230,7 +230,8 @@ class FakeInspector:
         self.facts = facts or example_facts()
         self.followed: list[tuple[str, str]] = []
 
-    async def view(self, namespaces=("kata-system", "gpu-operator")) -> ClusterView:
+    async def view(self, namespaces=("kata-system", "gpu-operator"),
+                   host_checks=None, diagnose_too=True) -> ClusterView:
         nodes = tuple(replace(n, labels={**n.labels, "nvidia.com/gpu.workload.config":
                                          "vm-passthrough"}) if n.name in ("gpu-node-1",
                                                                           "gpu-node-2") else n

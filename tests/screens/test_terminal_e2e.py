@@ -150,5 +150,10 @@ def test_bare_lab_to_test_passed_in_the_wizard_alone(lab_target, terminal_for):
     assert "Sample workload" in screen
     term.keys("C-n")
     term.wait_for("Install finished")
-    term.keys("C-q")
-    assert term.exit_code() == 0
+    # troubleshooting on the live cluster: its pods, and one followed log
+    term.keys("C-t")
+    term.wait_for("events in kata-system and gpu-operator", timeout=60)
+    term.keys("Right", "Tab", "Enter")
+    term.wait_for("[following]", timeout=30)
+    term.keys("C-q")  # quits at once, even while a quiet pod's log is followed
+    assert term.exit_code(timeout=10) == 0
