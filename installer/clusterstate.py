@@ -13,7 +13,7 @@ from typing import Any
 from installer import kube
 from installer.diagnose import CheckView, EventInfo, State
 from installer.facts import ClusterFacts
-from installer.verify import CLUSTER_POLICY_REF, GPU_RUNTIME_CLASS, PodInfo
+from installer.verify import GPU_RUNTIME_CLASS, PodInfo
 
 LOG_TAIL = 20
 
@@ -34,7 +34,6 @@ def pod_info(k: kube.Kube, pod: Any) -> PodInfo:
 
 
 def _read(k: kube.Kube, namespaces: tuple[str, ...]) -> tuple[Any, ...]:
-    from kubernetes.client.exceptions import ApiException
 
     pods = [p for ns in namespaces for p in k.core().list_namespaced_pod(ns).items]
     seen = {(p.metadata.namespace, p.metadata.name) for p in pods}
@@ -43,12 +42,7 @@ def _read(k: kube.Kube, namespaces: tuple[str, ...]) -> tuple[Any, ...]:
              and (p.metadata.namespace, p.metadata.name) not in seen]
     events = [e for ns in {*namespaces, *(p.metadata.namespace for p in pods)}
               for e in k.core().list_namespaced_event(ns).items if e.type == "Warning"]
-    try:
-        policy = k.custom().get_cluster_custom_object(*CLUSTER_POLICY_REF)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        policy = None
+    policy = kube.read_cluster_policy(k)
     infos = tuple(pod_info(k, p) for p in pods)
     event_infos = tuple(EventInfo(e.metadata.namespace,
                                   f"{e.involved_object.kind}/{e.involved_object.name}",

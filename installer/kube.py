@@ -122,6 +122,18 @@ def _node_facts(node: Any, gpu_pods: dict[str, list[str]]) -> NodeFacts:
         gpu_pods=tuple(gpu_pods.get(node.metadata.name, ())))
 
 
+def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:
+    """ClusterPolicy `cluster-policy`, or None when it (or its CRD) does not exist."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return kube.custom().get_cluster_custom_object(*CLUSTER_POLICY_REF)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        return None
+
+
 def _discover_sync(kube: Kube) -> ClusterFacts:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
@@ -133,13 +145,8 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
         raise _api_error(kube, exc) from None
     runtime_classes = tuple(rc.metadata.name for rc in kube.node_api().list_runtime_class().items)
     gpu_pods = gpu_pods_by_node(kube)
-    try:
-        cp = kube.custom().get_cluster_custom_object(*CLUSTER_POLICY_REF)
-        cp_state = (cp.get("status") or {}).get("state") or "unknown"
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        cp_state = None
+    cp = read_cluster_policy(kube)
+    cp_state = None if cp is None else (cp.get("status") or {}).get("state") or "unknown"
     workers = tuple(
         f"{ds.metadata.namespace}/{ds.metadata.name}"
         for ds in kube.apps().list_daemon_set_for_all_namespaces().items

@@ -84,7 +84,9 @@ class TextSink:
 
     def emit(self, event: Event) -> None:
         if isinstance(event, PlanReady):
-            if self.verbose or event.plan["steps"]:
+            # Plans made while facts are still being gathered are drafts: show the full one.
+            draft = any(s["phase"] == "gather" for s in event.plan["steps"])
+            if self.verbose or not draft:
                 for line in render_plan(event.plan):
                     self._line(line)
         elif isinstance(event, StepStarted):

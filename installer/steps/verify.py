@@ -14,7 +14,6 @@ from installer.events import WarningEvent
 from installer.facts import Facts
 from installer.plan import Step
 from installer.verify import (
-    CLUSTER_POLICY_REF,
     Snapshot,
     Verdict,
     gpu_operator_verdict,
@@ -26,15 +25,9 @@ POLL_SECONDS = 2.0
 
 def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
     """Read what verification needs in a handful of list calls (runs in a thread)."""
-    from kubernetes.client.exceptions import ApiException
 
     nodes = k.core().list_node().items
-    try:
-        policy = k.custom().get_cluster_custom_object(*CLUSTER_POLICY_REF)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        policy = None
+    policy = kube.read_cluster_policy(k)
     return Snapshot(
         node_labels={n.metadata.name: dict(n.metadata.labels or {}) for n in nodes},
         node_allocatable={n.metadata.name: dict(n.status.allocatable or {}) for n in nodes},

@@ -25,3 +25,11 @@ def test_logpane_benchmark_runs_and_prints_its_verdicts(tmp_path):
     assert "goal: ingest >= 50,000 lines/s with keypresses under 100 ms ->" in out
     assert "goal: memory bounded ->" in out
     assert "goal: first frame under 1 s ->" in out
+
+
+def test_fanout_benchmark_runs_through_real_sshd(tmp_path):
+    out = subprocess.run([sys.executable, "bench/fanout.py", "-n", "10", "--rounds", "1",
+                          "--state", str(tmp_path / "bench-lab"),
+                          "--first-address", "127.0.28.1"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600, check=True).stdout
+    assert "10 hosts:" in out and "(goal < 3x:" in out and "10/10 probed completely" in out

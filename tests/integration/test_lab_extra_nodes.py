@@ -6,14 +6,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.lab import guide
+from tests.lab.answers import lab_answers
 from tests.lab.kube import Kube
 from tests.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +124,20 @@ def test_old_kubelet_and_cc_host(extra_lab):
         )
     )
     assert "didn't match Pod's node affinity/selector" in cond["message"]
+    # ... and troubleshooting names both causes, with the host check as evidence.
+    answers = lab_answers(info)
+    answers["nodes"]["items"] = [{"name": n, "choice": "kata"}
+                                 for n in ("gpu-node-4", "gpu-node-5")]
+    path_answers = info.json_path.parent / "ts-answers.yaml"
+    path_answers.write_text(yaml.safe_dump(answers))
+    out = subprocess.run([sys.executable, "-m", "installer.cli", "troubleshoot", "--json",
+                          "--answers", str(path_answers)], cwd=ROOT, env={**os.environ, **env},
+                         capture_output=True, text=True, timeout=300,
+                         stdin=subprocess.DEVNULL)
+    findings = {f["rule"]: f for f in json.loads(out.stdout)}
+    gate = findings["kubelet-podresources-gate"]
+    assert "gpu-node-4" in gate["cause"]
+    assert any("PodResources API Get method disabled" in e for e in gate["evidence"])
+    assert any("host gpu-node-4 check kubelet-podresources-gate" in e for e in gate["evidence"])
+    cc = findings["cc-ready-state-blocks-scheduling"]
+    assert "gpu-node-5" in cc["cause"]
