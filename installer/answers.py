@@ -415,9 +415,28 @@ def parse_answers(text: str, source: str = "answers") -> Answers:
     return validate_answers(data, lines, source)
 
 
+def _without_default_nulls(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
+    """Drop unset optional keys, but keep an explicit null whose default is not null
+    (`ssh.configFile: null` means "no ssh_config"; dropped, it would read ~/.ssh/config)."""
+    out: dict[str, Any] = {}
+    for name, info in type(model).model_fields.items():
+        key = info.alias or name
+        value = getattr(model, name)
+        if value is None and info.default is None:
+            continue
+        if isinstance(value, BaseModel):
+            out[key] = _without_default_nulls(value, data[key])
+        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            out[key] = [_without_default_nulls(v, d) for v, d in zip(value, data[key],
+                                                                      strict=True)]
+        else:
+            out[key] = data[key]
+    return out
+
+
 def dump_answers(answers: Answers) -> str:
     """Serialize for saving from the wizard; the result loads back to an equal Answers."""
-    data = answers.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data = _without_default_nulls(answers, answers.model_dump(mode="json", by_alias=True))
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 

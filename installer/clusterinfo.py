@@ -5,8 +5,8 @@ and pod logs (a tail, or followed). Nothing here changes anything. The kubernete
 synchronous, so async callers get `asyncio.to_thread` wrappers; `follow_log` is meant to
 run in a thread of its own and hands lines over in batches.
 
-`basic_findings` is a first, plain reading of that data (failed steps, failed checks, pods
-that are not healthy, warning events); the diagnosis rules engine (diagnose.py) replaces it.
+`basic_findings` puts the diagnosis rules' findings (installer.diagnose) first, then a plain
+reading of the rest: failed steps, failed checks, unhealthy pods, warning events.
 """
 
 from __future__ import annotations
@@ -49,6 +49,15 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class Finding:
+    severity: str  # error | warning | info
+    where: str
+    message: str
+    remedy: str = ""
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ClusterView:
     """What the troubleshooting screen shows at one moment."""
 
@@ -56,14 +65,7 @@ class ClusterView:
     events: tuple[EventRow, ...] = ()
     nodes: tuple[NodeFacts, ...] = ()
     errors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # error | warning | info
-    where: str
-    message: str
-    remedy: str = ""
+    diagnosis: tuple[Finding, ...] = ()  # the rules' findings (installer.diagnose)
 
 
 @dataclass(frozen=True)
@@ -125,10 +127,9 @@ def _event_row(ev: Any) -> EventRow:
                     when.isoformat() if hasattr(when, "isoformat") else str(when or ""))
 
 
-def _view_sync(kube: Any, namespaces: Iterable[str]) -> ClusterView:
+def _pods_events_sync(kube: Any, namespaces: Iterable[str]
+                      ) -> tuple[list[PodRow], list[EventRow], list[str]]:
     from kubernetes.client.exceptions import ApiException
-
-    from installer.kube import _node_facts
 
     pods: list[PodRow] = []
     events: list[EventRow] = []
@@ -141,17 +142,35 @@ def _view_sync(kube: Any, namespaces: Iterable[str]) -> ClusterView:
         except ApiException as exc:
             if exc.status != 404:
                 errors.append(f"{ns}: HTTP {exc.status} {exc.reason}")
-    try:
-        nodes = tuple(_node_facts(n) for n in core.list_node().items)
-    except ApiException as exc:
-        nodes = ()
-        errors.append(f"nodes: HTTP {exc.status} {exc.reason}")
     events.sort(key=lambda e: e.last_seen)
-    return ClusterView(tuple(pods), tuple(events), nodes, tuple(errors))
+    return pods, events, errors
 
 
-async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES) -> ClusterView:
-    return await asyncio.to_thread(_view_sync, kube, tuple(namespaces))
+async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES,
+                       host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                       diagnose_too: bool = True) -> ClusterView:
+    """Pods, events and nodes of the installer's namespaces, and the diagnosis rules'
+    findings over them (installer.diagnose), read-only."""
+    from installer import kube as kube_service
+    from installer.clusterstate import read_state
+    from installer.diagnose import diagnose
+
+    namespaces = tuple(namespaces)
+    pods, events, errors = await asyncio.to_thread(_pods_events_sync, kube, namespaces)
+    if not diagnose_too:  # the live pod table: just the pods, every few seconds
+        return ClusterView(tuple(pods), tuple(events), (), tuple(errors))
+    nodes: tuple[NodeFacts, ...] = ()
+    diagnosis: tuple[Finding, ...] = ()
+    try:
+        cluster = await kube_service.discover(kube)
+        nodes = cluster.nodes
+        checks = {n: r for n, r in (host_checks or {}).items() if n != "cluster"}
+        state = await read_state(kube, cluster, namespaces, checks)
+        diagnosis = tuple(Finding("error", f.rule, f"{f.cause} ({f.symptom})", f.fix,
+                                  tuple(f.evidence)) for f in diagnose(state))
+    except Exception as exc:  # a partial view still helps; say what could not be read
+        errors.append(f"diagnosis: {exc}".splitlines()[0])
+    return ClusterView(tuple(pods), tuple(events), nodes, tuple(errors), diagnosis)
 
 
 async def pod_log(kube: Any, namespace: str, pod: str, container: str | None = None,
@@ -181,6 +200,9 @@ def follow_log(kube: Any, namespace: str, pod: str, container: str | None,
         while not (stop.wait(0.5) or done.is_set()):
             pass
         if stop.is_set():
+            # shutdown() wakes a read blocked on the socket (close() alone may not).
+            with contextlib.suppress(Exception):
+                resp.shutdown()
             with contextlib.suppress(Exception):  # already closed: nothing to end
                 resp.close()
 
@@ -215,16 +237,16 @@ class RunSummary:
 
 def basic_findings(view: ClusterView, run: RunSummary | None = None) -> list[Finding]:
     """Plain findings from what is known; the order is: run, checks, pods, events."""
-    out: list[Finding] = []
+    out: list[Finding] = list(view.diagnosis)
     run = run or RunSummary()
     for path, message, detail in run.failed_steps:
         out.append(Finding("error", path, message, detail))
     for node, results in sorted(run.checks.items()):
         for r in results:
-            if r.get("status") in ("fail", "warn"):
+            if r.get("status") in ("fail", "warn") and not r.get("ignored"):
                 out.append(Finding("error" if r["status"] == "fail" else "warning",
                                    f"{node} {r.get('name', '?')}", r.get("summary", ""),
-                                   r.get("remedy", "")))
+                                   r.get("remedy", ""), tuple(r.get("evidence", ()))))
     for p in view.pods:
         if p.phase not in ("Running", "Succeeded") or p.reason or p.restarts > 3:
             why = p.reason or p.phase

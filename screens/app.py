@@ -47,7 +47,7 @@ from screens.messages import (
     PodsSeen,
     RunEnded,
 )
-from screens.modals import ConfirmModal, HelpModal, SaveModal
+from screens.modals import ConfirmModal, HelpModal, SaveModal, SecretModal
 from screens.nodes import NodesScreen
 from screens.review import ReviewScreen
 from screens.runner import LoopThread, in_thread
@@ -105,6 +105,8 @@ class InstallerApp(App[int]):
         self.wizard_screens: dict[str, WizardScreen] = {}
         self._inspector: tuple[object, Inspector] | None = None
         self._follow: tuple[tuple[str, str], threading.Event] | None = None
+        # Secrets the answers say to prompt for: asked once, kept in memory, never written.
+        self.secrets: dict[str, str] = {}
         if self.state.dry_run_only:
             self.services.recorded = True
 
@@ -243,6 +245,9 @@ class InstallerApp(App[int]):
         if self.state.facts is None:
             self.notify("discover the cluster first", severity="warning")
             return False
+        if self._missing_secrets():
+            self.with_secrets(self.run_checks)
+            return False
         self.checking = True
         self.run_worker(self._checks(self.state.answers, self.state.facts), group="checks",
                         exclusive=True)
@@ -251,7 +256,8 @@ class InstallerApp(App[int]):
     async def _checks(self, answers: Answers, facts: Facts) -> None:
         try:
             out = await in_thread(self.services.checks(answers, facts,
-                                                       self.services.executors()))
+                                                       self.services.executors(),
+                                                       ask=self._secret_prompt))
         except Exception as exc:
             self.post_message(ChecksLoaded({}, f"the checks could not run: {exc}"))
             return
@@ -307,6 +313,9 @@ class InstallerApp(App[int]):
         if error is not None or plan is None:
             self.notify(f"the plan has a problem: {error}", severity="error")
             return
+        if self._missing_secrets():
+            self.with_secrets(lambda: self.action_start_run(dry_run))
+            return
         if dry_run:
             self._launch(True)
             return
@@ -326,7 +335,8 @@ class InstallerApp(App[int]):
         facts = (self.state.facts if (dry_run or self.services.recorded) and self.state.facts
                  else Facts(cluster=None))
         try:
-            services = run_services(answers, self.redactor)
+            services = run_services(answers, self.redactor, ask=self._secret_prompt,
+                                    confirm_host_key=self._confirm_host_key)
         except UserError as exc:
             self.notify(str(exc), title="Cannot start", severity="error", timeout=15)
             return
@@ -372,7 +382,7 @@ class InstallerApp(App[int]):
         while True:
             active = self.run_state.active
             try:
-                view = await inspector.view(namespaces)
+                view = await inspector.view(namespaces, diagnose_too=False)
             except Exception:  # an unreachable cluster is the engine's to report
                 view = None
             if view is not None and view.pods:
@@ -388,6 +398,56 @@ class InstallerApp(App[int]):
                                            restarts=p.restarts, reason=p.reason))
         for screen in self._live_screens():
             screen.on_pods(list(message.pods))
+
+    # --- secrets and host keys ---------------------------------------------------------
+    def _prompts(self) -> dict[str, str]:
+        """What the answers say to ask for, with why."""
+        ssh = self.state.answers.ssh
+        out = {}
+        if ssh.sudo.mode in ("auto", "password") and ssh.sudo.password_prompt and \
+                not ssh.sudo.password_env:
+            out["sudo password"] = (f"sudo on the GPU hosts, for {ssh.user} "
+                                    "(ssh.sudo.passwordPrompt)")
+        if ssh.passphrase_prompt and not ssh.passphrase_env:
+            out["key passphrase"] = (f"for {ssh.identity_file or 'the SSH key'} "
+                                     "(ssh.passphrasePrompt)")
+        return out
+
+    def _missing_secrets(self) -> list[str]:
+        return [what for what in self._prompts() if what not in self.secrets]
+
+    def with_secrets(self, then) -> None:
+        """Ask for each secret the answers want typed (once a session), then go on."""
+        missing = self._missing_secrets()
+        if not missing:
+            then()
+            return
+        what = missing[0]
+
+        def got(value: str | None) -> None:
+            if value is None:
+                self.notify(f"cancelled: the {what} is needed", severity="warning")
+                return
+            self.secrets[what] = value
+            self.redactor.add(value)
+            self.with_secrets(then)
+
+        self.push_screen(SecretModal(what, self._prompts()[what]), got)
+
+    def _secret_prompt(self, prompt: str) -> str:
+        """installer.hostaccess's Prompt: answered from what the modal collected."""
+        what = prompt.rstrip(": ").strip()
+        if what not in self.secrets:
+            raise UserError(f"the {what} was not given", [])
+        return self.secrets[what]
+
+    async def _confirm_host_key(self, host: str, fingerprint: str) -> bool:
+        """An unknown host key during a run (host key policy accept-new): the operator says."""
+        return await self._ask(
+            f"Trust the host key of {host}?",
+            f"{host} offered a key that is not in your known_hosts file:\n\n    {fingerprint}"
+            "\n\nCompare it with the host's own (ssh-keygen -lf "
+            "/etc/ssh/ssh_host_ed25519_key.pub on its console). Trusting records it.")
 
     def _ask(self, question: str, detail: str) -> asyncio.Future[bool]:
         """The decider's modal. Called on the engine's loop; answered on the UI's."""
@@ -509,7 +569,8 @@ class InstallerApp(App[int]):
                 if not stop.is_set():
                     self.lines.push(key, [f"[log stream ended: {exc}]"])
 
-        self.run_worker(follow, thread=True, group="follow", exclusive=False)
+        # A daemon thread, not a worker: a quiet pod's stream must never hold up quitting.
+        threading.Thread(target=follow, name=f"follow {namespace}/{pod}", daemon=True).start()
 
     def _stop_follow(self) -> None:
         if self._follow is not None:

@@ -63,6 +63,41 @@ class HostKeyModal(ConfirmModal):
             yes="Trust", no="Don't trust")
 
 
+class SecretModal(ModalScreen[str | None]):
+    """A secret the answers say to ask for (never stored: kept in memory for this session)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__()
+        self.what = what
+        self.why = why
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(Text(f"The {self.what}", style="bold"), id="question")
+            yield Static(self.why, classes="muted")
+            yield Input(password=True, id="secret", compact=True,
+                        placeholder=f"{self.what} (not shown, never saved)")
+            with Horizontal(classes="buttons"):
+                yield Button("OK", id="ok", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(self.query_one(Input).value if event.button.id == "ok" else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class SaveModal(ModalScreen[str | None]):
     """Where to save the answers file."""
 

@@ -73,14 +73,16 @@ class ChecksOutcome:
     error: str | None = None
 
 
-async def run_checks(answers: Answers, facts: Facts,
-                     executors: dict[str, Executor]) -> ChecksOutcome:
-    """Probe the Kata nodes and run the prerequisite checks through the engine (read-only)."""
+async def run_checks(answers: Answers, facts: Facts, executors: dict[str, Executor], *,
+                     ask: Callable[[str], str] | None = None) -> ChecksOutcome:
+    """Probe the Kata nodes and run the prerequisite checks through the engine (read-only).
+
+    `ask` answers the secrets the answers say to prompt for (see InstallerApp.secrets)."""
     rec = Recorder()
     error = None
     try:
         ctx = Context(dry_run=True, sinks=[rec], decider=_NoDecisions(),
-                      services=run_services(answers, Redactor()))
+                      services=run_services(answers, Redactor(), ask=ask))
         _, facts, failed = await Engine(answers, ctx, executors).run_checks(facts)
         if failed:
             error = "checks failed: " + "; ".join(failed)
@@ -108,6 +110,30 @@ class HostAccess(Protocol):
                     fingerprint: str) -> None: ...
 
 
+class SshHostAccess:
+    """The real connection test (installer.sshtest): read-only, key trusted only on consent."""
+
+    async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionResult:
+        from installer.sshtest import check_connection
+
+        return _result(await check_connection(answers, node, address))
+
+    async def trust(self, answers: Answers, node: str, address: str | None,
+                    fingerprint: str) -> None:
+        from installer.sshtest import check_connection
+
+        report = await check_connection(answers, node, address, trust=fingerprint)
+        if not report.ok:
+            raise RuntimeError(report.message)
+
+
+def _result(report) -> ConnectionResult:
+    message = report.message + (f" - {report.remedy}" if report.remedy and not report.ok
+                                else "")
+    return ConnectionResult(report.node, report.ok, message, report.fingerprint,
+                            not report.unknown_key)
+
+
 class NoHostAccess:
     """Until the SSH layer (remote/) lands, the test says so instead of pretending."""
 
@@ -123,7 +149,9 @@ class NoHostAccess:
 class Inspector(Protocol):
     """Read-only cluster views for the pod tables, log panes and troubleshooting."""
 
-    async def view(self, namespaces: tuple[str, ...]) -> ClusterView: ...
+    async def view(self, namespaces: tuple[str, ...],
+                   host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                   diagnose_too: bool = True) -> ClusterView: ...
 
     async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]: ...
 
@@ -143,12 +171,15 @@ class KubeInspector:
             self._kube = require_kube(self.cluster.kubeconfig, self.cluster.context)
         return self._kube
 
-    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> ClusterView:
+    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
+                   host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                   diagnose_too: bool = True) -> ClusterView:
         import asyncio
 
         try:
             kube = await asyncio.to_thread(self._connect)
-            return await cluster_view(kube, namespaces)
+            return await cluster_view(kube, namespaces, host_checks,
+                                      diagnose_too=diagnose_too)
         except UserError as exc:
             return ClusterView(errors=(str(exc),))
         except Exception as exc:  # unreachable cluster: say so, keep the screen usable
@@ -171,7 +202,9 @@ class NoInspector:
     def __init__(self, why: str = "recorded facts: there is no live cluster to read") -> None:
         self.why = why
 
-    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> ClusterView:
+    async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
+                   host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                   diagnose_too: bool = True) -> ClusterView:
         return ClusterView(errors=(self.why,))
 
     async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]:
@@ -192,7 +225,7 @@ class Services:
 
     facts: FactsProvider = discover_facts
     executors: ExecutorsFactory = default_executors
-    host_access: HostAccess = field(default_factory=NoHostAccess)
+    host_access: HostAccess = field(default_factory=SshHostAccess)
     inspector: Callable[[Cluster], Inspector] = KubeInspector
     contexts: Callable[[str | None], Contexts] = contexts_of
     checks: Callable[[Answers, Facts, dict[str, Executor]], Awaitable[ChecksOutcome]] = \

@@ -60,8 +60,9 @@ def new_answers() -> Answers:
 
 
 def answers_data(answers: Answers) -> dict[str, Any]:
-    """The answers as the YAML document would hold them (camelCase keys, no unset values)."""
-    return answers.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The answers as the YAML document would hold them (camelCase keys). Explicit nulls are
+    kept: `ssh.configFile: null` means "no ssh_config", and an edit must not lose it."""
+    return answers.model_dump(mode="json", by_alias=True)
 
 
 def set_in(data: dict[str, Any], dotted: str, value: Any) -> None:

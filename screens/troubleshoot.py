@@ -93,7 +93,8 @@ were.
         self.run_worker(self._load(), group="ts-load", exclusive=True)
 
     async def _load(self) -> None:
-        view = await self.wizard.inspector().view(self.namespaces())
+        view = await self.wizard.inspector().view(self.namespaces(),
+                                                  dict(self.wizard.state.checks))
         self.post_message(ViewLoaded(view))
 
     def on_view_loaded(self, message: ViewLoaded) -> None:
@@ -190,6 +191,8 @@ were.
         mark, style = SEVERITY.get(f.severity, ("?", ""))
         text = Text(f"{mark} {f.where}\n", style=f"bold {style}")
         text.append(f"{f.message}\n")
+        for line in f.evidence[:6]:
+            text.append(f"  {line}\n", style="dim")
         if f.remedy:
             text.append(f"What to do: {f.remedy}", style="dim")
         self.query_one("#finding-detail", Static).update(text)

@@ -230,7 +230,8 @@ class FakeInspector:
         self.facts = facts or example_facts()
         self.followed: list[tuple[str, str]] = []
 
-    async def view(self, namespaces=("kata-system", "gpu-operator")) -> ClusterView:
+    async def view(self, namespaces=("kata-system", "gpu-operator"),
+                   host_checks=None, diagnose_too=True) -> ClusterView:
         nodes = tuple(replace(n, labels={**n.labels, "nvidia.com/gpu.workload.config":
                                          "vm-passthrough"}) if n.name in ("gpu-node-1",
                                                                           "gpu-node-2") else n
@@ -259,10 +260,10 @@ def services(world: World | None = None, *, recorded: bool = False,
             raise discover_error
         return the_facts
 
-    async def checks(answers, facts, executors):
+    async def checks(answers, facts, executors, ask=None):
         # The real path (the engine's gather + check steps); only the probe is faked.
         return await run_checks(answers, replace(facts, hosts={}) if probe_again else facts,
-                                executors)
+                                executors, ask=ask)
 
     inspector = inspector or FakeInspector(facts=the_facts)
     return Services(facts=provide, executors=world.executors,

@@ -74,3 +74,5 @@ class Terminal:
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
                        timeout=30)
+        socket = Path(f"/tmp/tmux-{os.getuid()}") / self.socket
+        socket.unlink(missing_ok=True)  # kill-server leaves its socket file behind

@@ -117,3 +117,12 @@ def test_consent_policies_decide_without_asking_except_ask():
 
     assert asyncio.run(go()) == [True, False, True]
     assert asked == ["q3"]
+
+
+def test_editing_keeps_an_explicit_null_that_is_not_the_default():
+    data = answers_data(fakes.example_answers())
+    data["ssh"]["configFile"] = None  # the lab's answers: no ~/.ssh/config
+    st = WizardState(validate_answers(data))
+    st.edit({"ssh.port": 2222})
+    st.set_choice(["gpu-node-3"], "kata")
+    assert st.answers.ssh.config_file is None and st.answers.ssh.port == 2222

@@ -1,10 +1,10 @@
 """End to end in a real terminal: the operator's keystrokes into the real program (tmux).
 
-Today the cluster is a recorded one (installer/examples/facts.yaml), so the flow ends at the
-review screen and a saved answers file; the headless dry-run of that file must print the
-plan the wizard showed. When the lab exists, a `lab` target (marked `lab`) gives a kubeconfig
-instead of recorded facts, and the same walk continues through Install to the sample's
-`Test PASSED` - only `Target` and the tail of the walk change.
+Two targets, one walk: a recorded cluster (installer/examples/facts.yaml), where the walk
+ends at the review screen and a saved answers file whose headless dry-run must print the plan
+the wizard showed; and the lab (marked `lab`: a real control plane, real sshd hosts, the real
+helm), where the walk goes on from a bare cluster through Install - host fixes over SSH, both
+charts - to the sample's `Test PASSED`, with nothing typed anywhere but into the wizard.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from installer.answers import load_answers
 from tests.screens.terminal import Terminal
@@ -45,6 +46,20 @@ def recorded(tmp_path) -> Target:
            "PATH": os.environ["PATH"]}
     return Target("recorded", ["--answers", str(EXAMPLES / "answers.yaml"), "--wizard",
                                *facts], [*facts, "--dry-run"], env)
+
+
+@pytest.fixture
+def lab_target(lab_bare, tmp_path) -> Target:
+    """The bare lab; the answers file is the one `python -m tests.lab up` writes for it."""
+    from tests.lab.answers import lab_answers
+
+    path = tmp_path / "lab-answers.yaml"
+    path.write_text(yaml.safe_dump(lab_answers(lab_bare.info, sample_timeout=240,
+                                               chart_timeout="2m")))
+    path.chmod(0o600)
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm-256color",
+           "PATH": lab_bare.env["PATH"], "KUBECONFIG": lab_bare.env["KUBECONFIG"]}
+    return Target("lab", ["--answers", str(path), "--wizard"], [], env)
 
 
 @pytest.fixture
@@ -112,3 +127,33 @@ def test_walk_the_wizard_in_a_terminal_save_and_replay_headless(recorded, termin
         row = rows[start + i]
         assert line.rstrip() == row or (len(row) >= 60 and line.startswith(row)), \
             f"line {i} of the plan differs:\n  dry-run: {line!r}\n  screen:  {row!r}"
+
+
+WIZARD_TITLES = ("Nodes - Kata VMs", "SSH - reaching", "Checks - host", "Host fixes -",
+                 "Charts - kata-deploy", "Review - the exact plan")
+
+
+@pytest.mark.lab
+def test_bare_lab_to_test_passed_in_the_wizard_alone(lab_target, terminal_for):
+    term = terminal_for(lab_target)
+    term.wait_for("4 (4 ready), 3 with NVIDIA GPUs", timeout=90)  # discovered, live
+    for title in WIZARD_TITLES:
+        term.keys("C-n")
+        term.wait_for(title, timeout=30)
+    term.wait_for("fix/gpu-node-3/", timeout=120)  # probed over SSH: gpu-node-3 needs fixes
+    term.keys("i")
+    term.wait_for("Install now?")
+    term.keys("y")
+    term.wait_for("Install ok", timeout=900)
+    term.keys("C-n")
+    screen = term.wait_for("Test PASSED", timeout=60)
+    assert "Sample workload" in screen
+    term.keys("C-n")
+    term.wait_for("Install finished")
+    # troubleshooting on the live cluster: its pods, and one followed log
+    term.keys("C-t")
+    term.wait_for("events in kata-system and gpu-operator", timeout=60)
+    term.keys("Right", "Tab", "Enter")
+    term.wait_for("[following]", timeout=30)
+    term.keys("C-q")  # quits at once, even while a quiet pod's log is followed
+    assert term.exit_code(timeout=10) == 0

@@ -632,3 +632,29 @@ async def test_gpu_kata_installer_troubleshoot_opens_only_the_troubleshooting_sc
         assert "4 pods and 2 events in kata-system and gpu-operator" in shown(app, "#ts-status")
         await pilot.press("ctrl+q")
         await until(pilot, lambda: not app.is_running)
+
+
+async def test_a_prompted_secret_is_asked_once_kept_in_memory_and_masked(tmp_path):
+    from installer.answers import validate_answers
+    from screens.modals import SecretModal
+    from screens.state import answers_data
+
+    data = answers_data(fakes.example_answers())
+    data["ssh"]["sudo"] = {"mode": "password", "passwordPrompt": True}
+    world = fakes.World()
+    app = make_app(world, start="review", state=fakes.state(validate_answers(data)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, SecretModal), what="the prompt")
+        assert "sudo password" in screen_text(app)
+        await pilot.press(*"hunter2-sudo", "enter")
+        await until(pilot, lambda: app.run_state.status == "dry-run", what="the dry-run")
+        assert app.secrets == {"sudo password": "hunter2-sudo"}
+        assert "hunter2-sudo" not in app.redactor.text("sudo -S <<< hunter2-sudo")
+        app.goto("review")
+        await pilot.pause()
+        await pilot.press("d")  # asked once a session
+        await until(pilot, lambda: app.run_state.status == "dry-run")
+        assert not isinstance(app.screen, SecretModal)
+        app.state.save(tmp_path / "a.yaml")
+    assert "hunter2" not in (tmp_path / "a.yaml").read_text()

@@ -169,3 +169,18 @@ def test_generated_documents_never_raise_anything_but_user_error(doc):
 def test_arbitrary_text_never_raises_anything_but_user_error(text):
     with contextlib.suppress(UserError):
         parse_answers(text)
+
+
+def test_an_explicit_null_that_is_not_the_default_survives_saving():
+    """`ssh.configFile: null` turns ssh_config off; a saved file must not turn it back on."""
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "installer" / "examples"
+    text = (examples / "answers.yaml").read_text().replace(
+        "  knownHosts: ~/.ssh/known_hosts",
+        "  knownHosts: ~/.ssh/known_hosts\n  configFile: null")
+    answers = parse_answers(text)
+    assert answers.ssh.config_file is None
+    again = parse_answers(dump_answers(answers))
+    assert again == answers and again.ssh.config_file is None
+    assert "identityFile" in dump_answers(answers) and "passphraseEnv" not in dump_answers(answers)

@@ -104,6 +104,9 @@ class _QuietStream:
         self.closed.wait(30)
         raise OSError("connection closed")
 
+    def shutdown(self):
+        self.closed.set()
+
     def close(self):
         self.closed.set()
 
