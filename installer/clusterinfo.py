@@ -146,6 +146,15 @@ def _pods_events_sync(kube: Any, namespaces: Iterable[str]
     return pods, events, errors
 
 
+def diagnosis_findings(state: Any) -> tuple[Finding, ...]:
+    """The diagnosis rules over `state` (an installer.diagnose.State), most likely first, in
+    the screen's shape: every rule's finding is an error, since each one blocks GPU pods."""
+    from installer.diagnose import diagnose
+
+    return tuple(Finding("error", f.rule, f"{f.cause} ({f.symptom})", f.fix, tuple(f.evidence))
+                 for f in diagnose(state))
+
+
 async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES,
                        host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
                        diagnose_too: bool = True) -> ClusterView:
@@ -153,7 +162,6 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
     findings over them (installer.diagnose), read-only."""
     from installer import kube as kube_service
     from installer.clusterstate import read_state
-    from installer.diagnose import diagnose
 
     namespaces = tuple(namespaces)
     pods, events, errors = await asyncio.to_thread(_pods_events_sync, kube, namespaces)
@@ -165,9 +173,7 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
         cluster = await kube_service.discover(kube)
         nodes = cluster.nodes
         checks = {n: r for n, r in (host_checks or {}).items() if n != "cluster"}
-        state = await read_state(kube, cluster, namespaces, checks)
-        diagnosis = tuple(Finding("error", f.rule, f"{f.cause} ({f.symptom})", f.fix,
-                                  tuple(f.evidence)) for f in diagnose(state))
+        diagnosis = diagnosis_findings(await read_state(kube, cluster, namespaces, checks))
     except Exception as exc:  # a partial view still helps; say what could not be read
         errors.append(f"diagnosis: {exc}".splitlines()[0])
     return ClusterView(tuple(pods), tuple(events), nodes, tuple(errors), diagnosis)

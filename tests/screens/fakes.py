@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from installer.answers import Answers, Cluster, load_answers
-from installer.clusterinfo import ClusterView, EventRow, PodRow
+from installer.clusterinfo import ClusterView, EventRow, PodRow, diagnosis_findings
+from installer.diagnose import PodInfo, State
 from installer.engine import ChecksFailed, Permit, require_permit
 from installer.errors import StepFailed
 from installer.events import Output, PodLog, PodStatus
@@ -217,6 +218,19 @@ PODS = (
     PodRow("gpu-operator", "gpu-operator-node-feature-discovery-worker-5xk2z", "Running",
            "gpu-node-1", "1/1", 0, "", ("worker",)),
 )
+# What the operator left on the nodes: gpu-node-2 still has the host driver it booted with.
+KATA_NODE_LABELS = {
+    "gpu-node-1": {"nvidia.com/gpu.workload.config": "vm-passthrough",
+                   "nvidia.com/cc.ready.state": "false"},
+    "gpu-node-2": {"nvidia.com/gpu.workload.config": "vm-passthrough",
+                   "nvidia.com/cc.ready.state": "false",
+                   "nvidia.com/gpu.deploy.driver": "pre-installed"},
+}
+POLICY = {"spec": {"sandboxWorkloads": {"enabled": True, "mode": "kata"}},
+          "status": {"state": "notReady"}}
+VALIDATOR_LOG = ("validating the vfio-pci binding",
+                 "device 0000:3b:00.0 not bound to 'vfio-pci', driver: 'nvidia'",
+                 "validation failed, retrying in 5s")
 EVENTS = (
     EventRow("gpu-operator", "pod/nvidia-sandbox-validator-2jx9w", "Warning", "BackOff",
              "Back-off restarting failed container", 7, "2025-01-01T10:00:00"),
@@ -232,19 +246,21 @@ class FakeInspector:
 
     async def view(self, namespaces=("kata-system", "gpu-operator"),
                    host_checks=None, diagnose_too=True) -> ClusterView:
-        nodes = tuple(replace(n, labels={**n.labels, "nvidia.com/gpu.workload.config":
-                                         "vm-passthrough"}) if n.name in ("gpu-node-1",
-                                                                          "gpu-node-2") else n
+        nodes = tuple(replace(n, labels={**n.labels, **KATA_NODE_LABELS.get(n.name, {})})
                       for n in self.facts.cluster.nodes)
-        return ClusterView(PODS, EVENTS, nodes)
+        return ClusterView(PODS, EVENTS, nodes, diagnosis=diagnosis_findings(State(
+            nodes=nodes, runtime_classes=("kata-qemu-nvidia-gpu",), cluster_policy=POLICY,
+            pods=tuple(PodInfo(p.namespace, p.name, p.node, p.phase,
+                               {"app": p.name.rsplit("-", 1)[0]},
+                               waiting_reason=p.reason, restarts=p.restarts,
+                               log_tail=VALIDATOR_LOG if p.reason else ()) for p in PODS))))
 
     async def logs(self, namespace, pod, container):
         return [f"{pod} log line {i}" for i in range(5)]
 
     def follow(self, namespace, pod, container, on_lines, stop: threading.Event) -> None:
         self.followed.append((namespace, pod))
-        on_lines(["validating the vfio-pci binding", "device 0000:3b:00.0 not bound to "
-                  "'vfio-pci', driver: 'nvidia'", "validation failed, retrying in 5s"])
+        on_lines(list(VALIDATOR_LOG))
 
 
 def services(world: World | None = None, *, recorded: bool = False,
