@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input
 
 from installer.errors import Problem, UserError
 from screens.app import InstallerApp
-from screens.modals import ConfirmModal, HelpModal, HostKeyModal
+from screens.modals import ConfirmModal, HelpModal, HostKeyModal, SecretModal
 from screens.state import new_answers
 from tests.screens import fakes
 from tests.screens.helpers import until
@@ -240,6 +240,24 @@ def case_done() -> Case:
         pilot.app.goto("done")
         await settle(pilot)
     return app_for(world), go
+
+
+def case_secret_prompt() -> Case:
+    """The answers say to prompt for the sudo password: asked in a masked modal, once."""
+    from installer.answers import validate_answers
+    from screens.state import answers_data
+
+    data = answers_data(fakes.example_answers())
+    data["ssh"]["sudo"] = {"mode": "password", "passwordPrompt": True}
+
+    async def go(pilot):
+        await settle(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(pilot.app.screen, SecretModal))
+        await pilot.press(*"hunter2")
+        await pilot.pause()
+        assert pilot.app.screen.query_one(Input).password  # typed, shown masked
+    return app_for(start="review", state=fakes.state(validate_answers(data))), go
 
 
 def case_troubleshoot() -> Case:
