@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -173,6 +174,33 @@ async def test_passphrase_from_environment(new_host, lab_keys, tmp_path, monkeyp
     monkeypatch.delenv("GKI_TEST_PASSPHRASE")
     assert (await run_on_hosts([target(h)], "true", opts,
                                passphrase=lab_keys.passphrase))[h.name].ok
+
+
+async def test_agent_holds_the_key_and_nothing_else_is_offered(new_host, lab_keys, tmp_path,
+                                                                monkeypatch):
+    h = new_host("cpu-only")
+    kh = known_hosts_for(tmp_path / "kh", h)
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", str(lab_keys.identity)], env=env, check=True,
+                       capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/id_* to fall back on
+        opts = options(lab_keys, kh, identity_file=None, use_agent=True)
+        r = (await run_on_hosts([target(h)], "id -un", opts))[h.name]
+        assert r.ok and r.stdout == b"labops\n", r.error
+        # the agent emptied: the same options now fail as an authentication error
+        subprocess.run(["ssh-add", "-D"], env=env, check=True, capture_output=True)
+        r = (await run_on_hosts([target(h)], "id -un", opts))[h.name]
+        assert r.error is not None and r.error.kind == "auth", r.error
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
 
 
 async def test_jump_host(new_host, lab_keys, tmp_path):
