@@ -28,7 +28,7 @@ from typing import Literal
 
 import asyncssh
 
-from remote.hostkeys import KeyVerdict, KnownHosts, Policy, decide
+from remote.hostkeys import KeyVerdict, KnownHosts, Policy, decide, known_hosts_name
 from remote.targets import HostTarget, InvalidTarget, JumpHost, validate_user
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,8 @@ def _conn_kwargs(run: _Run, address: str, port: int | None, user: str | None,
     return kw
 
 
-def _key_error(v: KeyVerdict, store: KnownHosts, addr: str) -> HostError:
+def _key_error(v: KeyVerdict, store: KnownHosts, address: str) -> HostError:
+    addr = known_hosts_name(address, v.port)  # as known_hosts names it: [::1]:2222
     if v.kind == "changed":
         return HostError(
             "host-key-changed",
@@ -206,7 +207,7 @@ def _key_error(v: KeyVerdict, store: KnownHosts, addr: str) -> HostError:
         "host-key-unknown",
         f"host key for {addr} is not in {store.path} (the host presents {v.fingerprint})",
         "Verify the fingerprint out of band, then accept it (host key policy accept-new, or "
-        f"`ssh-keyscan -p {v.port or 22} {addr} >> {store.path}` after checking).")
+        f"`ssh-keyscan -p {v.port or 22} {address} >> {store.path}` after checking).")
 
 
 async def _open(run: _Run, t: HostTarget, result: HostResult

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -16,7 +17,7 @@ import pytest
 from remote.probe import PROBE_SCRIPT, parse_probe, probe_local
 from remote.ssh import HostResult, Script, run_on_hosts
 from remote.targets import HostTarget, InvalidTarget
-from tests.integration.conftest import all_trees, known_hosts_for, options
+from tests.integration.conftest import FIXTURES, all_trees, known_hosts_for, options
 from tests.lab import hosts
 
 pytestmark = pytest.mark.lab
@@ -201,6 +202,31 @@ async def test_agent_holds_the_key_and_nothing_else_is_offered(new_host, lab_key
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+async def test_an_ipv6_node_address_off_port_22(lab_state, lab_keys, tmp_path):
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        port = s.getsockname()[1]
+    h = hosts.SimHost("t-ipv6", "::1", port, tree=FIXTURES / "gpu-vfio-ready",
+                      state_dir=lab_state, keys=lab_keys)
+    h.build()
+    h.start()
+    try:
+        kh = known_hosts_for(tmp_path / "kh", h)
+        assert kh.read_text().startswith(f"[::1]:{port} ")
+        r = (await run_on_hosts([HostTarget("n6", "::1", port=port)], PROBE,
+                                options(lab_keys, kh)))["n6"]
+        assert r.ok, r.error
+        assert parse_probe(r.stdout).complete
+        # strict: the same address with an unknown key is refused, naming it as ssh would
+        kh.write_text("")
+        r = (await run_on_hosts([HostTarget("n6", "::1", port=port)], "true",
+                                options(lab_keys, kh)))["n6"]
+        assert r.error is not None and r.error.kind == "host-key-unknown"
+        assert f"[::1]:{port}" in r.error.message
+    finally:
+        h.stop()
 
 
 async def test_jump_host(new_host, lab_keys, tmp_path):

@@ -279,7 +279,7 @@ class SimHost:
 
     def _sshd_config(self) -> str:
         return "\n".join([
-            f"ListenAddress {self.address}:{self.port}",
+            f"ListenAddress {self.listen_address}",
             f"HostKey {self.host_key_path}",
             "PidFile none",
             "AuthorizedKeysFile /mnt/lab/authorized_keys",
@@ -386,6 +386,12 @@ class SimHost:
         if self._host_key is None:
             self._host_key = asyncssh.read_private_key(str(self.host_key_path))
         return self._host_key
+
+    @property
+    def listen_address(self) -> str:
+        """sshd's `ListenAddress`: an IPv6 literal goes in brackets before its port."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
 
     def known_hosts_line(self, *, hashed: bool = False) -> str:
         """The line `ssh` would record for this host (bracketed when the port is not 22)."""
