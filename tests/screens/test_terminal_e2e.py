@@ -146,6 +146,7 @@ def test_bare_lab_to_test_passed_in_the_wizard_alone(lab_target, terminal_for):
     term.keys("y")
     term.wait_for("Install ok", timeout=900)
     term.keys("C-n")
+    term.wait_for("Sample workload", timeout=60)  # the install's log pane shows it too
     screen = term.wait_for("Test PASSED", timeout=60)
     assert "Sample workload" in screen
     term.keys("C-n")
