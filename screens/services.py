@@ -11,7 +11,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from installer.answers import Answers, Cluster
 from installer.clusterinfo import (
@@ -31,6 +31,9 @@ from installer.facts import Facts, load_recorded_facts
 from installer.plan import Step
 from installer.redact import Redactor
 from installer.runtime import run_services
+
+if TYPE_CHECKING:
+    from installer.sshtest import ConnectionReport
 
 FactsProvider = Callable[[Cluster], Awaitable[Facts]]
 ExecutorsFactory = Callable[[], dict[str, Executor]]
@@ -92,19 +95,10 @@ async def run_checks(answers: Answers, facts: Facts, executors: dict[str, Execut
     return ChecksOutcome(results, facts, error)
 
 
-@dataclass(frozen=True)
-class ConnectionResult:
-    node: str
-    ok: bool
-    message: str
-    fingerprint: str | None = None
-    key_known: bool = True
-
-
 class HostAccess(Protocol):
     """SSH as the wizard needs it: a connection test and trusting a host key."""
 
-    async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionResult: ...
+    async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionReport: ...
 
     async def trust(self, answers: Answers, node: str, address: str | None,
                     fingerprint: str) -> None: ...
@@ -113,10 +107,10 @@ class HostAccess(Protocol):
 class SshHostAccess:
     """The real connection test (installer.sshtest): read-only, key trusted only on consent."""
 
-    async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionResult:
+    async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionReport:
         from installer.sshtest import check_connection
 
-        return _result(await check_connection(answers, node, address))
+        return await check_connection(answers, node, address)
 
     async def trust(self, answers: Answers, node: str, address: str | None,
                     fingerprint: str) -> None:
@@ -125,25 +119,6 @@ class SshHostAccess:
         report = await check_connection(answers, node, address, trust=fingerprint)
         if not report.ok:
             raise RuntimeError(report.message)
-
-
-def _result(report) -> ConnectionResult:
-    message = report.message + (f" - {report.remedy}" if report.remedy and not report.ok
-                                else "")
-    return ConnectionResult(report.node, report.ok, message, report.fingerprint,
-                            not report.unknown_key)
-
-
-class NoHostAccess:
-    """Until the SSH layer (remote/) lands, the test says so instead of pretending."""
-
-    async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionResult:
-        return ConnectionResult(node, False, "the SSH connection test is not available in this "
-                                "build yet; the host probe in the checks step will connect")
-
-    async def trust(self, answers: Answers, node: str, address: str | None,
-                    fingerprint: str) -> None:
-        raise RuntimeError("SSH is not available in this build")
 
 
 class Inspector(Protocol):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,8 +13,10 @@ from textual.widgets import Button, Input, Select, Static
 from installer.errors import UserError
 from screens.base import Field, Form, WizardScreen, problems_text
 from screens.modals import HostKeyModal
-from screens.services import ConnectionResult
 from screens.state import answers_data
+
+if TYPE_CHECKING:
+    from installer.sshtest import ConnectionReport
 
 FIELDS = [
     Field("ssh-user", "User", "ssh.user"),
@@ -51,7 +55,7 @@ its fingerprint for you to confirm, a changed key is always refused.
     def __init__(self) -> None:
         super().__init__()
         self.error: UserError | None = None
-        self.results: dict[str, ConnectionResult] = {}
+        self.results: dict[str, ConnectionReport] = {}
 
     def body(self) -> ComposeResult:
         with VerticalScroll(id="ssh-scroll"):
@@ -139,14 +143,16 @@ its fingerprint for you to confirm, a changed key is always refused.
         return nf.address if nf else None
 
     async def _test(self, node: str) -> None:
+        from installer.sshtest import ConnectionReport  # asyncssh: loaded when first used
+
         access = self.wizard.services.host_access
         answers = self.wizard.state.answers
         address = self._address(node)
         try:
             result = await access.test(answers, node, address)
         except Exception as exc:  # the test reports; it never takes the wizard down
-            result = ConnectionResult(node, False, f"test failed: {exc}")
-        if not result.key_known and result.fingerprint:
+            result = ConnectionReport(node, False, f"test failed: {exc}")
+        if result.unknown_key and result.fingerprint:
             trusted = await self.app.push_screen_wait(
                 HostKeyModal(node, address, result.fingerprint))
             if trusted:
@@ -154,11 +160,12 @@ its fingerprint for you to confirm, a changed key is always refused.
                     await access.trust(answers, node, address, result.fingerprint)
                     result = await access.test(answers, node, address)
                 except Exception as exc:
-                    result = ConnectionResult(node, False, f"could not record the key: {exc}")
+                    result = ConnectionReport(node, False,
+                                              f"could not record the key: {exc}")
             else:
-                result = ConnectionResult(node, False, "host key not trusted; the installer "
+                result = ConnectionReport(node, False, "host key not trusted; the installer "
                                           "will not connect to this host",
-                                          result.fingerprint, False)
+                                          result.fingerprint)
         self.results[node] = result
         self._show_results()
 
@@ -167,6 +174,8 @@ its fingerprint for you to confirm, a changed key is always refused.
         for node, r in sorted(self.results.items()):
             text.append("✓ " if r.ok else "✗ ", style="bold green" if r.ok else "bold red")
             text.append(f"{node}: {r.message}")
+            if r.remedy and not r.ok:
+                text.append(f" - {r.remedy}")
             if r.fingerprint:
                 text.append(f"  ({r.fingerprint})", style="dim")
             text.append("\n")

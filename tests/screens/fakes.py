@@ -21,9 +21,10 @@ from installer.engine import ChecksFailed, Permit, require_permit
 from installer.errors import StepFailed
 from installer.events import Output, PodLog, PodStatus
 from installer.facts import ClusterFacts, Facts, NodeFacts, load_recorded_facts
+from installer.sshtest import ConnectionReport
 from installer.steps import checks as real_checks
 from remote.probe import probe_local
-from screens.services import ConnectionResult, Services, run_checks
+from screens.services import Services, run_checks
 from screens.state import SAMPLE_POD, WizardState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,9 +201,9 @@ class FakeHostAccess:
         self.tested.append(node)
         fp = "SHA256:Qm9vdHN0cmFwcGluZyBpcyBoYXJkIHdvcms0MjQyNDI"
         if node not in self.trusted:
-            return ConnectionResult(node, False, f"unknown host key at {address}", fp, False)
-        return ConnectionResult(node, True, f"connected as {answers.ssh.user}@{address}, "
-                                "sudo without a password", fp, True)
+            return ConnectionReport(node, False, f"unknown host key at {address}", fp, True)
+        return ConnectionReport(node, True, f"connected as {answers.ssh.user}@{address}, "
+                                "sudo without a password", fp)
 
     async def trust(self, answers, node, address, fingerprint):
         self.trusted.add(node)
