@@ -29,6 +29,7 @@ from .nodes import (
     default_nodes,
     fixture_dir,
     node_object,
+    repair_node_info,
     scale_nodes,
 )
 
@@ -265,6 +266,9 @@ class Lab:
         create_nodes(kube, specs, roots, info.kwok_port)
         self._start_processes(info)
         self._wait_nodes_ready(kube, len(specs))
+        repaired = repair_node_info(kube, specs, roots, info.kwok_port)
+        if repaired:
+            self._say(f"nodeInfo published again on {', '.join(repaired)}")
         self._say(f"{len(specs)} node(s) Ready ({time.monotonic() - t0:.1f}s)")
         if mode == "scale":
             from .scale import create_pods
@@ -433,6 +437,12 @@ class Lab:
                     f"/api/v1/nodes/{n.name}/status",
                     {"status": {"capacity": extra, "allocatable": extra}},
                 )
+        repair_node_info(
+            kube,
+            [n.spec() for n in info.nodes if not n.name.startswith("scale-node-")],
+            {n.name: Path(n.fixture) for n in info.nodes},
+            info.kwok_port,
+        )
 
 
 def extra_node_specs(entries: list[str]) -> list[NodeSpec]:

@@ -226,8 +226,31 @@ def create_nodes(
 
     def one(spec: NodeSpec) -> None:
         root = roots[spec.name]
-        kube.create("/api/v1/nodes", node_object(spec, root), exist_ok=True)
-        kube.patch(f"/api/v1/nodes/{spec.name}/status", node_status(spec, root, kubelet_port))
+        status = node_status(spec, root, kubelet_port)
+        # Created with its status, as a kubelet registers: KWOK's node-initialize stage fills
+        # in what it finds missing, and a status patched only after the create lost that race
+        # now and then (nodeInfo read as kwok-0.8.0 instead of containerd's version).
+        kube.create("/api/v1/nodes", {**node_object(spec, root), **status}, exist_ok=True)
+        kube.patch(f"/api/v1/nodes/{spec.name}/status", status)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, list(specs)))
+
+
+def repair_node_info(
+    kube, specs: Iterable[NodeSpec], roots: dict[str, Path], kubelet_port: int
+) -> list[str]:
+    """Publish the status again of any node whose nodeInfo KWOK overwrote with its own
+    version; run once the nodes are Ready (KWOK initialises a node only once)."""
+    by_name = {s.name: s for s in specs}
+    items, _ = kube.list("/api/v1/nodes")
+    wrong = [
+        n["metadata"]["name"]
+        for n in items
+        if n["metadata"]["name"] in by_name
+        and n["status"].get("nodeInfo", {}).get("containerRuntimeVersion") != CONTAINERD_VERSION
+    ]
+    for name in wrong:
+        spec = by_name[name]
+        kube.patch(f"/api/v1/nodes/{name}/status", node_status(spec, roots[name], kubelet_port))
+    return wrong
