@@ -60,17 +60,36 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+# A command's own peak RSS. Not wait4 on a child of this process: Linux carries the parent's
+# high-water mark across fork+exec into the child's ru_maxrss, so a fat parent inflates it.
+# A small Python in between forks the command and reports its wait4 figure on stderr.
+_MAXRSS = ("import os, sys\n"
+           "pid = os.fork()\n"
+           "if pid == 0:\n"
+           "    os.execvp(sys.argv[1], sys.argv[1:])\n"
+           "_, status, usage = os.wait4(pid, 0)\n"
+           "sys.stderr.write(f'maxrss-kb {usage.ru_maxrss}\\n')\n"
+           "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
 def run_timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """(seconds, peak MB, output lines) of one command, its peak RSS from wait4."""
+    """(seconds, the command's peak MB, output lines) of one command."""
     t = time.monotonic()
-    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    lines = sum(1 for _ in p.stdout)  # type: ignore[union-attr]
-    _, status, usage = os.wait4(p.pid, 0)
+    r = subprocess.run([sys.executable, "-S", "-c", _MAXRSS, *argv], env=env,
+                       capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - t
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode:
-        raise SystemExit(f"{' '.join(argv)} failed (exit {p.returncode})")
-    return elapsed, usage.ru_maxrss / 1024, lines
+    if r.returncode:
+        raise SystemExit(f"{' '.join(argv)} failed (exit {r.returncode}): {r.stderr[-500:]}")
+    kb = int(r.stderr.rsplit("maxrss-kb ", 1)[1])
+    return elapsed, kb / 1024, len(r.stdout.splitlines())
+
+
+def vm_hwm_mb(pid: int) -> float:
+    """Peak RSS so far of a running process (its own, since exec)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 async def until(pilot, cond, timeout: float, what: str) -> None:
@@ -95,10 +114,14 @@ async def nodes_table(kubeconfig: str, expect: int) -> tuple[float, float]:
         if app.facts_error:
             raise SystemExit(f"discovery failed: {app.facts_error}")
         discovered = time.monotonic() - t0
+        screen = app.wizard_screens["nodes"]
         app.goto("nodes")
-        table = app.wizard_screens["nodes"].query_one("#nodes")
-        await until(pilot, lambda: app.screen is app.wizard_screens["nodes"]
-                    and table.row_count == expect, 60, f"{expect} rows in the nodes table")
+
+        def rows() -> int:
+            tables = screen.query("#nodes") if app.screen is screen else []
+            return tables[0].row_count if tables else 0
+
+        await until(pilot, lambda: rows() == expect, 60, f"{expect} rows in the nodes table")
         drawn = asyncio.Event()
         app.screen.call_after_refresh(drawn.set)
         await drawn.wait()
@@ -168,10 +191,11 @@ class KubectlWatch:
                                      now)
 
     def stop(self) -> float:
+        """Its peak RSS in MB; then it is ended."""
+        mb = vm_hwm_mb(self.proc.pid)
         self.proc.terminate()
-        _, _, usage = os.wait4(self.proc.pid, 0)
-        self.proc.returncode = 0
-        return usage.ru_maxrss / 1024
+        self.proc.wait()
+        return mb
 
 
 def bench_pod(name: str, node: str) -> dict:
@@ -253,6 +277,7 @@ def main() -> int:
     try:
         info = lab.info()
         env = {**info.env(), "KUBECONFIG": info.kubeconfig}
+        os.environ["PATH"] = env["PATH"]  # discovery runs the lab's helm, as an operator's
         all_nodes = len(info.nodes)
         print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         kn = run_timed(["kubectl", "get", "nodes"], env)
