@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
-from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
+
+from screens.widgets.sizedtable import SizedTable
 
 COLUMNS = (("ns", "Namespace"), ("pod", "Pod"), ("phase", "Phase"), ("ready", "Ready"),
            ("restarts", "Restarts"), ("node", "Node"), ("reason", "Reason"))
@@ -27,7 +28,7 @@ def _order(item: tuple[str, tuple[Any, ...]]) -> tuple[str, str]:
     return item[1][0], item[1][1]  # namespace, pod: the order DataTable.sort keeps too
 
 
-class PodTable(DataTable):
+class PodTable(SizedTable):
     """Rows keyed by namespace/pod. Accepts PodStatus events or clusterinfo.PodRow values."""
 
     DEFAULT_CSS = "PodTable { height: 1fr; }"
@@ -68,39 +69,16 @@ class PodTable(DataTable):
         if not changed:
             return
         self._rows.update(changed)
-        from screens.base import MAX_COLUMN_WIDTH, cell_width, fill_table
-
-        widths = [c.width for c in self.ordered_columns]
-        if not self.row_count or len(widths) != len(COLUMNS) or any(
-                min(cell_width(cell), MAX_COLUMN_WIDTH) > w for row in changed.values()
-                for cell, w in zip(row, widths, strict=True)):
-            fill_table(self, COLUMNS, sorted(self._rows.items(), key=_order))
-            return
-        added = False
-        for key, row in changed.items():
-            if key in self.rows:
-                for (column, _), cell in zip(COLUMNS, row, strict=True):
-                    self.update_cell(key, column, cell)
-            else:
-                self.add_row(*row, key=key)
-                added = True
-        if added:
+        added = any(key not in self.rows for key in changed)
+        if not self.update_rows(COLUMNS, changed):
+            self.fill_rows(COLUMNS, sorted(self._rows.items(), key=_order))
+        elif added:
             self.sort("ns", "pod")
 
     def replace_pods(self, pods: Iterable[Any]) -> None:
         self._rows = {}
         self.clear()
         self.update_pods(pods)
-
-    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
-        """DataTable measures every cell of every new row here to size auto-width columns;
-        this table's columns all have explicit widths (fill_table) and its rows one line
-        each, so only the scrollable size is worked out. Measuring 70,000 cells of
-        10,000 pods took seconds on each refill."""
-        header = self.header_height if self.show_header else 0
-        width = sum(c.get_render_width(self) for c in self.columns.values())
-        self.virtual_size = Size(width + self._row_label_column_width,
-                                 self._total_row_height + header)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         key = str(event.row_key.value)
