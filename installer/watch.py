@@ -78,17 +78,19 @@ class PodWatch:
 
     def _relist(self, loop: asyncio.AbstractEventLoop, namespace: str) -> str:
         """List from scratch: report what changed while we were away, and what vanished."""
-        listing = self.kube.get_json(f"/api/v1/namespaces/{namespace}/pods")
-        items = listing.get("items") or []
-        present = {pod["metadata"]["uid"] for pod in items}
-        for pod in items:
-            self._deliver(loop, "MODIFIED", pod)
+        present: set[str] = set()
+        rv = ""
+        for page in self.kube.list_pages(f"/api/v1/namespaces/{namespace}/pods"):
+            rv = page["metadata"]["resourceVersion"]  # the same on every page
+            for pod in page.get("items") or []:
+                present.add(pod["metadata"]["uid"])
+                self._deliver(loop, "MODIFIED", pod)
         with self._lock:
             vanished = [u for u, (_, ns, _) in self.seen.items()
                         if ns == namespace and u not in present]
         for uid in vanished:
             self._gone(loop, uid)
-        return listing["metadata"]["resourceVersion"]
+        return rv
 
     def _run(self, loop: asyncio.AbstractEventLoop, namespace: str) -> None:
         from kubernetes.client.exceptions import ApiException

@@ -232,8 +232,12 @@ def fill_table(table: DataTable, columns: Iterable[tuple[str, str]],
     for i, (key, label) in enumerate(columns):
         widest = max([len(label), *(cell_width(cells[i]) for _, cells in rows)])
         table.add_column(label, key=key, width=min(widest, max_width))
-    for key, cells in rows:
-        table.add_row(*cells, key=key)
+    add_many = getattr(table, "add_keyed_rows", None)  # screens.widgets.sizedtable
+    if add_many is not None:
+        add_many(rows)
+    else:
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
     if cursor_key is not None and cursor_key in table.rows:
         table.move_cursor(row=table.get_row_index(cursor_key), column=cursor_column,
                           scroll=False)
