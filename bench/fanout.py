@@ -165,13 +165,13 @@ def main() -> int:
     t = time.monotonic()
     fleet = hosts.SimHostFleet(a.n, trees, state_dir=Path(a.state),
                                first_address=a.first_address, prefix="b")
-    fleet.start()
-    print(f"started {a.n} simulated hosts (real sshd each) in {time.monotonic() - t:.1f}s")
     one: list[tuple[float, int]] = []
     many: list[tuple[float, int]] = []
     peer: dict[int | None, list[tuple[float, int, float]]] = {f: [] for f in a.forks}
     client = host = 0.0
-    try:
+    try:  # a start that fails half-way (an address taken) stops the hosts it started
+        fleet.start()
+        print(f"started {a.n} simulated hosts (real sshd each) in {time.monotonic() - t:.1f}s")
         with tempfile.TemporaryDirectory(prefix="gki-fanout-") as tmp:
             kh = fleet.write_known_hosts(Path(tmp) / "known_hosts")
             opts = SSHOptions(user=hosts.LAB_USER, identity_file=str(fleet.keys.identity),
