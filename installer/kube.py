@@ -36,21 +36,6 @@ class Kube:
 
         return client.CoreV1Api(self.api)
 
-    def apps(self) -> Any:
-        from kubernetes import client
-
-        return client.AppsV1Api(self.api)
-
-    def custom(self) -> Any:
-        from kubernetes import client
-
-        return client.CustomObjectsApi(self.api)
-
-    def node_api(self) -> Any:
-        from kubernetes import client
-
-        return client.NodeV1Api(self.api)
-
     def _get(self, path: str, query: dict[str, str], timeout: float | None = None) -> Any:
         return self._request("GET", path, query, None, "", timeout)
 
@@ -226,8 +211,8 @@ def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:
 def _discover_sync(kube: Kube) -> ClusterFacts:
     from kubernetes.client.exceptions import ApiException
 
-    # Plain JSON, page by page (Kube.list_pages): 1,000 nodes and 10,000 pods take about a
-    # second and little memory, where the typed models took tens of seconds.
+    # Plain JSON, page by page (Kube.list_pages): 1,000 nodes and 10,000 pods take seconds
+    # and little memory, where the typed models took tens of seconds and hundreds of MB.
     try:
         version = kube.get_json("/version")["gitVersion"]
         gpu_pods = gpu_pods_by_node(kube)

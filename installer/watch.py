@@ -3,7 +3,7 @@
 The pod watch resumes from the last resourceVersion after a dropped connection and relists
 after "410 Gone"; a per-pod record of the last resourceVersion seen means a resumed or
 relisted stream neither loses a change nor reports one twice. Pods are read as plain JSON
-(Kube.get_json / watch_json): the typed client's models made listing 10,000 pods take tens
+(Kube.list_pages / watch_json): the typed client's models made listing 10,000 pods take tens
 of seconds. The watch is blocking, so it runs in a thread and hands events to the loop.
 """
 
