@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,20 +36,65 @@ class Kube:
 
         return client.CoreV1Api(self.api)
 
-    def apps(self) -> Any:
-        from kubernetes import client
+    def _get(self, path: str, query: dict[str, str], timeout: float | None = None) -> Any:
+        return self._request("GET", path, query, None, "", timeout)
 
-        return client.AppsV1Api(self.api)
+    def _request(self, method: str, path: str, query: dict[str, str], body: Any,
+                 content_type: str, timeout: float | None = None) -> Any:
+        from kubernetes.client.exceptions import ApiException
 
-    def custom(self) -> Any:
-        from kubernetes import client
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = self.api.param_serialize(
+            method, path, query_params=list(query.items()) or None, header_params=headers,
+            body=body, auth_settings=["BearerToken"])
+        response = self.api.call_api(*request, _request_timeout=timeout)
+        if not 200 <= response.status <= 299:
+            data = response.read()
+            raise ApiException.from_response(
+                http_resp=response, body=data.decode("utf-8", "replace"), data=None)
+        return response
 
-        return client.CustomObjectsApi(self.api)
+    def get_json(self, path: str, **query: str) -> dict[str, Any]:
+        """GET an API path as plain JSON, raising ApiException like the typed calls.
 
-    def node_api(self) -> Any:
-        from kubernetes import client
+        Why: the typed client builds a pydantic model per object and imports hundreds of
+        model classes on first use - seconds for 1,000 nodes or 10,000 pods on 2 cores.
+        Discovery and the pod watch read a few fields of each, so they read dicts."""
+        return json.loads(self._get(path, query).read())
 
-        return client.NodeV1Api(self.api)
+    def list_pages(self, path: str, limit: int = 500, **query: str
+                   ) -> Iterator[dict[str, Any]]:
+        """A list path page by page (plain JSON, `limit` items each, one consistent
+        snapshot): 10,000 pods never sit in memory as dicts all at once."""
+        token = ""
+        while True:
+            page = self.get_json(path, limit=str(limit), **query,
+                                 **({"continue": token} if token else {}))
+            yield page
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
+
+    def send_json(self, method: str, path: str, body: dict[str, Any],
+                  content_type: str = "application/json") -> dict[str, Any]:
+        """POST, PUT or PATCH plain JSON (see get_json for why not the typed calls)."""
+        return json.loads(self._request(method, path, {}, body, content_type).read())
+
+    def watch_json(self, path: str, timeout: float, **query: str) -> Iterator[dict[str, Any]]:
+        """Watch events ({"type", "object"}, plain JSON) of a list path as they arrive,
+        until the server ends the watch (set timeoutSeconds) or `timeout` s pass silently."""
+        raw = self._get(path, {**query, "watch": "true"}, timeout).response
+        rest = b""
+        try:
+            for chunk in raw.stream(65536):
+                *lines, rest = (rest + chunk).split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            raw.release_conn()
 
 
 def kubeconfig_path(explicit: str | None) -> str:
@@ -89,7 +136,30 @@ def connect(kubeconfig: str | None, context: str | None) -> Kube:
                             "fix the context's cluster, user or credentials entries")]) from None
     auth = api.configuration.api_key.get("authorization", "")
     token = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else None
+    _warm_typed_api()
     return Kube(api, path, context or (current or {}).get("name"), token)
+
+
+_warming: list[threading.Thread] = []
+
+
+def _warm_typed_api() -> None:
+    """Import the typed CoreV1Api in a background thread, once per process.
+
+    Why: that module (and its pydantic models) takes 1-3 s of CPU to import on 2 cores, and
+    the first step that labels a node, writes the state ConfigMap or runs the sample would
+    pay it in full. Started at connect, it loads while the run waits on the cluster, helm
+    and SSH (bench/e2e.py measured the difference)."""
+    if _warming:
+        return
+
+    def load() -> None:
+        from kubernetes import client
+
+        client.CoreV1Api  # noqa: B018 - the lazy import is the point
+
+    _warming.append(threading.Thread(target=load, name="kube-warm", daemon=True))
+    _warming[0].start()
 
 
 def _api_error(kube: Kube, exc: Exception) -> UserError:
@@ -106,28 +176,32 @@ def _api_error(kube: Kube, exc: Exception) -> UserError:
         "check that the cluster is up and the kubeconfig's server address is right")])
 
 
-def _node_facts(node: Any, gpu_pods: dict[str, list[str]]) -> NodeFacts:
-    status = node.status
-    address = next((a.address for a in status.addresses or [] if a.type == "InternalIP"), None)
-    labels = dict(node.metadata.labels or {})
+def _node_facts(node: dict[str, Any], gpu_pods: dict[str, list[str]]) -> NodeFacts:
+    """A Node as the API serves it (JSON) -> the facts the installer uses."""
+    status, meta = node.get("status") or {}, node["metadata"]
+    address = next((a.get("address") for a in status.get("addresses") or []
+                    if a.get("type") == "InternalIP"), None)
+    labels = dict(meta.get("labels") or {})
     roles = tuple(sorted(k.split("/", 1)[1] for k in labels
                          if k.startswith("node-role.kubernetes.io/")))
-    ready = next((c.status == "True" for c in status.conditions or [] if c.type == "Ready"), None)
-    info = status.node_info
+    ready = next((c.get("status") == "True" for c in status.get("conditions") or []
+                  if c.get("type") == "Ready"), None)
+    info = status.get("nodeInfo") or {}
     return NodeFacts(
-        name=node.metadata.name, address=address, labels=labels, roles=roles,
-        kubelet_version=info.kubelet_version if info else None,
-        container_runtime=info.container_runtime_version if info else None,
-        allocatable=dict(status.allocatable or {}), ready=ready,
-        gpu_pods=tuple(gpu_pods.get(node.metadata.name, ())))
+        name=meta["name"], address=address, labels=labels, roles=roles,
+        kubelet_version=info.get("kubeletVersion"),
+        container_runtime=info.get("containerRuntimeVersion"),
+        allocatable=dict(status.get("allocatable") or {}), ready=ready,
+        gpu_pods=tuple(gpu_pods.get(meta["name"], ())))
 
 
 def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:
     """ClusterPolicy `cluster-policy`, or None when it (or its CRD) does not exist."""
     from kubernetes.client.exceptions import ApiException
 
+    group, version, plural, name = CLUSTER_POLICY_REF
     try:
-        return kube.custom().get_cluster_custom_object(*CLUSTER_POLICY_REF)
+        return kube.get_json(f"/apis/{group}/{version}/{plural}/{name}")
     except ApiException as exc:
         if exc.status != 404:
             raise
@@ -135,31 +209,36 @@ def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:
 
 
 def _discover_sync(kube: Kube) -> ClusterFacts:
-    from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
+    # Plain JSON, page by page (Kube.list_pages): 1,000 nodes and 10,000 pods take seconds
+    # and little memory, where the typed models took tens of seconds and hundreds of MB.
     try:
-        version = client.VersionApi(kube.api).get_code().git_version
-        nodes = kube.core().list_node().items
+        version = kube.get_json("/version")["gitVersion"]
+        gpu_pods = gpu_pods_by_node(kube)
+        nodes = tuple(_node_facts(n, gpu_pods) for page in kube.list_pages("/api/v1/nodes")
+                      for n in page["items"])
     except Exception as exc:  # first contact: any failure is about reaching or auth
         raise _api_error(kube, exc) from None
-    runtime_classes = tuple(rc.metadata.name for rc in kube.node_api().list_runtime_class().items)
-    gpu_pods = gpu_pods_by_node(kube)
+    runtime_classes = tuple(
+        rc["metadata"]["name"]
+        for rc in kube.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"])
     cp = read_cluster_policy(kube)
     cp_state = None if cp is None else (cp.get("status") or {}).get("state") or "unknown"
     workers = tuple(
-        f"{ds.metadata.namespace}/{ds.metadata.name}"
-        for ds in kube.apps().list_daemon_set_for_all_namespaces().items
-        if ds.metadata.name.endswith("node-feature-discovery-worker"))
+        f"{ds['metadata']['namespace']}/{ds['metadata']['name']}"
+        for ds in kube.get_json("/apis/apps/v1/daemonsets")["items"]
+        if ds["metadata"]["name"].endswith("node-feature-discovery-worker"))
     try:
-        cm = kube.core().read_namespaced_config_map(STATE_CONFIGMAP[1], STATE_CONFIGMAP[0])
-        recorded = json.loads((cm.data or {}).get("labels.json", "null"))
+        cm = kube.get_json(f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/configmaps/"
+                           f"{STATE_CONFIGMAP[1]}")
+        recorded = json.loads((cm.get("data") or {}).get("labels.json", "null"))
     except ApiException as exc:
         if exc.status != 404:
             raise
         recorded = None
     return ClusterFacts(context=kube.context, server_version=version, recorded_labels=recorded,
-                        nodes=tuple(_node_facts(n, gpu_pods) for n in nodes),
+                        nodes=nodes,
                         runtime_classes=runtime_classes, cluster_policy_state=cp_state,
                         nfd_workers=workers)
 
@@ -169,7 +248,8 @@ async def discover(kube: Kube) -> ClusterFacts:
 
 
 def _patch_labels_sync(kube: Kube, node: str, labels: dict[str, str | None]) -> None:
-    kube.core().patch_node(node, {"metadata": {"labels": labels}})
+    kube.send_json("PATCH", f"/api/v1/nodes/{node}", {"metadata": {"labels": labels}},
+                   "application/strategic-merge-patch+json")
 
 
 async def patch_node_labels(kube: Kube, permit: Permit, node: str,
@@ -182,15 +262,15 @@ async def patch_node_labels(kube: Kube, permit: Permit, node: str,
 def gpu_pods_by_node(kube: Kube) -> dict[str, list[str]]:
     """Running pods that hold NVIDIA resources, by node: relabelling those nodes disrupts them."""
     out: dict[str, list[str]] = {}
-    for pod in kube.core().list_pod_for_all_namespaces(
-            field_selector="status.phase=Running").items:
+    pages = kube.list_pages("/api/v1/pods", fieldSelector="status.phase=Running")
+    for pod in (p for page in pages for p in page["items"]):
+        spec, meta = pod.get("spec") or {}, pod["metadata"]
         wants_gpu = any(
             k.startswith("nvidia.com/")
-            for c in pod.spec.containers or []
-            for k in ((c.resources.limits or {}) if c.resources else {}))
-        if wants_gpu and pod.spec.node_name:
-            out.setdefault(pod.spec.node_name, []).append(
-                f"{pod.metadata.namespace}/{pod.metadata.name}")
+            for c in spec.get("containers") or []
+            for k in ((c.get("resources") or {}).get("limits") or {}))
+        if wants_gpu and spec.get("nodeName"):
+            out.setdefault(spec["nodeName"], []).append(f"{meta['namespace']}/{meta['name']}")
     return out
 
 
@@ -235,15 +315,17 @@ def _save_labels_sync(kube: Kube, labels: dict[str, dict[str, str]]) -> None:
     from kubernetes.client.exceptions import ApiException
 
     namespace, name = STATE_CONFIGMAP
-    body = {"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by":
+    body = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by":
                                                   "gpu-kata-installer"}},
             "data": {"labels.json": json.dumps(labels, sort_keys=True)}}
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
     try:
-        kube.core().create_namespaced_config_map(namespace, body)
+        kube.send_json("POST", path, body)
     except ApiException as exc:
         if exc.status != 409:
             raise
-        kube.core().replace_namespaced_config_map(name, namespace, body)
+        kube.send_json("PUT", f"{path}/{name}", body)
 
 
 async def save_recorded_labels(kube: Kube, permit: Permit,

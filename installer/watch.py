@@ -2,8 +2,9 @@
 
 The pod watch resumes from the last resourceVersion after a dropped connection and relists
 after "410 Gone"; a per-pod record of the last resourceVersion seen means a resumed or
-relisted stream neither loses a change nor reports one twice. The `kubernetes` client's
-watch is blocking, so it runs in a thread and hands events to the loop.
+relisted stream neither loses a change nor reports one twice. Pods are read as plain JSON
+(Kube.list_pages / watch_json): the typed client's models made listing 10,000 pods take tens
+of seconds. The watch is blocking, so it runs in a thread and hands events to the loop.
 """
 
 from __future__ import annotations
@@ -21,19 +22,24 @@ from installer.kube import Kube
 RETRY_SECONDS = (0.5, 1, 2, 5)
 
 
-def pod_status(pod: Any, path: str) -> PodStatus:
-    statuses = pod.status.container_statuses or []
-    ready = sum(1 for s in statuses if s.ready)
-    waiting = next((s.state.waiting.reason for s in statuses
-                    if s.state and s.state.waiting and s.state.waiting.reason), "")
-    terminated = next((s.state.terminated.reason for s in statuses
-                       if s.state and s.state.terminated and s.state.terminated.reason), "")
-    return PodStatus(path=path, namespace=pod.metadata.namespace, pod=pod.metadata.name,
-                     phase=pod.status.phase or "Unknown", node=pod.spec.node_name,
-                     ready=f"{ready}/{len(pod.spec.containers or [])}",
-                     restarts=sum(s.restart_count or 0 for s in statuses),
-                     reason=waiting or terminated or (pod.status.reason or ""),
-                     version=pod.metadata.resource_version or "")
+def _state_reason(statuses: list[dict[str, Any]], state: str) -> str:
+    return next((r for s in statuses
+                 if (r := ((s.get("state") or {}).get(state) or {}).get("reason"))), "")
+
+
+def pod_status(pod: dict[str, Any], path: str) -> PodStatus:
+    """A Pod as the API serves it (JSON) -> its PodStatus event."""
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    ready = sum(1 for s in statuses if s.get("ready"))
+    return PodStatus(path=path, namespace=meta.get("namespace", ""), pod=meta["name"],
+                     phase=status.get("phase") or "Unknown", node=spec.get("nodeName"),
+                     ready=f"{ready}/{len(spec.get('containers') or [])}",
+                     restarts=sum(s.get("restartCount") or 0 for s in statuses),
+                     reason=(_state_reason(statuses, "waiting")
+                             or _state_reason(statuses, "terminated")
+                             or status.get("reason") or ""),
+                     version=meta.get("resourceVersion") or "")
 
 
 @dataclass
@@ -57,32 +63,36 @@ class PodWatch:
             loop.call_soon_threadsafe(self.emit, PodStatus(
                 path=self.path, namespace=entry[1], pod=entry[2], phase="Deleted"))
 
-    def _deliver(self, loop: asyncio.AbstractEventLoop, kind: str, pod: Any) -> None:
-        uid, rv = pod.metadata.uid, pod.metadata.resource_version
+    def _deliver(self, loop: asyncio.AbstractEventLoop, kind: str, pod: dict[str, Any]
+                 ) -> None:
+        meta = pod["metadata"]
+        uid, rv = meta["uid"], meta.get("resourceVersion", "")
         if kind == "DELETED":
             self._gone(loop, uid)
             return
         with self._lock:
             if self.seen.get(uid, ("",))[0] == rv:
                 return
-            self.seen[uid] = (rv, pod.metadata.namespace, pod.metadata.name)
+            self.seen[uid] = (rv, meta.get("namespace", ""), meta["name"])
         loop.call_soon_threadsafe(self.emit, pod_status(pod, self.path))
 
     def _relist(self, loop: asyncio.AbstractEventLoop, namespace: str) -> str:
         """List from scratch: report what changed while we were away, and what vanished."""
-        listing = self.kube.core().list_namespaced_pod(namespace)
-        present = {pod.metadata.uid for pod in listing.items}
-        for pod in listing.items:
-            self._deliver(loop, "MODIFIED", pod)
+        present: set[str] = set()
+        rv = ""
+        for page in self.kube.list_pages(f"/api/v1/namespaces/{namespace}/pods"):
+            rv = page["metadata"]["resourceVersion"]  # the same on every page
+            for pod in page.get("items") or []:
+                present.add(pod["metadata"]["uid"])
+                self._deliver(loop, "MODIFIED", pod)
         with self._lock:
             vanished = [u for u, (_, ns, _) in self.seen.items()
                         if ns == namespace and u not in present]
         for uid in vanished:
             self._gone(loop, uid)
-        return listing.metadata.resource_version
+        return rv
 
     def _run(self, loop: asyncio.AbstractEventLoop, namespace: str) -> None:
-        from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
 
         rv = None
@@ -91,23 +101,19 @@ class PodWatch:
             try:
                 if rv is None:
                     rv = self._relist(loop, namespace)
-                w = watch.Watch()
-                for item in w.stream(self.kube.core().list_namespaced_pod, namespace,
-                                     resource_version=rv, timeout_seconds=self.watch_seconds,
-                                     allow_watch_bookmarks=True):
+                for item in self.kube.watch_json(
+                        f"/api/v1/namespaces/{namespace}/pods", self.watch_seconds + 30,
+                        resourceVersion=rv, timeoutSeconds=str(self.watch_seconds),
+                        allowWatchBookmarks="true"):
                     if self._stop.is_set():
-                        w.stop()
                         break
                     obj = item["object"]
-                    if item["type"] == "BOOKMARK":
-                        rv = obj["metadata"]["resourceVersion"] if isinstance(obj, dict) \
-                            else obj.metadata.resource_version
-                        continue
                     if item["type"] == "ERROR":
                         rv = None  # 410 Gone arrives as an ERROR object: relist
                         break
-                    self._deliver(loop, item["type"], obj)
-                    rv = obj.metadata.resource_version
+                    rv = obj["metadata"]["resourceVersion"]
+                    if item["type"] != "BOOKMARK":
+                        self._deliver(loop, item["type"], obj)
                     failures = 0
             except ApiException as exc:
                 if exc.status == 410:

@@ -206,12 +206,16 @@ class Form(Grid):
         return best
 
 
-def _width(cell: Any) -> int:
+def cell_width(cell: Any) -> int:
     return cell.cell_len if isinstance(cell, Text) else len(str(cell))
 
 
+MAX_COLUMN_WIDTH = 120
+
+
 def fill_table(table: DataTable, columns: Iterable[tuple[str, str]],
-               rows: Iterable[tuple[str, Sequence[Any]]], *, max_width: int = 120) -> None:
+               rows: Iterable[tuple[str, Sequence[Any]]], *,
+               max_width: int = MAX_COLUMN_WIDTH) -> None:
     """Replace a table's columns and rows, with every column as wide as its widest cell.
 
     Widths are set explicitly: left to the DataTable they are worked out lazily, and a
@@ -226,10 +230,14 @@ def fill_table(table: DataTable, columns: Iterable[tuple[str, str]],
     cursor_column = table.cursor_column
     table.clear(columns=True)
     for i, (key, label) in enumerate(columns):
-        widest = max([len(label), *(_width(cells[i]) for _, cells in rows)])
+        widest = max([len(label), *(cell_width(cells[i]) for _, cells in rows)])
         table.add_column(label, key=key, width=min(widest, max_width))
-    for key, cells in rows:
-        table.add_row(*cells, key=key)
+    add_many = getattr(table, "add_keyed_rows", None)  # screens.widgets.sizedtable
+    if add_many is not None:
+        add_many(rows)
+    else:
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
     if cursor_key is not None and cursor_key in table.rows:
         table.move_cursor(row=table.get_row_index(cursor_key), column=cursor_column,
                           scroll=False)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from installer.errors import UserError
 from screens.base import WizardScreen, problems_text
 from screens.state import gpu_count
+from screens.widgets.sizedtable import SizedTable
 
 COLUMNS = (("sel", " "), ("node", "Node"), ("gpus", "GPUs"), ("label", "Workload label"),
            ("runtime", "Runtime"), ("kubelet", "Kubelet"), ("ready", "Ready"),
@@ -54,13 +55,10 @@ once; with nothing selected a key acts on the row under the cursor.
 
     def body(self) -> ComposeResult:
         yield Static("", id="default-line")
-        yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+        yield SizedTable(id="nodes", cursor_type="row", zebra_stripes=True)
         yield Static("", id="node-summary")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
         self.refresh_from_state()
 
     def node_facts(self):
@@ -69,20 +67,15 @@ once; with nothing selected a key acts on the row under the cursor.
 
     def refresh_from_state(self) -> None:
         state = self.wizard.state
-        table = self.query_one(DataTable)
+        table = self.query_one(SizedTable)
         nodes = self.node_facts()
         names = tuple(n.name for n in nodes)
-        if names != self._shown:
-            table.clear()
-            for n in nodes:
-                table.add_row(*self._cells(n), key=n.name)
+        kata = set(state.kata_nodes())
+        rows = {n.name: self._cells(n, kata) for n in nodes}
+        if names != self._shown or not table.update_rows(COLUMNS, rows):
+            table.fill_rows(COLUMNS, rows.items())
             self._shown = names
             self.selected &= set(names)
-        else:
-            for n in nodes:
-                cells = self._cells(n)
-                table.update_cell(n.name, "sel", cells[0])
-                table.update_cell(n.name, "choice", cells[-1])
         default = state.answers.nodes.default
         line = Text()
         line.append("Cluster default for nodes not chosen: ")
@@ -91,11 +84,11 @@ once; with nothing selected a key acts on the row under the cursor.
         self.query_one("#default-line", Static).update(line)
         self.query_one("#node-summary", Static).update(self._summary())
 
-    def _cells(self, n) -> list:
+    def _cells(self, n, kata_nodes: set[str]) -> list:
         state = self.wizard.state
         explicit = state.answers.nodes.choice_for(n.name)
         choice = state.choice_label(n.name)
-        kata = n.name in set(state.kata_nodes())
+        kata = n.name in kata_nodes
         style = _CHOICE_STYLE.get(explicit or ("kata" if kata else "traditional"), "")
         if not explicit:
             style += " italic"
@@ -138,7 +131,7 @@ once; with nothing selected a key acts on the row under the cursor.
         if self.selected:
             names = [n.name for n in self.node_facts()]
             return [n for n in names if n in self.selected]
-        table = self.query_one(DataTable)
+        table = self.query_one(SizedTable)
         if not table.row_count:
             return []
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
@@ -159,7 +152,7 @@ once; with nothing selected a key acts on the row under the cursor.
                     timeout=2)
 
     def action_toggle_select(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(SizedTable)
         if not table.row_count:
             return
         name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)

@@ -20,7 +20,7 @@ from installer.verify import GPU_RUNTIME_CLASS
 
 NAME = "cuda-vectoradd-kata"
 PASSED = "Test PASSED"
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 
 
 def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
