@@ -21,6 +21,7 @@ from typing import Any
 
 from installer.errors import Problem, UserError
 from installer.facts import NodeFacts
+from installer.podread import list_pods, read_pod
 
 DEFAULT_NAMESPACES = ("kata-system", "gpu-operator")
 
@@ -94,37 +95,20 @@ def list_contexts(kubeconfig: str | None) -> Contexts:
                     (current or {}).get("name"))
 
 
-def pod_row(pod: Any) -> PodRow:
-    """A kubernetes V1Pod as a table row: phase, readiness, restarts and the likeliest reason."""
-    status = pod.status
-    statuses = list(status.container_statuses or [])
-    ready = sum(1 for c in statuses if c.ready)
-    restarts = sum(c.restart_count or 0 for c in statuses)
-    reason = status.reason or ""
-    for c in statuses:
-        state = c.state
-        if state and state.waiting and state.waiting.reason:
-            reason = state.waiting.reason
-            break
-        if state and state.terminated and state.terminated.reason and \
-                state.terminated.reason != "Completed":
-            reason = state.terminated.reason
-            break
-    if not reason:
-        cond = next((c for c in status.conditions or []
-                     if c.type == "PodScheduled" and c.status == "False"), None)
-        reason = cond.reason if cond and cond.reason else ""
-    return PodRow(pod.metadata.namespace, pod.metadata.name, status.phase or "Unknown",
-                  pod.spec.node_name, f"{ready}/{len(pod.spec.containers or [])}", restarts,
-                  reason, tuple(c.name for c in pod.spec.containers or []))
+def pod_row(pod: dict[str, Any]) -> PodRow:
+    """A pod (plain JSON) as a table row: phase, readiness, restarts, the likeliest reason."""
+    r = read_pod(pod)
+    return PodRow(r.namespace, r.name, r.phase, r.node, r.ready, r.restarts, r.reason,
+                  r.containers)
 
 
-def _event_row(ev: Any) -> EventRow:
-    obj = ev.involved_object
-    when = ev.last_timestamp or ev.event_time or ev.first_timestamp
-    return EventRow(ev.metadata.namespace, f"{(obj.kind or '').lower()}/{obj.name}",
-                    ev.type or "", ev.reason or "", (ev.message or "").strip(), ev.count or 1,
-                    when.isoformat() if hasattr(when, "isoformat") else str(when or ""))
+def _event_row(ev: dict[str, Any]) -> EventRow:
+    obj = ev.get("involvedObject") or {}
+    when = ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp") or ""
+    return EventRow(ev["metadata"].get("namespace", ""),
+                    f"{(obj.get('kind') or '').lower()}/{obj.get('name', '')}",
+                    ev.get("type") or "", ev.get("reason") or "",
+                    (ev.get("message") or "").strip(), ev.get("count") or 1, str(when))
 
 
 def _pods_events_sync(kube: Any, namespaces: Iterable[str]
@@ -134,11 +118,11 @@ def _pods_events_sync(kube: Any, namespaces: Iterable[str]
     pods: list[PodRow] = []
     events: list[EventRow] = []
     errors: list[str] = []
-    core = kube.core()
     for ns in namespaces:
         try:
-            pods += [pod_row(p) for p in core.list_namespaced_pod(ns).items]
-            events += [_event_row(e) for e in core.list_namespaced_event(ns).items]
+            pods += [pod_row(p) for p in list_pods(kube, ns)]
+            events += [_event_row(e) for page in kube.list_pages(f"/api/v1/namespaces/{ns}/events")
+                       for e in page.get("items") or []]
         except ApiException as exc:
             if exc.status != 404:
                 errors.append(f"{ns}: HTTP {exc.status} {exc.reason}")

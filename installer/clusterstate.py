@@ -13,40 +13,40 @@ from typing import Any
 from installer import kube
 from installer.diagnose import CheckView, EventInfo, State
 from installer.facts import ClusterFacts
+from installer.podread import list_pods, read_pod
 from installer.verify import GPU_RUNTIME_CLASS, PodInfo
 
 LOG_TAIL = 20
 
 
-def pod_info(k: kube.Kube, pod: Any) -> PodInfo:
-    statuses = pod.status.container_statuses or []
-    waiting = next((s.state.waiting.reason for s in statuses
-                    if s.state and s.state.waiting and s.state.waiting.reason), "")
-    restarts = sum(s.restart_count or 0 for s in statuses)
-    pending = next((c.message or "" for c in pod.status.conditions or []
-                    if c.type == "PodScheduled" and c.status != "True"), "")
+def pod_info(k: kube.Kube, pod: dict[str, Any]) -> PodInfo:
+    """A pod (plain JSON) as verification and the rules read it, with its log's tail when it
+    is failing or finished (the evidence the rules quote)."""
+    r = read_pod(pod)
     tail: tuple[str, ...] = ()
-    if waiting or restarts or pod.status.phase in ("Failed", "Succeeded"):
-        tail = tuple(kube.log_tail(k, pod.metadata.namespace, pod.metadata.name, LOG_TAIL))
-    return PodInfo(pod.metadata.namespace, pod.metadata.name, pod.spec.node_name,
-                   pod.status.phase or "Unknown", dict(pod.metadata.labels or {}),
-                   pod.spec.runtime_class_name, waiting, restarts, tail, pending)
+    if r.waiting_reason or r.restarts or r.phase in ("Failed", "Succeeded"):
+        tail = tuple(kube.log_tail(k, r.namespace, r.name, LOG_TAIL))
+    return PodInfo(r.namespace, r.name, r.node, r.phase, r.labels, r.runtime_class,
+                   r.waiting_reason, r.restarts, tail, r.unschedulable)
 
 
 def _read(k: kube.Kube, namespaces: tuple[str, ...]) -> tuple[Any, ...]:
-
-    pods = [p for ns in namespaces for p in k.core().list_namespaced_pod(ns).items]
-    seen = {(p.metadata.namespace, p.metadata.name) for p in pods}
-    pods += [p for p in k.core().list_pod_for_all_namespaces().items
-             if p.spec.runtime_class_name == GPU_RUNTIME_CLASS
-             and (p.metadata.namespace, p.metadata.name) not in seen]
-    events = [e for ns in {*namespaces, *(p.metadata.namespace for p in pods)}
-              for e in k.core().list_namespaced_event(ns).items if e.type == "Warning"]
+    pods = [p for ns in namespaces for p in list_pods(k, ns)]
+    seen = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
+    pods += [p for p in list_pods(k)
+             if (p.get("spec") or {}).get("runtimeClassName") == GPU_RUNTIME_CLASS
+             and (p["metadata"]["namespace"], p["metadata"]["name"]) not in seen]
+    events = [e for ns in sorted({*namespaces, *(p["metadata"]["namespace"] for p in pods)})
+              for page in k.list_pages(f"/api/v1/namespaces/{ns}/events",
+                                       fieldSelector="type=Warning")
+              for e in page.get("items") or []]
     policy = kube.read_cluster_policy(k)
     infos = tuple(pod_info(k, p) for p in pods)
-    event_infos = tuple(EventInfo(e.metadata.namespace,
-                                  f"{e.involved_object.kind}/{e.involved_object.name}",
-                                  e.reason or "", e.message or "", e.type or "")
+    event_infos = tuple(EventInfo(e["metadata"]["namespace"],
+                                  f"{e['involvedObject'].get('kind', '')}/"
+                                  f"{e['involvedObject'].get('name', '')}",
+                                  e.get("reason") or "", e.get("message") or "",
+                                  e.get("type") or "")
                         for e in events)
     return infos, event_infos, policy
 

@@ -18,28 +18,17 @@ from typing import Any
 
 from installer.events import PodStatus
 from installer.kube import Kube
+from installer.podread import read_pod
 
 RETRY_SECONDS = (0.5, 1, 2, 5)
 
 
-def _state_reason(statuses: list[dict[str, Any]], state: str) -> str:
-    return next((r for s in statuses
-                 if (r := ((s.get("state") or {}).get(state) or {}).get("reason"))), "")
-
-
 def pod_status(pod: dict[str, Any], path: str) -> PodStatus:
     """A Pod as the API serves it (JSON) -> its PodStatus event."""
-    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
-    statuses = status.get("containerStatuses") or []
-    ready = sum(1 for s in statuses if s.get("ready"))
-    return PodStatus(path=path, namespace=meta.get("namespace", ""), pod=meta["name"],
-                     phase=status.get("phase") or "Unknown", node=spec.get("nodeName"),
-                     ready=f"{ready}/{len(spec.get('containers') or [])}",
-                     restarts=sum(s.get("restartCount") or 0 for s in statuses),
-                     reason=(_state_reason(statuses, "waiting")
-                             or _state_reason(statuses, "terminated")
-                             or status.get("reason") or ""),
-                     version=meta.get("resourceVersion") or "")
+    r = read_pod(pod)
+    return PodStatus(path=path, namespace=r.namespace, pod=r.name, phase=r.phase, node=r.node,
+                     ready=r.ready, restarts=r.restarts, reason=r.reason,
+                     version=pod["metadata"].get("resourceVersion") or "")
 
 
 @dataclass

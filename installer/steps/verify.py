@@ -13,6 +13,7 @@ from installer.errors import StepFailed
 from installer.events import WarningEvent
 from installer.facts import Facts
 from installer.plan import Step
+from installer.podread import list_pods
 from installer.verify import (
     Snapshot,
     Verdict,
@@ -38,7 +39,7 @@ def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
         runtime_classes=tuple(rc["metadata"]["name"] for rc in
                               k.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"]),
         cluster_policy=policy,
-        pods=tuple(pod_info(k, p) for p in k.core().list_namespaced_pod(namespace).items),
+        pods=tuple(pod_info(k, p) for p in list_pods(k, namespace)),
     )
 
 

@@ -6,18 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-from kubernetes.client import V1Container as C
-from kubernetes.client import (
-    V1ContainerState,
-    V1ContainerStateWaiting,
-    V1ContainerStatus,
-    V1Pod,
-    V1PodCondition,
-    V1PodSpec,
-    V1PodStatus,
-)
-from kubernetes.client import V1ObjectMeta as Meta
-
 from installer.clusterinfo import (
     ClusterView,
     EventRow,
@@ -48,22 +36,30 @@ current-context: lab
 
 
 def test_a_crashlooping_pod_row_names_the_waiting_reason():
-    pod = V1Pod(metadata=Meta(name="validator", namespace="gpu-operator"),
-                spec=V1PodSpec(node_name="gpu-node-2", containers=[C(name="v")]),
-                status=V1PodStatus(phase="Running", container_statuses=[V1ContainerStatus(
-                    name="v", image="i", image_id="", ready=False, restart_count=7,
-                    state=V1ContainerState(waiting=V1ContainerStateWaiting(
-                        reason="CrashLoopBackOff")))]))
+    pod = {"metadata": {"name": "validator", "namespace": "gpu-operator"},
+           "spec": {"nodeName": "gpu-node-2", "containers": [{"name": "v"}]},
+           "status": {"phase": "Running", "containerStatuses": [
+               {"name": "v", "ready": False, "restartCount": 7,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
     assert pod_row(pod) == PodRow("gpu-operator", "validator", "Running", "gpu-node-2", "0/1",
                                   7, "CrashLoopBackOff", ("v",))
 
 
 def test_an_unschedulable_pod_row_says_so():
-    pod = V1Pod(metadata=Meta(name="sample", namespace="default"),
-                spec=V1PodSpec(containers=[C(name="c")]),
-                status=V1PodStatus(phase="Pending", conditions=[V1PodCondition(
-                    type="PodScheduled", status="False", reason="Unschedulable")]))
+    pod = {"metadata": {"name": "sample", "namespace": "default"},
+           "spec": {"containers": [{"name": "c"}]},
+           "status": {"phase": "Pending", "conditions": [
+               {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}}
     assert pod_row(pod).reason == "Unschedulable"
+
+
+def test_a_finished_container_is_not_a_reason_but_a_killed_one_is():
+    def pod(reason):
+        return {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"containers": [{}]},
+                "status": {"phase": "Succeeded", "containerStatuses": [
+                    {"state": {"terminated": {"reason": reason}}}]}}
+    assert pod_row(pod("Completed")).reason == ""
+    assert pod_row(pod("OOMKilled")).reason == "OOMKilled"
 
 
 def test_contexts_of_a_kubeconfig_and_of_a_missing_one(tmp_path):

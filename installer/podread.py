@@ -1,0 +1,63 @@
+"""One reading of a pod (plain JSON, as the API serves it), shared by the pod watch, the
+wizard's pod tables, verification and the diagnosis rules, so all of them say the same
+thing about the same pod.
+
+Why the reason is picked this way: a container's waiting reason (CrashLoopBackOff,
+ImagePullBackOff) is what an operator acts on; a terminated reason other than Completed
+comes next; then the pod's own reason (Evicted); then why it is not scheduled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PodReading:
+    namespace: str
+    name: str
+    phase: str
+    node: str | None
+    ready: str  # "1/2": ready containers / containers
+    restarts: int
+    reason: str
+    waiting_reason: str
+    unschedulable: str  # the PodScheduled condition's message while it is not True
+    labels: dict[str, str]
+    runtime_class: str | None
+    containers: tuple[str, ...]
+
+
+def _state_reason(statuses: list[dict[str, Any]], state: str) -> str:
+    return next((r for s in statuses
+                 if (r := ((s.get("state") or {}).get(state) or {}).get("reason"))
+                 and not (state == "terminated" and r == "Completed")), "")
+
+
+def read_pod(pod: dict[str, Any]) -> PodReading:
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    waiting = _state_reason(statuses, "waiting")
+    scheduled = next((c for c in status.get("conditions") or []
+                      if c.get("type") == "PodScheduled" and c.get("status") != "True"), None)
+    reason = (waiting or _state_reason(statuses, "terminated") or status.get("reason")
+              or (scheduled or {}).get("reason") or "")
+    containers = tuple(c.get("name", "") for c in spec.get("containers") or [])
+    return PodReading(
+        namespace=meta.get("namespace", ""), name=meta["name"],
+        phase=status.get("phase") or "Unknown", node=spec.get("nodeName"),
+        ready=f"{sum(1 for s in statuses if s.get('ready'))}/{len(containers)}",
+        restarts=sum(s.get("restartCount") or 0 for s in statuses), reason=reason,
+        waiting_reason=waiting, unschedulable=(scheduled or {}).get("message") or "",
+        labels=dict(meta.get("labels") or {}), runtime_class=spec.get("runtimeClassName"),
+        containers=containers)
+
+
+def list_pods(kube: Any, namespace: str | None = None, **query: str
+              ) -> Iterator[dict[str, Any]]:
+    """The pods of a namespace (or of the cluster), page by page, as plain JSON."""
+    path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
+    for page in kube.list_pages(path, **query):
+        yield from page.get("items") or []
