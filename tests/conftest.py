@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab import hostsupport
 from tests.lab.kube import Kube
 from tests.lab.lab import Lab, LabInfo, LabNode
 
@@ -76,6 +77,16 @@ class LabHandle:
 
     def reset(self) -> None:
         self.lab.reset()
+
+    def kill_sshd(self, name: str) -> bool:
+        """SIGKILL node `name`'s sshd and every session in it (a fault test's crash)."""
+        return hostsupport.kill_host(self.lab.state_dir, name)
+
+    def start_sshd(self, name: str) -> None:
+        """Start node `name`'s sshd again, its host files as they are now."""
+        n = self.node(name)
+        hostsupport.start_host(self.lab.state_dir, hostsupport.HostAccess(
+            n.name, Path(n.host_root), Path(n.fixture), n.internal_ip))
 
     def wait_for(
         self, what: str, fn: Callable[[], object], timeout: float = 60, interval: float = 0.5
