@@ -8,8 +8,10 @@ the test that asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab import hostsupport
+from tests.lab.controlplane import ControlPlane
 from tests.lab.kube import Kube
 from tests.lab.lab import Lab, LabInfo, LabNode
 
@@ -77,6 +80,21 @@ class LabHandle:
 
     def reset(self) -> None:
         self.lab.reset()
+
+    def control_plane(self) -> ControlPlane:
+        cp = self.lab._control_plane(self.info)
+        assert cp is not None
+        return cp
+
+    @contextlib.contextmanager
+    def paused(self, component: str) -> Iterator[None]:
+        """SIGSTOP a control-plane process for the block (kwok-controller: no pod starts)."""
+        pid = self.control_plane().pids()[component]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def kill_sshd(self, name: str) -> bool:
         """SIGKILL node `name`'s sshd and every session in it (a fault test's crash)."""

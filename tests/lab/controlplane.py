@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from .binaries import Binaries
-from .procs import alive, read_pid
+from .procs import alive, read_pid, spawn
 
 LAB_DIR = Path(__file__).resolve().parent
 STAGES = LAB_DIR / "kwok" / "stages.yaml"
@@ -176,6 +176,23 @@ class ControlPlane:
             if c.get("name") == comp:
                 return list(c.get("args") or [])
         return []
+
+    def restart(self, comp: str, sig: int = signal.SIGKILL, timeout: float = 30) -> None:
+        """Kill one component (SIGKILL: a crash) and start it again with the arguments
+        kwokctl gave it, under the same pid file, for fault tests (an API server restart)."""
+        pidfile = self.cluster_dir / "pids" / f"{comp}.pid"
+        pid = read_pid(pidfile)
+        if pid and alive(pid):
+            os.kill(pid, sig)
+            deadline = time.monotonic() + timeout
+            while alive(pid) and time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                time.sleep(0.05)
+        conf = next(yaml.safe_load_all((self.cluster_dir / "kwok.yaml").read_text()))
+        c = next(c for c in conf.get("components") or [] if c.get("name") == comp)
+        spawn([c["binary"], *c.get("args", [])], pidfile, self.cluster_dir / "logs" / f"{comp}.log",
+              cwd=c.get("workDir"))
 
     def kwok_port(self) -> int:
         """The KWOK controller's port: every node's kubelet endpoint, served on 127.0.0.1."""
