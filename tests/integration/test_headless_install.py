@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,14 @@ def steps_done(tmp_path: Path) -> list[str]:
     return [e["step"] for e in journal_entries(tmp_path) if e["event"] == "step-done"]
 
 
+def run_until(lab, tmp_path: Path, pred: Callable[[dict], bool]) -> tuple[Path, JsonRun]:
+    """A headless install (no sample) followed up to the first event matching `pred`."""
+    answers = write_answers(lab, tmp_path, sample={"run": False})
+    run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes")
+    run.until(pred)
+    return answers, run
+
+
 def resume(lab, tmp_path: Path, answers: Path) -> str:
     """The re-run after an interruption: it must finish, and no change step the journal
     holds may be done twice (each is journalled once over both runs)."""
@@ -97,9 +106,7 @@ def resume(lab, tmp_path: Path, answers: Path) -> str:
 def test_interrupted_during_the_operator_install_resumes_without_reinstalling_kata_deploy(
         lab_bare, tmp_path):
     lab = lab_bare
-    answers = write_answers(lab, tmp_path, sample={"run": False})
-    run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes")
-    run.until(started("install/gpu-operator"))
+    answers, run = run_until(lab, tmp_path, started("install/gpu-operator"))
     run.proc.send_signal(signal.SIGINT)
     code, err = run.finish(timeout=60)
     assert code == 130, err[-2000:]
@@ -117,9 +124,7 @@ def test_killed_between_steps_resumes_from_the_journal_without_redoing_a_step(
         lab_bare, tmp_path):
     """SIGKILL of the installer (and its children) right after kata-deploy is installed."""
     lab = lab_bare
-    answers = write_answers(lab, tmp_path, sample={"run": False})
-    run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes")
-    run.until(finished("install/kata-deploy"))
+    answers, run = run_until(lab, tmp_path, finished("install/kata-deploy"))
     run.kill_tree()
     done = steps_done(tmp_path)
     assert "install/kata-deploy" in done and "fix/gpu-node-3/iommu-cmdline" in done
@@ -141,9 +146,7 @@ def test_killed_during_a_host_fix_resumes_and_keeps_one_backup_of_the_original(
     lab = lab_bare
     host = Path(lab.node("gpu-node-3").host_root)
     original = (host / "etc/default/grub").read_bytes()
-    answers = write_answers(lab, tmp_path, sample={"run": False})
-    run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes")
-    run.until(started("fix/gpu-node-3/nvidia-driver-off"))
+    answers, run = run_until(lab, tmp_path, started("fix/gpu-node-3/nvidia-driver-off"))
     run.kill_tree()
     assert "fix/gpu-node-3/iommu-cmdline" in steps_done(tmp_path)
 
@@ -159,9 +162,7 @@ def test_killed_during_the_kata_deploy_install_resumes_from_the_pending_release(
         lab_bare, tmp_path):
     """SIGKILL while helm itself runs (killed too): the release is left pending-install."""
     lab = lab_bare
-    answers = write_answers(lab, tmp_path, sample={"run": False})
-    run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes")
-    run.until(started("install/kata-deploy"))
+    answers, run = run_until(lab, tmp_path, started("install/kata-deploy"))
 
     def pending() -> bool:  # helm's release record, read straight from the API (fast)
         items, _ = lab.kube.list("/api/v1/namespaces/kata-system/secrets",
