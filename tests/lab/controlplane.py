@@ -160,10 +160,11 @@ class ControlPlane:
             )
 
     def delete(self) -> None:
+        pids = self.pids()  # read first: kwokctl removes the pid files, stopped or not
         if self.cluster_dir.exists():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._kwokctl("delete", "cluster", "--kubeconfig", str(self.kubeconfig), timeout=60)
-        for pid in self.pids().values():  # whatever kwokctl left behind
+        for pid in pids.values():  # whatever kwokctl left behind (an API server that lost etcd)
             if alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
