@@ -161,10 +161,12 @@ class Engine:
             self.ctx.emit(StepFinished(path=step.id, status="failed", message=str(exc),
                                        detail="; ".join(x for x in (exc.cause, exc.fix) if x)))
             raise
+        if step.phase == "change" and self.ctx.journal:
+            # Journalled before it is reported: a step the operator saw finish is on disk
+            # even if the installer is killed the next instant.
+            self.ctx.journal.step_done(step.id, step.fingerprint)
         self.ctx.emit(StepFinished(path=step.id, status="ok",
                                    message=result if isinstance(result, str) else "done"))
-        if step.phase == "change" and self.ctx.journal:
-            self.ctx.journal.step_done(step.id, step.fingerprint)
         return result
 
     async def gather(self, facts: Facts) -> tuple[Plan, Facts]:

@@ -107,9 +107,43 @@ async def list_releases(helm: Helm) -> list[ReleaseFacts]:
     return releases
 
 
+# What helm's error says -> (cause, fix). `{section}` is the chart's key in the answers.
+_HELM_FAILURES = (
+    (("not found", "no such file", "cannot be reached", "connection refused", "failed to fetch",
+      "failed to do request", "no such host", "not a valid chart"),
+     "helm could not get the chart",
+     "check {section}.chart (path, repo and name, or oci) and {section}.version, and that "
+     "this machine can reach the chart; then run again"),
+    (("template:", "values don't meet", "schema", "error converting yaml", "cannot unmarshal"),
+     "the chart rejected the values",
+     "correct {section}.values (the error names the key and the type the chart expects); "
+     "then run again"),
+    (("context deadline exceeded", "timed out", "not ready"),
+     "the release did not become ready within its timeout",
+     "find why its pods do not start (`kubectl get pods -n {namespace}`), or raise "
+     "{section}.timeout; then run again - the failed release is upgraded in place"),
+)
+
+
+def install_failure(code: int, out: str, err: str, section: str, namespace: str) -> StepFailed:
+    """helm's own error, whole (from `Error:` on), with the likely cause and its fix."""
+    lines = (err or out).strip().splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.startswith("Error:")),
+                 max(len(lines) - 1, 0))
+    error = " ".join(ln.strip() for ln in lines[first:])[:1000] or f"exit {code}"
+    low = error.lower()
+    cause, fix = next(((c, f) for marks, c, f in _HELM_FAILURES if any(m in low for m in marks)),
+                      ("helm's own error above", "fix the cause and run again; the run "
+                       "resumes from here"))
+    return StepFailed(f"helm failed: {error}", cause=cause,
+                      fix=fix.format(section=section, namespace=namespace))
+
+
 async def install(helm: Helm, permit: Permit, args_without_values: list[str],
-                  values: dict[str, Any], on_line: Callable[[str, str], None]) -> str:
-    """Run `helm upgrade --install` with the values in a private temporary file."""
+                  values: dict[str, Any], on_line: Callable[[str, str], None],
+                  section: str = "the chart", namespace: str = "") -> str:
+    """Run `helm upgrade --install` with the values in a private temporary file.
+    `section` (the chart's key in the answers) and `namespace` make a failure's fix exact."""
     require_permit(permit)
     with tempfile.TemporaryDirectory(prefix="gpu-kata-values-") as tmp:
         path = Path(tmp) / "values.yaml"
@@ -118,10 +152,7 @@ async def install(helm: Helm, permit: Permit, args_without_values: list[str],
         args = [str(path) if a == "<values.yaml>" else a for a in args_without_values]
         code, out, err = await run_helm(helm, args, on_line)
     if code != 0:
-        message = (err or out).strip().splitlines()
-        raise StepFailed(f"helm failed: {message[-1] if message else f'exit {code}'}",
-                         cause="helm's own error above",
-                         fix="fix the cause and run again; the run resumes from here")
+        raise install_failure(code, out, err, section, namespace)
     return out
 
 

@@ -55,7 +55,7 @@ class HostPlan:
 
 
 def plan_host(answers: Answers, facts: Facts, name: str) -> HostPlan:
-    from remote.fixes import plan_fixes
+    from remote.fixes import awaiting_reboot, plan_fixes
 
     host = facts.hosts.get(name)
     if isinstance(host, ProbeFailure):
@@ -70,6 +70,8 @@ def plan_host(answers: Answers, facts: Facts, name: str) -> HostPlan:
     planned = {c.name for c in changes}
     deferred = [f"{b.fix}: {b.reason}" for b in blocked]
     will_fix = planned | {b.fix for b in blocked if "reboot" in b.reason}
+    if "reboot" in planned:  # fixes an interrupted run wrote, which the reboot completes
+        will_fix |= set(awaiting_reboot(host))
     covered = [r.name for r in results if r.status == "fail" and FIXED_BY.get(r.name) in will_fix]
     fixes = [{**asdict(c), "policy": getattr(answers.host_fixes, POLICY_FIELD[c.name])}
              for c in changes]

@@ -8,8 +8,10 @@ the test that asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab import hostsupport
+from tests.lab.controlplane import ControlPlane
 from tests.lab.kube import Kube
 from tests.lab.lab import Lab, LabInfo, LabNode
 
@@ -76,6 +80,31 @@ class LabHandle:
 
     def reset(self) -> None:
         self.lab.reset()
+
+    def control_plane(self) -> ControlPlane:
+        cp = self.lab._control_plane(self.info)
+        assert cp is not None
+        return cp
+
+    @contextlib.contextmanager
+    def paused(self, component: str) -> Iterator[None]:
+        """SIGSTOP a control-plane process for the block (kwok-controller: no pod starts)."""
+        pid = self.control_plane().pids()[component]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    def kill_sshd(self, name: str) -> bool:
+        """SIGKILL node `name`'s sshd and every session in it (a fault test's crash)."""
+        return hostsupport.kill_host(self.lab.state_dir, name)
+
+    def start_sshd(self, name: str) -> None:
+        """Start node `name`'s sshd again, its host files as they are now."""
+        n = self.node(name)
+        hostsupport.start_host(self.lab.state_dir, hostsupport.HostAccess(
+            n.name, Path(n.host_root), Path(n.fixture), n.internal_ip))
 
     def wait_for(
         self, what: str, fn: Callable[[], object], timeout: float = 60, interval: float = 0.5

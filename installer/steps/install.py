@@ -8,6 +8,9 @@ from installer.events import Output
 from installer.facts import Facts
 from installer.plan import Step
 
+# Where each chart is set in the answers file, so a helm failure's fix names the key.
+ANSWERS_SECTION = {"install/kata-deploy": "kataDeploy", "install/gpu-operator": "gpuOperator"}
+
 
 async def install(ctx: Context, step: Step, facts: Facts) -> str:
     h: helm.Helm = ctx.services["helm"]
@@ -23,7 +26,9 @@ async def install(ctx: Context, step: Step, facts: Facts) -> str:
             release, ns = step.params["release"], step.params["namespace"]
             await helm.uninstall(h, permit, [recover, release, "--namespace", ns, "--wait"],
                                  on_line)
-        return await helm.install(h, permit, args, step.params["values"], on_line)
+        return await helm.install(h, permit, args, step.params["values"], on_line,
+                                  ANSWERS_SECTION.get(step.id, "the chart"),
+                                  step.params["namespace"])
 
     await ctx.change(step.id, change.target, change.description, act,
                      {"command": step.params["command"], "values": step.params["values"]})

@@ -26,8 +26,16 @@ from remote.hostfacts import HostFacts
 FIX_NAMES: tuple[str, ...] = (iommu_cmdline.NAME, nouveau_blacklist.NAME, nvidia_driver.NAME,
                               vfio_bind.NAME, kubelet_gate.NAME, reboot.NAME)
 
-__all__ = ["FIX_NAMES", "FileView", "FixBlocked", "HostChange", "apply_change", "plan_fixes",
-           "undo_change"]
+__all__ = ["FIX_NAMES", "FileView", "FixBlocked", "HostChange", "apply_change",
+           "awaiting_reboot", "plan_fixes", "undo_change"]
+
+
+def awaiting_reboot(facts: HostFacts, view: FileView | None = None) -> list[str]:
+    """Fixes already written to the host (by this plan's `view`, or by an earlier run cut
+    short before its reboot) that take effect only when the host reboots."""
+    view = view or FileView(facts)
+    return ([iommu_cmdline.NAME] if iommu_cmdline.pending_reboot(facts) else []) + \
+        ([nvidia_driver.NAME] if nvidia_driver.pending_reboot(facts, view) else [])
 
 
 def plan_fixes(facts: HostFacts, host_root: str = "/", *, kubelet_version: str | None = None,
@@ -67,10 +75,7 @@ def plan_fixes(facts: HostFacts, host_root: str = "/", *, kubelet_version: str |
         if c is not None:
             changes.append(c)
     reasons = [c.name for c in changes if c.needs_reboot]
-    if iommu_cmdline.pending_reboot(facts) and iommu_cmdline.NAME not in reasons:
-        reasons.append("iommu-cmdline pending")
-    if nvidia_driver.pending_reboot(facts, view) and nvidia_driver.NAME not in reasons:
-        reasons.append("nvidia-driver-off pending")
+    reasons += [f"{name} pending" for name in awaiting_reboot(facts, view) if name not in reasons]
     if reasons and want(reboot.NAME):
         changes.append(reboot.plan(facts, host_root, "for " + ", ".join(reasons)))
     return changes, blocked

@@ -13,7 +13,7 @@ are plain POSIX sh + coreutils, run as root with sudo, and are safe to re-run:
   marker for files it creates) and never overwrites an existing one;
 - writes go to a temp file in the same directory, are verified by checksum (a full disk
   shows up here), then renamed over the target, so a failure never leaves a half-written
-  file;
+  file; the temp files of a script killed mid-write are removed by the next run;
 - undo puts the backup back byte for byte (or removes a created file).
 
 Commands that act on the running system (update-grub, modprobe, systemctl, sysfs writes)
@@ -100,12 +100,15 @@ gki_run() {
 gki_sum() {
   if [ -e "$1" ]; then s=$(sha256sum < "$1") || return 1; echo "${s%% *}"; else echo absent; fi
 }
+# gki_tidy DIR: remove temp files a script killed mid-write left (never a target or backup)
+gki_tidy() { rm -f "$1"/.gki-bak.* "$1"/.gki-new.* "$1"/.gki-undo.*; }
 # gki_write FILE OLD_SHA NEW_SHA FIX: install $GKI_NEW as FILE
 gki_write() {
   f=$1; cur=$(gki_sum "$f") || gki_fail "cannot read $f"
+  d=${f%/*}; [ -n "$d" ] || d=/
+  gki_tidy "$d"
   if [ "$cur" = "$3" ]; then printf 'unchanged: %s\n' "$f"; return 0; fi
   [ "$cur" = "$2" ] || gki_fail "$f changed since it was read (sha256 $cur); probe again"
-  d=${f%/*}; [ -n "$d" ] || d=/
   if [ "$2" = absent ]; then
     mkdir -p "$d" || gki_fail "cannot create $d"
     [ -e "$f.gpu-kata-installer.$4.absent" ] || : > "$f.gpu-kata-installer.$4.absent" \
@@ -134,6 +137,7 @@ gki_write() {
 # gki_restore FILE FIX: undo gki_write
 gki_restore() {
   f=$1; d=${f%/*}; [ -n "$d" ] || d=/
+  gki_tidy "$d"
   if [ -e "$f.gpu-kata-installer.$2.bak" ]; then
     t=$(mktemp "$d/.gki-undo.XXXXXX") || gki_fail "cannot create a temp file in $d"
     if cp -p "$f.gpu-kata-installer.$2.bak" "$t" && \

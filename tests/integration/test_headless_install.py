@@ -8,41 +8,16 @@ with the stand-in charts (one as a packaged archive, one as a directory).
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.lab.answers import lab_answers
+from tests.integration.cli_run import JsonRun, finished, installer, started, write_answers
 
 pytestmark = pytest.mark.lab
-ROOT = Path(__file__).resolve().parents[2]
 MANAGED = ("nvidia.com/", "katacontainers.io/")
-
-
-def write_answers(lab, tmp_path: Path, **changes) -> Path:
-    data = lab_answers(lab.info, sample_timeout=240, chart_timeout="2m")
-    archive_dir = tmp_path / "charts"
-    archive_dir.mkdir(exist_ok=True)
-    lab.helm("package", str(lab.charts["kata-deploy"]), "--destination", str(archive_dir))
-    data["kataDeploy"]["chart"] = {"path": str(next(archive_dir.glob("kata-deploy-*.tgz")))}
-    for section, values in changes.items():
-        data[section] = {**data.get(section, {}), **values}
-    path = tmp_path / "answers.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def installer(lab, tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state")}
-    return subprocess.run([sys.executable, "-m", "installer.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
 
 
 def managed_labels(lab) -> dict[str, dict[str, str]]:
@@ -95,34 +70,112 @@ def test_kubevirt_mode_through_extra_values_fails_at_verification_naming_the_cau
     assert "timed out" not in result.stdout
 
 
+def helm_releases(lab) -> dict[str, dict]:
+    out = lab.helm("list", "-A", "--deployed", "--failed", "--pending", "-o", "json").stdout
+    return {r["name"]: r for r in json.loads(out)}
+
+
+def journal_entries(tmp_path: Path) -> list[dict]:
+    (path,) = (tmp_path / "state" / "gpu-kata-installer" / "journal").glob("*.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def steps_done(tmp_path: Path) -> list[str]:
+    return [e["step"] for e in journal_entries(tmp_path) if e["event"] == "step-done"]
+
+
+def run_until(lab, tmp_path: Path, pred: Callable[[dict], bool]) -> tuple[Path, JsonRun]:
+    """A headless install (no sample) followed up to the first event matching `pred`."""
+    answers = write_answers(lab, tmp_path, sample={"run": False})
+    run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes")
+    run.until(pred)
+    return answers, run
+
+
+def resume(lab, tmp_path: Path, answers: Path) -> str:
+    """The re-run after an interruption: it must finish, and no change step the journal
+    holds may be done twice (each is journalled once over both runs)."""
+    again = installer(lab, tmp_path, "--answers", str(answers), "--yes")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    done = steps_done(tmp_path)
+    assert len(done) == len(set(done)), done
+    assert journal_entries(tmp_path)[-1]["event"] == "run-complete"
+    return again.stdout
+
+
 def test_interrupted_during_the_operator_install_resumes_without_reinstalling_kata_deploy(
         lab_bare, tmp_path):
     lab = lab_bare
-    answers = write_answers(lab, tmp_path, sample={"run": False})
-    env = {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state")}
-    proc = subprocess.Popen([sys.executable, "-m", "installer.cli", "--answers", str(answers),
-                             "--yes", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 300
-    for line in proc.stdout:
-        event = json.loads(line)
-        if event["kind"] == "step-started" and event["path"] == "install/gpu-operator":
-            proc.send_signal(signal.SIGINT)
-            break
-        assert time.monotonic() < deadline
-    rest = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 130, rest[-2000:]
-    kata_revision = next(r for r in json.loads(lab.helm("list", "-A", "-o", "json").stdout)
-                     if r["name"] == "kata-deploy")["revision"]
+    answers, run = run_until(lab, tmp_path, started("install/gpu-operator"))
+    run.proc.send_signal(signal.SIGINT)
+    code, err = run.finish(timeout=60)
+    assert code == 130, err[-2000:]
+    kata_revision = helm_releases(lab)["kata-deploy"]["revision"]
 
-    again = installer(lab, tmp_path, "--answers", str(answers), "--yes")
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
-    assert "install/kata-deploy: release kata-system/kata-deploy already deployed" in again.stdout
-    assert "changed: helm" in again.stdout  # the operator is (re)installed
-    after = [r for r in json.loads(lab.helm("list", "-A", "-o", "json").stdout)]
-    assert [r["revision"] for r in after if r["name"] == "kata-deploy"] == [kata_revision]
-    assert {r["name"]: r["status"] for r in after}["gpu-operator"] == "deployed"
+    out = resume(lab, tmp_path, answers)
+    assert "install/kata-deploy: release kata-system/kata-deploy already deployed" in out
+    assert "changed: helm" in out  # the operator is (re)installed
+    after = helm_releases(lab)
+    assert after["kata-deploy"]["revision"] == kata_revision
+    assert after["gpu-operator"]["status"] == "deployed"
+
+
+def test_killed_between_steps_resumes_from_the_journal_without_redoing_a_step(
+        lab_bare, tmp_path):
+    """SIGKILL of the installer (and its children) right after kata-deploy is installed."""
+    lab = lab_bare
+    answers, run = run_until(lab, tmp_path, finished("install/kata-deploy"))
+    run.kill_tree()
+    done = steps_done(tmp_path)
+    assert "install/kata-deploy" in done and "fix/gpu-node-3/iommu-cmdline" in done
+    assert helm_releases(lab)["kata-deploy"]["revision"] == "1"
+
+    out = resume(lab, tmp_path, answers)
+    # The host fixes are gone from the new plan (the host shows them done); the steps
+    # still planned say the interrupted run did them.
+    assert "fix/gpu-node-3/" not in out
+    for step in ("install/kata-deploy", "label/gpu-node-3"):
+        assert f"- {step}: " in out and "(done by the interrupted run)" in out.split(
+            f"- {step}: ")[1].splitlines()[0], (step, out)
+    assert helm_releases(lab)["kata-deploy"]["revision"] == "1"
+    assert helm_releases(lab)["gpu-operator"]["status"] == "deployed"
+
+
+def test_killed_during_a_host_fix_resumes_and_keeps_one_backup_of_the_original(
+        lab_bare, tmp_path):
+    lab = lab_bare
+    host = Path(lab.node("gpu-node-3").host_root)
+    original = (host / "etc/default/grub").read_bytes()
+    answers, run = run_until(lab, tmp_path, started("fix/gpu-node-3/nvidia-driver-off"))
+    run.kill_tree()
+    assert "fix/gpu-node-3/iommu-cmdline" in steps_done(tmp_path)
+
+    out = resume(lab, tmp_path, answers)
+    assert "✓ fix/gpu-node-3/reboot" in out and "iommu-cmdline pending" in out, out
+    # The first run's backup of the original is kept, not replaced by one of its own edit.
+    assert (host / "etc/default/grub.gpu-kata-installer.iommu-cmdline.bak").read_bytes() == \
+        original
+    assert not [p for p in host.rglob(".gki-*")]  # no temp file left behind
+
+
+def test_killed_during_the_kata_deploy_install_resumes_from_the_pending_release(
+        lab_bare, tmp_path):
+    """SIGKILL while helm itself runs (killed too): the release is left pending-install."""
+    lab = lab_bare
+    answers, run = run_until(lab, tmp_path, started("install/kata-deploy"))
+
+    def pending() -> bool:  # helm's release record, read straight from the API (fast)
+        items, _ = lab.kube.list("/api/v1/namespaces/kata-system/secrets",
+                                 labelSelector="owner=helm,name=kata-deploy,status=pending-install")
+        return bool(items)
+
+    lab.wait_for("helm to record the release pending", pending, timeout=60, interval=0.02)
+    run.kill_tree()
+    assert helm_releases(lab)["kata-deploy"]["status"].startswith("pending-"), helm_releases(lab)
+
+    out = resume(lab, tmp_path, answers)
+    assert "left pending-install by an interrupted run" in out
+    assert helm_releases(lab)["kata-deploy"]["status"] == "deployed"
 
 
 def test_an_unprepared_kata_host_fails_at_verification_naming_the_host_driver(

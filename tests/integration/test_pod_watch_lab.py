@@ -4,6 +4,7 @@ server closing the watch stream (it resumes from the last resourceVersion)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 
@@ -61,3 +62,86 @@ def test_watch_reports_each_change_once_across_stream_ends(lab):
                           "jsonpath={.metadata.resourceVersion}").stdout
         assert mine[-1] == int(now)
     assert Counter(e.phase for e in seen if e.pod == "w0")["Deleted"] == 1
+
+
+RESTART_NS = "watch-restart"
+
+
+def test_watch_resumes_across_an_api_server_restart_each_change_once(lab):
+    """kube-apiserver killed (SIGKILL) and started again while the watch runs, with pod
+    changes before, right after the restart (while the watch is still backing off) and
+    after it reconnects: each pod ends at the version the server holds, no version is
+    reported twice or out of order, and the deletion made during the outage is reported once."""
+    lab.kubectl("create", "namespace", RESTART_NS, check=False)
+    lab.kubectl("delete", "pods", "--all", "-n", RESTART_NS, "--wait=true")
+    cp = lab.control_plane()
+    k = kube.connect(str(lab.kubeconfig), None)
+    seen: list[PodStatus] = []
+    made: list[tuple[str, int]] = []  # (pod, resourceVersion) of every change we made
+
+    def made_now(name: str) -> None:
+        made.append((name, int(lab.kubectl("get", "pod", name, "-n", RESTART_NS, "-o",
+                                           "jsonpath={.metadata.resourceVersion}").stdout)))
+
+    def label(name: str, value: str) -> None:
+        lab.kubectl("label", "pod", name, f"fault={value}", "-n", RESTART_NS)
+        made_now(name)
+
+    def create(name: str) -> None:
+        lab.kubectl("create", "-f", "-", input=json.dumps({**pod(name), "metadata": {
+            "name": name, "namespace": RESTART_NS}}))
+        made_now(name)
+
+    async def until(what: str, fn, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not fn():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: {seen[-5:]}"
+            await asyncio.sleep(0.2)
+
+    def reported(name: str, at_least: int = 0) -> bool:
+        return any(e.pod == name and e.phase != "Deleted" and int(e.version) >= at_least
+                   for e in seen)
+
+    async def run() -> None:
+        watch = PodWatch(k, [RESTART_NS], seen.append, watch_seconds=60)
+        task = asyncio.create_task(watch.run())
+        try:
+            for name in ("r0", "r1"):
+                await asyncio.to_thread(create, name)
+            await until("r0 and r1", lambda: reported("r0") and reported("r1"))
+            await asyncio.to_thread(cp.restart, "kube-apiserver")
+            await asyncio.to_thread(cp.wait_ready, 120)
+            # queued: made while the watch is still away
+            await asyncio.to_thread(label, "r0", "during")
+            await asyncio.to_thread(lab.kubectl, "delete", "pod", "r1", "-n", RESTART_NS,
+                                    "--wait=true")
+            await asyncio.to_thread(create, "r2")
+            await until("the watch to resume", lambda: reported("r2"))
+            await asyncio.to_thread(label, "r2", "after")
+            await asyncio.to_thread(create, "r3")
+            last = {name: rv for name, rv in made}
+            await until("every change", lambda: all(reported(n, v) for n, v in last.items()
+                                                    if n != "r1")
+                        and any(e.pod == "r1" and e.phase == "Deleted" for e in seen))
+            await asyncio.sleep(1)  # a late duplicate would arrive now
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    try:
+        asyncio.run(run())
+    finally:
+        for comp, up in cp.running().items():  # a controller that lost its lease exits
+            if not up:
+                cp.restart(comp)
+    versions = [(e.pod, e.version) for e in seen if e.phase != "Deleted"]
+    assert len(versions) == len(set(versions)), versions
+    for name in ("r0", "r2", "r3"):
+        mine = [int(v) for p, v in versions if p == name]
+        assert mine == sorted(mine), (name, mine)
+        now = lab.kubectl("get", "pod", name, "-n", RESTART_NS, "-o",
+                          "jsonpath={.metadata.resourceVersion}").stdout
+        assert mine[-1] == int(now), (name, mine, now)
+        assert all(any(v >= rv for v in mine) for p, rv in made if p == name), (name, made)
+    assert [e.phase for e in seen if e.pod == "r1"].count("Deleted") == 1
+    assert [e.pod for e in seen if e.phase == "Deleted"] == ["r1"]

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from .binaries import Binaries
-from .procs import alive, read_pid
+from .procs import alive, read_pid, spawn
 
 LAB_DIR = Path(__file__).resolve().parent
 STAGES = LAB_DIR / "kwok" / "stages.yaml"
@@ -37,6 +38,17 @@ COMPONENTS = (
 )
 # Pod IPs KWOK hands out are only strings in pod status; a large range fits 10,000 pods.
 POD_CIDR = "10.64.0.0/12"
+
+
+def _port_free(port: int) -> bool:
+    """Can a server listen on 127.0.0.1:port (with SO_REUSEADDR, as Go's servers do)?"""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class ControlPlane:
@@ -148,10 +160,11 @@ class ControlPlane:
             )
 
     def delete(self) -> None:
+        pids = self.pids()  # read first: kwokctl removes the pid files, stopped or not
         if self.cluster_dir.exists():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._kwokctl("delete", "cluster", "--kubeconfig", str(self.kubeconfig), timeout=60)
-        for pid in self.pids().values():  # whatever kwokctl left behind
+        for pid in pids.values():  # whatever kwokctl left behind (an API server that lost etcd)
             if alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -176,6 +189,27 @@ class ControlPlane:
             if c.get("name") == comp:
                 return list(c.get("args") or [])
         return []
+
+    def restart(self, comp: str, sig: int = signal.SIGKILL, timeout: float = 30) -> None:
+        """Kill one component (SIGKILL: a crash) and start it again with the arguments
+        kwokctl gave it, under the same pid file, for fault tests (an API server restart)."""
+        pidfile = self.cluster_dir / "pids" / f"{comp}.pid"
+        conf = next(yaml.safe_load_all((self.cluster_dir / "kwok.yaml").read_text()))
+        c = next(c for c in conf.get("components") or [] if c.get("name") == comp)
+        pid = read_pid(pidfile)
+        if pid and alive(pid):
+            os.kill(pid, sig)
+        # The leader of a multithreaded process is a zombie before its other threads exit
+        # and its sockets close: wait for the ports, or the new one cannot listen.
+        deadline = time.monotonic() + timeout
+        while (alive(pid) or not all(_port_free(p["port"]) for p in c.get("ports") or [])) \
+                and time.monotonic() < deadline:
+            if pid:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        spawn([c["binary"], *c.get("args", [])], pidfile, self.cluster_dir / "logs" / f"{comp}.log",
+              cwd=c.get("workDir"))
 
     def kwok_port(self) -> int:
         """The KWOK controller's port: every node's kubelet endpoint, served on 127.0.0.1."""

@@ -8,8 +8,10 @@ object. Set LAB_NO_SSH=1 (or run without `tests.lab.hosts`) to get trees without
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +84,9 @@ def _set_hostname(root: Path, name: str) -> None:
         p.write_text(name + "\n")
 
 
-def _start(hm, state_dir: Path, sims: list) -> None:
+def _start(hm, state_dir: Path, sims: list, fresh: bool = True) -> None:
     def build(h) -> None:
-        h.build()
+        h.build(fresh=fresh)
         _set_hostname(h.root, h.name)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -135,6 +137,28 @@ def stop_hosts(state_dir: Path) -> None:
     run = Path(state_dir) / "run"
     for pidfile in sorted(run.glob("sshd-*.pid")) if run.is_dir() else []:
         procs.stop(pidfile, timeout=5)
+
+
+def kill_host(state_dir: Path, name: str) -> bool:
+    """SIGKILL one host's sshd, as a crash would: its namespace goes with it, so every session
+    (and every command a session was running) dies mid-way. For fault tests; True if it ran."""
+    pid = procs.read_pid(_pidfile(state_dir, name))
+    if not procs.alive(pid):
+        return False
+    assert pid is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    procs.stop(_pidfile(state_dir, name), timeout=5)  # reaps it and removes the pid file
+    return True
+
+
+def start_host(state_dir: Path, access: HostAccess) -> None:
+    """Start a killed host's sshd again on its root as it is now (not reset to its fixture)."""
+    hm = _hosts_module()
+    if hm is None:
+        raise RuntimeError("the lab runs without sshd (LAB_NO_SSH=1)")
+    _start(hm, state_dir, [_sim_host(hm, state_dir, access.name, access.address,
+                                     access.fixture)], fresh=False)
 
 
 def hosts_status(state_dir: Path) -> dict[str, bool]:

@@ -39,6 +39,23 @@ def test_recorded_host_trees_plan_the_fixes_an_unprepared_host_needs():
     assert '+GRUB_CMDLINE_LINUX="intel_iommu=on"' in grub.changes[0].detail["preview"]
 
 
+def test_a_boot_config_fixed_by_an_interrupted_run_is_covered_by_the_pending_reboot():
+    """Killed after editing grub, before rebooting: the re-run plans only the reboot, and
+    that reboot covers the IOMMU check (it stopped the re-run with exit 3 before)."""
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    facts = load_recorded_facts(EXAMPLES / "facts.yaml")
+    host = facts.hosts["gpu-node-2"]
+    grub = host.files["etc/default/grub"].replace('GRUB_CMDLINE_LINUX=""',
+                                                  'GRUB_CMDLINE_LINUX="intel_iommu=on"')
+    assert grub != host.files["etc/default/grub"]
+    edited = replace(host, files={**host.files, "etc/default/grub": grub})
+    plan = build_plan(answers, replace(facts, hosts={**facts.hosts, "gpu-node-2": edited}))
+    fixes = [s.id for s in plan.steps if s.action == "host-fix"]
+    assert "fix/gpu-node-2/iommu-cmdline" not in fixes and "fix/gpu-node-2/reboot" in fixes
+    check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
+    assert "iommu-enabled" in check.params["covered"]
+
+
 def test_a_skip_policy_leaves_the_failure_blocking():
     text = (EXAMPLES / "answers.yaml").read_text().replace("  iommu: ask", "  iommu: skip")
     plan = build_plan(parse_answers(text), load_recorded_facts(EXAMPLES / "facts.yaml"))
