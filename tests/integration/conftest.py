@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from remote.ssh import SSHOptions
+from tests.integration.secrets import planted  # noqa: F401  (a fixture for the lab tests)
 from tests.lab import hosts
 
 STATE = Path(os.environ.get("GKI_TEST_LAB_STATE", "/var/tmp/gki-test-lab"))
@@ -100,3 +101,4 @@ def known_hosts_for(path: Path, *sims: hosts.SimHost) -> Path:
 
 def address_in_lab(addr: str) -> bool:
     return ipaddress.ip_address(addr).is_loopback
+
