@@ -6,7 +6,6 @@ checks the fixes would have fixed still fail. The cluster is left as it was too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.conftest import tree_digest
 from tests.lab.answers import lab_answers
 
 pytestmark = pytest.mark.lab
@@ -23,20 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def host_bytes(lab) -> dict[str, str]:
-    """A digest of every regular file (and every link target) of every host tree."""
-    digests: dict[str, str] = {}
-    for node in lab.nodes:
-        root = Path(node.host_root)
-        for base, dirs, files in os.walk(root):
-            for name in files + [d for d in dirs if os.path.islink(os.path.join(base, d))]:
-                p = os.path.join(base, name)
-                rel = f"{node.name}:{os.path.relpath(p, root)}"
-                if os.path.islink(p):
-                    digests[rel] = "-> " + os.readlink(p)
-                elif os.path.isfile(p):
-                    with open(p, "rb") as f:
-                        digests[rel] = hashlib.sha256(f.read()).hexdigest()
-    return digests
+    return {f"{node.name}:{rel}": digest for node in lab.nodes
+            for rel, digest in tree_digest(Path(node.host_root)).items()}
 
 
 def cluster_state(lab) -> tuple[list[str], dict[str, dict[str, str]]]:

@@ -8,32 +8,17 @@ fakes, so no cluster is needed.
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
-
 from installer.answers import validate_answers
 from installer.steps.hostfix import host_fix
 from screens.app import InstallerApp
 from screens.modals import ConfirmModal
 from screens.state import answers_data
-from tests.integration.conftest import known_hosts_for
+from tests.integration.conftest import known_hosts_for, tree_digest
 from tests.lab import hosts
 from tests.screens import fakes
 from tests.screens.helpers import until
 
 IOMMU = "Apply 'iommu-cmdline' on gpu-node-2?"
-
-
-def tree_bytes(root: Path) -> dict[str, str]:
-    out = {}
-    for base, _, files in os.walk(root):
-        for name in files:
-            p = os.path.join(base, name)
-            if os.path.isfile(p) and not os.path.islink(p):
-                with open(p, "rb") as f:
-                    out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
 
 
 async def test_no_fix_reaches_the_host_before_consent_and_no_means_no(new_host, lab_keys,
@@ -57,7 +42,7 @@ async def test_no_fix_reaches_the_host_before_consent_and_no_means_no(new_host, 
     def asked() -> str | None:
         return app.screen.question if isinstance(app.screen, ConfirmModal) else None
 
-    before = tree_bytes(host.root)
+    before = tree_digest(host.root)
 
     async with app.run_test(size=(120, 40)) as pilot:
         # First run: the first fix is asked for, the host is untouched while it waits; no.
@@ -65,11 +50,11 @@ async def test_no_fix_reaches_the_host_before_consent_and_no_means_no(new_host, 
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal), what="Install now?")
         await pilot.press("y")
         await until(pilot, lambda: asked() == IOMMU, what="the fix", timeout=60)
-        assert tree_bytes(host.root) == before  # .lab/events included: nothing ran there
+        assert tree_digest(host.root) == before  # .lab/events included: nothing ran there
         await pilot.press("n")
         await until(pilot, lambda: app.run_state.status == "failed", what="the refusal",
                     timeout=60)
-        assert tree_bytes(host.root) == before
+        assert tree_digest(host.root) == before
         assert "intel_iommu=on" not in grub.read_text()
 
         # Second run: yes to that fix only - it alone reaches the host.
@@ -83,11 +68,11 @@ async def test_no_fix_reaches_the_host_before_consent_and_no_means_no(new_host, 
         await until(pilot, lambda: asked() not in (None, IOMMU), what="the next fix",
                     timeout=120)
         assert "intel_iommu=on" in grub.read_text()
-        changed = {k for k, v in tree_bytes(host.root).items() if before.get(k) != v}
+        changed = {k for k, v in tree_digest(host.root).items() if before.get(k) != v}
         # the GRUB files and the simulated host's record of update-grub having run
         assert changed and all("grub" in k or k == ".lab/events" for k in changed), changed
         await pilot.press("n")
         await until(pilot, lambda: app.run_state.status == "failed", what="the refusal",
                     timeout=60)
-        after = tree_bytes(host.root)
+        after = tree_digest(host.root)
         assert {k for k, v in after.items() if before.get(k) != v} == changed
