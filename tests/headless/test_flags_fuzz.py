@@ -131,7 +131,7 @@ def argvs(draw, files: dict[str, str]) -> list[str]:
     return argv
 
 
-@settings(max_examples=1000, deadline=None, derandomize=True, database=None,
+@settings(max_examples=500, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_argv_gets_a_message_and_a_documented_exit_code(files, data):
