@@ -128,7 +128,7 @@ class ArgvSampler:
     """Samples `ps -eo args` (every process's command line) in a thread while a run goes on,
     keeping each distinct line: a secret passed as an argument would show up here."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.lines: set[str] = set()
         self.samples = 0

@@ -59,7 +59,9 @@ def test_a_failed_run_its_bundle_and_saved_answers_hold_no_planted_secret(plante
     env = {**os.environ, **lab.env, **planted.env, "KUBECONFIG": str(planted.kubeconfig),
            "XDG_STATE_HOME": str(state)}
     bundle = tmp_path / "bundle.tgz"
+    canary = f"gki-canary-{os.getpid()}"  # an argv the sampler must see: it can fail
     with ArgvSampler() as ps:
+        subprocess.run(["sh", "-c", "sleep 0.5", canary], check=True)
         install = _run(env, "--answers", str(answers), "--yes", "--json")
         shoot = _run(env, "troubleshoot", "--answers", str(answers))
         packed = _run(env, "bundle", "--answers", str(answers), "--output", str(bundle))
@@ -108,7 +110,7 @@ def test_a_failed_run_its_bundle_and_saved_answers_hold_no_planted_secret(plante
         assert _private(path), path
 
     # Every process's command line while the four commands ran: helm, kubectl, the installer.
-    assert ps.samples >= 20
+    assert ps.samples >= 20 and any(canary in line for line in ps.lines)
     assert any("installer.cli" in line for line in ps.lines)
     assert any(Path(line.split()[0]).name == "helm" for line in ps.lines if line.strip())
     assert [line for line in ps.lines if planted.leaks(line)] == []
