@@ -15,6 +15,8 @@ import yaml
 from installer.errors import Problem, UserError
 
 Location = tuple[str | int, ...]
+# libyaml's parser when PyYAML has it: about four times faster and the same nodes and marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Builder:
@@ -83,7 +85,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[Location, int]]:
 def parse_yaml(text: str, name: str) -> tuple[Any, dict[Location, int]]:
     """Parse YAML text; `name` is used in error messages."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None

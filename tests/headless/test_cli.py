@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "installer" / "examples"
@@ -114,3 +115,25 @@ def test_troubleshoot_without_a_terminal_reads_the_cluster_headless(tmp_path):
     out = cli("troubleshoot", "--kubeconfig", str(tmp_path / "missing"))
     assert out.returncode == 2
     assert "kubeconfig" in out.stderr and "fix:" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(("ssh", "flags", "words"), [
+    ({}, ("--yes",), "--facts needs --dry-run"),
+    ({"sudo": {"mode": "auto", "passwordPrompt": True}}, ("--dry-run",),
+     "sudo password must be typed, but there is no terminal"),
+    ({"passphrasePrompt": True}, ("--dry-run",),
+     "key passphrase must be typed, but there is no terminal"),
+    ({"sudo": {"mode": "auto", "passwordEnv": "GKI_UNSET_SECRET"}}, ("--dry-run",),
+     "environment variable GKI_UNSET_SECRET is not set"),
+    ({"sudo": {"mode": "password"}}, ("--dry-run",), "no password is referenced"),
+], ids=["facts-without-dry-run", "sudo-prompt-on-a-pipe", "passphrase-prompt-on-a-pipe",
+        "secret-env-unset", "password-mode-without-a-password"])
+def test_secrets_and_modes_that_cannot_work_here_exit_2_with_the_fix(tmp_path, ssh, flags, words):
+    data = yaml.safe_load((EXAMPLES / "answers.yaml").read_text())
+    data["ssh"].update(ssh)
+    path = tmp_path / "a.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = cli("--answers", str(path), "--facts", str(EXAMPLES / "facts.yaml"), *flags)
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr
+    assert words in out.stderr and "fix:" in out.stderr
+    assert "Traceback" not in out.stderr

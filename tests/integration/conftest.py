@@ -9,6 +9,7 @@ it can run beside a cluster lab on 127.0.10.x.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import itertools
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from remote.ssh import SSHOptions
+from tests.integration.secrets import planted  # noqa: F401  (a fixture for the lab tests)
 from tests.lab import hosts
 
 STATE = Path(os.environ.get("GKI_TEST_LAB_STATE", "/var/tmp/gki-test-lab"))
@@ -100,3 +102,20 @@ def known_hosts_for(path: Path, *sims: hosts.SimHost) -> Path:
 
 def address_in_lab(addr: str) -> bool:
     return ipaddress.ip_address(addr).is_loopback
+
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every regular file of a host tree by its SHA-256, and every symlink by its target:
+    two equal digests mean no byte of the host changed."""
+    out: dict[str, str] = {}
+    for base, dirs, files in os.walk(root):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(base, d))]:
+            p = os.path.join(base, name)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                out[rel] = "-> " + os.readlink(p)
+            elif os.path.isfile(p):
+                with open(p, "rb") as f:
+                    out[rel] = hashlib.sha256(f.read()).hexdigest()
+    return out

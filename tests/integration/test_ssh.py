@@ -338,10 +338,18 @@ async def test_metacharacters_in_targets_are_rejected(new_host, lab_keys, tmp_pa
     assert len(res) == len(targets)
     for t in targets:
         assert res[t.name].error.kind == "invalid-target", (t, res[t.name])
-    assert not pwned.exists() and not (h.root / "tmp/gki-pwned").exists()
     with pytest.raises(InvalidTarget):
         await run_on_hosts([target(h)], "true", dataclasses.replace(
             options(lab_keys, kh), user="x;id"))
+    # the jump host (ssh.jumpHost) is parsed and validated before any connection
+    for jump in (f"labops;touch /tmp/gki-pwned@{h.address}", f"`id`@{h.address}",
+                 f"{h.address};touch /tmp/gki-pwned", "$(touch /tmp/gki-pwned)",
+                 "-oProxyCommand=touch /tmp/gki-pwned", f"{h.address}:22;id",
+                 f"{h.address}:$(id)"):
+        res = await run_on_hosts([target(h)], "touch /tmp/gki-pwned", dataclasses.replace(
+            options(lab_keys, kh), jump_host=jump))
+        assert res[h.name].error.kind == "invalid-target", (jump, res[h.name])
+    assert not pwned.exists() and not (h.root / "tmp/gki-pwned").exists()
 
 
 WEIRD_ROOT = "/srv/we ird;$(touch PWNED)'q\"`id`"

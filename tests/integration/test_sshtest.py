@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from installer.answers import validate_answers
@@ -56,3 +58,23 @@ async def test_a_missing_secret_or_a_refused_login_is_said_plainly(new_host, lab
     wrong_user = await check_connection(answers_for(h, lab_keys, kh, user="nobody"), h.name,
                                         h.address)
     assert not wrong_user.ok and not wrong_user.unknown_key
+
+
+async def test_metacharacters_typed_for_a_node_never_reach_a_shell(new_host, lab_keys,
+                                                                  tmp_path):
+    """The SSH screen tests whatever address the cluster or the operator gives a node."""
+    h = new_host("cpu-only")
+    kh = tmp_path / "known_hosts"
+    kh.write_text(h.known_hosts_line() + "\n")
+    answers = answers_for(h, lab_keys, kh)
+    for node, address in [(h.name, f"{h.address};touch /tmp/gki-pwned"),
+                          (h.name, "$(touch /tmp/gki-pwned)"),
+                          (h.name, "-oProxyCommand=touch /tmp/gki-pwned"),
+                          (h.name, f"{h.address} -p 2222"),
+                          ("n;touch /tmp/gki-pwned", h.address),
+                          ("$(touch /tmp/gki-pwned)", h.address)]:
+        report = await check_connection(answers, node, address)
+        assert not report.ok and "no usable SSH address" in report.message, (node, address)
+        assert report.remedy
+    assert not (h.root / "tmp/gki-pwned").exists() and not Path("/tmp/gki-pwned").exists()
+    assert (await check_connection(answers, h.name, h.address)).ok  # the same host, plainly

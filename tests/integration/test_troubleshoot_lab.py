@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.secrets import Planted
 from tests.integration.test_lab_guide_flow import install_guide_charts
 from tests.lab import guide
 from tests.lab.answers import lab_answers
@@ -21,29 +22,28 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def troubleshoot(lab, tmp_path: Path, *extra: str, env_extra: dict | None = None):
+def troubleshoot(lab, tmp_path: Path, *extra: str, planted: Planted | None = None):
     answers = tmp_path / "answers.yaml"
-    data = lab_answers(lab.info)
-    if env_extra:
-        data["ssh"]["sudo"] = {"mode": "auto", "passwordEnv": "LAB_SUDO_PASSWORD"}
+    data = planted.answers(lab.info) if planted else lab_answers(lab.info)
     answers.write_text(yaml.safe_dump(data))
     env = {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state"),
-           **(env_extra or {})}
+           **(planted.env if planted else {})}
     return subprocess.run([sys.executable, "-m", "installer.cli", *extra, "--answers",
                            str(answers)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300, stdin=subprocess.DEVNULL)
 
 
-def findings(lab, tmp_path: Path) -> list[dict]:
-    out = troubleshoot(lab, tmp_path, "troubleshoot", "--json")
+def findings(lab, tmp_path: Path, planted: Planted | None = None) -> list[dict]:
+    out = troubleshoot(lab, tmp_path, "troubleshoot", "--json", planted=planted)
     assert out.returncode in (0, 1), out.stderr[-2000:]
     return json.loads(out.stdout)
 
 
-def find(lab, tmp_path: Path, rule: str, timeout: float = 60) -> tuple[dict, list[dict]]:
+def find(lab, tmp_path: Path, rule: str, timeout: float = 60,
+         planted: Planted | None = None) -> tuple[dict, list[dict]]:
     """Wait until the simulator has shown the symptom and the rule fires."""
     def hit():
-        found = findings(lab, tmp_path)
+        found = findings(lab, tmp_path, planted)
         return next(((f, found) for f in found if f["rule"] == rule), None)
     return lab.wait_for(f"finding {rule}", hit, timeout=timeout, interval=2)
 
@@ -106,16 +106,14 @@ def test_no_pgpu_for_a_pod_pinned_to_the_unprepared_node(lab_bare, tmp_path):
     assert any("Insufficient nvidia.com/pgpu" in e for e in finding["evidence"])
 
 
-def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(lab_bare, tmp_path):
+def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(planted, lab_bare, tmp_path):
+    """All three secrets planted: the bundle reaches the cluster with the token and the hosts
+    with the encrypted key and the sudo password, and holds none of them."""
     ops = [v for v in guide.GPU_OPERATOR_SET if not v.startswith("sandboxWorkloads.mode")]
     install_guide_charts(lab_bare, operator_set=[*ops, "sandboxWorkloads.mode=kubevirt"])
-    find(lab_bare, tmp_path, "sandbox-mode-not-kata")
-    sudo_secret = "planted-sudo-pass-7731"
-    token = yaml.safe_load(Path(lab_bare.kubeconfig).read_text())["users"][0]["user"]
-    planted = [sudo_secret, *(v for k, v in token.items() if k == "token")]
+    find(lab_bare, tmp_path, "sandbox-mode-not-kata", planted=planted)
     out_path = tmp_path / "bundle.tgz"
-    out = troubleshoot(lab_bare, tmp_path, "bundle", "--output", str(out_path),
-                       env_extra={"LAB_SUDO_PASSWORD": sudo_secret})
+    out = troubleshoot(lab_bare, tmp_path, "bundle", "--output", str(out_path), planted=planted)
     assert out.returncode == 0, out.stderr[-2000:]
     with tarfile.open(out_path) as tar:
         files = {m.name.split("/", 1)[1]: tar.extractfile(m).read().decode()
@@ -123,7 +121,8 @@ def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(lab_bare, tmp
     assert "kubevirt" in files["cluster/clusterpolicy.json"]
     assert "sandboxWorkloads.mode is 'kubevirt'" in files["SUMMARY.md"]
     assert any(name.startswith("logs/gpu-operator/") for name in files)
-    assert any(name.startswith("hosts/gpu-node-3") for name in files)
-    everything = "".join(files.values())
-    for secret in planted:
-        assert secret not in everything
+    host = json.loads(files["hosts/gpu-node-3.json"])
+    assert host["checks"] and "iommu" in json.dumps(host)  # probed as root through sudo
+    for name, text in files.items():
+        assert planted.leaks(text) == [], name
+    assert planted.leaks(out.stdout + out.stderr) == []

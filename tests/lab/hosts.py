@@ -561,6 +561,25 @@ def _assemble_root(root: Path, users: tuple[str, ...], sudo_password: str | None
     _write_lab_state(root)
 
 
+def require_sudo_password(root: Path, password: str, users: tuple[str, ...] = (LAB_USER,)
+                          ) -> None:
+    """Make sudo on a built host ask `password` for `users`, as `SimHost(sudo_password=...)`
+    does at build time, without a rebuild or an sshd restart (sudo reads /etc/shadow and
+    /etc/sudoers on every call). Used to plant a sudo password on the cluster lab's hosts."""
+    etc = Path(root) / "etc"
+    hashed = _sha512_crypt(password)
+    shadow = []
+    for line in (etc / "shadow").read_text().splitlines():
+        user = line.split(":", 1)[0]
+        shadow.append(f"{user}:{hashed}:19800:0:99999:7:::" if user in users else line)
+    sudoers = []
+    for line in (etc / "sudoers").read_text().splitlines():
+        user = (line.split() or [""])[0]
+        sudoers.append(f"{user} ALL=(ALL:ALL) ALL" if user in users else line)
+    _write(etc / "shadow", "\n".join(shadow) + "\n", 0o640)
+    _write(etc / "sudoers", "\n".join(sudoers) + "\n", 0o440)
+
+
 def _write(p: Path, text: str, mode: int) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text)
