@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from installer.childenv import child_env
 from installer.engine import Permit, require_permit
 from installer.errors import Problem, StepFailed, UserError
 from installer.facts import ReleaseFacts
@@ -52,7 +53,8 @@ async def run_helm(helm: Helm, args: list[str], on_line: Callable[[str, str], No
     """Run helm, streaming lines to `on_line(stream, line)`; kill its group on cancel."""
     proc = await asyncio.create_subprocess_exec(
         helm.binary, *args, *helm.base_args(), stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        env=child_env())
     out: list[str] = []
     err: list[str] = []
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from installer.answers import Answers
+from installer.childenv import hide_from_children
 from installer.errors import Problem, UserError
 from remote.ssh import SSHOptions
 from remote.targets import HostTarget
@@ -33,6 +34,7 @@ class HostAccess:
 def _secret(env: str | None, prompt: bool, what: str, ask: Prompt | None) -> str | None:
     if env:
         value = os.environ.get(env)
+        hide_from_children(env)
         if value is None:
             raise UserError(f"{what}: environment variable {env} is not set", [Problem(
                 env, "the answers file references it", f"export {env}=... before running, "
