@@ -174,7 +174,10 @@ def rule_runtime_class_missing(state: State) -> list[Finding]:
 
 def rule_host_driver(state: State) -> list[Finding]:
     out = []
-    labelled = {n.name for n in state.nodes if n.labels.get(DRIVER_LABEL) == "pre-installed"}
+    # Only where Kata is meant to run: a traditional node's containers need that driver.
+    kata = {n.name for n in _kata_nodes(state)}
+    labelled = {n.name for n in state.nodes
+                if n.labels.get(DRIVER_LABEL) == "pre-installed" and n.name in kata}
     checks = dict(_check(state, "host-nvidia-driver"))
     validator = [p for p in state.pods if p.labels.get("app") == "nvidia-sandbox-validator"]
     for node in sorted(labelled | set(checks)):

@@ -29,13 +29,15 @@ def node_labels(lab, name):
     return lab.kube.get(f"/api/v1/nodes/{name}")["metadata"]["labels"]
 
 
-def wait_cc_ready(lab, *nodes):
-    """The RuntimeClass selects on cc.ready.state: until cc-manager has labelled a node the
-    scheduler names the selector, not the resource a test is about."""
+def wait_runtime_class_labels(lab, *nodes):
+    """The RuntimeClass selects on kata-deploy's kata-runtime label and cc-manager's
+    cc.ready.state: until both are on a node the scheduler names the selector, not the
+    resource a test is about."""
     for n in nodes:
         lab.wait_for(
-            f"cc.ready.state on {n}",
-            lambda n=n: node_labels(lab, n).get("nvidia.com/cc.ready.state") == "false",
+            f"kata-runtime and cc.ready.state labels on {n}",
+            lambda n=n: (lambda lb: lb.get("katacontainers.io/kata-runtime") == "true"
+                         and lb.get("nvidia.com/cc.ready.state") == "false")(node_labels(lab, n)),
         )
 
 
@@ -134,7 +136,7 @@ def test_guide_values_run_the_sample_on_a_prepared_node(lab_bare):
     assert log.rstrip().endswith("Test PASSED")
 
     # pinned to the unprepared GPU node: Pending, with the scheduler's reason
-    wait_cc_ready(lab, "gpu-node-3")
+    wait_runtime_class_labels(lab, "gpu-node-3")
     lab.apply(guide.sample_pod("cuda-vectoradd-unprepared", node="gpu-node-3"))
     cond = lab.wait_for(
         "PodScheduled=False",

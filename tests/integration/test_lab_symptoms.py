@@ -9,7 +9,12 @@ import pytest
 from tests.lab import guide
 from tests.lab.simulator.hoststate import inside
 
-from .test_lab_guide_flow import install_guide_charts, node_labels, pod, wait_cc_ready
+from .test_lab_guide_flow import (
+    install_guide_charts,
+    node_labels,
+    pod,
+    wait_runtime_class_labels,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -52,7 +57,7 @@ def test_mode_left_at_kubevirt_gives_no_pgpu(lab_bare):
     )
     assert spec.exists() == before.exists()
     assert not spec.exists() or spec.read_text() == before.read_text()
-    wait_cc_ready(lab, "gpu-node-1", "gpu-node-2", "gpu-node-3")
+    wait_runtime_class_labels(lab, "gpu-node-1", "gpu-node-2", "gpu-node-3")
     lab.apply(guide.sample_pod())
     cond = _scheduled_false(lab, guide.SAMPLE_POD_NAME)
     assert "Insufficient nvidia.com/pgpu" in cond["message"]

@@ -22,9 +22,23 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 
 
+UNPREPARED = "gpu-node-3"  # host NVIDIA driver loaded, IOMMU off
+
+
+def set_unprepared_aside(lab) -> None:
+    """The unprepared host goes to containers, where its driver is right: the failure a test
+    plants is then the cluster's only one, and must be the top finding."""
+    lab.kubectl("label", "node", UNPREPARED, "nvidia.com/gpu.workload.config=container")
+
+
 def troubleshoot(lab, tmp_path: Path, *extra: str, planted: Planted | None = None):
     answers = tmp_path / "answers.yaml"
     data = planted.answers(lab.info) if planted else lab_answers(lab.info)
+    labels = lab.kube.get(f"/api/v1/nodes/{UNPREPARED}")["metadata"]["labels"]
+    if labels.get("nvidia.com/gpu.workload.config") == "container":
+        for item in data["nodes"]["items"]:
+            if item["name"] == UNPREPARED:
+                item["choice"] = "traditional"
     answers.write_text(yaml.safe_dump(data))
     env = {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state"),
            **(planted.env if planted else {})}
@@ -74,15 +88,18 @@ def test_host_driver_loaded_and_iommu_off(lab_bare, tmp_path):
 
 
 def test_runtime_class_missing(lab_bare, tmp_path):
+    set_unprepared_aside(lab_bare)
     kata = [v for v in guide.KATA_DEPLOY_SET if "qemu-nvidia-gpu" not in v]
     install_guide_charts(lab_bare, kata_set=[*kata, "shims.qemu.enabled=true",
                                              "defaultShim.amd64=qemu"])
-    finding, _found = find(lab_bare, tmp_path, "runtime-class-missing")
+    finding, found = find(lab_bare, tmp_path, "runtime-class-missing")
+    assert found[0] == finding
     assert "without the qemu-nvidia-gpu shim" in finding["cause"]
     assert any(e.startswith("RuntimeClasses present:") for e in finding["evidence"])
 
 
 def test_cc_manager_missing_blocks_scheduling(lab_bare, tmp_path):
+    set_unprepared_aside(lab_bare)
     install_guide_charts(lab_bare, operator_set=[*guide.GPU_OPERATOR_SET,
                                                  "ccManager.enabled=false"])
     lab_bare.apply(guide.sample_pod(node="gpu-node-1"))
@@ -90,20 +107,25 @@ def test_cc_manager_missing_blocks_scheduling(lab_bare, tmp_path):
     blocked = [f for f in found if f["rule"] == "cc-ready-state-blocks-scheduling"
                and "gpu-node-1" in f["cause"]]
     assert blocked and any("Pending" in e for e in blocked[0]["evidence"])
+    assert found[0]["rule"] == "cc-ready-state-blocks-scheduling"
 
 
 def test_two_nfds(lab_bare, tmp_path):
+    set_unprepared_aside(lab_bare)
     kata = [v for v in guide.KATA_DEPLOY_SET if not v.startswith("node-feature-discovery")]
     install_guide_charts(lab_bare, kata_set=[*kata, "node-feature-discovery.enabled=true"])
-    finding, _ = find(lab_bare, tmp_path, "nfd-twice")
+    finding, found = find(lab_bare, tmp_path, "nfd-twice")
+    assert found[0] == finding
     assert len(finding["evidence"]) >= 2
 
 
 def test_no_pgpu_for_a_pod_pinned_to_the_unprepared_node(lab_bare, tmp_path):
     install_guide_charts(lab_bare)
     lab_bare.apply(guide.sample_pod(node="gpu-node-3"))
-    finding, _ = find(lab_bare, tmp_path, "insufficient-pgpu")
+    finding, found = find(lab_bare, tmp_path, "insufficient-pgpu")
     assert any("Insufficient nvidia.com/pgpu" in e for e in finding["evidence"])
+    # ... and the reason there is no pgpu on that node comes first
+    assert found[0]["rule"] == "host-driver-loaded" and UNPREPARED in found[0]["cause"]
 
 
 def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(planted, lab_bare, tmp_path):

@@ -120,7 +120,7 @@ class World:
             if step.id == world.block:
                 await asyncio.sleep(3600)
             if step.id == world.sync_block:
-                time.sleep(3)  # a synchronous call, as a careless executor might make
+                time.sleep(8)  # a synchronous call, as a careless executor might make
             if step.id == world.fail:
                 ctx.emit(Output(path=step.id, message="Error: INSTALLATION FAILED: context "
                                 "deadline exceeded", stream="stderr"))

@@ -501,10 +501,10 @@ async def test_an_executor_that_blocks_its_thread_does_not_freeze_the_screens():
         await pilot.press("y")
         await until(pilot, lambda: "label/gpu-node-1" in world.ran)
         await pilot.press("f1")
-        await until(pilot, lambda: isinstance(app.screen, HelpModal), timeout=2)
+        await until(pilot, lambda: isinstance(app.screen, HelpModal), timeout=6)
         assert "gpu-node-1" not in world.changed  # the key was handled while it blocked
         await pilot.press("escape")
-        await until(pilot, lambda: app.run_state.status == "ok", timeout=15)
+        await until(pilot, lambda: app.run_state.status == "ok", timeout=30)
 
 
 async def test_quitting_during_an_install_asks_then_stops_it_cleanly():

@@ -108,3 +108,11 @@ def test_findings_are_ordered_by_likelihood():
                                  "b/node-feature-discovery-worker"))
     scores = [f.score for f in diagnose(state)]
     assert scores == sorted(scores, reverse=True) and len(scores) >= 2
+
+
+def test_a_host_driver_on_a_traditional_node_is_not_a_finding():
+    s = node(healthy(), **{"nvidia.com/gpu.workload.config": "container",
+                           "nvidia.com/gpu.deploy.driver": "pre-installed"})
+    assert "host-driver-loaded" not in {f.rule for f in diagnose(s)}
+    s = node(s, **{"nvidia.com/gpu.workload.config": "vm-passthrough"})
+    assert top(s).rule == "host-driver-loaded"
