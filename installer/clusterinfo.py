@@ -121,8 +121,8 @@ def _pods_events_sync(kube: Any, namespaces: Iterable[str]
     for ns in namespaces:
         try:
             pods += [pod_row(p) for p in list_pods(kube, ns)]
-            events += [_event_row(e) for page in kube.list_pages(f"/api/v1/namespaces/{ns}/events")
-                       for e in page.get("items") or []]
+            events += [_event_row(e)
+                       for e in kube.list_items(f"/api/v1/namespaces/{ns}/events")]
         except ApiException as exc:
             if exc.status != 404:
                 errors.append(f"{ns}: HTTP {exc.status} {exc.reason}")

@@ -8,23 +8,30 @@ the Kata GPU runtime class wherever it runs. Host checks come from an optional p
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from installer import kube
 from installer.diagnose import CheckView, EventInfo, State
 from installer.facts import ClusterFacts
-from installer.podread import list_pods, read_pod
+from installer.podread import PodReading, list_pods, read_pod
 from installer.verify import GPU_RUNTIME_CLASS, PodInfo
 
 LOG_TAIL = 20
 
 
-def pod_info(k: kube.Kube, pod: dict[str, Any]) -> PodInfo:
-    """A pod (plain JSON) as verification and the rules read it, with its log's tail when it
-    is failing or finished (the evidence the rules quote)."""
+def _worth_a_log(r: PodReading) -> bool:
+    """Failing, restarted or finished: the pods whose log the rules quote as evidence."""
+    return bool(r.waiting_reason or r.restarts) or r.phase in ("Failed", "Succeeded")
+
+
+def pod_info(k: kube.Kube, pod: dict[str, Any],
+             wants_log: Callable[[PodReading], bool] = _worth_a_log) -> PodInfo:
+    """A pod (plain JSON) as verification and the rules read it, with its log's tail when
+    `wants_log` says so (each tail is two API calls: keep pollers to the pods they quote)."""
     r = read_pod(pod)
     tail: tuple[str, ...] = ()
-    if r.waiting_reason or r.restarts or r.phase in ("Failed", "Succeeded"):
+    if wants_log(r):
         tail = tuple(kube.log_tail(k, r.namespace, r.name, LOG_TAIL))
     return PodInfo(r.namespace, r.name, r.node, r.phase, r.labels, r.runtime_class,
                    r.waiting_reason, r.restarts, tail, r.unschedulable)
@@ -37,9 +44,8 @@ def _read(k: kube.Kube, namespaces: tuple[str, ...]) -> tuple[Any, ...]:
              if (p.get("spec") or {}).get("runtimeClassName") == GPU_RUNTIME_CLASS
              and (p["metadata"]["namespace"], p["metadata"]["name"]) not in seen]
     events = [e for ns in sorted({*namespaces, *(p["metadata"]["namespace"] for p in pods)})
-              for page in k.list_pages(f"/api/v1/namespaces/{ns}/events",
-                                       fieldSelector="type=Warning")
-              for e in page.get("items") or []]
+              for e in k.list_items(f"/api/v1/namespaces/{ns}/events",
+                                    fieldSelector="type=Warning")]
     policy = kube.read_cluster_policy(k)
     infos = tuple(pod_info(k, p) for p in pods)
     event_infos = tuple(EventInfo(e["metadata"]["namespace"],

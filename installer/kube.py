@@ -79,6 +79,11 @@ class Kube:
             if not token:
                 return
 
+    def list_items(self, path: str, **query: str) -> Iterator[dict[str, Any]]:
+        """The items of a list path, read page by page (see list_pages)."""
+        for page in self.list_pages(path, **query):
+            yield from page.get("items") or []
+
     def send_json(self, method: str, path: str, body: dict[str, Any],
                   content_type: str = "application/json") -> dict[str, Any]:
         """POST, PUT or PATCH plain JSON (see get_json for why not the typed calls)."""
@@ -256,8 +261,7 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
     try:
         version = kube.get_json("/version")["gitVersion"]
         gpu_pods = gpu_pods_by_node(kube)
-        nodes = tuple(_node_facts(n, gpu_pods) for page in kube.list_pages("/api/v1/nodes")
-                      for n in page["items"])
+        nodes = tuple(_node_facts(n, gpu_pods) for n in kube.list_items("/api/v1/nodes"))
     except Exception as exc:  # first contact: any failure is about reaching or auth
         raise _api_error(kube, exc) from None
     runtime_classes = tuple(
@@ -302,8 +306,7 @@ async def patch_node_labels(kube: Kube, permit: Permit, node: str,
 def gpu_pods_by_node(kube: Kube) -> dict[str, list[str]]:
     """Running pods that hold NVIDIA resources, by node: relabelling those nodes disrupts them."""
     out: dict[str, list[str]] = {}
-    pages = kube.list_pages("/api/v1/pods", fieldSelector="status.phase=Running")
-    for pod in (p for page in pages for p in page["items"]):
+    for pod in kube.list_items("/api/v1/pods", fieldSelector="status.phase=Running"):
         spec, meta = pod.get("spec") or {}, pod["metadata"]
         wants_gpu = any(
             k.startswith("nvidia.com/")

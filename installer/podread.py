@@ -59,5 +59,4 @@ def list_pods(kube: Any, namespace: str | None = None, **query: str
               ) -> Iterator[dict[str, Any]]:
     """The pods of a namespace (or of the cluster), page by page, as plain JSON."""
     path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
-    for page in kube.list_pages(path, **query):
-        yield from page.get("items") or []
+    return kube.list_items(path, **query)

@@ -43,12 +43,7 @@ class Collected:
     redactor: Redactor
     answers: Answers | None
     host_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    @property
-    def namespaces(self) -> tuple[str, ...]:
-        if self.answers:
-            return (self.answers.kata_deploy.namespace, self.answers.gpu_operator.namespace)
-        return NAMESPACES
+    namespaces: tuple[str, ...] = NAMESPACES
 
 
 async def collect(answers_path: Path | None, kubeconfig: str | None,
@@ -78,7 +73,7 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
     nvswitch = tuple(n for n, h in facts.hosts.items()
                      if not isinstance(h, ProbeFailure) and h.nvswitches)
     state = await read_state(k, facts.cluster, namespaces, host_checks, nvswitch)
-    return Collected(state, facts, k, redactor, answers, host_checks)
+    return Collected(state, facts, k, redactor, answers, host_checks, namespaces)
 
 
 def print_findings(findings: list[Finding], as_json: bool) -> None:

@@ -70,9 +70,13 @@ def _pods_on(snapshot: Snapshot, node: str, selector: str) -> list[PodInfo]:
     return [p for p in snapshot.pods if p.node == node and p.labels.get(key) == value]
 
 
+def crashing(pod: Any) -> bool:
+    """A pod (PodInfo or podread.PodReading) that is failing, not merely starting."""
+    return pod.waiting_reason in ("CrashLoopBackOff", "Error") or pod.phase == "Failed"
+
+
 def _crash(pods: list[PodInfo]) -> PodInfo | None:
-    return next((p for p in pods if p.waiting_reason in ("CrashLoopBackOff", "Error")
-                 or p.phase == "Failed"), None)
+    return next((p for p in pods if crashing(p)), None)
 
 
 def _describe(pod: PodInfo) -> str:

@@ -17,6 +17,7 @@ from installer.podread import list_pods
 from installer.verify import (
     Snapshot,
     Verdict,
+    crashing,
     gpu_operator_verdict,
     kata_deploy_verdict,
 )
@@ -39,7 +40,8 @@ def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
         runtime_classes=tuple(rc["metadata"]["name"] for rc in
                               k.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"]),
         cluster_policy=policy,
-        pods=tuple(pod_info(k, p) for p in list_pods(k, namespace)),
+        # only the crashing pods' logs: verification quotes no other, every half second
+        pods=tuple(pod_info(k, p, crashing) for p in list_pods(k, namespace)),
     )
 
 
