@@ -48,6 +48,28 @@ def find_helm(kubeconfig: str, context: str | None) -> Helm:
     return Helm(binary, kubeconfig, context)
 
 
+SUPPORTED_MAJORS = ("3", "4")
+
+
+async def helm_version(helm: Helm) -> str:
+    """`helm version --short` (e.g. `v3.19.0+g3d8990f`), refusing a major this tool does not
+    drive: helm 2's commands and flags differ, and a future major may too, so failing here
+    names the problem before any change rather than in the middle of an install."""
+    proc = await asyncio.create_subprocess_exec(
+        helm.binary, "version", "--short", stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=child_env())
+    out, _ = await proc.communicate()
+    text = out.decode("utf-8", "replace").strip()
+    version = text.splitlines()[-1].strip() if text else ""
+    major = version.removeprefix("v").split(".", 1)[0]
+    if proc.returncode != 0 or major not in SUPPORTED_MAJORS:
+        said = repr(version) if version else f"nothing (exit {proc.returncode})"
+        raise UserError(f"unsupported helm at {helm.binary}", [Problem(
+            "helm", f"`helm version --short` said {said}",
+            "install helm 3 or 4, or set GPU_KATA_HELM to its path")])
+    return version
+
+
 async def run_helm(helm: Helm, args: list[str], on_line: Callable[[str, str], None] | None = None,
                    ) -> tuple[int, str, str]:
     """Run helm, streaming lines to `on_line(stream, line)`; kill its group on cancel."""

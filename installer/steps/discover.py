@@ -18,7 +18,8 @@ async def discover(ctx: Context, step: Step, facts: Facts) -> Facts:
         redactor.add(k.token)
     cluster = await kube.discover(k)
     h = helm.find_helm(k.kubeconfig, k.context)
+    version = await helm.helm_version(h)  # before anything else runs helm
     releases = await helm.list_releases(h)
     ctx.services.update(kube=k, helm=h)
     return replace(facts, cluster=replace(cluster, releases=tuple(releases)),
-                   source=f"discovered (context {k.context})")
+                   source=f"discovered (context {k.context}; helm {version} at {h.binary})")

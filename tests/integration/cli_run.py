@@ -34,13 +34,16 @@ def write_answers(lab, tmp_path: Path, **changes) -> Path:
     return path
 
 
-def env(lab, tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state")}
+def env(lab, tmp_path: Path, helm: str = "helm") -> dict[str, str]:
+    """`helm`: which of the lab's helm binaries the installer runs (`helm` 4 or `helm3`)."""
+    return {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state"),
+            "GPU_KATA_HELM": str(Path(lab.info.binaries["helm"]).parent / helm)}
 
 
-def installer(lab, tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def installer(lab, tmp_path: Path, *args: str, timeout: float = 600,
+              helm: str = "helm") -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "installer.cli", *args], cwd=ROOT,
-                          env=env(lab, tmp_path), capture_output=True, text=True,
+                          env=env(lab, tmp_path, helm), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 

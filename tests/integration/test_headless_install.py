@@ -30,14 +30,18 @@ def releases(lab) -> list[str]:
     return sorted(r["name"] for r in json.loads(lab.helm("list", "-A", "-o", "json").stdout))
 
 
-def test_bare_lab_to_test_passed_then_rerun_changes_nothing_then_uninstall(lab_bare, tmp_path):
+@pytest.mark.parametrize(("helm", "major"), [("helm", "helm v4."), ("helm3", "helm v3.")])
+def test_bare_lab_to_test_passed_then_rerun_changes_nothing_then_uninstall(
+        lab_bare, tmp_path, helm, major):
+    """With helm 4 and with helm 3: kata-deploy from an archive, the operator from a directory."""
     lab = lab_bare
     before = managed_labels(lab)
     answers = write_answers(lab, tmp_path)
 
-    first = installer(lab, tmp_path, "--answers", str(answers), "--yes")
+    first = installer(lab, tmp_path, "--answers", str(answers), "--yes", helm=helm)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     out = first.stdout
+    assert major in out  # the helm it was given is the one it ran
     for fix in ("iommu-cmdline", "nvidia-driver-off", "reboot", "vfio-bind"):
         assert f"fix/gpu-node-3/{fix}" in out
     assert "fix/gpu-node-1/" not in out  # a prepared host is left alone
@@ -48,12 +52,12 @@ def test_bare_lab_to_test_passed_then_rerun_changes_nothing_then_uninstall(lab_b
                for n in ("gpu-node-1", "gpu-node-2", "gpu-node-3"))
     assert "nvidia.com/gpu.workload.config" not in labels["cpu-node-1"]
 
-    second = installer(lab, tmp_path, "--answers", str(answers), "--yes")
+    second = installer(lab, tmp_path, "--answers", str(answers), "--yes", helm=helm)
     assert second.returncode == 0, second.stdout[-3000:]
     assert "everything was already in place, nothing changed" in second.stdout
     assert "  changed: helm" not in second.stdout and "  changed: label" not in second.stdout
 
-    gone = installer(lab, tmp_path, "uninstall", "--answers", str(answers), "--yes")
+    gone = installer(lab, tmp_path, "uninstall", "--answers", str(answers), "--yes", helm=helm)
     assert gone.returncode == 0, gone.stdout[-3000:] + gone.stderr[-2000:]
     assert releases(lab) == []
     assert managed_labels(lab) == before

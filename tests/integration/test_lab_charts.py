@@ -19,6 +19,15 @@ def helm() -> str:
     return str(_run_script("tools.sh", None) / "helm")
 
 
+@pytest.mark.parametrize(("binary", "major"), [("helm", "v4."), ("helm3", "v3.")])
+async def test_the_installer_drives_both_helm_majors_the_lab_ships(binary, major):
+    """Operators run helm 3 or 4; the installer reads the version before any change."""
+    from installer.helm import Helm, helm_version
+
+    path = _run_script("tools.sh", None) / binary
+    assert (await helm_version(Helm(str(path), "/dev/null", None))).startswith(major)
+
+
 def render(helm: str, chart: str, *args: str, namespace: str = "default") -> list[dict]:
     out = subprocess.run(
         [helm, "template", chart, str(CHARTS / chart), "-n", namespace, *args],

@@ -25,7 +25,7 @@ class Binaries:
     tools_dir: Path
 
     def __getitem__(self, name: str) -> Path:
-        base = self.tools_dir if name in ("helm", "kubectl") else self.bin_dir
+        base = self.tools_dir if name in ("helm", "helm3", "kubectl") else self.bin_dir
         return base / name
 
     @property
@@ -42,6 +42,7 @@ class Binaries:
             "kwok",
             "kwokctl",
             "helm",
+            "helm3",
             "kubectl",
         ]
         return {n: str(self[n]) for n in names}

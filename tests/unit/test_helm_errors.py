@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from installer.helm import install_failure
+from installer.errors import UserError
+from installer.helm import Helm, helm_version, install_failure
 
 TIMEOUT = ('Release "kata-deploy" does not exist. Installing it now.\n'
            "Error: resource DaemonSet/kata-system/kata-deploy not ready. status: InProgress\n"
@@ -29,3 +30,23 @@ def test_a_multi_line_error_is_kept_whole():
     assert str(failed) == ("helm failed: Error: resource DaemonSet/kata-system/kata-deploy not "
                            "ready. status: InProgress context deadline exceeded")
     assert "kubectl get pods -n kata-system" in failed.fix
+
+
+def fake_helm(tmp_path, says: str, code: int = 0) -> Helm:
+    script = tmp_path / "helm"
+    script.write_text(f"#!/bin/sh\necho '{says}'\nexit {code}\n")
+    script.chmod(0o755)
+    return Helm(str(script), "/dev/null", None)
+
+
+@pytest.mark.parametrize(("says", "code"), [
+    ("Client: v2.17.0+ga690bad", 0),  # helm 2: other commands and flags
+    ("v5.0.0+g0000000", 0),           # a future major is not assumed to be compatible
+    ("", 0),
+    ("Error: unknown flag: --short", 1),
+])
+async def test_a_helm_this_tool_cannot_drive_is_refused_naming_what_it_said(tmp_path, says, code):
+    with pytest.raises(UserError) as caught:
+        await helm_version(fake_helm(tmp_path, says, code))
+    problem = caught.value.problems[0]
+    assert "install helm 3 or 4" in problem.fix and (says or "nothing") in problem.message
