@@ -50,10 +50,10 @@ def installer(lab, tmp_path: Path, *args: str, timeout: float = 600,
 class JsonRun:
     """`gpu-kata-installer --json ...` running in the background, read event by event."""
 
-    def __init__(self, lab, tmp_path: Path, *args: str) -> None:
+    def __init__(self, lab, tmp_path: Path, *args: str, helm: str = "helm") -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "installer.cli", *args, "--json"], cwd=ROOT,
-            env=env(lab, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env(lab, tmp_path, helm), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             stdin=subprocess.DEVNULL)
         self.events: list[dict] = []
 

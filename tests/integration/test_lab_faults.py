@@ -105,10 +105,14 @@ def test_a_host_unreachable_at_the_probe_exits_3_naming_it_and_changes_nothing(
     assert "changed:" not in result.stdout and all_releases(lab) == {}
 
 
-def helm_failure(lab, tmp_path: Path, **changes) -> tuple[dict, str]:
+# helm 3 and helm 4 word their errors differently; each failure is proved with both.
+BOTH_HELMS = pytest.mark.parametrize("helm", ["helm", "helm3"])
+
+
+def helm_failure(lab, tmp_path: Path, helm: str, **changes) -> tuple[dict, str]:
     """A run expected to fail at a helm step: its failed step event and the text output."""
     answers = write_answers(lab, tmp_path, **changes)
-    result = installer(lab, tmp_path, "--answers", str(answers), "--yes")
+    result = installer(lab, tmp_path, "--answers", str(answers), "--yes", helm=helm)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     assert "Traceback" not in result.stdout + result.stderr
     return answers, result.stdout
@@ -119,16 +123,17 @@ LEAVE_GPU3 = {"items": [{"name": n, "choice": c} for n, c in (
     ("cpu-node-1", "leave"))]}
 
 
-def test_helm_missing_chart_fails_with_helms_error_and_a_fix(lab_bare, tmp_path):
+@BOTH_HELMS
+def test_helm_missing_chart_fails_with_helms_error_and_a_fix(lab_bare, tmp_path, helm):
     lab = lab_bare
-    _, out = helm_failure(lab, tmp_path, nodes=LEAVE_GPU3, sample={"run": False},
+    _, out = helm_failure(lab, tmp_path, helm, nodes=LEAVE_GPU3, sample={"run": False},
                           kataDeploy={"chart": {"path": str(tmp_path / "no-such-chart")}})
     assert f'✗ install/kata-deploy: helm failed: Error: path "{tmp_path}/no-such-chart" ' \
         "not found" in out
     assert "check kataDeploy.chart (path, repo and name, or oci)" in out
     assert all_releases(lab) == {}
     # a chart repository nobody answers on (a closed loopback port)
-    _, out = helm_failure(lab, tmp_path, nodes=LEAVE_GPU3, sample={"run": False},
+    _, out = helm_failure(lab, tmp_path, helm, nodes=LEAVE_GPU3, sample={"run": False},
                           gpuOperator={"chart": {"repo": "http://127.0.64.1:9/charts",
                                                  "name": "gpu-operator"}})
     assert "✗ install/gpu-operator: helm failed:" in out
@@ -137,27 +142,29 @@ def test_helm_missing_chart_fails_with_helms_error_and_a_fix(lab_bare, tmp_path)
     assert all_releases(lab) == {"kata-deploy": "deployed"}
 
 
+@BOTH_HELMS
 def test_helm_rejecting_the_values_fails_with_helms_error_and_uninstall_cleans_up(
-        lab_bare, tmp_path):
+        lab_bare, tmp_path, helm):
     lab = lab_bare
-    answers, out = helm_failure(lab, tmp_path, nodes=LEAVE_GPU3, sample={"run": False},
+    answers, out = helm_failure(lab, tmp_path, helm, nodes=LEAVE_GPU3, sample={"run": False},
                                 kataDeploy={"values": {"defaultShim": "qemu-nvidia-gpu"}})
     assert "✗ install/kata-deploy: helm failed:" in out
     assert "<index .Values.defaultShim \"amd64\">: error calling index" in out, out[-2000:]
     assert "the chart rejected the values" in out and "correct kataDeploy.values" in out
     assert "kata-deploy" not in all_releases(lab) or \
         all_releases(lab)["kata-deploy"] == "failed"
-    gone = installer(lab, tmp_path, "uninstall", "--answers", str(answers), "--yes")
+    gone = installer(lab, tmp_path, "uninstall", "--answers", str(answers), "--yes", helm=helm)
     assert gone.returncode == 0, gone.stdout[-3000:] + gone.stderr[-2000:]
     assert all_releases(lab) == {}
 
 
-def test_helm_timeout_fails_naming_the_timeout_and_a_rerun_completes(lab_bare, tmp_path):
+@BOTH_HELMS
+def test_helm_timeout_fails_naming_the_timeout_and_a_rerun_completes(lab_bare, tmp_path, helm):
     """kata-deploy's pods cannot start (the lab's kubelets are paused) within its timeout."""
     lab = lab_bare
     answers = write_answers(lab, tmp_path, nodes=LEAVE_GPU3, sample={"run": False},
                             kataDeploy={"timeout": "5s"})
-    run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes")
+    run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes", helm=helm)
     with lab.paused("kwok-controller"):
         run.until(started("install/kata-deploy"))
         failed = run.until(lambda e: e["kind"] == "step-finished" and e["status"] == "failed")
@@ -169,6 +176,6 @@ def test_helm_timeout_fails_naming_the_timeout_and_a_rerun_completes(lab_bare, t
     assert all_releases(lab) == {"kata-deploy": "failed"}
 
     answers = write_answers(lab, tmp_path, sample={"run": False})
-    again = installer(lab, tmp_path, "--answers", str(answers), "--yes")
+    again = installer(lab, tmp_path, "--answers", str(answers), "--yes", helm=helm)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     assert all_releases(lab) == {"kata-deploy": "deployed", "gpu-operator": "deployed"}
