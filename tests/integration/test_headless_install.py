@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.cli_run import JsonRun, finished, installer, started, write_answers
+from tests.integration.cli_run import (
+    JsonRun,
+    descendants,
+    finished,
+    installer,
+    started,
+    write_answers,
+)
 
 pytestmark = pytest.mark.lab
 MANAGED = ("nvidia.com/", "katacontainers.io/")
@@ -88,6 +96,13 @@ def steps_done(tmp_path: Path) -> list[str]:
     return [e["step"] for e in journal_entries(tmp_path) if e["event"] == "step-done"]
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it ended meanwhile
+        return b""
+
+
 def run_until(lab, tmp_path: Path, pred: Callable[[dict], bool]) -> tuple[Path, JsonRun]:
     """A headless install (no sample) followed up to the first event matching `pred`."""
     answers = write_answers(lab, tmp_path, sample={"run": False})
@@ -111,9 +126,14 @@ def test_interrupted_during_the_operator_install_resumes_without_reinstalling_ka
         lab_bare, tmp_path):
     lab = lab_bare
     answers, run = run_until(lab, tmp_path, started("install/gpu-operator"))
+    helm = lab.wait_for("helm to run the operator install", lambda: [
+        p for p in descendants(run.proc.pid) if b"gpu-operator" in cmdline(p)], interval=0.02)
+    begun = time.monotonic()
     run.proc.send_signal(signal.SIGINT)
     code, err = run.finish(timeout=60)
     assert code == 130, err[-2000:]
+    # cancelling stops helm's whole process group within 5 s, then the installer exits
+    assert time.monotonic() - begun < 5 and not any(Path(f"/proc/{p}").exists() for p in helm)
     kata_revision = helm_releases(lab)["kata-deploy"]["revision"]
 
     out = resume(lab, tmp_path, answers)
