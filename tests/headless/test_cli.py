@@ -137,3 +137,33 @@ def test_secrets_and_modes_that_cannot_work_here_exit_2_with_the_fix(tmp_path, s
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr
     assert words in out.stderr and "fix:" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_dry_run_of_the_example_names_both_installs_with_values_the_labels_and_the_checks(
+        tmp_path):
+    """The shipped example on its recorded facts, with no kubeconfig and no SSH key anywhere
+    (HOME is empty): the whole plan is shown, and nothing is contacted to show it."""
+    home = {"HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "absent")}
+    args = ("--answers", str(EXAMPLES / "answers.yaml"), "--facts",
+            str(EXAMPLES / "facts.yaml"), "--dry-run")
+    text = cli(*args, env=home)
+    assert text.returncode == 0, text.stdout[-2000:] + text.stderr[-2000:]
+    out = text.stdout
+    for step in ("[install/kata-deploy]", "[install/gpu-operator]", "[check/gpu-node-1]",
+                 "[check/gpu-node-2]", "[check/cluster]"):
+        assert step in out, step
+    assert "label node gpu-node-1 nvidia.com/gpu.workload.config=vm-passthrough" in out
+    assert "label node gpu-node-2 nvidia.com/gpu.workload.config=vm-passthrough" in out
+    assert '"mode": "kata"' in out and '"node-feature-discovery": {' in out
+    assert "would change:" in out and "  changed:" not in out
+
+    events = [json.loads(line) for line in cli(*args, "--json", env=home).stdout.splitlines()]
+    plan = next(e["plan"] for e in events if e["kind"] == "plan")
+    helm = {s["id"]: c["detail"] for s in plan["steps"] for c in s["changes"]
+            if c["kind"] == "helm"}
+    assert list(helm) == ["install/kata-deploy", "install/gpu-operator"]  # in this order
+    assert helm["install/gpu-operator"]["values"]["sandboxWorkloads"] == {
+        "enabled": True, "mode": "kata"}
+    assert helm["install/kata-deploy"]["values"]["node-feature-discovery"] == {"enabled": False}
+    changes = [e for e in events if e["kind"] == "change"]
+    assert len(changes) == 10 and not any(e["applied"] for e in changes)
