@@ -158,3 +158,19 @@ def test_bare_lab_to_test_passed_in_the_wizard_alone(lab_target, terminal_for):
     term.wait_for("[following]", timeout=30)
     term.keys("C-q")  # quits at once, even while a quiet pod's log is followed
     assert term.exit_code(timeout=10) == 0
+
+
+def test_quick_start_make_run_opens_the_wizard_on_the_lab(lab, tmp_path):
+    """The README's first command, typed as written: `make run` finds the lab up (the
+    session's), opens the wizard on its answers file, and the wizard shows the lab's nodes."""
+    venv = Path(sys.executable).parent.parent  # the venv running the tests, as `make` names it
+    env = {"TERM": "xterm-256color", "PATH": os.environ["PATH"], "HOME": os.environ["HOME"],
+           "XDG_STATE_HOME": str(tmp_path / "state"), "LAB_STATE_DIR": lab.info.state_dir,
+           **{k: v for k, v in os.environ.items() if k == "LAB_ADDRESS_PREFIX"}}
+    term = Terminal(["make", "run", f"VENV={venv}"], cwd=ROOT, env=env, workdir=tmp_path)
+    try:
+        term.wait_for("4 (4 ready), 3 with NVIDIA GPUs", timeout=120)
+        term.keys("C-q")
+        assert term.exit_code(timeout=10) == 0
+    finally:
+        term.close()
