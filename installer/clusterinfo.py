@@ -21,7 +21,7 @@ from typing import Any
 
 from installer.errors import Problem, UserError
 from installer.facts import NodeFacts
-from installer.podread import list_pods, read_pod
+from installer.podread import read_pod
 
 DEFAULT_NAMESPACES = ("kata-system", "gpu-operator")
 
@@ -111,25 +111,6 @@ def _event_row(ev: dict[str, Any]) -> EventRow:
                     (ev.get("message") or "").strip(), ev.get("count") or 1, str(when))
 
 
-def _pods_events_sync(kube: Any, namespaces: Iterable[str]
-                      ) -> tuple[list[PodRow], list[EventRow], list[str]]:
-    from kubernetes.client.exceptions import ApiException
-
-    pods: list[PodRow] = []
-    events: list[EventRow] = []
-    errors: list[str] = []
-    for ns in namespaces:
-        try:
-            pods += [pod_row(p) for p in list_pods(kube, ns)]
-            events += [_event_row(e)
-                       for e in kube.list_items(f"/api/v1/namespaces/{ns}/events")]
-        except ApiException as exc:
-            if exc.status != 404:
-                errors.append(f"{ns}: HTTP {exc.status} {exc.reason}")
-    events.sort(key=lambda e: e.last_seen)
-    return pods, events, errors
-
-
 def diagnosis_findings(state: Any) -> tuple[Finding, ...]:
     """The diagnosis rules over `state` (an installer.diagnose.State), most likely first, in
     the screen's shape: every rule's finding is an error, since each one blocks GPU pods."""
@@ -145,22 +126,26 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
     """Pods, events and nodes of the installer's namespaces, and the diagnosis rules'
     findings over them (installer.diagnose), read-only."""
     from installer import kube as kube_service
-    from installer.clusterstate import read_state
+    from installer.clusterstate import list_namespaces, read_state
 
     namespaces = tuple(namespaces)
-    pods, events, errors = await asyncio.to_thread(_pods_events_sync, kube, namespaces)
+    listing = await asyncio.to_thread(list_namespaces, kube, namespaces)
+    pods = tuple(pod_row(p) for p in listing.pods)
+    events = tuple(sorted((_event_row(e) for e in listing.events), key=lambda e: e.last_seen))
+    errors = list(listing.errors)
     if not diagnose_too:  # the live pod table: just the pods, every few seconds
-        return ClusterView(tuple(pods), tuple(events), (), tuple(errors))
+        return ClusterView(pods, events, (), tuple(errors))
     nodes: tuple[NodeFacts, ...] = ()
     diagnosis: tuple[Finding, ...] = ()
     try:
         cluster = await kube_service.discover(kube)
         nodes = cluster.nodes
         checks = {n: r for n, r in (host_checks or {}).items() if n != "cluster"}
-        diagnosis = diagnosis_findings(await read_state(kube, cluster, namespaces, checks))
+        diagnosis = diagnosis_findings(await read_state(kube, cluster, namespaces, checks,
+                                                        listing=listing))
     except Exception as exc:  # a partial view still helps; say what could not be read
         errors.append(f"diagnosis: {exc}".splitlines()[0])
-    return ClusterView(tuple(pods), tuple(events), nodes, tuple(errors), diagnosis)
+    return ClusterView(pods, events, nodes, tuple(errors), diagnosis)
 
 
 async def pod_log(kube: Any, namespace: str, pod: str, container: str | None = None,

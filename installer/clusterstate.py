@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from installer import kube
@@ -37,15 +38,45 @@ def pod_info(k: kube.Kube, pod: dict[str, Any],
                    r.waiting_reason, r.restarts, tail, r.unschedulable)
 
 
-def _read(k: kube.Kube, namespaces: tuple[str, ...]) -> tuple[Any, ...]:
-    pods = [p for ns in namespaces for p in list_pods(k, ns)]
+@dataclass(frozen=True)
+class Listing:
+    """The pods and events (plain JSON) of some namespaces, listed once: the troubleshoot
+    screen draws its tables from them and hands them to the rules, instead of both listing."""
+
+    namespaces: tuple[str, ...]
+    pods: tuple[dict[str, Any], ...]
+    events: tuple[dict[str, Any], ...]
+    errors: tuple[str, ...] = ()  # namespaces that could not be read, and why
+
+
+def list_namespaces(k: kube.Kube, namespaces: tuple[str, ...]) -> Listing:
+    from kubernetes.client.exceptions import ApiException
+
+    pods: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for ns in namespaces:
+        try:
+            pods += list_pods(k, ns)
+            events += k.list_items(f"/api/v1/namespaces/{ns}/events")
+        except ApiException as exc:  # a partial view still helps; say what could not be read
+            if exc.status != 404:
+                errors.append(f"{ns}: HTTP {exc.status} {exc.reason}")
+    return Listing(namespaces, tuple(pods), tuple(events), tuple(errors))
+
+
+def _read(k: kube.Kube, namespaces: tuple[str, ...], listing: Listing | None) -> tuple[Any, ...]:
+    if listing is None or listing.namespaces != namespaces:
+        listing = list_namespaces(k, namespaces)
+    pods = list(listing.pods)
     seen = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
     pods += [p for p in list_pods(k)
              if (p.get("spec") or {}).get("runtimeClassName") == GPU_RUNTIME_CLASS
              and (p["metadata"]["namespace"], p["metadata"]["name"]) not in seen]
-    events = [e for ns in sorted({*namespaces, *(p["metadata"]["namespace"] for p in pods)})
-              for e in k.list_items(f"/api/v1/namespaces/{ns}/events",
-                                    fieldSelector="type=Warning")]
+    events = [e for e in listing.events if e.get("type") == "Warning"]
+    events += [e for ns in sorted({p["metadata"]["namespace"] for p in pods} - {*namespaces})
+               for e in k.list_items(f"/api/v1/namespaces/{ns}/events",
+                                     fieldSelector="type=Warning")]
     policy = kube.read_cluster_policy(k)
     infos = tuple(pod_info(k, p) for p in pods)
     event_infos = tuple(EventInfo(e["metadata"]["namespace"],
@@ -59,8 +90,10 @@ def _read(k: kube.Kube, namespaces: tuple[str, ...]) -> tuple[Any, ...]:
 
 async def read_state(k: kube.Kube, cluster: ClusterFacts, namespaces: tuple[str, ...],
                      host_checks: dict[str, list[dict[str, Any]]] | None = None,
-                     nvswitch_nodes: tuple[str, ...] = ()) -> State:
-    pods, events, policy = await asyncio.to_thread(_read, k, namespaces)
+                     nvswitch_nodes: tuple[str, ...] = (), listing: Listing | None = None
+                     ) -> State:
+    """`listing`: the namespaces' pods and events when the caller has just listed them."""
+    pods, events, policy = await asyncio.to_thread(_read, k, namespaces, listing)
     checks = {node: tuple(CheckView(r["name"], r["status"], tuple(r.get("evidence", ())),
                                     r.get("remedy", "")) for r in results)
               for node, results in (host_checks or {}).items()}

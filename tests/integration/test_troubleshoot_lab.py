@@ -62,12 +62,27 @@ def find(lab, tmp_path: Path, rule: str, timeout: float = 60,
     return lab.wait_for(f"finding {rule}", hit, timeout=timeout, interval=2)
 
 
-def test_mode_left_at_kubevirt(lab_bare, tmp_path):
+async def screen_view(lab):
+    """What the troubleshoot screen reads (installer.clusterinfo.cluster_view): its tables and
+    the rules' findings from one listing of the namespaces."""
+    from installer import kube
+    from installer.clusterinfo import cluster_view
+
+    return await cluster_view(kube.connect(str(lab.kubeconfig), None))
+
+
+async def test_mode_left_at_kubevirt(lab_bare, tmp_path):
     ops = [v for v in guide.GPU_OPERATOR_SET if not v.startswith("sandboxWorkloads.mode")]
     install_guide_charts(lab_bare, operator_set=[*ops, "sandboxWorkloads.mode=kubevirt"])
     finding, found = find(lab_bare, tmp_path, "sandbox-mode-not-kata")
     assert found[0] == finding
     assert any("'mode': 'kubevirt'" in e for e in finding["evidence"])
+    # the screen: same top finding (it has no host checks, so it may find less, never other)
+    view = await screen_view(lab_bare)
+    assert view.diagnosis[0].where == finding["rule"], view.diagnosis
+    assert {f.where for f in view.diagnosis} <= {f["rule"] for f in found}
+    assert {"kata-system", "gpu-operator"} <= {p.namespace for p in view.pods}
+    assert not view.errors, view.errors
 
 
 def test_workload_label_typo(lab_bare, tmp_path):

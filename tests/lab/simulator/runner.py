@@ -583,8 +583,13 @@ class Simulator:
             installed_nodes.add(node)
             self.logs.set(pod, {"kube-kata": lines})
         if not any(d["metadata"]["name"] == KATA_DEPLOY for d in dss):
-            # Uninstalled: kata-deploy's cleanup removes the artifacts and the label.
+            # Uninstalled: kata-deploy's cleanup removes the artifacts and the label. A node
+            # whose kata-deploy pod still runs is skipped: when the DaemonSet informer lags
+            # the pod informer, the DaemonSet only looks absent, and removing the label set
+            # above in this same pass would make it flap.
             for name, node in nodes.items():
+                if name in installed_nodes:
+                    continue
                 if (node["metadata"].get("labels") or {}).get(logic.KATA_RUNTIME) == "true":
                     labels[name][logic.KATA_RUNTIME] = None
                     n = self.hosts.nodes.get(name)
