@@ -596,8 +596,6 @@ def boot() -> None:
         write("/dev/vfio/vfio", "")
     for bdf in devs:
         probe(bdf, st, conf, cmdline)
-    write("/proc/sys/kernel/random/boot_id", str(uuid.uuid4()) + "\n")
-    event("reboot")
 
 
 def cmd_reboot(_args: list[str]) -> None:
@@ -605,10 +603,14 @@ def cmd_reboot(_args: list[str]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     # Like a real reboot, every session on the host ends. kill(-1) in this PID namespace
-    # reaches only this host's processes; its init (the listening sshd) stays up, so the
-    # host "comes back" at once.
+    # reaches only this host's processes (never this one); its init (the listening sshd)
+    # stays up, so the host "comes back" at once.
     time.sleep(0.05)
     os.kill(-1, signal.SIGKILL)
+    # Only then the new boot id: whoever reads it connected after the reboot, as on a real
+    # host, and is not cut off by it (under load the kill could come long after the write).
+    write("/proc/sys/kernel/random/boot_id", str(uuid.uuid4()) + "\n")
+    event("reboot")
 
 
 def cmd_systemctl(args: list[str]) -> None:
