@@ -35,7 +35,8 @@ def write_answers(lab, tmp_path: Path, **changes) -> Path:
 
 
 def env(lab, tmp_path: Path, helm: str = "helm") -> dict[str, str]:
-    """`helm`: which of the lab's helm binaries the installer runs (`helm` 4 or `helm3`)."""
+    """`helm`: which of the lab's helm binaries the installer runs (`helm` 4 or `helm3`), or
+    the path of another."""
     return {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state"),
             "GPU_KATA_HELM": str(Path(lab.info.binaries["helm"]).parent / helm)}
 

@@ -179,3 +179,19 @@ def test_helm_timeout_fails_naming_the_timeout_and_a_rerun_completes(lab_bare, t
     again = installer(lab, tmp_path, "--answers", str(answers), "--yes", helm=helm)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     assert all_releases(lab) == {"kata-deploy": "deployed", "gpu-operator": "deployed"}
+
+
+def test_a_helm_this_tool_cannot_drive_exits_2_naming_it_before_any_change(lab_bare, tmp_path):
+    """An operator's PATH with helm 2 on it: refused at discovery, nothing changed."""
+    lab = lab_bare
+    helm2 = tmp_path / "bin" / "helm"
+    helm2.parent.mkdir()
+    helm2.write_text("#!/bin/sh\necho 'Client: v2.17.0+ga690bad'\n")
+    helm2.chmod(0o755)
+    answers = write_answers(lab, tmp_path)
+    result = installer(lab, tmp_path, "--answers", str(answers), "--yes", helm=str(helm2))
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-2000:]
+    said = result.stdout + result.stderr
+    assert f"unsupported helm at {helm2}" in said and "Client: v2.17.0" in said
+    assert "install helm 3 or 4, or set GPU_KATA_HELM" in said and "Traceback" not in said
+    assert "changed:" not in said and all_releases(lab) == {}
