@@ -78,21 +78,21 @@ class Contexts:
 
 
 def list_contexts(kubeconfig: str | None) -> Contexts:
-    """The contexts of a kubeconfig, or why it cannot be read (never raises)."""
-    from installer.kube import kubeconfig_path
+    """The contexts of a kubeconfig, or why it cannot be read (never raises).
+
+    Read as YAML, not through the kubernetes client: the wizard's first screen asks, and the
+    client's import costs more than the first frame may take."""
+    from installer.kubeconfig import context_names, kubeconfig_path, read_kubeconfig
 
     path = kubeconfig_path(kubeconfig)
     if not Path(path).is_file():
         return Contexts(path, error=f"no file at {path}")
     try:
-        from kubernetes import config
-
-        contexts, current = config.list_kube_config_contexts(config_file=path)
-    except Exception as exc:  # a broken kubeconfig is the operator's input, not our bug
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return Contexts(path, error=f"cannot read {path}: {first}")
-    return Contexts(path, tuple(c["name"] for c in contexts or []),
-                    (current or {}).get("name"))
+        names, current = context_names(read_kubeconfig(path))
+    except UserError as exc:  # a broken kubeconfig is the operator's input, not our bug
+        why = exc.problems[0].message if exc.problems else exc.summary
+        return Contexts(path, error=f"cannot read {path}: {why}")
+    return Contexts(path, names, current)
 
 
 def pod_row(pod: dict[str, Any]) -> PodRow:

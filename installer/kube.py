@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from installer.engine import Permit, require_permit
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts
+from installer.kubeconfig import VALID_KUBECONFIG, kubeconfig_path, read_kubeconfig
 from installer.verify import CLUSTER_POLICY_REF
 
 
@@ -104,55 +101,6 @@ class Kube:
             raw.release_conn()
 
 
-def kubeconfig_path(explicit: str | None) -> str:
-    if explicit:
-        return os.path.expanduser(explicit)
-    env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    return os.path.expanduser(env or "~/.kube/config")
-
-
-_VALID_KUBECONFIG = "point cluster.kubeconfig at a valid kubeconfig (kubectl config view checks it)"
-
-
-def _check_kubeconfig_file(path: str) -> None:
-    """The failures the kubernetes client reports badly (a traceback for YAML errors, "list
-    indices must be integers" for a list): a missing, unreadable, non-text or non-YAML file, or
-    a document that is not a mapping. Each becomes a UserError naming the file and the fix."""
-    where = "cluster.kubeconfig"
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"kubeconfig {path} is a directory", [Problem(
-            where, f"{path} is a directory, not a kubeconfig file",
-            "point cluster.kubeconfig (or KUBECONFIG) at the kubeconfig file itself")])
-    if not p.is_file():
-        raise UserError(f"kubeconfig {path} not found", [Problem(
-            where, f"no file at {path}",
-            "set cluster.kubeconfig in the answers file or KUBECONFIG to your kubeconfig")])
-    try:
-        text = p.read_text(encoding="utf-8")
-    except PermissionError:
-        raise UserError(f"kubeconfig {path} cannot be read", [Problem(
-            where, "permission denied",
-            f"run as the user who owns it, or let this user read it (chmod 600 {path} as "
-            "its owner)")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"kubeconfig {path} cannot be read", [Problem(
-            where, f"not a readable text file ({type(exc).__name__})", _VALID_KUBECONFIG)]
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1} of the file: " if mark else ""
-        raise UserError(f"kubeconfig {path} is not valid YAML", [Problem(
-            where, at + (getattr(exc, "problem", None) or "YAML syntax error"),
-            _VALID_KUBECONFIG)]) from None
-    if not isinstance(data, dict):
-        raise UserError(f"kubeconfig {path} is not a kubeconfig", [Problem(
-            where, "the document is not a mapping of clusters, contexts and users",
-            _VALID_KUBECONFIG)])
-
-
 def connect(kubeconfig: str | None, context: str | None) -> Kube:
     """Build a client, or raise UserError saying exactly what is wrong with the kubeconfig."""
     from kubernetes import config
@@ -160,13 +108,13 @@ def connect(kubeconfig: str | None, context: str | None) -> Kube:
 
     path = kubeconfig_path(kubeconfig)
     where = "cluster.kubeconfig"
-    _check_kubeconfig_file(path)
+    read_kubeconfig(path)
     try:
         contexts, current = config.list_kube_config_contexts(config_file=path)
     except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
         raise UserError(f"kubeconfig {path} cannot be read", [Problem(
             where, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            _VALID_KUBECONFIG)]) from None
+            VALID_KUBECONFIG)]) from None
     names = [c["name"] for c in contexts or []]
     if context and context not in names:
         raise UserError(f"context '{context}' is not in {path}", [Problem(
