@@ -26,6 +26,7 @@ from installer.errors import Problem, StepFailed, UserError
 from installer.facts import ReleaseFacts
 
 CANCEL_GRACE_SECONDS = 3.0
+VALUES_AT_ONCE = 4  # `helm get values` processes at once during discovery
 
 
 @dataclass(frozen=True)
@@ -96,17 +97,29 @@ async def list_releases(helm: Helm) -> list[ReleaseFacts]:
     if code != 0:
         raise StepFailed(f"helm list failed: {err.strip() or out.strip()}",
                          fix="check the kubeconfig and that helm can reach the cluster")
+    listed = json.loads(out or "[]")
+    # The releases' values side by side (a few helm processes at a time), not one by one.
+    limit = asyncio.Semaphore(VALUES_AT_ONCE)
+
+    async def values_of(r: dict[str, Any]) -> dict[str, Any]:
+        async with limit:
+            return await _release_values(helm, r["name"], r["namespace"])
+
+    values = await asyncio.gather(*(values_of(r) for r in listed))
     releases = []
-    for r in json.loads(out or "[]"):
-        chart = r.get("chart", "")
-        name, _, version = chart.rpartition("-")
-        code, vout, _ = await run_helm(helm, ["get", "values", r["name"], "--namespace",
-                                              r["namespace"], "-o", "json"])
-        values = json.loads(vout or "{}") if code == 0 else {}
+    for r, vals in zip(listed, values, strict=True):
+        name, _, version = r.get("chart", "").rpartition("-")
         releases.append(ReleaseFacts(name=r["name"], namespace=r["namespace"], chart=name,
                                      version=version, status=r.get("status", ""),
-                                     values=values or {}))
+                                     values=vals))
     return releases
+
+
+async def _release_values(helm: Helm, name: str, namespace: str) -> dict[str, Any]:
+    """The values a release was installed with ({} when helm cannot say)."""
+    code, out, _ = await run_helm(helm, ["get", "values", name, "--namespace", namespace,
+                                         "-o", "json"])
+    return (json.loads(out or "{}") or {}) if code == 0 else {}
 
 
 # What helm's error says -> (cause, fix). `{section}` is the chart's key in the answers.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +61,14 @@ class Kube:
         model classes on first use - seconds for 1,000 nodes or 10,000 pods on 2 cores.
         Discovery and the pod watch read a few fields of each, so they read dicts."""
         return json.loads(self._get(path, query).read())
+
+    def get_text(self, path: str, **query: str) -> str:
+        """GET a path that answers in text (a pod's log), raising ApiException like get_json."""
+        return self._get(path, query).read().decode("utf-8", "replace")
+
+    def delete(self, path: str) -> None:
+        """DELETE an object with its own grace period (never forced), raising ApiException."""
+        self._request("DELETE", path, {}, None, "")
 
     def list_pages(self, path: str, limit: int = 500, **query: str
                    ) -> Iterator[dict[str, Any]]:
@@ -129,30 +136,7 @@ def connect(kubeconfig: str | None, context: str | None) -> Kube:
                             "fix the context's cluster, user or credentials entries")]) from None
     auth = api.configuration.api_key.get("authorization", "")
     token = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else None
-    _warm_typed_api()
     return Kube(api, path, context or (current or {}).get("name"), token)
-
-
-_warming: list[threading.Thread] = []
-
-
-def _warm_typed_api() -> None:
-    """Import the typed CoreV1Api in a background thread, once per process.
-
-    Why: that module (and its pydantic models) takes 1-3 s of CPU to import on 2 cores, and
-    the first step that labels a node, writes the state ConfigMap or runs the sample would
-    pay it in full. Started at connect, it loads while the run waits on the cluster, helm
-    and SSH (bench/e2e.py measured the difference)."""
-    if _warming:
-        return
-
-    def load() -> None:
-        from kubernetes import client
-
-        client.CoreV1Api  # noqa: B018 - the lazy import is the point
-
-    _warming.append(threading.Thread(target=load, name="kube-warm", daemon=True))
-    _warming[0].start()
 
 
 def _api_error(kube: Kube, exc: Exception) -> UserError:
@@ -271,8 +255,8 @@ def log_tail(kube: Kube, namespace: str, pod: str, lines: int = 3) -> list[str]:
 
     for previous in (True, False):
         try:
-            text = kube.core().read_namespaced_pod_log(pod, namespace, tail_lines=lines,
-                                                       previous=previous)
+            text = kube.get_text(f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+                                 tailLines=str(lines), previous=str(previous).lower())
         except ApiException:
             continue
         if text and text.strip():
@@ -287,7 +271,7 @@ def last_log_line(kube: Kube, namespace: str, pod: str, lines: int = 3) -> str:
 
 async def create_pod(kube: Kube, permit: Permit, namespace: str, body: dict[str, Any]) -> None:
     require_permit(permit)
-    await asyncio.to_thread(kube.core().create_namespaced_pod, namespace, body)
+    await asyncio.to_thread(kube.send_json, "POST", f"/api/v1/namespaces/{namespace}/pods", body)
 
 
 async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> None:
@@ -296,7 +280,7 @@ async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> N
 
     require_permit(permit)
     try:
-        await asyncio.to_thread(kube.core().delete_namespaced_pod, name, namespace)
+        await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{namespace}/pods/{name}")
     except ApiException as exc:
         if exc.status != 404:
             raise
@@ -330,8 +314,8 @@ async def delete_state(kube: Kube, permit: Permit) -> None:
 
     require_permit(permit)
     try:
-        await asyncio.to_thread(kube.core().delete_namespaced_config_map,
-                                STATE_CONFIGMAP[1], STATE_CONFIGMAP[0])
+        await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/"
+                                f"configmaps/{STATE_CONFIGMAP[1]}")
     except ApiException as exc:
         if exc.status != 404:
             raise

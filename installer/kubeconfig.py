@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from installer.errors import Problem, UserError
+from remote.yamlload import safe_load
 
 
 def kubeconfig_path(explicit: str | None) -> str:
@@ -54,7 +55,7 @@ def read_kubeconfig(path: str) -> dict[str, Any]:
             where, f"not a readable text file ({type(exc).__name__})", VALID_KUBECONFIG)]
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1} of the file: " if mark else ""
