@@ -163,14 +163,16 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
     return ClusterView(tuple(pods), tuple(events), nodes, tuple(errors), diagnosis)
 
 
+def _log_query(container: str | None, tail: int) -> dict[str, str]:
+    """A pod log's query (plain HTTP: the typed client costs 0.8 s of CPU to import)."""
+    return {"tailLines": str(tail), **({"container": container} if container else {})}
+
+
 async def pod_log(kube: Any, namespace: str, pod: str, container: str | None = None,
                   tail: int = 2000) -> list[str]:
     def read() -> list[str]:
-        kwargs: dict[str, Any] = {"tail_lines": tail}
-        if container:
-            kwargs["container"] = container
-        text = kube.core().read_namespaced_pod_log(pod, namespace, **kwargs)
-        return text.splitlines()
+        return kube.get_text(f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+                             **_log_query(container, tail)).splitlines()
 
     return await asyncio.to_thread(read)
 
@@ -179,10 +181,8 @@ def follow_log(kube: Any, namespace: str, pod: str, container: str | None,
                on_lines: Callable[[list[str]], None], stop: threading.Event,
                tail: int = 500) -> None:
     """`kubectl logs -f`: blocking; call in a thread. Lines go out in batches; `stop` ends it."""
-    kwargs: dict[str, Any] = {"follow": True, "tail_lines": tail, "_preload_content": False}
-    if container:
-        kwargs["container"] = container
-    resp = kube.core().read_namespaced_pod_log(pod, namespace, **kwargs)
+    resp = kube.open_stream(f"/api/v1/namespaces/{namespace}/pods/{pod}/log", follow="true",
+                            **_log_query(container, tail))
     done = threading.Event()
 
     def close_on_stop() -> None:

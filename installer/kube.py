@@ -66,6 +66,11 @@ class Kube:
         """GET a path that answers in text (a pod's log), raising ApiException like get_json."""
         return self._get(path, query).read().decode("utf-8", "replace")
 
+    def open_stream(self, path: str, **query: str) -> Any:
+        """GET a path that streams (a followed log): the open HTTP response, read with
+        `.stream(n)` and ended with `.shutdown()`/`.close()`."""
+        return self._get(path, query).response
+
     def delete(self, path: str) -> None:
         """DELETE an object with its own grace period (never forced), raising ApiException."""
         self._request("DELETE", path, {}, None, "")
