@@ -187,12 +187,29 @@ def plain_terminal(lines: list[str], count: int) -> float:
         os.unlink(path)
 
 
-def first_frame() -> float:
-    """Seconds from starting the real command in a pty until its first screen shows."""
-    exe = Path(sys.executable).parent / "gpu-kata-installer"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "installer.cli"]
-    ex = ROOT / "installer" / "examples"
-    cmd += ["--answers", str(ex / "answers.yaml"), "--wizard", "--facts", str(ex / "facts.yaml")]
+# The floor under the first frame: Textual itself, drawing the Cluster screen's kind of
+# widgets with nothing of ours imported (the same pty, the same marker).
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Footer, Input, Label
+class Bare(App):
+    def compose(self):
+        yield Label("Kubeconfig")
+        yield Input()
+        yield Footer()
+Bare().run()
+"""
+
+
+def first_frame(cmd: list[str] | None = None) -> float:
+    """Seconds from starting the real command (or `cmd`) in a pty until its first screen
+    shows."""
+    if cmd is None:
+        exe = Path(sys.executable).parent / "gpu-kata-installer"
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "installer.cli"]
+        ex = ROOT / "installer" / "examples"
+        cmd += ["--answers", str(ex / "answers.yaml"), "--wizard", "--facts",
+                str(ex / "facts.yaml")]
     master, slave = _pty_pair(80, 24)
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24",
            "XDG_STATE_HOME": tempfile.mkdtemp(prefix="gki-bench-")}
@@ -248,10 +265,15 @@ def main() -> int:
     plain = plain_terminal(lines, 200_000 if args.quick else 2_000_000)
     print(f"{'plain terminal (cat into a pty, like kubectl logs -f)':<55} {plain:>12,.0f} lines/s, "
           "keypress n/a (cat reads no keys)")
-    runs = 1 if args.quick else 5
-    frames = [first_frame() for _ in range(runs)]
+    runs = 1 if args.quick else 7
+    frames, bare = [], []
+    for _ in range(runs):  # interleaved, so the machine's load hits both alike
+        frames.append(first_frame())
+        bare.append(first_frame([sys.executable, "-c", BARE_APP]))
     frame = statistics.median(frames)
     print(f"{'first frame of the wizard in a pty (80x24)':<55} {frame:>12.2f} s median of {runs}")
+    print(f"{'first frame of a bare Textual app (Label, Input, Footer)':<55} "
+          f"{statistics.median(bare):>12.2f} s median of {runs} (load {os.getloadavg()[0]:.1f})")
 
     at_goal = [r for r in results if r["rate"] >= GOAL_RATE]
     ok_rate = bool(at_goal) and all(r["kept"] for r in at_goal if r["rate"] == GOAL_RATE)

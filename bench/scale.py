@@ -114,7 +114,7 @@ async def nodes_table(kubeconfig: str, expect: int) -> tuple[float, float]:
         if app.facts_error:
             raise SystemExit(f"discovery failed: {app.facts_error}")
         discovered = time.monotonic() - t0
-        screen = app.wizard_screens["nodes"]
+        screen = app.screen_for("nodes")
         app.goto("nodes")
 
         def rows() -> int:

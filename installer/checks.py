@@ -19,6 +19,7 @@ from typing import Literal
 import yaml
 
 from remote.hostfacts import HostFacts, PciDevice
+from remote.yamlload import safe_load
 
 Status = Literal["pass", "warn", "fail", "skip"]
 Severity = Literal["fail", "warn"]
@@ -413,7 +414,7 @@ def _kubelet(f: HostFacts) -> tuple[dict | None, str | None]:
     if f.kubelet_config is None:
         return None, None
     try:
-        data = yaml.safe_load(f.kubelet_config)
+        data = safe_load(f.kubelet_config)
     except yaml.YAMLError as e:
         return None, f"{f.kubelet_config_path}: not valid YAML: {str(e).splitlines()[0]}"
     if not isinstance(data, dict):

@@ -113,6 +113,19 @@ class Context:
 Executor = Callable[[Context, Step, Facts], Awaitable[Any]]
 
 
+def side_by_side(steps: tuple[Step, ...]) -> list[tuple[Step, ...]]:
+    """Steps in plan order, grouped: a run of `side_by_side` steps of one action together."""
+    groups: list[tuple[Step, ...]] = []
+    for step in steps:
+        last = groups[-1] if groups else ()
+        if step.side_by_side and last and last[0].side_by_side and \
+                last[0].action == step.action:
+            groups[-1] = (*last, step)
+        else:
+            groups.append((step,))
+    return groups
+
+
 @dataclass
 class Engine:
     """Executors are looked up by a step's `action`; gather executors return new Facts."""
@@ -168,6 +181,23 @@ class Engine:
         self.ctx.emit(StepFinished(path=step.id, status="ok",
                                    message=result if isinstance(result, str) else "done"))
         return result
+
+    async def _run_together(self, steps: tuple[Step, ...], facts: Facts) -> None:
+        """Run steps side by side (a host each, at most ssh_limit at once); every one reports
+        its own result, and the first failure in plan order is the run's."""
+        if len(steps) == 1:
+            await self._run_step(steps[0], facts)
+            return
+        limit = asyncio.Semaphore(self.ctx.services.get("ssh_limit", 50))
+
+        async def one(step: Step) -> Any:
+            async with limit:
+                return await self._run_step(step, facts)
+
+        results = await asyncio.gather(*(one(s) for s in steps), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def gather(self, facts: Facts) -> tuple[Plan, Facts]:
         """Gather until the plan needs no more facts; every gather step is read-only."""
@@ -225,8 +255,8 @@ class Engine:
                 if not replanned:
                     break
             changed = self.ctx.applied  # the sample's own pod is not a change to the cluster
-            for step in plan.phase("verify"):
-                await self._run_step(step, facts)
+            for group in side_by_side(plan.phase("verify")):
+                await self._run_together(group, facts)
         except asyncio.CancelledError:
             self.ctx.emit(RunFinished(path="run", status="cancelled", exit_code=EXIT_INTERRUPTED,
                                       message="interrupted; run again to resume"))

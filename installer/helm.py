@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -26,6 +27,7 @@ from installer.errors import Problem, StepFailed, UserError
 from installer.facts import ReleaseFacts
 
 CANCEL_GRACE_SECONDS = 3.0
+VALUES_AT_ONCE = 4  # `helm get values` processes at once during discovery
 
 
 @dataclass(frozen=True)
@@ -55,19 +57,15 @@ async def helm_version(helm: Helm) -> str:
     """`helm version --short` (e.g. `v3.19.0+g3d8990f`), refusing a major this tool does not
     drive: helm 2's commands and flags differ, and a future major may too, so failing here
     names the problem before any change rather than in the middle of an install."""
-    proc = await asyncio.create_subprocess_exec(
-        helm.binary, "version", "--short", stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=child_env())
-    out, _ = await proc.communicate()
-    text = out.decode("utf-8", "replace").strip()
-    version = text.splitlines()[-1].strip() if text else ""
-    major = version.removeprefix("v").split(".", 1)[0]
-    if proc.returncode != 0 or major not in SUPPORTED_MAJORS:
-        said = repr(version) if version else f"nothing (exit {proc.returncode})"
+    code, out, err = await run_helm(helm, ["version", "--short"])
+    said = " ".join(f"{out}\n{err}".split())
+    found = re.search(r"\bv(\d+)\.\d+\.\d+\S*", said)  # helm 2 adds "Client: " and tiller
+    if code != 0 or found is None or found.group(1) not in SUPPORTED_MAJORS:
         raise UserError(f"unsupported helm at {helm.binary}", [Problem(
-            "helm", f"`helm version --short` said {said}",
+            "helm", f"`helm version --short` said {said[:200]!r}" if said else
+            f"`helm version --short` said nothing (exit {code})",
             "install helm 3 or 4, or set GPU_KATA_HELM to its path")])
-    return version
+    return found.group(0)
 
 
 async def run_helm(helm: Helm, args: list[str], on_line: Callable[[str, str], None] | None = None,
@@ -118,17 +116,29 @@ async def list_releases(helm: Helm) -> list[ReleaseFacts]:
     if code != 0:
         raise StepFailed(f"helm list failed: {err.strip() or out.strip()}",
                          fix="check the kubeconfig and that helm can reach the cluster")
+    listed = json.loads(out or "[]")
+    # The releases' values side by side (a few helm processes at a time), not one by one.
+    limit = asyncio.Semaphore(VALUES_AT_ONCE)
+
+    async def values_of(r: dict[str, Any]) -> dict[str, Any]:
+        async with limit:
+            return await _release_values(helm, r["name"], r["namespace"])
+
+    values = await asyncio.gather(*(values_of(r) for r in listed))
     releases = []
-    for r in json.loads(out or "[]"):
-        chart = r.get("chart", "")
-        name, _, version = chart.rpartition("-")
-        code, vout, _ = await run_helm(helm, ["get", "values", r["name"], "--namespace",
-                                              r["namespace"], "-o", "json"])
-        values = json.loads(vout or "{}") if code == 0 else {}
+    for r, vals in zip(listed, values, strict=True):
+        name, _, version = r.get("chart", "").rpartition("-")
         releases.append(ReleaseFacts(name=r["name"], namespace=r["namespace"], chart=name,
                                      version=version, status=r.get("status", ""),
-                                     values=values or {}))
+                                     values=vals))
     return releases
+
+
+async def _release_values(helm: Helm, name: str, namespace: str) -> dict[str, Any]:
+    """The values a release was installed with ({} when helm cannot say)."""
+    code, out, _ = await run_helm(helm, ["get", "values", name, "--namespace", namespace,
+                                         "-o", "json"])
+    return (json.loads(out or "{}") or {}) if code == 0 else {}
 
 
 # What helm's error says -> (cause, fix). `{section}` is the chart's key in the answers.

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from installer.engine import Permit, require_permit
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts
+from installer.kubeconfig import VALID_KUBECONFIG, kubeconfig_path, read_kubeconfig
 from installer.verify import CLUSTER_POLICY_REF
 
 
@@ -66,6 +62,19 @@ class Kube:
         Discovery and the pod watch read a few fields of each, so they read dicts."""
         return json.loads(self._get(path, query).read())
 
+    def get_text(self, path: str, **query: str) -> str:
+        """GET a path that answers in text (a pod's log), raising ApiException like get_json."""
+        return self._get(path, query).read().decode("utf-8", "replace")
+
+    def open_stream(self, path: str, **query: str) -> Any:
+        """GET a path that streams (a followed log): the open HTTP response, read with
+        `.stream(n)` and ended with `.shutdown()`/`.close()`."""
+        return self._get(path, query).response
+
+    def delete(self, path: str) -> None:
+        """DELETE an object with its own grace period (never forced), raising ApiException."""
+        self._request("DELETE", path, {}, None, "")
+
     def list_pages(self, path: str, limit: int = 500, **query: str
                    ) -> Iterator[dict[str, Any]]:
         """A list path page by page (plain JSON, `limit` items each, one consistent
@@ -104,55 +113,6 @@ class Kube:
             raw.release_conn()
 
 
-def kubeconfig_path(explicit: str | None) -> str:
-    if explicit:
-        return os.path.expanduser(explicit)
-    env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    return os.path.expanduser(env or "~/.kube/config")
-
-
-_VALID_KUBECONFIG = "point cluster.kubeconfig at a valid kubeconfig (kubectl config view checks it)"
-
-
-def _check_kubeconfig_file(path: str) -> None:
-    """The failures the kubernetes client reports badly (a traceback for YAML errors, "list
-    indices must be integers" for a list): a missing, unreadable, non-text or non-YAML file, or
-    a document that is not a mapping. Each becomes a UserError naming the file and the fix."""
-    where = "cluster.kubeconfig"
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"kubeconfig {path} is a directory", [Problem(
-            where, f"{path} is a directory, not a kubeconfig file",
-            "point cluster.kubeconfig (or KUBECONFIG) at the kubeconfig file itself")])
-    if not p.is_file():
-        raise UserError(f"kubeconfig {path} not found", [Problem(
-            where, f"no file at {path}",
-            "set cluster.kubeconfig in the answers file or KUBECONFIG to your kubeconfig")])
-    try:
-        text = p.read_text(encoding="utf-8")
-    except PermissionError:
-        raise UserError(f"kubeconfig {path} cannot be read", [Problem(
-            where, "permission denied",
-            f"run as the user who owns it, or let this user read it (chmod 600 {path} as "
-            "its owner)")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"kubeconfig {path} cannot be read", [Problem(
-            where, f"not a readable text file ({type(exc).__name__})", _VALID_KUBECONFIG)]
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1} of the file: " if mark else ""
-        raise UserError(f"kubeconfig {path} is not valid YAML", [Problem(
-            where, at + (getattr(exc, "problem", None) or "YAML syntax error"),
-            _VALID_KUBECONFIG)]) from None
-    if not isinstance(data, dict):
-        raise UserError(f"kubeconfig {path} is not a kubeconfig", [Problem(
-            where, "the document is not a mapping of clusters, contexts and users",
-            _VALID_KUBECONFIG)])
-
-
 def connect(kubeconfig: str | None, context: str | None) -> Kube:
     """Build a client, or raise UserError saying exactly what is wrong with the kubeconfig."""
     from kubernetes import config
@@ -160,13 +120,13 @@ def connect(kubeconfig: str | None, context: str | None) -> Kube:
 
     path = kubeconfig_path(kubeconfig)
     where = "cluster.kubeconfig"
-    _check_kubeconfig_file(path)
+    read_kubeconfig(path)
     try:
         contexts, current = config.list_kube_config_contexts(config_file=path)
     except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
         raise UserError(f"kubeconfig {path} cannot be read", [Problem(
             where, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            _VALID_KUBECONFIG)]) from None
+            VALID_KUBECONFIG)]) from None
     names = [c["name"] for c in contexts or []]
     if context and context not in names:
         raise UserError(f"context '{context}' is not in {path}", [Problem(
@@ -181,30 +141,7 @@ def connect(kubeconfig: str | None, context: str | None) -> Kube:
                             "fix the context's cluster, user or credentials entries")]) from None
     auth = api.configuration.api_key.get("authorization", "")
     token = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else None
-    _warm_typed_api()
     return Kube(api, path, context or (current or {}).get("name"), token)
-
-
-_warming: list[threading.Thread] = []
-
-
-def _warm_typed_api() -> None:
-    """Import the typed CoreV1Api in a background thread, once per process.
-
-    Why: that module (and its pydantic models) takes 1-3 s of CPU to import on 2 cores, and
-    the first step that labels a node, writes the state ConfigMap or runs the sample would
-    pay it in full. Started at connect, it loads while the run waits on the cluster, helm
-    and SSH (bench/e2e.py measured the difference)."""
-    if _warming:
-        return
-
-    def load() -> None:
-        from kubernetes import client
-
-        client.CoreV1Api  # noqa: B018 - the lazy import is the point
-
-    _warming.append(threading.Thread(target=load, name="kube-warm", daemon=True))
-    _warming[0].start()
 
 
 def _api_error(kube: Kube, exc: Exception) -> UserError:
@@ -323,8 +260,8 @@ def log_tail(kube: Kube, namespace: str, pod: str, lines: int = 3) -> list[str]:
 
     for previous in (True, False):
         try:
-            text = kube.core().read_namespaced_pod_log(pod, namespace, tail_lines=lines,
-                                                       previous=previous)
+            text = kube.get_text(f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+                                 tailLines=str(lines), previous=str(previous).lower())
         except ApiException:
             continue
         if text and text.strip():
@@ -339,7 +276,7 @@ def last_log_line(kube: Kube, namespace: str, pod: str, lines: int = 3) -> str:
 
 async def create_pod(kube: Kube, permit: Permit, namespace: str, body: dict[str, Any]) -> None:
     require_permit(permit)
-    await asyncio.to_thread(kube.core().create_namespaced_pod, namespace, body)
+    await asyncio.to_thread(kube.send_json, "POST", f"/api/v1/namespaces/{namespace}/pods", body)
 
 
 async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> None:
@@ -348,7 +285,7 @@ async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> N
 
     require_permit(permit)
     try:
-        await asyncio.to_thread(kube.core().delete_namespaced_pod, name, namespace)
+        await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{namespace}/pods/{name}")
     except ApiException as exc:
         if exc.status != 404:
             raise
@@ -382,8 +319,8 @@ async def delete_state(kube: Kube, permit: Permit) -> None:
 
     require_permit(permit)
     try:
-        await asyncio.to_thread(kube.core().delete_namespaced_config_map,
-                                STATE_CONFIGMAP[1], STATE_CONFIGMAP[0])
+        await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/"
+                                f"configmaps/{STATE_CONFIGMAP[1]}")
     except ApiException as exc:
         if exc.status != 404:
             raise

@@ -49,6 +49,9 @@ class Step:
     params: dict[str, Any] = field(default_factory=dict)
     changes: tuple[Change, ...] = ()
     note: str = ""
+    # Read-only per-host work that may run beside its neighbours of the same action (the
+    # engine runs such a run of steps side by side, under the SSH concurrency limit).
+    side_by_side: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -273,7 +276,8 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
     ]
     steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
                    "verify-host", {"node": name, "target": _ssh_target(
-                       answers, name, facts.cluster.node(name) if facts.cluster else None)})
+                       answers, name, facts.cluster.node(name) if facts.cluster else None)},
+                   side_by_side=True)
               for name in kata]
     if answers.sample.run:
         s = answers.sample

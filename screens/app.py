@@ -12,29 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 
 from installer.answers import Answers, load_answers
-from installer.engine import Context, Engine
 from installer.errors import EXIT_INTERRUPTED, UserError
 from installer.events import CheckReported, PodStatus, RunFinished
 from installer.facts import Facts, load_recorded_facts
 from installer.redact import Redactor
 from screens.base import WizardScreen
 from screens.bridge import OUTPUT_KEY, LineBatcher, TuiDecider, TuiSink
-from screens.charts import ChartsScreen
-from screens.checks import ChecksScreen
-from screens.cluster import ClusterScreen
-from screens.done import DoneScreen
-from screens.fixes import FixesScreen
-from screens.install import InstallScreen
 from screens.messages import (
     AnswersChanged,
     AnswersSaved,
@@ -48,20 +43,22 @@ from screens.messages import (
     RunEnded,
 )
 from screens.modals import ConfirmModal, HelpModal, SaveModal, SecretModal
-from screens.nodes import NodesScreen
-from screens.review import ReviewScreen
 from screens.runner import LoopThread, in_thread
-from screens.sample import SampleScreen
 from screens.services import FactsProvider, Inspector, NoInspector, Services, recorded_facts
-from screens.ssh import SshScreen
 from screens.state import WIZARD_STEPS, Ring, RunState, WizardState
-from screens.troubleshoot import TroubleshootScreen
+
+if TYPE_CHECKING:
+    from installer.engine import Engine
 
 ORDER = [k for k, _ in WIZARD_STEPS]
-SCREEN_CLASSES: dict[str, type[WizardScreen]] = {
-    "cluster": ClusterScreen, "nodes": NodesScreen, "ssh": SshScreen, "checks": ChecksScreen,
-    "fixes": FixesScreen, "charts": ChartsScreen, "review": ReviewScreen,
-    "install": InstallScreen, "sample": SampleScreen, "done": DoneScreen,
+# Each step's screen, imported and built the first time it is shown: the first frame waits
+# on the Cluster screen alone, not on every screen's module (BENCHMARKS.md section 3).
+SCREEN_CLASSES: dict[str, str] = {
+    "cluster": "screens.cluster:ClusterScreen", "nodes": "screens.nodes:NodesScreen",
+    "ssh": "screens.ssh:SshScreen", "checks": "screens.checks:ChecksScreen",
+    "fixes": "screens.fixes:FixesScreen", "charts": "screens.charts:ChartsScreen",
+    "review": "screens.review:ReviewScreen", "install": "screens.install:InstallScreen",
+    "sample": "screens.sample:SampleScreen", "done": "screens.done:DoneScreen",
 }
 STOP_TIMEOUT = 20.0
 POD_POLL_SECONDS = 2.0
@@ -113,13 +110,19 @@ class InstallerApp(App[int]):
     # --- screens and navigation --------------------------------------------------------
     def on_mount(self) -> None:
         if self.troubleshoot_only:
-            self.push_screen(TroubleshootScreen(standalone=True))
+            self.push_screen(_troubleshoot_screen()(standalone=True))
             return
-        for key in ORDER:
-            screen = SCREEN_CLASSES[key]()
-            self.wizard_screens[key] = screen
-            self.install_screen(screen, name=key)
-        self.push_screen(self.start if self.start in ORDER else "cluster")
+        self.push_screen(self.screen_for(self.start if self.start in ORDER else "cluster"))
+
+    def screen_for(self, step: str) -> WizardScreen:
+        """The step's screen, built and installed on first use (it then keeps its state)."""
+        screen = self.wizard_screens.get(step)
+        if screen is None:
+            module, name = SCREEN_CLASSES[step].split(":")
+            screen = getattr(importlib.import_module(module), name)()
+            self.wizard_screens[step] = screen
+            self.install_screen(screen, name=step)
+        return screen
 
     def current_step(self) -> str | None:
         screen = self.screen
@@ -128,14 +131,15 @@ class InstallerApp(App[int]):
         return None
 
     def goto(self, step: str) -> None:
-        if step not in self.wizard_screens:
+        if step not in SCREEN_CLASSES:
             return
         if isinstance(self.screen, ModalScreen):
             return  # a question is open (consent mid-run, quit...): it is answered first
-        while isinstance(self.screen, TroubleshootScreen) and len(self.screen_stack) > 1:
+        while isinstance(self.screen, _troubleshoot_screen()) and len(self.screen_stack) > 1:
             self.pop_screen()
-        if self.screen is not self.wizard_screens[step]:
-            self.switch_screen(step)
+        screen = self.screen_for(step)
+        if self.screen is not screen:
+            self.switch_screen(screen)
 
     def navigate(self, step: str) -> None:
         """Go to a step as the operator asked (keys, palette, a click): unless input on the
@@ -165,9 +169,10 @@ class InstallerApp(App[int]):
         self.navigate(step)
 
     def action_troubleshoot(self) -> None:
-        if isinstance(self.screen, TroubleshootScreen):
+        troubleshoot = _troubleshoot_screen()
+        if isinstance(self.screen, troubleshoot):
             return
-        self.push_screen(TroubleshootScreen())
+        self.push_screen(troubleshoot())
 
     def action_help(self) -> None:
         screen = self.screen
@@ -327,6 +332,7 @@ class InstallerApp(App[int]):
                          lambda yes: self._launch(False) if yes else None)
 
     def _launch(self, dry_run: bool) -> None:
+        from installer.engine import Context, Engine
         from installer.headless import journal_for
         from installer.runtime import run_services
         from installer.sinks import LogFileSink, state_dir
@@ -601,6 +607,13 @@ class InstallerApp(App[int]):
 
     def exit_code(self) -> int:
         return self.run_state.exit_code or 0
+
+
+def _troubleshoot_screen() -> type[WizardScreen]:
+    """The troubleshooting screen's class, imported when first needed (not at startup)."""
+    from screens.troubleshoot import TroubleshootScreen
+
+    return TroubleshootScreen
 
 
 def run_wizard(answers_path: Path | None = None, *, facts_path: Path | None = None,

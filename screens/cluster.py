@@ -95,8 +95,11 @@ ClusterPolicy. Everything later is planned against what it finds.
 
     def on_mount(self) -> None:
         self.refresh_from_state()
-        state = self.wizard.state
-        if state.facts is None and not self.wizard.discovering:
+        # The first frame comes first: discovery (and its imports) starts once it is drawn.
+        self.call_after_refresh(self._discover_first)
+
+    def _discover_first(self) -> None:
+        if self.wizard.state.facts is None and not self.wizard.discovering:
             self.action_discover()
 
     def refresh_from_state(self) -> None:
@@ -118,9 +121,10 @@ ClusterPolicy. Everything later is planned against what it finds.
             Text("discovering…", style="yellow") if self.wizard.discovering else "")
 
     def _load_contexts(self, kubeconfig: str | None, chosen: str | None) -> None:
-        """Read the kubeconfig in a thread: the kubernetes client is slow to import."""
-        self.run_worker(partial(self._read_contexts, kubeconfig, chosen), thread=True,
-                        group="contexts", exclusive=True)
+        """Read the kubeconfig in a thread, after the screen is drawn: it must not hold up
+        a frame (the first one above all)."""
+        self.call_after_refresh(self.run_worker, partial(self._read_contexts, kubeconfig, chosen),
+                                thread=True, group="contexts", exclusive=True)
 
     def _read_contexts(self, kubeconfig: str | None, chosen: str | None) -> None:
         self.post_message(ContextsRead(self.wizard.services.contexts(kubeconfig), chosen))

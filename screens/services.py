@@ -24,19 +24,15 @@ from installer.clusterinfo import (
     pod_log,
     require_kube,
 )
-from installer.engine import Context, Engine, Executor
-from installer.errors import StepFailed, UserError
-from installer.events import CheckReported, Recorder
+from installer.errors import UserError
 from installer.facts import Facts, load_recorded_facts
-from installer.plan import Step
-from installer.redact import Redactor
-from installer.runtime import run_services
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine, the plan and SSH are imported when used: not at startup
+    from installer.engine import Executor
     from installer.sshtest import ConnectionReport
 
 FactsProvider = Callable[[Cluster], Awaitable[Facts]]
-ExecutorsFactory = Callable[[], dict[str, Executor]]
+ExecutorsFactory = Callable[[], "dict[str, Executor]"]
 
 
 class _NoDecisions:
@@ -46,6 +42,8 @@ class _NoDecisions:
 
 async def discover_facts(cluster: Cluster) -> Facts:
     """The real FactsProvider: the engine's own discover executor, read-only."""
+    from installer.engine import Context
+    from installer.plan import Step
     from installer.steps.discover import discover
 
     ctx = Context(dry_run=True, sinks=[], decider=_NoDecisions())
@@ -81,6 +79,12 @@ async def run_checks(answers: Answers, facts: Facts, executors: dict[str, Execut
     """Probe the Kata nodes and run the prerequisite checks through the engine (read-only).
 
     `ask` answers the secrets the answers say to prompt for (see InstallerApp.secrets)."""
+    from installer.engine import Context, Engine
+    from installer.errors import StepFailed
+    from installer.events import CheckReported, Recorder
+    from installer.redact import Redactor
+    from installer.runtime import run_services
+
     rec = Recorder()
     error = None
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer.answers import Answers, dump_answers, validate_answers
 from installer.errors import UserError
@@ -27,7 +27,9 @@ from installer.events import (
     WarningEvent,
 )
 from installer.facts import Facts, NodeFacts
-from installer.plan import Plan, build_plan, kata_nodes
+
+if TYPE_CHECKING:  # the planner (checks, host plans, values) loads when a plan is first asked for
+    from installer.plan import Plan
 
 WIZARD_STEPS: tuple[tuple[str, str], ...] = (
     ("cluster", "Cluster"),
@@ -143,10 +145,14 @@ class WizardState:
         return choice if choice else f"default ({self.answers.nodes.default})"
 
     def kata_nodes(self) -> list[str]:
+        from installer.plan import kata_nodes
+
         return kata_nodes(self.answers, self.facts or Facts(cluster=None))
 
     def plan(self) -> Plan:
         """The same value the headless --dry-run prints (raises UserError on a mismatch)."""
+        from installer.plan import build_plan
+
         return build_plan(self.answers, self.facts or Facts(cluster=None))
 
     def plan_or_error(self) -> tuple[Plan | None, UserError | None]:

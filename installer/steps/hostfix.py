@@ -21,8 +21,9 @@ async def _node_ready(ctx: Context, node: str) -> bool:
         return True
 
     def ready() -> bool:
-        status = k.core().read_node(node).status
-        return any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
+        status = k.get_json(f"/api/v1/nodes/{node}").get("status") or {}
+        return any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in status.get("conditions") or [])
 
     return await asyncio.to_thread(ready)
 

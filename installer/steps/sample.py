@@ -38,11 +38,12 @@ def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
     }
 
 
-def read_sample(k: kube.Kube, namespace: str) -> Any | None:
+def read_sample(k: kube.Kube, namespace: str) -> dict[str, Any] | None:
+    """The sample pod as plain JSON (kube.Kube.get_json: no typed client), None if gone."""
     from kubernetes.client.exceptions import ApiException
 
     try:
-        return k.core().read_namespaced_pod(NAME, namespace)
+        return k.get_json(f"/api/v1/namespaces/{namespace}/pods/{NAME}")
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -67,8 +68,8 @@ def _gpu_resource(k: kube.Kube, params: dict[str, Any]) -> str:
     """The resource to request: pgpu, or with per-model naming the first model on a node."""
     if params["resource"] != "per-model":
         return params["resource"]
-    for node in k.core().list_node().items:
-        for name, value in (node.status.allocatable or {}).items():
+    for node in k.list_items("/api/v1/nodes"):
+        for name, value in ((node.get("status") or {}).get("allocatable") or {}).items():
             if name.startswith("nvidia.com/") and name != "nvidia.com/gpu" and value != "0":
                 return name
     raise StepFailed("no node advertises a per-model GPU resource (nvidia.com/<model>)",
@@ -79,15 +80,15 @@ def _log(k: kube.Kube, namespace: str) -> str:
     from kubernetes.client.exceptions import ApiException
 
     try:
-        return k.core().read_namespaced_pod_log(NAME, namespace) or ""
+        return k.get_text(f"/api/v1/namespaces/{namespace}/pods/{NAME}/log")
     except ApiException:
         return ""  # not started yet
 
 
-def _pending_reason(pod: Any) -> str:
-    for c in pod.status.conditions or []:
-        if c.type == "PodScheduled" and c.status != "True":
-            return f"{c.reason}: {c.message}"
+def _pending_reason(pod: dict[str, Any]) -> str:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") != "True":
+            return f"{c.get('reason')}: {c.get('message')}"
     return ""
 
 
@@ -109,7 +110,7 @@ async def sample(ctx: Context, step: Step, facts: Facts) -> str:
     try:
         while True:
             pod = await asyncio.to_thread(read_sample, k, ns)
-            phase = pod.status.phase if pod else "Gone"
+            phase = ((pod.get("status") or {}).get("phase") or "Pending") if pod else "Gone"
             if phase in ("Running", "Succeeded", "Failed"):
                 # Polled, not followed: a follow stream does not always end with the pod.
                 text = await asyncio.to_thread(_log, k, ns)

@@ -75,14 +75,15 @@ async def delete_state(ctx: Context, step: Step, facts: Facts) -> str:
 
 def _label_drift(k: kube.Kube, recorded: dict[str, dict[str, str]] | None) -> list[str]:
     drift = []
-    for node in k.core().list_node().items:
-        labels = node.metadata.labels or {}
-        want = None if recorded is None else recorded.get(node.metadata.name, {})
+    for node in k.list_items("/api/v1/nodes"):
+        meta = node["metadata"]
+        labels = meta.get("labels") or {}
+        want = None if recorded is None else recorded.get(meta["name"], {})
         left = sorted(label_restore(labels, want))
         if KATA_RUNTIME_LABEL in labels and KATA_RUNTIME_LABEL not in (want or {}):
             left.append(KATA_RUNTIME_LABEL)
         if left:
-            drift.append(f"{node.metadata.name}: {', '.join(left)}")
+            drift.append(f"{meta['name']}: {', '.join(left)}")
     return drift
 
 

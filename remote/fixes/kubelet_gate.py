@@ -15,6 +15,7 @@ import yaml
 
 from remote.fixes.base import FileView, FixBlocked, HostChange, ScriptBuilder
 from remote.hostfacts import HostFacts
+from remote.yamlload import safe_load
 
 NAME = "kubelet-gate"
 GATE = "KubeletPodResourcesGet"
@@ -84,7 +85,7 @@ def plan(facts: HostFacts, host_root: str = "/", view: FileView | None = None, *
     if text is None:
         return None
     try:
-        data = yaml.safe_load(text) or {}
+        data = safe_load(text) or {}
     except yaml.YAMLError as e:
         raise FixBlocked(NAME, f"/{path} is not valid YAML: {str(e).splitlines()[0]}",
                          "Repair the kubelet config first.") from None
@@ -99,7 +100,7 @@ def plan(facts: HostFacts, host_root: str = "/", view: FileView | None = None, *
         return None
     try:
         new = add_gate(text)
-        after = yaml.safe_load(new)
+        after = safe_load(new)
     except (ValueError, yaml.YAMLError) as e:
         raise FixBlocked(NAME, f"cannot add the gate safely: {e}",
                          f"Add `{GATE}: true` under featureGates in /{path} by hand.") from None

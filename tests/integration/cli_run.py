@@ -48,6 +48,12 @@ def installer(lab, tmp_path: Path, *args: str, timeout: float = 600,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def _ctrl_c_as_on_a_terminal() -> None:
+    """A shell without job control starts background jobs with SIGINT ignored, and the test
+    runner may be one: the installer must see Ctrl-C as an operator's terminal delivers it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class JsonRun:
     """`gpu-kata-installer --json ...` running in the background, read event by event."""
 
@@ -55,7 +61,7 @@ class JsonRun:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "installer.cli", *args, "--json"], cwd=ROOT,
             env=env(lab, tmp_path, helm), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, preexec_fn=_ctrl_c_as_on_a_terminal)
         self.events: list[dict] = []
 
     def until(self, pred: Callable[[dict], bool], timeout: float = 300) -> dict:

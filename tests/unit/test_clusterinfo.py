@@ -114,15 +114,9 @@ class _Kube:
     def __init__(self, resp):
         self.resp = resp
 
-    def core(self):
-        resp = self.resp
-
-        class Core:
-            def read_namespaced_pod_log(self, *args, **kwargs):
-                assert kwargs["follow"] is True
-                return resp
-
-        return Core()
+    def open_stream(self, path, **query):
+        assert path == "/api/v1/namespaces/ns/pods/pod/log" and query["follow"] == "true"
+        return self.resp
 
 
 def test_a_followed_log_delivers_whole_lines_and_stops_promptly_on_request():

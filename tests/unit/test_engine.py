@@ -215,3 +215,33 @@ def test_run_checks_gathers_and_checks_but_changes_nothing(answers, facts):
     assert world.ran == ["probe/hosts", "check/cluster", "check/gpu-node-1", "check/gpu-node-2"]
     assert set(gathered.hosts) == {"gpu-node-1", "gpu-node-2"}
     assert not plan.phase("gather")
+
+
+def test_hosts_are_verified_side_by_side_and_the_first_failure_in_plan_order_is_the_runs(
+        answers, facts):
+    """Why side by side: one SSH round trip per Kata host, one after another, grows with the
+    fleet (0.13 s a host on the lab). Each host still reports its own result."""
+    world = World()
+    executors = world.executors()
+    started: list[str] = []
+    both = asyncio.Event()
+
+    async def verify_host(ctx, step, facts):
+        started.append(step.id)
+        if len(started) == 2:
+            both.set()
+        await asyncio.wait_for(both.wait(), 5)  # one after another would time out here
+        if step.id == "verify/host/gpu-node-1":
+            await asyncio.sleep(0.05)  # fails last in time, first in the plan
+        raise StepFailed(f"{step.id} broke")
+
+    executors["verify-host"] = verify_host
+    rec = Recorder()
+    ctx = Context(dry_run=False, sinks=[rec], decider=Yes())
+    code = asyncio.run(Engine(answers, ctx, executors).run(facts))
+    assert code == EXIT_STEP_FAILED
+    assert sorted(started) == ["verify/host/gpu-node-1", "verify/host/gpu-node-2"]
+    failed = {e.path: e.message for e in rec.of(StepFinished) if e.status == "failed"}
+    assert set(failed) == set(started)
+    assert rec.of(RunFinished)[-1].message == "verify/host/gpu-node-1 broke"
+    assert "sample/cuda-vectoradd" not in world.ran

@@ -1,0 +1,46 @@
+"""The wizard's first frame waits only on what its first screen needs.
+
+Why: on 2 shared cores every module imported before the first paint delays it (goal: under
+1 s, BENCHMARKS.md section 3). SSH (asyncssh), the kubernetes client, the engine and planner,
+and the other nine screens load when first used - after the first frame.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LATER = ("asyncssh", "kubernetes", "installer.engine", "installer.plan", "installer.kube",
+         "installer.helm", "screens.nodes", "screens.charts", "screens.install",
+         "screens.troubleshoot", "screens.review")
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+current-context: lab
+contexts:
+- name: lab
+  context: {cluster: lab, user: admin}
+- name: other
+  context: {cluster: lab, user: admin}
+clusters: [{name: lab, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: admin, user: {token: t}}]
+"""
+
+
+def test_the_first_screen_loads_without_ssh_kubernetes_engine_or_other_screens(tmp_path):
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(KUBECONFIG)
+    code = (
+        "import sys\n"
+        "import screens.app, screens.cluster\n"
+        "from installer.clusterinfo import list_contexts\n"
+        f"ctxs = list_contexts({str(kubeconfig)!r})\n"
+        "assert ctxs.names == ('lab', 'other') and ctxs.current == 'lab', ctxs\n"
+        f"print(','.join(sorted(m for m in {LATER!r} if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.strip()
+    assert out == "", f"imported before the first frame: {out}"
