@@ -28,7 +28,7 @@ from installer.engine import Context, Engine, Executor
 from installer.errors import StepFailed, UserError
 from installer.events import CheckReported, Recorder
 from installer.facts import Facts, load_recorded_facts
-from installer.plan import Step
+from installer.plan import Step, build_plan
 from installer.redact import Redactor
 from installer.runtime import run_services
 
@@ -52,6 +52,18 @@ async def discover_facts(cluster: Cluster) -> Facts:
     step = Step("discover/cluster", "gather", "Discover the cluster", "discover",
                 {"kubeconfig": cluster.kubeconfig, "context": cluster.context})
     return await discover(ctx, step, Facts(cluster=None))
+
+
+async def scan_for_plan(answers: Answers, facts: Facts, executors: dict[str, Executor]
+                        ) -> Facts:
+    """The plan's gather steps that only read the cluster - GPU pods on the nodes it would
+    relabel - run by the engine's own executors, so the review screen shows the warning
+    `--dry-run` prints without probing any host."""
+    ctx = Context(dry_run=True, sinks=[], decider=_NoDecisions())
+    for step in build_plan(answers, facts).phase("gather"):
+        if step.action == "gpu-pods":
+            facts = await executors[step.action](ctx, step, facts)
+    return facts
 
 
 def recorded_facts(path: Path) -> FactsProvider:
