@@ -3,6 +3,7 @@ the nodes the plan would relabel."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -29,9 +30,14 @@ async def discover(ctx: Context, step: Step, facts: Facts) -> Facts:
     from installer import helm, kube
 
     k = _connect(ctx, step)
-    cluster = await kube.discover(k)
     h = helm.find_helm(k.kubeconfig, k.context)
-    releases = await helm.list_releases(h)
+    # helm is another process: it lists the releases while this one reads the API.
+    found = await asyncio.gather(kube.discover(k), helm.list_releases(h),
+                                 return_exceptions=True)
+    for result in found:  # the API's failure first: it says more (credentials, address)
+        if isinstance(result, BaseException):
+            raise result
+    cluster, releases = found
     ctx.services.update(kube=k, helm=h)
     return replace(facts, cluster=replace(cluster, releases=tuple(releases)),
                    source=f"discovered (context {k.context})")

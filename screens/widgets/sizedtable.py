@@ -52,6 +52,7 @@ class SizedTable(DataTable):
     _order_cache: tuple[Any, list[Row], list[tuple[RowKey, int]]] | None = None
     _sorted_cache: tuple[Any, list[Any]] | None = None
     _content_cache: LRUCache[tuple[Any, ...], Any] | None = None
+    _row_styles: dict[tuple[Any, ...], Style] | None = None
 
     def fill_rows(self, columns: Sequence[tuple[str, str]],
                   rows: Iterable[tuple[str, Sequence[Any]]]) -> None:
@@ -195,13 +196,27 @@ class SizedTable(DataTable):
         return [[Segment(seg.text, seg.style + meta if seg.style is not None else None,
                          seg.control) for seg in line] for line in lines]
 
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        """DataTable's, remembered per stripe: it computed the CSS component style for
+        every row drawn."""
+        key = (row_index % 2 if row_index >= self.fixed_rows else row_index, base_style,
+               self._pseudo_class_state)
+        if self._row_styles is None:
+            self._row_styles = {}
+        style = self._row_styles.get(key)
+        if style is None:
+            style = self._row_styles[key] = super()._get_row_style(row_index, base_style)
+        return style
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._content_cache = None
+        self._row_styles = None
 
     def _clear_caches(self) -> None:
         super()._clear_caches()
         self._content_cache = None
+        self._row_styles = None
 
     @property
     def ordered_rows(self) -> list[Row]:
