@@ -153,8 +153,11 @@ def _check_kubeconfig_file(path: str) -> None:
             _VALID_KUBECONFIG)])
 
 
-def connect(kubeconfig: str | None, context: str | None) -> Kube:
-    """Build a client, or raise UserError saying exactly what is wrong with the kubeconfig."""
+def connect(kubeconfig: str | None, context: str | None, *, warm: bool = True) -> Kube:
+    """Build a client, or raise UserError saying exactly what is wrong with the kubeconfig.
+
+    `warm` starts importing the typed API in the background (see _warm_typed_api); a
+    caller that only reads plain JSON, like the wizard's discovery, passes False."""
     from kubernetes import config
     from kubernetes.config.config_exception import ConfigException
 
@@ -181,7 +184,8 @@ def connect(kubeconfig: str | None, context: str | None) -> Kube:
                             "fix the context's cluster, user or credentials entries")]) from None
     auth = api.configuration.api_key.get("authorization", "")
     token = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else None
-    _warm_typed_api()
+    if warm:
+        _warm_typed_api()
     return Kube(api, path, context or (current or {}).get("name"), token)
 
 

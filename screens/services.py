@@ -45,10 +45,15 @@ class _NoDecisions:
 
 
 async def discover_facts(cluster: Cluster) -> Facts:
-    """The real FactsProvider: the engine's own discover executor, read-only."""
+    """The real FactsProvider: the engine's own discover executor, read-only.
+
+    Without warming the typed API: its import (1-3 s of CPU) competed for the GIL with the
+    first render of the Nodes screen (0.5 s of it, bench/scale.py); the screens read plain
+    JSON, and an install run connects, and warms it, anew."""
     from installer.steps.discover import discover
 
-    ctx = Context(dry_run=True, sinks=[], decider=_NoDecisions())
+    ctx = Context(dry_run=True, sinks=[], decider=_NoDecisions(),
+                  services={"warm_typed_api": False})
     step = Step("discover/cluster", "gather", "Discover the cluster", "discover",
                 {"kubeconfig": cluster.kubeconfig, "context": cluster.context})
     return await discover(ctx, step, Facts(cluster=None))

@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 
 
 def _connect(ctx: Context, step: Step) -> Kube:
-    """A client from the step's kubeconfig and context, its token masked in every output."""
+    """A client from the step's kubeconfig and context, its token masked in every output.
+    A run that will not need the typed API says so in services (`warm_typed_api`)."""
     from installer import kube
 
-    k = kube.connect(step.params.get("kubeconfig"), step.params.get("context"))
+    k = kube.connect(step.params.get("kubeconfig"), step.params.get("context"),
+                     warm=ctx.services.get("warm_typed_api", True))
     redactor = ctx.services.get("redactor")
     if redactor is not None:
         redactor.add(k.token)
