@@ -33,13 +33,15 @@ async def discover(ctx: Context, step: Step, facts: Facts) -> Facts:
 
     k = _connect(ctx, step)
     h = helm.find_helm(k.kubeconfig, k.context)
-    # helm is another process: it lists the releases while this one reads the API.
-    found = await asyncio.gather(kube.discover(k), helm.list_releases(h),
-                                 return_exceptions=True)
-    for result in found:  # the API's failure first: it says more (credentials, address)
-        if isinstance(result, BaseException):
-            raise result
-    cluster, releases = found
+    # helm is another process: it lists the releases while this one reads the API. If the
+    # API cannot be read, that failure (credentials, address) is the one to report.
+    listing = asyncio.ensure_future(helm.list_releases(h))
+    try:
+        cluster = await kube.discover(k)
+    except BaseException:
+        listing.cancel()  # run_helm ends helm's process group
+        raise
+    releases = await listing
     ctx.services.update(kube=k, helm=h)
     return replace(facts, cluster=replace(cluster, releases=tuple(releases)),
                    source=f"discovered (context {k.context})")
