@@ -54,8 +54,8 @@ class PodTable(SizedTable):
 
         Only what changed is touched: changed cells in place, new pods inserted at their
         sorted place (SizedTable.update_rows). Pods that arrive together are one batch. The
-        whole table is refilled only when it was empty or a cell outgrew its column -
-        refilling 10,000 pods for one change took seconds."""
+        whole table is filled only when it was empty - refilling 10,000 pods for one change
+        took seconds."""
         changed: dict[str, tuple[Any, ...]] = {}
         for p in pods:
             name = getattr(p, "pod", None) or p.name

@@ -4,7 +4,7 @@ Why: DataTable measures every cell of every new row to size auto-width columns, 
 table refilled for each change re-measures all of them - seconds for 1,000 nodes or
 10,000 pods on 2 cores (bench/scale.py). Here `fill_rows` sets every column's width from its
 widest cell (so what is shown depends on the state alone, never on timing) and `update_rows`
-changes only the rows that changed, refilling only when a cell outgrows its column.
+changes only the rows that changed, growing a column when a cell outgrows it.
 
 A change costs what it touches, not what the table holds: DataTable keys its row order,
 line offsets and every rendered cell on one update counter, so a single changed cell
@@ -64,16 +64,20 @@ class SizedTable(DataTable):
         """Put these rows' cells in place; unchanged cells are left alone, so passing every
         row is fine. New keys go where the `sort_by` columns' values put them among rows
         already in that order, else to the end (a row keeps its place when edited: sort by
-        columns its key determines). False, and nothing changed, when the table
-        must be refilled instead: it is empty, its columns differ, or a cell is wider than
-        its column."""
-        widths = [c.width for c in self.ordered_columns]
-        if not self.row_count or [str(c.key.value) for c in self.ordered_columns] != \
-                [k for k, _ in columns]:
+        columns its key determines). A column grows to fit a wider cell. False, and nothing
+        changed, when the table must be refilled instead: it is empty or its columns
+        differ."""
+        ordered = self.ordered_columns
+        if not self.row_count or [str(c.key.value) for c in ordered] != [k for k, _ in columns]:
             return False
-        if any(min(cell_width(cell), MAX_COLUMN_WIDTH) > w for cells in changed.values()
-               for cell, w in zip(cells, widths, strict=True)):
-            return False
+        wider: dict[Any, int] = {}
+        for cells in changed.values():
+            for column, cell in zip(ordered, cells, strict=True):
+                need = min(cell_width(cell), MAX_COLUMN_WIDTH)
+                if need > max(column.width, wider.get(column.key, 0)):
+                    wider[column.key] = need
+        if wider:
+            self._widen(wider)
         new = {key: cells for key, cells in changed.items() if key not in self.rows}
         edited: list[RowKey] = []
         for key, cells in changed.items():
@@ -94,6 +98,18 @@ class SizedTable(DataTable):
             for key in set(edited):
                 self.refresh_row(self._row_locations.get(key))
         return True
+
+    def _widen(self, widths: Mapping[Any, int]) -> None:
+        """Grow columns in place to fit a wider cell - as wide as a refill would make them
+        (the widest cell, capped). Why: a pod's reason turning "ContainerCreating" refilled
+        all 10,000 rows, most of a second under load (bench/scale.py's worst update)."""
+        for key, width in widths.items():
+            self.columns[key].width = width
+        self._clear_caches()
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self.check_idle()
+        self.refresh()
 
     def _sorted(self, sort_by: tuple[str, ...]) -> list[Any]:
         """The rows' `sort_by` values in display order, kept while the order holds."""

@@ -57,6 +57,13 @@ async def test_changes_draw_exactly_what_a_fresh_table_draws():
         changed = pods(["scale-pod-00003", "bench-pod-000"], "Deleted")
         live.update_pods(changed)  # changed cells, one of them on screen
         await pilot.pause()
+        waiting = [PodRow("lab-scale", "scale-pod-00007", "Pending", "node-2", "0/1", 0,
+                          "ContainerCreating")]
+        row = live.ordered_rows[0]
+        live.update_pods(waiting)  # wider than its column: the column grows in place
+        await pilot.pause()
+        assert live.ordered_rows[0] is row  # not refilled
+        changed += waiting
 
         everything = {p.name: p for p in pods(names)}
         everything.update({p.name: p for b in batches for p in pods(b, "Pending")})
