@@ -105,7 +105,7 @@ class SizedTable(DataTable):
         all 10,000 rows, most of a second under load (bench/scale.py's worst update)."""
         for key, width in widths.items():
             self.columns[key].width = width
-        self._clear_caches()
+        self._clear_caches()  # renderings by content stay: their key holds the width
         self._update_count += 1
         self._require_update_dimensions = True
         self.check_idle()
@@ -225,12 +225,8 @@ class SizedTable(DataTable):
         return style
 
     def notify_style_update(self) -> None:
+        """The CSS changed (a theme): the one input the two caches above do not key on."""
         super().notify_style_update()
-        self._content_cache = None
-        self._row_styles = None
-
-    def _clear_caches(self) -> None:
-        super()._clear_caches()
         self._content_cache = None
         self._row_styles = None
 
