@@ -310,6 +310,8 @@ def main() -> int:
               f"max {max(xs):.0f} ms over {len(xs)} changes (create + delete)")
         if side == "table":
             worst = max(xs) / 1000
+            print("  each change, table drawn (create, delete, ...): "
+                  + " ".join(f"{x:.0f}" for x in xs) + " ms")
     print(f"goal: updates under 200 ms -> {verdict(worst < GOAL_UPDATE)} "
           f"(worst {1000 * worst:.0f} ms)")
     print(f"\n## memory: this process peaked at {mb_all:.0f} MB (wizard nodes table + pod "

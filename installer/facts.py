@@ -8,7 +8,7 @@ use the same code path as a live discovery.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,10 @@ class NodeFacts:
     container_runtime: str | None = None
     allocatable: dict[str, str] = field(default_factory=dict)
     ready: bool | None = None
-    gpu_pods: tuple[str, ...] = ()  # "namespace/name" of running pods holding NVIDIA resources
+    # "namespace/name" of Running pods holding NVIDIA resources. None: not looked at yet -
+    # live discovery reads nodes only, and the plan's `gpu-pods` gather step looks on just
+    # the nodes it would relabel (listing every pod took seconds at 10,000 pods).
+    gpu_pods: tuple[str, ...] | None = ()
 
     @property
     def gpu_present(self) -> bool:
@@ -92,6 +95,14 @@ class Facts:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "cluster": asdict(self.cluster),
                 "hosts": {k: asdict(v) for k, v in self.hosts.items()}}
+
+
+def with_gpu_pods(facts: Facts, found: dict[str, tuple[str, ...]]) -> Facts:
+    """These nodes' GPU pods recorded in the facts (the `gpu-pods` gather step's result)."""
+    cluster = facts.cluster
+    nodes = tuple(replace(n, gpu_pods=tuple(found[n.name])) if n.name in found else n
+                  for n in cluster.nodes)
+    return replace(facts, cluster=replace(cluster, nodes=nodes))
 
 
 def _node(raw: dict[str, Any]) -> NodeFacts:

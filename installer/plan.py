@@ -144,13 +144,21 @@ def _ssh_target(answers: Answers, name: str, node: NodeFacts | None) -> dict[str
     }
 
 
-def _gather_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]:
+def _gather_steps(answers: Answers, facts: Facts, kata: list[str],
+                  relabelled: list[str]) -> list[Step]:
     steps = []
+    cluster = {"kubeconfig": answers.cluster.kubeconfig, "context": answers.cluster.context}
     if facts.cluster is None:
         steps.append(Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
-                          "discover", {"kubeconfig": answers.cluster.kubeconfig,
-                                       "context": answers.cluster.context}))
+                          "discover", cluster))
         return steps
+    unscanned = [n for n in relabelled
+                 if (node := facts.cluster.node(n)) is not None and node.gpu_pods is None]
+    if unscanned:
+        steps.append(Step("scan/gpu-pods", "gather",
+                          f"Look for GPU pods on the {len(unscanned)} node(s) to relabel "
+                          "(read-only): " + ", ".join(unscanned), "gpu-pods",
+                          {**cluster, "nodes": unscanned}))
     unprobed = [name for name in kata if name not in facts.hosts]
     if unprobed:
         steps.append(Step("probe/hosts", "gather",
@@ -297,12 +305,14 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     kata = kata_nodes(answers, facts)
     hosts = {n: plan_host(answers, facts, n) for n in kata if n in facts.hosts}
     kd, op = answers.kata_deploy, answers.gpu_operator
+    labels = _label_steps(answers, facts)
+    relabelled = [c.target for s in labels for c in s.changes]
     steps = [
-        *_gather_steps(answers, facts, kata),
+        *_gather_steps(answers, facts, kata, relabelled),
         *_check_steps(answers, kata, hosts),
         *_record_step(facts),
         *_fix_steps(answers, facts, hosts),
-        *_label_steps(answers, facts),
+        *labels,
         _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
                    kd.namespace, kd.timeout, kata_deploy_values(kd), facts, wait=True),
         _helm_step("install/gpu-operator", "Install the NVIDIA GPU Operator", op.release,

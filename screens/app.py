@@ -37,6 +37,7 @@ from screens.messages import (
     EngineEvent,
     FactsFailed,
     FactsLoaded,
+    FactsScanned,
     LinesReady,
     PodsChanged,
     PodsSeen,
@@ -44,7 +45,14 @@ from screens.messages import (
 )
 from screens.modals import ConfirmModal, HelpModal, SaveModal, SecretModal
 from screens.runner import LoopThread, in_thread
-from screens.services import FactsProvider, Inspector, NoInspector, Services, recorded_facts
+from screens.services import (
+    FactsProvider,
+    Inspector,
+    NoInspector,
+    Services,
+    recorded_facts,
+    scan_for_plan,
+)
 from screens.state import WIZARD_STEPS, Ring, RunState, WizardState
 
 if TYPE_CHECKING:
@@ -98,6 +106,8 @@ class InstallerApp(App[int]):
         self.log_path: Path | None = None
         self.discovering = False
         self.checking = False
+        self.scanning = False
+        self.scan_failed: Facts | None = None  # not retried for the same facts
         self.facts_error: str | None = None
         self.wizard_screens: dict[str, WizardScreen] = {}
         self._inspector: tuple[object, Inspector] | None = None
@@ -241,6 +251,33 @@ class InstallerApp(App[int]):
     def on_facts_failed(self, message: FactsFailed) -> None:
         self.discovering = False
         self.facts_error = message.error
+        self._refresh_current()
+
+    def scan_for_plan(self) -> None:
+        """Look up what the plan still needs from the cluster (GPU pods on the nodes it would
+        relabel) in a worker; the screens refresh with it."""
+        facts = self.state.facts
+        if self.scanning or facts is None or facts is self.scan_failed:
+            return
+        self.scanning = True
+        self.run_worker(self._scan(self.state.answers, facts), group="scan", exclusive=True)
+
+    async def _scan(self, answers: Answers, facts: Facts) -> None:
+        try:
+            found = await in_thread(scan_for_plan(answers, facts, self.services.executors()))
+        except Exception as exc:  # unreachable cluster: the plan just lacks the warning
+            self.post_message(FactsScanned(facts, None, f"could not look for GPU pods on the "
+                                           f"nodes to relabel: {exc}".splitlines()[0]))
+            return
+        self.post_message(FactsScanned(facts, found))
+
+    def on_facts_scanned(self, message: FactsScanned) -> None:
+        self.scanning = False
+        if message.facts is None:
+            self.scan_failed = message.base
+            self.notify(message.error, severity="warning")
+        elif self.state.facts is message.base:  # not rediscovered meanwhile
+            self.state.facts = message.facts
         self._refresh_current()
 
     def run_checks(self) -> bool:

@@ -52,6 +52,16 @@ class FactsFailed(Message):
 
 
 @dataclass
+class FactsScanned(Message):
+    """What the plan still needed from the cluster, looked up for the facts `base`
+    (`facts` None when the lookup failed, with why)."""
+
+    base: Facts
+    facts: Facts | None
+    error: str = ""
+
+
+@dataclass
 class ChecksLoaded(Message):
     results: dict[str, list[dict[str, Any]]]
     error: str | None = None

@@ -81,6 +81,8 @@ change. Save the answers (ctrl+s) to replay the same plan headless. `d` runs a d
                 summary.append(" · recorded cluster: dry-run only", style="yellow")
             if state.saved_to:
                 summary.append(f" · saved to {state.saved_to}", style="dim")
+            if any(s.action == "gpu-pods" for s in plan.phase("gather")):
+                self.wizard.scan_for_plan()  # the relabel warning, as --dry-run shows it
             self.lines = render_plan(plan.to_dict())
             self.query_one("#plan", Static).update(plan_text(self.lines))
         self.query_one("#plan-summary", Static).update(summary)

@@ -52,6 +52,21 @@ async def discover_facts(cluster: Cluster) -> Facts:
     return await discover(ctx, step, Facts(cluster=None))
 
 
+async def scan_for_plan(answers: Answers, facts: Facts, executors: dict[str, Executor]
+                        ) -> Facts:
+    """The plan's gather steps that only read the cluster - GPU pods on the nodes it would
+    relabel - run by the engine's own executors, so the review screen shows the warning
+    `--dry-run` prints without probing any host."""
+    from installer.engine import Context
+    from installer.plan import build_plan
+
+    ctx = Context(dry_run=True, sinks=[], decider=_NoDecisions())
+    for step in build_plan(answers, facts).phase("gather"):
+        if step.action == "gpu-pods":
+            facts = await executors[step.action](ctx, step, facts)
+    return facts
+
+
 def recorded_facts(path: Path) -> FactsProvider:
     """A FactsProvider that replays a recorded cluster (installer/examples/facts.yaml)."""
 

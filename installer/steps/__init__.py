@@ -22,6 +22,7 @@ def default_executors() -> dict[str, Executor]:
 
     return {
         "discover": discover.discover,
+        "gpu-pods": discover.gpu_pods,
         "probe": probe.probe,
         "host-checks": checks.host_checks,
         "cluster-checks": checks.cluster_checks,

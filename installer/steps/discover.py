@@ -1,14 +1,30 @@
-"""Gather step: connect to the cluster and record what is there (read-only)."""
+"""Gather steps on the cluster (read-only): discover what is there, and look for GPU pods on
+the nodes the plan would relabel."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from installer.engine import Context
-from installer.facts import Facts, ReleaseFacts
+from installer.facts import Facts, ReleaseFacts, with_gpu_pods
 from installer.plan import Step
+
+if TYPE_CHECKING:
+    from installer.kube import Kube
+
+
+def _connect(ctx: Context, step: Step) -> Kube:
+    """A client from the step's kubeconfig and context, its token masked in every output."""
+    from installer import kube
+
+    k = kube.connect(step.params.get("kubeconfig"), step.params.get("context"))
+    redactor = ctx.services.get("redactor")
+    if redactor is not None:
+        redactor.add(k.token)
+    return k
 
 
 async def discover(ctx: Context, step: Step, facts: Facts) -> Facts:
@@ -28,14 +44,10 @@ async def discover(ctx: Context, step: Step, facts: Facts) -> Facts:
     releases = asyncio.create_task(helm_releases())
     try:
         # In a thread: the loop keeps serving helm while the client is imported and built.
-        k = await asyncio.to_thread(kube.connect, step.params.get("kubeconfig"),
-                                    step.params.get("context"))
-        redactor = ctx.services.get("redactor")
-        if redactor is not None:
-            redactor.add(k.token)
+        k = await asyncio.to_thread(_connect, ctx, step)
         cluster = await kube.discover(k)
     except BaseException:  # a bad kubeconfig or an unreachable cluster is said first
-        releases.cancel()
+        releases.cancel()  # run_helm ends helm's process group
         with contextlib.suppress(BaseException):
             await releases
         raise
@@ -43,3 +55,15 @@ async def discover(ctx: Context, step: Step, facts: Facts) -> Facts:
     ctx.services.update(kube=k, helm=h)
     return replace(facts, cluster=replace(cluster, releases=tuple(found)),
                    source=f"discovered (context {k.context}; helm {version} at {h.binary})")
+
+
+async def gpu_pods(ctx: Context, step: Step, facts: Facts) -> Facts:
+    """GPU pods on the nodes to relabel, so the plan can warn before it disrupts them.
+
+    Uses the run's client when discovery made one; a wizard dry-run starts from facts it
+    discovered earlier, so it connects here."""
+    from installer import kube
+
+    k = ctx.services.get("kube") or _connect(ctx, step)
+    ctx.services["kube"] = k
+    return with_gpu_pods(facts, await kube.find_gpu_pods(k, list(step.params["nodes"])))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -24,8 +24,8 @@ def _phase(phase: str, reason: str) -> Text:
     return Text(phase, style=style)
 
 
-def _order(item: tuple[str, tuple[Any, ...]]) -> tuple[str, str]:
-    return item[1][0], item[1][1]  # namespace, pod: the order DataTable.sort keeps too
+def _order(item: tuple[str, Sequence[Any]]) -> tuple[str, str]:
+    return item[1][0], item[1][1]  # namespace, pod (update_rows sorts by the same columns)
 
 
 class PodTable(SizedTable):
@@ -52,9 +52,10 @@ class PodTable(SizedTable):
     def update_pods(self, pods: Iterable[Any]) -> None:
         """Merge these pods' latest state and show every pod known, sorted.
 
-        Only what changed is touched: changed cells in place, new pods added and the rows
-        re-sorted. The whole table is refilled only when it was empty or a cell outgrew
-        its column - refilling 10,000 pods for one change took seconds."""
+        Only what changed is touched: changed cells in place, new pods inserted at their
+        sorted place (SizedTable.update_rows). Pods that arrive together are one batch. The
+        whole table is filled only when it was empty - refilling 10,000 pods for one change
+        took seconds."""
         changed: dict[str, tuple[Any, ...]] = {}
         for p in pods:
             name = getattr(p, "pod", None) or p.name
@@ -69,11 +70,8 @@ class PodTable(SizedTable):
         if not changed:
             return
         self._rows.update(changed)
-        added = any(key not in self.rows for key in changed)
-        if not self.update_rows(COLUMNS, changed):
+        if not self.update_rows(COLUMNS, changed, ("ns", "pod")):
             self.fill_rows(COLUMNS, sorted(self._rows.items(), key=_order))
-        elif added:
-            self.sort("ns", "pod")
 
     def replace_pods(self, pods: Iterable[Any]) -> None:
         self._rows = {}

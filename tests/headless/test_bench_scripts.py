@@ -28,6 +28,13 @@ def test_startup_benchmark_runs_and_reports_against_its_goal():
     assert "goal: --help under 300 ms" in out
 
 
+def test_podtable_benchmark_times_both_tables_and_prints_its_verdict():
+    out = subprocess.run([sys.executable, "bench/podtable.py", "--quick"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "PodTable (wizard)" in out and "DataTable (add_row+sort, update_cell)" in out
+    assert "goal (the table's part of an update under 200 ms):" in out
+
+
 def test_logpane_benchmark_runs_and_prints_its_verdicts(tmp_path):
     out = subprocess.run([sys.executable, "bench/logpane.py", "--quick"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300, check=True,

@@ -20,7 +20,13 @@ from installer.diagnose import PodInfo, State
 from installer.engine import ChecksFailed, Permit, require_permit
 from installer.errors import StepFailed
 from installer.events import Output, PodLog, PodStatus
-from installer.facts import ClusterFacts, Facts, NodeFacts, load_recorded_facts
+from installer.facts import (
+    ClusterFacts,
+    Facts,
+    NodeFacts,
+    load_recorded_facts,
+    with_gpu_pods,
+)
 from installer.sshtest import ConnectionReport
 from installer.steps import checks as real_checks
 from remote.probe import probe_local
@@ -66,6 +72,13 @@ def many_nodes_facts(n: int = 200) -> Facts:
                  source="recorded:many-nodes")
 
 
+def discovered_facts() -> Facts:
+    """The example cluster as live discovery leaves it: no node's GPU pods looked at yet."""
+    facts = example_facts()
+    nodes = tuple(replace(n, gpu_pods=None) for n in facts.cluster.nodes)
+    return replace(facts, cluster=replace(facts.cluster, nodes=nodes))
+
+
 def empty_facts() -> Facts:
     return Facts(ClusterFacts(context="empty", server_version="v1.33.2"),
                  source="recorded:empty-cluster")
@@ -82,6 +95,7 @@ class World:
     sync_block: str | None = None  # a step id whose executor blocks its thread (time.sleep)
     sample_passes: bool = True
     log_lines: int = 20
+    gpu_pods: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its GPU pods
     ran: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     answers_seen: list[bool] = field(default_factory=list)
@@ -98,6 +112,11 @@ class World:
             world.ran.append(step.id)
             hosts = {t["node"]: READY_HOST for t in step.params["targets"]}
             return replace(facts, hosts={**facts.hosts, **hosts})
+
+        async def gpu_pods(ctx, step, facts):
+            world.ran.append(step.id)
+            return with_gpu_pods(facts, {n: world.gpu_pods.get(n, ()) for n in
+                                         step.params["nodes"]})
 
         def real(executor):
             async def run(ctx, step, facts):
@@ -182,7 +201,7 @@ class World:
                                  fix="check the GPUs are bound to vfio-pci (Troubleshoot)")
             return "Test PASSED"
 
-        return {"discover": discover, "probe": probe,
+        return {"discover": discover, "probe": probe, "gpu-pods": gpu_pods,
                 "cluster-checks": real(real_checks.cluster_checks),
                 "host-checks": real(real_checks.host_checks), "record-labels": mutate,
                 "host-fix": mutate, "label": mutate, "helm": mutate,

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input, Select, TextArea
 from installer.answers import load_answers
 from installer.errors import UserError
 from installer.events import RunFinished
+from installer.facts import with_gpu_pods
 from installer.plan import build_plan
 from installer.sinks import render_plan
 from screens.app import InstallerApp
@@ -295,6 +296,23 @@ async def test_review_shows_exactly_the_dry_run_plan():
         expected = render_plan(build_plan(app.state.answers, app.state.facts).to_dict())
         assert app.screen.lines == expected
         assert "19 steps, 10 changes" in shown(app, "#plan-summary")
+
+
+async def test_review_looks_for_gpu_pods_on_the_nodes_to_relabel_and_warns():
+    """Discovery reads nodes only; the review screen runs the plan's `gpu-pods` gather step
+    (nodes it relabels only, no host probed) and shows the warning --dry-run prints."""
+    world = fakes.World(gpu_pods={"gpu-node-1": ("ml/train-0",), "gpu-node-3": ("ml/x",)})
+    facts = fakes.discovered_facts()
+    app = make_app(world, start="review", state=fakes.state(facts=facts))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: any("runs GPU pods" in line for line in app.screen.lines),
+                    what="the relabel warning")
+        expected = build_plan(app.state.answers, with_gpu_pods(facts, {
+            "gpu-node-1": ("ml/train-0",), "gpu-node-2": ()}))
+        assert app.screen.lines == render_plan(expected.to_dict())
+        assert "  warning: gpu-node-1 runs GPU pods (ml/train-0); relabelling it moves its " \
+            "GPUs away from them - drain it first" in app.screen.lines
+    assert world.ran == ["scan/gpu-pods"]  # gpu-node-3 is left alone: not looked at
 
 
 async def test_review_names_nodes_the_cluster_lacks():

@@ -9,7 +9,7 @@ import pytest
 
 from installer.answers import load_answers, parse_answers
 from installer.errors import UserError
-from installer.facts import Facts, ReleaseFacts, load_recorded_facts
+from installer.facts import Facts, ReleaseFacts, load_recorded_facts, with_gpu_pods
 from installer.plan import PHASES, build_plan
 from installer.values import gpu_operator_values, kata_deploy_values
 
@@ -158,6 +158,25 @@ def test_relabelling_a_node_that_runs_gpu_pods_is_warned_about(example):
     plan = build_plan(answers, replace(facts, cluster=replace(facts.cluster, nodes=nodes)))
     assert any("gpu-node-1 runs GPU pods (ml/train-0)" in w for w in plan.warnings)
     assert not any("runs GPU pods" in w for w in build_plan(answers, facts).warnings)
+
+
+def test_gpu_pods_are_looked_for_only_on_the_nodes_the_plan_relabels(example):
+    """Discovery leaves every node's GPU pods unknown; the plan gathers them for the nodes
+    it relabels (gpu-node-3 is left alone), then warns, the same in every front end."""
+    answers, facts = example
+    unknown = tuple(replace(n, gpu_pods=None) for n in facts.cluster.nodes)
+    facts = replace(facts, cluster=replace(facts.cluster, nodes=unknown))
+    plan = build_plan(answers, facts)
+    scan = next(s for s in plan.phase("gather") if s.action == "gpu-pods")
+    assert scan.params["nodes"] == ["gpu-node-1", "gpu-node-2"]
+    assert not any("runs GPU pods" in w for w in plan.warnings)
+    found = with_gpu_pods(facts, {"gpu-node-1": ("ml/train-0",), "gpu-node-2": ()})
+    plan = build_plan(answers, found)
+    assert not any(s.action == "gpu-pods" for s in plan.steps)
+    assert [w for w in plan.warnings if "runs GPU pods" in w] == [
+        "gpu-node-1 runs GPU pods (ml/train-0); relabelling it moves its GPUs away from them"
+        " - drain it first"]
+    assert found.cluster.node("gpu-node-3").gpu_pods is None
 
 
 def test_a_release_left_pending_by_an_interrupted_run_is_recovered_first(example):

@@ -1,0 +1,138 @@
+"""The pod table's update cost at 10,000 rows, against Textual's own DataTable doing the same.
+
+    .venv/bin/python bench/podtable.py            # 10,000 rows, 10 creates + 10 changes
+    .venv/bin/python bench/podtable.py --quick    # 1,000 rows (CI)
+
+No cluster: rows are filled, then pods are created (a new row, sorted in by namespace/pod -
+"bench-pod-*" sorts above every "scale-pod-*", so the whole window shifts, the worst case)
+and changed (a phase cell), each timed from the update call until the screen has drawn it:
+wall time and this process's CPU time. Peer: a plain DataTable given the same rows and
+changes the documented way (add_row then sort("ns", "pod"); update_cell). Sides alternate
+round by round in one process, so machine load hits both alike. The table part of
+bench/scale.py's update latency, without the watch and the API server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from installer.clusterinfo import PodRow
+from screens.widgets.podtable import COLUMNS, PodTable
+
+Timings = dict[str, list[tuple[float, float]]]  # kind -> (wall s, cpu s) per change
+
+
+def row(name: str, phase: str, node: str, ready: str) -> PodRow:
+    return PodRow("lab-scale", name, phase, node, ready)
+
+
+class PlainTable(DataTable):
+    """Textual's DataTable fed the documented way."""
+
+    def update_pods(self, pods: list[PodRow]) -> None:
+        if not self.columns:
+            for key, label in COLUMNS:
+                self.add_column(label, key=key)
+        added = False
+        for p in pods:
+            key = f"{p.namespace}/{p.name}"
+            cells = (p.namespace, p.name, p.phase, p.ready, str(p.restarts), p.node or "",
+                     p.reason)
+            if key in self.rows:
+                for (column, _), cell in zip(COLUMNS, cells, strict=True):
+                    self.update_cell(key, column, cell)
+            else:
+                self.add_row(*cells, key=key)
+                added = True
+        if added:
+            self.sort("ns", "pod")
+
+
+class Bench(App):
+    def __init__(self, table: Any) -> None:
+        super().__init__()
+        self.table = table
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+
+
+async def drawn(app: App) -> None:
+    done = asyncio.Event()
+    app.call_after_refresh(done.set)
+    await done.wait()
+
+
+async def one_side(make: type, rows: int, changes: int, out: Timings) -> float:
+    """Fill, then time each create and change; returns the fill's wall time."""
+    app = Bench(make())
+    async with app.run_test(size=(160, 50)) as pilot:
+        table = app.table
+        t = time.monotonic()
+        table.update_pods([row(f"scale-pod-{i:05d}", "Running", f"scale-node-{i % 1000:04d}",
+                               "1/1") for i in range(rows)])
+        await drawn(app)
+        fill = time.monotonic() - t
+        await pilot.pause()
+        for i in range(changes):
+            for kind, phase in (("create", "Pending"), ("change", "Deleted")):
+                wall, cpu = time.monotonic(), time.process_time()
+                table.update_pods([row(f"bench-pod-{i:03d}", phase, "scale-node-0000", "0/1")])
+                await drawn(app)
+                out[kind].append((time.monotonic() - wall, time.process_time() - cpu))
+        assert table.row_count == rows + changes
+    return fill
+
+
+def summary(xs: list[tuple[float, float]]) -> str:
+    wall = [1000 * w for w, _ in xs]
+    cpu = [1000 * c for _, c in xs]
+    return (f"{statistics.median(wall):6.1f} / {max(wall):6.1f} ms   "
+            f"CPU {statistics.median(cpu):6.1f} / {max(cpu):6.1f} ms")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1,000 rows, 3 changes (CI)")
+    ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--changes", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=None)
+    a = ap.parse_args()
+    rows = a.rows or (1000 if a.quick else 10000)
+    changes = a.changes or (3 if a.quick else 10)
+    rounds = a.rounds or (1 if a.quick else 2)
+    print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {rows} rows, "
+          f"{changes} creates + {changes} changes per side, {rounds} round(s)")
+    sides = {"PodTable (wizard)": PodTable, "DataTable (add_row+sort, update_cell)": PlainTable}
+    results: dict[str, Timings] = {name: {"create": [], "change": []} for name in sides}
+    fills: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, make in sides.items():
+            fills[name].append(asyncio.run(one_side(make, rows, changes, results[name])))
+    print(f"\n{'side':40} {'fill':>7}   {'create: median / max drawn':45} "
+          f"{'phase change: median / max drawn'}")
+    for name in sides:
+        r = results[name]
+        print(f"{name:40} {statistics.median(fills[name]):6.2f}s   {summary(r['create'])}   "
+              f"{summary(r['change'])}")
+    worst = max(w for kind in ("create", "change") for w, _ in results["PodTable (wizard)"][kind])
+    print(f"\ngoal (the table's part of an update under 200 ms): "
+          f"{'met' if worst < 0.2 else 'NOT met'} (worst {1000 * worst:.0f} ms)")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
