@@ -15,5 +15,14 @@ SAFE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def safe_load(text: str) -> Any:
-    """yaml.safe_load, with libyaml's parser when it is there (raises yaml.YAMLError)."""
-    return yaml.load(text, Loader=SAFE_LOADER)
+    """yaml.safe_load, with libyaml's parser when it is there (raises yaml.YAMLError).
+
+    A document libyaml rejects is parsed again by the pure-Python parser, whose error is the
+    one raised: it names the offending character ("found character '@' that cannot start
+    any token"), which libyaml's leaves out - and an operator fixing the file needs it."""
+    try:
+        return yaml.load(text, Loader=SAFE_LOADER)
+    except yaml.YAMLError:
+        if SAFE_LOADER is yaml.SafeLoader:
+            raise
+        return yaml.load(text, Loader=yaml.SafeLoader)

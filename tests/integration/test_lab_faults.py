@@ -29,23 +29,30 @@ def all_releases(lab) -> dict[str, str]:
     return {r["name"]: r["status"] for r in json.loads(out)}
 
 
-def kill_on_first_write(lab, node: str, folder: Path, stop: threading.Event) -> dict:
+def kill_on_first_write(lab, node: str, folder: Path, stop: threading.Event
+                        ) -> tuple[dict, threading.Thread]:
     """Kill `node`'s sshd the moment a fix script starts writing in `folder` (its backup
-    or temp file appears), i.e. in the middle of that script."""
+    or temp file appears), i.e. in the middle of that script. Join the thread before starting
+    the sshd again: the installer can report the lost host and exit before the kill has
+    reaped the old sshd and removed its pid file - which would then be the new one's."""
     seen: dict = {}
 
     def watch() -> None:
-        while not stop.is_set():
-            names = [n for n in os.listdir(folder) if n.startswith(".gki-")
-                     or ".gpu-kata-installer." in n]
-            if names:
-                lab.kill_sshd(node)
-                seen["names"] = names
-                return
-            time.sleep(0.001)
+        try:
+            while not stop.is_set():
+                names = [n for n in os.listdir(folder) if n.startswith(".gki-")
+                         or ".gpu-kata-installer." in n]
+                if names:
+                    seen["names"] = names
+                    seen["killed"] = lab.kill_sshd(node)
+                    return
+                time.sleep(0.001)
+        except BaseException as exc:  # a watcher that dies silently would hide the cause
+            seen["error"] = repr(exc)
 
-    threading.Thread(target=watch, daemon=True).start()
-    return seen
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return seen, watcher
 
 
 def test_sshd_killed_during_a_host_fix_fails_that_step_leaves_the_file_whole_and_a_rerun_completes(
@@ -60,12 +67,13 @@ def test_sshd_killed_during_a_host_fix_fails_that_step_leaves_the_file_whole_and
     run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes")
     try:
         run.until(started("fix/gpu-node-3/iommu-cmdline"))
-        seen = kill_on_first_write(lab, node.name, grub.parent, stop)
+        seen, watcher = kill_on_first_write(lab, node.name, grub.parent, stop)
         code, err = run.finish()
+        watcher.join(30)
     finally:
         stop.set()
         lab.start_sshd(node.name)
-    assert seen, "the fix never wrote in /etc/default"
+    assert seen.get("killed"), ("the fix never wrote in /etc/default", seen, run.events[-6:])
     assert code == 1, (code, err[-2000:])
     assert "Traceback" not in err
     failed = failure(run.events)

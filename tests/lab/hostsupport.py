@@ -153,10 +153,13 @@ def kill_host(state_dir: Path, name: str) -> bool:
 
 
 def start_host(state_dir: Path, access: HostAccess) -> None:
-    """Start a killed host's sshd again on its root as it is now (not reset to its fixture)."""
+    """Start a killed host's sshd again on its root as it is now (not reset to its fixture);
+    nothing to do if it runs (a second sshd could not bind, and would own the pid file)."""
     hm = _hosts_module()
     if hm is None:
         raise RuntimeError("the lab runs without sshd (LAB_NO_SSH=1)")
+    if procs.alive(procs.read_pid(_pidfile(state_dir, access.name))):
+        return
     _start(hm, state_dir, [_sim_host(hm, state_dir, access.name, access.address,
                                      access.fixture)], fresh=False)
 
