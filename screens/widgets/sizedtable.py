@@ -17,6 +17,7 @@ snapshot and pod-table tests cover what it draws.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import zip_longest
@@ -32,6 +33,8 @@ from textual.widgets import DataTable
 from textual.widgets._data_table import DuplicateKey, Row, RowKey
 
 from screens.base import MAX_COLUMN_WIDTH, cell_width, fill_table
+
+FILL_COLLECT_ROWS = 2_000
 
 
 def _identity(cell: Any) -> tuple[Any, ...] | None:
@@ -57,6 +60,12 @@ class SizedTable(DataTable):
     def fill_rows(self, columns: Sequence[tuple[str, str]],
                   rows: Iterable[tuple[str, Sequence[Any]]]) -> None:
         fill_table(self, columns, rows)
+        if self.row_count >= FILL_COLLECT_ROWS:
+            # A big fill leaves the collector owing a full pass over everything it made,
+            # which the next allocation-heavy moment pays: the first pod change after 10,000
+            # rows took 50-100 ms more (bench/podtable.py, bench/scale.py). Paid here, it
+            # hides in the fill (~0.5 s), and the objects are old by the next update.
+            gc.collect()
 
     def update_rows(self, columns: Sequence[tuple[str, str]],
                     changed: Mapping[str, Sequence[Any]], sort_by: Sequence[str] = ()
