@@ -52,6 +52,7 @@ once; with nothing selected a key acts on the row under the cursor.
         super().__init__()
         self.selected: set[str] = set()
         self._shown: tuple[str, ...] | None = None
+        self._drawn_from: tuple[object, object, frozenset[str]] | None = None
 
     def body(self) -> ComposeResult:
         yield Static("", id="default-line")
@@ -67,6 +68,16 @@ once; with nothing selected a key acts on the row under the cursor.
 
     def refresh_from_state(self) -> None:
         state = self.wizard.state
+        # Everything shown derives from these (answers and facts are replaced, never edited,
+        # when they change). Why: a screen shown for the first time is refreshed on mount and
+        # again on resume, and at 1,000 nodes a refresh builds and compares every row (about
+        # 0.1 s, bench/scale.py's first render).
+        drawn_from = (state.facts, state.answers, frozenset(self.selected))
+        last = self._drawn_from
+        if last and last[0] is drawn_from[0] and last[1] is drawn_from[1] \
+                and last[2] == drawn_from[2]:
+            return
+        self._drawn_from = drawn_from
         table = self.query_one(SizedTable)
         nodes = self.node_facts()
         names = tuple(n.name for n in nodes)
