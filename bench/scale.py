@@ -4,18 +4,21 @@
     sudo .venv/bin/python bench/scale.py --quick    # 100 / 1,000 (CI)
 
 Starts a scale lab (`python -m tests.lab up --nodes scale`, its own state dir and address
-prefix), then in this one process:
+prefix), then:
 
-- nodes: the real wizard (`InstallerApp`, headless through `App.run_test`) discovers the
-  lab with the real discovery and shows the Nodes screen; first render = the table drawn
-  with every node. Peer: `kubectl get nodes`.
+- nodes, in a fresh process (bench/nodes_render.py, which says why): the real wizard
+  (`InstallerApp`, headless through `App.run_test`) discovers the lab with the real
+  discovery and shows the Nodes screen; first render = the table drawn with every node.
+  Peer: `kubectl get nodes`.
+
+and in this one process:
 - pods: the real pod watch (installer.watch.PodWatch) feeding the wizard's pod table
   (screens.widgets.podtable.PodTable) through the wizard's own bridge (screens.bridge.TuiSink)
   in a Textual app; time to the first full list watched and shown. Peer: `kubectl get pods -A`.
 - updates: a pod created, then deleted, in the API server; the time until the watch reports
   it and until the table has drawn it, measured on the same change as `kubectl get pods -w`
   running beside it (time until it prints the line).
-- memory: this process's peak RSS (ru_maxrss) after each part; kubectl's peak from wait4.
+- memory: each process's peak RSS (ru_maxrss); kubectl's peak from wait4.
 
 Not a test: the numbers depend on the machine (load average is printed).
 """
@@ -24,8 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,25 +38,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nodes_render import peak_mb, until
 from textual.app import App, ComposeResult
 
 from installer import kube as kube_mod
 from installer.events import PodStatus
 from installer.watch import PodWatch
-from screens.app import InstallerApp
 from screens.bridge import LineBatcher, TuiSink
 from screens.messages import PodsChanged
-from screens.services import Services
-from screens.state import WizardState
 from screens.widgets.podtable import PodTable
 from tests.lab.lab import SCALE_NAMESPACE, Lab
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_RENDER, GOAL_UPDATE, GOAL_MB = 1.0, 0.2, 300
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def verdict(ok: bool) -> str:
@@ -92,41 +89,15 @@ def vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
-async def until(pilot, cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
-        await pilot.pause(0.005)
-
-
-# --------------------------------------------------------------------------- nodes table
-
-async def nodes_table(kubeconfig: str, expect: int) -> tuple[float, float]:
-    """(seconds from start to the Nodes screen drawn with every node, of which discovery)."""
-    state = WizardState()
-    state.edit({"cluster.kubeconfig": kubeconfig, "cluster.context": None})
-    app = InstallerApp(state, services=Services(), start="cluster")
-    t0 = time.monotonic()
-    async with app.run_test(size=(160, 50)) as pilot:
-        await until(pilot, lambda: app.state.facts is not None or app.facts_error, 120,
-                    "discovery")
-        if app.facts_error:
-            raise SystemExit(f"discovery failed: {app.facts_error}")
-        discovered = time.monotonic() - t0
-        screen = app.screen_for("nodes")
-        app.goto("nodes")
-
-        def rows() -> int:
-            tables = screen.query("#nodes") if app.screen is screen else []
-            return tables[0].row_count if tables else 0
-
-        await until(pilot, lambda: rows() == expect, 60, f"{expect} rows in the nodes table")
-        drawn = asyncio.Event()
-        app.screen.call_after_refresh(drawn.set)
-        await drawn.wait()
-        shown = time.monotonic() - t0
-    return shown, discovered
+def nodes_table(kubeconfig: str, expect: int, env: dict[str, str]) -> dict[str, float]:
+    """The wizard's first render of the Nodes screen, in a fresh process (see
+    bench/nodes_render.py for why)."""
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "nodes_render.py"), kubeconfig,
+                        str(expect)], env=env, capture_output=True, text=True, check=False)
+    if r.returncode:
+        raise SystemExit(f"bench/nodes_render.py failed (exit {r.returncode}): "
+                         f"{(r.stderr or r.stdout)[-800:]}")
+    return json.loads(r.stdout.splitlines()[-1])
 
 
 # --------------------------------------------------------------------------- pod watch
@@ -281,8 +252,8 @@ def main() -> int:
         all_nodes = len(info.nodes)
         print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         kn = run_timed(["kubectl", "get", "nodes"], env)
-        shown, discovered = asyncio.run(nodes_table(info.kubeconfig, all_nodes))
-        mb_nodes = peak_mb()
+        first = nodes_table(info.kubeconfig, all_nodes, {**os.environ, **env})
+        shown, discovered = first["shown"], first["discovered"]
         kp = run_timed(["kubectl", "get", "pods", "-A"], env)
         res = asyncio.run(pod_watch(info.kubeconfig, env, pods, changes))
         mb_all = peak_mb()
@@ -293,8 +264,8 @@ def main() -> int:
     assert isinstance(lat, dict)
     print(f"\n## nodes table, {all_nodes} nodes")
     print(f"wizard: Nodes screen drawn with all {all_nodes} nodes {shown:.3f}s after start "
-          f"(discovery {discovered:.3f}s, screen {shown - discovered:.3f}s); "
-          f"peak RSS {mb_nodes:.0f} MB")
+          f"(discovery {discovered:.3f}s, screen {shown - discovered:.3f}s; a fresh process); "
+          f"peak RSS {first['peak_mb']:.0f} MB")
     print(f"kubectl get nodes: {kn[0]:.3f}s ({kn[2]} lines), peak RSS {kn[1]:.0f} MB")
     print(f"goal: first render under 1 s -> {verdict(shown < GOAL_RENDER)} ({shown:.2f}s)")
     print(f"\n## pods, {pods} in {SCALE_NAMESPACE}")
@@ -314,9 +285,9 @@ def main() -> int:
                   + " ".join(f"{x:.0f}" for x in xs) + " ms")
     print(f"goal: updates under 200 ms -> {verdict(worst < GOAL_UPDATE)} "
           f"(worst {1000 * worst:.0f} ms)")
-    print(f"\n## memory: this process peaked at {mb_all:.0f} MB (wizard nodes table + pod "
-          f"watch and table with {pods} pods); kubectl get pods -w peaked at "
-          f"{res['peer_mb']:.0f} MB")
+    print(f"\n## memory: this process peaked at {mb_all:.0f} MB (the pod watch and table with "
+          f"{pods} pods), the Nodes screen's at {first['peak_mb']:.0f} MB; "
+          f"kubectl get pods -w peaked at {res['peer_mb']:.0f} MB")
     print(f"goal: under 300 MB -> {verdict(mb_all < GOAL_MB)} ({mb_all:.0f} MB)")
     return 0
 
