@@ -179,7 +179,7 @@ def bench_pod(name: str, node: str) -> dict:
 async def pod_watch(kubeconfig: str, env: dict[str, str], expect: int, changes: int
                     ) -> dict[str, object]:
     k = kube_mod.connect(kubeconfig, None)
-    core = k.core()
+    pods = f"/api/v1/namespaces/{SCALE_NAMESPACE}/pods"
     app = PodBench(k, SCALE_NAMESPACE)
     peer = KubectlWatch(env, SCALE_NAMESPACE)
     t0 = time.monotonic()
@@ -197,10 +197,12 @@ async def pod_watch(kubeconfig: str, env: dict[str, str], expect: int, changes: 
         lat: dict[str, list[float]] = {"watch": [], "table": [], "kubectl": []}
         for i in range(changes):
             name = f"bench-pod-{i:03d}"
-            for key, act in (((name, ""), lambda n=name: core.create_namespaced_pod(
-                                SCALE_NAMESPACE, bench_pod(n, "scale-node-0000"))),
-                             ((name, "Deleted"), lambda n=name: core.delete_namespaced_pod(
-                                 n, SCALE_NAMESPACE, grace_period_seconds=0))):
+            for key, act in (((name, ""), lambda n=name: k.send_json(
+                                "POST", pods, bench_pod(n, "scale-node-0000"))),
+                             ((name, "Deleted"), lambda n=name: k.send_json(
+                                 "DELETE", f"{pods}/{n}", {"apiVersion": "v1",
+                                                          "kind": "DeleteOptions",
+                                                          "gracePeriodSeconds": 0}))):
                 t = time.monotonic()
                 await asyncio.to_thread(act)
                 await until(pilot, lambda k=key: k in app.drawn and k in peer.seen, 30,

@@ -50,7 +50,7 @@ class Listing:
 
 
 def list_namespaces(k: kube.Kube, namespaces: tuple[str, ...]) -> Listing:
-    from kubernetes.client.exceptions import ApiException
+    from installer.kube import ApiError
 
     pods: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -59,7 +59,7 @@ def list_namespaces(k: kube.Kube, namespaces: tuple[str, ...]) -> Listing:
         try:
             pods += list_pods(k, ns)
             events += k.list_items(f"/api/v1/namespaces/{ns}/events")
-        except ApiException as exc:  # a partial view still helps; say what could not be read
+        except ApiError as exc:  # a partial view still helps; say what could not be read
             if exc.status != 404:
                 errors.append(f"{ns}: HTTP {exc.status} {exc.reason}")
     return Listing(namespaces, tuple(pods), tuple(events), tuple(errors))

@@ -1,8 +1,10 @@
 """The cluster service: a client from the operator's kubeconfig, read-only discovery, and the
 few mutations the installer makes (each demanding the engine's Permit).
 
-The `kubernetes` client is synchronous; calls run in worker threads so the TUI never blocks.
-Kubeconfig problems become UserErrors that name the file, the context and the fix.
+Requests are plain JSON over urllib3 (installer.kubeauth says how the context is reached and
+why not through the kubernetes client). They are synchronous; calls run in worker threads so
+the TUI never blocks. Kubeconfig problems become UserErrors that name the file, the context
+and the fix.
 """
 
 from __future__ import annotations
@@ -12,68 +14,97 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
 
 from installer.engine import Permit, require_permit
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts
-from installer.kubeconfig import VALID_KUBECONFIG, kubeconfig_path, read_kubeconfig
+from installer.kubeauth import Endpoint, endpoint
+from installer.kubeconfig import VALID_KUBECONFIG, context_names, kubeconfig_path, read_kubeconfig
 from installer.verify import CLUSTER_POLICY_REF
+
+# No timeout of its own: a connection attempt still gives up, instead of the system's minutes.
+_DEFAULT_TIMEOUT = urllib3.Timeout(connect=15, read=None)
+
+
+class ApiError(Exception):
+    """The API server answered with an error status (404, 409, 410, 401, 403...)."""
+
+    def __init__(self, status: int, reason: str, body: str) -> None:
+        self.status, self.reason, self.body = status, reason, body
+        try:
+            said = json.loads(body).get("message") or ""
+        except (ValueError, AttributeError):
+            said = body.strip()[:300]
+        super().__init__(f"HTTP {status} {reason}" + (f": {said}" if said else ""))
 
 
 @dataclass
 class Kube:
-    """A connected API client plus where it came from (for messages)."""
+    """A context's API server plus where it came from (for messages)."""
 
-    api: Any
+    endpoint: Endpoint
     kubeconfig: str
     context: str | None
-    token: str | None
 
-    def core(self) -> Any:
-        from kubernetes import client
+    @property
+    def token(self) -> str | None:
+        return self.endpoint.token
 
-        return client.CoreV1Api(self.api)
+    @property
+    def server(self) -> str:
+        return self.endpoint.server
 
-    def _get(self, path: str, query: dict[str, str], timeout: float | None = None) -> Any:
+    def _get(self, path: str, query: dict[str, str], timeout: float | None = None
+             ) -> urllib3.BaseHTTPResponse:
         return self._request("GET", path, query, None, "", timeout)
 
     def _request(self, method: str, path: str, query: dict[str, str], body: Any,
-                 content_type: str, timeout: float | None = None) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
-        headers = {"Accept": "application/json"}
+                 content_type: str, timeout: float | None = None) -> urllib3.BaseHTTPResponse:
+        """The open response (its body not read yet), or ApiError for an error status."""
+        headers = {"Accept": "application/json", **self.endpoint.auth()}
         if content_type:
             headers["Content-Type"] = content_type
-        request = self.api.param_serialize(
-            method, path, query_params=list(query.items()) or None, header_params=headers,
-            body=body, auth_settings=["BearerToken"])
-        response = self.api.call_api(*request, _request_timeout=timeout)
+        url = self.endpoint.server + path + (f"?{urlencode(query)}" if query else "")
+        response = self.endpoint.pool.request(
+            method, url, headers=headers, preload_content=False,
+            body=None if body is None else json.dumps(body).encode(),
+            timeout=_DEFAULT_TIMEOUT if timeout is None else urllib3.Timeout(total=timeout))
         if not 200 <= response.status <= 299:
             data = response.read()
-            raise ApiException.from_response(
-                http_resp=response, body=data.decode("utf-8", "replace"), data=None)
+            response.release_conn()
+            raise ApiError(response.status, response.reason or "",
+                           data.decode("utf-8", "replace"))
         return response
 
+    def _read(self, response: urllib3.BaseHTTPResponse) -> bytes:
+        try:
+            return response.read()
+        finally:
+            response.release_conn()
+
     def get_json(self, path: str, **query: str) -> dict[str, Any]:
-        """GET an API path as plain JSON, raising ApiException like the typed calls.
+        """GET an API path as plain JSON, raising ApiError.
 
         Why: the typed client builds a pydantic model per object and imports hundreds of
         model classes on first use - seconds for 1,000 nodes or 10,000 pods on 2 cores.
         Discovery and the pod watch read a few fields of each, so they read dicts."""
-        return json.loads(self._get(path, query).read())
+        return json.loads(self._read(self._get(path, query)))
 
     def get_text(self, path: str, **query: str) -> str:
-        """GET a path that answers in text (a pod's log), raising ApiException like get_json."""
-        return self._get(path, query).read().decode("utf-8", "replace")
+        """GET a path that answers in text (a pod's log), raising ApiError like get_json."""
+        return self._read(self._get(path, query)).decode("utf-8", "replace")
 
     def open_stream(self, path: str, **query: str) -> Any:
         """GET a path that streams (a followed log): the open HTTP response, read with
         `.stream(n)` and ended with `.shutdown()`/`.close()`."""
-        return self._get(path, query).response
+        return self._get(path, query)
 
     def delete(self, path: str) -> None:
-        """DELETE an object with its own grace period (never forced), raising ApiException."""
-        self._request("DELETE", path, {}, None, "")
+        """DELETE an object with its own grace period (never forced), raising ApiError."""
+        self._read(self._request("DELETE", path, {}, None, ""))
 
     def list_pages(self, path: str, limit: int = 500, **query: str
                    ) -> Iterator[dict[str, Any]]:
@@ -96,12 +127,12 @@ class Kube:
     def send_json(self, method: str, path: str, body: dict[str, Any],
                   content_type: str = "application/json") -> dict[str, Any]:
         """POST, PUT or PATCH plain JSON (see get_json for why not the typed calls)."""
-        return json.loads(self._request(method, path, {}, body, content_type).read())
+        return json.loads(self._read(self._request(method, path, {}, body, content_type)))
 
     def watch_json(self, path: str, timeout: float, **query: str) -> Iterator[dict[str, Any]]:
         """Watch events ({"type", "object"}, plain JSON) of a list path as they arrive,
         until the server ends the watch (set timeoutSeconds) or `timeout` s pass silently."""
-        raw = self._get(path, {**query, "watch": "true"}, timeout).response
+        raw = self._get(path, {**query, "watch": "true"}, timeout)
         rest = b""
         try:
             for chunk in raw.stream(65536):
@@ -115,33 +146,20 @@ class Kube:
 
 def connect(kubeconfig: str | None, context: str | None) -> Kube:
     """Build a client, or raise UserError saying exactly what is wrong with the kubeconfig."""
-    from kubernetes import config
-    from kubernetes.config.config_exception import ConfigException
-
     path = kubeconfig_path(kubeconfig)
-    where = "cluster.kubeconfig"
-    read_kubeconfig(path)
-    try:
-        contexts, current = config.list_kube_config_contexts(config_file=path)
-    except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
-        raise UserError(f"kubeconfig {path} cannot be read", [Problem(
-            where, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            VALID_KUBECONFIG)]) from None
-    names = [c["name"] for c in contexts or []]
-    if context and context not in names:
-        raise UserError(f"context '{context}' is not in {path}", [Problem(
-            "cluster.context", f"unknown context '{context}'",
+    data = read_kubeconfig(path)
+    names, current = context_names(data)
+    chosen = context or current
+    if not chosen:
+        raise UserError(f"kubeconfig {path} has no current context", [Problem(
+            "cluster.kubeconfig", "no current-context is set in it and no context was chosen",
+            f"set cluster.context (or --context) to one of: {', '.join(names) or '(none)'}, "
+            "or `kubectl config use-context NAME`" if names else VALID_KUBECONFIG)])
+    if chosen not in names:
+        raise UserError(f"context '{chosen}' is not in {path}", [Problem(
+            "cluster.context", f"unknown context '{chosen}'",
             f"use one of: {', '.join(names) or '(none)'}")])
-    try:
-        api = config.new_client_from_config(config_file=path, context=context)
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
-        raise UserError(f"kubeconfig {path}: cannot use context "
-                        f"'{context or (current or {}).get('name')}'", [Problem(
-                            where, str(exc).splitlines()[0],
-                            "fix the context's cluster, user or credentials entries")]) from None
-    auth = api.configuration.api_key.get("authorization", "")
-    token = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else None
-    return Kube(api, path, context or (current or {}).get("name"), token)
+    return Kube(endpoint(path, data, chosen), path, chosen)
 
 
 def _api_error(kube: Kube, exc: Exception) -> UserError:
@@ -152,10 +170,15 @@ def _api_error(kube: Kube, exc: Exception) -> UserError:
                          [Problem("cluster.context", f"HTTP {status}: {getattr(exc, 'reason', '')}",
                                   "refresh the credentials (expired token or certificate?) or "
                                   "use a context with cluster-admin rights")])
-    host = kube.api.configuration.host
-    return UserError(f"cannot reach the API server at {host}", [Problem(
-        "cluster.context", str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
-        "check that the cluster is up and the kubeconfig's server address is right")])
+    said = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in said:
+        fix = ("the server's certificate is not signed by the kubeconfig's certificate "
+               "authority, or does not name the server's address: use the cluster's own CA "
+               "(`kubectl config view --raw` on a machine that reaches it) and its address")
+    else:
+        fix = "check that the cluster is up and the kubeconfig's server address is right"
+    return UserError(f"cannot reach the API server at {kube.server}",
+                     [Problem("cluster.context", said, fix)])
 
 
 def _node_facts(node: dict[str, Any]) -> NodeFacts:
@@ -180,20 +203,16 @@ def _node_facts(node: dict[str, Any]) -> NodeFacts:
 
 def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:
     """ClusterPolicy `cluster-policy`, or None when it (or its CRD) does not exist."""
-    from kubernetes.client.exceptions import ApiException
-
     group, version, plural, name = CLUSTER_POLICY_REF
     try:
         return kube.get_json(f"/apis/{group}/{version}/{plural}/{name}")
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status != 404:
             raise
         return None
 
 
 def _discover_sync(kube: Kube) -> ClusterFacts:
-    from kubernetes.client.exceptions import ApiException
-
     # Plain JSON, page by page (Kube.list_pages): 1,000 nodes take about a second and little
     # memory, where the typed models took tens of seconds and hundreds of MB. No pods: at
     # 10,000 pods their list alone took 6-7 s (see gpu_pods_on).
@@ -215,7 +234,7 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
         cm = kube.get_json(f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/configmaps/"
                            f"{STATE_CONFIGMAP[1]}")
         recorded = json.loads((cm.get("data") or {}).get("labels.json", "null"))
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status != 404:
             raise
         recorded = None
@@ -273,13 +292,11 @@ async def find_gpu_pods(kube: Kube, nodes: list[str], limit: int = 8
 
 def log_tail(kube: Kube, namespace: str, pod: str, lines: int = 3) -> list[str]:
     """The last lines of a pod's log (the previous container's if it crashed)."""
-    from kubernetes.client.exceptions import ApiException
-
     for previous in (True, False):
         try:
             text = kube.get_text(f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
                                  tailLines=str(lines), previous=str(previous).lower())
-        except ApiException:
+        except ApiError:
             continue
         if text and text.strip():
             return text.strip().splitlines()[-lines:]
@@ -298,19 +315,15 @@ async def create_pod(kube: Kube, permit: Permit, namespace: str, body: dict[str,
 
 async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> None:
     """Delete with the pod's own grace period - never forced (a wedged VFIO needs a reboot)."""
-    from kubernetes.client.exceptions import ApiException
-
     require_permit(permit)
     try:
         await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{namespace}/pods/{name}")
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status != 404:
             raise
 
 
 def _save_labels_sync(kube: Kube, labels: dict[str, dict[str, str]]) -> None:
-    from kubernetes.client.exceptions import ApiException
-
     namespace, name = STATE_CONFIGMAP
     body = {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by":
@@ -319,7 +332,7 @@ def _save_labels_sync(kube: Kube, labels: dict[str, dict[str, str]]) -> None:
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     try:
         kube.send_json("POST", path, body)
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status != 409:
             raise
         kube.send_json("PUT", f"{path}/{name}", body)
@@ -332,25 +345,20 @@ async def save_recorded_labels(kube: Kube, permit: Permit,
 
 
 async def delete_state(kube: Kube, permit: Permit) -> None:
-    from kubernetes.client.exceptions import ApiException
-
     require_permit(permit)
     try:
         await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/"
                                 f"configmaps/{STATE_CONFIGMAP[1]}")
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status != 404:
             raise
 
 
 async def delete_crd(kube: Kube, permit: Permit, name: str) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
     require_permit(permit)
     try:
-        await asyncio.to_thread(client.ApiextensionsV1Api(kube.api)
-                                .delete_custom_resource_definition, name)
-    except ApiException as exc:
+        await asyncio.to_thread(
+            kube.delete, f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+    except ApiError as exc:
         if exc.status != 404:
             raise

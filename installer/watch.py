@@ -82,7 +82,7 @@ class PodWatch:
         return rv
 
     def _run(self, loop: asyncio.AbstractEventLoop, namespace: str) -> None:
-        from kubernetes.client.exceptions import ApiException
+        from installer.kube import ApiError
 
         rv = None
         failures = 0
@@ -104,7 +104,7 @@ class PodWatch:
                     if item["type"] != "BOOKMARK":
                         self._deliver(loop, item["type"], obj)
                     failures = 0
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status == 410:
                     rv = None
                     continue

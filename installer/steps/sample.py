@@ -40,11 +40,11 @@ def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
 
 def read_sample(k: kube.Kube, namespace: str) -> dict[str, Any] | None:
     """The sample pod as plain JSON (kube.Kube.get_json: no typed client), None if gone."""
-    from kubernetes.client.exceptions import ApiException
+    from installer.kube import ApiError
 
     try:
         return k.get_json(f"/api/v1/namespaces/{namespace}/pods/{NAME}")
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status == 404:
             return None
         raise
@@ -77,11 +77,11 @@ def _gpu_resource(k: kube.Kube, params: dict[str, Any]) -> str:
 
 
 def _log(k: kube.Kube, namespace: str) -> str:
-    from kubernetes.client.exceptions import ApiException
+    from installer.kube import ApiError
 
     try:
         return k.get_text(f"/api/v1/namespaces/{namespace}/pods/{NAME}/log")
-    except ApiException:
+    except ApiError:
         return ""  # not started yet
 
 

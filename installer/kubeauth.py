@@ -1,0 +1,196 @@
+"""How to reach and authenticate to a kubeconfig context's API server: TLS, credentials, proxy.
+
+Why not always the kubernetes client's loader: importing it costs 0.2-0.35 s of CPU on 2 cores
+(it pulls in OAuth, Google auth, pydantic), and every wizard start and headless run paid that
+before its first request - a third of the Nodes screen's first render at 1,000 nodes
+(bench/scale.py). The usual kubeconfigs - a client certificate or a bearer token, the
+cluster's CA, no proxy - are read here with the standard library and urllib3 (which the
+client uses too). Everything else - exec credential plugins, auth providers, basic auth,
+impersonation, a proxy - goes to the kubernetes client's loader, which knows them all; both
+ways give one `Endpoint`, and `installer.kube` sends every request through it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import ssl
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+
+from installer.errors import Problem, UserError
+
+WHERE = "cluster.kubeconfig"
+FIX_ENTRIES = "fix the context's cluster, user or credentials entries"
+
+# What the fast path understands; any other key sends the context to the client's loader.
+_CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data",
+                 "insecure-skip-tls-verify", "tls-server-name", "extensions",
+                 "disable-compression"}
+_USER_KEYS = {"client-certificate", "client-certificate-data", "client-key", "client-key-data",
+              "token", "tokenFile", "extensions"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A context's API server as requests see it."""
+
+    server: str  # base URL, no trailing slash
+    pool: urllib3.PoolManager  # its TLS (and proxy) settings
+    auth: Callable[[], dict[str, str]]  # credential headers, asked per request (tokens expire)
+    token: str | None  # the bearer token when connecting, to mask in every output
+
+
+def endpoint(path: str, data: dict[str, Any], context: str) -> Endpoint:
+    """The endpoint of `context` in the kubeconfig at `path` (`data`: its document).
+    Raises UserError naming the file, the context and the fix."""
+    cluster, user = _entries(path, data, context)
+    if _plain(cluster, user):
+        return _plain_endpoint(path, context, cluster, user)
+    return _client_endpoint(path, context)
+
+
+def _named(data: dict[str, Any], kind: str, name: Any) -> dict[str, Any] | None:
+    for item in data.get(kind) or []:
+        if isinstance(item, dict) and item.get("name") == name:
+            found = item.get(kind[:-1])
+            return found if isinstance(found, dict) else {}
+    return None
+
+
+def _unusable(path: str, context: str, problem: str, fix: str = FIX_ENTRIES) -> UserError:
+    return UserError(f"kubeconfig {path}: cannot use context '{context}'",
+                     [Problem(WHERE, problem, fix)])
+
+
+def _entries(path: str, data: dict[str, Any], context: str
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ctx = _named(data, "contexts", context) or {}
+    cluster = _named(data, "clusters", ctx.get("cluster"))
+    if cluster is None:
+        raise _unusable(path, context, f"its cluster '{ctx.get('cluster')}' is not in the file")
+    if not cluster.get("server"):
+        raise _unusable(path, context, f"cluster '{ctx.get('cluster')}' has no server address")
+    user = _named(data, "users", ctx.get("user")) if ctx.get("user") else {}
+    if user is None:
+        raise _unusable(path, context, f"its user '{ctx.get('user')}' is not in the file")
+    return cluster, user
+
+
+def _plain(cluster: dict[str, Any], user: dict[str, Any]) -> bool:
+    """True when the fast path reads everything this context says."""
+    if set(cluster) - _CLUSTER_KEYS or set(user) - _USER_KEYS:
+        return False
+    parts = urlsplit(str(cluster["server"]))
+    proxies = urllib.request.getproxies()
+    return parts.scheme not in proxies or bool(urllib.request.proxy_bypass(parts.hostname or ""))
+
+
+def _file(path: str, context: str, base: Path, name: str) -> Path:
+    """A file the kubeconfig names (relative to the kubeconfig's folder, as kubectl reads it)."""
+    found = base / os.path.expanduser(name)
+    if not found.is_file():
+        raise _unusable(path, context, f"the file {found} it names does not exist",
+                        "fix the path in the kubeconfig, or write the file there")
+    return found
+
+
+def _decoded(path: str, context: str, key: str, value: Any) -> bytes:
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        raise _unusable(path, context, f"{key} is not valid base64") from None
+
+
+def _pem(path: str, context: str, base: Path, entry: dict[str, Any], key: str) -> bytes | None:
+    """`key-data` (inline, base64) or `key` (a file) of an entry, as bytes."""
+    if entry.get(f"{key}-data"):
+        return _decoded(path, context, f"{key}-data", entry[f"{key}-data"])
+    if entry.get(key):
+        return _file(path, context, base, str(entry[key])).read_bytes()
+    return None
+
+
+def _tls(path: str, context: str, base: Path, cluster: dict[str, Any], user: dict[str, Any]
+         ) -> ssl.SSLContext:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        if cluster.get("insecure-skip-tls-verify"):
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
+        else:
+            ca = _pem(path, context, base, cluster, "certificate-authority")
+            if ca is None:
+                tls.load_default_certs()
+            else:
+                tls.load_verify_locations(cadata=ca.decode("ascii", "replace"))
+        cert = _pem(path, context, base, user, "client-certificate")
+        key = _pem(path, context, base, user, "client-key")
+        if (cert is None) != (key is None):
+            raise _unusable(path, context, "its user has a client certificate without a key, "
+                            "or a key without a certificate")
+        if cert is not None and key is not None:
+            # load_cert_chain reads files only: a private folder, gone once it is read.
+            with tempfile.TemporaryDirectory(prefix="gki-tls-") as tmp:
+                Path(tmp, "cert.pem").write_bytes(cert)
+                Path(tmp, "key.pem").write_bytes(key)
+                tls.load_cert_chain(Path(tmp, "cert.pem"), Path(tmp, "key.pem"))
+    except ssl.SSLError as exc:
+        raise _unusable(path, context, f"its certificates or key cannot be loaded "
+                        f"({exc.reason or exc})") from None
+    return tls
+
+
+def _plain_endpoint(path: str, context: str, cluster: dict[str, Any], user: dict[str, Any]
+                    ) -> Endpoint:
+    base = Path(path).parent
+    server = str(cluster["server"]).rstrip("/")
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        token = _file(path, context, base, str(user["tokenFile"])).read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    options: dict[str, Any] = {"maxsize": 8, "retries": _RETRIES}
+    if server.startswith("https:"):
+        options["ssl_context"] = _tls(path, context, base, cluster, user)
+        if cluster.get("insecure-skip-tls-verify"):
+            options["cert_reqs"] = "CERT_NONE"
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        if cluster.get("tls-server-name"):
+            options["server_hostname"] = str(cluster["tls-server-name"])
+    return Endpoint(server, urllib3.PoolManager(**options), lambda: headers,
+                    str(token) if token else None)
+
+
+# Connection attempts only: a request the server may have acted on is never sent twice.
+_RETRIES = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0,
+                         raise_on_status=False)
+
+
+def _client_endpoint(path: str, context: str) -> Endpoint:
+    """The kubernetes client's loader, for what the fast path does not read (it runs exec
+    plugins, refreshes their tokens, and knows auth providers and proxies)."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        api = config.new_client_from_config(config_file=path, context=context)
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise _unusable(path, context, str(exc).splitlines()[0] if str(exc)
+                        else type(exc).__name__) from None
+    conf = api.configuration
+
+    def auth() -> dict[str, str]:  # a token from an exec plugin is renewed when it expires
+        return {s["key"]: s["value"] for s in conf.auth_settings().values()
+                if s["in"] == "header" and s["value"]}
+
+    bearer = conf.api_key.get("authorization", "")
+    return Endpoint(conf.host.rstrip("/"), api.rest_client.pool_manager, auth,
+                    bearer.split(" ", 1)[1] if bearer.startswith("Bearer ") else None)

@@ -1,0 +1,73 @@
+"""Which kubeconfig contexts the fast path reads itself and which go to the kubernetes client's
+loader, and the messages for contexts neither can use (the lab tests reach a real API server
+with each shape: tests/integration/test_kube_auth.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from installer.errors import UserError
+from installer.kubeauth import _plain, endpoint
+
+SERVER = {"server": "https://127.0.0.1:6443"}
+
+
+@pytest.mark.parametrize(("user", "plain"), [
+    ({"token": "t"}, True),
+    ({"tokenFile": "/var/run/token"}, True),
+    ({"client-certificate-data": "x", "client-key-data": "y"}, True),
+    ({}, True),
+    ({"exec": {"command": "aws"}}, False),
+    ({"auth-provider": {"name": "oidc"}}, False),
+    ({"username": "u", "password": "p"}, False),
+    ({"token": "t", "as": "someone"}, False),
+])
+def test_only_exec_plugins_auth_providers_basic_auth_and_impersonation_need_the_client(
+        user, plain, monkeypatch):
+    for var in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    assert _plain(SERVER, user) is plain
+
+
+def test_a_proxy_for_the_server_needs_the_client_unless_no_proxy_spares_it(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert _plain(SERVER, {"token": "t"}) is False
+    assert _plain({**SERVER, "proxy-url": "http://p:1"}, {"token": "t"}) is False
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,.cluster.local")
+    assert _plain(SERVER, {"token": "t"}) is True
+
+
+def _config(cluster: dict | None, user: dict | None) -> dict:
+    return {"contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+            "clusters": [{"name": "k", "cluster": cluster}] if cluster is not None else [],
+            "users": [{"name": "u", "user": user}] if user is not None else []}
+
+
+@pytest.mark.parametrize(("cluster", "user", "words"), [
+    (None, {}, "cluster 'k' is not in the file"),
+    ({"certificate-authority-data": "x"}, {}, "has no server address"),
+    (SERVER, None, "user 'u' is not in the file"),
+    ({**SERVER, "certificate-authority-data": "not base64!"}, {}, "not valid base64"),
+    ({**SERVER, "certificate-authority": "gone.crt"}, {}, "gone.crt it names does not exist"),
+    (SERVER, {"client-certificate-data": "eA=="}, "without a key"),
+    (SERVER, {"client-certificate-data": "eA==", "client-key-data": "eQ=="},
+     "cannot be loaded"),
+])
+def test_a_context_it_cannot_use_names_the_file_the_context_and_the_problem(
+        tmp_path, cluster, user, words):
+    with pytest.raises(UserError) as err:
+        endpoint(str(tmp_path / "config"), _config(cluster, user), "c")
+    text = str(err.value) + " ".join(p.message for p in err.value.problems)
+    assert str(tmp_path / "config") in text and "'c'" in text and words in text
+    if "gone.crt" in words:
+        assert str(tmp_path / "gone.crt") in text  # relative to the kubeconfig's folder
+
+
+def test_a_token_is_sent_as_a_bearer_header_and_kept_for_masking(tmp_path):
+    (tmp_path / "token").write_text("s3cret\n")
+    ep = endpoint(str(tmp_path / "config"),
+                  _config(SERVER, {"tokenFile": "token"}), "c")
+    assert ep.auth() == {"Authorization": "Bearer s3cret"} and ep.token == "s3cret"
+    assert ep.server == "https://127.0.0.1:6443"
