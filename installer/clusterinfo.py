@@ -132,7 +132,7 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
     listing = await asyncio.to_thread(list_namespaces, kube, namespaces)
     pods = tuple(pod_row(p) for p in listing.pods)
     events = tuple(sorted((_event_row(e) for e in listing.events), key=lambda e: e.last_seen))
-    errors = list(listing.errors)
+    errors = [str(e) for e in listing.errors]
     if not diagnose_too:  # the live pod table: just the pods, every few seconds
         return ClusterView(pods, events, (), tuple(errors))
     nodes: tuple[NodeFacts, ...] = ()
@@ -141,8 +141,9 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
         cluster = await kube_service.discover(kube)
         nodes = cluster.nodes
         checks = {n: r for n, r in (host_checks or {}).items() if n != "cluster"}
-        diagnosis = diagnosis_findings(await read_state(kube, cluster, namespaces, checks,
-                                                        listing=listing))
+        state = await read_state(kube, cluster, namespaces, checks, listing=listing)
+        diagnosis = diagnosis_findings(state)
+        errors += [str(e) for e in state.unread if e not in listing.errors]
     except Exception as exc:  # a partial view still helps; say what could not be read
         errors.append(f"diagnosis: {exc}".splitlines()[0])
     return ClusterView(pods, events, nodes, tuple(errors), diagnosis)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from installer import kube
-from installer.diagnose import CheckView, EventInfo, State
+from installer.diagnose import CheckView, EventInfo, ReadError, State
 from installer.facts import ClusterFacts
 from installer.podread import PodReading, list_pods, read_pod
 from installer.verify import GPU_RUNTIME_CLASS, PodInfo
@@ -46,7 +46,11 @@ class Listing:
     namespaces: tuple[str, ...]
     pods: tuple[dict[str, Any], ...]
     events: tuple[dict[str, Any], ...]
-    errors: tuple[str, ...] = ()  # namespaces that could not be read, and why
+    errors: tuple[ReadError, ...] = ()  # namespaces that could not be read, and why
+
+
+def _refused(exc: kube.ApiError, namespace: str, what: str) -> ReadError:
+    return ReadError(namespace, what, exc.status, exc.reason)
 
 
 def list_namespaces(k: kube.Kube, namespaces: tuple[str, ...]) -> Listing:
@@ -54,29 +58,38 @@ def list_namespaces(k: kube.Kube, namespaces: tuple[str, ...]) -> Listing:
 
     pods: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    errors: list[str] = []
+    errors: list[ReadError] = []
     for ns in namespaces:
+        what = "pods"
         try:
             pods += list_pods(k, ns)
+            what = "events"
             events += k.list_items(f"/api/v1/namespaces/{ns}/events")
         except ApiError as exc:  # a partial view still helps; say what could not be read
             if exc.status != 404:
-                errors.append(f"{ns}: HTTP {exc.status} {exc.reason}")
+                errors.append(_refused(exc, ns, what))
     return Listing(namespaces, tuple(pods), tuple(events), tuple(errors))
 
 
 def _read(k: kube.Kube, namespaces: tuple[str, ...], listing: Listing | None) -> tuple[Any, ...]:
     if listing is None or listing.namespaces != namespaces:
         listing = list_namespaces(k, namespaces)
+    errors = list(listing.errors)
     pods = list(listing.pods)
     seen = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
-    pods += [p for p in list_pods(k)
-             if (p.get("spec") or {}).get("runtimeClassName") == GPU_RUNTIME_CLASS
-             and (p["metadata"]["namespace"], p["metadata"]["name"]) not in seen]
+    try:  # a context confined to some namespaces cannot list the cluster's pods
+        pods += [p for p in list_pods(k)
+                 if (p.get("spec") or {}).get("runtimeClassName") == GPU_RUNTIME_CLASS
+                 and (p["metadata"]["namespace"], p["metadata"]["name"]) not in seen]
+    except kube.ApiError as exc:
+        errors.append(_refused(exc, "", "pods"))
     events = [e for e in listing.events if e.get("type") == "Warning"]
-    events += [e for ns in sorted({p["metadata"]["namespace"] for p in pods} - {*namespaces})
-               for e in k.list_items(f"/api/v1/namespaces/{ns}/events",
-                                     fieldSelector="type=Warning")]
+    for ns in sorted({p["metadata"]["namespace"] for p in pods} - {*namespaces}):
+        try:
+            events += k.list_items(f"/api/v1/namespaces/{ns}/events",
+                                   fieldSelector="type=Warning")
+        except kube.ApiError as exc:
+            errors.append(_refused(exc, ns, "events"))
     policy = kube.read_cluster_policy(k)
     infos = tuple(pod_info(k, p) for p in pods)
     event_infos = tuple(EventInfo(e["metadata"]["namespace"],
@@ -85,7 +98,7 @@ def _read(k: kube.Kube, namespaces: tuple[str, ...], listing: Listing | None) ->
                                   e.get("reason") or "", e.get("message") or "",
                                   e.get("type") or "")
                         for e in events)
-    return infos, event_infos, policy
+    return infos, event_infos, policy, tuple(errors)
 
 
 async def read_state(k: kube.Kube, cluster: ClusterFacts, namespaces: tuple[str, ...],
@@ -93,7 +106,7 @@ async def read_state(k: kube.Kube, cluster: ClusterFacts, namespaces: tuple[str,
                      nvswitch_nodes: tuple[str, ...] = (), listing: Listing | None = None
                      ) -> State:
     """`listing`: the namespaces' pods and events when the caller has just listed them."""
-    pods, events, policy = await asyncio.to_thread(_read, k, namespaces, listing)
+    pods, events, policy, unread = await asyncio.to_thread(_read, k, namespaces, listing)
     checks = {node: tuple(CheckView(r["name"], r["status"], tuple(r.get("evidence", ())),
                                     r.get("remedy", "")) for r in results)
               for node, results in (host_checks or {}).items()}
@@ -101,4 +114,5 @@ async def read_state(k: kube.Kube, cluster: ClusterFacts, namespaces: tuple[str,
                  cluster_policy=policy, releases=cluster.releases,
                  nfd_workers=cluster.nfd_workers, pods=pods, events=events,
                  host_checks=checks, nvswitch_nodes=nvswitch_nodes,
-                 operator_namespace=namespaces[-1], kata_namespace=namespaces[0])
+                 operator_namespace=namespaces[-1], kata_namespace=namespaces[0],
+                 unread=unread)

@@ -41,6 +41,30 @@ class EventInfo:
 
 
 @dataclass(frozen=True)
+class ReadError:
+    """Something the rules needed that the API server refused to list: the findings are then
+    drawn from a partial view, and the reader must be told which part is missing."""
+
+    namespace: str  # "" for the whole cluster
+    what: str  # "pods" or "events"
+    status: int
+    reason: str
+
+    @property
+    def where(self) -> str:
+        return f"namespace {self.namespace}" if self.namespace else "all namespaces"
+
+    @property
+    def fix(self) -> str:
+        scope = f"-n {self.namespace}" if self.namespace else "--all-namespaces"
+        return (f"use a context allowed to list pods and events in {self.where} "
+                f"(check: kubectl auth can-i list {self.what} {scope})")
+
+    def __str__(self) -> str:
+        return f"{self.where}: cannot list {self.what} (HTTP {self.status} {self.reason})"
+
+
+@dataclass(frozen=True)
 class State:
     nodes: tuple[NodeFacts, ...] = ()
     runtime_classes: tuple[str, ...] = ()
@@ -53,6 +77,7 @@ class State:
     nvswitch_nodes: tuple[str, ...] = ()  # nodes whose host has NVSwitches
     operator_namespace: str = "gpu-operator"
     kata_namespace: str = "kata-system"
+    unread: tuple[ReadError, ...] = ()  # what the API server refused: the rules saw less
 
 
 @dataclass(frozen=True)
@@ -384,6 +409,19 @@ RULES: tuple[Rule, ...] = (
     rule_nvswitch, rule_runtime_timeout, rule_stale_runtime, rule_two_nfd, rule_consumer_gpu,
     rule_nothing_labelled, rule_operator_missing, rule_crashing_operands,
 )
+
+
+def unread_findings(state: State) -> list[Finding]:
+    """What the API server refused to list, as findings to put before the rules' own.
+
+    Why not a rule: the troubleshoot screen already lists read errors beside its findings;
+    the command line and the bundle have nothing else that would say their view is partial,
+    and a clean diagnosis of half the cluster must not read as "no problem found"."""
+    return [Finding("namespace-unread", str(e),
+                    f"the context may not list {e.what} in {e.where}: every finding here "
+                    "comes from a view without them", (f"HTTP {e.status} {e.reason}",),
+                    e.fix, 100)
+            for e in state.unread]
 
 
 def diagnose(state: State) -> list[Finding]:

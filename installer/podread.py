@@ -25,6 +25,7 @@ class PodReading:
     reason: str
     waiting_reason: str
     unschedulable: str  # the PodScheduled condition's message while it is not True
+    unschedulable_reason: str  # ... and its reason (Unschedulable, SchedulingGated)
     labels: dict[str, str]
     runtime_class: str | None
     containers: tuple[str, ...]
@@ -51,6 +52,7 @@ def read_pod(pod: dict[str, Any]) -> PodReading:
         ready=f"{sum(1 for s in statuses if s.get('ready'))}/{len(containers)}",
         restarts=sum(s.get("restartCount") or 0 for s in statuses), reason=reason,
         waiting_reason=waiting, unschedulable=(scheduled or {}).get("message") or "",
+        unschedulable_reason=(scheduled or {}).get("reason") or "",
         labels=dict(meta.get("labels") or {}), runtime_class=spec.get("runtimeClassName"),
         containers=containers)
 

@@ -18,7 +18,7 @@ from typing import Any
 from installer import helm, kube
 from installer.answers import Answers, load_answers
 from installer.clusterstate import read_state
-from installer.diagnose import Finding, State, diagnose
+from installer.diagnose import Finding, State, diagnose, unread_findings
 from installer.engine import Context, Engine
 from installer.facts import Facts
 from installer.hostplan import ProbeFailure
@@ -88,11 +88,18 @@ def print_findings(findings: list[Finding], as_json: bool) -> None:
             print(f"   - {e}")
 
 
+def all_findings(state: State) -> list[Finding]:
+    """What could not be read first (every other finding is drawn from the rest), then the
+    rules' findings, most likely first."""
+    return unread_findings(state) + diagnose(state)
+
+
 def run_troubleshoot_headless(answers_path: Path | None, kubeconfig: str | None,
                               context: str | None, as_json: bool) -> int:
-    """Exit 0 when nothing is found, 1 when findings are reported."""
+    """Exit 0 when nothing is found, 1 when findings are reported - a namespace that could
+    not be read is one, so a partial view never exits 0."""
     collected = asyncio.run(collect(answers_path, kubeconfig, context))
-    findings = diagnose(collected.state)
+    findings = all_findings(collected.state)
     print_findings(findings, as_json)
     return 1 if findings else 0
 
@@ -139,7 +146,7 @@ def run_bundle(answers_path: Path | None, kubeconfig: str | None, context: str |
     from installer.bundle import write_bundle
 
     collected = asyncio.run(collect(answers_path, kubeconfig, context))
-    findings = diagnose(collected.state)
+    findings = all_findings(collected.state)
     files = _bundle_files(collected, findings)
     path = output or Path(f"gpu-kata-bundle-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
     write_bundle(path, files, findings, collected.redactor)

@@ -16,6 +16,7 @@ from installer.errors import StepFailed
 from installer.events import PodLog, WarningEvent
 from installer.facts import Facts
 from installer.plan import Step
+from installer.podread import read_pod
 from installer.verify import GPU_RUNTIME_CLASS
 
 NAME = "cuda-vectoradd-kata"
@@ -85,11 +86,13 @@ def _log(k: kube.Kube, namespace: str) -> str:
         return ""  # not started yet
 
 
-def _pending_reason(pod: dict[str, Any]) -> str:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "PodScheduled" and c.get("status") != "True":
-            return f"{c.get('reason')}: {c.get('message')}"
-    return ""
+def pending_reason(pod: dict[str, Any]) -> str:
+    """Why the scheduler has not placed the pod ("Unschedulable: 0/4 nodes are available:
+    ..."), empty once it has: the warning and the timeout's likeliest cause quote it."""
+    r = read_pod(pod)
+    if not (r.unschedulable_reason or r.unschedulable):
+        return ""
+    return f"{r.unschedulable_reason}: {r.unschedulable}"
 
 
 async def sample(ctx: Context, step: Step, facts: Facts) -> str:
@@ -120,7 +123,7 @@ async def sample(ctx: Context, step: Step, facts: Facts) -> str:
                                     container="cuda-vectoradd", line=line, message=line))
             if phase in ("Succeeded", "Failed", "Gone"):
                 break
-            if phase == "Pending" and (now := _pending_reason(pod)) and now != reason:
+            if phase == "Pending" and (now := pending_reason(pod)) and now != reason:
                 reason = now
                 ctx.emit(WarningEvent(path=step.id, message=f"pending: {reason}"))
             if time.monotonic() > deadline:

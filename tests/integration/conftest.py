@@ -20,7 +20,7 @@ import pytest
 
 from remote.ssh import SSHOptions
 from tests.integration.secrets import planted  # noqa: F401  (a fixture for the lab tests)
-from tests.lab import hosts
+from tests.lab import hosts, procs
 
 STATE = Path(os.environ.get("GKI_TEST_LAB_STATE", "/var/tmp/gki-test-lab"))
 FIRST = os.environ.get("GKI_TEST_LAB_ADDRESS", "127.0.20.1")
@@ -42,7 +42,7 @@ def lab_state() -> Path:
         hosts.ensure()
     except hosts.LabError as e:
         pytest.fail(f"SSH lab unavailable: {e}", pytrace=False)
-    hosts.kill_stale(STATE)  # hosts left by a crashed earlier session hold our addresses
+    procs.kill_stale(STATE)  # hosts left by a crashed earlier session hold our addresses
     if STATE.exists():
         shutil.rmtree(STATE)
     STATE.mkdir(parents=True)

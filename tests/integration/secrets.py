@@ -37,13 +37,14 @@ def _private_file(path: Path, data: bytes) -> Path:
     return path
 
 
-def token_kubeconfig(lab, path: Path, account: str) -> str:
-    """A ServiceAccount bound to cluster-admin, and a kubeconfig at `path` that uses one of
-    its bearer tokens (TokenRequest API) against the lab's API server. Returns the token."""
+def token_kubeconfig(lab, path: Path, account: str, clusterrole: str = "cluster-admin") -> str:
+    """A ServiceAccount bound to `clusterrole` (cluster-wide), and a kubeconfig at `path` that
+    uses one of its bearer tokens (TokenRequest API) against the lab's API server. Returns the
+    token."""
     lab.kubectl("delete", "clusterrolebinding", account, "--ignore-not-found")
     lab.kubectl("delete", "serviceaccount", account, "-n", SA_NAMESPACE, "--ignore-not-found")
     lab.kubectl("create", "serviceaccount", account, "-n", SA_NAMESPACE)
-    lab.kubectl("create", "clusterrolebinding", account, "--clusterrole", "cluster-admin",
+    lab.kubectl("create", "clusterrolebinding", account, "--clusterrole", clusterrole,
                 "--serviceaccount", f"{SA_NAMESPACE}:{account}")
     token = lab.kubectl("create", "token", account, "-n", SA_NAMESPACE,
                         "--duration", "2h").stdout.strip()

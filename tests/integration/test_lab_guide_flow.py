@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from installer.steps.sample import pending_reason
 from tests.lab import guide
 from tests.lab.simulator.hoststate import inside
 
@@ -154,6 +155,9 @@ def test_guide_values_run_the_sample_on_a_prepared_node(lab_bare):
     assert cond["reason"] == "Unschedulable"
     assert "Insufficient nvidia.com/pgpu" in cond["message"]
     assert pod(lab, "cuda-vectoradd-unprepared")["status"]["phase"] == "Pending"
+    # ... which the installer's sample step quotes as it is
+    assert pending_reason(pod(lab, "cuda-vectoradd-unprepared")) == (
+        f"Unschedulable: {cond['message']}")
 
 
 def test_cluster_policy_ready_when_every_gpu_node_is_prepared(lab_bare):

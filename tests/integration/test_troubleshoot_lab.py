@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.secrets import Planted
+from tests.integration.cli_run import installer
+from tests.integration.secrets import SA_NAMESPACE, Planted, delete_account, token_kubeconfig
 from tests.integration.test_lab_guide_flow import install_guide_charts
 from tests.lab import guide
 from tests.lab.answers import lab_answers
@@ -163,3 +164,59 @@ def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(planted, lab_
     for name, text in files.items():
         assert planted.leaks(text) == [], name
     assert planted.leaks(out.stdout + out.stderr) == []
+
+
+READER = "gki-no-operator-pods"  # the ServiceAccount, its ClusterRole and its RoleBinding
+
+
+def reader_rbac(lab) -> None:
+    """What troubleshoot reads, except pods and events: cluster-wide nodes, secrets (helm),
+    configmaps and the charts' API groups; pods and events only in kata-system. So the
+    operator's namespace, and the cluster-wide pod list, are refused with HTTP 403."""
+    lab.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": READER}, "rules": [
+                   {"apiGroups": [""], "resources": ["nodes", "namespaces", "secrets",
+                                                     "configmaps"],
+                    "verbs": ["get", "list"]},
+                   {"apiGroups": ["apps", "node.k8s.io", "nvidia.com"], "resources": ["*"],
+                    "verbs": ["get", "list"]}]})
+    lab.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": f"{READER}-pods"}, "rules": [
+                   {"apiGroups": [""], "resources": ["pods", "pods/log", "events"],
+                    "verbs": ["get", "list"]}]})
+    lab.kubectl("create", "rolebinding", READER, "-n", "kata-system", "--clusterrole",
+                f"{READER}-pods", "--serviceaccount", f"{SA_NAMESPACE}:{READER}")
+
+
+def test_a_namespace_the_context_may_not_read_is_reported_not_skipped(lab_bare, tmp_path):
+    install_guide_charts(lab_bare)
+    reader_rbac(lab_bare)
+    try:
+        token = token_kubeconfig(lab_bare, tmp_path / "kubeconfig", READER, READER)
+        as_json = installer(lab_bare, tmp_path, "troubleshoot", "--json", "--kubeconfig",
+                            str(tmp_path / "kubeconfig"))
+        text = installer(lab_bare, tmp_path, "troubleshoot", "--kubeconfig",
+                         str(tmp_path / "kubeconfig"))
+    finally:
+        delete_account(lab_bare, READER)
+        lab_bare.kubectl("delete", "clusterrole", READER, f"{READER}-pods", "--ignore-not-found")
+        lab_bare.kubectl("delete", "rolebinding", READER, "-n", "kata-system",
+                         "--ignore-not-found")
+    assert as_json.returncode == 1, as_json.stderr[-2000:]  # findings: the view is partial
+    found = json.loads(as_json.stdout)
+    unread = [f for f in found if f["rule"] == "namespace-unread"]
+    assert found[:len(unread)] == unread  # before every finding drawn from the partial view
+    assert [f["symptom"] for f in unread] == [
+        "namespace gpu-operator: cannot list pods (HTTP 403 Forbidden)",
+        "all namespaces: cannot list pods (HTTP 403 Forbidden)"]
+    assert "kubectl auth can-i list pods -n gpu-operator" in unread[0]["fix"]
+    assert unread[0]["evidence"] == ["HTTP 403 Forbidden"]
+    assert text.returncode == 1, text.stderr[-2000:]
+    assert "1. the context may not list pods in namespace gpu-operator" in text.stdout
+    assert "symptom: namespace gpu-operator: cannot list pods (HTTP 403 Forbidden)" in text.stdout
+    assert "fix: use a context allowed to list pods and events in namespace gpu-operator" \
+        in text.stdout
+    assert "No problem found" not in text.stdout
+    for out in (as_json, text):
+        assert token not in out.stdout + out.stderr
+        assert "Traceback" not in out.stderr

@@ -719,27 +719,6 @@ def _raise_fd_limit(want: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(want, soft), hard), hard))
 
 
-def kill_stale(state_dir: Path = DEFAULT_STATE) -> list[int]:
-    """SIGKILL simulated hosts left running from an earlier run with this state dir (e.g.
-    after a crashed test session), so their addresses are free again. Only processes whose
-    command line names this state dir's sshd configs are touched. Returns their pids."""
-    marker = (str(Path(state_dir)) + "/").encode()
-    killed = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
-        try:
-            argv = (p / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"unshare") and b"lab-setup" in argv and \
-                any(a.startswith(marker) and a.endswith(b"/sshd_config") for a in argv):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(p.name), signal.SIGKILL)
-                killed.append(int(p.name))
-    return killed
-
-
 def cleanup_state(state_dir: Path = DEFAULT_STATE) -> None:
     """Remove a lab state dir (host roots, keys). Stop the hosts first."""
     shutil.rmtree(state_dir, ignore_errors=True)

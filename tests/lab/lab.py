@@ -201,6 +201,8 @@ class Lab:
         if (self.state_dir / "lab.json").exists() or (self.state_dir / "kwok").exists():
             self._say("tearing down a previous, incomplete or different lab first")
             self.down()
+        if killed := procs.kill_stale(self.state_dir):  # a crashed lab's, without pid files
+            self._say(f"killed {len(killed)} stale process(es) of {self.state_dir}")
         t0 = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)

@@ -84,3 +84,46 @@ def stop(pidfile: Path, timeout: float = 10.0) -> bool:
             os.killpg(pid, signal.SIGKILL)
     pidfile.unlink(missing_ok=True)
     return True
+
+
+def _is_stale_lab_process(argv: list[bytes], state_dir: Path) -> bool:
+    """A process of the lab kept in `state_dir`, told apart by its command line only: a
+    control-plane binary kwokctl copied under it, a host's sshd (the `unshare` wrapper that
+    runs it, whose sshd_config lies under it) or the simulator started with it."""
+    marker = (str(state_dir) + "/").encode()
+    if not argv or not argv[0]:
+        return False
+    if argv[0].startswith(marker):
+        return True
+    if argv[0].endswith(b"unshare") and b"lab-setup" in argv:
+        return any(a.startswith(marker) and a.endswith(b"/sshd_config") for a in argv)
+    return b"tests.lab.simulator" in argv and str(state_dir).encode() in argv
+
+
+def kill_stale(state_dir: Path) -> list[int]:
+    """SIGKILL what a crashed lab (or test session) left running with this state dir, whose
+    pid files may be gone: its hosts' sshd would keep their addresses. Only processes whose
+    command line names this state dir are touched (never another lab's, never this process
+    or its parents). Returns their pids."""
+    state_dir = Path(state_dir)
+    spared = {os.getpid()}
+    pid = os.getpid()
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        spared.add(pid)
+    killed = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) in spared:
+            continue
+        try:
+            argv = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if _is_stale_lab_process(argv, state_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(p.name), signal.SIGKILL)
+                killed.append(int(p.name))
+    return killed

@@ -16,6 +16,8 @@ from installer.clusterinfo import (
     list_contexts,
     pod_row,
 )
+from installer.podread import read_pod
+from installer.steps.sample import pending_reason
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -51,6 +53,21 @@ def test_an_unschedulable_pod_row_says_so():
            "status": {"phase": "Pending", "conditions": [
                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}}
     assert pod_row(pod).reason == "Unschedulable"
+
+
+def test_the_sample_quotes_the_scheduler_s_reason_and_message_from_one_pod_reading():
+    message = "0/4 nodes are available: 1 Insufficient nvidia.com/pgpu."
+    pod = {"metadata": {"name": "cuda-vectoradd-kata", "namespace": "default"},
+           "spec": {"containers": [{"name": "c"}]},
+           "status": {"phase": "Pending", "conditions": [
+               {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": message}]}}
+    r = read_pod(pod)
+    assert (r.unschedulable_reason, r.unschedulable) == ("Unschedulable", message)
+    assert pending_reason(pod) == f"Unschedulable: {message}"
+    pod["status"] = {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "True"}]}
+    assert (read_pod(pod).unschedulable_reason, pending_reason(pod)) == ("", "")
 
 
 def test_a_finished_container_is_not_a_reason_but_a_killed_one_is():

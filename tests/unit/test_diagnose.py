@@ -116,3 +116,42 @@ def test_a_host_driver_on_a_traditional_node_is_not_a_finding():
     assert "host-driver-loaded" not in {f.rule for f in diagnose(s)}
     s = node(s, **{"nvidia.com/gpu.workload.config": "vm-passthrough"})
     assert top(s).rule == "host-driver-loaded"
+
+
+class _Refusing:
+    """An API that lists kata-system's pods and events but answers 403 for gpu-operator's and
+    for the whole cluster's, as a context confined by RBAC does."""
+
+    def list_items(self, path: str, **query: str):
+        from installer.kube import ApiError
+
+        if path.startswith("/api/v1/namespaces/kata-system/"):
+            return iter(())
+        raise ApiError(403, "Forbidden", "")
+
+    def get_json(self, path: str, **query: str):
+        return POLICY
+
+
+def test_what_the_api_refused_is_a_finding_before_the_rules_and_never_no_problem(capsys):
+    import asyncio
+
+    from installer.clusterstate import read_state
+    from installer.facts import ClusterFacts
+    from installer.troubleshoot import all_findings, print_findings
+
+    cluster = ClusterFacts(context="c", server_version="v1.35.4", recorded_labels=None,
+                           nodes=healthy().nodes, runtime_classes=healthy().runtime_classes,
+                           releases=(KD,))
+    state = asyncio.run(read_state(_Refusing(), cluster, ("kata-system", "gpu-operator")))
+    assert [str(e) for e in state.unread] == [
+        "namespace gpu-operator: cannot list pods (HTTP 403 Forbidden)",
+        "all namespaces: cannot list pods (HTTP 403 Forbidden)"]
+    assert diagnose(state) == []  # what was read is healthy ...
+    found = all_findings(state)  # ... but the command says it did not read everything
+    assert [f.rule for f in found] == ["namespace-unread", "namespace-unread"]
+    assert "kubectl auth can-i list pods -n gpu-operator" in found[0].fix
+    print_findings(found, as_json=False)
+    out = capsys.readouterr().out
+    assert "No problem found" not in out
+    assert "symptom: namespace gpu-operator: cannot list pods (HTTP 403 Forbidden)" in out
