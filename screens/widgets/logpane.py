@@ -209,10 +209,14 @@ class LogView(Vertical):
             self._status()
 
     def _status(self) -> None:
-        pane = self.pane
+        panes, titles = self.query(LogPane), self.query(".log-title").results(Static)
+        title_line = next(titles, None)
+        if not panes or title_line is None:
+            return  # being removed: its children go first, and the timer may still fire
+        pane = panes.first()
         n = len(pane.ring)
         dropped = f", {pane.ring.dropped:,} older dropped" if pane.ring.dropped else ""
         mode = "following" if pane.follow else "paused - End follows"
         text = f"{self.title}  {n:,} lines{dropped}  [{mode}]" if self.title else \
             f"{n:,} lines{dropped}  [{mode}]"
-        self.query_one(".log-title", Static).update(Text(text))
+        title_line.update(Text(text))
