@@ -179,6 +179,8 @@ class SizedTable(DataTable):
 
     @property  # type: ignore[override]
     def _row_locations(self) -> _RowLocations:
+        """DataTable's row order, as `_RowLocations`: DataTable assigns a TwoWayDict here
+        (on creation, clear, sort, remove_row) and reads it through this interface."""
         return self._locations
 
     @_row_locations.setter
