@@ -10,31 +10,37 @@ A change costs what it touches, not what the table holds: DataTable keys its row
 line offsets and every rendered cell on one update counter, so a single changed cell
 rebuilt O(rows) lists and re-rendered every visible row, and a new row re-sorted them all.
 Here changed cells are written in place and only their rows' cached renderings dropped, new
-rows go in by bisect with one re-indexing per batch, and the order and offsets are cached
-until rows are added, removed or moved. This mirrors internals of the pinned textual; the
-snapshot and pod-table tests cover what it draws.
+rows go in by bisect, the order and offsets are cached until rows are added, removed or
+moved, a row's index by key is worked out only when asked (`_RowLocations`), and a row moved
+by an insert is drawn from its cached line with only its index and stripe changed
+(`SizedTable.render_line`). This mirrors internals of the pinned textual; the snapshot and
+pod-table tests cover what it draws.
 """
 
 from __future__ import annotations
 
 import gc
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import zip_longest
 from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets._data_table import DuplicateKey, Row, RowKey
 
 from screens.base import MAX_COLUMN_WIDTH, cell_width, fill_table
 
 FILL_COLLECT_ROWS = 2_000
+LINE_ROWS = 1_000  # rows whose lines are kept (a window is tens); past that all are dropped
+MAX_INSERTS = 64  # inserts followed when asked a row's index, before re-indexing instead
 
 
 def _identity(cell: Any) -> tuple[Any, ...] | None:
@@ -47,15 +53,140 @@ def _identity(cell: Any) -> tuple[Any, ...] | None:
     return None
 
 
+def _token(key: Any) -> Any:
+    """What a row key is looked up by: its string (hashed in C, and cached), as RowKey
+    hashes and compares; a key without one is equal only to itself."""
+    value = getattr(key, "value", key)
+    return key if value is None else value
+
+
+def _tokens(keys: list[RowKey]) -> list[Any]:
+    """`_token` of each key, without a Python call per key when all keys have a string."""
+    values = [key.value for key in keys]
+    return values if None not in values else [_token(key) for key in keys]
+
+
+class _RowLocations:
+    """DataTable's `_row_locations` (a TwoWayDict row key <-> index): the keys in display
+    order, and each key's index when last re-indexed plus the inserts since.
+
+    Why: a row inserted above moves every row below it, and re-indexing them all (RowKey's
+    hash is Python code) was a sixth of a create's cost at 10,000 rows - yet drawing goes
+    from index to key only. An index by key is asked for a few keys (a changed row's
+    refresh, the cursor kept across a fill): its index then is the one it had, moved one on
+    by each insert since at or above it. After MAX_INSERTS inserts the map is rebuilt, by
+    the keys' strings (~1 ms for 10,000 rows). Only what DataTable calls is here."""
+
+    def __init__(self, keys: list[RowKey]) -> None:
+        self.keys = keys
+        self._reindex()
+
+    def _reindex(self) -> None:
+        keys = self.keys
+        self._index: dict[Any, int] = dict(zip(_tokens(keys), range(len(keys)), strict=True))
+        self._inserts: list[int] = []  # where rows went in (not at the end) since
+        self._since: dict[Any, int] = {}  # a key added since: how many inserts preceded it
+
+    @classmethod
+    def of(cls, locations: TwoWayDict[RowKey, int]) -> _RowLocations:
+        """What DataTable assigns (on creation, clear, sort and remove_row), in this form."""
+        return cls([locations.get_key(i) for i in range(len(locations))])
+
+    def insert(self, index: int, key: RowKey) -> None:
+        token = _token(key)
+        if index < len(self.keys):  # rows moved (an append moves none)
+            self._inserts.append(index)
+        self.keys.insert(index, key)
+        self._index[token] = index
+        if self._inserts:
+            self._since[token] = len(self._inserts)
+
+    def __setitem__(self, key: RowKey, index: int) -> None:
+        """DataTable.add_row's: a row appended."""
+        if index != len(self.keys):
+            raise ValueError(f"rows are appended here, not put at {index}")
+        self.insert(index, key)
+
+    def get(self, key: RowKey) -> int | None:
+        if len(self._inserts) > MAX_INSERTS:
+            self._reindex()
+        token = _token(key)
+        at = self._index.get(token)
+        if at is not None:
+            for index in self._inserts[self._since.get(token, 0):]:
+                if index <= at:
+                    at += 1
+        return at
+
+    def get_key(self, index: int) -> RowKey | None:
+        return self.keys[index] if 0 <= index < len(self.keys) else None
+
+    def contains_value(self, index: int) -> bool:
+        return 0 <= index < len(self.keys)
+
+    def __contains__(self, key: object) -> bool:
+        return _token(key) in self._index
+
+    def __iter__(self) -> Iterator[RowKey]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _without_meta(style: Style) -> Style:
+    """The style with no meta (a link kept), to add to a row style and then a meta without
+    merging two metas (rich decodes and encodes both)."""
+    bare = style.clear_meta_and_links()
+    return bare.update_link(style.link) if style.link else bare
+
+
+class _Line:
+    """A row's drawn line with no stripe under it and no mouse meta: drawn at any index and
+    stripe by restyling its segments (see SizedTable._line)."""
+
+    __slots__ = ("_drawn", "metas", "segments")
+
+    def __init__(self, segments: list[tuple[str, Style | None, int]],
+                 metas: list[dict[str, Any]]) -> None:
+        self.segments = segments  # text, style but meta, its meta in `metas` (-1: none)
+        self.metas = metas  # each cell's ({"row": ..., "column": ...}, in DataTable's order)
+        self._drawn: tuple[int, Strip] | None = None  # the last index drawn at
+
+    def at(self, index: int, row_style: Style, width: int) -> Strip:
+        drawn = self._drawn
+        if drawn is not None and drawn[0] == index:  # the stripe follows from the index
+            return drawn[1]
+        metas = [Style.from_meta({**meta, "row": index}) for meta in self.metas]
+        segments = [Segment(text, row_style + style + metas[meta]) if meta >= 0
+                    else Segment(text, style) for text, style, meta in self.segments]
+        strip = Strip(Segment.simplify(segments), width)
+        self._drawn = (index, strip)
+        return strip
+
+
 class SizedTable(DataTable):
     """Rows are keyed; columns are (key, label) pairs given to `fill_rows`."""
 
     # Class defaults: DataTable.__init__ already reads ordered_rows (a cursor watcher).
-    _moves = 0  # bumped when this class re-indexes rows in place
+    _moves = 0  # bumped when this class inserts rows
     _order_cache: tuple[Any, list[Row], list[tuple[RowKey, int]]] | None = None
-    _sorted_cache: tuple[Any, list[Any]] | None = None
     _content_cache: LRUCache[tuple[Any, ...], Any] | None = None
     _row_styles: dict[tuple[Any, ...], Style] | None = None
+    _lines: dict[RowKey, dict[tuple[Any, ...], _Line]] | None = None
+    _lines_update = -1  # the _update_count that _lines were drawn at
+    _frame: tuple[Style, int, int, int, int] | None = None  # see _frame_of
+
+    @property  # type: ignore[override]
+    def _row_locations(self) -> _RowLocations:
+        """DataTable's row order, as `_RowLocations`: DataTable assigns a TwoWayDict here
+        (on creation, clear, sort, remove_row) and reads it through this interface."""
+        return self._locations
+
+    @_row_locations.setter
+    def _row_locations(self, locations: TwoWayDict[RowKey, int] | _RowLocations) -> None:
+        self._locations = (locations if isinstance(locations, _RowLocations)
+                           else _RowLocations.of(locations))
 
     def fill_rows(self, columns: Sequence[tuple[str, str]],
                   rows: Iterable[tuple[str, Sequence[Any]]]) -> None:
@@ -120,47 +251,35 @@ class SizedTable(DataTable):
         self.check_idle()
         self.refresh()
 
-    def _sorted(self, sort_by: tuple[str, ...]) -> list[Any]:
-        """The rows' `sort_by` values in display order, kept while the order holds."""
-        shape = (self._shape(), sort_by)
-        cached = self._sorted_cache
-        if cached is None or cached[0] != shape:
-            data = self._data
-            cached = (shape, [tuple(data[r.key][c] for c in sort_by)
-                              for r in self.ordered_rows])
-        self._sorted_cache = None  # the caller changes the list
-        return cached[1]
-
     def _insert_sorted(self, rows: Mapping[str, Sequence[Any]], sort_by: tuple[str, ...],
                        sort_key: Callable[[Sequence[Any]], tuple[Any, ...]]) -> None:
-        """New rows at their bisect positions, the row order and line offsets updated in
-        place: one re-indexing for the whole batch, where DataTable.sort called a Python key
-        function for every row of the table and then rebuilt both lists."""
-        values = self._sorted(sort_by)
+        """New rows at their bisect positions, the row order, locations and line offsets
+        updated in place. DataTable.sort called a Python key function for every row and
+        rebuilt all three; here only the ~14 rows a bisect probes are read."""
         _, ordered, offsets = self._order()
         one_line = len(offsets) == len(ordered)  # then offsets[i] is row i's only line
-        columns = self.ordered_columns
-        first = len(ordered)
+        locations, data, columns = self._row_locations, self._data, self.ordered_columns
+
+        def value(row: Row) -> tuple[Any, ...]:
+            cells = data[row.key]
+            return tuple(cells[c] for c in sort_by)
+
         for key, cells in rows.items():
             row_key = RowKey(key)
-            if row_key in self._row_locations:
+            if row_key in locations:
                 raise DuplicateKey(f"The row key {row_key!r} already exists.")
-            value = sort_key(cells)
-            i = bisect_right(values, value)
-            values.insert(i, value)
+            i = bisect_right(ordered, sort_key(cells), key=value)
             row = self.rows[row_key] = Row(row_key, 1, None, False)
             ordered.insert(i, row)
+            locations.insert(i, row_key)
             if one_line:
                 offsets.insert(i, (row_key, 0))
-            first = min(first, i)
-            self._data[row_key] = {c.key: cell for c, cell in zip_longest(columns, cells)}
+            data[row_key] = {c.key: cell for c, cell in zip_longest(columns, cells)}
             self._new_rows.add(row_key)
-        self._row_locations = TwoWayDict({row.key: i for i, row in enumerate(ordered)})
         self._moves += 1
         if one_line:
             self._order_cache = (self._shape(), ordered, offsets)
-        self._sorted_cache = ((self._shape(), sort_by), values)
-        self._forget(set(), first)
+        self._forget(set())
         self._require_update_dimensions = True
         self.cursor_coordinate = self.cursor_coordinate
         self.check_idle()
@@ -171,24 +290,24 @@ class SizedTable(DataTable):
         locations when it removes or sorts, and this class when it inserts)."""
         return (self._row_locations, len(self.rows), self._moves)
 
-    def _forget(self, rows: set[RowKey], from_index: int | None = None) -> None:
-        """Drop the cached renderings of these rows and of every row from `from_index` on
-        (their index, drawn into each cell for the mouse, changed). The rest stay cached."""
-        where = self._row_locations.get
-        start = len(self.rows) if from_index is None else from_index
+    def _forget(self, rows: set[RowKey]) -> None:
+        """After rows were added or changed: DataTable's cached renderings go (it keys them
+        by row index or draws the index into them, and a row added above moves every row
+        below), and so do these rows' lines, whose content changed. The lines of rows that
+        only moved stay: they hold neither index nor stripe (see `_line`)."""
+        for cache in (self._row_render_cache, self._cell_render_cache,
+                      self._row_renderable_cache, self._line_cache):
+            cache.clear()  # not _clear_caches: it would redraw every line, not these rows'
+        if self._lines:
+            for key in rows:
+                self._lines.pop(key, None)
 
-        def moved(key: RowKey) -> bool:  # the header's key has no index: it never moves
-            index = where(key)
-            return key in rows or (index is not None and index >= start)
-
-        for cache in (self._row_render_cache, self._cell_render_cache):
-            for k in [k for k in cache.keys() if moved(k[0])]:  # noqa: SIM118 (no __iter__)
-                cache.discard(k)
-        indices = {where(key) for key in rows}
-        for k in [k for k in self._row_renderable_cache.keys()  # noqa: SIM118
-                  if k[1] in indices or k[1] >= start]:
-            self._row_renderable_cache.discard(k)
-        self._line_cache.clear()
+    def _clear_caches(self) -> None:
+        """DataTable calls this when any line may look different (the cursor shown or not,
+        stripes, padding, the header, a column, the rows cleared)."""
+        super()._clear_caches()
+        self._lines = None
+        self._row_styles = None
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> Any:
@@ -234,10 +353,103 @@ class SizedTable(DataTable):
         return style
 
     def notify_style_update(self) -> None:
-        """The CSS changed (a theme): the one input the two caches above do not key on."""
+        """The CSS changed (a theme): the one input these caches do not key on."""
         super().notify_style_update()
         self._content_cache = None
         self._row_styles = None
+        self._lines = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame = self._frame_of()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _frame_of(self) -> tuple[Style, int, int, int, int] | None:
+        """What a frame's lines share (the widget's style, width, scroll offset, header
+        height), worked out once per frame - DataTable.render_line worked out the style
+        (over every ancestor's styles) and the size for each line. None when the lines are
+        DataTable's to draw: `_line` covers what this class's users show - one-line rows, a
+        row cursor, no fixed rows or columns, no row labels."""
+        if not (self.cursor_type == "row" and not self.fixed_rows and not self.fixed_columns
+                and not (self._labelled_row_exists and self.show_row_labels)
+                and len(self._y_offsets) == len(self.rows)):
+            return None
+        scroll_x, scroll_y = self.scroll_offset
+        return (self.rich_style, self.size.width, scroll_x, scroll_y,
+                self.header_height if self.show_header else 0)
+
+    def render_line(self, y: int) -> Strip:
+        frame = self._frame or self._frame_of()
+        if frame is None:
+            return super().render_line(y)
+        base_style, width, scroll_x, scroll_y, header = frame
+        if y < header:
+            return self._line(-1, self._header_row_key, y, scroll_x, width, base_style)
+        index = y + scroll_y - header
+        keys = self._row_locations.keys
+        if index >= len(keys):
+            return Strip.blank(width, base_style)
+        return self._line(index, keys[index], 0, scroll_x, width, base_style)
+
+    def _line(self, index: int, key: RowKey, line_no: int, x: int, width: int,
+              base_style: Style) -> Strip:
+        """Row `index`'s line, kept per row with no stripe under it and its mouse meta (which
+        holds the index) apart, so a row moved by an insert above is drawn by restyling its
+        ~10 segments for its new index and stripe, not rendered through rich again. Why: a
+        pod created above the window moved every visible row, and re-rendering them was most
+        of a create's cost at 10,000 rows. Kept until the row changes (`_forget`) or every
+        line may look different (`_clear_caches`, a new update count)."""
+        if self._lines is None or self._lines_update != self._update_count:
+            self._lines, self._lines_update = {}, self._update_count
+        cursor = self.cursor_coordinate.row == index
+        hover = self.hover_coordinate.row == index
+        state = (line_no, cursor, hover, x, width, base_style, self.show_cursor,
+                 self._show_hover_cursor, self._pseudo_class_state)
+        lines = self._lines.get(key)
+        if lines is None:
+            if len(self._lines) >= LINE_ROWS:
+                self._lines.clear()
+            lines = self._lines[key] = {}
+        line = lines.get(state)
+        if line is None:
+            line = lines[state] = self._unstriped(index, line_no, cursor, hover, x, width,
+                                                  base_style)
+        return line.at(index, self._get_row_style(index, base_style), width)
+
+    def _unstriped(self, index: int, line_no: int, cursor: bool, hover: bool, x: int,
+                   width: int, base_style: Style) -> _Line:
+        """The line as DataTable._render_line_in_row and _render_line draw it (a row cursor,
+        no fixed or label columns), but with no row style under it and the meta apart: each
+        segment's style is then row style + style + meta, as rich's style addition is
+        associative. Equal neighbours are joined now, as the final strip's `simplify`
+        would join them."""
+        nothing = Style.null()
+        columns = self.ordered_columns
+        line: list[Segment] = []
+        for i, column in enumerate(columns):
+            line += self._render_cell(index, i, nothing, column.get_render_width(self),
+                                      cursor, hover)[line_no]
+        extend, _ = self._get_styles_to_render_cell(
+            index == -1, False, False, hover, cursor, self.show_cursor,
+            self._show_hover_cursor, False, False)
+        rest = width - sum(column.get_render_width(self) for column in columns)
+        line.append(Segment(" " * max(0, rest), extend + Style.from_meta(
+            {"row": index, "column": 0, "out_of_bounds": True})))
+        strip = Strip(line_crop(line, x, x + width, width)).adjust_cell_length(width,
+                                                                               base_style)
+        metas: list[dict[str, Any]] = []
+        segments: list[tuple[str, Style | None, int]] = []
+        for text, style, _ in Segment.simplify(strip):
+            meta = style.meta if style is not None else {}
+            if not meta:  # the padding to the widget's width
+                segments.append((text, style, -1))
+                continue
+            if not metas or metas[-1] != meta:
+                metas.append(meta)
+            segments.append((text, _without_meta(style), len(metas) - 1))
+        return _Line(segments, metas)
 
     @property
     def ordered_rows(self) -> list[Row]:
@@ -253,8 +465,8 @@ class SizedTable(DataTable):
         shape = self._shape()
         cached = self._order_cache
         if cached is None or cached[0] != shape:
-            get_key, rows = self._row_locations.get_key, self.rows
-            ordered = [rows[get_key(i)] for i in range(len(rows))]
+            rows = self.rows
+            ordered = [rows[key] for key in self._row_locations.keys]
             offsets = [(row.key, y) for row in ordered for y in range(row.height)]
             cached = self._order_cache = (shape, ordered, offsets)
         return cached
