@@ -90,8 +90,10 @@ def _plain(cluster: dict[str, Any], user: dict[str, Any]) -> bool:
     if set(cluster) - _CLUSTER_KEYS or set(user) - _USER_KEYS:
         return False
     parts = urlsplit(str(cluster["server"]))
-    proxies = urllib.request.getproxies()
-    return parts.scheme not in proxies or bool(urllib.request.proxy_bypass(parts.hostname or ""))
+    proxies = urllib.request.getproxies()  # HTTPS_PROXY, ALL_PROXY... as the client reads them
+    if parts.scheme not in proxies and "all" not in proxies:
+        return True
+    return bool(urllib.request.proxy_bypass(parts.hostname or ""))
 
 
 def _file(path: str, context: str, base: Path, name: str) -> Path:

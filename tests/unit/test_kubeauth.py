@@ -37,6 +37,10 @@ def test_a_proxy_for_the_server_needs_the_client_unless_no_proxy_spares_it(monke
     assert _plain({**SERVER, "proxy-url": "http://p:1"}, {"token": "t"}) is False
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,.cluster.local")
     assert _plain(SERVER, {"token": "t"}) is True
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("ALL_PROXY", "socks5://proxy.example:1080")
+    assert _plain(SERVER, {"token": "t"}) is False
 
 
 def _config(cluster: dict | None, user: dict | None) -> dict:
