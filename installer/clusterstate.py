@@ -54,8 +54,6 @@ def _refused(exc: kube.ApiError, namespace: str, what: str) -> ReadError:
 
 
 def list_namespaces(k: kube.Kube, namespaces: tuple[str, ...]) -> Listing:
-    from installer.kube import ApiError
-
     pods: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     errors: list[ReadError] = []
@@ -65,7 +63,7 @@ def list_namespaces(k: kube.Kube, namespaces: tuple[str, ...]) -> Listing:
             pods += list_pods(k, ns)
             what = "events"
             events += k.list_items(f"/api/v1/namespaces/{ns}/events")
-        except ApiError as exc:  # a partial view still helps; say what could not be read
+        except kube.ApiError as exc:  # a partial view still helps; say what could not be read
             if exc.status != 404:
                 errors.append(_refused(exc, ns, what))
     return Listing(namespaces, tuple(pods), tuple(events), tuple(errors))

@@ -25,7 +25,8 @@ from installer.kubeauth import Endpoint, endpoint
 from installer.kubeconfig import VALID_KUBECONFIG, context_names, kubeconfig_path, read_kubeconfig
 from installer.verify import CLUSTER_POLICY_REF
 
-# No timeout of its own: a connection attempt still gives up, instead of the system's minutes.
+# For requests without a timeout of their own (a followed log, a long list): connecting still
+# gives up after 15 s, not after the system's minutes.
 _DEFAULT_TIMEOUT = urllib3.Timeout(connect=15, read=None)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from installer.events import PodStatus
-from installer.kube import Kube
+from installer.kube import ApiError, Kube
 from installer.podread import read_pod
 
 RETRY_SECONDS = (0.5, 1, 2, 5)
@@ -82,8 +82,6 @@ class PodWatch:
         return rv
 
     def _run(self, loop: asyncio.AbstractEventLoop, namespace: str) -> None:
-        from installer.kube import ApiError
-
         rv = None
         failures = 0
         while not self._stop.is_set():
