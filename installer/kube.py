@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,10 +49,27 @@ class Kube:
     endpoint: Endpoint
     kubeconfig: str
     context: str | None
+    _maskers: list[Callable[[str], None]] = field(default_factory=list, repr=False)
+    _bearer: str = field(default="", repr=False)
 
-    @property
-    def token(self) -> str | None:
-        return self.endpoint.token
+    def mask_tokens(self, add: Callable[[str], None]) -> None:
+        """Have `add` (a Redactor's) learn the bearer token now and every one that replaces
+        it: an exec plugin renews its token while a run lasts (EKS every 15 minutes), and
+        the renewed one is as secret as the first."""
+        self._maskers.append(add)
+        self._credentials()  # the current token, before any request was made
+        if self._bearer:
+            add(self._bearer)
+
+    def _credentials(self) -> dict[str, str]:
+        headers = self.endpoint.auth()
+        bearer = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        token = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else ""
+        if token != self._bearer:
+            self._bearer = token
+            for add in self._maskers:
+                add(token)
+        return headers
 
     @property
     def server(self) -> str:
@@ -65,7 +82,7 @@ class Kube:
     def _request(self, method: str, path: str, query: dict[str, str], body: Any,
                  content_type: str, timeout: float | None = None) -> urllib3.BaseHTTPResponse:
         """The open response (its body not read yet), or ApiError for an error status."""
-        headers = {"Accept": "application/json", **self.endpoint.auth()}
+        headers = {"Accept": "application/json", **self._credentials()}
         if content_type:
             headers["Content-Type"] = content_type
         url = self.endpoint.server + path + (f"?{urlencode(query)}" if query else "")

@@ -45,7 +45,6 @@ class Endpoint:
     server: str  # base URL, no trailing slash
     pool: urllib3.PoolManager  # its TLS (and proxy) settings
     auth: Callable[[], dict[str, str]]  # credential headers, asked per request (tokens expire)
-    token: str | None  # the bearer token when connecting, to mask in every output
 
 
 def endpoint(path: str, data: dict[str, Any], context: str) -> Endpoint:
@@ -160,6 +159,11 @@ def _tls(path: str, context: str, base: Path, cluster: dict[str, Any], user: dic
     return tls
 
 
+# Connection attempts only: a request the server may have acted on is never sent twice.
+_RETRIES = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0,
+                         raise_on_status=False)
+
+
 def _plain_endpoint(path: str, context: str, cluster: dict[str, Any], user: dict[str, Any]
                     ) -> Endpoint:
     base = Path(path).parent
@@ -176,13 +180,7 @@ def _plain_endpoint(path: str, context: str, cluster: dict[str, Any], user: dict
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if cluster.get("tls-server-name"):
             options["server_hostname"] = str(cluster["tls-server-name"])
-    return Endpoint(server, urllib3.PoolManager(**options), lambda: headers,
-                    str(token) if token else None)
-
-
-# Connection attempts only: a request the server may have acted on is never sent twice.
-_RETRIES = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0,
-                         raise_on_status=False)
+    return Endpoint(server, urllib3.PoolManager(**options), lambda: headers)
 
 
 def _client_endpoint(path: str, context: str) -> Endpoint:
@@ -202,6 +200,4 @@ def _client_endpoint(path: str, context: str) -> Endpoint:
         return {s["key"]: s["value"] for s in conf.auth_settings().values()
                 if s["in"] == "header" and s["value"]}
 
-    bearer = conf.api_key.get("authorization", "")
-    return Endpoint(conf.host.rstrip("/"), api.rest_client.pool_manager, auth,
-                    bearer.split(" ", 1)[1] if bearer.startswith("Bearer ") else None)
+    return Endpoint(conf.host.rstrip("/"), api.rest_client.pool_manager, auth)

@@ -63,7 +63,7 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
         k: kube.Kube = ctx.services["kube"]
     else:
         k = kube.connect(kubeconfig, context)
-        redactor.add(k.token)
+        k.mask_tokens(redactor.add)
         cluster = await kube.discover(k)
         h = helm.find_helm(k.kubeconfig, k.context)
         facts = Facts(cluster=replace(cluster, releases=tuple(await helm.list_releases(h))))

@@ -23,7 +23,7 @@ def _connect(ctx: Context, step: Step) -> Kube:
     k = kube.connect(step.params.get("kubeconfig"), step.params.get("context"))
     redactor = ctx.services.get("redactor")
     if redactor is not None:
-        redactor.add(k.token)
+        k.mask_tokens(redactor.add)
     return k
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.secrets import delete_account, token_kubeconfig
+from installer.redact import MASK
+from tests.integration.secrets import SA_NAMESPACE, delete_account, token_kubeconfig
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,48 @@ def test_an_exec_credential_plugin_goes_through_the_kubernetes_clients_loader(
         "interactiveMode": "Never"}}
     got = _discover(_private(tmp_path / "config", config))
     assert got["nodes"] == len(lab.info.nodes) and got["kubernetes_imported"] is True
+
+
+_RENEWING = """
+import json, sys, time
+from installer import kube
+from installer.redact import Redactor
+k = kube.connect(sys.argv[1], None)
+redactor = Redactor()
+k.mask_tokens(redactor.add)
+k.get_json("/api")
+time.sleep(float(sys.argv[3]))
+k.get_json("/api")  # the first token has expired by now: the plugin is asked again
+print(json.dumps({"masked": redactor.text(sys.argv[2])}))
+"""
+
+
+def test_a_token_an_exec_plugin_renews_mid_run_is_masked_like_the_first(
+        lab, account, tmp_path):
+    first, config = account
+    renewed = lab.kubectl("create", "token", "gki-auth", "-n", SA_NAMESPACE,
+                          "--duration", "2h").stdout.strip()
+    # The client renews 5 minutes before expiry: the first token is good for 2 more seconds.
+    plugin = tmp_path / "credential-plugin"
+    plugin.write_text(f"""#!/bin/sh
+calls=$(cat {tmp_path}/calls 2>/dev/null || echo 0)
+echo $((calls + 1)) > {tmp_path}/calls
+if [ "$calls" = 0 ]; then token={first}; expiry=$(date -u -d '+302 seconds' +%Y-%m-%dT%H:%M:%SZ)
+else token={renewed}; expiry=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ); fi
+printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",\
+"status":{{"token":"%s","expirationTimestamp":"%s"}}}}' "$token" "$expiry"
+""")
+    plugin.chmod(0o700)
+    config["users"][0]["user"] = {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
+        "interactiveMode": "Never"}}
+    out = subprocess.run([sys.executable, "-c", _RENEWING,
+                          str(_private(tmp_path / "config", config)),
+                          f"{first} {renewed}", "3"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "calls").read_text().strip() == "2"  # renewed exactly once
+    assert json.loads(out.stdout)["masked"] == f"{MASK} {MASK}"
 
 
 def test_a_ca_that_did_not_sign_the_server_is_refused_naming_the_verification(lab, tmp_path):

@@ -5,9 +5,12 @@ with each shape: tests/integration/test_kube_auth.py)."""
 from __future__ import annotations
 
 import pytest
+import urllib3
 
 from installer.errors import UserError
-from installer.kubeauth import _plain, endpoint
+from installer.kube import Kube
+from installer.kubeauth import Endpoint, _plain, endpoint
+from installer.redact import MASK, Redactor
 
 SERVER = {"server": "https://127.0.0.1:6443"}
 
@@ -69,9 +72,28 @@ def test_a_context_it_cannot_use_names_the_file_the_context_and_the_problem(
         assert str(tmp_path / "gone.crt") in text  # relative to the kubeconfig's folder
 
 
-def test_a_token_is_sent_as_a_bearer_header_and_kept_for_masking(tmp_path):
+def test_a_token_is_sent_as_a_bearer_header_and_masked_once_connected(tmp_path):
     (tmp_path / "token").write_text("s3cret\n")
     ep = endpoint(str(tmp_path / "config"),
                   _config(SERVER, {"tokenFile": "token"}), "c")
-    assert ep.auth() == {"Authorization": "Bearer s3cret"} and ep.token == "s3cret"
+    assert ep.auth() == {"Authorization": "Bearer s3cret"}
     assert ep.server == "https://127.0.0.1:6443"
+    redactor = Redactor()
+    Kube(ep, "config", "c").mask_tokens(redactor.add)
+    assert "s3cret" not in redactor.text("sent Bearer s3cret")
+
+
+def test_a_renewed_token_is_masked_from_the_request_that_first_sends_it():
+    tokens = iter(["first-token", "renewed-token"])
+    current = {"Authorization": "Bearer " + next(tokens)}
+
+    def renew() -> None:
+        current["Authorization"] = "Bearer " + next(tokens)
+
+    redactor = Redactor()
+    k = Kube(Endpoint("https://127.0.0.1:1", urllib3.PoolManager(), lambda: current), "f", "c")
+    k.mask_tokens(redactor.add)
+    renew()
+    with pytest.raises(urllib3.exceptions.MaxRetryError):  # nothing listens on port 1
+        k.get_json("/api")
+    assert redactor.text("first-token renewed-token") == f"{MASK} {MASK}"
