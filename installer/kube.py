@@ -22,7 +22,13 @@ from installer.engine import Permit, require_permit
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts
 from installer.kubeauth import Endpoint, endpoint
-from installer.kubeconfig import VALID_KUBECONFIG, context_names, kubeconfig_path, read_kubeconfig
+from installer.kubeconfig import (
+    VALID_KUBECONFIG,
+    WHERE,
+    context_names,
+    kubeconfig_path,
+    read_kubeconfig,
+)
 from installer.verify import CLUSTER_POLICY_REF
 
 # For requests without a timeout of their own (a followed log, a long list): connecting still
@@ -170,7 +176,7 @@ def connect(kubeconfig: str | None, context: str | None) -> Kube:
     chosen = context or current
     if not chosen:
         raise UserError(f"kubeconfig {path} has no current context", [Problem(
-            "cluster.kubeconfig", "no current-context is set in it and no context was chosen",
+            WHERE, "no current-context is set in it and no context was chosen",
             f"set cluster.context (or --context) to one of: {', '.join(names) or '(none)'}, "
             "or `kubectl config use-context NAME`" if names else VALID_KUBECONFIG)])
     if chosen not in names:

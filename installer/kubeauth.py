@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import urllib3
 
 from installer.errors import Problem, UserError
+from installer.kubeconfig import WHERE
 
-WHERE = "cluster.kubeconfig"
 FIX_ENTRIES = "fix the context's cluster, user or credentials entries"
 
 # What the fast path understands; any other key sends the context to the client's loader.

@@ -25,6 +25,7 @@ def kubeconfig_path(explicit: str | None) -> str:
     return os.path.expanduser(env or "~/.kube/config")
 
 
+WHERE = "cluster.kubeconfig"  # the answers' key every kubeconfig problem is reported under
 VALID_KUBECONFIG = "point cluster.kubeconfig at a valid kubeconfig (kubectl config view checks it)"
 
 
@@ -33,26 +34,25 @@ def read_kubeconfig(path: str) -> dict[str, Any]:
     badly (a traceback for YAML errors, "list indices must be integers" for a list): a
     missing, unreadable, non-text or non-YAML file, or a document that is not a mapping.
     Each becomes a UserError naming the file and the fix."""
-    where = "cluster.kubeconfig"
     p = Path(path)
     if p.is_dir():
         raise UserError(f"kubeconfig {path} is a directory", [Problem(
-            where, f"{path} is a directory, not a kubeconfig file",
+            WHERE, f"{path} is a directory, not a kubeconfig file",
             "point cluster.kubeconfig (or KUBECONFIG) at the kubeconfig file itself")])
     if not p.is_file():
         raise UserError(f"kubeconfig {path} not found", [Problem(
-            where, f"no file at {path}",
+            WHERE, f"no file at {path}",
             "set cluster.kubeconfig in the answers file or KUBECONFIG to your kubeconfig")])
     try:
         text = p.read_text(encoding="utf-8")
     except PermissionError:
         raise UserError(f"kubeconfig {path} cannot be read", [Problem(
-            where, "permission denied",
+            WHERE, "permission denied",
             f"run as the user who owns it, or let this user read it (chmod 600 {path} as "
             "its owner)")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"kubeconfig {path} cannot be read", [Problem(
-            where, f"not a readable text file ({type(exc).__name__})", VALID_KUBECONFIG)]
+            WHERE, f"not a readable text file ({type(exc).__name__})", VALID_KUBECONFIG)]
         ) from None
     try:
         data = safe_load(text)
@@ -60,11 +60,11 @@ def read_kubeconfig(path: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1} of the file: " if mark else ""
         raise UserError(f"kubeconfig {path} is not valid YAML", [Problem(
-            where, at + (getattr(exc, "problem", None) or "YAML syntax error"),
+            WHERE, at + (getattr(exc, "problem", None) or "YAML syntax error"),
             VALID_KUBECONFIG)]) from None
     if not isinstance(data, dict):
         raise UserError(f"kubeconfig {path} is not a kubeconfig", [Problem(
-            where, "the document is not a mapping of clusters, contexts and users",
+            WHERE, "the document is not a mapping of clusters, contexts and users",
             VALID_KUBECONFIG)])
     return data
 
@@ -74,7 +74,7 @@ def context_names(data: dict[str, Any]) -> tuple[tuple[str, ...], str | None]:
     contexts = data.get("contexts") or []
     if not isinstance(contexts, list):
         raise UserError("the kubeconfig's contexts are not a list", [Problem(
-            "cluster.kubeconfig", "'contexts' is not a list", VALID_KUBECONFIG)])
+            WHERE, "'contexts' is not a list", VALID_KUBECONFIG)])
     names = tuple(str(c["name"]) for c in contexts if isinstance(c, dict) and c.get("name"))
     current = data.get("current-context")
     return names, str(current) if current else None
