@@ -147,10 +147,6 @@ class InstallerApp(App[int]):
                 # connection and the API server's answers take longer than the frame and
                 # mostly wait on other processes (BENCHMARKS.md section 4).
                 self.discover()
-                # And what the Nodes screen loads is loaded while discovery waits, once the
-                # first frame is out, rather than when the operator moves on.
-                self.call_after_refresh(self.run_worker, _load_after_cluster, thread=True,
-                                        group="preload")
         return screen
 
     def current_step(self) -> str | None:
@@ -663,14 +659,6 @@ class InstallerApp(App[int]):
 
     def exit_code(self) -> int:
         return self.run_state.exit_code or 0
-
-
-def _load_after_cluster() -> None:
-    """Import the Nodes screen's module and the planner it asks which nodes run Kata: 50-90
-    ms of CPU on 2 shared cores, which would otherwise come after discovery, on the way from
-    the Cluster screen to the Nodes screen."""
-    for module in (SCREEN_CLASSES["nodes"].split(":")[0], "installer.plan"):
-        importlib.import_module(module)
 
 
 def _troubleshoot_screen() -> type[WizardScreen]:
