@@ -141,12 +141,6 @@ class InstallerApp(App[int]):
             screen = getattr(importlib.import_module(module), name)()
             self.wizard_screens[step] = screen
             self.install_screen(screen, name=step)
-            if step == "cluster" and self.state.facts is None:
-                # The Cluster screen shows what discovery finds: it starts before the
-                # screen's first frame (the wizard's first, usually), as its helm processes,
-                # connection and the API server's answers take longer than the frame and
-                # mostly wait on other processes (BENCHMARKS.md section 4).
-                self.discover()
         return screen
 
     def current_step(self) -> str | None:

@@ -94,7 +94,13 @@ ClusterPolicy. Everything later is planned against what it finds.
             yield Static("", id="summary")
 
     def on_mount(self) -> None:
-        self.refresh_from_state()  # discovering already, when nothing was known (screen_for)
+        self.refresh_from_state()
+        # The first frame comes first: discovery (and its imports) starts once it is drawn.
+        self.call_after_refresh(self._discover_first)
+
+    def _discover_first(self) -> None:
+        if self.wizard.state.facts is None and not self.wizard.discovering:
+            self.action_discover()
 
     def refresh_from_state(self) -> None:
         state = self.wizard.state
