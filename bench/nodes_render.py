@@ -3,9 +3,11 @@
     .venv/bin/python bench/nodes_render.py KUBECONFIG EXPECTED_NODES
 
 Prints one JSON line: seconds from the wizard's start to the Nodes screen drawn with every
-node, of which discovery, and this process's peak RSS. Why a process of its own: the scale
-bench has already imported the lab's client (the `kubernetes` package) and the pod parts,
-which the wizard starts without - the client's import (0.2-0.35 s on 2 cores) is part of
+node, of which discovery; to the Cluster screen's first frame (the wizard's first frame, here
+with a real cluster to discover beside it - bench/logpane.py times it with recorded facts);
+this process's CPU seconds (its threads, not helm's) and peak RSS. Why a process of its own:
+the scale bench has already imported the lab's client (the `kubernetes` package) and the pod
+parts, which the wizard starts without - the client's import (0.2-0.35 s on 2 cores) is part of
 the wizard's first render, and measuring inside the bench hid it.
 """
 
@@ -26,6 +28,21 @@ from screens.services import Services
 from screens.state import WizardState
 
 
+def time_first_frames(app: InstallerApp) -> dict[str, float]:
+    """When each of the app's screens first rendered a frame (headless: composed, laid out
+    and drawn into strips, which a terminal would then be sent), by step."""
+    frames: dict[str, float] = {}
+    display = app._display
+
+    def timed(screen: Any, renderable: Any) -> None:
+        display(screen, renderable)
+        if renderable is not None:
+            frames.setdefault(getattr(screen, "STEP", ""), time.monotonic())
+
+    app._display = timed  # type: ignore[method-assign]
+    return frames
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -38,14 +55,16 @@ async def until(pilot: Any, cond: Any, timeout: float, what: str) -> None:
         await pilot.pause(0.005)
 
 
-async def nodes_table(kubeconfig: str, expect: int) -> tuple[float, float]:
-    """(seconds from start to the Nodes screen drawn with every node, of which discovery)."""
+async def nodes_table(kubeconfig: str, expect: int) -> dict[str, float]:
+    """Seconds from the app's start to: the Nodes screen drawn with every node ("shown"),
+    discovery done ("discovered"), the Cluster screen's first frame ("first_frame")."""
     if "kubernetes" in sys.modules:
         raise SystemExit("the kubernetes client is already imported: the wizard would not "
                          "pay its import, so this would not measure the wizard's start")
     state = WizardState()
     state.edit({"cluster.kubeconfig": kubeconfig, "cluster.context": None})
     app = InstallerApp(state, services=Services(), start="cluster")
+    frames = time_first_frames(app)
     t0 = time.monotonic()
     async with app.run_test(size=(160, 50)) as pilot:
         await until(pilot, lambda: app.state.facts is not None or app.facts_error, 120,
@@ -65,14 +84,15 @@ async def nodes_table(kubeconfig: str, expect: int) -> tuple[float, float]:
         app.screen.call_after_refresh(drawn.set)
         await drawn.wait()
         shown = time.monotonic() - t0
-    return shown, discovered
+    return {"shown": shown, "discovered": discovered,
+            "first_frame": frames["cluster"] - t0}
 
 
 def main() -> int:
     if len(sys.argv) != 3:
         raise SystemExit(__doc__.strip().splitlines()[2].strip())
-    shown, discovered = asyncio.run(nodes_table(sys.argv[1], int(sys.argv[2])))
-    print(json.dumps({"shown": shown, "discovered": discovered, "peak_mb": peak_mb()}))
+    times = asyncio.run(nodes_table(sys.argv[1], int(sys.argv[2])))
+    print(json.dumps({**times, "cpu": time.process_time(), "peak_mb": peak_mb()}))
     return 0
 
 

@@ -267,7 +267,8 @@ def main() -> int:
     print(f"\n## nodes table, {all_nodes} nodes")
     print(f"wizard: Nodes screen drawn with all {all_nodes} nodes {shown:.3f}s after start "
           f"(discovery {discovered:.3f}s, screen {shown - discovered:.3f}s; a fresh process); "
-          f"peak RSS {first['peak_mb']:.0f} MB")
+          f"the Cluster screen's first frame at {first['first_frame']:.3f}s; "
+          f"CPU {first['cpu']:.2f}s; peak RSS {first['peak_mb']:.0f} MB")
     print(f"kubectl get nodes: {kn[0]:.3f}s ({kn[2]} lines), peak RSS {kn[1]:.0f} MB")
     print(f"goal: first render under 1 s -> {verdict(shown < GOAL_RENDER)} ({shown:.2f}s)")
     print(f"\n## pods, {pods} in {SCALE_NAMESPACE}")

@@ -35,30 +35,10 @@ from installer.events import (
 )
 from installer.facts import Facts
 from installer.journal import Journal
+from installer.permit import _PERMIT_KEY, Permit
 from installer.plan import Plan, Step, build_plan
 
 T = TypeVar("T")
-
-
-class Permit:
-    """Proof that a mutation runs inside `Context.change`. Only the engine creates one."""
-
-    __slots__ = ("description",)
-
-    def __init__(self, description: str, _key: object) -> None:
-        if _key is not _PERMIT_KEY:
-            raise RuntimeError("a Permit comes only from Context.change")
-        self.description = description
-
-
-_PERMIT_KEY = object()
-
-
-def require_permit(permit: Permit) -> None:
-    """Called first by every mutating helper."""
-    if not isinstance(permit, Permit):
-        raise RuntimeError("this call changes the cluster or a host; run it through "
-                           "Context.change")
 
 
 class Decider(Protocol):

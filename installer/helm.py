@@ -22,9 +22,9 @@ from typing import Any
 import yaml
 
 from installer.childenv import child_env
-from installer.engine import Permit, require_permit
 from installer.errors import Problem, StepFailed, UserError
 from installer.facts import ReleaseFacts
+from installer.permit import Permit, require_permit
 
 CANCEL_GRACE_SECONDS = 3.0
 VALUES_AT_ONCE = 4  # `helm get values` processes at once during discovery

@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from installer.engine import Permit, require_permit
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts
 from installer.kubeauth import Endpoint, endpoint
@@ -29,6 +28,7 @@ from installer.kubeconfig import (
     kubeconfig_path,
     read_kubeconfig,
 )
+from installer.permit import Permit, require_permit
 from installer.verify import CLUSTER_POLICY_REF
 
 # For requests without a timeout of their own (a followed log, a long list): connecting still

@@ -111,16 +111,6 @@ def helm_install_args(release: str, source: ChartSource, version: str | None, na
     return [*args, "--wait", "--timeout", timeout] if wait else [*args, "--timeout", timeout]
 
 
-def kata_nodes(answers: Answers, facts: Facts) -> list[str]:
-    """Nodes that will run Kata GPU workloads: chosen explicitly, or by the cluster default."""
-    names = [n.name for n in answers.nodes.items if n.choice == "kata"]
-    if answers.nodes.default == "kata" and facts.cluster:
-        listed = {n.name for n in answers.nodes.items}
-        names += [n.name for n in facts.cluster.nodes
-                  if n.gpu_present and n.name not in listed and n.workload is None]
-    return names
-
-
 def _node_problems(answers: Answers, facts: Facts) -> list[Problem]:
     if not facts.cluster:
         return []
@@ -302,7 +292,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     problems = _node_problems(answers, facts)
     if problems:
         raise UserError("the answers do not match the cluster", problems)
-    kata = kata_nodes(answers, facts)
+    kata = answers.nodes.kata_nodes(facts.cluster.nodes if facts.cluster else ())
     hosts = {n: plan_host(answers, facts, n) for n in kata if n in facts.hosts}
     kd, op = answers.kata_deploy, answers.gpu_operator
     labels = _label_steps(answers, facts)

@@ -63,6 +63,35 @@ class StepBar(Static):
                 return
 
 
+class KeysFooter(Footer):
+    """Textual's Footer, recomposed only when the keys it would show change.
+
+    Why: a screen's bindings are published again for each focus change and resume, and
+    Footer rebuilt its keys each time - three times when a screen is first shown, twice
+    showing the same keys, each a mount, a restyle and a frame of their own on the way to
+    the Nodes screen (bench/nodes_render.py)."""
+
+    _composed: tuple[Any, ...] | None = None
+
+    def _shown(self) -> tuple[Any, ...]:
+        """What compose() reads, as it reads it."""
+        keys = tuple((b.key, self.app.get_key_display(b), b.description, b.action, b.group,
+                      enabled, tooltip)
+                     for _, b, enabled, tooltip in self.screen.active_bindings.values() if b.show)
+        palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        return (self._bindings_ready, self.show_command_palette, keys,
+                palette and (palette[1].key, palette[2], palette[3]))
+
+    async def recompose(self) -> None:
+        if not self.is_attached:
+            return
+        shown = self._shown()
+        if shown == self._composed:
+            return
+        self._composed = shown
+        await super().recompose()
+
+
 class WizardScreen(Screen):
     """A wizard step. Subclasses give STEP, TITLE, HELP and `body()`."""
 
@@ -80,7 +109,7 @@ class WizardScreen(Screen):
         yield StepBar(self.STEP)
         yield Static(Text(self.TITLE, style="bold"), classes="screen-title")
         yield from self.body()
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeysFooter(compact=True, show_command_palette=False)
 
     def body(self) -> Iterable[Widget]:
         return ()

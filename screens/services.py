@@ -41,15 +41,12 @@ class _NoDecisions:
 
 
 async def discover_facts(cluster: Cluster) -> Facts:
-    """The real FactsProvider: the engine's own discover executor, read-only."""
-    from installer.engine import Context
-    from installer.plan import Step
-    from installer.steps.discover import discover
+    """The real FactsProvider: the engine's own discovery (read-only), without the engine
+    and its planner, which it does not need and which would delay its first request."""
+    from installer.steps.discover import discover_cluster
 
-    ctx = Context(dry_run=True, sinks=[], decider=_NoDecisions())
-    step = Step("discover/cluster", "gather", "Discover the cluster", "discover",
-                {"kubeconfig": cluster.kubeconfig, "context": cluster.context})
-    return await discover(ctx, step, Facts(cluster=None))
+    found = await discover_cluster(cluster.kubeconfig, cluster.context)
+    return Facts(cluster=found.cluster, source=found.source)
 
 
 async def scan_for_plan(answers: Answers, facts: Facts, executors: dict[str, Executor]

@@ -145,9 +145,8 @@ class WizardState:
         return choice if choice else f"default ({self.answers.nodes.default})"
 
     def kata_nodes(self) -> list[str]:
-        from installer.plan import kata_nodes
-
-        return kata_nodes(self.answers, self.facts or Facts(cluster=None))
+        cluster = self.facts.cluster if self.facts else None
+        return self.answers.nodes.kata_nodes(cluster.nodes if cluster else ())
 
     def plan(self) -> Plan:
         """The same value the headless --dry-run prints (raises UserError on a mismatch)."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from installer.engine import Executor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # installer.steps.discover is imported by the wizard without the engine
+    from installer.engine import Executor
 
 
 def default_executors() -> dict[str, Executor]:

@@ -5,23 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from installer.engine import Context
-from installer.facts import Facts, ReleaseFacts, with_gpu_pods
-from installer.plan import Step
+from installer.facts import ClusterFacts, Facts, ReleaseFacts, with_gpu_pods
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the wizard discovers without the engine and its planner (discover_cluster)
+    from installer.engine import Context
+    from installer.helm import Helm
     from installer.kube import Kube
+    from installer.plan import Step
+    from installer.redact import Redactor
 
 
-def _connect(ctx: Context, step: Step) -> Kube:
-    """A client from the step's kubeconfig and context, its token masked in every output."""
+@dataclass(frozen=True)
+class Discovered:
+    """What discovery found, and the clients it found it with (the run goes on with them)."""
+
+    cluster: ClusterFacts
+    source: str
+    kube: Kube
+    helm: Helm
+
+
+def _connect(kubeconfig: str | None, context: str | None, redactor: Redactor | None) -> Kube:
+    """A client from the kubeconfig and context, its token masked in every output."""
     from installer import kube
 
-    k = kube.connect(step.params.get("kubeconfig"), step.params.get("context"))
-    redactor = ctx.services.get("redactor")
+    k = kube.connect(kubeconfig, context)
     if redactor is not None:
         k.mask_tokens(redactor.add)
     return k
@@ -35,17 +46,17 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
         await task
 
 
-async def discover(ctx: Context, step: Step, facts: Facts) -> Facts:
+async def discover_cluster(kubeconfig: str | None, context: str | None,
+                           redactor: Redactor | None = None) -> Discovered:
     """The cluster's nodes, classes and policy from the API server, its releases from helm.
 
     `helm list` starts first and runs beside the API reads: a child process of its own, it
-    overlaps the kubernetes client's import and the requests instead of following them."""
+    overlaps the client's set-up and the requests instead of following them."""
     from installer import helm, kube
     from installer.kubeconfig import kubeconfig_path
 
     async def helm_releases() -> tuple[helm.Helm, str, list[ReleaseFacts]]:
-        h = helm.find_helm(kubeconfig_path(step.params.get("kubeconfig")),
-                           step.params.get("context"))
+        h = helm.find_helm(kubeconfig_path(kubeconfig), context)
         # Side by side: each helm start costs 0.1-0.35 s, and `helm list` only reads, so it
         # may run before the version is known. A helm it cannot drive is still refused
         # first: its version's error wins over whatever its listing did.
@@ -59,16 +70,24 @@ async def discover(ctx: Context, step: Step, facts: Facts) -> Facts:
 
     releases = asyncio.create_task(helm_releases())
     try:
-        # In a thread: the loop keeps serving helm while the client is imported and built.
-        k = await asyncio.to_thread(_connect, ctx, step)
+        # In a thread: the loop keeps serving helm while the client is built.
+        k = await asyncio.to_thread(_connect, kubeconfig, context, redactor)
         cluster = await kube.discover(k)
     except BaseException:  # a bad kubeconfig or an unreachable cluster is said first
         await _cancel(releases)
         raise
     h, version, found = await releases  # helm's problems: said after the cluster's
-    ctx.services.update(kube=k, helm=h)
-    return replace(facts, cluster=replace(cluster, releases=tuple(found)),
-                   source=f"discovered (context {k.context}; helm {version} at {h.binary})")
+    return Discovered(replace(cluster, releases=tuple(found)),
+                      f"discovered (context {k.context}; helm {version} at {h.binary})", k, h)
+
+
+async def discover(ctx: Context, step: Step, facts: Facts) -> Facts:
+    """The discover step: discover_cluster with the step's kubeconfig and context; the run's
+    later steps use its clients."""
+    found = await discover_cluster(step.params.get("kubeconfig"), step.params.get("context"),
+                                   ctx.services.get("redactor"))
+    ctx.services.update(kube=found.kube, helm=found.helm)
+    return replace(facts, cluster=found.cluster, source=found.source)
 
 
 async def gpu_pods(ctx: Context, step: Step, facts: Facts) -> Facts:
@@ -78,6 +97,8 @@ async def gpu_pods(ctx: Context, step: Step, facts: Facts) -> Facts:
     discovered earlier, so it connects here."""
     from installer import kube
 
-    k = ctx.services.get("kube") or _connect(ctx, step)
+    k = ctx.services.get("kube") or _connect(step.params.get("kubeconfig"),
+                                             step.params.get("context"),
+                                             ctx.services.get("redactor"))
     ctx.services["kube"] = k
     return with_gpu_pods(facts, await kube.find_gpu_pods(k, list(step.params["nodes"])))

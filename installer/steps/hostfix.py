@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from installer import kube
-from installer.engine import ChecksFailed, Context, Permit, Replan, require_permit
+from installer.engine import ChecksFailed, Context, Replan
 from installer.errors import StepFailed
 from installer.events import Output
 from installer.facts import Facts
 from installer.hostaccess import HostAccess, target
+from installer.permit import Permit, require_permit
 from installer.plan import Step
 from remote.fixes import HostChange, apply_change
 from remote.fixes.reboot import reboot_and_wait

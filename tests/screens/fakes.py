@@ -17,7 +17,7 @@ from pathlib import Path
 from installer.answers import Answers, Cluster, load_answers
 from installer.clusterinfo import ClusterView, EventRow, PodRow, diagnosis_findings
 from installer.diagnose import PodInfo, State
-from installer.engine import ChecksFailed, Permit, require_permit
+from installer.engine import ChecksFailed
 from installer.errors import StepFailed
 from installer.events import Output, PodLog, PodStatus
 from installer.facts import (
@@ -27,6 +27,7 @@ from installer.facts import (
     load_recorded_facts,
     with_gpu_pods,
 )
+from installer.permit import Permit, require_permit
 from installer.sshtest import ConnectionReport
 from installer.steps import checks as real_checks
 from remote.probe import probe_local

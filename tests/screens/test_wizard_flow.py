@@ -3,6 +3,7 @@ says (its messages) and what it holds afterwards (answers, facts, the run)."""
 
 from __future__ import annotations
 
+import gc
 import stat
 
 from textual.widgets import DataTable, Input, Select, TextArea
@@ -47,6 +48,14 @@ async def test_a_new_session_discovers_the_cluster_and_summarises_it():
         assert "4 (4 ready), 3 with NVIDIA GPUs" in summary
         assert "none (GPU Operator not installed)" in summary
         assert app.state.answers == new_answers()
+
+
+async def test_the_collector_skips_what_exists_at_mount_while_the_app_runs_and_not_after():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert gc.get_freeze_count() > 10_000  # modules, classes, the app
+    assert gc.get_freeze_count() == 0  # what the app leaves behind can be collected
 
 
 async def test_discovery_failure_is_shown_with_its_fix():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from installer.answers import load_answers
-from installer.engine import Context, Engine, Permit, require_permit
+from installer.engine import Context, Engine
 from installer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, StepFailed
 from installer.events import (
     ChangeEvent,
@@ -25,6 +25,7 @@ from installer.events import (
 )
 from installer.facts import ReleaseFacts, load_recorded_facts
 from installer.journal import Journal
+from installer.permit import Permit, require_permit
 from installer.plan import build_plan
 from remote.probe import probe_local
 
