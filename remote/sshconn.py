@@ -1,7 +1,7 @@
 """One SSH connection and command with asyncssh: the part of `remote.ssh` that needs it.
 
-Why a module of its own: importing asyncssh (and the cryptography it loads) costs 0.2-0.6 s
-of CPU on this project's machine, more than any step before the first host is reached.
+Why a module of its own: importing asyncssh (and the cryptography it loads) takes 0.15-0.2 s
+of CPU on this project's machine, about as long as the whole discovery of the cluster.
 `remote.ssh` - options, results, command building, the fan-out - imports this module only
 when a run reaches a host (or `remote.ssh.preload` starts it early in a thread), so a
 process that never connects, or connects after waiting on the cluster, does not start
