@@ -5,18 +5,14 @@ after "410 Gone"; a per-pod record of the last resourceVersion seen means a resu
 relisted stream neither loses a change nor reports one twice. Pods are read as plain JSON
 (Kube.list_pages / watch_json): the typed client's models made listing 10,000 pods take tens
 of seconds. The watch is blocking, so it runs in a thread and hands events to the loop.
-
-`woken_by_changes` serves the waits that poll (verification, the sample): a watch per list
-ends a poll's sleep as soon as something in it changes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,59 +123,3 @@ class PodWatch:
             await asyncio.Event().wait()
         finally:
             self._stop.set()
-
-
-Pause = Callable[[float], Awaitable[None]]
-
-
-@contextlib.asynccontextmanager
-async def woken_by_changes(kube: Kube, paths: Sequence[str], *, floor: float = 0.05,
-                           watch_seconds: int = 10, **query: str) -> AsyncIterator[Pause]:
-    """Watch the list `paths` (with `query`, e.g. a fieldSelector) while the block runs, and
-    yield `pause(seconds)`: a sleep that ends early, `floor` seconds at the soonest, when
-    any of them changes.
-
-    Why: a wait that polls every 0.2 s sees a change 0.1 s late on average, at each of a
-    run's waits (verification's two, the sample's), where `kubectl wait`, watching, reacts
-    at once; polling faster costs a read of everything the verdict needs each time. The
-    poll stays the judge and keeps its pace: a watch only ends a sleep early, so one that
-    is refused (RBAC may allow list but not watch), fails or misses a change costs nothing
-    but its wake-up. Each watch starts from its list's current resourceVersion: no
-    synthetic events for what is already there. The floor keeps a burst of changes from
-    reading the cluster back to back; a watch left by the block ends with its next event or
-    within `watch_seconds`."""
-    loop = asyncio.get_running_loop()
-    changed = asyncio.Event()
-    stop = threading.Event()
-
-    def wake() -> None:
-        if not stop.is_set():
-            changed.set()
-
-    def follow(path: str) -> None:
-        with contextlib.suppress(Exception):  # the poll goes on at its own pace
-            rv = kube.get_json(path, limit="1", **query)["metadata"]["resourceVersion"]
-            while not stop.is_set():
-                for item in kube.watch_json(path, watch_seconds + 30, resourceVersion=rv,
-                                            timeoutSeconds=str(watch_seconds),
-                                            allowWatchBookmarks="true", **query):
-                    if stop.is_set() or item["type"] == "ERROR":
-                        return  # an ERROR (410 Gone): leave the rest to the poll
-                    rv = item["object"]["metadata"]["resourceVersion"]
-                    if item["type"] != "BOOKMARK":
-                        loop.call_soon_threadsafe(wake)
-
-    for path in paths:
-        threading.Thread(target=follow, args=(path,), daemon=True,
-                         name=f"wake-on-{path}").start()
-
-    async def pause(seconds: float) -> None:
-        await asyncio.sleep(min(floor, seconds))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), max(0.0, seconds - floor))
-        changed.clear()
-
-    try:
-        yield pause
-    finally:
-        stop.set()

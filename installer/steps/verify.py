@@ -15,18 +15,16 @@ from installer.facts import Facts
 from installer.plan import Step
 from installer.podread import list_pods
 from installer.verify import (
-    CLUSTER_POLICY_REF,
     Snapshot,
     Verdict,
     crashing,
     gpu_operator_verdict,
     kata_deploy_verdict,
 )
-from installer.watch import woken_by_changes
 
 # A snapshot is a few GETs, one of them every node: on a cluster of up to SMALL_CLUSTER nodes
-# that is a few hundred KB, read every 0.2 s; a 1,000-node list is megabytes, read every 0.5 s.
-# A watch of what it reads ends the sleep sooner when something changes (`watched`).
+# that is a few hundred KB, and polling every 0.2 s ends each wait closer to the change (kubectl
+# wait, watching, reacts at once); a 1,000-node list is megabytes, read every 0.5 s.
 POLL_SECONDS, QUICK_POLL_SECONDS, SMALL_CLUSTER = 0.5, 0.2, 100
 
 
@@ -50,45 +48,31 @@ def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
     )
 
 
-def watched(namespace: str, small: bool) -> list[str]:
-    """The lists whose changes end a wait's sleep: what a snapshot reads. Not the nodes of
-    a large cluster: every status update of one of them would read them all again."""
-    group, version, plural, _ = CLUSTER_POLICY_REF
-    lists = [f"/api/v1/namespaces/{namespace}/pods", "/apis/node.k8s.io/v1/runtimeclasses",
-             f"/apis/{group}/{version}/{plural}"]
-    return ["/api/v1/nodes", *lists] if small else lists
-
-
-async def wait_for(ctx: Context, step: Step, facts: Facts,
-                   judge: Callable[[Snapshot], Verdict]) -> str:
+async def wait_for(ctx: Context, step: Step, judge: Callable[[Snapshot], Verdict]) -> str:
     k: kube.Kube = ctx.services["kube"]
     deadline = time.monotonic() + step.params["timeoutSeconds"]
-    namespace = step.params["namespace"]
-    small = facts.cluster is None or len(facts.cluster.nodes) <= SMALL_CLUSTER
     last_cause = ""
-    async with woken_by_changes(k, watched(namespace, small)) as pause:
-        while True:
-            snap = await asyncio.to_thread(snapshot, k, namespace)
-            verdict = judge(snap)
-            if verdict.done:
-                return "verified"
-            if verdict.definitive or time.monotonic() >= deadline:
-                why = "" if verdict.definitive else \
-                    f"timed out after {step.params['timeoutSeconds']}s; "
-                raise StepFailed(f"{why}still missing: {'; '.join(verdict.missing)}",
-                                 cause=f"likeliest cause: {verdict.cause}", fix=verdict.fix)
-            if verdict.cause and verdict.cause != last_cause:
-                ctx.emit(WarningEvent(path=step.id, message=f"waiting: {verdict.cause}"))
-                last_cause = verdict.cause
-            await pause(QUICK_POLL_SECONDS if len(snap.node_labels) <= SMALL_CLUSTER
-                        else POLL_SECONDS)
+    while True:
+        snap = await asyncio.to_thread(snapshot, k, step.params["namespace"])
+        verdict = judge(snap)
+        if verdict.done:
+            return "verified"
+        if verdict.definitive or time.monotonic() >= deadline:
+            why = "" if verdict.definitive else \
+                f"timed out after {step.params['timeoutSeconds']}s; "
+            raise StepFailed(f"{why}still missing: {'; '.join(verdict.missing)}",
+                             cause=f"likeliest cause: {verdict.cause}", fix=verdict.fix)
+        if verdict.cause and verdict.cause != last_cause:
+            ctx.emit(WarningEvent(path=step.id, message=f"waiting: {verdict.cause}"))
+            last_cause = verdict.cause
+        await asyncio.sleep(QUICK_POLL_SECONDS if len(snap.node_labels) <= SMALL_CLUSTER
+                            else POLL_SECONDS)
 
 
 async def verify_kata_deploy(ctx: Context, step: Step, facts: Facts) -> str:
-    return await wait_for(ctx, step, facts,
-                          lambda s: kata_deploy_verdict(s, step.params["nodes"]))
+    return await wait_for(ctx, step, lambda s: kata_deploy_verdict(s, step.params["nodes"]))
 
 
 async def verify_gpu_operator(ctx: Context, step: Step, facts: Facts) -> str:
-    return await wait_for(ctx, step, facts, lambda s: gpu_operator_verdict(
+    return await wait_for(ctx, step, lambda s: gpu_operator_verdict(
         s, step.params["nodes"], step.params["resource"]))
