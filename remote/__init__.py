@@ -3,8 +3,7 @@
 Imports neither `installer` nor `screens` nor `textual` (enforced by a test). Public API:
 
 - remote.targets: HostTarget, validate_* (names, addresses, users, ports, host roots)
-- remote.ssh: SSHOptions, Script, run_on_hosts -> {name: HostResult(.error: HostError)},
-  preload; its connections (asyncssh) in remote.sshconn, imported when first needed
+- remote.ssh: SSHOptions, Script, run_on_hosts -> {name: HostResult(.error: HostError)}
 - remote.hostfacts: HostFacts, PciDevice; remote.gpu_models: lookup/describe
 - remote.probe: PROBE_SCRIPT, parse_probe, probe_local, probe_command
 - remote.probe_remote: probe_hosts -> {name: HostFacts | HostError}
