@@ -18,11 +18,10 @@ from installer.errors import EXIT_INTERRUPTED, Problem, UserError
 from installer.events import Sink
 from installer.facts import Facts, load_recorded_facts
 from installer.journal import Journal
-from installer.plan import Plan, build_plan, reaches_hosts
+from installer.plan import Plan, build_plan
 from installer.redact import Redactor
 from installer.runtime import run_services
 from installer.sinks import JsonSink, LogFileSink, TextSink, state_dir
-from remote import ssh
 
 
 @dataclass
@@ -89,8 +88,6 @@ def run_headless(answers_path: Path, *, facts_path: Path | None, dry_run: bool, 
                   journal=None if dry_run else journal_for(answers),
                   services=services)
     engine = Engine(answers, ctx, default_executors(), planner)
-    if planner is build_plan and facts_path is None and reaches_hosts(answers):
-        ssh.preload()  # asyncssh's import runs beside discovery's waits, not before them
     try:
         return asyncio.run(engine.run(facts))
     except KeyboardInterrupt:

@@ -121,13 +121,6 @@ def kata_nodes(answers: Answers, facts: Facts) -> list[str]:
     return names
 
 
-def reaches_hosts(answers: Answers) -> bool:
-    """Whether an install from these answers may connect to hosts: it probes every Kata
-    node, and these are chosen by name or, with the Kata default, by discovery."""
-    return answers.nodes.default == "kata" or any(n.choice == "kata"
-                                                  for n in answers.nodes.items)
-
-
 def _node_problems(answers: Answers, facts: Facts) -> list[Problem]:
     if not facts.cluster:
         return []

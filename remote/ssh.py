@@ -11,22 +11,18 @@ SSHOptions, argv, environment of remote commands, or logs. The sudo password rea
 `sudo -S` on stdin, and the command sudo runs starts with stdin redirected from /dev/null,
 so nothing it runs can read (or echo) the password.
 
-Connecting (asyncssh) lives in `remote.sshconn`, imported by the first `run_on_hosts` (or
-ahead of it by `preload`): this module is what a process needs to describe hosts and
-commands, and importing it costs no asyncssh.
+Connecting (asyncssh) lives in `remote.sshconn`, imported by the first `run_on_hosts`: this
+module is what a process needs to describe hosts and commands, and importing it costs no
+asyncssh.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import importlib
 import inspect
 import logging
 import os
 import shlex
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -123,23 +119,6 @@ def build_command(cmd: Command, *, sudo: bool, sudo_password: bool) -> str:
         argv[2] = "exec </dev/null\n" + argv[2]
         return "exec " + shlex.join(["sudo", "-S", "-k", "-p", "", "--", *argv])
     return "exec " + shlex.join(["sudo", "-n", "--", *argv])
-
-
-@functools.cache
-def preload() -> None:
-    """Start importing the connection code (asyncssh: 0.15-0.2 s of CPU) in a thread.
-
-    Why: a run that will reach hosts first waits on helm and the API server for a while;
-    the import fills that wait instead of coming before it. It happens once: a
-    `run_on_hosts` that comes while it is still going waits on the import lock for it.
-    An error in it is left to `run_on_hosts`' own import, which raises it where a run
-    reports it, as without the preload."""
-
-    def load() -> None:
-        with contextlib.suppress(Exception):  # raised again by run_on_hosts' own import
-            importlib.import_module("remote.sshconn")
-
-    threading.Thread(target=load, name="import-asyncssh", daemon=True).start()
 
 
 async def run_on_hosts(

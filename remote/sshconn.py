@@ -3,9 +3,9 @@
 Why a module of its own: importing asyncssh (and the cryptography it loads) takes 0.15-0.2 s
 of CPU on this project's machine, about as long as the whole discovery of the cluster.
 `remote.ssh` - options, results, command building, the fan-out - imports this module only
-when a run reaches a host (or `remote.ssh.preload` starts it early in a thread), so a
-process that never connects, or connects after waiting on the cluster, does not start
-with that import.
+when a run reaches a host, so a process that never connects (uninstall, a dry-run from
+recorded facts, the wizard until it probes) does not pay for it, and one that does pays
+after discovery, not before its first event.
 """
 
 from __future__ import annotations
