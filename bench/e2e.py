@@ -89,9 +89,13 @@ def run_installer(info: LabInfo, answers: Path, work: Path) -> tuple[float, dict
 
 def step_seconds(stdout: str) -> dict[str, float]:
     """Seconds per step kind (probe, check, install, verify, ...) from the step-started and
-    step-finished events' timestamps; "total" is the first event to the last."""
+    step-finished events' timestamps; "total" is the first event to the last.
+
+    A kind's seconds are the wall time its steps cover: `probe/hosts` spans its per-host
+    `probe/<node>` steps and the per-host verifications run side by side, so adding their
+    spans up counted the same seconds two or three times."""
     started: dict[str, float] = {}
-    out: dict[str, float] = {}
+    spans: dict[str, list[tuple[float, float]]] = {}
     first = last = None
     for line in stdout.splitlines():
         try:
@@ -106,10 +110,21 @@ def step_seconds(stdout: str) -> dict[str, float]:
             started[e["path"]] = e["at"]
         elif e.get("kind") == "step-finished" and e["path"] in started:
             kind = e["path"].split("/", 1)[0]
-            out[kind] = out.get(kind, 0.0) + e["at"] - started[e["path"]]
+            spans.setdefault(kind, []).append((started[e["path"]], e["at"]))
+    out = {kind: _covered(s) for kind, s in spans.items()}
     if first is not None and last is not None:
         out["total"] = last - first
     return out
+
+
+def _covered(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by the union of the spans."""
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(spans):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
 
 
 def run_script(info: LabInfo, sample: Path) -> float:

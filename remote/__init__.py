@@ -3,7 +3,8 @@
 Imports neither `installer` nor `screens` nor `textual` (enforced by a test). Public API:
 
 - remote.targets: HostTarget, validate_* (names, addresses, users, ports, host roots)
-- remote.ssh: SSHOptions, Script, run_on_hosts -> {name: HostResult(.error: HostError)}
+- remote.ssh: SSHOptions, Script, run_on_hosts -> {name: HostResult(.error: HostError)};
+  its connections (asyncssh) in remote.sshconn, imported when a run first reaches a host
 - remote.hostfacts: HostFacts, PciDevice; remote.gpu_models: lookup/describe
 - remote.probe: PROBE_SCRIPT, parse_probe, probe_local, probe_command
 - remote.probe_remote: probe_hosts -> {name: HostFacts | HostError}

@@ -83,3 +83,19 @@ def test_e2e_benchmark_runs_the_installer_and_the_guide_script_on_the_lab(lab):
     assert "guide script (helm + kubectl, bench/guide_install.sh): median" in out
     assert "installer time by step kind" in out and "probe" in out
     assert "goal: overhead under 10% ->" in out
+
+
+def test_e2e_step_seconds_count_nested_and_side_by_side_steps_once():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from e2e import step_seconds
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    events = [("step-started", "probe/hosts", 1.0), ("step-started", "probe/a", 1.0),
+              ("step-started", "probe/b", 1.1), ("step-finished", "probe/a", 1.2),
+              ("step-finished", "probe/b", 1.3), ("step-finished", "probe/hosts", 1.3),
+              ("step-started", "verify/x", 2.0), ("step-finished", "verify/x", 2.5),
+              ("step-started", "verify/y", 3.0), ("step-finished", "verify/y", 3.5)]
+    out = step_seconds("\n".join(f'{{"kind": "{k}", "path": "{p}", "at": {t}}}'
+                                 for k, p, t in events))
+    assert out == pytest.approx({"probe": 0.3, "verify": 1.0, "total": 2.5})
