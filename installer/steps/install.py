@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from installer import helm
-from installer.engine import Context, Permit
+from installer.engine import Context
 from installer.events import Output
 from installer.facts import Facts
+from installer.permit import Permit
 from installer.plan import Step
 
 # Where each chart is set in the answers file, so a helm failure's fix names the key.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from installer import kube
-from installer.engine import Context, Permit
+from installer.engine import Context
 from installer.facts import Facts
+from installer.permit import Permit
 from installer.plan import Step
 
 

@@ -11,10 +11,11 @@ import time
 from typing import Any
 
 from installer import kube
-from installer.engine import Context, Permit
+from installer.engine import Context
 from installer.errors import StepFailed
 from installer.events import PodLog, WarningEvent
 from installer.facts import Facts
+from installer.permit import Permit
 from installer.plan import Step
 from installer.podread import read_pod
 from installer.verify import GPU_RUNTIME_CLASS

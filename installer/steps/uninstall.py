@@ -6,10 +6,11 @@ import asyncio
 import time
 
 from installer import helm, kube
-from installer.engine import Context, Permit
+from installer.engine import Context
 from installer.errors import StepFailed
 from installer.events import Output
 from installer.facts import KATA_RUNTIME_LABEL, Facts
+from installer.permit import Permit
 from installer.plan import Step
 from installer.steps.sample import NAME as SAMPLE_POD
 from installer.steps.sample import delete_and_wait, read_sample
