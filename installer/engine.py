@@ -35,7 +35,7 @@ from installer.events import (
 )
 from installer.facts import Facts
 from installer.journal import Journal
-from installer.permit import _PERMIT_KEY, Permit
+from installer.permit import Permit, grant_permit
 from installer.plan import Plan, Step, build_plan
 
 T = TypeVar("T")
@@ -83,7 +83,7 @@ class Context:
             self.emit(ChangeEvent(path=path, target=target, message=description, applied=False,
                                   detail=detail))
             return None
-        result = await action(Permit(description, _PERMIT_KEY))
+        result = await action(grant_permit(description))
         self.applied += 1
         self.emit(ChangeEvent(path=path, target=target, message=description, applied=True,
                               detail=detail))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -244,7 +244,9 @@ MAX_COLUMN_WIDTH = 120
 
 def fill_table(table: DataTable, columns: Iterable[tuple[str, str]],
                rows: Iterable[tuple[str, Sequence[Any]]], *,
-               max_width: int = MAX_COLUMN_WIDTH) -> None:
+               max_width: int = MAX_COLUMN_WIDTH,
+               add_rows: Callable[[list[tuple[str, Sequence[Any]]]], None] | None = None,
+               ) -> None:
     """Replace a table's columns and rows, with every column as wide as its widest cell.
 
     Widths are set explicitly: left to the DataTable they are worked out lazily, and a
@@ -261,9 +263,8 @@ def fill_table(table: DataTable, columns: Iterable[tuple[str, str]],
     for i, (key, label) in enumerate(columns):
         widest = max([len(label), *(cell_width(cells[i]) for _, cells in rows)])
         table.add_column(label, key=key, width=min(widest, max_width))
-    add_many = getattr(table, "add_keyed_rows", None)  # screens.widgets.sizedtable
-    if add_many is not None:
-        add_many(rows)
+    if add_rows is not None:  # a table with a faster way to add many (SizedTable)
+        add_rows(rows)
     else:
         for key, cells in rows:
             table.add_row(*cells, key=key)

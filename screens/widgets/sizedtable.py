@@ -190,7 +190,7 @@ class SizedTable(DataTable):
 
     def fill_rows(self, columns: Sequence[tuple[str, str]],
                   rows: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        fill_table(self, columns, rows)
+        fill_table(self, columns, rows, add_rows=self.add_keyed_rows)
         if self.row_count >= FILL_COLLECT_ROWS:
             # A big fill leaves the collector owing a full pass over everything it made,
             # which the next allocation-heavy moment pays: the first pod change after 10,000

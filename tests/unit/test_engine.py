@@ -121,6 +121,17 @@ def test_a_permit_cannot_be_forged_and_is_demanded():
         require_permit(None)  # type: ignore[arg-type]
 
 
+def test_only_the_engine_grants_permits():
+    """Every mutation goes through Context.change, which shows it before doing it: a
+    permit granted anywhere else would be a way around that."""
+    root = Path(__file__).resolve().parents[2]
+    granting = sorted(str(p.relative_to(root))
+                      for d in ("installer", "screens", "remote")
+                      for p in (root / d).rglob("*.py")
+                      if "grant_permit(" in p.read_text() or "_PERMIT_KEY" in p.read_text())
+    assert granting == ["installer/engine.py", "installer/permit.py"]
+
+
 def test_a_failed_step_stops_the_run_with_exit_1_and_says_why(answers, facts):
     world = World()
     code, rec = run(answers, facts, world, fail="install/kata-deploy")
