@@ -11,7 +11,7 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from installer.hostplan import ProbeFailure
 from installer.redact import Redactor
 from installer.runtime import run_services
 from installer.sinks import state_dir
+from installer.steps.discover import discover_cluster
 from installer.values import gpu_operator_values, kata_deploy_values
 
 NAMESPACES = ("kata-system", "gpu-operator")
@@ -62,11 +63,9 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
                        for s in plan.phase("check") if "node" in s.params}
         k: kube.Kube = ctx.services["kube"]
     else:
-        k = kube.connect(kubeconfig, context)
-        k.mask_tokens(redactor.add)
-        cluster = await kube.discover(k)
-        h = helm.find_helm(k.kubeconfig, k.context)
-        facts = Facts(cluster=replace(cluster, releases=tuple(await helm.list_releases(h))))
+        found = await discover_cluster(kubeconfig, context, redactor)
+        k = found.kube
+        facts = Facts(cluster=found.cluster)
     assert facts.cluster is not None
     namespaces = ((answers.kata_deploy.namespace, answers.gpu_operator.namespace)
                   if answers else NAMESPACES)
