@@ -30,9 +30,6 @@ SUDO_FAIL_MARKERS = (b"incorrect password", b"a password is required", b"Sorry, 
                      b"is not in the sudoers", b"not allowed to execute", b"no tty present",
                      b"must have a tty", b"a terminal is required")
 
-
-
-
 _CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
             "chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"]
 
