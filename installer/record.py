@@ -12,18 +12,19 @@ every start of the CLI and the wizard, for the handful of types an answers file 
 Types understood: str, int, float, bool, Any, Literal[...], X | None, list[X], dict[str, X],
 other records, and Annotated[X, rule, ...] where a rule is a callable that raises ValueError
 with the message to show (Bounds and Pattern are rules the schema can express too).
+
+Not dataclasses: building a dataclass writes and compiles its methods, about 1 ms a class at
+every start; a record's methods are the base class's, and its types are read when first used.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import inspect
 import re
 import types
 import typing
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
 Location = tuple[str | int, ...]
 
@@ -31,11 +32,11 @@ _TYPE_NAMES = {str: "a valid string", int: "a valid integer", float: "a valid nu
                bool: "a valid boolean", list: "a valid list", dict: "a valid dictionary"}
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _UNIONS = (types.UnionType, typing.Union)  # `X | None`, spelled either way
+_REQUIRED = object()  # the default of a field that has none
 _BAD = object()  # a value that failed; its errors are already recorded
 
 
-@dataclass(frozen=True)
-class Error:
+class Error(NamedTuple):
     """One problem in a document. `kind` is what the reader's fix depends on: an "unknown"
     key, a "missing" key, a wrong "type", not one of the "choice"s, out of "bounds", not
     matching a "pattern" (all of which the JSON Schema says too), or a "value" that a rule in
@@ -54,14 +55,14 @@ class Invalid(Exception):
         self.errors = errors
 
 
-@dataclass(frozen=True)
 class Bounds:
     """Numeric limits, checked in pydantic's order (le, ge, gt) so a NaN names the upper one."""
 
-    ge: float | None = None
-    gt: float | None = None
-    le: float | None = None
-    kind: typing.ClassVar[str] = "bounds"
+    kind = "bounds"
+
+    def __init__(self, *, ge: float | None = None, gt: float | None = None,
+                 le: float | None = None) -> None:
+        self.ge, self.gt, self.le = ge, gt, le
 
     def __call__(self, value: float) -> None:
         if self.le is not None and not value <= self.le:
@@ -76,13 +77,14 @@ class Bounds:
         return {names[k]: v for k, v in vars(self).items() if v is not None}
 
 
-@dataclass(frozen=True)
 class Pattern:
     """A regular expression the whole string must match, as JSON Schema reads it: `\\d` is
     0-9 and `$` is the end of the text (Python's `$` would also allow a final newline)."""
 
-    regex: str
-    kind: typing.ClassVar[str] = "pattern"
+    kind = "pattern"
+
+    def __init__(self, regex: str) -> None:
+        self.regex = regex
 
     def __call__(self, value: str) -> None:
         python = self.regex[:-1] + r"\Z" if self.regex.endswith("$") else self.regex
@@ -93,18 +95,17 @@ class Pattern:
         return {"pattern": self.regex}
 
 
-@dataclass(frozen=True)
-class _Field:
+class _Field(NamedTuple):
     """One field as the validator, the dump and the schema all read it."""
 
     name: str
     key: str
     type: Any
-    default: Any  # dataclasses.MISSING when the key is required
+    default: Any  # _REQUIRED when the key must be given
 
     @property
     def required(self) -> bool:
-        return self.default is dataclasses.MISSING
+        return self.default is _REQUIRED
 
 
 def camel(name: str) -> str:
@@ -114,22 +115,51 @@ def camel(name: str) -> str:
 
 
 class Record:
-    """Base of the records: each subclass becomes a frozen, keyword-only dataclass (equal by
-    value), with list and dict defaults copied per instance."""
+    """Base of the records: frozen, built with keywords, equal by value. Every annotation of a
+    subclass is a field, in order after its bases' ones; a value given to it is its default
+    (a list or dict default is copied for each record)."""
 
+    _defaults: typing.ClassVar[dict[str, Any]] = {}
     _fields_cache: typing.ClassVar[tuple[_Field, ...] | None] = None
-    _doc: typing.ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._doc = cls.__dict__.get("__doc__")  # before dataclass invents one from __init__
+        cls._defaults = {**cls._defaults, **{name: cls.__dict__.get(name, _REQUIRED)
+                                             for name in inspect.get_annotations(cls)}}
         cls._fields_cache = None
-        for name in inspect.get_annotations(cls):
-            value = cls.__dict__.get(name)
-            if isinstance(value, list | dict):
-                setattr(cls, name, dataclasses.field(
-                    default_factory=lambda v=value: copy.deepcopy(v)))
-        dataclass(frozen=True, kw_only=True)(cls)
+
+    def __init__(self, **values: Any) -> None:
+        for name, default in self._defaults.items():
+            if name in values:
+                value = values.pop(name)
+            elif default is _REQUIRED:
+                raise TypeError(f"{type(self).__name__}() needs {name}=")
+            else:
+                value = copy.deepcopy(default) if isinstance(default, list | dict) else default
+            object.__setattr__(self, name, value)
+        if values:
+            raise TypeError(f"{type(self).__name__}() has no field {', '.join(values)}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: build a new one")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: build a new one")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._defaults)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self) or not isinstance(other, Record):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._defaults)
+        return f"{type(self).__name__}({values})"
 
     def invariant(self) -> None:
         """A rule across fields: raise ValueError to refuse the record. Runs only once every
@@ -137,15 +167,12 @@ class Record:
 
     @classmethod
     def fields(cls) -> tuple[_Field, ...]:
-        """The field descriptions, resolved on first use (annotations are strings until then,
-        and a record may name one declared after it)."""
+        """The field descriptions, types resolved on first use (annotations are strings until
+        then, and a record may name one declared after it)."""
         if cls._fields_cache is None:
             hints = typing.get_type_hints(cls, include_extras=True)
-            cls._fields_cache = tuple(
-                _Field(f.name, camel(f.name), hints[f.name],
-                       f.default if f.default_factory is dataclasses.MISSING
-                       else f.default_factory())
-                for f in dataclasses.fields(cls))
+            cls._fields_cache = tuple(_Field(name, camel(name), hints[name], default)
+                                      for name, default in cls._defaults.items())
         return cls._fields_cache
 
     @classmethod
@@ -282,8 +309,8 @@ def _object_schema(cls: type[Record], defs: dict[str, Any]) -> dict[str, Any]:
     if cls.__name__ in defs:
         return defs[cls.__name__]
     defs[cls.__name__] = schema = {"title": cls.__name__, "type": "object"}
-    if cls._doc:
-        schema["description"] = " ".join(cls._doc.split())
+    if cls.__doc__:
+        schema["description"] = " ".join(cls.__doc__.split())
     properties = {}
     for f in cls.fields():
         properties[f.key] = _schema(f.type, defs)
