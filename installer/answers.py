@@ -14,17 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
 
 from installer.errors import Problem, UserError
+from installer.record import Bounds, Error, Invalid, Pattern, Record
 from installer.yamlsrc import Location, dotted, load_yaml, parse_yaml
 
 if TYPE_CHECKING:
@@ -51,46 +43,39 @@ _QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 _SECRET_KEY = re.compile(r"(password|passphrase|secret|token)$", re.IGNORECASE)
 
 
-def _node_name(v: str) -> str:
+def _node_name(v: str) -> None:
     if not v:
         raise ValueError("node name is empty")
     if len(v) > 253 or not _NODE_NAME.match(v):
         raise ValueError(
             f"'{v}' is not a Kubernetes node name (lowercase letters, digits, '-' and '.')"
         )
-    return v
 
 
-def _address(v: str) -> str:
+def _address(v: str) -> None:
     try:
         ipaddress.ip_address(v)
-        return v
     except ValueError:
-        pass
-    if not v or len(v) > 253 or not _HOSTNAME.match(v):
-        raise ValueError(f"'{v}' is neither an IP address nor a host name")
-    return v
+        if not v or len(v) > 253 or not _HOSTNAME.match(v):
+            raise ValueError(f"'{v}' is neither an IP address nor a host name") from None
 
 
-def _user(v: str) -> str:
+def _user(v: str) -> None:
     if not _USER.match(v):
         raise ValueError(f"'{v}' is not a user name (lowercase letters, digits, '_', '-', '.')")
-    return v
 
 
-def _env(v: str) -> str:
+def _env(v: str) -> None:
     if not _ENV.match(v):
         raise ValueError(f"'{v}' is not an environment variable name")
-    return v
 
 
-def _path(v: str) -> str:
+def _path(v: str) -> None:
     if not v or any(c in v for c in "\0\n\r"):
         raise ValueError("a path must be non-empty and on one line")
-    return v
 
 
-def _jump(v: str) -> str:
+def _jump(v: str) -> None:
     user, _, hostport = v.rpartition("@")
     host, _, port = hostport.partition(":")
     if user:
@@ -98,59 +83,45 @@ def _jump(v: str) -> str:
     _address(host)
     if port and not (port.isdigit() and 0 < int(port) < 65536):
         raise ValueError(f"'{port}' is not a port number")
-    return v
 
 
-def _k8s_name(v: str) -> str:
+def _k8s_name(v: str) -> None:
     if not _K8S_NAME.match(v) or len(v) > 63:
         raise ValueError(f"'{v}' is not a valid Kubernetes name (lowercase letters, digits, '-')")
-    return v
 
 
-def _quantity(v: str) -> str:
+def _quantity(v: str) -> None:
     if not _QUANTITY.match(v):
         raise ValueError(f"'{v}' is not a Kubernetes quantity such as 16Gi")
-    return v
 
 
-def _check_name(v: str) -> str:
+def _check_name(v: str) -> None:
     if not _CHECK.match(v):
         raise ValueError(f"'{v}' is not a check name (kebab-case, as `check --local` lists them)")
-    return v
 
 
-NodeName = Annotated[str, AfterValidator(_node_name)]
-HostAddress = Annotated[str, AfterValidator(_address)]
-UserName = Annotated[str, AfterValidator(_user)]
-EnvName = Annotated[str, AfterValidator(_env)]
-LocalPath = Annotated[str, AfterValidator(_path)]
-JumpHost = Annotated[str, AfterValidator(_jump)]
-K8sName = Annotated[str, AfterValidator(_k8s_name)]
-Quantity = Annotated[str, AfterValidator(_quantity)]
-CheckName = Annotated[str, AfterValidator(_check_name)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+NodeName = Annotated[str, _node_name]
+HostAddress = Annotated[str, _address]
+UserName = Annotated[str, _user]
+EnvName = Annotated[str, _env]
+LocalPath = Annotated[str, _path]
+JumpHost = Annotated[str, _jump]
+K8sName = Annotated[str, _k8s_name]
+Quantity = Annotated[str, _quantity]
+CheckName = Annotated[str, _check_name]
+Port = Annotated[int, Bounds(ge=1, le=65535)]
 Policy = Literal["apply", "ask", "skip"]
 Choice = Literal["kata", "traditional", "leave"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        frozen=True,
-        strict=True,
-    )
-
-
-class Cluster(_Model):
+class Cluster(Record):
     """Which cluster to act on; unset means $KUBECONFIG / ~/.kube/config and its current context."""
 
     kubeconfig: LocalPath | None = None
     context: str | None = None
 
 
-class Sudo(_Model):
+class Sudo(Record):
     """How to become root on the hosts. A password is referenced, never written here."""
 
     mode: Literal["auto", "none", "passwordless", "password"] = "auto"
@@ -158,7 +129,7 @@ class Sudo(_Model):
     password_prompt: bool = False
 
 
-class SSH(_Model):
+class SSH(Record):
     user: UserName = "root"
     port: Port = 22
     identity_file: LocalPath | None = None
@@ -169,13 +140,13 @@ class SSH(_Model):
     known_hosts: LocalPath = "~/.ssh/known_hosts"
     host_key_policy: Literal["strict", "accept-new"] = "strict"
     config_file: LocalPath | None = "~/.ssh/config"
-    connect_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
-    command_timeout: Annotated[float, Field(gt=0, le=7200)] = 300.0
-    concurrency: Annotated[int, Field(ge=1, le=1000)] = 50
+    connect_timeout: Annotated[float, Bounds(gt=0, le=600)] = 10.0
+    command_timeout: Annotated[float, Bounds(gt=0, le=7200)] = 300.0
+    concurrency: Annotated[int, Bounds(ge=1, le=1000)] = 50
     sudo: Sudo = Sudo()
 
 
-class NodeChoice(_Model):
+class NodeChoice(Record):
     """One node's choice, with optional SSH overrides for that host."""
 
     name: NodeName
@@ -185,12 +156,11 @@ class NodeChoice(_Model):
     port: Port | None = None
 
 
-class Nodes(_Model):
+class Nodes(Record):
     default: Literal["kata", "traditional"] = "traditional"
     items: list[NodeChoice] = []
 
-    @model_validator(mode="after")
-    def _unique(self) -> Nodes:
+    def invariant(self) -> None:
         seen: dict[str, str] = {}
         for i, item in enumerate(self.items):
             if item.name in seen:
@@ -201,7 +171,6 @@ class Nodes(_Model):
                     )
                 raise ValueError(f"items[{i}]: node '{item.name}' is listed twice; keep one entry")
             seen[item.name] = item.choice
-        return self
 
     def choice_for(self, name: str) -> Choice | None:
         return next((n.choice for n in self.items if n.name == name), None)
@@ -218,7 +187,7 @@ class Nodes(_Model):
         return names
 
 
-class HostFixes(_Model):
+class HostFixes(Record):
     """Per-fix consent policy: apply without asking, ask first, or never touch the host."""
 
     iommu: Policy = "ask"
@@ -228,7 +197,7 @@ class HostFixes(_Model):
     reboot: Policy = "ask"
 
 
-class ChartSource(_Model):
+class ChartSource(Record):
     """Exactly one of: an OCI reference, a repository URL with a chart name, a local path."""
 
     oci: str | None = None
@@ -236,8 +205,7 @@ class ChartSource(_Model):
     name: str | None = None
     path: LocalPath | None = None
 
-    @model_validator(mode="after")
-    def _one_form(self) -> ChartSource:
+    def invariant(self) -> None:
         forms = [f for f in ("oci", "repo", "path") if getattr(self, f)]
         if len(forms) != 1:
             raise ValueError("give exactly one of `oci`, `repo` (with `name`) or `path`")
@@ -249,7 +217,6 @@ class ChartSource(_Model):
             raise ValueError("`repo` needs `name`, the chart's name in that repository")
         if self.name and not self.repo:
             raise ValueError("`name` only goes with `repo`")
-        return self
 
     @property
     def is_local(self) -> bool:
@@ -263,10 +230,10 @@ class ChartSource(_Model):
         return str(self.path)
 
 
-class _Chart(_Model):
+class _Chart(Record):
     version: str | None = None
     values: dict[str, Any] = {}
-    timeout: Annotated[str, Field(pattern=r"^\d+[smh]$")] = "10m"
+    timeout: Annotated[str, Pattern(r"^\d+[smh]$")] = "10m"
 
     def _check_version(self, chart: str, leading_v: bool) -> None:
         if self.version is None:
@@ -293,12 +260,10 @@ class KataDeploy(_Chart):
     namespace: K8sName = "kata-system"
     release: K8sName = "kata-deploy"
 
-    @model_validator(mode="after")
-    def _version(self) -> KataDeploy:
+    def invariant(self) -> None:
         self._check_version("kata-deploy", leading_v=False)
         if self.version and not self.chart.is_local and self.version_tuple < MIN_KATA_DEPLOY:
             raise ValueError(f"kata-deploy {self.version} is too old; use 3.29.0 or newer")
-        return self
 
     @property
     def version_tuple(self) -> tuple[int, int, int]:
@@ -314,8 +279,7 @@ class GpuOperator(_Chart):
     nvswitch_naming: Literal["nvswitch", "per-model"] = "nvswitch"
     cc_mode: Literal["leave", "off"] = "leave"
 
-    @model_validator(mode="after")
-    def _version(self) -> GpuOperator:
+    def invariant(self) -> None:
         self._check_version("gpu-operator", leading_v=True)
         km = self.values.get("kataManager")
         if isinstance(km, dict) and km.get("enabled") is True:
@@ -323,24 +287,23 @@ class GpuOperator(_Chart):
                 "values.kataManager.enabled: the kata manager is deprecated and conflicts "
                 "with kata-deploy; remove it"
             )
-        return self
 
 
-class Sample(_Model):
+class Sample(Record):
     run: bool = True
     image: str = DEFAULT_SAMPLE_IMAGE
     memory: Quantity = "16Gi"
-    timeout_seconds: Annotated[int, Field(ge=30, le=86400)] = 900
+    timeout_seconds: Annotated[int, Bounds(ge=30, le=86400)] = 900
 
 
-class Checks(_Model):
+class Checks(Record):
     ignore: list[CheckName] = []
 
 
-class Answers(_Model):
+class Answers(Record):
     """Everything the installer needs to know; see README "Answers file"."""
 
-    api_version: Literal["gpu-kata-installer.io/v1alpha1"] = Field(alias="apiVersion")
+    api_version: Literal["gpu-kata-installer.io/v1alpha1"]
     kind: Literal["Answers"]
     cluster: Cluster = Cluster()
     ssh: SSH = SSH()
@@ -380,22 +343,14 @@ def _line_for(loc: Location, lines: dict[Location, int]) -> int | None:
     return None
 
 
-def _problem(err: dict[str, Any], lines: dict[Location, int]) -> Problem:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    kind = err["type"]
-    msg = err["msg"].removeprefix("Value error, ")
-    fix = ""
-    if kind == "extra_forbidden":
-        msg = f"unknown key '{loc[-1]}'"
-        fix = "remove it or check its spelling against `gpu-kata-installer answers schema`"
-    elif kind == "missing":
-        msg = f"required key '{loc[-1]}' is missing"
-        fix = f"add `{loc[-1]}:`; `gpu-kata-installer answers init` shows a complete file"
-    elif kind == "literal_error":
-        fix = "use one of the values listed"
-    elif kind.endswith("_type"):
-        fix = "check the value's type (quote strings, no quotes for numbers and booleans)"
-    return Problem(dotted(loc), msg, fix, line=_line_for(loc, lines))
+def _problem(err: Error, lines: dict[Location, int]) -> Problem:
+    fix = {
+        "unknown": "remove it or check its spelling against `gpu-kata-installer answers schema`",
+        "missing": f"add `{err.loc[-1]}:`; `gpu-kata-installer answers init` shows a complete file",
+        "choice": "use one of the values listed",
+        "type": "check the value's type (quote strings, no quotes for numbers and booleans)",
+    }.get(err.kind, "")
+    return Problem(dotted(err.loc), err.message, fix, line=_line_for(err.loc, lines))
 
 
 def validate_answers(data: Any, lines: dict[Location, int] | None = None,
@@ -408,10 +363,10 @@ def validate_answers(data: Any, lines: dict[Location, int] | None = None,
             "start from `gpu-kata-installer answers init`", line=1)])
     problems = _secret_problems(data, lines)
     try:
-        answers = Answers.model_validate(data)
-    except ValidationError as exc:
+        answers = Answers.from_data(data)
+    except Invalid as exc:
         reported = {p.where for p in problems}
-        problems += [q for q in (_problem(e, lines) for e in exc.errors(include_url=False))
+        problems += [q for q in (_problem(e, lines) for e in exc.errors)
                      if q.where not in reported]
         answers = None
     if problems:
@@ -430,30 +385,13 @@ def parse_answers(text: str, source: str = "answers") -> Answers:
     return validate_answers(data, lines, source)
 
 
-def _without_default_nulls(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
-    """Drop unset optional keys, but keep an explicit null whose default is not null
-    (`ssh.configFile: null` means "no ssh_config"; dropped, it would read ~/.ssh/config)."""
-    out: dict[str, Any] = {}
-    for name, info in type(model).model_fields.items():
-        key = info.alias or name
-        value = getattr(model, name)
-        if value is None and info.default is None:
-            continue
-        if isinstance(value, BaseModel):
-            out[key] = _without_default_nulls(value, data[key])
-        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
-            out[key] = [_without_default_nulls(v, d) for v, d in zip(value, data[key],
-                                                                      strict=True)]
-        else:
-            out[key] = data[key]
-    return out
-
-
 def dump_answers(answers: Answers) -> str:
-    """Serialize for saving from the wizard; the result loads back to an equal Answers."""
-    data = _without_default_nulls(answers, answers.model_dump(mode="json", by_alias=True))
+    """Serialize for saving from the wizard; the result loads back to an equal Answers.
+    Unset optional keys are left out, but an explicit null whose default is not null stays
+    (`ssh.configFile: null` means "no ssh_config"; dropped, it would read ~/.ssh/config)."""
+    data = answers.to_data(omit_default_nulls=True)
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
 def json_schema() -> dict[str, Any]:
-    return Answers.model_json_schema(by_alias=True)
+    return Answers.json_schema()

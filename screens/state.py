@@ -64,7 +64,7 @@ def new_answers() -> Answers:
 def answers_data(answers: Answers) -> dict[str, Any]:
     """The answers as the YAML document would hold them (camelCase keys). Explicit nulls are
     kept: `ssh.configFile: null` means "no ssh_config", and an edit must not lose it."""
-    return answers.model_dump(mode="json", by_alias=True)
+    return answers.to_data()
 
 
 def set_in(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -59,3 +59,17 @@ def test_a_headless_run_reaches_its_first_event_without_asyncssh():
                "default_executors()\n"
                "print('asyncssh' in sys.modules, 'remote.sshconn' in sys.modules)\n")
     assert out == "False False"
+
+
+def test_the_answers_file_and_a_headless_dry_run_load_without_pydantic():
+    """pydantic (its import and the models it built) was about 0.2 s of every CLI command and
+    of the wizard's first frame; the answers are our own records now (issue #8)."""
+    alone = _run("import sys, installer.answers\nprint('pydantic' in sys.modules)")
+    dry_run = _run("import contextlib, io, sys\n"
+                   "from installer.cli import main\n"
+                   "with contextlib.redirect_stdout(io.StringIO()) as plan:\n"
+                   "    code = main(['--answers', 'installer/examples/answers.yaml',\n"
+                   "                 '--facts', 'installer/examples/facts.yaml', '--dry-run'])\n"
+                   "print(code, 'helm upgrade --install' in plan.getvalue(),\n"
+                   "      sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))")
+    assert (alone, dry_run) == ("False", "0 True []")
