@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml
+from compiled import compile_product
 
 from installer.facts import STATE_CONFIGMAP
 from tests.lab import guide
@@ -152,6 +153,7 @@ def main() -> int:
     ap.add_argument("--prefix", default=None, help="the lab's address prefix when started here")
     ap.add_argument("--keep", action="store_true", help="leave a lab this started up")
     a = ap.parse_args()
+    compile_product(ROOT)
     rounds = 1 if a.quick else a.rounds
     if a.prefix:
         os.environ["LAB_ADDRESS_PREFIX"] = a.prefix

@@ -33,6 +33,8 @@ import threading
 import time
 from pathlib import Path
 
+from compiled import compile_product
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -240,6 +242,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--rates", default=None, help="comma-separated lines per second")
     args = parser.parse_args()
+    compile_product()
     seconds = args.seconds or (1.0 if args.quick else 4.0)
     rates = [int(r) for r in args.rates.split(",")] if args.rates else \
         ([20_000, 50_000] if args.quick else [10_000, 20_000, 50_000, 100_000, 200_000, 400_000])

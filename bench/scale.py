@@ -36,6 +36,8 @@ import threading
 import time
 from pathlib import Path
 
+from compiled import compile_product
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nodes_render import peak_mb, until
@@ -242,6 +244,7 @@ def main() -> int:
     ap.add_argument("--prefix", default="127.0.25", help="the lab's address prefix")
     ap.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     a = ap.parse_args()
+    compile_product()
     nodes = a.nodes or (100 if a.quick else 1000)
     pods = a.pods or (1000 if a.quick else 10000)
     changes = a.changes or (3 if a.quick else 10)
