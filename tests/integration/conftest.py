@@ -19,21 +19,13 @@ from pathlib import Path
 import pytest
 
 from remote.ssh import SSHOptions
+from tests.fixtures.trees import all_trees  # noqa: F401  (the integration tests import it here)
 from tests.integration.secrets import planted  # noqa: F401  (a fixture for the lab tests)
 from tests.lab import hosts, procs
 
 STATE = Path(os.environ.get("GKI_TEST_LAB_STATE", "/var/tmp/gki-test-lab"))
 FIRST = os.environ.get("GKI_TEST_LAB_ADDRESS", "127.0.20.1")
 FIXTURES = hosts.FIXTURES
-SHARED = hosts.SHARED_FIXTURES
-
-
-def all_trees() -> list[Path]:
-    """Every host tree of the repository and of ../shared/fixtures/hosts."""
-    trees = sorted(p for p in FIXTURES.iterdir() if p.is_dir())
-    if SHARED.is_dir():
-        trees += sorted(p for p in SHARED.iterdir() if p.is_dir())
-    return trees
 
 
 @pytest.fixture(scope="session")

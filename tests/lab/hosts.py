@@ -44,13 +44,13 @@ from pathlib import Path
 
 import asyncssh
 
+from tests.fixtures.trees import OURS
+
 LAB_USER = "labops"
 SSHD = "/usr/sbin/sshd"
 HERE = Path(__file__).resolve().parent
 SIMBIN = HERE / "simbin"
-REPO = HERE.parent.parent
-FIXTURES = REPO / "tests" / "fixtures" / "hosts"
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "hosts"
+FIXTURES = OURS  # the repository's host trees (tests.fixtures.trees has them all)
 DEFAULT_STATE = Path(os.environ.get("GKI_LAB_STATE", "/var/tmp/gpu-kata-lab/hosts"))
 
 # Names of links that fixture trees store as relative symlinks. Some copies of the trees

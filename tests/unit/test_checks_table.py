@@ -9,10 +9,7 @@ import pytest
 
 from installer.checks import CHECK_NAMES, NodeInfo, run_checks
 from remote.probe import probe_local
-
-REPO = Path(__file__).resolve().parents[2]
-OURS = REPO / "tests" / "fixtures" / "hosts"
-SHARED = REPO.parent / "shared" / "fixtures" / "hosts"
+from tests.fixtures.trees import OURS, all_trees
 
 # tree -> check -> (status, why). Node info is absent (local mode) unless a test says so.
 EXPECT: dict[str, dict[str, tuple[str, str]]] = {
@@ -201,20 +198,14 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
-def trees() -> list[Path]:
-    out = sorted(p for p in OURS.iterdir() if p.is_dir())
-    assert SHARED.is_dir(), f"shared fixtures missing at {SHARED}"
-    return out + sorted(p for p in SHARED.iterdir() if p.is_dir())
-
-
 def test_every_tree_has_an_expectation_row():
-    assert {t.name for t in trees()} == set(EXPECT)
+    assert {t.name for t in all_trees()} == set(EXPECT)
     for name, row in EXPECT.items():
         assert set(row) == set(CHECK_NAMES), name
         assert all(why for _, why in row.values()), name
 
 
-@pytest.mark.parametrize("tree", trees(), ids=lambda p: p.name)
+@pytest.mark.parametrize("tree", all_trees(), ids=lambda p: p.name)
 def test_verdicts_match_the_table(tree: Path):
     results = run_checks(probe_local(tree))
     got = {r.name: r.status for r in results}

@@ -14,8 +14,7 @@ from remote.fixes import FIX_NAMES, FixBlocked, kubelet_gate, plan_fixes, vfio_b
 from remote.fixes.base import LIB, FileView, ScriptBuilder, sha256
 from remote.fixes.grub import add_args
 from remote.probe import probe_local
-
-OURS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "hosts"
+from tests.fixtures.trees import OURS
 
 
 def copy(tree: str, tmp: Path) -> Path:

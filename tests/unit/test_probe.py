@@ -9,12 +9,9 @@ import pytest
 
 from remote.hostfacts import HostFacts
 from remote.probe import PROBE_SCRIPT, parse_probe, probe_command, probe_local
+from tests.fixtures.trees import OURS, SHARED, all_trees
 
-REPO = Path(__file__).resolve().parents[2]
-OURS = REPO / "tests" / "fixtures" / "hosts"
-SHARED = REPO.parent / "shared" / "fixtures" / "hosts"
-ALL = sorted(p for p in OURS.iterdir() if p.is_dir()) + sorted(
-    p for p in SHARED.iterdir() if p.is_dir())
+ALL = all_trees()
 
 
 @pytest.mark.parametrize("tree", ALL, ids=lambda p: p.name)
