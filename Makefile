@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Bytecode written once, as an installed copy has it: with PYTHONDONTWRITEBYTECODE set (as in
-# this project's CI shells) every process would otherwise compile the tree again.
+# Bytecode written once, as an installed copy has it: with PYTHONDONTWRITEBYTECODE set (as this
+# machine's shells have it) every process would otherwise compile the tree again.
 compile: setup
 	$(BIN)/python -m compileall -q -x 'tests/fixtures/hosts/' installer screens remote tests bench
 
