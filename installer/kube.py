@@ -62,8 +62,8 @@ class Kube:
         """Have `add` (a Redactor's) learn the bearer token now and every one that replaces
         it: an exec plugin renews its token while a run lasts (EKS every 15 minutes), and
         the renewed one is as secret as the first."""
-        self._maskers.append(add)
         self._credentials()  # the current token, before any request was made
+        self._maskers.append(add)
         if self._bearer:
             add(self._bearer)
 
