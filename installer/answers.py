@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -20,7 +19,7 @@ from installer.record import Bounds, Error, Invalid, Pattern, Record
 from installer.yamlsrc import Location, dotted, load_yaml, parse_yaml
 
 if TYPE_CHECKING:
-    from installer.facts import NodeFacts
+    from installer.facts import ClusterFacts
 
 API_VERSION = "gpu-kata-installer.io/v1alpha1"
 KIND = "Answers"
@@ -175,14 +174,15 @@ class Nodes(Record):
     def choice_for(self, name: str) -> Choice | None:
         return next((n.choice for n in self.items if n.name == name), None)
 
-    def kata_nodes(self, cluster_nodes: Iterable[NodeFacts]) -> list[str]:
+    def kata_nodes(self, cluster: ClusterFacts | None) -> list[str]:
         """Nodes that will run Kata GPU workloads: chosen explicitly, or by the cluster
-        default. Here, not in the planner: the Nodes screen asks for every row, and the
-        planner's import (40-90 ms of CPU) was on the way to it."""
+        default (its GPU nodes, when the cluster is known). Here, not in the planner: the
+        Nodes screen asks for every row, and the planner's import (40-90 ms of CPU) was on
+        the way to it."""
         names = [n.name for n in self.items if n.choice == "kata"]
-        if self.default == "kata":
+        if self.default == "kata" and cluster is not None:
             listed = {n.name for n in self.items}
-            names += [n.name for n in cluster_nodes
+            names += [n.name for n in cluster.nodes
                       if n.gpu_present and n.name not in listed and n.workload is None]
         return names
 

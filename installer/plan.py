@@ -292,7 +292,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     problems = _node_problems(answers, facts)
     if problems:
         raise UserError("the answers do not match the cluster", problems)
-    kata = answers.nodes.kata_nodes(facts.cluster.nodes if facts.cluster else ())
+    kata = answers.nodes.kata_nodes(facts.cluster)
     hosts = {n: plan_host(answers, facts, n) for n in kata if n in facts.hosts}
     kd, op = answers.kata_deploy, answers.gpu_operator
     labels = _label_steps(answers, facts)

@@ -145,8 +145,7 @@ class WizardState:
         return choice if choice else f"default ({self.answers.nodes.default})"
 
     def kata_nodes(self) -> list[str]:
-        cluster = self.facts.cluster if self.facts else None
-        return self.answers.nodes.kata_nodes(cluster.nodes if cluster else ())
+        return self.answers.nodes.kata_nodes(self.facts.cluster if self.facts else None)
 
     def plan(self) -> Plan:
         """The same value the headless --dry-run prints (raises UserError on a mismatch)."""
