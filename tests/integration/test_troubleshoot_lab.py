@@ -55,11 +55,14 @@ def findings(lab, tmp_path: Path, planted: Planted | None = None) -> list[dict]:
 
 
 def find(lab, tmp_path: Path, rule: str, timeout: float = 60,
-         planted: Planted | None = None) -> tuple[dict, list[dict]]:
-    """Wait until the simulator has shown the symptom and the rule fires."""
+         planted: Planted | None = None, shown: str = "") -> tuple[dict, list[dict]]:
+    """Wait until the simulator has shown the symptom and the rule fires - with `shown` in
+    its evidence, when the simulator writes the symptom's parts (a node label, a pod's log)
+    in separate requests that a reading may fall between."""
     def hit():
         found = findings(lab, tmp_path, planted)
-        return next(((f, found) for f in found if f["rule"] == rule), None)
+        return next(((f, found) for f in found if f["rule"] == rule
+                     and (not shown or any(shown in e for e in f["evidence"]))), None)
     return lab.wait_for(f"finding {rule}", hit, timeout=timeout, interval=2)
 
 
@@ -96,7 +99,7 @@ def test_workload_label_typo(lab_bare, tmp_path):
 
 def test_host_driver_loaded_and_iommu_off(lab_bare, tmp_path):
     install_guide_charts(lab_bare)  # gpu-node-3 becomes vm-passthrough by the default workload
-    finding, found = find(lab_bare, tmp_path, "host-driver-loaded")
+    finding, found = find(lab_bare, tmp_path, "host-driver-loaded", shown="pre-installed")
     assert found[0] == finding and "gpu-node-3" in finding["cause"]
     assert any("pre-installed" in e for e in finding["evidence"])
     iommu = next(f for f in found if f["rule"] == "iommu-off")
