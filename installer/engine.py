@@ -36,15 +36,20 @@ from installer.events import (
 from installer.facts import Facts
 from installer.journal import Journal
 from installer.permit import Permit, grant_permit
-from installer.plan import Plan, Step, build_plan
+from installer.plan import Change, Plan, Step, build_plan
 
 T = TypeVar("T")
 
 
 class Decider(Protocol):
-    """Asks for consent mid-run: a modal in the TUI, a policy (and --yes) headless."""
+    """Asks for consent mid-run: a modal in the TUI, a policy (and --yes) headless.
 
-    async def confirm(self, question: str, detail: str, policy: str) -> bool: ...
+    `again` marks a change the operator saw only as a condition ("after the reboot, if the
+    re-probe finds ..."), or not at all, in the plan they consented to: the screen asks
+    even where the policy says `apply`; headless, the policy and --yes decide."""
+
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,10 @@ class Replan:
 
 class ChecksFailed(Exception):
     """Prerequisite checks failed and nothing planned will fix them."""
+
+
+class Declined(Exception):
+    """The operator said no to the plan before anything changed."""
 
 
 @dataclass
@@ -125,7 +134,10 @@ class Engine:
             self.ctx.emit(WarningEvent(path="plan", message=w))
         return plan
 
-    async def _run_step(self, step: Step, facts: Facts) -> Any:
+    async def _run_step(self, step: Step, facts: Facts,
+                        shown: dict[tuple[str, str, str], Change] | None = None) -> Any:
+        """Run one step. `shown` holds the changes of the plan consented to, when `step`
+        comes from a plan made later in the run; its changes are held to them."""
         self.ctx.emit(StepStarted(path=step.id, title=step.title, phase=step.phase,
                                   message=step.title))
         resumed = (step.phase == "change" and self.ctx.journal is not None
@@ -134,6 +146,10 @@ class Engine:
             note = step.note or "nothing to change"
             self.ctx.emit(StepFinished(path=step.id, status="skipped", message=note + (
                 " (done by the interrupted run)" if resumed else "")))
+            return None
+        if not self.ctx.dry_run and step.changes and all(c.condition for c in step.changes):
+            self.ctx.emit(StepFinished(path=step.id, status="skipped",
+                                       message=f"waits: {step.changes[0].condition}"))
             return None
         if resumed:
             self.ctx.emit(WarningEvent(path=step.id, message="the interrupted run did this, but "
@@ -148,6 +164,8 @@ class Engine:
         executor = self.executors.get(step.action)
         if executor is None:
             raise StepFailed(f"{step.id}: no executor for action '{step.action}'")
+        if step.phase == "change":
+            await self._consent(step, shown)
         try:
             result = await executor(self.ctx, step, facts)
         except StepFailed as exc:
@@ -161,6 +179,37 @@ class Engine:
         self.ctx.emit(StepFinished(path=step.id, status="ok",
                                    message=result if isinstance(result, str) else "done"))
         return result
+
+    async def _consent(self, step: Step,
+                       shown: dict[tuple[str, str, str], Change] | None) -> None:
+        """The one place a change step gets its own consent, before its executor runs.
+
+        A host fix asks per its policy. A step from a plan made after a reboot may hold a
+        change the consented plan showed only as a condition (asked again), or not at all
+        (asked as new; headless, that needs a terminal): what the operator agreed to
+        bounds what the run does."""
+        for change in step.changes:
+            before = shown.get(change.key) if shown is not None else None
+            unshown = shown is not None and before is None
+            again = before is not None and bool(before.condition)
+            if not (change.ask_first or again or unshown):
+                continue
+            node = change.target
+            if unshown:
+                question = (f"{change.description} - this was not in the plan you consented "
+                            "to (the re-probe after the reboot found it). Apply it?")
+                policy = "ask"
+            else:
+                question = f"Apply '{change.detail.get('fix', step.id)}' on {node}?"
+                policy = change.policy or "ask"
+            if await self.ctx.decider.confirm(question, change.detail.get("preview", ""),
+                                              policy, again=again or unshown):
+                continue
+            if unshown:
+                raise ChecksFailed(f"{change.description}: not applied - it was not in the plan "
+                                   "consented to; run again to review the new plan")
+            raise ChecksFailed(f"{node}: '{change.detail.get('fix', step.id)}' was not allowed "
+                               f"(policy {policy}); the checks it would fix still fail")
 
     async def _run_together(self, steps: tuple[Step, ...], facts: Facts) -> None:
         """Run steps side by side (a host each, at most ssh_limit at once); every one reports
@@ -216,17 +265,22 @@ class Engine:
         self.ctx.emit(RunStarted(path="run", dry_run=self.ctx.dry_run,
                                  message="dry-run" if self.ctx.dry_run else "run"))
         done: set[str] = set()
+        shown: dict[tuple[str, str, str], Change] | None = None  # the consented plan's
         try:
             while True:
                 plan, facts = await self.gather(facts)
                 failed = await self._checks(plan, facts)
                 if failed and not self.ctx.dry_run:
                     raise ChecksFailed("prerequisite checks failed:\n  " + "\n  ".join(failed))
+                later = shown is not None
+                if shown is None:
+                    await self._approve(plan)
+                    shown = {c.key: c for c in plan.changes}
                 replanned = False
                 for step in plan.phase("change"):
                     if step.fingerprint in done:
                         continue
-                    result = await self._run_step(step, facts)
+                    result = await self._run_step(step, facts, shown if later else None)
                     done.add(step.fingerprint)
                     if isinstance(result, Replan):
                         facts = result.apply(facts)
@@ -246,6 +300,8 @@ class Engine:
             raise
         except ChecksFailed as exc:
             return self._finish("failed", EXIT_CHECKS_FAILED, str(exc))
+        except Declined as exc:
+            return self._finish("cancelled", EXIT_STEP_FAILED, str(exc))
         except StepFailed as exc:
             return self._finish("failed", EXIT_STEP_FAILED, str(exc))
         if failed:
@@ -257,6 +313,16 @@ class Engine:
         msg = ("dry-run complete: nothing was changed" if self.ctx.dry_run else
                "done" if changed else "done: everything was already in place, nothing changed")
         return self._finish("dry-run" if self.ctx.dry_run else "ok", EXIT_OK, msg)
+
+    async def _approve(self, plan: Plan) -> None:
+        """Consent to the whole plan before its first change: --yes, or a yes on the
+        terminal (the screen's review is this consent). Declining changes nothing."""
+        n = sum(1 for s in plan.phase("change") for c in s.changes if not c.condition)
+        if self.ctx.dry_run or not n:
+            return
+        if not await self.ctx.decider.confirm(f"Apply the {n} change(s) of the plan above?",
+                                              "", "apply"):
+            raise Declined("not applied: consent to the plan was declined; nothing was changed")
 
     def _finish(self, status: Any, code: int, message: str) -> int:
         self.ctx.emit(RunFinished(path="run", status=status, exit_code=code, message=message))

@@ -32,7 +32,8 @@ class HeadlessDecider:
     stdin: IO[str]
     stdout: IO[str]
 
-    async def confirm(self, question: str, detail: str, policy: str) -> bool:
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool:
         if policy == "skip":
             return False
         if policy == "apply" and self.yes:

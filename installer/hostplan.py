@@ -7,7 +7,7 @@ planned fix covers it; a fix is planned unless the answers say `skip` for it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from installer.answers import Answers
@@ -52,6 +52,8 @@ class HostPlan:
     deferred: list[str]  # fixes that wait for something (a reboot), with the reason
     covered: list[str]  # failing checks a planned (or deferred) fix will make pass
     unreachable: str = ""
+    # Fixes the re-probe after this plan's reboot will plan: name, policy and what they do.
+    after_reboot: list[dict[str, Any]] = field(default_factory=list)
 
 
 def plan_host(answers: Answers, facts: Facts, name: str) -> HostPlan:
@@ -75,4 +77,9 @@ def plan_host(answers: Answers, facts: Facts, name: str) -> HostPlan:
     covered = [r.name for r in results if r.status == "fail" and FIXED_BY.get(r.name) in will_fix]
     fixes = [{**asdict(c), "policy": getattr(answers.host_fixes, POLICY_FIELD[c.name])}
              for c in changes]
-    return HostPlan([r.to_dict() for r in results], fixes, deferred, covered)
+    after_reboot = [{"name": b.fix, "description": b.after_reboot.description,
+                     "preview": b.after_reboot.preview,
+                     "policy": getattr(answers.host_fixes, POLICY_FIELD[b.fix])}
+                    for b in blocked if b.after_reboot]
+    return HostPlan([r.to_dict() for r in results], fixes, deferred, covered,
+                    after_reboot=after_reboot)

@@ -25,6 +25,7 @@ from installer.values import (
     kata_deploy_values,
     value_warnings,
 )
+from remote.fixes.vfio_bind import AFTER_REBOOT
 
 Phase = Literal["gather", "check", "change", "verify"]
 PHASES: tuple[Phase, ...] = ("gather", "check", "change", "verify")
@@ -38,6 +39,20 @@ class Change:
     target: str
     description: str
     detail: dict[str, Any] = field(default_factory=dict)
+    # A host fix's own consent on top of the plan's: its policy, and whether the run asks
+    # before it (policy `ask`, or a change that always needs a yes: a reboot, a rebind).
+    policy: str = ""
+    ask_first: bool = False
+    # Set when the change happens only if something is found later (a reboot's re-probe):
+    # shown now, planned for real then, and consented to again before it is made.
+    condition: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What the change is about, independent of its exact content: a plan made later
+        in the run (after a reboot) is held to the plan consented to by these keys."""
+        return (self.kind, self.target, str(self.detail.get("fix") or self.detail.get("key")
+                                             or ""))
 
 
 @dataclass(frozen=True)
@@ -179,14 +194,24 @@ def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]) -> li
     steps = []
     for name, host in hosts.items():
         node = facts.cluster.node(name) if facts.cluster else None
+        target = _ssh_target(answers, name, node)
         for fix in host.fixes:
             change = Change("host", name, f"{name}: {fix['description']}",
                             {"fix": fix["name"], "policy": fix["policy"],
-                             "preview": fix["preview"]})
+                             "preview": fix["preview"]}, policy=fix["policy"],
+                            ask_first=fix["policy"] == "ask" or fix["needs_consent"])
             steps.append(Step(f"fix/{name}/{fix['name']}", "change",
                               f"Host fix {fix['name']} on {name}", "host-fix",
-                              {"node": name, "target": _ssh_target(answers, name, node),
-                               "change": fix}, (change,)))
+                              {"node": name, "target": target, "change": fix}, (change,)))
+        for fix in host.after_reboot:
+            change = Change("host", name, f"{name}: {fix['description']}",
+                            {"fix": fix["name"], "policy": fix["policy"],
+                             "preview": fix["preview"]}, policy=fix["policy"], ask_first=True,
+                            condition=AFTER_REBOOT)
+            steps.append(Step(f"fix/{name}/{fix['name']}", "change",
+                              f"Host fix {fix['name']} on {name} ({AFTER_REBOOT})", "host-fix",
+                              {"node": name, "target": target}, (change,),
+                              note="planned again, and asked for again, after the reboot"))
     return steps
 
 

@@ -32,7 +32,8 @@ NAMESPACES = ("kata-system", "gpu-operator")
 
 
 class _NoConsent:
-    async def confirm(self, question: str, detail: str, policy: str) -> bool:
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool:
         return False
 
 

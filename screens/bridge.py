@@ -94,16 +94,18 @@ class TuiSink:
 
 
 class TuiDecider:
-    """Consent mid-run as a modal. `apply` and `skip` policies decide without asking."""
+    """Consent mid-run as a modal. `apply` and `skip` policies decide without asking (the
+    plan itself was consented to on the Review screen), except a change asked `again`."""
 
     def __init__(self, ask: Callable[[str, str], asyncio.Future[bool]]) -> None:
         self._ask = ask
         self.asked: list[str] = []
 
-    async def confirm(self, question: str, detail: str, policy: str) -> bool:
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool:
         if policy == "skip":
             return False
-        if policy == "apply":
+        if policy == "apply" and not again:
             return True
         self.asked.append(question)
         return await self._ask(question, detail)

@@ -80,7 +80,9 @@ install this screen shows each one's progress.
         rows = []
         for i, (step, change) in enumerate(fixes):
             row = run.steps.get(step["id"])
-            label, style = _STATUS.get(row.status if row else "pending", ("?", ""))
+            status = row.status if row else "pending"
+            label, style = (("after reboot", "yellow") if change["condition"]
+                            and status == "pending" else _STATUS.get(status, ("?", "")))
             detail = change["detail"]
             rows.append((str(i), (Text(label, style=style), change["target"],
                                   detail.get("fix") or change["description"],
@@ -104,7 +106,11 @@ install this screen shows each one's progress.
         else:
             reboots = sorted({c["target"] for _, c in fixes if c["detail"].get("fix") == "reboot"
                               or c["detail"].get("reboot")})
-            status.append(f"{len(fixes)} host fix{'es' if len(fixes) != 1 else ''} planned")
+            later = sum(1 for _, c in fixes if c["condition"])
+            now = len(fixes) - later
+            status.append(f"{now} host fix{'es' if now != 1 else ''} planned")
+            if later:
+                status.append(f", {later} more after the reboot (asked for again then)")
             if reboots:
                 status.append(f" · reboot needed on {', '.join(reboots)}", style="yellow")
         self.query_one("#fixes-status", Static).update(status)

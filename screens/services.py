@@ -36,7 +36,8 @@ ExecutorsFactory = Callable[[], "dict[str, Executor]"]
 
 
 class _NoDecisions:
-    async def confirm(self, question: str, detail: str, policy: str) -> bool:
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool:
         return False
 
 

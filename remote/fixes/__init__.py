@@ -67,9 +67,12 @@ def plan_fixes(facts: HostFacts, host_root: str = "/", *, kubelet_version: str |
             c = fn()
         except FixBlocked as e:
             err = e
-            if name == vfio_bind.NAME and any(c.name == iommu_cmdline.NAME for c in changes):
+            iommu_coming = (any(c.name == iommu_cmdline.NAME for c in changes)
+                            or iommu_cmdline.pending_reboot(facts))
+            if name == vfio_bind.NAME and not facts.iommu_groups and iommu_coming:
                 err = FixBlocked(name, "waits for the IOMMU (iommu-cmdline, then reboot)",
-                                 "Plan again after the reboot.")
+                                 "Plan again after the reboot.",
+                                 after_reboot=vfio_bind.after_reboot(facts))
             blocked.append(err)
             continue
         if c is not None:
@@ -78,4 +81,6 @@ def plan_fixes(facts: HostFacts, host_root: str = "/", *, kubelet_version: str |
     reasons += [f"{name} pending" for name in awaiting_reboot(facts, view) if name not in reasons]
     if reasons and want(reboot.NAME):
         changes.append(reboot.plan(facts, host_root, "for " + ", ".join(reasons)))
+    else:  # no reboot in this plan: nothing happens "after the reboot"
+        blocked = [FixBlocked(b.fix, b.reason, b.remedy) for b in blocked]
     return changes, blocked

@@ -53,12 +53,26 @@ class HostChange:
     files: tuple[str, ...] = ()
 
 
-class FixBlocked(Exception):
-    """The fix cannot be planned safely on this host; `remedy` says what to do instead."""
+@dataclass(frozen=True)
+class AfterReboot:
+    """What a fix that waits for a reboot will do then, as far as it is known now."""
 
-    def __init__(self, fix: str, reason: str, remedy: str = "") -> None:
+    description: str
+    preview: str
+
+
+class FixBlocked(Exception):
+    """The fix cannot be planned safely on this host; `remedy` says what to do instead.
+
+    `after_reboot` is set when the fix waits only for a reboot the same plan makes: it is
+    what the fix will do then, shown before consent, since the re-probe after the reboot
+    plans it for real and the operator must have seen it first."""
+
+    def __init__(self, fix: str, reason: str, remedy: str = "", *,
+                 after_reboot: AfterReboot | None = None) -> None:
         super().__init__(f"{fix}: {reason}")
         self.fix, self.reason, self.remedy = fix, reason, remedy
+        self.after_reboot = after_reboot
 
 
 @dataclass

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shlex
 
-from remote.fixes.base import FileView, FixBlocked, HostChange, ScriptBuilder
+from remote.fixes.base import AfterReboot, FileView, FixBlocked, HostChange, ScriptBuilder
 from remote.fixes.grub import add_args, current_args, regenerate
 from remote.hostfacts import HostFacts, PciDevice
 
@@ -114,6 +114,29 @@ def bind_set(facts: HostFacts) -> list[PciDevice]:
                 out[m.bdf] = m
     return sorted(out.values(), key=lambda d: (int(d.iommu_group or 0)
                                                if (d.iommu_group or "0").isdigit() else 0, d.bdf))
+
+
+AFTER_REBOOT = "after the reboot, if the re-probe finds the IOMMU on"
+
+
+def after_reboot(facts: HostFacts) -> AfterReboot:
+    """What this fix will do once the IOMMU is on, from what is known before the reboot.
+
+    The devices to bind are known now (the GPUs and NVSwitches); their IOMMU groups, and so
+    the exact script, only exist after the reboot - which is why the run asks again then."""
+    anchors = facts.gpus + facts.nvswitches
+    ids = ",".join(sorted({d.ident for d in anchors}))
+    persist = (f"vfio-pci.ids={ids} on the kernel command line (GRUB)" if facts.vfio_builtin
+               else f"options vfio-pci ids={ids} in /{CONF} (and vfio-pci in /{LOAD})")
+    lines = [f"# {NAME} on {facts.hostname}, {AFTER_REBOOT}:",
+             "# bind to vfio-pci, with every other device of their IOMMU groups (refused if a "
+             "group also holds a non-NVIDIA device):"]
+    lines += [f"#   {d.label}  (now: {d.driver or 'no driver'})" for d in anchors]
+    lines += [f"# and keep them there across reboots: {persist}",
+              "# the exact script is shown, and consent asked for again, once the re-probe "
+              "has the IOMMU groups"]
+    return AfterReboot(f"{AFTER_REBOOT}: bind {', '.join(d.bdf for d in anchors)} to vfio-pci",
+                       "\n".join(lines))
 
 
 def _ids_lines(view: FileView) -> list[tuple[str, int, list[str]]]:

@@ -35,7 +35,8 @@ HOST = probe_local(EXAMPLES.parents[1] / "tests" / "fixtures" / "hosts" / "gpu-v
 
 
 class Yes:
-    async def confirm(self, question: str, detail: str, policy: str) -> bool:
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool:
         return True
 
 

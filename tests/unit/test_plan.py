@@ -11,6 +11,7 @@ from installer.answers import load_answers, parse_answers
 from installer.errors import UserError
 from installer.facts import Facts, ReleaseFacts, load_recorded_facts, with_gpu_pods
 from installer.plan import PHASES, build_plan
+from installer.sinks import render_plan
 from installer.values import gpu_operator_values, kata_deploy_values
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
@@ -30,13 +31,37 @@ def test_recorded_host_trees_plan_the_fixes_an_unprepared_host_needs():
     fixes = [s.id for s in plan.steps if s.action == "host-fix"]
     assert fixes == ["fix/gpu-node-2/iommu-cmdline", "fix/gpu-node-2/nouveau-blacklist",
                      "fix/gpu-node-2/nvidia-driver-off", "fix/gpu-node-2/kubelet-gate",
-                     "fix/gpu-node-2/reboot"]
+                     "fix/gpu-node-2/reboot", "fix/gpu-node-2/vfio-bind"]
     check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
     assert set(check.params["covered"]) == {"iommu-enabled", "host-nvidia-driver",
                                             "kubelet-podresources-gate"}
     assert any("vfio-bind" in d and "reboot" in d for d in check.params["deferred"])
     grub = next(s for s in plan.steps if s.id == "fix/gpu-node-2/iommu-cmdline")
     assert '+GRUB_CMDLINE_LINUX="intel_iommu=on"' in grub.changes[0].detail["preview"]
+
+
+def test_the_bind_that_waits_for_the_reboot_is_in_the_plan_with_its_condition():
+    """vfio-bind needs the IOMMU the reboot turns on: the plan shows it after the reboot,
+    naming the GPUs it will bind, as a conditional change that asks before it runs."""
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    plan = build_plan(answers, load_recorded_facts(EXAMPLES / "facts.yaml"))
+    ids = [s.id for s in plan.phase("change")]
+    assert ids.index("fix/gpu-node-2/vfio-bind") == ids.index("fix/gpu-node-2/reboot") + 1
+    (bind,) = next(s for s in plan.steps if s.id == "fix/gpu-node-2/vfio-bind").changes
+    assert bind.condition == "after the reboot, if the re-probe finds the IOMMU on"
+    assert bind.ask_first and bind.kind == "host" and bind.key == ("host", "gpu-node-2",
+                                                                   "vfio-bind")
+    assert "bind 0000:1b:00.0, 0000:43:00.0 to vfio-pci" in bind.description
+    assert "0000:1b:00.0 H100" in bind.detail["preview"]
+    rendered = "\n".join(render_plan(plan.to_dict()))
+    assert "gpu-node-2: after the reboot, if the re-probe finds the IOMMU on: bind" in rendered
+
+
+def test_no_bind_is_promised_after_a_reboot_the_answers_skip():
+    text = (EXAMPLES / "answers.yaml").read_text().replace("  reboot: ask", "  reboot: skip")
+    answers = parse_answers(text, "answers.yaml")
+    plan = build_plan(answers, load_recorded_facts(EXAMPLES / "facts.yaml"))
+    assert not [c for c in plan.changes if c.condition]
 
 
 def test_a_boot_config_fixed_by_an_interrupted_run_is_covered_by_the_pending_reboot():
