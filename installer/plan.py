@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from installer.answers import Answers, ChartSource
+from installer.chart_effects import gpu_operator_effects, kata_deploy_effects
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels
 from installer.hostplan import HostPlan, plan_host
@@ -228,38 +229,50 @@ def _record_step(facts: Facts) -> list[Step]:
                  "record-labels", {"labels": labels}, (change,))]
 
 
-def _label_steps(answers: Answers, facts: Facts) -> list[Step]:
+def _label_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]:
+    """Every node chosen for Kata or traditional gets its workload label - the cluster
+    default's Kata nodes too, since kata-deploy selects its nodes by that label."""
+    chosen = [(item.name, item.choice) for item in answers.nodes.items if item.choice != "leave"]
+    listed = {name for name, _ in chosen}
+    chosen += [(name, "kata") for name in kata if name not in listed]
     steps = []
-    for item in answers.nodes.items:
-        if item.choice == "leave":
-            continue
-        want = WORKLOAD_FOR_CHOICE[item.choice]
-        node = facts.cluster.node(item.name) if facts.cluster else None
+    for name, choice in chosen:
+        want = WORKLOAD_FOR_CHOICE[choice]
+        node = facts.cluster.node(name) if facts.cluster else None
         have = node.workload if node else None
         known = facts.cluster is not None
         changes: tuple[Change, ...] = ()
         note = f"already {WORKLOAD_LABEL}={want}" if known and have == want else ""
         if not note:
-            changes = (Change("label", item.name,
-                              f"label node {item.name} {WORKLOAD_LABEL}={want}"
+            changes = (Change("label", name,
+                              f"label node {name} {WORKLOAD_LABEL}={want}"
                               + (f" (was {have})" if have else ""),
-                              {"node": item.name, "key": WORKLOAD_LABEL, "from": have,
-                               "to": want}),)
-        steps.append(Step(f"label/{item.name}", "change", f"Label {item.name} for {item.choice}",
-                          "label", {"node": item.name, "key": WORKLOAD_LABEL, "value": want},
+                              {"node": name, "key": WORKLOAD_LABEL, "from": have, "to": want}),)
+        steps.append(Step(f"label/{name}", "change", f"Label {name} for {choice}",
+                          "label", {"node": name, "key": WORKLOAD_LABEL, "value": want},
                           changes, note))
     return steps
 
 
+def _labels_after(facts: Facts, label_steps: list[Step]) -> dict[str, dict[str, str]]:
+    """Each node's labels once the plan's label steps are done: what the charts' selectors
+    will see."""
+    labels = {n.name: dict(n.labels) for n in facts.cluster.nodes} if facts.cluster else {}
+    for step in label_steps:
+        for c in step.changes:
+            labels.setdefault(c.target, {})[c.detail["key"]] = c.detail["to"]
+    return labels
+
+
 def _helm_step(step_id: str, title: str, release: str, source: ChartSource, version: str | None,
-               namespace: str, timeout: str, values: dict[str, Any], facts: Facts, *,
-               wait: bool) -> Step:
+               namespace: str, timeout: str, values: dict[str, Any], facts: Facts,
+               host_effects: list[str], *, wait: bool) -> Step:
     current = facts.cluster.release(release, namespace) if facts.cluster else None
     up_to_date = (current is not None and current.status == "deployed"
                   and (source.is_local or current.version == version)
                   and current.values == values)
     params = {"release": release, "namespace": namespace, "chart": source.describe(),
-              "version": version, "values": values,
+              "version": version, "values": values, "hostEffects": host_effects,
               "command": ["helm", *helm_install_args(release, source, version, namespace,
                                                      timeout, "<values.yaml>", wait=wait)]}
     if up_to_date:
@@ -320,8 +333,11 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     kata = answers.nodes.kata_nodes(facts.cluster)
     hosts = {n: plan_host(answers, facts, n) for n in kata if n in facts.hosts}
     kd, op = answers.kata_deploy, answers.gpu_operator
-    labels = _label_steps(answers, facts)
+    labels = _label_steps(answers, facts, kata)
     relabelled = [c.target for s in labels for c in s.changes]
+    kd_values, op_values = kata_deploy_values(kd), gpu_operator_values(answers)
+    after = _labels_after(facts, labels)
+    nodes = facts.cluster.nodes if facts.cluster else ()
     steps = [
         *_gather_steps(answers, facts, kata, relabelled),
         *_check_steps(answers, kata, hosts),
@@ -329,10 +345,11 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
         *_fix_steps(answers, facts, hosts),
         *labels,
         _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
-                   kd.namespace, kd.timeout, kata_deploy_values(kd), facts, wait=True),
+                   kd.namespace, kd.timeout, kd_values, facts,
+                   kata_deploy_effects(kd_values, after) if facts.cluster else [], wait=True),
         _helm_step("install/gpu-operator", "Install the NVIDIA GPU Operator", op.release,
-                   op.chart, op.version, op.namespace, op.timeout, gpu_operator_values(answers),
-                   facts, wait=False),
+                   op.chart, op.version, op.namespace, op.timeout, op_values, facts,
+                   gpu_operator_effects(op_values, nodes, after), wait=False),
         *_verify_steps(answers, facts, kata),
     ]
     warnings = list(value_warnings(answers))

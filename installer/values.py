@@ -30,17 +30,29 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# kata-deploy runs where this selects: the Kata nodes, which the plan labels so (all of
+# them, the cluster default's too). The chart's default `nodeSelector: {}` puts it on every
+# untainted node, restarting containerd on CPU and traditional GPU nodes as well.
+KATA_NODE_SELECTOR = {WORKLOAD_LABEL: WORKLOAD_FOR_CHOICE["kata"]}
+
+
 def kata_deploy_values(kd: KataDeploy) -> dict[str, Any]:
-    """Values for kata-deploy: only the GPU shim, no default RuntimeClass, no second NFD."""
+    """Values for kata-deploy: only the GPU shim on only the Kata nodes, no default
+    RuntimeClass, no second NFD, no snapshotter set up on the hosts."""
     values: dict[str, Any] = {
         # The chart has no `nfd` key (the guide's `nfd.enabled=false` is silently ignored);
         # its NFD sub-chart is switched by `node-feature-discovery.enabled`.
         "node-feature-discovery": {"enabled": False},
-        # Default values install ~15 runtime classes and the nydus snapshotter; GPU nodes
-        # need only the NVIDIA GPU shim.
+        # Default values install ~15 runtime classes; GPU nodes need only the NVIDIA GPU shim.
         "shims": {"disableAll": True, GPU_SHIM: {"enabled": True}},
         "defaultShim": {"amd64": GPU_SHIM},
         "runtimeClasses": {"createDefault": False},
+        "nodeSelector": dict(KATA_NODE_SELECTOR),
+        # The chart's default `["nydus"]` installs a snapshotter service on every host it
+        # runs on (tools/packaging/kata-deploy/binary/src/artifacts/snapshotters.rs, 3.29.0
+        # - 4.1.0); GPU passthrough does not need it. `kataDeploy.values` may ask for it,
+        # and the plan then lists it as a host change.
+        "snapshotter": {"setup": []},
     }
     if kd.version_tuple >= (3, 32, 0):
         # From 3.32 the chart can run as a job; pin the DaemonSet the verification expects.

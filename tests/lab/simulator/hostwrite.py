@@ -39,10 +39,25 @@ def install_kata(root: Path, shims: tuple[str, ...]) -> None:
         write_file(root, f"{base}/configuration-{shim}.toml", kata_shim_config(shim))
 
 
+NYDUS_SERVICE = "etc/systemd/system/nydus-for-kata-tee.service"
+
+
+def install_snapshotters(root: Path, names: tuple[str, ...]) -> None:
+    """`EXPERIMENTAL_SETUP_SNAPSHOTTER`: kata-deploy's install_nydus_snapshotter writes a
+    systemd unit for nydus-for-kata-tee on the host and starts it
+    (tools/packaging/kata-deploy/binary/src/artifacts/snapshotters.rs, 3.29.0)."""
+    if "nydus" in names:
+        write_file(root, NYDUS_SERVICE, "[Unit]\nDescription=nydus-for-kata-tee (lab stand-in)\n")
+        write_file(root, "opt/kata/nydus-for-kata-tee/containerd-nydus-grpc", "#!/bin/sh\n")
+
+
 def uninstall_kata(root: Path) -> None:
+    """kata-deploy's cleanup: the artifacts, and the snapshotter unit it set up
+    (uninstall_nydus_snapshotter in snapshotters.rs, 3.29.0)."""
     path = inside(root, "opt/kata")
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
+    inside(root, NYDUS_SERVICE).unlink(missing_ok=True)
 
 
 def kata_installed(root: Path) -> bool:

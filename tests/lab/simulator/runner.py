@@ -578,6 +578,9 @@ class Simulator:
                 root = self.hosts.writable_root(node)
                 if root is not None:
                     hostwrite.install_kata(root, shims)
+                    setup = tuple(x for x in env.get("EXPERIMENTAL_SETUP_SNAPSHOTTER", "")
+                                  .split(",") if x)
+                    hostwrite.install_snapshotters(root, setup)
                     self.hosts.invalidate(node)
             labels[node][logic.KATA_RUNTIME] = "true"
             installed_nodes.add(node)

@@ -1,0 +1,108 @@
+"""What the two charts' pods will do on the hosts they land on, for the plan to show.
+
+Helm's command and values say what changes in the cluster; the charts' pods then change
+the hosts themselves - containerd's config and its restart, a host driver unloaded, GPUs
+moved to vfio-pci, confidential-computing modes. The installer runs none of that, so these
+lines are where an operator sees it before consenting. Where the pods land follows their
+selectors against the nodes' labels as the plan leaves them (pure: labels in, lines out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from installer.facts import KATA_RUNTIME_LABEL, NodeFacts
+from installer.values import WORKLOAD_LABEL
+
+
+def _names(nodes: list[str]) -> str:
+    return ", ".join(nodes) if len(nodes) <= 8 else f"{', '.join(nodes[:8])} and " \
+        f"{len(nodes) - 8} more"
+
+
+def _selected(labels: Mapping[str, Mapping[str, str]], selector: Mapping[str, Any]) -> list[str]:
+    return [n for n, have in labels.items()
+            if all(have.get(k) == str(v) for k, v in selector.items())]
+
+
+def _shims(values: Mapping[str, Any]) -> str:
+    shims = values.get("shims") or {}
+    if not shims.get("disableAll"):
+        return "every shim the chart enables by default"
+    on = [k for k, v in shims.items() if isinstance(v, dict) and v.get("enabled") is True]
+    return ", ".join(f"kata-{s}" for s in on) or "no shim"
+
+
+def kata_deploy_effects(values: Mapping[str, Any],
+                        labels: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """kata-deploy's DaemonSet (templates/kata-deploy.yaml, 3.29.0 - 4.1.0) on the nodes
+    its nodeSelector matches; `binary/src/main.rs install` on each."""
+    selector = values.get("nodeSelector") or {}
+    nodes = _selected(labels, selector)
+    shown = ", ".join(f"{k}={v}" for k, v in selector.items())
+    if not selector:
+        where = f"every node it tolerates (nodeSelector is empty): {_names(nodes)}"
+    elif nodes:
+        where = f"{_names(nodes)} (nodeSelector {shown})"
+    else:
+        where = f"no node: none matches nodeSelector {shown}"
+    out = [f"kata-deploy runs on {where}"]
+    if nodes:
+        out.append("on each: copies the Kata artifacts to /opt/kata, adds "
+                   f"{_shims(values)} to containerd's config, restarts containerd, labels "
+                   f"the node {KATA_RUNTIME_LABEL}=true")
+        setup = [s for s in (values.get("snapshotter") or {}).get("setup") or [] if s]
+        if setup:
+            out.append(f"on each: sets up the {', '.join(setup)} snapshotter (a systemd "
+                       "service on the host, and containerd pointed at it), as "
+                       "snapshotter.setup asks")
+    return out
+
+
+def _workload(labels: Mapping[str, str], values: Mapping[str, Any]) -> str:
+    sandbox = values.get("sandboxWorkloads") or {}
+    default = (sandbox.get("defaultWorkload") if sandbox.get("enabled") else None)
+    return labels.get(WORKLOAD_LABEL) or default or "container"
+
+
+def _on(values: Mapping[str, Any], key: str, default: bool = True) -> bool:
+    return bool((values.get(key) or {}).get("enabled", default))
+
+
+def gpu_operator_effects(values: Mapping[str, Any], nodes: tuple[NodeFacts, ...],
+                         labels: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """The operands the GPU Operator's controllers deploy per GPU node's workload
+    (controllers/state_manager.go, v26.3.0 - v26.7.0), and what each does on its host."""
+    by_kind: dict[str, list[str]] = {}
+    for node in nodes:
+        if node.gpu_present:
+            by_kind.setdefault(_workload(labels.get(node.name, node.labels), values),
+                               []).append(node.name)
+    out = []
+    if vm := by_kind.get("vm-passthrough"):
+        does = []
+        if _on(values, "vfioManager"):
+            does.append("k8s-driver-manager unloads a host NVIDIA driver and vfio-manager "
+                        "binds every NVIDIA GPU to vfio-pci")
+        if _on(values, "kataSandboxDevicePlugin"):
+            does.append("the sandbox device plugin writes the GPUs' CDI spec under "
+                        "/var/run/cdi")
+        if _on(values, "ccManager"):
+            mode = (values.get("ccManager") or {}).get("defaultMode", "on")
+            does.append(f"cc-manager sets confidential-computing mode '{mode}' on GPUs that "
+                        "support it (ccManager.defaultMode)")
+        out.append(f"GPU Operator on {_names(vm)} (vm-passthrough): " + "; ".join(
+            does or ["no host operand is enabled"]))
+    if ct := by_kind.get("container"):
+        does = []
+        if _on(values, "driver"):
+            does.append("the driver container builds and loads the NVIDIA driver")
+        if _on(values, "toolkit"):
+            does.append("the container toolkit edits containerd's config and restarts it")
+        does.append("the device plugin, GPU feature discovery and DCGM exporter run there")
+        out.append(f"GPU Operator on {_names(ct)} (container): " + "; ".join(does))
+    if vg := by_kind.get("vm-vgpu"):
+        out.append(f"GPU Operator on {_names(vg)} (vm-vgpu): the vGPU manager and device "
+                   "manager operands")
+    return out

@@ -1,0 +1,80 @@
+"""What the charts do on the hosts is in the plan, and nothing runs where nobody chose it.
+
+kata-deploy's chart defaults put it on every untainted node and set up a snapshotter on
+each (domain.md section 9); the values turn both off, and the plan says on which hosts
+each chart's pods will change what.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from installer.answers import load_answers, parse_answers
+from installer.facts import load_recorded_facts
+from installer.plan import build_plan
+from installer.sinks import render_plan
+from installer.values import kata_deploy_values
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
+ANSWERS = (EXAMPLES / "answers.yaml").read_text()
+
+
+def plan_for(text: str = ANSWERS):
+    return build_plan(parse_answers(text, "answers.yaml"),
+                      load_recorded_facts(EXAMPLES / "facts.yaml"))
+
+
+def effects(plan, step_id: str) -> list[str]:
+    (change,) = next(s for s in plan.steps if s.id == step_id).changes
+    return change.detail["hostEffects"]
+
+
+def test_kata_deploy_selects_the_kata_nodes_and_sets_up_no_snapshotter():
+    values = kata_deploy_values(load_answers(EXAMPLES / "answers.yaml").kata_deploy)
+    assert values["nodeSelector"] == {"nvidia.com/gpu.workload.config": "vm-passthrough"}
+    assert values["snapshotter"] == {"setup": []}
+
+
+def test_the_plan_says_kata_deploy_lands_on_the_kata_nodes_alone_and_what_it_does_there():
+    lines = effects(plan_for(), "install/kata-deploy")
+    assert lines[0] == ("kata-deploy runs on gpu-node-1, gpu-node-2 (nodeSelector "
+                        "nvidia.com/gpu.workload.config=vm-passthrough)")
+    assert "restarts containerd" in lines[1] and "kata-qemu-nvidia-gpu" in lines[1]
+    assert not any("snapshotter" in line for line in lines)
+
+
+def test_default_kata_nodes_are_labelled_so_kata_deploy_finds_them():
+    text = ANSWERS.replace("default: traditional", "default: kata").replace(
+        "    - name: gpu-node-2\n      choice: kata\n", "")
+    plan = plan_for(text)
+    assert "label/gpu-node-2" in [s.id for s in plan.steps]
+    assert effects(plan, "install/kata-deploy")[0].startswith(
+        "kata-deploy runs on gpu-node-1, gpu-node-2 (")
+
+
+def test_values_that_widen_kata_deploy_or_ask_for_a_snapshotter_are_listed_host_changes():
+    text = ANSWERS.replace(
+        "  release: kata-deploy\n  values: {}",
+        "  release: kata-deploy\n  values: {nodeSelector: null, snapshotter: {setup: [nydus]}}")
+    lines = effects(plan_for(text), "install/kata-deploy")
+    assert lines[0] == ("kata-deploy runs on every node it tolerates (nodeSelector is empty): "
+                        "control-1, gpu-node-1, gpu-node-2, gpu-node-3")
+    assert "sets up the nydus snapshotter" in lines[2]
+
+
+def test_the_operators_host_changes_are_listed_per_workload():
+    lines = effects(plan_for(), "install/gpu-operator")
+    kata, container = lines
+    assert kata.startswith("GPU Operator on gpu-node-1, gpu-node-2 (vm-passthrough): ")
+    assert "binds every NVIDIA GPU to vfio-pci" in kata
+    assert "confidential-computing mode 'on'" in kata
+    assert container.startswith("GPU Operator on gpu-node-3 (container): ")
+    assert "loads the NVIDIA driver" in container and "restarts it" in container
+    off = plan_for(ANSWERS.replace("ccMode: leave", "ccMode: 'off'"))
+    assert "confidential-computing mode 'off'" in effects(off, "install/gpu-operator")[0]
+
+
+def test_the_dry_run_text_shows_the_host_effects_under_each_chart():
+    text = "\n".join(render_plan(plan_for().to_dict()))
+    assert "        on the hosts: kata-deploy runs on gpu-node-1, gpu-node-2" in text
+    assert "        on the hosts: GPU Operator on gpu-node-3 (container)" in text
