@@ -59,6 +59,15 @@ def test_bare_lab_to_test_passed_then_rerun_changes_nothing_then_uninstall(
     assert all(labels[n]["nvidia.com/gpu.workload.config"] == "vm-passthrough"
                for n in ("gpu-node-1", "gpu-node-2", "gpu-node-3"))
     assert "nvidia.com/gpu.workload.config" not in labels["cpu-node-1"]
+    # kata-deploy ran where the plan said it would, and changed no other host
+    assert "on the hosts: kata-deploy runs on gpu-node-1, gpu-node-2, gpu-node-3 (" in out
+    pods = json.loads(lab.kubectl("get", "pods", "-n", "kata-system", "-l", "name=kata-deploy",
+                                  "-o", "json").stdout)["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["gpu-node-1", "gpu-node-2",
+                                                          "gpu-node-3"]
+    assert not (Path(lab.node("cpu-node-1").host_root) / "opt" / "kata").exists()
+    assert not any((Path(n.host_root) / "etc/systemd/system/nydus-for-kata-tee.service").exists()
+                   for n in lab.nodes)
 
     second = installer(lab, tmp_path, "--answers", str(answers), "--yes", helm=helm)
     assert second.returncode == 0, second.stdout[-3000:]

@@ -145,3 +145,28 @@ def test_gpu_operator_defaults_match_the_real_chart(helm):
     assert values["ccManager"]["defaultMode"] == "on"
     docs = render(helm, "gpu-operator", "--set", "nfd.enabled=false")
     assert not [d for d in named(docs, "DaemonSet") if "node-feature-discovery" in d]
+
+
+def test_kata_deploy_defaults_set_up_nydus_and_the_installers_values_select_kata_nodes_only(
+        helm, tmp_path):
+    """The real chart's defaults (3.29.0 - 4.1.0): nydus set up on the host, no selector.
+    The installer's values, rendered by the real helm: neither."""
+    def kata_deploy(docs: list[dict]) -> dict:
+        return named(docs, "DaemonSet")["kata-deploy"]["spec"]["template"]["spec"]
+
+    default = kata_deploy(render(helm, "kata-deploy"))
+    env = {e["name"]: e.get("value") for e in default["containers"][0]["env"]}
+    assert env["EXPERIMENTAL_SETUP_SNAPSHOTTER"] == "nydus"
+    assert "nodeSelector" not in default and "tolerations" not in default
+
+    from installer.answers import load_answers
+    from installer.values import kata_deploy_values
+
+    answers = load_answers(Path(__file__).resolve().parents[2] / "installer" / "examples"
+                           / "answers.yaml")
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(kata_deploy_values(answers.kata_deploy)))
+    ours = kata_deploy(render(helm, "kata-deploy", "--values", str(values)))
+    env = {e["name"]: e.get("value") for e in ours["containers"][0]["env"]}
+    assert "EXPERIMENTAL_SETUP_SNAPSHOTTER" not in env
+    assert ours["nodeSelector"] == {"nvidia.com/gpu.workload.config": "vm-passthrough"}
