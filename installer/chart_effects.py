@@ -106,3 +106,30 @@ def gpu_operator_effects(values: Mapping[str, Any], nodes: tuple[NodeFacts, ...]
         out.append(f"GPU Operator on {_names(vg)} (vm-vgpu): the vGPU manager and device "
                    "manager operands")
     return out
+
+
+# assets/state-vfio-manager/0500_daemonset.yaml: the preStop hook is the one string
+# "vfio-manage unbind --all" (no shell, so it cannot run) from v26.3.0 to v26.3.3; v26.7.0
+# runs it through /bin/sh -c.
+PRESTOP_CANNOT_UNBIND = ("v26.3.0", "v26.3.1", "v26.3.2", "v26.3.3")
+
+
+def gpu_operator_removal_effects(version: str | None, nodes: tuple[NodeFacts, ...]) -> list[str]:
+    """What removing the operator leaves on its vm-passthrough hosts."""
+    vm = [n.name for n in nodes if n.workload == "vm-passthrough"]
+    if not vm:
+        return []
+    if version in PRESTOP_CANNOT_UNBIND:
+        return [f"on {_names(vm)}: the GPUs stay on vfio-pci until the next reboot - "
+                f"vfio-manager's preStop unbind cannot run in {version} (v26.3.0 - v26.3.3)"]
+    return [f"on {_names(vm)}: vfio-manager's preStop returns the GPUs from vfio-pci"]
+
+
+def kata_deploy_removal_effects(nodes: tuple[NodeFacts, ...]) -> list[str]:
+    """kata-deploy's cleanup on each node it installed
+    (tools/packaging/kata-deploy/binary/src/main.rs `cleanup`, 3.29.0 - 4.1.0)."""
+    installed = [n.name for n in nodes if n.labels.get(KATA_RUNTIME_LABEL) == "true"]
+    if not installed:
+        return []
+    return [f"on {_names(installed)}: kata-deploy's cleanup removes /opt/kata, takes the Kata "
+            "runtimes out of containerd's config and restarts containerd"]

@@ -50,8 +50,7 @@ def render_plan(plan: dict[str, Any]) -> list[str]:
                 lines.append(f"      will change: {c['description']}")
                 if c["kind"] == "helm":
                     lines.append("        command: " + " ".join(c["detail"]["command"]))
-                    effects = c["detail"].get("hostEffects", ())  # installs only
-                    lines += ["        on the hosts: " + e for e in effects]
+                    lines += ["        on the hosts: " + e for e in c["detail"]["hostEffects"]]
                 if "values" in c["detail"]:
                     values = json.dumps(c["detail"]["values"], indent=2, sort_keys=True)
                     lines += ["        values: " + values.splitlines()[0]]

@@ -7,8 +7,17 @@ kube-system/gpu-kata-installer-state); without a record, the operator's known la
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from installer.answers import Answers
-from installer.facts import KATA_RUNTIME_LABEL, STATE_CONFIGMAP, Facts, managed_labels
+from installer.chart_effects import gpu_operator_removal_effects, kata_deploy_removal_effects
+from installer.facts import (
+    KATA_RUNTIME_LABEL,
+    STATE_CONFIGMAP,
+    Facts,
+    ReleaseFacts,
+    managed_labels,
+)
 from installer.plan import Change, Plan, Step, seconds
 from installer.steps.sample import NAME as SAMPLE_POD
 
@@ -33,11 +42,12 @@ def label_restore(current: dict[str, str], recorded: dict[str, str] | None
 
 
 def _helm_uninstall(step_id: str, release: str, namespace: str, timeout: str,
-                    facts: Facts) -> list[Step]:
+                    facts: Facts, effects: Callable[[ReleaseFacts], list[str]]) -> list[Step]:
     current = facts.cluster.release(release, namespace) if facts.cluster else None
     params = {"release": release, "namespace": namespace,
               "command": ["helm", "uninstall", release, "--namespace", namespace, "--wait",
-                          "--timeout", timeout]}
+                          "--timeout", timeout],
+              "hostEffects": effects(current) if current else []}
     if facts.cluster and current is None:
         return [Step(step_id, "change", f"Uninstall {release}", "helm-uninstall", params,
                      note=f"release {namespace}/{release} is not installed")]
@@ -57,8 +67,9 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
                   "delete-sample", {"namespace": sample_ns},
                   (Change("cluster", f"{sample_ns}/{SAMPLE_POD}",
                           f"delete pod {sample_ns}/{SAMPLE_POD} if present (graceful)"),))]
+    nodes = facts.cluster.nodes
     steps += _helm_uninstall("uninstall/gpu-operator", op.release, op.namespace, op.timeout,
-                             facts)
+                             facts, lambda r: gpu_operator_removal_effects(r.version, nodes))
     if remove_crds:
         steps.append(Step("uninstall/crds", "change", "Remove the GPU Operator's CRDs",
                           "delete-crds", {"crds": list(OPERATOR_CRDS)},
@@ -80,7 +91,7 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
                               (Change("label", node.name, f"label node {node.name} {desc}",
                                       {"node": node.name, "labels": patch}),)))
     steps += _helm_uninstall("uninstall/kata-deploy", kd.release, kd.namespace, kd.timeout,
-                             facts)
+                             facts, lambda r: kata_deploy_removal_effects(nodes))
     ns, name = STATE_CONFIGMAP
     if recorded is not None:
         steps.append(Step("uninstall/state", "change", "Forget the recorded labels",

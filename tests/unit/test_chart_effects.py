@@ -7,12 +7,16 @@ each chart's pods will change what.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from installer.answers import load_answers, parse_answers
-from installer.facts import load_recorded_facts
+from installer.facts import ReleaseFacts, load_recorded_facts
 from installer.plan import build_plan
 from installer.sinks import render_plan
+from installer.uninstall import build_uninstall_plan
 from installer.values import kata_deploy_values
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
@@ -78,3 +82,29 @@ def test_the_dry_run_text_shows_the_host_effects_under_each_chart():
     text = "\n".join(render_plan(plan_for().to_dict()))
     assert "        on the hosts: kata-deploy runs on gpu-node-1, gpu-node-2" in text
     assert "        on the hosts: GPU Operator on gpu-node-3 (container)" in text
+
+
+def installed(operator_version: str):
+    """The example cluster after an install: both releases, Kata nodes labelled and ready."""
+    facts = load_recorded_facts(EXAMPLES / "facts.yaml")
+    kata = {"nvidia.com/gpu.workload.config": "vm-passthrough",
+            "katacontainers.io/kata-runtime": "true"}
+    nodes = tuple(replace(n, labels={**n.labels, **kata}) if n.name in ("gpu-node-1",
+                                                                        "gpu-node-2") else n
+                  for n in facts.cluster.nodes)
+    releases = (ReleaseFacts("gpu-operator", "gpu-operator", "gpu-operator", operator_version,
+                             "deployed"),
+                ReleaseFacts("kata-deploy", "kata-system", "kata-deploy", "3.29.0", "deployed"))
+    return replace(facts, cluster=replace(facts.cluster, nodes=nodes, releases=releases))
+
+
+@pytest.mark.parametrize(("version", "says"), [
+    ("v26.3.1", "the GPUs stay on vfio-pci until the next reboot"),
+    ("v26.7.0", "vfio-manager's preStop returns the GPUs from vfio-pci")])
+def test_uninstall_lists_what_removing_each_chart_does_on_its_hosts(version, says):
+    plan = build_uninstall_plan(load_answers(EXAMPLES / "answers.yaml"), installed(version))
+    (operator,) = effects(plan, "uninstall/gpu-operator")
+    assert operator.startswith("on gpu-node-1, gpu-node-2: ") and says in operator
+    (kata,) = effects(plan, "uninstall/kata-deploy")
+    assert kata.startswith("on gpu-node-1, gpu-node-2: ") and "restarts containerd" in kata
+    assert "on the hosts: " + kata in "\n".join(render_plan(plan.to_dict()))
