@@ -66,6 +66,14 @@ def dotted(path: Location) -> str:
     return _dotted(path)
 
 
+def line_for(loc: Location, lines: dict[Location, int]) -> int | None:
+    """The line of `loc`, or of the nearest enclosing location that has one."""
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
 def load_yaml(path: Path, kind: str = "answers file") -> tuple[Any, dict[Location, int]]:
     """Load one YAML document; return the data and a map of location -> line. `kind` names
     the file in messages."""

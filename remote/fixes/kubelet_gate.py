@@ -25,7 +25,7 @@ _CHILD = re.compile(r"^(?P<ind>[ \t]+)(?P<key>[A-Za-z0-9_\"']+)[ \t]*:[ \t]*(?P<
 
 
 def _version_ok(v: str | None) -> bool:
-    m = re.match(r"v?(\d+)\.(\d+)", v or "")
+    m = re.match(r"v?(\d+)\.(\d+)", v or "", re.ASCII)
     return bool(m) and (int(m.group(1)), int(m.group(2))) >= (1, 34)
 
 
