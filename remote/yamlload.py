@@ -34,7 +34,7 @@ import yaml
 
 SAFE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_BYTES = 4 * 1024 * 1024
-MAX_VALUES = 250_000
+MAX_VALUES = 100_000
 MAX_DEPTH = 100
 # Re-parsing a rejected document with the pure-Python parser, for its clearer message, is
 # done only up to this size: on a whole 4 MiB file it would take tens of seconds.
@@ -132,11 +132,12 @@ class _Budget:
 
     def __init__(self) -> None:
         self.values = 0  # expanded values of the documents checked so far
+        self.nodes = 0  # distinct nodes seen: the values as written
         self.size: dict[int, int] = {}  # id(node) -> its expanded size
         self.height: dict[int, int] = {}  # id(node) -> its expanded depth
 
     def check(self, root: yaml.Node) -> None:
-        _check_node(root)
+        self._first(root)
         path = {id(root)}
         stack = [(root, _children(root))]
         while stack:
@@ -147,21 +148,32 @@ class _Budget:
                 path.discard(id(node))
                 self._done(node)
                 continue
-            if id(child) in path:
-                raise YAMLRefused("an alias refers to the anchor it is inside (a recursive "
-                                  "alias)", child.start_mark,
-                                  "replace the alias with the value it should have")
-            if id(child) not in self.size:
-                _check_node(child)
-                path.add(id(child))
-                stack.append((child, _children(child)))
-            if len(stack) + self.height.get(id(child), 0) > MAX_DEPTH:
+            key = id(child)
+            if key not in self.size:
+                if key in path:
+                    raise YAMLRefused("an alias refers to the anchor it is inside (a recursive "
+                                      "alias)", child.start_mark,
+                                      "replace the alias with the value it should have")
+                self._first(child)
+                if isinstance(child, yaml.ScalarNode):  # most nodes: done at once
+                    self.size[key] = self.height[key] = 1
+                else:
+                    path.add(key)
+                    stack.append((child, _children(child)))
+            if len(stack) + self.height.get(key, 0) > MAX_DEPTH:
                 raise YAMLRefused(f"values are nested deeper than {MAX_DEPTH} levels",
                                   child.start_mark, "flatten the document")
         self.values += self.size[id(root)]
         if self.values > MAX_VALUES:
-            raise YAMLRefused(f"the document holds more than {MAX_VALUES:,} values",
+            raise YAMLRefused(f"the documents hold more than {MAX_VALUES:,} values",
                               root.start_mark, "check that this is the right file")
+
+    def _first(self, node: yaml.Node) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_VALUES:
+            raise YAMLRefused(f"the document holds more than {MAX_VALUES:,} values",
+                              node.start_mark, "check that this is the right file")
+        _check_node(node)
 
     def _done(self, node: yaml.Node) -> None:
         kids = list(_children(node))
