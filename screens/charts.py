@@ -66,7 +66,15 @@ def _chart_changes(changes: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def parse_values(text: str, where: str) -> dict[str, Any]:
-    data, _ = parse_yaml(text, where, "values text") if text.strip() else ({}, {})
+    """The values text as the answers file would read it (same loader, same rules); the
+    problem says what the file's summary would, and the line, as the form shows no summary."""
+    try:
+        data, _ = parse_yaml(text, where, "values text") if text.strip() else ({}, {})
+    except UserError as exc:
+        what = exc.summary.removeprefix(f"{where}: ")
+        raise UserError("extra values", [Problem(
+            where, f"{what}{f' (line {p.line})' if p.line else ''}: {p.message}", p.fix)
+            for p in exc.problems]) from None
     if not isinstance(data, dict):
         raise UserError("extra values", [Problem(where, "extra values must be a YAML mapping",
                                                  "write `key: value` lines")])
