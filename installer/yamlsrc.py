@@ -21,7 +21,7 @@ Location = tuple[str | int, ...]
 
 class _Builder:
     def __init__(self, source: str) -> None:
-        # One loader only for its scalar constructors (ints, bools, timestamps, ...).
+        # One loader only for its scalar constructors (ints, floats, bools, null).
         self._scalars = yaml.SafeLoader(source)
         self.lines: dict[Location, int] = {}
         self.problems: list[Problem] = []
