@@ -18,11 +18,12 @@ from remote.hostfacts import HostFacts
 
 GRUB = "etc/default/grub"
 VAR = "GRUB_CMDLINE_LINUX"
-# ASCII: `\s` is the shell's blanks, not Unicode's (a no-break space is part of a word to sh).
-_ASSIGN = re.compile(rf"^(\s*(?:export\s+)?{VAR}=)(.*)$", re.ASCII)
-_DQ = re.compile(r'^"([^"$`\\]*)"(\s*(?:#.*)?)$', re.ASCII)
-_SQ = re.compile(r"^'([^']*)'(\s*(?:#.*)?)$", re.ASCII)
-_BARE = re.compile(r"^([^\s\"'$`\\;&|<>()#]*)(\s*(?:#.*)?)$", re.ASCII)
+# ASCII: `\s` is the shell's blanks, not Unicode's (a no-break space is part of a word to
+# sh); `\Z`: a line ends at its end, not before a final newline.
+_ASSIGN = re.compile(rf"^(\s*(?:export\s+)?{VAR}=)(.*)\Z", re.ASCII)
+_DQ = re.compile(r'^"([^"$`\\]*)"(\s*(?:#.*)?)\Z', re.ASCII)
+_SQ = re.compile(r"^'([^']*)'(\s*(?:#.*)?)\Z", re.ASCII)
+_BARE = re.compile(r"^([^\s\"'$`\\;&|<>()#]*)(\s*(?:#.*)?)\Z", re.ASCII)
 
 
 def grub_files(view: FileView) -> list[str]:
@@ -38,7 +39,7 @@ def current_args(view: FileView) -> list[str]:
     values of their last assignments)."""
     out: list[str] = []
     for var in (VAR, VAR + "_DEFAULT"):
-        pat = re.compile(rf"^\s*(?:export\s+)?{var}=(.*)$", re.ASCII)
+        pat = re.compile(rf"^\s*(?:export\s+)?{var}=(.*)\Z", re.ASCII)
         last = None
         for f in grub_files(view):
             for ln in (view.get(f) or "").splitlines():
