@@ -7,16 +7,17 @@ variable or an interactive prompt), never stored: the validator refuses inline o
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 
+from installer.checknames import IGNORABLE
 from installer.errors import Problem, UserError
 from installer.record import Bounds, Error, Invalid, Pattern, Record
-from installer.yamlsrc import Location, dotted, load_yaml, parse_yaml
+from installer.yamlsrc import Location, dotted, line_for, load_yaml, parse_yaml
+from remote.targets import ip_literal
 
 if TYPE_CHECKING:
     from installer.facts import ClusterFacts
@@ -29,44 +30,45 @@ DEFAULT_OPERATOR_REPO = "https://helm.ngc.nvidia.com/nvidia"
 DEFAULT_SAMPLE_IMAGE = "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0-ubuntu22.04"
 MIN_KATA_DEPLOY = (3, 29, 0)
 
+# Each is matched against the whole string (fullmatch: `$` would accept a final newline) and
+# is ASCII (`\d` would accept any Unicode digit), as Kubernetes and SSH read these names.
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_NODE_NAME = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+_NODE_NAME = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", re.ASCII)
 _HOST_LABEL = r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"^{_HOST_LABEL}(\.{_HOST_LABEL})*$")
-_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
-_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CHECK = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_K8S_NAME = re.compile(rf"^{_DNS_LABEL}$")
-_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.-]+)?$")
-_QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
-_SECRET_KEY = re.compile(r"(password|passphrase|secret|token)$", re.IGNORECASE)
+_HOSTNAME = re.compile(rf"{_HOST_LABEL}(\.{_HOST_LABEL})*", re.ASCII)
+_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}", re.ASCII)
+_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_K8S_NAME = re.compile(_DNS_LABEL, re.ASCII)
+_SEMVER = re.compile(r"v?(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.-]+)?", re.ASCII)
+_QUANTITY = re.compile(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?", re.ASCII)
+_PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
+_HTTP_URL = re.compile(r"https?://\S+", re.ASCII)
+# A secret's key even with a final newline (quoted keys can have one): refusing is the safe side.
+_SECRET_KEY = re.compile(r"(password|passphrase|secret|token)\n?\Z", re.IGNORECASE)
 
 
 def _node_name(v: str) -> None:
     if not v:
         raise ValueError("node name is empty")
-    if len(v) > 253 or not _NODE_NAME.match(v):
+    if len(v) > 253 or not _NODE_NAME.fullmatch(v):
         raise ValueError(
-            f"'{v}' is not a Kubernetes node name (lowercase letters, digits, '-' and '.')"
+            f"{v!r} is not a Kubernetes node name (lowercase letters, digits, '-' and '.')"
         )
 
 
 def _address(v: str) -> None:
-    try:
-        ipaddress.ip_address(v)
-    except ValueError:
-        if not v or len(v) > 253 or not _HOSTNAME.match(v):
-            raise ValueError(f"'{v}' is neither an IP address nor a host name") from None
+    if ip_literal(v) is None and (not v or len(v) > 253 or not _HOSTNAME.fullmatch(v)):
+        raise ValueError(f"{v!r} is neither an IP address nor a host name")
 
 
 def _user(v: str) -> None:
-    if not _USER.match(v):
-        raise ValueError(f"'{v}' is not a user name (lowercase letters, digits, '_', '-', '.')")
+    if not _USER.fullmatch(v):
+        raise ValueError(f"{v!r} is not a user name (lowercase letters, digits, '_', '-', '.')")
 
 
 def _env(v: str) -> None:
-    if not _ENV.match(v):
-        raise ValueError(f"'{v}' is not an environment variable name")
+    if not _ENV.fullmatch(v):
+        raise ValueError(f"{v!r} is not an environment variable name")
 
 
 def _path(v: str) -> None:
@@ -80,23 +82,18 @@ def _jump(v: str) -> None:
     if user:
         _user(user)
     _address(host)
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"'{port}' is not a port number")
+    if port and not (_PORT.fullmatch(port) and 0 < int(port) < 65536):
+        raise ValueError(f"{port!r} is not a port number")
 
 
 def _k8s_name(v: str) -> None:
-    if not _K8S_NAME.match(v) or len(v) > 63:
-        raise ValueError(f"'{v}' is not a valid Kubernetes name (lowercase letters, digits, '-')")
+    if not _K8S_NAME.fullmatch(v) or len(v) > 63:
+        raise ValueError(f"{v!r} is not a valid Kubernetes name (lowercase letters, digits, '-')")
 
 
 def _quantity(v: str) -> None:
-    if not _QUANTITY.match(v):
-        raise ValueError(f"'{v}' is not a Kubernetes quantity such as 16Gi")
-
-
-def _check_name(v: str) -> None:
-    if not _CHECK.match(v):
-        raise ValueError(f"'{v}' is not a check name (kebab-case, as `check --local` lists them)")
+    if not _QUANTITY.fullmatch(v):
+        raise ValueError(f"{v!r} is not a Kubernetes quantity such as 16Gi")
 
 
 NodeName = Annotated[str, _node_name]
@@ -107,7 +104,7 @@ LocalPath = Annotated[str, _path]
 JumpHost = Annotated[str, _jump]
 K8sName = Annotated[str, _k8s_name]
 Quantity = Annotated[str, _quantity]
-CheckName = Annotated[str, _check_name]
+CheckName = Literal[IGNORABLE]  # the check names, so the schema lists them too
 Port = Annotated[int, Bounds(ge=1, le=65535)]
 Policy = Literal["apply", "ask", "skip"]
 Choice = Literal["kata", "traditional", "leave"]
@@ -211,7 +208,7 @@ class ChartSource(Record):
             raise ValueError("give exactly one of `oci`, `repo` (with `name`) or `path`")
         if self.oci and not self.oci.startswith("oci://"):
             raise ValueError(f"`oci` must start with oci:// (got '{self.oci}')")
-        if self.repo and not re.match(r"^https?://[^\s]+$", self.repo):
+        if self.repo and not _HTTP_URL.fullmatch(self.repo):
             raise ValueError(f"`repo` must be an http(s) URL (got '{self.repo}')")
         if self.repo and not self.name:
             raise ValueError("`repo` needs `name`, the chart's name in that repository")
@@ -243,7 +240,7 @@ class _Chart(Record):
                     f"(for example {'v26.3.1' if leading_v else '3.29.0'})"
                 )
             return
-        m = _SEMVER.match(self.version)
+        m = _SEMVER.fullmatch(self.version)
         if not m:
             raise ValueError(f"`version` '{self.version}' is not a chart version like 1.2.3")
         has_v = self.version.startswith("v")
@@ -267,7 +264,7 @@ class KataDeploy(_Chart):
 
     @property
     def version_tuple(self) -> tuple[int, int, int]:
-        m = _SEMVER.match(self.version or "")
+        m = _SEMVER.fullmatch(self.version or "")
         return (int(m[1]), int(m[2]), int(m[3])) if m else (0, 0, 0)
 
 
@@ -326,7 +323,7 @@ def _secret_problems(data: Any, lines: dict[Location, int], path: Location = ())
                     "a secret is written inline; answers files never hold secrets",
                     f"remove it and reference it instead, e.g. `{key}Env: SUDO_PASSWORD` "
                     f"(an environment variable) or `{key}Prompt: true`",
-                    line=_line_for((*path, key), lines),
+                    line=line_for((*path, key), lines),
                 ))
             else:
                 found += _secret_problems(value, lines, (*path, key))
@@ -336,21 +333,19 @@ def _secret_problems(data: Any, lines: dict[Location, int], path: Location = ())
     return found
 
 
-def _line_for(loc: Location, lines: dict[Location, int]) -> int | None:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return None
-
-
 def _problem(err: Error, lines: dict[Location, int]) -> Problem:
+    line = line_for(err.loc, lines)
+    if err.kind == "choice" and err.loc[:2] == ("checks", "ignore"):
+        return Problem(dotted(err.loc), "not a check name",
+                       f"use one of: {', '.join(IGNORABLE)} (`all` ignores every check)",
+                       line=line)
     fix = {
         "unknown": "remove it or check its spelling against `gpu-kata-installer answers schema`",
         "missing": f"add `{err.loc[-1]}:`; `gpu-kata-installer answers init` shows a complete file",
         "choice": "use one of the values listed",
         "type": "check the value's type (quote strings, no quotes for numbers and booleans)",
     }.get(err.kind, "")
-    return Problem(dotted(err.loc), err.message, fix, line=_line_for(err.loc, lines))
+    return Problem(dotted(err.loc), err.message, fix, line=line)
 
 
 def validate_answers(data: Any, lines: dict[Location, int] | None = None,

@@ -18,27 +18,13 @@ from typing import Literal
 
 import yaml
 
+from installer.checknames import CHECK_NAMES, expand_ignore
 from remote.hostfacts import HostFacts, PciDevice
 from remote.yamlload import safe_load
 
 Status = Literal["pass", "warn", "fail", "skip"]
 Severity = Literal["fail", "warn"]
 
-CHECK_NAMES: tuple[str, ...] = (
-    "cpu-virtualization",
-    "iommu-enabled",
-    "iommu-group-isolation",
-    "gpus-present",
-    "host-nvidia-driver",
-    "nouveau",
-    "vfio-available",
-    "nvswitch",
-    "cc-host",
-    "consumer-gpu",
-    "kubelet-podresources-gate",
-    "kubelet-runtime-timeout",
-    "container-runtime",
-)
 
 GATE = "KubeletPodResourcesGet"
 GATE_DEFAULT_ON = (1, 34)
@@ -80,7 +66,7 @@ def parse_version(v: str | None) -> tuple[int, int] | None:
     """`v1.33.1+k3s1` -> (1, 33)."""
     if not v:
         return None
-    m = re.match(r"v?(\d+)\.(\d+)", v.strip())
+    m = re.match(r"v?(\d+)\.(\d+)", v.strip(), re.ASCII)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
@@ -92,7 +78,7 @@ def parse_duration(s: str) -> float | None:
     units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
     total = 0.0
     pos = 0
-    for m in re.finditer(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)", s):
+    for m in re.finditer(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)", s, re.ASCII):
         if m.start() != pos:
             return None
         total += float(m.group(1)) * units[m.group(2)]
@@ -538,22 +524,11 @@ CHECKS: dict[str, Callable[[HostFacts, NodeInfo | None], CheckResult]] = {
 assert tuple(CHECKS) == CHECK_NAMES
 
 
-def validate_ignore(ignore: frozenset[str] | set[str] | list[str]) -> frozenset[str]:
-    """Check names in an ignore list; `all` ignores every check. Unknown names raise
-    ValueError, so a typo cannot silently ignore nothing."""
-    names = frozenset(n.strip() for n in ignore if n.strip())
-    unknown = sorted(names - set(CHECK_NAMES) - {"all"})
-    if unknown:
-        raise ValueError(f"unknown check name(s) to ignore: {', '.join(unknown)}; "
-                         f"known: {', '.join(CHECK_NAMES)}")
-    return frozenset(CHECK_NAMES) if "all" in names else names
-
-
 def run_checks(facts: HostFacts, node: NodeInfo | None = None,
                ignore: frozenset[str] = frozenset()) -> list[CheckResult]:
     """All checks in CHECK_NAMES order. Ignored checks keep their result, marked
     `ignored=True`, and never count as blocking."""
-    ign = validate_ignore(ignore)
+    ign = expand_ignore(ignore)
     out = []
     for name, fn in CHECKS.items():
         r = fn(facts, node)

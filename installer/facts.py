@@ -8,12 +8,15 @@ use the same code path as a live discovery.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from installer.answers import HostAddress, K8sName, LocalPath, NodeName
 from installer.errors import Problem, UserError
-from installer.yamlsrc import load_yaml
+from installer.record import Invalid, Record
+from installer.yamlsrc import Location, dotted, line_for, load_yaml
 
 WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
 NFD_GPU_LABEL = "feature.node.kubernetes.io/pci-10de.present"
@@ -105,43 +108,150 @@ def with_gpu_pods(facts: Facts, found: dict[str, tuple[str, ...]]) -> Facts:
     return replace(facts, cluster=replace(cluster, nodes=nodes))
 
 
-def _node(raw: dict[str, Any]) -> NodeFacts:
-    return NodeFacts(
-        name=str(raw["name"]),
-        address=raw.get("address"),
-        labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
-        roles=tuple(raw.get("roles") or ()),
-        kubelet_version=raw.get("kubeletVersion"),
-        container_runtime=raw.get("containerRuntime"),
-        allocatable={str(k): str(v) for k, v in (raw.get("allocatable") or {}).items()},
-        ready=raw.get("ready"),
-        gpu_pods=tuple(raw.get("gpuPods") or ()),
-    )
+# A label's key (an optional DNS-subdomain prefix and a name) and value, as Kubernetes
+# validates them (ASCII; the whole string).
+_LABEL_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_LABEL_KEY = re.compile(rf"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                        rf"{_LABEL_NAME}", re.ASCII)
+_LABEL_VALUE = re.compile(rf"({_LABEL_NAME})?", re.ASCII)
+FACTS_SHAPE = "installer/examples/facts.yaml shows every key"
+
+
+def _label_key(v: str) -> None:
+    prefix, _, name = v.rpartition("/")
+    if not _LABEL_KEY.fullmatch(v) or len(prefix) > 253 or len(name) > 63:
+        raise ValueError(f"{v!r} is not a Kubernetes label key")
+
+
+def _label_value(v: str) -> None:
+    if len(v) > 63 or not _LABEL_VALUE.fullmatch(v):
+        raise ValueError(f"{v!r} is not a Kubernetes label value")
+
+
+Labels = dict[Annotated[str, _label_key], Annotated[str, _label_value]]
+
+
+class RecordedNode(Record):
+    """A node as discovery saw it (the Node object's fields the plan reads)."""
+
+    name: NodeName
+    address: HostAddress | None = None
+    labels: Labels = {}
+    roles: list[str] = []
+    kubelet_version: str | None = None
+    container_runtime: str | None = None
+    allocatable: dict[str, str] = {}
+    ready: bool | None = None
+    gpu_pods: list[str] = []
+
+
+class RecordedRelease(Record):
+    name: K8sName
+    namespace: K8sName
+    chart: str
+    version: str
+    status: str
+    values: dict[str, Any] = {}
+
+
+class RecordedHost(Record):
+    """A node's host tree, captured from it: a directory relative to the facts file."""
+
+    tree: LocalPath
+
+
+class RecordedFacts(Record):
+    """The file `--facts` reads: a recorded cluster and its nodes' host trees."""
+
+    context: str | None = None
+    server_version: str | None = None
+    nodes: list[RecordedNode] = []
+    releases: list[RecordedRelease] = []
+    runtime_classes: list[str] = []
+    cluster_policy_state: str | None = None
+    nfd_workers: list[str] = []
+    recorded_labels: dict[NodeName, Labels] | None = None
+    hosts: dict[str, RecordedHost] = {}
+
+    def invariant(self) -> None:
+        names = [n.name for n in self.nodes]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"nodes: {', '.join(twice)} listed twice; keep one entry each")
 
 
 def load_recorded_facts(path: Path) -> Facts:
-    """Load a recorded cluster (see installer/examples/facts.yaml for the shape)."""
-    data, _ = load_yaml(path)
-    try:
-        cluster = ClusterFacts(
-            context=data.get("context"),
-            server_version=data.get("serverVersion"),
-            nodes=tuple(_node(n) for n in data.get("nodes") or ()),
-            releases=tuple(ReleaseFacts(**r) for r in data.get("releases") or ()),
-            runtime_classes=tuple(data.get("runtimeClasses") or ()),
-            cluster_policy_state=data.get("clusterPolicyState"),
-            nfd_workers=tuple(data.get("nfdWorkers") or ()),
-            recorded_labels=data.get("recordedLabels"),
-        )
-    except (AttributeError, KeyError, TypeError) as exc:
+    """Load a recorded cluster (see installer/examples/facts.yaml for the shape), refusing -
+    with the file, the dotted path and the fix - anything that is not that shape: an unknown
+    key would be a fact silently left out, and a host tree that is not there would be probed
+    as an empty host, whose checks then describe a machine that does not exist."""
+    data, lines = load_yaml(path, "facts file")
+    if not isinstance(data, dict):
         raise UserError(f"{path}: not a recorded facts file", [Problem(
-            str(path), f"unexpected shape ({exc})",
-            "record facts with the same shape as installer/examples/facts.yaml")]) from None
-    return Facts(cluster=cluster, hosts=_recorded_hosts(path, data.get("hosts") or {}, cluster),
+            "(document)", "the document must be a mapping of keys to values", FACTS_SHAPE,
+            line=1)])
+    try:
+        recorded = RecordedFacts.from_data(data)
+    except Invalid as exc:
+        raise UserError(f"{path}: not a recorded facts file", [
+            Problem(dotted(e.loc), e.message, _FIXES.get(e.kind, FACTS_SHAPE),
+                    line=line_for(e.loc, lines)) for e in exc.errors]) from None
+    known = {n.name for n in recorded.nodes}
+    problems = [Problem(f"hosts.{name}", f"no node '{name}' is listed under nodes",
+                        "name a node from nodes, or remove the entry",
+                        line=line_for(("hosts", name), lines))
+                for name in recorded.hosts if name not in known]
+    problems += [p for name, host in recorded.hosts.items()
+                 if name in known and (p := _tree_problem(path, name, host.tree, lines))]
+    if problems:
+        raise UserError(f"{path}: not a recorded facts file", problems)
+    cluster = ClusterFacts(
+        context=recorded.context,
+        server_version=recorded.server_version,
+        nodes=tuple(_node(n) for n in recorded.nodes),
+        releases=tuple(ReleaseFacts(r.name, r.namespace, r.chart, r.version, r.status,
+                                    r.values) for r in recorded.releases),
+        runtime_classes=tuple(recorded.runtime_classes),
+        cluster_policy_state=recorded.cluster_policy_state,
+        nfd_workers=tuple(recorded.nfd_workers),
+        recorded_labels=recorded.recorded_labels,
+    )
+    return Facts(cluster=cluster, hosts=_recorded_hosts(path, recorded.hosts, cluster),
                  source=f"recorded:{path}")
 
 
-def _recorded_hosts(path: Path, hosts: dict[str, Any], cluster: ClusterFacts) -> dict[str, Any]:
+_FIXES = {
+    "unknown": f"remove it or check its spelling ({FACTS_SHAPE})",
+    "missing": f"add it ({FACTS_SHAPE})",
+    "type": f"check the value's type ({FACTS_SHAPE})",
+    "value": "write it as the cluster reported it",
+}
+
+
+def _node(n: RecordedNode) -> NodeFacts:
+    return NodeFacts(name=n.name, address=n.address, labels=n.labels, roles=tuple(n.roles),
+                     kubelet_version=n.kubelet_version, container_runtime=n.container_runtime,
+                     allocatable=n.allocatable, ready=n.ready, gpu_pods=tuple(n.gpu_pods))
+
+
+def _tree_problem(path: Path, name: str, tree: str, lines: dict[Location, int]
+                  ) -> Problem | None:
+    where, root = f"hosts.{name}.tree", path.parent / tree
+    line = line_for(("hosts", name, "tree"), lines)
+    if not root.is_dir():
+        return Problem(where, f"{root} is not a directory" if root.exists() else
+                       f"no directory at {root}",
+                       "point it at the node's captured host tree (relative to the facts "
+                       "file), or remove the entry to plan the node as not probed", line=line)
+    if not (root / "proc" / "cpuinfo").is_file():
+        return Problem(where, f"{root} is not a captured host tree: it has no proc/cpuinfo",
+                       "capture the node's host files into it (tests/fixtures/hosts shows "
+                       "the layout)", line=line)
+    return None
+
+
+def _recorded_hosts(path: Path, hosts: dict[str, RecordedHost], cluster: ClusterFacts
+                    ) -> dict[str, Any]:
     """Host trees captured from the nodes, probed locally; a recorded cluster is never SSHed to.
 
     A node without a recorded tree is reported as not probed, so the dry-run says so instead
@@ -152,9 +262,8 @@ def _recorded_hosts(path: Path, hosts: dict[str, Any], cluster: ClusterFacts) ->
 
     out: dict[str, Any] = {}
     for node in cluster.nodes:
-        tree = (hosts.get(node.name) or {}).get("tree")
-        if tree:
-            out[node.name] = probe_local(path.parent / tree)
+        if node.name in hosts:
+            out[node.name] = probe_local(path.parent / hosts[node.name].tree)
         else:
             out[node.name] = ProbeFailure("not-recorded", "no host tree was recorded for "
                                           "this node", "record one under hosts: in the facts file")

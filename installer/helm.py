@@ -64,7 +64,7 @@ async def helm_version(helm: Helm) -> str:
     names the problem before any change rather than in the middle of an install."""
     code, out, err = await run_helm(helm, ["version", "--short"])
     said = " ".join(f"{out}\n{err}".split())
-    found = re.search(r"\bv(\d+)\.\d+\.\d+\S*", said)  # helm 2 adds "Client: " and tiller
+    found = re.search(r"\bv(\d+)\.\d+\.\d+\S*", said, re.ASCII)  # helm 2 adds "Client: " and tiller
     if code != 0 or found is None or found.group(1) not in SUPPORTED_MAJORS:
         raise UserError(f"unsupported helm at {helm.binary}", [Problem(
             "helm", f"`helm version --short` said {said[:200]!r}" if said else

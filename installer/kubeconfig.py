@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from installer.errors import Problem, UserError
-from remote.yamlload import safe_load
+from remote.yamlload import YAMLRefused, read_text, safe_load
 
 
 def kubeconfig_path(explicit: str | None) -> str:
@@ -44,7 +44,7 @@ def read_kubeconfig(path: str) -> dict[str, Any]:
             WHERE, f"no file at {path}",
             "set cluster.kubeconfig in the answers file or KUBECONFIG to your kubeconfig")])
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p)
     except PermissionError:
         raise UserError(f"kubeconfig {path} cannot be read", [Problem(
             WHERE, "permission denied",
@@ -59,9 +59,10 @@ def read_kubeconfig(path: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1} of the file: " if mark else ""
-        raise UserError(f"kubeconfig {path} is not valid YAML", [Problem(
-            WHERE, at + (getattr(exc, "problem", None) or "YAML syntax error"),
-            VALID_KUBECONFIG)]) from None
+        what, fix = (("not read", exc.fix) if isinstance(exc, YAMLRefused)
+                     else ("not valid YAML", VALID_KUBECONFIG))
+        raise UserError(f"kubeconfig {path} is {what}", [Problem(
+            WHERE, at + (getattr(exc, "problem", None) or "YAML syntax error"), fix)]) from None
     if not isinstance(data, dict):
         raise UserError(f"kubeconfig {path} is not a kubeconfig", [Problem(
             WHERE, "the document is not a mapping of clusters, contexts and users",

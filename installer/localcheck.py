@@ -12,7 +12,8 @@ import os
 import sys
 from typing import TextIO
 
-from installer.checks import blocking, run_checks, validate_ignore
+from installer.checknames import expand_ignore
+from installer.checks import blocking, run_checks
 from remote.probe import probe_local
 
 EXIT_OK = 0
@@ -28,7 +29,7 @@ def run_local_check(host_root: str = "/", as_json: bool = False, ignore: list[st
     {name, status, severity, summary, evidence, remedy, ignored}) and return the exit code."""
     out = out or sys.stdout
     try:
-        ign = validate_ignore(ignore or [])
+        ign = expand_ignore(ignore or [])
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

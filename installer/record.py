@@ -79,16 +79,19 @@ class Bounds:
 
 class Pattern:
     """A regular expression the whole string must match, as JSON Schema reads it: `\\d` is
-    0-9 and `$` is the end of the text (Python's `$` would also allow a final newline)."""
+    0-9 and `$` is the end of the text (Python's `$` would also allow a final newline). JSON
+    Schema's `pattern` is unanchored, so the regex must be written `^...$`."""
 
     kind = "pattern"
 
     def __init__(self, regex: str) -> None:
+        if not (regex.startswith("^") and regex.endswith("$") and not regex.endswith("\\$")):
+            raise ValueError(f"pattern {regex!r} must be anchored: ^...$")
         self.regex = regex
+        self._python = re.compile(regex[:-1] + r"\Z", re.ASCII)
 
     def __call__(self, value: str) -> None:
-        python = self.regex[:-1] + r"\Z" if self.regex.endswith("$") else self.regex
-        if not re.search(python, value, re.ASCII):
+        if not self._python.search(value):
             raise ValueError(f"String should match pattern '{self.regex}'")
 
     def schema(self) -> dict[str, Any]:

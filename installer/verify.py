@@ -182,7 +182,7 @@ def gpu_operator_verdict(snapshot: Snapshot, nodes: list[str], resource: str | N
             have = int(alloc.get(resource, "0") or 0)
         else:
             have = sum(int(v) for k, v in alloc.items() if k.startswith("nvidia.com/")
-                       and k not in ("nvidia.com/gpu",) and v.isdigit())
+                       and k not in ("nvidia.com/gpu",) and v.isascii() and v.isdigit())
         if have <= 0:
             missing.append(f"node {node}: allocatable {resource or 'per-model GPU resource'} > 0")
             causes.append((f"node {node} advertises no {resource or 'GPU resource'}: its GPUs "

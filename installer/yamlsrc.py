@@ -2,7 +2,8 @@
 
 Operators fix answers files by line number, and PyYAML silently keeps the last of two
 duplicate keys - which would hide a node given two choices. This loader rejects
-duplicates and records the line of every mapping key and sequence item.
+duplicates and records the line of every mapping key and sequence item. The text is read
+and composed by remote.yamlload, whose bounds and JSON-type rules every document shares.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from typing import Any
 import yaml
 
 from installer.errors import Problem, UserError
-from remote.yamlload import SAFE_LOADER as _LOADER  # libyaml's: same nodes and marks, faster
+from remote.yamlload import MERGE_TAG, YAMLRefused, compose_all, read_text
 
 Location = tuple[str | int, ...]
 
 
 class _Builder:
     def __init__(self, source: str) -> None:
-        # One loader only for its scalar constructors (ints, bools, timestamps, ...).
+        # One loader only for its scalar constructors (ints, floats, bools, null).
         self._scalars = yaml.SafeLoader(source)
         self.lines: dict[Location, int] = {}
         self.problems: list[Problem] = []
@@ -30,14 +31,12 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.build(key_node, (*path, "<key>"))
-                if not isinstance(key, str | int | float | bool) and key is not None:
-                    self.problems.append(
-                        Problem(_dotted(path), "mapping keys must be plain strings",
-                                line=key_node.start_mark.line + 1)
-                    )
+                if key_node.tag == MERGE_TAG:
+                    self.problems.append(Problem(
+                        _dotted(path), "`<<` merge keys are not read here",
+                        "write the merged keys out", line=key_node.start_mark.line + 1))
                     continue
-                key = str(key) if not isinstance(key, str) else key
+                key = str(self.build(key_node, (*path, "<key>")))  # a string or an integer
                 if key in out:
                     self.problems.append(
                         Problem(
@@ -67,34 +66,48 @@ def dotted(path: Location) -> str:
     return _dotted(path)
 
 
-def load_yaml(path: Path) -> tuple[Any, dict[Location, int]]:
-    """Load one YAML document; return the data and a map of location -> line."""
+def line_for(loc: Location, lines: dict[Location, int]) -> int | None:
+    """The line of `loc`, or of the nearest enclosing location that has one."""
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def load_yaml(path: Path, kind: str = "answers file") -> tuple[Any, dict[Location, int]]:
+    """Load one YAML document; return the data and a map of location -> line. `kind` names
+    the file in messages."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
+        create = (", or create one with `gpu-kata-installer answers init > answers.yaml`"
+                  if kind == "answers file" else "")
         raise UserError(f"{path}: file not found", [
-            Problem(str(path), "no such file", "check the path, or create one with "
-                    "`gpu-kata-installer answers init > answers.yaml`")]) from None
+            Problem(str(path), "no such file", f"check the path{create}")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the file", [
             Problem(str(path), str(exc), "make it a readable UTF-8 text file")]) from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(text, str(path), kind)
 
 
-def parse_yaml(text: str, name: str) -> tuple[Any, dict[Location, int]]:
-    """Parse YAML text; `name` is used in error messages."""
+def parse_yaml(text: str, name: str, kind: str = "answers file"
+               ) -> tuple[Any, dict[Location, int]]:
+    """Parse YAML text; `name` and `kind` are used in error messages."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=_LOADER))
+        nodes = compose_all(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{name}: not valid YAML", [
-            Problem(name, str(problem), "fix the YAML syntax at that line", line=line)]) from None
-    nodes = [n for n in nodes if n is not None]
+        if isinstance(exc, YAMLRefused):
+            summary, fix = "not read", exc.fix
+        else:
+            summary, fix = "not valid YAML", "fix the YAML syntax at that line"
+        raise UserError(f"{name}: {summary}", [
+            Problem(name, str(problem), fix, line=line)]) from None
     if len(nodes) != 1:
         raise UserError(f"{name}: expected exactly one YAML document, found {len(nodes)}", [
-            Problem(name, "an answers file holds one document",
+            Problem(name, f"the {kind} must hold one document",
                     "remove extra `---` documents or fill in the empty file")])
     builder = _Builder(text)
     try:
@@ -102,5 +115,5 @@ def parse_yaml(text: str, name: str) -> tuple[Any, dict[Location, int]]:
     except yaml.YAMLError as exc:
         raise UserError(f"{name}: not valid YAML", [Problem(name, str(exc))]) from None
     if builder.problems:
-        raise UserError(f"{name}: invalid answers file", builder.problems)
+        raise UserError(f"{name}: invalid {kind}", builder.problems)
     return data, builder.lines

@@ -249,4 +249,4 @@ def parse_probe(output: bytes | str) -> HostFacts:
 
 
 def _gkey(g: str) -> tuple[int, str]:
-    return (int(g), g) if g.isdigit() else (1 << 30, g)
+    return (int(g), g) if g.isascii() and g.isdigit() else (1 << 30, g)

@@ -14,10 +14,12 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
+# All matched with fullmatch (a `$` would let a final newline through) and ASCII.
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?", re.ASCII)
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
-_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?", re.ASCII)
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?", re.ASCII)
+_SCOPE_ID = re.compile(r"[A-Za-z0-9_.-]{1,15}", re.ASCII)  # an interface name (IFNAMSIZ) or index
 
 
 class InvalidTarget(ValueError):
@@ -37,14 +39,27 @@ def validate_address(addr: str) -> str:
     characters). Never starts with '-', never contains shell or ssh_config metacharacters."""
     if not isinstance(addr, str) or not addr or len(addr) > 253:
         raise InvalidTarget(f"invalid address {addr!r}")
-    try:
-        ipaddress.ip_address(addr.strip("[]"))
+    if ip_literal(addr.strip("[]")) is not None:
         return addr.strip("[]")
-    except ValueError:
-        pass
     if not _HOSTNAME.fullmatch(addr):
         raise InvalidTarget(f"invalid address {addr!r}: not an IP address or host name")
     return addr
+
+
+def ip_literal(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `addr` is, or None when it is no IP literal. Why not ipaddress alone: it
+    takes any characters but '%' in an IPv6 scope id (`fe80::1%$(reboot)`, a newline), and
+    the address travels to ssh, ssh_config and log lines; a scope id must be an interface
+    name or index, in ASCII, or InvalidTarget is raised."""
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return None
+    scope = getattr(ip, "scope_id", None)
+    if scope is not None and not _SCOPE_ID.fullmatch(scope):
+        raise InvalidTarget(f"invalid address {addr!r}: the IPv6 scope id {scope!r} is not an "
+                            "interface name (letters, digits, '.', '-', '_')")
+    return ip
 
 
 def validate_user(user: str) -> str:
@@ -115,6 +130,6 @@ class JumpHost:
 
 
 def _port(s: str) -> int:
-    if not s.isdigit():
+    if not (s.isascii() and s.isdigit()):
         raise InvalidTarget(f"invalid port {s!r}")
     return validate_port(int(s))

@@ -209,7 +209,7 @@ class Form(Grid):
                 out[f.key] = raw
             elif f.kind == "int":
                 text = str(raw).strip()
-                out[f.key] = int(text) if text.isdigit() else (text or None)
+                out[f.key] = int(text) if text.isascii() and text.isdigit() else (text or None)
             elif f.kind == "optional":
                 out[f.key] = str(raw).strip() or None
             else:

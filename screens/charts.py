@@ -12,6 +12,7 @@ from textual.widgets import Input, Select, Static, TabbedContent, TabPane, TextA
 
 from installer.answers import DEFAULT_KATA_CHART, DEFAULT_OPERATOR_REPO
 from installer.errors import Problem, UserError
+from installer.yamlsrc import parse_yaml
 from screens.base import Field, Form, WizardScreen, problems_text
 from screens.state import answers_data
 
@@ -65,14 +66,15 @@ def _chart_changes(changes: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def parse_values(text: str, where: str) -> dict[str, Any]:
+    """The values text as the answers file would read it (same loader, same rules); the
+    problem says what the file's summary would, and the line, as the form shows no summary."""
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark else ""
-        raise UserError("extra values", [Problem(where, f"not valid YAML{line}",
-                                                 "write a YAML mapping, e.g. `key: value`")]
-                        ) from None
+        data, _ = parse_yaml(text, where, "values text") if text.strip() else ({}, {})
+    except UserError as exc:
+        what = exc.summary.removeprefix(f"{where}: ")
+        raise UserError("extra values", [Problem(
+            where, f"{what}{f' (line {p.line})' if p.line else ''}: {p.message}", p.fix)
+            for p in exc.problems]) from None
     if not isinstance(data, dict):
         raise UserError("extra values", [Problem(where, "extra values must be a YAML mapping",
                                                  "write `key: value` lines")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from installer.checknames import expand_ignore
 from installer.engine import ChecksFailed, Context
 from installer.events import CheckReported
 from installer.facts import Facts
@@ -53,7 +54,7 @@ def cluster_results(facts: Facts, nodes: list[str], own_nfd: str) -> list[dict[s
 
 async def cluster_checks(ctx: Context, step: Step, facts: Facts) -> str:
     results = cluster_results(facts, step.params["nodes"], step.params["ownNfd"])
-    ignore = set(step.params["ignore"])
+    ignore = expand_ignore(step.params["ignore"])
     results = [{**r, "ignored": r["name"] in ignore} for r in results]
     ctx.emit(CheckReported(path=step.id, node="cluster", results=results,
                            message=f"{len(results)} checks"))

@@ -18,10 +18,12 @@ from remote.hostfacts import HostFacts
 
 GRUB = "etc/default/grub"
 VAR = "GRUB_CMDLINE_LINUX"
-_ASSIGN = re.compile(rf"^(\s*(?:export\s+)?{VAR}=)(.*)$")
-_DQ = re.compile(r'^"([^"$`\\]*)"(\s*(?:#.*)?)$')
-_SQ = re.compile(r"^'([^']*)'(\s*(?:#.*)?)$")
-_BARE = re.compile(r"^([^\s\"'$`\\;&|<>()#]*)(\s*(?:#.*)?)$")
+# ASCII: `\s` is the shell's blanks, not Unicode's (a no-break space is part of a word to
+# sh); `\Z`: a line ends at its end, not before a final newline.
+_ASSIGN = re.compile(rf"^(\s*(?:export\s+)?{VAR}=)(.*)\Z", re.ASCII)
+_DQ = re.compile(r'^"([^"$`\\]*)"(\s*(?:#.*)?)\Z', re.ASCII)
+_SQ = re.compile(r"^'([^']*)'(\s*(?:#.*)?)\Z", re.ASCII)
+_BARE = re.compile(r"^([^\s\"'$`\\;&|<>()#]*)(\s*(?:#.*)?)\Z", re.ASCII)
 
 
 def grub_files(view: FileView) -> list[str]:
@@ -37,7 +39,7 @@ def current_args(view: FileView) -> list[str]:
     values of their last assignments)."""
     out: list[str] = []
     for var in (VAR, VAR + "_DEFAULT"):
-        pat = re.compile(rf"^\s*(?:export\s+)?{var}=(.*)$")
+        pat = re.compile(rf"^\s*(?:export\s+)?{var}=(.*)\Z", re.ASCII)
         last = None
         for f in grub_files(view):
             for ln in (view.get(f) or "").splitlines():

@@ -19,13 +19,13 @@ from remote.yamlload import safe_load
 
 NAME = "kubelet-gate"
 GATE = "KubeletPodResourcesGet"
-_TOP = re.compile(r"^featureGates:[ \t]*(?P<rest>[^\n#]*?)[ \t]*(?:#.*)?$")
+_TOP = re.compile(r"^featureGates:[ \t]*(?P<rest>[^\n#]*?)[ \t]*(?:#.*)?\Z")
 _CHILD = re.compile(r"^(?P<ind>[ \t]+)(?P<key>[A-Za-z0-9_\"']+)[ \t]*:[ \t]*(?P<val>[^#\n]*?)"
-                    r"[ \t]*(?:#.*)?$")
+                    r"[ \t]*(?:#.*)?\Z")
 
 
 def _version_ok(v: str | None) -> bool:
-    m = re.match(r"v?(\d+)\.(\d+)", v or "")
+    m = re.match(r"v?(\d+)\.(\d+)", v or "", re.ASCII)
     return bool(m) and (int(m.group(1)), int(m.group(2))) >= (1, 34)
 
 

@@ -113,7 +113,8 @@ def bind_set(facts: HostFacts) -> list[PciDevice]:
             if not m.is_bridge:
                 out[m.bdf] = m
     return sorted(out.values(), key=lambda d: (int(d.iommu_group or 0)
-                                               if (d.iommu_group or "0").isdigit() else 0, d.bdf))
+                                               if (d.iommu_group or "0").isascii()
+                                               and (d.iommu_group or "0").isdigit() else 0, d.bdf))
 
 
 AFTER_REBOOT = "after the reboot, if the re-probe finds the IOMMU on"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,97 @@ def test_dry_run_of_the_example_names_both_installs_with_values_the_labels_and_t
     assert helm["install/kata-deploy"]["values"]["node-feature-discovery"] == {"enabled": False}
     changes = [e for e in events if e["kind"] == "change"]
     assert len(changes) == 10 and not any(e["applied"] for e in changes)
+
+
+# --- inputs that once hung, tracebacked or were probed as empty (issue #17) ---
+
+def _bomb() -> str:
+    from tests.unit.test_yamlload import billion_laughs
+
+    return "x-bomb:\n" + "".join(f"  {line}\n" for line in billion_laughs().splitlines())
+
+
+def _facts(tmp_path: Path, text: str | None = None) -> Path:
+    path = tmp_path / "facts.yaml"
+    path.write_text((text or (EXAMPLES / "facts.yaml").read_text()).replace(
+        "../../tests/fixtures/hosts", str(ROOT / "tests/fixtures/hosts")))
+    return path
+
+
+@pytest.mark.parametrize("where", ["answers", "facts"])
+def test_a_billion_laughs_fails_within_seconds_with_exit_2(tmp_path, where):
+    """Before, `answers validate` of this 1 KiB file ran until killed (the line map walked
+    10^9 aliases); the same for a recorded facts file."""
+    answers, facts = EXAMPLES / "answers.yaml", _facts(tmp_path)
+    if where == "answers":
+        answers = tmp_path / "a.yaml"
+        answers.write_text((EXAMPLES / "answers.yaml").read_text() + _bomb())
+    else:
+        facts.write_text(facts.read_text() + _bomb())
+    runs = [("--answers", str(answers), "--facts", str(facts), "--dry-run")]
+    if where == "answers":
+        runs.append(("answers", "validate", str(answers)))
+    for args in runs:
+        started = time.monotonic()
+        out = cli(*args)
+        assert time.monotonic() - started < 20, args  # ~1 s; before, no end
+        assert out.returncode == 2, (args, out.stderr[-2000:])
+        assert f"error: {tmp_path}/" in out.stderr and "aliases expand" in out.stderr
+        assert "fix:" in out.stderr and "Traceback" not in out.stderr + out.stdout
+
+
+def test_a_recursive_alias_exits_2_instead_of_a_recursion_error(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text((EXAMPLES / "answers.yaml").read_text() + "x-loop: &loop [*loop]\n")
+    out = cli("answers", "validate", str(path))
+    assert out.returncode == 2 and "recursive alias" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_chart_values_reach_the_plan_as_helm_reads_them_or_are_refused(tmp_path):
+    text = (EXAMPLES / "answers.yaml").read_text()
+    assert text.count("  values: {}") == 2
+    path = tmp_path / "a.yaml"
+    path.write_text(text.replace("  values: {}", "  values: {since: 2024-01-01}", 1))
+    out = cli("--answers", str(path), "--facts", str(_facts(tmp_path)), "--dry-run", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    plan = next(json.loads(line)["plan"] for line in out.stdout.splitlines()
+                if json.loads(line)["kind"] == "plan")
+    values = next(c["detail"]["values"] for s in plan["steps"] for c in s["changes"]
+                  if s["id"] == "install/kata-deploy")
+    assert values["since"] == "2024-01-01"
+    path.write_text(text.replace("  values: {}", "  values: {logo: !!binary aGVsbG8=}", 1))
+    out = cli("answers", "validate", str(path))
+    assert out.returncode == 2 and "!!binary values are not read" in out.stderr
+    assert f"{path} (line 53)" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_unknown_check_to_ignore_fails_validate_with_the_names(tmp_path):
+    """Before, `answers validate` passed it and the run tracebacked (run_checks' ValueError)."""
+    path = tmp_path / "a.yaml"
+    path.write_text((EXAMPLES / "answers.yaml").read_text().replace("ignore: []",
+                                                                     "ignore: [kvm]"))
+    for args in (("answers", "validate", str(path)),
+                 ("--answers", str(path), "--facts", str(EXAMPLES / "facts.yaml"), "--dry-run")):
+        out = cli(*args)
+        assert out.returncode == 2, args
+        assert "checks.ignore[0] (line 74): not a check name" in out.stderr
+        assert "fix: use one of: cpu-virtualization, iommu-enabled," in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda t: t + "bogus: 1\n", "bogus (line 43): unknown key 'bogus'"),
+    (lambda t: t.replace("    ready: true\n", "    ready: true\n    colour: red\n", 1),
+     "nodes[0].colour (line 13): unknown key 'colour'"),
+    (lambda t: t.replace("gpu-vfio-ready", "no-such-tree"),
+     "hosts.gpu-node-1.tree (line 40): no directory at"),
+    (lambda t: t.replace("nodes:\n", "nodes: [\n", 1), "not valid YAML"),
+], ids=["unknown-top-level-key", "unknown-node-key", "missing-host-tree", "malformed"])
+def test_a_bad_facts_file_exits_2_naming_the_file_the_path_and_the_fix(tmp_path, edit, words):
+    facts = _facts(tmp_path)
+    facts.write_text(edit(facts.read_text()))
+    out = cli("--answers", str(EXAMPLES / "answers.yaml"), "--facts", str(facts), "--dry-run")
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr
+    assert f"error: {facts}:" in out.stderr and words in out.stderr and "fix:" in out.stderr
+    assert "Traceback" not in out.stderr and "plan" not in out.stdout

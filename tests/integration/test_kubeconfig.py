@@ -67,6 +67,16 @@ def garbage(lab, tmp: Path) -> Path:
     return path
 
 
+def alias_bomb(lab, tmp: Path) -> Path:
+    """The lab's own kubeconfig with a billion laughs appended: the kubernetes client's loader
+    would expand it (yaml.safe_load builds shared lists, its merging walks them)."""
+    from tests.unit.test_yamlload import billion_laughs
+
+    path = tmp / "config"
+    path.write_text(lab.kubeconfig.read_text() + billion_laughs())
+    return path
+
+
 def a_list(lab, tmp: Path) -> Path:
     return _write(tmp / "config", [_admin(lab)])
 
@@ -121,6 +131,7 @@ CASES: dict[str, tuple[Callable[..., Path], str | None, tuple[str, ...]]] = {
     "directory": (directory, None, ("is a directory", "the kubeconfig file itself")),
     "unreadable": (unreadable, None, ("cannot be read",)),
     "not-yaml": (garbage, None, ("not valid YAML", "line 3", "'@'")),
+    "alias-bomb": (alias_bomb, None, ("is not read", "aliases expand", "alias bomb")),
     "not-a-mapping": (a_list, None, ("not a kubeconfig",)),
     "no-current-context": (no_current_context, None, ("current-context",)),
     "unknown-context": (lambda lab, tmp: lab.kubeconfig, "nope",

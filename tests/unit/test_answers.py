@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 from installer.answers import dump_answers, parse_answers
 from installer.errors import EXIT_BAD_INPUT, UserError
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
+FULL = (EXAMPLES / "answers.yaml").read_text()
 BASE = textwrap.dedent("""\
     apiVersion: gpu-kata-installer.io/v1alpha1
     kind: Answers
@@ -257,3 +260,110 @@ def test_an_explicit_null_that_is_not_the_default_survives_saving():
     again = parse_answers(dump_answers(answers))
     assert again == answers and again.ssh.config_file is None
     assert "identityFile" in dump_answers(answers) and "passphraseEnv" not in dump_answers(answers)
+
+
+# --- names that must exist, and patterns that match the whole string in ASCII ---
+
+def test_an_unknown_check_to_ignore_fails_validation_listing_the_names():
+    error = bad("checks: {ignore: [consumer-gpu, kvm]}\n")
+    (problem,) = error.problems
+    assert (problem.where, problem.line) == ("checks.ignore[1]", 5)
+    assert problem.message == "not a check name"
+    for name in ("cpu-virtualization", "iommu-enabled", "kubelet-podresources-gate",
+                 "node-ready", "existing-nfd", "all"):
+        assert name in problem.fix
+
+
+def test_every_check_name_and_all_can_be_ignored_and_the_plan_builds():
+    """Each name the validator accepts is one the checks know: the plan (which runs the host
+    checks) raised ValueError for names it did not, 'node-ready' among them."""
+    from installer.checknames import IGNORABLE
+    from installer.facts import load_recorded_facts
+    from installer.plan import build_plan
+
+    facts = load_recorded_facts(EXAMPLES / "facts.yaml")
+    for name in IGNORABLE:
+        answers = parse_answers(FULL.replace("ignore: []", f"ignore: [{name}]"))
+        assert build_plan(answers, facts).steps, name
+
+
+@pytest.mark.parametrize(("extra", "path"), [
+    ("kataDeploy: {version: 3.29.0, namespace: \"kata-system\\n\"}\n", "kataDeploy.namespace"),
+    ("kataDeploy: {version: 3.29.0, release: \"kata-deploy\\n\"}\n", "kataDeploy.release"),
+    ("kataDeploy: {version: \"3.29.0\\n\"}\n", "kataDeploy"),
+    ("kataDeploy: {version: \"\u0663.29.0\"}\n", "kataDeploy"),  # an Arabic-Indic three
+    ("gpuOperator: {version: v26.3.1, timeout: \"10m\\n\"}\n", "gpuOperator.timeout"),
+    ("gpuOperator: {version: \"v26.3.\u0661\"}\n", "gpuOperator"),
+    ("nodes: {items: [{name: \"gpu-1\\n\", choice: kata}]}\n", "nodes.items[0].name"),
+    ("nodes: {items: [{name: a, choice: kata, address: \"h1\\n\"}]}\n",
+     "nodes.items[0].address"),
+    ("nodes: {items: [{name: a, choice: kata, address: \"fe80::1%$(reboot)\"}]}\n",
+     "nodes.items[0].address"),
+    ("nodes: {items: [{name: a, choice: kata, address: \"fe80::1%eth0\\n\"}]}\n",
+     "nodes.items[0].address"),
+    ("nodes: {items: [{name: a, choice: kata, user: \"root\\n\"}]}\n", "nodes.items[0].user"),
+    ("ssh: {jumpHost: \"bastion:\u00b2\"}\n", "ssh.jumpHost"),  # '²'.isdigit() is True
+    ("ssh: {jumpHost: \"bastion:\u0662\u0662\"}\n", "ssh.jumpHost"),
+    ("ssh: {sudo: {passwordEnv: \"PW\\n\"}}\n", "ssh.sudo.passwordEnv"),
+    ("sample: {memory: \"16Gi\\n\"}\n", "sample.memory"),
+    ("sample: {memory: \"\u0661\u0666Gi\"}\n", "sample.memory"),
+    ("gpuOperator: {version: v26.3.1, chart: {repo: \"https://x\\n\", name: g}}\n",
+     "gpuOperator.chart"),
+], ids=["namespace-newline", "release-newline", "version-newline", "version-arabic-digit",
+        "timeout-newline", "operator-version-arabic-digit", "node-name-newline",
+        "address-newline", "ipv6-scope-metacharacters", "ipv6-scope-newline", "user-newline",
+        "jump-port-superscript", "jump-port-arabic-digits", "env-newline", "memory-newline",
+        "memory-arabic-digits", "repo-url-newline"])
+def test_a_final_newline_or_a_non_ascii_digit_is_refused(extra, path):
+    head = BASE if extra.startswith(("nodes", "ssh", "sample")) else BASE.replace(
+        "kataDeploy: {version: 3.29.0}\n" if extra.startswith("kataDeploy") else
+        "gpuOperator: {version: v26.3.1}\n", "")
+    error = bad(extra, head)
+    assert [p.where for p in error.problems] == [path], str(error)
+    assert "Traceback" not in str(error)
+
+
+def test_an_ipv6_address_with_an_interface_scope_is_accepted():
+    answers = parse_answers(BASE + "nodes: {items: [{name: a, choice: kata, "
+                                   "address: 'fe80::1%eth0'}]}\n")
+    assert answers.nodes.items[0].address == "fe80::1%eth0"
+
+
+# --- chart values: JSON types, as helm reads them ---
+
+def test_chart_values_hold_json_types_only():
+    """An unquoted date stays the text written (what helm reads from the same YAML), so the
+    plan shows what helm gets; types JSON and helm cannot hold are refused with the line."""
+    answers = parse_answers(BASE.replace(
+        "kataDeploy: {version: 3.29.0}",
+        "kataDeploy:\n  version: 3.29.0\n  values: {since: 2024-01-01, at: 10:30, n: 1}"))
+    assert answers.kata_deploy.values == {"since": "2024-01-01", "at": "10:30", "n": 1}
+    for value, words in (("!!binary aGVsbG8=", "!!binary"), ("!!set {a, b}", "!!set"),
+                         (".nan", "not a finite number"), ("!!python/tuple [1]", "!!python")):
+        error = bad("", BASE.replace("kataDeploy: {version: 3.29.0}",
+                                     f"kataDeploy:\n  version: 3.29.0\n  values:\n"
+                                     f"    a: {value}"))
+        (problem,) = error.problems
+        assert words in problem.message and problem.line == 6 and problem.fix, value
+
+
+def test_a_billion_laughs_answers_file_is_refused_at_once():
+    import time
+
+    from tests.unit.test_yamlload import billion_laughs
+
+    started = time.monotonic()
+    error = bad("x:\n" + "".join(f"  {line}\n" for line in billion_laughs().splitlines()))
+    assert time.monotonic() - started < 2
+    assert "aliases expand" in str(error) and error.problems[0].line
+
+
+def test_a_recursive_alias_in_an_answers_file_is_refused():
+    error = bad("gpuOperator: &op {version: v26.3.1, values: {again: *op}}\n",
+                BASE.replace("gpuOperator: {version: v26.3.1}\n", ""))
+    assert "recursive alias" in str(error)
+
+
+def test_merge_keys_are_refused_with_the_fix():
+    error = bad("x: &x {port: 22}\nssh: {<<: *x}\n")
+    assert "`<<` merge keys" in str(error) and "ssh" in str(error)

@@ -163,12 +163,35 @@ def test_kubelet_gate_refuses_what_it_cannot_edit_safely():
     assert kubelet_gate.plan(f, kubelet_version="v1.31.0") is not None
 
 
+@pytest.mark.parametrize("text", [
+    "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)),
+    "featureGates: &g {A: [*g]}\n",
+], ids=["billion-laughs", "recursive-alias"])
+def test_a_kubelet_config_alias_bomb_is_a_finding_and_blocks_the_fix(text):
+    """Host files go through the same bounded loader as the answers: the check says what is
+    wrong with the file, and the fix refuses to edit it."""
+    from dataclasses import replace
+
+    from installer.checks import check_kubelet_gate
+
+    f = probe_local(OURS / "kubelet-no-gate")
+    f = replace(f, kubelet_config=text, files={**f.files, f.kubelet_config_path: text})
+    result = check_kubelet_gate(f, None)
+    assert result.status == "warn" and f.kubelet_config_path in result.summary
+    assert "aliases expand" in result.summary or "recursive alias" in result.summary
+    with pytest.raises(FixBlocked, match="not valid YAML"):
+        kubelet_gate.plan(f, kubelet_version="v1.31.0")
+
+
 @pytest.mark.parametrize(("line", "result"), [
     ('GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="intel_iommu=on"'),
     ("GRUB_CMDLINE_LINUX='quiet'", "GRUB_CMDLINE_LINUX='quiet intel_iommu=on'"),
     ("GRUB_CMDLINE_LINUX=quiet", 'GRUB_CMDLINE_LINUX="quiet intel_iommu=on"'),
     ('GRUB_CMDLINE_LINUX="a b" # keep', 'GRUB_CMDLINE_LINUX="a b intel_iommu=on" # keep'),
     ('GRUB_CMDLINE_LINUX="$X a"', None),
+    # a no-break space is no blank to sh: that line runs a command, it assigns nothing
+    ('\u00a0GRUB_CMDLINE_LINUX="quiet"', 'GRUB_CMDLINE_LINUX="intel_iommu=on"'),
 ])
 def test_grub_line_edits(line, result):
     f = probe_local(OURS / "gpu-host-driver")

@@ -29,8 +29,26 @@ def test_metacharacters_are_rejected(s):
             fn(s)
 
 
+@pytest.mark.parametrize("scope", [*EVIL[:-3], "eth0\n", "\u0661", "\u00e9", "a" * 16])
+def test_an_ipv6_scope_id_is_an_interface_name_and_nothing_else(scope):
+    """ipaddress takes any characters but '%' after it (`fe80::1%$(id)` parsed as an address);
+    the address reaches ssh, ssh_config and log lines."""
+    for address in (f"fe80::1%{scope}", f"[fe80::1%{scope}]"):
+        with pytest.raises(InvalidTarget):
+            validate_address(address)
+        with pytest.raises(InvalidTarget):
+            JumpHost.parse(f"ops@{address}:22")
+
+
+@pytest.mark.parametrize("port", ["\u00b2", "\u0662\u0662", "22\n"])
+def test_a_jump_host_port_is_ascii_digits(port):
+    with pytest.raises(InvalidTarget):
+        JumpHost.parse(f"bastion:{port}")
+
+
 @pytest.mark.parametrize("ok", ["node-1", "gpu.node_02", "10.0.0.1", "fe80::1", "[::1]",
-                                "host.example.com", "labalias"])
+                                "host.example.com", "labalias", "fe80::1%eth0", "fe80::1%3",
+                                "[fe80::1%enp65s0f0.100]"])
 def test_ordinary_names_and_addresses_pass(ok):
     validate_address(ok)
 

@@ -1,0 +1,95 @@
+"""Recorded facts files (`--facts`): anything not of the recorded shape is exit 2 naming the
+file, the dotted path, the line and the fix - never a node probed as an empty host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from installer.errors import EXIT_BAD_INPUT, UserError
+from installer.facts import load_recorded_facts
+from installer.hostplan import ProbeFailure
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = (ROOT / "installer/examples/facts.yaml").read_text().replace(
+    "../../tests/fixtures/hosts", str(ROOT / "tests/fixtures/hosts"))
+
+
+def _load(tmp_path: Path, text: str):
+    path = tmp_path / "facts.yaml"
+    path.write_text(text)
+    return path, load_recorded_facts(path)
+
+
+def _refused(tmp_path: Path, text: str) -> tuple[Path, UserError]:
+    with pytest.raises(UserError) as caught:
+        _load(tmp_path, text)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    return tmp_path / "facts.yaml", caught.value
+
+
+def test_the_example_loads_with_its_host_trees_probed(tmp_path):
+    _, facts = _load(tmp_path, EXAMPLE)
+    assert [n.name for n in facts.cluster.nodes] == ["control-1", "gpu-node-1", "gpu-node-2",
+                                                      "gpu-node-3"]
+    assert facts.hosts["gpu-node-1"].hostname and facts.hosts["gpu-node-1"].cpu_flags
+    assert isinstance(facts.hosts["control-1"], ProbeFailure)  # no tree: said, not guessed
+
+
+@pytest.mark.parametrize(("edit", "where", "words"), [
+    (lambda t: t + "bogus: 1\n", "bogus", "unknown key 'bogus'"),
+    (lambda t: t.replace("    ready: true\n", "    ready: true\n    colour: red\n", 1),
+     "nodes[0].colour", "unknown key 'colour'"),
+    (lambda t: t.replace("gpu-node-1: {tree:", "gpu-node-1: {tre:"), "hosts.gpu-node-1.tre",
+     "unknown key 'tre'"),
+    (lambda t: t.replace("ready: true", "ready: 'yes'", 1), "nodes[0].ready", "boolean"),
+    (lambda t: t.replace("name: gpu-node-1", "name: 'gpu node 1'"), "nodes[1].name",
+     "not a Kubernetes node name"),
+    (lambda t: t.replace("name: gpu-node-1", 'name: "gpu-node-1\\n"'), "nodes[1].name",
+     "not a Kubernetes node name"),
+    (lambda t: t.replace('pci-10de.present: "true"}', 'pci-10de.present: "tr ue"}', 1),
+     "nodes[1].labels.feature.node.kubernetes.io/pci-10de.present", "label value"),
+    (lambda t: t.replace("labels: {feature.node", "labels: {'bad key!': x, feature.node", 1),
+     "nodes[1].labels.bad key!.[key]", "label key"),
+    (lambda t: t.replace("address: 192.0.2.11", "address: 'fe80::1%$(id)'"),
+     "nodes[1].address", "scope id"),
+    (lambda t: t.replace("gpu-vfio-ready", "no-such-tree"), "hosts.gpu-node-1.tree",
+     "no directory at"),
+    (lambda t: t.replace(str(ROOT / "tests/fixtures/hosts/gpu-vfio-ready"),
+                         str(ROOT / "installer")), "hosts.gpu-node-1.tree",
+     "not a captured host tree"),
+    (lambda t: t.replace(str(ROOT / "tests/fixtures/hosts/gpu-vfio-ready"),
+                         str(ROOT / "README.md")), "hosts.gpu-node-1.tree", "not a directory"),
+    (lambda t: t + "  gpu-node-9: {tree: .}\n", "hosts.gpu-node-9",
+     "no node 'gpu-node-9' is listed under nodes"),
+    (lambda t: t.replace("  - name: gpu-node-3", "  - name: gpu-node-2"), "(document)",
+     "gpu-node-2 listed twice"),
+    (lambda t: "nodes: [unclosed\n", "facts.yaml", "expected ',' or ']'"),
+    (lambda t: "- a\n", "(document)", "must be a mapping"),
+    (lambda t: "nodes: {name: a}\n", "nodes", "valid list"),
+    (lambda t: t.replace("releases: []", "releases: [{name: kata-deploy}]"), "releases[0].chart",
+     "required key 'chart' is missing"),
+], ids=["unknown-top-level-key", "unknown-node-key", "unknown-host-key", "wrong-type",
+        "bad-node-name", "node-name-newline", "bad-label-value", "bad-label-key",
+        "ipv6-scope-metacharacters", "missing-host-tree", "tree-not-a-host", "tree-is-a-file",
+        "host-for-an-unlisted-node", "duplicate-node", "malformed", "not-a-mapping",
+        "nodes-not-a-list", "release-missing-key"])
+def test_a_malformed_facts_file_names_the_file_the_path_and_the_fix(tmp_path, edit, where,
+                                                                     words):
+    path, error = _refused(tmp_path, edit(EXAMPLE))
+    rendered = str(error)
+    assert rendered.startswith(str(path)), rendered
+    problem = next((p for p in error.problems if p.where.endswith(where)), None)
+    assert problem is not None, rendered
+    assert words in problem.message and problem.fix, rendered
+    assert problem.line or where in ("(document)", "facts.yaml"), rendered
+    assert "Traceback" not in rendered
+
+
+def test_a_billion_laughs_facts_file_is_refused(tmp_path):
+    from tests.unit.test_yamlload import billion_laughs
+
+    _, error = _refused(tmp_path, EXAMPLE.replace("releases: []", "releases: []\nx:\n" + "".join(
+        f"  {line}\n" for line in billion_laughs().splitlines())))
+    assert "aliases expand" in str(error)
