@@ -26,7 +26,6 @@ CONTAINERD_VERSION = "containerd://2.1.4"
 FIXTURE_DIRS = [
     *(Path(p) for p in os.environ.get("LAB_FIXTURES_DIR", "").split(os.pathsep) if p),
     REPO / "tests" / "fixtures" / "hosts",
-    Path("/work/shared/fixtures/hosts"),
 ]
 PROFILE_FALLBACKS = {"cpu-only": ["cpu-only", "plain-vm"]}
 

@@ -1,4 +1,4 @@
-"""Every host tree (this repository's and ../shared's) against the expectation table below:
+"""Every host tree of the repository against the expectation table below:
 each verdict with the reason a reviewer can check against the tree's files."""
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
         "kubelet-runtime-timeout": ("warn", "0s"),
         "container-runtime": ("pass", "containerd"),
     },
-    # ../shared: captured from a real 2-vCPU AMD EPYC VM (flattened link files)
+    # captured from a real 2-vCPU AMD EPYC VM (flattened link files)
     "plain-vm": {
         "cpu-virtualization": ("warn", "dev/kvm present, no svm flag: nested/paravirtual KVM"),
         "iommu-enabled": ("fail", "no sys/kernel/iommu_groups at all"),

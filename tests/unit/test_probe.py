@@ -9,7 +9,7 @@ import pytest
 
 from remote.hostfacts import HostFacts
 from remote.probe import PROBE_SCRIPT, parse_probe, probe_command, probe_local
-from tests.fixtures.trees import OURS, SHARED, all_trees
+from tests.fixtures.trees import OURS, all_trees
 
 ALL = all_trees()
 
@@ -41,7 +41,7 @@ def test_specific_facts():
     assert amd.os_family == "rhel" and amd.cpu_vendor == "AuthenticAMD" and "svm" in amd.cpu_flags
     hgx = probe_local(OURS / "hgx-nvswitch")
     assert len(hgx.gpus) == 8 and len(hgx.nvswitches) == 4
-    vm = probe_local(SHARED / "plain-vm")  # links stored as files holding their target
+    vm = probe_local(OURS / "plain-vm")  # links stored as files holding their target
     assert vm.modules is None and vm.device("0000:00:01.0").driver == "virtio-pci"
     assert not vm.iommu_groups_dir and vm.kvm_present and vm.cpu_flags == ["hypervisor"]
 
