@@ -270,7 +270,10 @@ def _value(tp: Any, value: Any, loc: Location, errors: list[Error]) -> Any:
             return value
         names = [repr(c) for c in choices]
         listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-        errors.append(Error(loc, "choice", f"Input should be {listed}"))
+        why = (f" (YAML read an unquoted word as {str(value).lower()}: quote it, e.g. "
+               f"{names[-1]})" if isinstance(value, bool) and isinstance(choices[-1], str)
+               else "")
+        errors.append(Error(loc, "choice", f"Input should be {listed}{why}"))
         return _BAD
     if tp is Any:
         return value

@@ -76,6 +76,8 @@ MALFORMED = [
      "kata"),
     ("bad default", "nodes: {default: leave}\n", "nodes.default", "kata"),
     ("fix policy typo", "hostFixes: {iommu: yes}\n", "hostFixes.iommu", "apply"),
+    ("unquoted off read as false", None, "gpuOperator.ccMode",
+     "unquoted word as false: quote it, e.g. 'off'"),
     ("items not a list", "nodes: {items: {a: kata}}\n", "nodes.items", "list"),
     ("wrong apiVersion", None, "apiVersion", "gpu-kata-installer.io/v1alpha1"),
     ("wrong kind", None, "kind", "Answers"),
@@ -103,6 +105,8 @@ HEADS = {
     "kata-deploy version with v": BASE.replace("3.29.0", "v3.29.0"),
     "operator version without v": BASE.replace("v26.3.1", "26.3.1"),
     "kata-deploy too old": BASE.replace("3.29.0", "3.20.0"),
+    "unquoted off read as false": BASE.replace("gpuOperator: {version: v26.3.1}",
+                                               "gpuOperator: {version: v26.3.1, ccMode: off}"),
     "two chart sources": BASE.replace(
         "kataDeploy: {version: 3.29.0}",
         "kataDeploy: {version: 3.29.0, chart: {oci: 'oci://x/y', path: ./c}}"),
