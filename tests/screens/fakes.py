@@ -17,7 +17,6 @@ from pathlib import Path
 from installer.answers import Answers, Cluster, load_answers
 from installer.clusterinfo import ClusterView, EventRow, PodRow, diagnosis_findings
 from installer.diagnose import PodInfo, State
-from installer.engine import ChecksFailed
 from installer.errors import StepFailed
 from installer.events import Output, PodLog, PodStatus
 from installer.facts import (
@@ -130,13 +129,6 @@ class World:
             if step.id == world.ask:
                 world.answers_seen.append(await ctx.decider.confirm(
                     f"Apply {step.title}?", f"{step.id} changes the cluster", "ask"))
-            if step.action == "host-fix":  # as the real one: consent by policy, first
-                fix = step.params["change"]
-                if not await ctx.decider.confirm(f"Apply '{fix['name']}' on "
-                                                 f"{step.params['node']}?", fix["preview"],
-                                                 fix["policy"]):
-                    raise ChecksFailed(f"{step.params['node']}: '{fix['name']}' was not "
-                                       "allowed")
             if step.id == world.block:
                 await asyncio.sleep(3600)
             if step.id == world.sync_block:

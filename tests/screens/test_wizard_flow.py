@@ -229,9 +229,12 @@ async def test_planned_host_fixes_show_previews_consent_and_progress():
         assert [s.id for s in fixes] == [
             "fix/gpu-node-2/iommu-cmdline", "fix/gpu-node-2/nouveau-blacklist",
             "fix/gpu-node-2/nvidia-driver-off", "fix/gpu-node-2/kubelet-gate",
-            "fix/gpu-node-2/reboot"]
+            "fix/gpu-node-2/reboot", "fix/gpu-node-2/vfio-bind"]
         status = shown(app, "#fixes-status")
-        assert "5 host fixes planned · reboot needed on gpu-node-2" in status
+        assert ("5 host fixes planned, 1 more after the reboot (asked for again then) · "
+                "reboot needed on gpu-node-2") in status
+        table = app.screen.query_one(DataTable)
+        assert table.get_cell("5", "status").plain == "after reboot"
         assert 'GRUB_CMDLINE_LINUX="intel_iommu=on"' in shown(app, "#preview")
         table = app.screen.query_one(DataTable)
         assert table.get_cell("0", "policy") == "asks first"
@@ -304,7 +307,7 @@ async def test_review_shows_exactly_the_dry_run_plan():
     async with app.run_test(size=(120, 40)):
         expected = render_plan(build_plan(app.state.answers, app.state.facts).to_dict())
         assert app.screen.lines == expected
-        assert "19 steps, 10 changes" in shown(app, "#plan-summary")
+        assert "20 steps, 11 changes" in shown(app, "#plan-summary")
 
 
 async def test_review_looks_for_gpu_pods_on_the_nodes_to_relabel_and_warns():
