@@ -167,7 +167,8 @@ def test_dry_run_of_the_example_names_both_installs_with_values_the_labels_and_t
         "enabled": True, "mode": "kata"}
     assert helm["install/kata-deploy"]["values"]["node-feature-discovery"] == {"enabled": False}
     changes = [e for e in events if e["kind"] == "change"]
-    assert len(changes) == 10 and not any(e["applied"] for e in changes)
+    assert len(changes) == 11 and not any(e["applied"] for e in changes)
+    assert sum(1 for e in changes if e["message"].startswith("gpu-node-2: after the reboot")) == 1
 
 
 # --- inputs that once hung, tracebacked or were probed as empty (issue #17) ---
