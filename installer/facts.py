@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from installer.apierrors import ReadError
 from installer.errors import Problem, UserError
 from installer.yamlsrc import load_yaml
 
@@ -75,6 +76,8 @@ class ClusterFacts:
     # Labels under the installer's and operator's prefixes, recorded before the first change
     # (node -> labels); None until recorded. Uninstall returns nodes to exactly these.
     recorded_labels: dict[str, dict[str, str]] | None = None
+    # What the API server refused to let discovery read (troubleshooting reports it).
+    unread: tuple[ReadError, ...] = ()
 
     def node(self, name: str) -> NodeFacts | None:
         return next((n for n in self.nodes if n.name == name), None)
