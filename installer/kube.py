@@ -81,12 +81,12 @@ class Kube:
     def server(self) -> str:
         return self.endpoint.server
 
-    def _get(self, path: str, query: dict[str, str],
-             timeout: urllib3.Timeout = _DEFAULT_TIMEOUT) -> urllib3.BaseHTTPResponse:
+    def _get(self, path: str, query: dict[str, str], timeout: urllib3.Timeout | None = None
+             ) -> urllib3.BaseHTTPResponse:
         return self._request("GET", path, query, None, "", timeout)
 
     def _request(self, method: str, path: str, query: dict[str, str], body: Any,
-                 content_type: str, timeout: urllib3.Timeout = _DEFAULT_TIMEOUT
+                 content_type: str, timeout: urllib3.Timeout | None = None
                  ) -> urllib3.BaseHTTPResponse:
         """The open response (its body not read yet). Every failure is said here, once for
         every caller: ApiError names the refused request (verb, resource, namespace),
@@ -98,7 +98,8 @@ class Kube:
         try:
             response = self.endpoint.pool.request(
                 method, url, headers=headers, preload_content=False,
-                body=None if body is None else json.dumps(body).encode(), timeout=timeout)
+                body=None if body is None else json.dumps(body).encode(),
+                timeout=_DEFAULT_TIMEOUT if timeout is None else timeout)
             if 200 <= response.status <= 299:
                 return response
             data = self._read(response)
