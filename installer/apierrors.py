@@ -99,8 +99,8 @@ class ReadError:
 
     def problem(self) -> Problem:
         said = f": {self.said}" if self.said else ""
-        return Problem("cluster.context", f"{self.refused} (HTTP {self.status} {self.reason}"
-                       f"{said})", self.fix)
+        return Problem("cluster.context",
+                       f"{self.refused} - HTTP {self.status} {self.reason}{said}", self.fix)
 
     def __str__(self) -> str:
         return f"{self.where}: cannot {self.verb} {self.what} (HTTP {self.status} {self.reason})"

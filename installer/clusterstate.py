@@ -111,4 +111,4 @@ async def read_state(k: kube.Kube, cluster: ClusterFacts, namespaces: tuple[str,
                  nfd_workers=cluster.nfd_workers, pods=pods, events=events,
                  host_checks=checks, nvswitch_nodes=nvswitch_nodes,
                  operator_namespace=namespaces[-1], kata_namespace=namespaces[0],
-                 unread=(*cluster.unread, *unread))
+                 unread=tuple(dict.fromkeys((*cluster.unread, *unread))))  # each once

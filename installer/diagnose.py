@@ -397,8 +397,8 @@ def unread_findings(state: State) -> list[Finding]:
     the command line and the bundle have nothing else that would say their view is partial,
     and a clean diagnosis of half the cluster must not read as "no problem found"."""
     return [Finding("cluster-unread" if e.where == "the cluster" else "namespace-unread",
-                    str(e), f"{e.refused}: every finding here comes from a view without "
-                    "them", (f"HTTP {e.status} {e.reason}", *((e.said,) if e.said else ())),
+                    str(e), f"{e.refused}; every finding here comes from a view without it",
+                    (f"HTTP {e.status} {e.reason}", *((e.said,) if e.said else ())),
                     e.fix, 100)
             for e in state.unread]
 
