@@ -62,7 +62,8 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
         ctx = Context(dry_run=True, sinks=[], decider=_NoConsent(),
                       services=run_services(answers, redactor))
         executors = {**default_executors(),
-                     "discover": functools.partial(discover.discover, partial=True)}
+                     "discover": functools.partial(discover.discover, partial=True),
+                     "gpu-pods": functools.partial(discover.gpu_pods, partial=True)}
         plan, facts, _ = await Engine(answers, ctx, executors).run_checks(Facts(cluster=None))
         host_checks = {s.params["node"]: s.params.get("checks", [])
                        for s in plan.phase("check") if "node" in s.params}

@@ -106,15 +106,25 @@ async def discover(ctx: Context, step: Step, facts: Facts, *, partial: bool = Fa
     return replace(facts, cluster=found.cluster, source=found.source)
 
 
-async def gpu_pods(ctx: Context, step: Step, facts: Facts) -> Facts:
+async def gpu_pods(ctx: Context, step: Step, facts: Facts, *, partial: bool = False
+                   ) -> Facts:
     """GPU pods on the nodes to relabel, so the plan can warn before it disrupts them.
 
     Uses the run's client when discovery made one; a wizard dry-run starts from facts it
-    discovered earlier, so it connects here."""
+    discovered earlier, so it connects here. `partial` (troubleshooting): a pod list the
+    context may not make is kept in `unread`, and the nodes count as looked at."""
     from installer import kube
 
     k = ctx.services.get("kube") or _connect(step.params.get("kubeconfig"),
                                              step.params.get("context"),
                                              ctx.services.get("redactor"))
     ctx.services["kube"] = k
-    return with_gpu_pods(facts, await kube.find_gpu_pods(k, list(step.params["nodes"])))
+    nodes = list(step.params["nodes"])
+    try:
+        return with_gpu_pods(facts, await kube.find_gpu_pods(k, nodes))
+    except kube.ApiError as exc:
+        if not partial:
+            raise
+        looked = with_gpu_pods(facts, dict.fromkeys(nodes, ()))
+        return replace(looked, cluster=replace(
+            looked.cluster, unread=(*looked.cluster.unread, exc.read)))

@@ -7,12 +7,14 @@ traceback; troubleshooting reports what it could not read as findings instead.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,19 +32,28 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMITED = "gki-limited"  # the ServiceAccount and its ClusterRole
 
 
-@pytest.fixture
-def limited(lab, tmp_path):
-    """A kubeconfig whose user may read nodes, pods (and their logs) and events cluster-wide,
-    and nothing else: no RuntimeClasses, no Secrets (so no helm releases), no ClusterPolicy,
-    DaemonSets or ConfigMaps - the RBAC-limited operator the issue names."""
+@contextlib.contextmanager
+def reader(lab, tmp_path: Path, resources: list[str]) -> Iterator[tuple[Path, str]]:
+    """A kubeconfig (and its token) whose user may get and list just `resources` (core
+    group) cluster-wide."""
     lab.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                "metadata": {"name": LIMITED}, "rules": [
-                   {"apiGroups": [""], "resources": ["nodes", "pods", "pods/log", "events"],
-                    "verbs": ["get", "list"]}]})
-    token = token_kubeconfig(lab, tmp_path / "kubeconfig", LIMITED, LIMITED)
-    yield tmp_path / "kubeconfig", token
-    delete_account(lab, LIMITED)
-    lab.kubectl("delete", "clusterrole", LIMITED, "--ignore-not-found")
+                   {"apiGroups": [""], "resources": resources, "verbs": ["get", "list"]}]})
+    try:
+        yield tmp_path / "kubeconfig", token_kubeconfig(lab, tmp_path / "kubeconfig",
+                                                        LIMITED, LIMITED)
+    finally:
+        delete_account(lab, LIMITED)
+        lab.kubectl("delete", "clusterrole", LIMITED, "--ignore-not-found")
+
+
+@pytest.fixture
+def limited(lab, tmp_path):
+    """A user who may read nodes, pods (and their logs) and events cluster-wide, and nothing
+    else: no RuntimeClasses, no Secrets (so no helm releases), no ClusterPolicy, DaemonSets
+    or ConfigMaps - the RBAC-limited operator the issue names."""
+    with reader(lab, tmp_path, ["nodes", "pods", "pods/log", "events"]) as found:
+        yield found
 
 
 def _answers(lab, tmp_path: Path, kubeconfig: Path) -> Path:
@@ -113,6 +124,29 @@ def test_a_user_rbac_forbids_runtimeclasses_and_secrets(lab, tmp_path, limited):
     assert "may not list secrets" in summary
     for out in (dry, shot, bundle):
         assert token not in out.stdout + out.stderr
+
+
+def test_troubleshoot_by_a_user_who_may_read_only_nodes_reports_every_read_it_could_not(
+        lab, tmp_path):
+    """No pods anywhere either: the gather's look for GPU pods on the nodes to relabel, the
+    namespaces' pods and events and the cluster's pods are refused too - findings, each
+    once, and the hosts are still probed and checked."""
+    with reader(lab, tmp_path, ["nodes"]) as (kubeconfig, _):
+        answers = _answers(lab, tmp_path, kubeconfig)
+        shot = installer(lab, tmp_path, "troubleshoot", "--json", "--answers", str(answers))
+    _no_traceback(shot)
+    assert shot.returncode == 1, shot.stderr[-2000:]
+    found = json.loads(shot.stdout)
+    symptoms = [f["symptom"] for f in found if f["rule"].endswith("-unread")]
+    assert len(symptoms) == len(set(symptoms)), symptoms
+    assert {"all namespaces: cannot list pods (HTTP 403 Forbidden)",
+            "namespace kata-system: cannot list pods (HTTP 403 Forbidden)",
+            "namespace gpu-operator: cannot list pods (HTTP 403 Forbidden)",
+            "the cluster: cannot list runtimeclasses.node.k8s.io (HTTP 403 Forbidden)"} <= set(
+        symptoms), symptoms
+    # the host checks ran: the lab's unprepared host is diagnosed from its probe
+    assert any(f["rule"] in ("iommu-off", "host-driver-loaded") for f in found), \
+        [f["rule"] for f in found]
 
 
 def _admin(lab) -> dict:
