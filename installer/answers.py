@@ -125,6 +125,9 @@ class Sudo(Record):
     password_prompt: bool = False
 
 
+DEFAULT_SSH_CONFIG = "~/.ssh/config"  # OpenSSH's own: used when it exists, like ssh does
+
+
 class SSH(Record):
     user: UserName = "root"
     port: Port = 22
@@ -135,7 +138,7 @@ class SSH(Record):
     jump_host: JumpHost | None = None
     known_hosts: LocalPath = "~/.ssh/known_hosts"
     host_key_policy: Literal["strict", "accept-new"] = "strict"
-    config_file: LocalPath | None = "~/.ssh/config"
+    config_file: LocalPath | None = DEFAULT_SSH_CONFIG
     connect_timeout: Annotated[float, Bounds(gt=0, le=600)] = 10.0
     command_timeout: Annotated[float, Bounds(gt=0, le=7200)] = 300.0
     concurrency: Annotated[int, Bounds(ge=1, le=1000)] = 50

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -78,21 +79,24 @@ class Contexts:
 
 
 def list_contexts(kubeconfig: str | None) -> Contexts:
-    """The contexts of a kubeconfig, or why it cannot be read (never raises).
+    """The contexts of a kubeconfig (or of KUBECONFIG's files, merged), or why it cannot be
+    read (never raises).
 
     Read as YAML, not through the kubernetes client: the wizard's first screen asks, and the
     client's import costs more than the first frame may take."""
-    from installer.kubeconfig import context_names, kubeconfig_path, read_kubeconfig
+    from installer.kubeconfig import context_names, kubeconfig_files, load_kubeconfig
 
-    path = kubeconfig_path(kubeconfig)
-    if not Path(path).is_file():
+    files = kubeconfig_files(kubeconfig)
+    path = os.pathsep.join(files)
+    if not any(Path(f).is_file() for f in files):
         return Contexts(path, error=f"no file at {path}")
     try:
-        names, current = context_names(read_kubeconfig(path))
+        config = load_kubeconfig(kubeconfig)
+        names, current = context_names(config.data)
     except UserError as exc:  # a broken kubeconfig is the operator's input, not our bug
         why = exc.problems[0].message if exc.problems else exc.summary
         return Contexts(path, error=f"cannot read {path}: {why}")
-    return Contexts(path, names, current)
+    return Contexts(config.source, names, current)
 
 
 def pod_row(pod: dict[str, Any]) -> PodRow:

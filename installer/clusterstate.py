@@ -49,23 +49,17 @@ class Listing:
     errors: tuple[ReadError, ...] = ()  # namespaces that could not be read, and why
 
 
-def _refused(exc: kube.ApiError, namespace: str, what: str) -> ReadError:
-    return ReadError(namespace, what, exc.status, exc.reason)
-
-
 def list_namespaces(k: kube.Kube, namespaces: tuple[str, ...]) -> Listing:
     pods: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     errors: list[ReadError] = []
     for ns in namespaces:
-        what = "pods"
         try:
             pods += list_pods(k, ns)
-            what = "events"
             events += k.list_items(f"/api/v1/namespaces/{ns}/events")
         except kube.ApiError as exc:  # a partial view still helps; say what could not be read
             if exc.status != 404:
-                errors.append(_refused(exc, ns, what))
+                errors.append(exc.read)
     return Listing(namespaces, tuple(pods), tuple(events), tuple(errors))
 
 
@@ -80,15 +74,19 @@ def _read(k: kube.Kube, namespaces: tuple[str, ...], listing: Listing | None) ->
                  if (p.get("spec") or {}).get("runtimeClassName") == GPU_RUNTIME_CLASS
                  and (p["metadata"]["namespace"], p["metadata"]["name"]) not in seen]
     except kube.ApiError as exc:
-        errors.append(_refused(exc, "", "pods"))
+        errors.append(exc.read)
     events = [e for e in listing.events if e.get("type") == "Warning"]
     for ns in sorted({p["metadata"]["namespace"] for p in pods} - {*namespaces}):
         try:
             events += k.list_items(f"/api/v1/namespaces/{ns}/events",
                                    fieldSelector="type=Warning")
         except kube.ApiError as exc:
-            errors.append(_refused(exc, ns, "events"))
-    policy = kube.read_cluster_policy(k)
+            errors.append(exc.read)
+    try:
+        policy = kube.read_cluster_policy(k)
+    except kube.ApiError as exc:
+        errors.append(exc.read)
+        policy = None
     infos = tuple(pod_info(k, p) for p in pods)
     event_infos = tuple(EventInfo(e["metadata"]["namespace"],
                                   f"{e['involvedObject'].get('kind', '')}/"
@@ -113,4 +111,4 @@ async def read_state(k: kube.Kube, cluster: ClusterFacts, namespaces: tuple[str,
                  nfd_workers=cluster.nfd_workers, pods=pods, events=events,
                  host_checks=checks, nvswitch_nodes=nvswitch_nodes,
                  operator_namespace=namespaces[-1], kata_namespace=namespaces[0],
-                 unread=unread)
+                 unread=tuple(dict.fromkeys((*cluster.unread, *unread))))  # each once

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from installer.apierrors import ReadError
 from installer.facts import WORKLOAD_LABEL, NodeFacts, ReleaseFacts
 from installer.values import VALID_WORKLOADS
 from installer.verify import CC_READY_LABEL, DRIVER_LABEL, GPU_RUNTIME_CLASS, PodInfo
@@ -38,30 +39,6 @@ class EventInfo:
     reason: str
     message: str
     type: str = "Warning"
-
-
-@dataclass(frozen=True)
-class ReadError:
-    """Something the rules needed that the API server refused to list: the findings are then
-    drawn from a partial view, and the reader must be told which part is missing."""
-
-    namespace: str  # "" for the whole cluster
-    what: str  # "pods" or "events"
-    status: int
-    reason: str
-
-    @property
-    def where(self) -> str:
-        return f"namespace {self.namespace}" if self.namespace else "all namespaces"
-
-    @property
-    def fix(self) -> str:
-        scope = f"-n {self.namespace}" if self.namespace else "--all-namespaces"
-        return (f"use a context allowed to list pods and events in {self.where} "
-                f"(check: kubectl auth can-i list {self.what} {scope})")
-
-    def __str__(self) -> str:
-        return f"{self.where}: cannot list {self.what} (HTTP {self.status} {self.reason})"
 
 
 @dataclass(frozen=True)
@@ -412,14 +389,16 @@ RULES: tuple[Rule, ...] = (
 
 
 def unread_findings(state: State) -> list[Finding]:
-    """What the API server refused to list, as findings to put before the rules' own.
+    """What the API server refused to let troubleshooting read (discovery's reads, the
+    namespaces' pods and events, the ClusterPolicy), as findings to put before the rules'
+    own. `cluster-unread` for a cluster-scoped resource, `namespace-unread` for the rest.
 
     Why not a rule: the troubleshoot screen already lists read errors beside its findings;
     the command line and the bundle have nothing else that would say their view is partial,
     and a clean diagnosis of half the cluster must not read as "no problem found"."""
-    return [Finding("namespace-unread", str(e),
-                    f"the context may not list {e.what} in {e.where}: every finding here "
-                    "comes from a view without them", (f"HTTP {e.status} {e.reason}",),
+    return [Finding("cluster-unread" if e.where == "the cluster" else "namespace-unread",
+                    str(e), f"{e.refused}; every finding here comes from a view without it",
+                    (f"HTTP {e.status} {e.reason}", *((e.said,) if e.said else ())),
                     e.fix, 100)
             for e in state.unread]
 

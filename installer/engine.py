@@ -172,6 +172,10 @@ class Engine:
             self.ctx.emit(StepFinished(path=step.id, status="failed", message=str(exc),
                                        detail="; ".join(x for x in (exc.cause, exc.fix) if x)))
             raise
+        except UserError as exc:  # found mid-step (a refused API request): the step failed;
+            # its problems and fixes are said once, by the front end that shows the error
+            self.ctx.emit(StepFinished(path=step.id, status="failed", message=exc.summary))
+            raise
         if step.phase == "change" and self.ctx.journal:
             # Journalled before it is reported: a step the operator saw finish is on disk
             # even if the installer is killed the next instant.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from installer.answers import HostAddress, K8sName, LocalPath, NodeName
+from installer.apierrors import ReadError
 from installer.errors import Problem, UserError
 from installer.record import Invalid, Record
 from installer.yamlsrc import Location, dotted, line_for, load_yaml
@@ -78,6 +79,8 @@ class ClusterFacts:
     # Labels under the installer's and operator's prefixes, recorded before the first change
     # (node -> labels); None until recorded. Uninstall returns nodes to exactly these.
     recorded_labels: dict[str, dict[str, str]] | None = None
+    # What the API server refused to let discovery read (troubleshooting reports it).
+    unread: tuple[ReadError, ...] = ()
 
     def node(self, name: str) -> NodeFacts | None:
         return next((n for n in self.nodes if n.name == name), None)

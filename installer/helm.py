@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from installer.apierrors import refusal_in
 from installer.childenv import child_env
 from installer.errors import Problem, StepFailed, UserError
 from installer.facts import ReleaseFacts
@@ -38,15 +39,15 @@ VALUES_AT_ONCE = 4  # `helm get values` processes at once during discovery
 @dataclass(frozen=True)
 class Helm:
     binary: str
-    kubeconfig: str
+    kubeconfig: str | None  # None: the files KUBECONFIG lists (helm merges them as kubectl)
     context: str | None
 
     def base_args(self) -> list[str]:
-        args = ["--kubeconfig", self.kubeconfig]
+        args = ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
         return args + (["--kube-context", self.context] if self.context else [])
 
 
-def find_helm(kubeconfig: str, context: str | None) -> Helm:
+def find_helm(kubeconfig: str | None, context: str | None) -> Helm:
     binary = os.environ.get("GPU_KATA_HELM") or shutil.which("helm")
     if not binary:
         raise UserError("helm not found", [Problem(
@@ -119,6 +120,11 @@ async def list_releases(helm: Helm) -> list[ReleaseFacts]:
     code, out, err = await run_helm(helm, ["list", "--all-namespaces", "--deployed", "--failed",
                                            "--pending", "-o", "json"])
     if code != 0:
+        # helm keeps releases in secrets: a context that may not list them is refused by
+        # the API server, and says so like any refused read (installer.apierrors).
+        refused = refusal_in(err or out, helm.context)
+        if refused is not None:
+            raise refused
         raise StepFailed(f"helm list failed: {err.strip() or out.strip()}",
                          fix="check the kubeconfig and that helm can reach the cluster")
     listed = json.loads(out or "[]")

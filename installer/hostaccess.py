@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.answers import Answers
+from installer.answers import DEFAULT_SSH_CONFIG, Answers
 from installer.childenv import hide_from_children
 from installer.errors import Problem, UserError
 from remote.ssh import SSHOptions
@@ -49,6 +49,23 @@ def _secret(env: str | None, prompt: bool, what: str, ask: Prompt | None) -> str
     return None
 
 
+def _ssh_config(path: str | None) -> str | None:
+    """ssh.configFile as SSHOptions takes it, read the way ssh reads its config: the default
+    ~/.ssh/config when it exists (None: asyncssh reads it then, and only then - a missing
+    one is no config, not a failure on every host), another file only if it is there
+    (`ssh -F` refuses a missing one too), null for none at all."""
+    if not path:
+        return ""
+    if path == DEFAULT_SSH_CONFIG:
+        return None
+    expanded = os.path.expanduser(path)
+    if not os.path.isfile(expanded):
+        raise UserError(f"ssh.configFile: no SSH config file at {expanded}", [Problem(
+            "ssh.configFile", f"{expanded} does not exist or is not a file",
+            "correct the path, or set ssh.configFile: null to use no SSH config")])
+    return expanded
+
+
 def host_access(answers: Answers, ask: Prompt | None = None,
                 confirm_host_key: Callable[[str, str], Any] | None = None) -> HostAccess:
     ssh = answers.ssh
@@ -57,7 +74,7 @@ def host_access(answers: Answers, ask: Prompt | None = None,
         identity_file=os.path.expanduser(ssh.identity_file) if ssh.identity_file else None,
         use_agent=ssh.use_agent, jump_host=ssh.jump_host,
         known_hosts=os.path.expanduser(ssh.known_hosts), host_key_policy=ssh.host_key_policy,
-        config_file=os.path.expanduser(ssh.config_file) if ssh.config_file else "",
+        config_file=_ssh_config(ssh.config_file),
         connect_timeout=ssh.connect_timeout, command_timeout=ssh.command_timeout)
     mode = ssh.sudo.mode
     password = None

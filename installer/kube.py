@@ -4,13 +4,16 @@ few mutations the installer makes (each demanding the engine's Permit).
 Requests are plain JSON over urllib3 (installer.kubeauth says how the context is reached and
 why not through the kubernetes client). They are synchronous; calls run in worker threads so
 the TUI never blocks. Kubeconfig problems become UserErrors that name the file, the context
-and the fix.
+and the fix; a refused request an ApiError naming the verb and the resource, and a server
+that does not answer ApiUnreachable (installer.apierrors) - both UserErrors, raised in one
+place (Kube._request) for every caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,34 +21,30 @@ from urllib.parse import urlencode
 
 import urllib3
 
+from installer.apierrors import ApiError, ApiUnreachable, ReadError
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts
 from installer.kubeauth import Endpoint, endpoint
-from installer.kubeconfig import (
-    VALID_KUBECONFIG,
-    WHERE,
-    context_names,
-    kubeconfig_path,
-    read_kubeconfig,
-)
+from installer.kubeconfig import VALID_KUBECONFIG, WHERE, context_names, load_kubeconfig
 from installer.permit import Permit, require_permit
 from installer.verify import CLUSTER_POLICY_REF
 
-# For requests without a timeout of their own (a followed log, a long list): connecting still
-# gives up after 15 s, not after the system's minutes.
-_DEFAULT_TIMEOUT = urllib3.Timeout(connect=15, read=None)
+# Connecting gives up after 15 s, not after the system's minutes (a TLS handshake too). A
+# request waits up to 60 s between bytes of the answer; a followed log or a watch passes its
+# own (none, or the watch's).
+_CONNECT_SECONDS = 15
+_DEFAULT_TIMEOUT = urllib3.Timeout(connect=_CONNECT_SECONDS, read=60)
+_STREAM_TIMEOUT = urllib3.Timeout(connect=_CONNECT_SECONDS, read=None)
+# "HTTPSConnection(host='10.0.0.1', port=6443): " - urllib3's prefix; the URL is said anyway.
+_POOL_PREFIX = re.compile(r"^\w+\(host='[^']*', port=\d+\): ")
 
 
-class ApiError(Exception):
-    """The API server answered with an error status (404, 409, 410, 401, 403...)."""
-
-    def __init__(self, status: int, reason: str, body: str) -> None:
-        self.status, self.reason, self.body = status, reason, body
-        try:
-            said = json.loads(body).get("message") or ""
-        except (ValueError, AttributeError):
-            said = body.strip()[:300]
-        super().__init__(f"HTTP {status} {reason}" + (f": {said}" if said else ""))
+def _unreachable(server: str, exc: Exception) -> ApiUnreachable:
+    """What urllib3 said when the request got no answer, as the operator needs it."""
+    reason = getattr(exc, "reason", None) or exc
+    said = _POOL_PREFIX.sub("", str(reason).splitlines()[0] if str(reason) else "")
+    said = said or type(reason).__name__
+    return ApiUnreachable(server, said, bad_certificate="CERTIFICATE_VERIFY_FAILED" in said)
 
 
 @dataclass
@@ -53,8 +52,9 @@ class Kube:
     """A context's API server plus where it came from (for messages)."""
 
     endpoint: Endpoint
-    kubeconfig: str
+    kubeconfig: str  # the file, or KUBECONFIG's files (os.pathsep between them)
     context: str | None
+    files: tuple[str, ...] = ()  # the kubeconfig files read, in order
     _maskers: list[Callable[[str], None]] = field(default_factory=list, repr=False)
     _bearer: str = field(default="", repr=False)
 
@@ -81,33 +81,49 @@ class Kube:
     def server(self) -> str:
         return self.endpoint.server
 
-    def _get(self, path: str, query: dict[str, str], timeout: float | None = None
+    def _get(self, path: str, query: dict[str, str], timeout: urllib3.Timeout | None = None
              ) -> urllib3.BaseHTTPResponse:
         return self._request("GET", path, query, None, "", timeout)
 
     def _request(self, method: str, path: str, query: dict[str, str], body: Any,
-                 content_type: str, timeout: float | None = None) -> urllib3.BaseHTTPResponse:
-        """The open response (its body not read yet), or ApiError for an error status."""
+                 content_type: str, timeout: urllib3.Timeout | None = None
+                 ) -> urllib3.BaseHTTPResponse:
+        """The open response (its body not read yet). Every failure is said here, once for
+        every caller: ApiError names the refused request (verb, resource, namespace),
+        ApiUnreachable the server and why no answer came."""
         headers = {"Accept": "application/json", **self._credentials()}
         if content_type:
             headers["Content-Type"] = content_type
         url = self.endpoint.server + path + (f"?{urlencode(query)}" if query else "")
-        response = self.endpoint.pool.request(
-            method, url, headers=headers, preload_content=False,
-            body=None if body is None else json.dumps(body).encode(),
-            timeout=_DEFAULT_TIMEOUT if timeout is None else urllib3.Timeout(total=timeout))
-        if not 200 <= response.status <= 299:
-            data = response.read()
-            response.release_conn()
-            raise ApiError(response.status, response.reason or "",
-                           data.decode("utf-8", "replace"))
-        return response
+        try:
+            response = self.endpoint.pool.request(
+                method, url, headers=headers, preload_content=False,
+                body=None if body is None else json.dumps(body).encode(),
+                timeout=_DEFAULT_TIMEOUT if timeout is None else timeout)
+            if 200 <= response.status <= 299:
+                return response
+            data = self._read(response)
+        except urllib3.exceptions.HTTPError as exc:
+            raise _unreachable(self.server, exc) from None
+        raise ApiError(response.status, response.reason or "", data.decode("utf-8", "replace"),
+                       method, path, watch=query.get("watch") == "true", context=self.context,
+                       server=self.server)
 
     def _read(self, response: urllib3.BaseHTTPResponse) -> bytes:
         try:
             return response.read()
+        except urllib3.exceptions.HTTPError as exc:  # the answer broke off
+            raise _unreachable(self.server, exc) from None
         finally:
             response.release_conn()
+
+    def _json(self, response: urllib3.BaseHTTPResponse, path: str) -> Any:
+        data = self._read(response)
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ApiUnreachable(self.server, f"the answer to {path} is not JSON "
+                                 f"({data[:80]!r}): is this a Kubernetes API server?") from None
 
     def get_json(self, path: str, **query: str) -> dict[str, Any]:
         """GET an API path as plain JSON, raising ApiError.
@@ -115,7 +131,7 @@ class Kube:
         Why: the typed client builds a pydantic model per object and imports hundreds of
         model classes on first use - seconds for 1,000 nodes or 10,000 pods on 2 cores.
         Discovery and the pod watch read a few fields of each, so they read dicts."""
-        return json.loads(self._read(self._get(path, query)))
+        return self._json(self._get(path, query), path)
 
     def get_text(self, path: str, **query: str) -> str:
         """GET a path that answers in text (a pod's log), raising ApiError like get_json."""
@@ -124,7 +140,7 @@ class Kube:
     def open_stream(self, path: str, **query: str) -> Any:
         """GET a path that streams (a followed log): the open HTTP response, read with
         `.stream(n)` and ended with `.shutdown()`/`.close()`."""
-        return self._get(path, query)
+        return self._get(path, query, _STREAM_TIMEOUT)
 
     def delete(self, path: str) -> None:
         """DELETE an object with its own grace period (never forced), raising ApiError."""
@@ -151,12 +167,13 @@ class Kube:
     def send_json(self, method: str, path: str, body: dict[str, Any],
                   content_type: str = "application/json") -> dict[str, Any]:
         """POST, PUT or PATCH plain JSON (see get_json for why not the typed calls)."""
-        return json.loads(self._read(self._request(method, path, {}, body, content_type)))
+        return self._json(self._request(method, path, {}, body, content_type), path)
 
     def watch_json(self, path: str, timeout: float, **query: str) -> Iterator[dict[str, Any]]:
         """Watch events ({"type", "object"}, plain JSON) of a list path as they arrive,
         until the server ends the watch (set timeoutSeconds) or `timeout` s pass silently."""
-        raw = self._get(path, {**query, "watch": "true"}, timeout)
+        raw = self._get(path, {**query, "watch": "true"},
+                        urllib3.Timeout(connect=_CONNECT_SECONDS, read=timeout))
         rest = b""
         try:
             for chunk in raw.stream(65536):
@@ -164,45 +181,29 @@ class Kube:
                 for line in lines:
                     if line.strip():
                         yield json.loads(line)
+        except urllib3.exceptions.HTTPError as exc:
+            raise _unreachable(self.server, exc) from None
         finally:
             raw.release_conn()
 
 
 def connect(kubeconfig: str | None, context: str | None) -> Kube:
-    """Build a client, or raise UserError saying exactly what is wrong with the kubeconfig."""
-    path = kubeconfig_path(kubeconfig)
-    data = read_kubeconfig(path)
-    names, current = context_names(data)
+    """Build a client, or raise UserError saying exactly what is wrong with the kubeconfig.
+    `kubeconfig` None: the files KUBECONFIG lists, merged as kubectl merges them."""
+    config = load_kubeconfig(kubeconfig)
+    source = config.source
+    names, current = context_names(config.data)
     chosen = context or current
     if not chosen:
-        raise UserError(f"kubeconfig {path} has no current context", [Problem(
+        raise UserError(f"kubeconfig {source} has no current context", [Problem(
             WHERE, "no current-context is set in it and no context was chosen",
             f"set cluster.context (or --context) to one of: {', '.join(names) or '(none)'}, "
             "or `kubectl config use-context NAME`" if names else VALID_KUBECONFIG)])
     if chosen not in names:
-        raise UserError(f"context '{chosen}' is not in {path}", [Problem(
+        raise UserError(f"context '{chosen}' is not in {source}", [Problem(
             "cluster.context", f"unknown context '{chosen}'",
             f"use one of: {', '.join(names) or '(none)'}")])
-    return Kube(endpoint(path, data, chosen), path, chosen)
-
-
-def _api_error(kube: Kube, exc: Exception) -> UserError:
-    """Turn a failed first contact into a message about credentials or reachability."""
-    status = getattr(exc, "status", None)
-    if status in (401, 403):
-        return UserError(f"the API server rejected the credentials of context '{kube.context}'",
-                         [Problem("cluster.context", f"HTTP {status}: {getattr(exc, 'reason', '')}",
-                                  "refresh the credentials (expired token or certificate?) or "
-                                  "use a context with cluster-admin rights")])
-    said = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-    if "CERTIFICATE_VERIFY_FAILED" in said:
-        fix = ("the server's certificate is not signed by the kubeconfig's certificate "
-               "authority, or does not name the server's address: use the cluster's own CA "
-               "(`kubectl config view --raw` on a machine that reaches it) and its address")
-    else:
-        fix = "check that the cluster is up and the kubeconfig's server address is right"
-    return UserError(f"cannot reach the API server at {kube.server}",
-                     [Problem("cluster.context", said, fix)])
+    return Kube(endpoint(config, chosen), source, chosen, config.files)
 
 
 def _node_facts(node: dict[str, Any]) -> NodeFacts:
@@ -237,35 +238,52 @@ def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:
 
 
 def _discover_sync(kube: Kube) -> ClusterFacts:
-    # Plain JSON, page by page (Kube.list_pages): 1,000 nodes take about a second and little
-    # memory, where the typed models took tens of seconds and hundreds of MB. No pods: at
-    # 10,000 pods their list alone took 6-7 s (see gpu_pods_on).
-    try:
-        version = kube.get_json("/version")["gitVersion"]
-        nodes = tuple(_node_facts(n) for n in kube.list_items("/api/v1/nodes"))
-    except Exception as exc:  # first contact: any failure is about reaching or auth
-        raise _api_error(kube, exc) from None
-    runtime_classes = tuple(
+    """What the plan and the diagnosis start from. Past the first contact (the version and
+    the nodes: without them there is nothing to say), a read the API server refuses is kept
+    in `unread`, not raised: troubleshooting reports it as a finding, an install refuses to
+    plan without it (installer.steps.discover) - both then know every refused read at once.
+
+    Plain JSON, page by page (Kube.list_pages): 1,000 nodes take about a second and little
+    memory, where the typed models took tens of seconds and hundreds of MB. No pods: at
+    10,000 pods their list alone took 6-7 s (see gpu_pods_on)."""
+    info = kube.get_json("/version")
+    version = info.get("gitVersion") if isinstance(info, dict) else None
+    nodes = tuple(_node_facts(n) for n in kube.list_items("/api/v1/nodes"))
+    unread: list[ReadError] = []
+
+    def read(fn: Callable[[], Any], default: Any = None) -> Any:
+        try:
+            return fn()
+        except ApiError as exc:
+            unread.append(exc.read)
+            return default
+
+    runtime_classes = read(lambda: tuple(
         rc["metadata"]["name"]
-        for rc in kube.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"])
-    cp = read_cluster_policy(kube)
+        for rc in kube.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"]), ())
+    cp = read(lambda: read_cluster_policy(kube))
     cp_state = None if cp is None else (cp.get("status") or {}).get("state") or "unknown"
-    workers = tuple(
+    workers = read(lambda: tuple(
         f"{ds['metadata']['namespace']}/{ds['metadata']['name']}"
         for ds in kube.get_json("/apis/apps/v1/daemonsets")["items"]
-        if ds["metadata"]["name"].endswith("node-feature-discovery-worker"))
-    try:
-        cm = kube.get_json(f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/configmaps/"
-                           f"{STATE_CONFIGMAP[1]}")
-        recorded = json.loads((cm.get("data") or {}).get("labels.json", "null"))
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        recorded = None
+        if ds["metadata"]["name"].endswith("node-feature-discovery-worker")), ())
+    recorded = read(lambda: _recorded_labels(kube))
     return ClusterFacts(context=kube.context, server_version=version, recorded_labels=recorded,
                         nodes=nodes,
                         runtime_classes=runtime_classes, cluster_policy_state=cp_state,
-                        nfd_workers=workers)
+                        nfd_workers=workers, unread=tuple(unread))
+
+
+def _recorded_labels(kube: Kube) -> dict[str, dict[str, str]] | None:
+    """The labels the installer recorded before its first change (None: none recorded)."""
+    try:
+        cm = kube.get_json(f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/configmaps/"
+                           f"{STATE_CONFIGMAP[1]}")
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return None
+    return json.loads((cm.get("data") or {}).get("labels.json", "null"))
 
 
 async def discover(kube: Kube) -> ClusterFacts:

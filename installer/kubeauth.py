@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from installer.errors import Problem, UserError
-from installer.kubeconfig import WHERE
+from installer.kubeconfig import WHERE, Kubeconfig
 
 FIX_ENTRIES = "fix the context's cluster, user or credentials entries"
 
@@ -47,10 +47,12 @@ class Endpoint:
     auth: Callable[[], dict[str, str]]  # credential headers, asked per request (tokens expire)
 
 
-def endpoint(path: str, data: dict[str, Any], context: str) -> Endpoint:
-    """The endpoint of `context` in the kubeconfig at `path` (`data`: its document).
-    Raises UserError naming the file, the context and the fix."""
-    cluster, user = _entries(path, data, context)
+def endpoint(config: Kubeconfig, context: str) -> Endpoint:
+    """The endpoint of `context` in the kubeconfig (installer.kubeconfig has checked its
+    types and made its file references absolute). Raises UserError naming the file, the
+    context and the fix."""
+    path = config.source
+    cluster, user = _entries(path, config.data, context)
     if _plain(cluster, user):
         return _plain_endpoint(path, context, cluster, user)
     return _client_endpoint(path, context)
@@ -104,9 +106,9 @@ def _proxied(server: str) -> bool:
     return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
-def _file(path: str, context: str, base: Path, name: str) -> Path:
-    """A file the kubeconfig names (relative to the kubeconfig's folder, as kubectl reads it)."""
-    found = base / os.path.expanduser(name)
+def _file(path: str, context: str, name: str) -> Path:
+    """A file the kubeconfig names (installer.kubeconfig resolved it against its folder)."""
+    found = Path(name)
     if not found.is_file():
         raise _unusable(path, context, f"the file {found} it names does not exist",
                         "fix the path in the kubeconfig, or write the file there")
@@ -120,30 +122,30 @@ def _decoded(path: str, context: str, key: str, value: Any) -> bytes:
         raise _unusable(path, context, f"{key} is not valid base64") from None
 
 
-def _pem(path: str, context: str, base: Path, entry: dict[str, Any], key: str) -> bytes | None:
+def _pem(path: str, context: str, entry: dict[str, Any], key: str) -> bytes | None:
     """`key-data` (inline, base64) or `key` (a file) of an entry, as bytes."""
     if entry.get(f"{key}-data"):
         return _decoded(path, context, f"{key}-data", entry[f"{key}-data"])
     if entry.get(key):
-        return _file(path, context, base, str(entry[key])).read_bytes()
+        return _file(path, context, str(entry[key])).read_bytes()
     return None
 
 
-def _tls(path: str, context: str, base: Path, cluster: dict[str, Any], user: dict[str, Any]
+def _tls(path: str, context: str, cluster: dict[str, Any], user: dict[str, Any]
          ) -> ssl.SSLContext:
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        if cluster.get("insecure-skip-tls-verify"):
+        if _insecure(cluster):
             tls.check_hostname = False
             tls.verify_mode = ssl.CERT_NONE
         else:
-            ca = _pem(path, context, base, cluster, "certificate-authority")
+            ca = _pem(path, context, cluster, "certificate-authority")
             if ca is None:
                 tls.load_default_certs()
             else:
                 tls.load_verify_locations(cadata=ca.decode("ascii", "replace"))
-        cert = _pem(path, context, base, user, "client-certificate")
-        key = _pem(path, context, base, user, "client-key")
+        cert = _pem(path, context, user, "client-certificate")
+        key = _pem(path, context, user, "client-key")
         if (cert is None) != (key is None):
             raise _unusable(path, context, "its user has a client certificate without a key, "
                             "or a key without a certificate")
@@ -159,6 +161,12 @@ def _tls(path: str, context: str, base: Path, cluster: dict[str, Any], user: dic
     return tls
 
 
+def _insecure(cluster: dict[str, Any]) -> bool:
+    """insecure-skip-tls-verify, a YAML boolean (installer.kubeconfig refuses anything else:
+    read by truthiness, the string "false" would turn verification off)."""
+    return cluster.get("insecure-skip-tls-verify") is True
+
+
 # Connection attempts only: a request the server may have acted on is never sent twice.
 _RETRIES = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0,
                          raise_on_status=False)
@@ -166,16 +174,15 @@ _RETRIES = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other
 
 def _plain_endpoint(path: str, context: str, cluster: dict[str, Any], user: dict[str, Any]
                     ) -> Endpoint:
-    base = Path(path).parent
     server = str(cluster["server"]).rstrip("/")
     token = user.get("token")
     if not token and user.get("tokenFile"):
-        token = _file(path, context, base, str(user["tokenFile"])).read_text().strip()
+        token = _file(path, context, str(user["tokenFile"])).read_text().strip()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     options: dict[str, Any] = {"maxsize": 8, "retries": _RETRIES}
     if server.startswith("https:"):
-        options["ssl_context"] = _tls(path, context, base, cluster, user)
-        if cluster.get("insecure-skip-tls-verify"):
+        options["ssl_context"] = _tls(path, context, cluster, user)
+        if _insecure(cluster):
             options["cert_reqs"] = "CERT_NONE"
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if cluster.get("tls-server-name"):

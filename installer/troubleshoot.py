@@ -8,6 +8,7 @@ With an answers file the read goes through the engine's own gather and check pha
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import time
@@ -22,6 +23,7 @@ from installer.diagnose import Finding, State, diagnose, unread_findings
 from installer.engine import Context, Engine
 from installer.facts import Facts
 from installer.hostplan import ProbeFailure
+from installer.kubeconfig import helm_kubeconfig
 from installer.redact import Redactor
 from installer.runtime import run_services
 from installer.sinks import state_dir
@@ -50,7 +52,9 @@ class Collected:
 
 async def collect(answers_path: Path | None, kubeconfig: str | None,
                   context: str | None) -> Collected:
-    from installer.steps import default_executors
+    """What troubleshooting reads. A read the context may not make is kept as a fact
+    (`unread`) and reported first, never a stop: a partial view still helps."""
+    from installer.steps import default_executors, discover
 
     redactor = Redactor()
     answers = load_answers(answers_path) if answers_path else None
@@ -58,13 +62,15 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
     if answers:
         ctx = Context(dry_run=True, sinks=[], decider=_NoConsent(),
                       services=run_services(answers, redactor))
-        plan, facts, _ = await Engine(answers, ctx, default_executors()).run_checks(
-            Facts(cluster=None))
+        executors = {**default_executors(),
+                     "discover": functools.partial(discover.discover, partial=True),
+                     "gpu-pods": functools.partial(discover.gpu_pods, partial=True)}
+        plan, facts, _ = await Engine(answers, ctx, executors).run_checks(Facts(cluster=None))
         host_checks = {s.params["node"]: s.params.get("checks", [])
                        for s in plan.phase("check") if "node" in s.params}
         k: kube.Kube = ctx.services["kube"]
     else:
-        found = await discover_cluster(kubeconfig, context, redactor)
+        found = await discover_cluster(kubeconfig, context, redactor, partial=True)
         k = found.kube
         facts = Facts(cluster=found.cluster)
     assert facts.cluster is not None
@@ -112,7 +118,7 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
         files["values/kata-deploy.json"] = json.dumps(kata_deploy_values(c.answers.kata_deploy),
                                                       indent=2)
         files["values/gpu-operator.json"] = json.dumps(gpu_operator_values(c.answers), indent=2)
-    h = helm.find_helm(k.kubeconfig, k.context)
+    h = helm.find_helm(helm_kubeconfig(k.files), k.context)
     for r in c.state.releases:
         for what in ("manifest", "values"):
             code, out, err = asyncio.run(helm.run_helm(

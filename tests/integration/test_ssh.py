@@ -393,3 +393,41 @@ async def test_probe_hosts_returns_facts_or_errors(new_host, lab_keys, tmp_path)
     assert out[a.name].hostname == "gpu-ready-01" and len(out[a.name].gpus) == 2
     assert isinstance(out[b.name], HostError) and out[b.name].kind == "unreachable"
     assert sorted(seen) == sorted([a.name, b.name])
+
+
+def _ssh_answers(keys: hosts.LabKeys, known_hosts: Path, **ssh: object):
+    from installer.answers import validate_answers
+
+    data = {"apiVersion": "gpu-kata-installer.io/v1alpha1", "kind": "Answers",
+            "ssh": {"user": hosts.LAB_USER, "identityFile": str(keys.identity),
+                    "knownHosts": str(known_hosts), "useAgent": False, **ssh},
+            "kataDeploy": {"version": "3.29.0"}, "gpuOperator": {"version": "v26.3.1"}}
+    return validate_answers(data, {}, "answers")
+
+
+async def test_a_missing_default_ssh_config_is_no_config_and_a_named_missing_one_exit_2(
+        new_host, lab_keys, tmp_path, monkeypatch):
+    """ssh.configFile defaults to ~/.ssh/config. Where there is none (a fresh CI runner, a
+    root shell), every host was `unreachable` (asyncssh was handed a file that is not
+    there); ssh itself reads it only when it exists, and so does the installer now. A path
+    the operator names must exist (`ssh -F` refuses a missing one too)."""
+    from installer.errors import UserError
+    from installer.hostaccess import host_access
+
+    h = new_host("cpu-only")
+    kh = known_hosts_for(tmp_path / "kh", h)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # no ~/.ssh/config here
+    opts = host_access(_ssh_answers(lab_keys, kh)).options  # configFile: the default
+    r = (await run_on_hosts([target(h)], "id -un", opts))[h.name]
+    assert r.ok and r.stdout == b"labops\n", r.error
+    # ... and once there is one, it is read: an alias only it knows reaches the host.
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "config").write_text(f"Host labalias\n  HostName {h.address}\n")
+    r = (await run_on_hosts([HostTarget("n1", "labalias")], "id -un", opts))["n1"]
+    assert r.ok and r.stdout == b"labops\n", r.error
+    with pytest.raises(UserError) as err:
+        host_access(_ssh_answers(lab_keys, kh, configFile=str(tmp_path / "nope")))
+    assert err.value.exit_code == 2 and str(tmp_path / "nope") in str(err.value)
+    assert "ssh.configFile" in str(err.value) and "fix:" in str(err.value)

@@ -127,7 +127,7 @@ class _Refusing:
 
         if path.startswith("/api/v1/namespaces/kata-system/"):
             return iter(())
-        raise ApiError(403, "Forbidden", "")
+        raise ApiError(403, "Forbidden", "", "GET", path)
 
     def get_json(self, path: str, **query: str):
         return POLICY

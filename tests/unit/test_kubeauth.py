@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import pytest
 import urllib3
+import yaml
 
+from installer.apierrors import ApiUnreachable
 from installer.errors import UserError
 from installer.kube import Kube
 from installer.kubeauth import Endpoint, _plain, endpoint
+from installer.kubeconfig import load_kubeconfig
 from installer.redact import MASK, Redactor
 
 SERVER = {"server": "https://127.0.0.1:6443"}
@@ -52,6 +55,12 @@ def _config(cluster: dict | None, user: dict | None) -> dict:
             "users": [{"name": "u", "user": user}] if user is not None else []}
 
 
+def _endpoint(path, config: dict) -> Endpoint:
+    """Context 'c' of `config`, written at `path` and read as the installer reads it."""
+    path.write_text(yaml.safe_dump(config))
+    return endpoint(load_kubeconfig(str(path)), "c")
+
+
 @pytest.mark.parametrize(("cluster", "user", "words"), [
     (None, {}, "cluster 'k' is not in the file"),
     ({"certificate-authority-data": "x"}, {}, "has no server address"),
@@ -65,7 +74,7 @@ def _config(cluster: dict | None, user: dict | None) -> dict:
 def test_a_context_it_cannot_use_names_the_file_the_context_and_the_problem(
         tmp_path, cluster, user, words):
     with pytest.raises(UserError) as err:
-        endpoint(str(tmp_path / "config"), _config(cluster, user), "c")
+        _endpoint(tmp_path / "config", _config(cluster, user))
     text = str(err.value) + " ".join(p.message for p in err.value.problems)
     assert str(tmp_path / "config") in text and "'c'" in text and words in text
     if "gone.crt" in words:
@@ -74,8 +83,7 @@ def test_a_context_it_cannot_use_names_the_file_the_context_and_the_problem(
 
 def test_a_token_is_sent_as_a_bearer_header_and_masked_once_connected(tmp_path):
     (tmp_path / "token").write_text("s3cret\n")
-    ep = endpoint(str(tmp_path / "config"),
-                  _config(SERVER, {"tokenFile": "token"}), "c")
+    ep = _endpoint(tmp_path / "config", _config(SERVER, {"tokenFile": "token"}))
     assert ep.auth() == {"Authorization": "Bearer s3cret"}
     assert ep.server == "https://127.0.0.1:6443"
     redactor = Redactor()
@@ -94,6 +102,6 @@ def test_a_renewed_token_is_masked_from_the_request_that_first_sends_it():
     k = Kube(Endpoint("https://127.0.0.1:1", urllib3.PoolManager(), lambda: current), "f", "c")
     k.mask_tokens(redactor.add)
     renew()
-    with pytest.raises(urllib3.exceptions.MaxRetryError):  # nothing listens on port 1
+    with pytest.raises(ApiUnreachable):  # nothing listens on port 1
         k.get_json("/api")
     assert redactor.text("first-token renewed-token") == f"{MASK} {MASK}"
