@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.events import PodStatus
+from installer.events import PodStatus, WarningEvent
 from installer.kube import ApiError, Kube
 from installer.podread import read_pod
 
@@ -106,6 +106,12 @@ class PodWatch:
                 if exc.status == 410:
                     rv = None
                     continue
+                if exc.status in (401, 403):  # retrying cannot help: say so once, stop
+                    loop.call_soon_threadsafe(self.emit, WarningEvent(
+                        path=self.path, message=f"pods in {namespace} are not shown live: "
+                        f"{exc.summary}" + "".join(f"; {p.fix}" for p in exc.problems[:1]
+                                                   if p.fix)))
+                    return
                 failures += 1
             except Exception:  # connection dropped or refused: retry from the last rv
                 failures += 1

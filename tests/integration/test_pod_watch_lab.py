@@ -11,8 +11,9 @@ from collections import Counter
 import pytest
 
 from installer import kube
-from installer.events import PodStatus
+from installer.events import PodStatus, WarningEvent
 from installer.watch import PodWatch
+from tests.integration.test_kube_access import reader
 
 pytestmark = pytest.mark.lab
 NS = "watch-test"
@@ -145,3 +146,30 @@ def test_watch_resumes_across_an_api_server_restart_each_change_once(lab):
         assert all(any(v >= rv for v in mine) for p, rv in made if p == name), (name, made)
     assert [e.phase for e in seen if e.pod == "r1"].count("Deleted") == 1
     assert [e.pod for e in seen if e.phase == "Deleted"] == ["r1"]
+
+
+def test_a_user_who_may_list_but_not_watch_pods_is_told_once_instead_of_retried_forever(
+        lab, tmp_path):
+    """RBAC grants get and list, not watch: the pods are listed once, then one warning says
+    why they are not live - the watch does not hammer the API server with refused requests."""
+    lab.kubectl("create", "namespace", NS, check=False)
+    lab.apply(pod("r0"))
+    seen: list = []
+    with reader(lab, tmp_path, ["pods"]) as (kubeconfig, _token):
+        k = kube.connect(str(kubeconfig), None)
+
+        async def run() -> None:
+            task = asyncio.create_task(PodWatch(k, [NS], seen.append, watch_seconds=2).run())
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any(
+                    isinstance(e, WarningEvent) for e in seen):
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(3)  # long enough for retries, were there any
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        asyncio.run(run())
+    assert [e.pod for e in seen if isinstance(e, PodStatus)] == ["r0"]
+    (warning,) = [e for e in seen if isinstance(e, WarningEvent)]
+    assert warning.message.startswith(f"pods in {NS} are not shown live: ")
+    assert "may not watch pods" in warning.message
