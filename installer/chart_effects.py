@@ -12,8 +12,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from installer.facts import KATA_RUNTIME_LABEL, NodeFacts
-from installer.values import WORKLOAD_LABEL
+from installer.facts import KATA_RUNTIME_LABEL, NodeFacts, Taint
+from installer.values import WORKLOAD_LABEL, tolerated
+
+# deployments/gpu-operator/values.yaml `daemonsets.tolerations` (v26.3.0 - v26.7.0): the
+# operands tolerate this alone unless the values say otherwise.
+OPERAND_TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def untolerated_taints(values: Mapping[str, Any], kata: list[NodeFacts]) -> list[str]:
+    """Kata nodes whose taints keep the GPU Operator's operands (vfio-manager, the sandbox
+    device plugin, the validator) off them: the node would never get its GPUs ready."""
+    daemonsets = values.get("daemonsets") or {}
+    tolerations = daemonsets.get("tolerations", OPERAND_TOLERATIONS) or []
+    return [f"{n.name} carries {', '.join(map(str, kept))}, which the GPU Operator's operands "
+            "do not tolerate: they will not run there; add a toleration under "
+            "gpuOperator.values.daemonsets.tolerations (keep the chart's nvidia.com/gpu one)"
+            for n in kata if (kept := _kept_off(n, tolerations))]
 
 
 def _names(nodes: list[str]) -> str:
@@ -34,12 +49,20 @@ def _shims(values: Mapping[str, Any]) -> str:
     return ", ".join(f"kata-{s}" for s in on) or "no shim"
 
 
-def kata_deploy_effects(values: Mapping[str, Any],
-                        labels: Mapping[str, Mapping[str, str]]) -> list[str]:
+def _kept_off(node: NodeFacts, tolerations: list[Mapping[str, Any]]) -> list[Taint]:
+    return [t for t in node.taints if t.repels and not tolerated(t, tolerations)]
+
+
+def kata_deploy_effects(values: Mapping[str, Any], labels: Mapping[str, Mapping[str, str]],
+                        nodes_known: tuple[NodeFacts, ...] = ()) -> list[str]:
     """kata-deploy's DaemonSet (templates/kata-deploy.yaml, 3.29.0 - 4.1.0) on the nodes
-    its nodeSelector matches; `binary/src/main.rs install` on each."""
+    its nodeSelector matches and whose taints it tolerates; `binary/src/main.rs install` on
+    each."""
     selector = values.get("nodeSelector") or {}
-    nodes = _selected(labels, selector)
+    tolerations = list(values.get("tolerations") or [])
+    repelled = {n.name: kept for n in nodes_known if (kept := _kept_off(n, tolerations))}
+    matched = _selected(labels, selector)
+    nodes = [n for n in matched if n not in repelled]
     shown = ", ".join(f"{k}={v}" for k, v in selector.items())
     if not selector:
         where = f"every node it tolerates (nodeSelector is empty): {_names(nodes)}"
@@ -48,6 +71,8 @@ def kata_deploy_effects(values: Mapping[str, Any],
     else:
         where = f"no node: none matches nodeSelector {shown}"
     out = [f"kata-deploy runs on {where}"]
+    out += [f"kata-deploy does not run on {n}: it does not tolerate "
+            f"{', '.join(map(str, repelled[n]))}" for n in matched if n in repelled]
     if nodes:
         out.append("on each: copies the Kata artifacts to /opt/kata, adds "
                    f"{_shims(values)} to containerd's config, restarts containerd, labels "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from installer.answers import HostAddress, K8sName, LocalPath, NodeName
 from installer.apierrors import ReadError
@@ -32,6 +32,26 @@ def managed_labels(labels: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in labels.items() if k.startswith(MANAGED_LABEL_PREFIXES)}
 
 
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+@dataclass(frozen=True)
+class Taint:
+    """A node taint as the Node API has it (`spec.taints[]`); value "" when it has none."""
+
+    key: str
+    effect: str
+    value: str = ""
+
+    @property
+    def repels(self) -> bool:
+        """Keeps pods that do not tolerate it off the node (PreferNoSchedule only prefers)."""
+        return self.effect in ("NoSchedule", "NoExecute")
+
+    def __str__(self) -> str:
+        return f"{self.key}{'=' + self.value if self.value else ''}:{self.effect}"
+
+
 @dataclass(frozen=True)
 class NodeFacts:
     name: str
@@ -42,6 +62,7 @@ class NodeFacts:
     container_runtime: str | None = None
     allocatable: dict[str, str] = field(default_factory=dict)
     ready: bool | None = None
+    taints: tuple[Taint, ...] = ()
     # "namespace/name" of Running pods holding NVIDIA resources. None: not looked at yet -
     # live discovery reads nodes only, and the plan's `gpu-pods` gather step looks on just
     # the nodes it would relabel (listing every pod took seconds at 10,000 pods).
@@ -134,6 +155,12 @@ def _label_value(v: str) -> None:
 Labels = dict[Annotated[str, _label_key], Annotated[str, _label_value]]
 
 
+class RecordedTaint(Record):
+    key: str
+    value: str = ""
+    effect: TaintEffect
+
+
 class RecordedNode(Record):
     """A node as discovery saw it (the Node object's fields the plan reads)."""
 
@@ -145,6 +172,7 @@ class RecordedNode(Record):
     container_runtime: str | None = None
     allocatable: dict[str, str] = {}
     ready: bool | None = None
+    taints: list[RecordedTaint] = []
     gpu_pods: list[str] = []
 
 
@@ -234,7 +262,8 @@ _FIXES = {
 def _node(n: RecordedNode) -> NodeFacts:
     return NodeFacts(name=n.name, address=n.address, labels=n.labels, roles=tuple(n.roles),
                      kubelet_version=n.kubelet_version, container_runtime=n.container_runtime,
-                     allocatable=n.allocatable, ready=n.ready, gpu_pods=tuple(n.gpu_pods))
+                     allocatable=n.allocatable, ready=n.ready, gpu_pods=tuple(n.gpu_pods),
+                     taints=tuple(Taint(t.key, t.effect, t.value) for t in n.taints))
 
 
 def _tree_problem(path: Path, name: str, tree: str, lines: dict[Location, int]

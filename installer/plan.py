@@ -14,7 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from installer.answers import Answers, ChartSource
-from installer.chart_effects import gpu_operator_effects, kata_deploy_effects
+from installer.chart_effects import (
+    gpu_operator_effects,
+    kata_deploy_effects,
+    untolerated_taints,
+)
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels
 from installer.hostplan import HostPlan, plan_host
@@ -335,9 +339,10 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     kd, op = answers.kata_deploy, answers.gpu_operator
     labels = _label_steps(answers, facts, kata)
     relabelled = [c.target for s in labels for c in s.changes]
-    kd_values, op_values = kata_deploy_values(kd), gpu_operator_values(answers)
-    after = _labels_after(facts, labels)
     nodes = facts.cluster.nodes if facts.cluster else ()
+    kata_taints = [t for n in nodes if n.name in kata for t in n.taints]
+    kd_values, op_values = kata_deploy_values(kd, kata_taints), gpu_operator_values(answers)
+    after = _labels_after(facts, labels)
     steps = [
         *_gather_steps(answers, facts, kata, relabelled),
         *_check_steps(answers, kata, hosts),
@@ -346,13 +351,15 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
         *labels,
         _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
                    kd.namespace, kd.timeout, kd_values, facts,
-                   kata_deploy_effects(kd_values, after) if facts.cluster else [], wait=True),
+                   kata_deploy_effects(kd_values, after, nodes) if facts.cluster else [],
+                   wait=True),
         _helm_step("install/gpu-operator", "Install the NVIDIA GPU Operator", op.release,
                    op.chart, op.version, op.namespace, op.timeout, op_values, facts,
                    gpu_operator_effects(op_values, nodes, after), wait=False),
         *_verify_steps(answers, facts, kata),
     ]
     warnings = list(value_warnings(answers))
+    warnings += untolerated_taints(op_values, [n for n in nodes if n.name in kata])
     for step in steps:
         for change in step.changes:
             node = facts.cluster.node(change.target) if facts.cluster else None

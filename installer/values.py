@@ -9,9 +9,11 @@ override walks into a known trap.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from installer.answers import Answers, GpuOperator, KataDeploy
+from installer.facts import Taint
 
 GPU_SHIM = "qemu-nvidia-gpu"
 WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
@@ -36,9 +38,34 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 KATA_NODE_SELECTOR = {WORKLOAD_LABEL: WORKLOAD_FOR_CHOICE["kata"]}
 
 
-def kata_deploy_values(kd: KataDeploy) -> dict[str, Any]:
-    """Values for kata-deploy: only the GPU shim on only the Kata nodes, no default
-    RuntimeClass, no second NFD, no snapshotter set up on the hosts."""
+def tolerations_for(taints: Iterable[Taint]) -> list[dict[str, str]]:
+    """Tolerations for exactly these taints (the ones that keep pods off a node)."""
+    out: list[dict[str, str]] = []
+    for t in taints:
+        tol = ({"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
+               if t.value else {"key": t.key, "operator": "Exists", "effect": t.effect})
+        if t.repels and tol not in out:
+            out.append(tol)
+    return out
+
+
+def tolerated(taint: Taint, tolerations: Iterable[Mapping[str, Any]]) -> bool:
+    """Does one of `tolerations` tolerate `taint`? (The scheduler's rule: an empty key with
+    Exists tolerates everything; an empty effect matches every effect.)"""
+    for tol in tolerations:
+        if tol.get("effect") not in (None, "", taint.effect):
+            continue
+        if tol.get("operator", "Equal") == "Exists":
+            if not tol.get("key") or tol.get("key") == taint.key:
+                return True
+        elif tol.get("key") == taint.key and (tol.get("value") or "") == taint.value:
+            return True
+    return False
+
+
+def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = ()) -> dict[str, Any]:
+    """Values for kata-deploy: only the GPU shim on only the Kata nodes (tolerating their
+    `taints`), no default RuntimeClass, no second NFD, no snapshotter set up on the hosts."""
     values: dict[str, Any] = {
         # The chart has no `nfd` key (the guide's `nfd.enabled=false` is silently ignored);
         # its NFD sub-chart is switched by `node-feature-discovery.enabled`.
@@ -54,6 +81,10 @@ def kata_deploy_values(kd: KataDeploy) -> dict[str, Any]:
         # and the plan then lists it as a host change.
         "snapshotter": {"setup": []},
     }
+    # The chart's default `tolerations: []` keeps kata-deploy off a tainted GPU pool (e.g.
+    # nvidia.com/gpu=present:NoSchedule), and the Kata nodes never get their runtime.
+    if tolerations := tolerations_for(taints):
+        values["tolerations"] = tolerations
     if kd.version_tuple >= (3, 32, 0):
         # From 3.32 the chart can run as a job; pin the DaemonSet the verification expects.
         values["deploymentMode"] = "daemonset"

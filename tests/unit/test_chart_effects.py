@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from installer.answers import load_answers, parse_answers
-from installer.facts import ReleaseFacts, load_recorded_facts
+from installer.facts import ReleaseFacts, Taint, load_recorded_facts
 from installer.plan import build_plan
 from installer.sinks import render_plan
 from installer.uninstall import build_uninstall_plan
@@ -108,3 +108,64 @@ def test_uninstall_lists_what_removing_each_chart_does_on_its_hosts(version, say
     (kata,) = effects(plan, "uninstall/kata-deploy")
     assert kata.startswith("on gpu-node-1, gpu-node-2: ") and "restarts containerd" in kata
     assert "on the hosts: " + kata in "\n".join(render_plan(plan.to_dict()))
+
+
+def tainted(*nodes: str, taint: Taint = Taint("nvidia.com/gpu", "NoSchedule", "present")):
+    facts = load_recorded_facts(EXAMPLES / "facts.yaml")
+    return replace(facts, cluster=replace(facts.cluster, nodes=tuple(
+        replace(n, taints=(taint,)) if n.name in nodes else n for n in facts.cluster.nodes)))
+
+
+def test_kata_deploy_tolerates_the_kata_nodes_taints_so_a_tainted_gpu_pool_gets_it():
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    plan = build_plan(answers, tainted("gpu-node-1", "gpu-node-2", "gpu-node-3"))
+    (change,) = next(s for s in plan.steps if s.id == "install/kata-deploy").changes
+    assert change.detail["values"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]
+    assert change.detail["hostEffects"][0].startswith("kata-deploy runs on gpu-node-1, gpu-node-2 (")
+    # the operator's chart tolerates nvidia.com/gpu itself: nothing to warn about
+    assert not any("do not tolerate" in w for w in plan.warnings)
+
+
+def test_a_kata_node_taint_the_operands_do_not_tolerate_is_a_warning_naming_it():
+    plan = build_plan(load_answers(EXAMPLES / "answers.yaml"),
+                      tainted("gpu-node-2", taint=Taint("dedicated", "NoExecute", "ml")))
+    (warning,) = [w for w in plan.warnings if "do not tolerate" in w]
+    assert warning.startswith("gpu-node-2 carries dedicated=ml:NoExecute, which the GPU "
+                              "Operator's operands do not tolerate")
+    assert "gpuOperator.values.daemonsets.tolerations" in warning
+
+
+def test_kata_deploy_widened_by_the_values_still_misses_the_tainted_nodes_and_says_so():
+    text = ANSWERS.replace("  release: kata-deploy\n  values: {}",
+                           "  release: kata-deploy\n  values: {nodeSelector: null}")
+    plan = build_plan(parse_answers(text, "answers.yaml"), tainted("gpu-node-3"))
+    lines = effects(plan, "install/kata-deploy")
+    assert lines[0] == ("kata-deploy runs on every node it tolerates (nodeSelector is empty): "
+                        "control-1, gpu-node-1, gpu-node-2")
+    assert lines[1] == ("kata-deploy does not run on gpu-node-3: it does not tolerate "
+                        "nvidia.com/gpu=present:NoSchedule")
+
+
+def test_recorded_facts_carry_taints_as_the_node_api_has_them(tmp_path):
+    text = (EXAMPLES / "facts.yaml").read_text().replace(
+        "  - name: gpu-node-1\n", "  - name: gpu-node-1\n    taints: [{key: nvidia.com/gpu, "
+        "value: present, effect: NoSchedule}, {key: spot, effect: PreferNoSchedule}]\n")
+    path = EXAMPLES / "facts.yaml"
+    copy = tmp_path / "facts.yaml"
+    copy.write_text(text.replace("../../tests/", str(path.parents[2] / "tests") + "/"))
+    node = load_recorded_facts(copy).cluster.node("gpu-node-1")
+    assert node.taints == (Taint("nvidia.com/gpu", "NoSchedule", "present"),
+                           Taint("spot", "PreferNoSchedule"))
+    assert [t.repels for t in node.taints] == [True, False]
+
+
+def test_discovery_reads_each_nodes_taints_from_the_node_object():
+    from installer.kube import _node_facts
+
+    node = _node_facts({"metadata": {"name": "gpu-a"}, "status": {}, "spec": {"taints": [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute",
+         "timeAdded": "2026-12-04T20:00:00Z"}]}})
+    assert node.taints == (Taint("nvidia.com/gpu", "NoSchedule", "present"),
+                           Taint("node.kubernetes.io/unreachable", "NoExecute"))
