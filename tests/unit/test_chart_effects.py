@@ -110,7 +110,10 @@ def test_uninstall_lists_what_removing_each_chart_does_on_its_hosts(version, say
     assert "on the hosts: " + kata in "\n".join(render_plan(plan.to_dict()))
 
 
-def tainted(*nodes: str, taint: Taint = Taint("nvidia.com/gpu", "NoSchedule", "present")):
+GPU_POOL = Taint("nvidia.com/gpu", "NoSchedule", "present")
+
+
+def tainted(*nodes: str, taint: Taint = GPU_POOL):
     facts = load_recorded_facts(EXAMPLES / "facts.yaml")
     return replace(facts, cluster=replace(facts.cluster, nodes=tuple(
         replace(n, taints=(taint,)) if n.name in nodes else n for n in facts.cluster.nodes)))
@@ -122,7 +125,8 @@ def test_kata_deploy_tolerates_the_kata_nodes_taints_so_a_tainted_gpu_pool_gets_
     (change,) = next(s for s in plan.steps if s.id == "install/kata-deploy").changes
     assert change.detail["values"]["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]
-    assert change.detail["hostEffects"][0].startswith("kata-deploy runs on gpu-node-1, gpu-node-2 (")
+    assert change.detail["hostEffects"][0].startswith(
+        "kata-deploy runs on gpu-node-1, gpu-node-2 (")
     # the operator's chart tolerates nvidia.com/gpu itself: nothing to warn about
     assert not any("do not tolerate" in w for w in plan.warnings)
 
