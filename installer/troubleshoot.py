@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,20 +133,53 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
         files[f"hosts/{node}.json"] = json.dumps(
             {"facts": asdict(host), "checks": c.host_checks.get(node, [])}, indent=2,
             default=str)
-    logs = sorted((state_dir() / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime)
-    if logs:
-        files["run.log"] = logs[-1].read_text(encoding="utf-8", errors="replace")
+    files.update(_namespace_objects(k, c.namespaces))
+    files.update(_last_run_log())
     return files
+
+
+def _namespace_objects(k: kube.Kube, namespaces: tuple[str, ...]) -> dict[str, str]:
+    """The namespaces' ConfigMaps (the charts' configuration) and what Secrets there are -
+    only their names, types and key names: a Secret's values never reach the bundle."""
+    files: dict[str, str] = {}
+    for ns in namespaces:
+        for kind in ("configmaps", "secrets"):
+            try:
+                items = list(k.list_items(f"/api/v1/namespaces/{ns}/{kind}"))
+            except kube.ApiError as exc:
+                files[f"cluster/{ns}/{kind}.txt"] = f"could not be read: {exc}\n"
+                continue
+            if kind == "secrets":
+                listed: list[dict[str, Any]] = [
+                    {"name": s["metadata"]["name"], "type": s.get("type", ""),
+                     "keys": sorted({*(s.get("data") or {}), *(s.get("stringData") or {})})}
+                    for s in items]
+            else:
+                listed = [{**cm, "metadata": {key: v for key, v in cm["metadata"].items()
+                                              if key != "managedFields"}} for cm in items]
+            files[f"cluster/{ns}/{kind}.json"] = json.dumps(listed, indent=2)
+    return files
+
+
+def _last_run_log() -> dict[str, str]:
+    """The newest log of a run on this machine; a state directory that cannot be read is
+    said in the bundle, not a reason to write none."""
+    try:
+        logs = sorted((state_dir() / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime)
+        return {"run.log": logs[-1].read_text(encoding="utf-8", errors="replace")} if logs \
+            else {}
+    except OSError as exc:
+        return {"run.log": f"the run logs in {state_dir() / 'logs'} could not be read: {exc}\n"}
 
 
 def run_bundle(answers_path: Path | None, kubeconfig: str | None, context: str | None,
                output: Path | None) -> int:
-    from installer.bundle import write_bundle
+    from installer.bundle import bundle_target, write_bundle
 
+    path = bundle_target(output)  # a bad --output is said before minutes of collecting
     collected = asyncio.run(collect(answers_path, kubeconfig, context))
     findings = all_findings(collected.state)
     files = _bundle_files(collected, findings)
-    path = output or Path(f"gpu-kata-bundle-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
-    write_bundle(path, files, findings, collected.redactor)
+    path = write_bundle(path, files, findings, collected.redactor)
     print(f"wrote {path} ({len(files)} files, {len(findings)} finding(s))", file=sys.stderr)
     return 0
