@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import urllib3
 
 from installer.errors import Problem, UserError
-from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts
+from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts, checked_record
 from installer.kubeauth import Endpoint, endpoint
 from installer.kubeconfig import (
     VALID_KUBECONFIG,
@@ -254,18 +254,32 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
         f"{ds['metadata']['namespace']}/{ds['metadata']['name']}"
         for ds in kube.get_json("/apis/apps/v1/daemonsets")["items"]
         if ds["metadata"]["name"].endswith("node-feature-discovery-worker"))
+    recorded, problem = _read_record(kube)
+    return ClusterFacts(context=kube.context, server_version=version, recorded_labels=recorded,
+                        record_problem=problem, nodes=nodes,
+                        runtime_classes=runtime_classes, cluster_policy_state=cp_state,
+                        nfd_workers=workers)
+
+
+def _read_record(kube: Kube) -> tuple[dict[str, dict[str, str]] | None, str]:
+    """The recorded labels (None: nothing recorded yet), or why they cannot be read: said by
+    the plans that use them, so a read-only troubleshoot of the cluster still works."""
     try:
         cm = kube.get_json(f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/configmaps/"
                            f"{STATE_CONFIGMAP[1]}")
-        recorded = json.loads((cm.get("data") or {}).get("labels.json", "null"))
     except ApiError as exc:
         if exc.status != 404:
             raise
-        recorded = None
-    return ClusterFacts(context=kube.context, server_version=version, recorded_labels=recorded,
-                        nodes=nodes,
-                        runtime_classes=runtime_classes, cluster_policy_state=cp_state,
-                        nfd_workers=workers)
+        return None, ""
+    text = (cm.get("data") or {}).get("labels.json")
+    if text is None:
+        return None, "the ConfigMap has no labels.json"
+    try:
+        return checked_record(json.loads(text)), ""
+    except json.JSONDecodeError as exc:
+        return None, f"labels.json is not JSON ({exc})"
+    except ValueError as exc:
+        return None, f"labels.json is {exc}"
 
 
 async def discover(kube: Kube) -> ClusterFacts:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ from installer.diagnose import Finding, State, diagnose, unread_findings
 from installer.engine import Context, Engine
 from installer.facts import Facts
 from installer.hostplan import ProbeFailure
+from installer.plan import Plan, build_plan
 from installer.redact import Redactor
 from installer.runtime import run_services
-from installer.sinks import state_dir
+from installer.statedir import state_dir
 from installer.steps.discover import discover_cluster
 from installer.values import gpu_operator_values, kata_deploy_values
 
@@ -46,6 +47,14 @@ class Collected:
     namespaces: tuple[str, ...] = NAMESPACES
 
 
+def _reading_plan(answers: Answers, facts: Facts) -> Plan:
+    """The install's plan, for its gather and check steps only: troubleshooting reads, so an
+    unreadable record of the labels (which only install and uninstall use) does not stop it."""
+    if facts.cluster is not None:
+        facts = replace(facts, cluster=replace(facts.cluster, record_problem=""))
+    return build_plan(answers, facts)
+
+
 async def collect(answers_path: Path | None, kubeconfig: str | None,
                   context: str | None) -> Collected:
     from installer.steps import default_executors
@@ -56,8 +65,8 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
     if answers:
         ctx = Context(dry_run=True, sinks=[], decider=_NoConsent(),
                       services=run_services(answers, redactor))
-        plan, facts, _ = await Engine(answers, ctx, default_executors()).run_checks(
-            Facts(cluster=None))
+        plan, facts, _ = await Engine(answers, ctx, default_executors(),
+                                      _reading_plan).run_checks(Facts(cluster=None))
         host_checks = {s.params["node"]: s.params.get("checks", [])
                        for s in plan.phase("check") if "node" in s.params}
         k: kube.Kube = ctx.services["kube"]

@@ -8,7 +8,13 @@ kube-system/gpu-kata-installer-state); without a record, the operator's known la
 from __future__ import annotations
 
 from installer.answers import Answers
-from installer.facts import KATA_RUNTIME_LABEL, STATE_CONFIGMAP, Facts, managed_labels
+from installer.facts import (
+    KATA_RUNTIME_LABEL,
+    STATE_CONFIGMAP,
+    Facts,
+    managed_labels,
+    require_record,
+)
 from installer.plan import Change, Plan, Step, seconds
 from installer.steps.sample import NAME as SAMPLE_POD
 
@@ -51,6 +57,7 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
         return Plan((Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
                           "discover", {"kubeconfig": answers.cluster.kubeconfig,
                                        "context": answers.cluster.context}),), (), facts.source)
+    require_record(facts)
     kd, op = answers.kata_deploy, answers.gpu_operator
     sample_ns = "default"
     steps = [Step("uninstall/sample", "change", "Delete the sample pod if it is there",
