@@ -42,7 +42,7 @@ def is_credential_key(key: str) -> bool:
 
 
 _KEY_WORDS = r"(?:pass(?:word|wd|phrase)|secret|token|api[_-]?key|access[_-]?key" \
-             r"|private[_-]?key|credentials?|auth[a-z]*|cookie)"
+             r"|private[_-]?key|credentials?|auth|cookie)"
 # Each match is masked; its group 1, when it has one, is kept in front of the mask.
 _PATTERNS: list[re.Pattern[str]] = [
     # A PEM private key block (RSA, EC, OPENSSH, ENCRYPTED, PGP ...), also inside a JSON
@@ -53,16 +53,19 @@ _PATTERNS: list[re.Pattern[str]] = [
                r"|(?:(?:\\n|\r?\n)(?:[A-Za-z-]+: [A-Za-z0-9,-]+|[A-Za-z0-9+/=]{16,}"
                r"|[A-Za-z0-9+/=]+(?=\\n|\r?\n|$)))*)"),
     # user:password@ in a URL of any scheme
-    re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"']*:)[^@\s/\"']+(?=@)"),
+    re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^/\s:@\"']*:)[^@\s/\"']+(?=@)"),
     # an Authorization header's credentials, whatever the scheme
-    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token)?\s*)"
+    re.compile(r"(?i)(authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:basic|bearer|token)?[ \t]*)"
                r"[^\s\"',}]+"),
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     # a JWT (three base64url parts, the first a JSON header): service-account tokens
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
-    # key: value, key=value, "key": "value" where the key names a credential
-    # (not a mapping or list that follows: the data rule masks inside those)
-    re.compile(rf"(?i)([a-z0-9_.-]*{_KEY_WORDS}[a-z0-9_.-]*(?<!env)[\"']?\s*[:=]\s*[\"']?)"
+    # key: value, key=value, "key": "value" where the key names a credential (not a mapping
+    # or list that follows: the data rule masks inside those). Bounded and from the start of
+    # a word: unbounded repeats would try every position of a long base64 line against
+    # every other (minutes for a megabyte).
+    re.compile(rf"(?i)((?<![a-z0-9_.-])[a-z0-9_.-]{{0,40}}{_KEY_WORDS}[a-z0-9_.-]{{0,40}}"
+               r"(?<!env)[\"']?[ \t]*[:=][ \t]*[\"']?)"
                r"(?!\*\*\*REDACTED)(?![\[{])[^\s\"',}]+"),
 ]
 
