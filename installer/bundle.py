@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from installer.diagnose import Finding
-from installer.errors import EXIT_STEP_FAILED, Problem, UserError
+from installer.errors import EXIT_STEP_FAILED, Problem, UserError, os_problem
 from installer.redact import Redactor
 
 
@@ -101,8 +101,7 @@ def _lstat(path: Path) -> os.stat_result | None:
     except FileNotFoundError:
         return None
     except OSError as exc:  # a path through a file (ENOTDIR), too long, a loop of links
-        raise _refuse(path, exc.strerror or str(exc),
-                      "name a file in an existing directory") from None
+        raise _refuse(path, os_problem(exc, path), "name a file in an existing directory") from None
 
 
 def write_bundle(path: Path, files: dict[str, str], findings: list[Finding],
@@ -130,7 +129,7 @@ def write_bundle(path: Path, files: dict[str, str], findings: list[Finding],
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):  # disk full, an I/O error: the machine's, not the input's
             raise UserError(f"could not write the bundle {path}", [Problem(
-                str(path), exc.strerror or str(exc),
+                str(path), os_problem(exc, path),
                 "free space on that file system or name another --output")],
                 exit_code=EXIT_STEP_FAILED) from None
         raise

@@ -20,7 +20,8 @@ import os
 import time
 from pathlib import Path
 
-from installer.statedir import os_problem, state_error, writable_dir
+from installer.errors import os_problem
+from installer.statedir import state_error, writable_dir
 
 
 class Corrupt(ValueError):
@@ -73,20 +74,23 @@ class Journal:
         except FileNotFoundError:
             return set()
         except OSError as exc:
-            raise state_error(self.path, f"the journal cannot be read: {os_problem(exc)}",
+            raise state_error(self.path, f"the journal cannot be read: "
+                              f"{os_problem(exc, self.path)}",
                               "remove it (it only notes what an interrupted run did)") from None
         except Corrupt as why:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-"
-                                        f"{time.strftime('%Y%m%d-%H%M%S')}")
-            try:
-                os.replace(self.path, aside)
-            except OSError as exc:
-                raise state_error(self.path, f"the journal is corrupt ({why}) and cannot be "
-                                  f"set aside: {os_problem(exc)}", "remove it") from None
-            self.notice = (f"the journal {self.path} was corrupt ({why}): set aside as "
-                           f"{aside.name}; this run plans from the cluster alone, without "
-                           "notes on what an interrupted run did")
-            return set()
+            return self._set_aside(str(why))
+
+    def _set_aside(self, why: str) -> set[str]:
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(self.path, aside)
+        except OSError as exc:
+            raise state_error(self.path, f"the journal is corrupt ({why}) and cannot be set "
+                              f"aside: {os_problem(exc, self.path)}", "remove it") from None
+        self.notice = (f"the journal {self.path} was corrupt ({why}): set aside as {aside.name}; "
+                       "this run plans from the cluster alone, without notes on what an "
+                       "interrupted run did")
+        return set()
 
     def _append(self, entry: dict[str, object]) -> None:
         try:
@@ -95,7 +99,8 @@ class Journal:
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as exc:
-            raise state_error(self.path, f"the journal cannot be written: {os_problem(exc)}",
+            said = os_problem(exc, self.path)
+            raise state_error(self.path, f"the journal cannot be written: {said}",
                               "free space there, then run again: the new run plans from the "
                               "cluster, so nothing done is done twice") from None
 

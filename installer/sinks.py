@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from installer.errors import os_problem
 from installer.events import (
     ChangeEvent,
     CheckReported,
@@ -27,7 +28,7 @@ from installer.events import (
 )
 from installer.plan import PHASES
 from installer.redact import Redactor
-from installer.statedir import os_problem, state_error, writable_dir
+from installer.statedir import state_error, writable_dir
 
 _MARK = {"ok": "✓", "failed": "✗", "skipped": "-", "dry-run": "·", "cancelled": "!", "warn": "!"}
 
@@ -131,7 +132,7 @@ class LogFileSink:
         try:  # before the run starts: a log that cannot be written is said, not a traceback
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as exc:
-            raise state_error(path, os_problem(exc), "remove what is in the way") from None
+            raise state_error(path, os_problem(exc, path), "remove what is in the way") from None
         self.path = path
         self.redactor = redactor
         self.logger = logging.getLogger(f"gpu-kata-installer.{id(self)}")

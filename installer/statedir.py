@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from installer.errors import EXIT_BAD_INPUT, EXIT_STEP_FAILED, Problem, UserError
+from installer.errors import EXIT_BAD_INPUT, EXIT_STEP_FAILED, Problem, UserError, os_problem
 
 SETTING = "XDG_STATE_HOME"
 
@@ -31,20 +31,12 @@ def state_error(path: Path, problem: str, fix: str = "") -> UserError:
         exit_code=EXIT_BAD_INPUT if chosen else EXIT_STEP_FAILED)
 
 
-def os_problem(exc: OSError) -> str:
-    """An OSError as a problem: what the system said, and about which path."""
-    said = exc.strerror or type(exc).__name__
-    if isinstance(exc, FileExistsError | NotADirectoryError):
-        said = "a file is in the way of a directory"
-    return f"{said.lower()} ({exc.filename})" if exc.filename else said.lower()
-
-
 def writable_dir(path: Path) -> Path:
     """`path` made (with its parents) and checked writable, or the state_error saying why."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise state_error(path, os_problem(exc)) from None
+        raise state_error(path, os_problem(exc, path)) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise state_error(path, "the directory is not writable")
     return path

@@ -77,6 +77,6 @@ def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary_one(tmp_
     out = subprocess.run([sys.executable, "-c", WRITE_TOO_BIG, str(old)], capture_output=True,
                          text=True, cwd=ROOT, timeout=60)
     assert out.stdout.startswith(f"1 could not write the bundle {old}"), out.stdout + out.stderr
-    assert "File too large" in out.stdout and "fix:" in out.stdout
+    assert "file too large" in out.stdout and "fix:" in out.stdout
     assert old.read_text() == "an older bundle"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz"]
