@@ -93,7 +93,8 @@ class Journal:
         return set()
 
     def _append(self, entry: dict[str, object]) -> None:
-        try:
+        try:  # the directory again: it may have been removed since the run began
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps({"at": time.time(), **entry}) + "\n")
                 f.flush()
