@@ -268,6 +268,8 @@ class Engine:
         """
         self.ctx.emit(RunStarted(path="run", dry_run=self.ctx.dry_run,
                                  message="dry-run" if self.ctx.dry_run else "run"))
+        if self.ctx.journal and self.ctx.journal.notice:
+            self.ctx.emit(WarningEvent(path="journal", message=self.ctx.journal.notice))
         done: set[str] = set()
         shown: dict[tuple[str, str, str], Change] | None = None  # the consented plan's
         try:

@@ -46,3 +46,13 @@ class StepFailed(Exception):
         super().__init__(message)
         self.cause = cause
         self.fix = fix
+
+
+def os_problem(exc: OSError, where: object = None) -> str:
+    """An OSError as a Problem's message: what the system said, and about which path when
+    that is not `where` (the Problem's own)."""
+    said = (exc.strerror or type(exc).__name__).lower()
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        said = "a file is in the way of a directory"
+    named = exc.filename is not None and str(exc.filename) != str(where)
+    return f"{said} ({exc.filename})" if named else said

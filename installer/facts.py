@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from installer.answers import HostAddress, K8sName, LocalPath, NodeName
 from installer.apierrors import ReadError
-from installer.errors import Problem, UserError
+from installer.errors import EXIT_STEP_FAILED, Problem, UserError
 from installer.record import Invalid, Record
 from installer.yamlsrc import Location, dotted, line_for, load_yaml
 
@@ -102,6 +102,9 @@ class ClusterFacts:
     recorded_labels: dict[str, dict[str, str]] | None = None
     # What the API server refused to let discovery read (troubleshooting reports it).
     unread: tuple[ReadError, ...] = ()
+    # Why the recorded labels could not be read ("" when they could, or none are recorded):
+    # install and uninstall refuse to plan on a record they cannot read (require_record).
+    record_problem: str = ""
 
     def node(self, name: str) -> NodeFacts | None:
         return next((n for n in self.nodes if n.name == name), None)
@@ -122,6 +125,33 @@ class Facts:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "cluster": asdict(self.cluster),
                 "hosts": {k: asdict(v) for k, v in self.hosts.items()}}
+
+
+def checked_record(value: Any) -> dict[str, dict[str, str]]:
+    """The record's shape checked (node -> {label: value}, all strings), or ValueError."""
+    if not isinstance(value, dict) or not all(
+            isinstance(node, str) and isinstance(labels, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+            for node, labels in value.items()):
+        raise ValueError("not a mapping of node name -> {label: value}")
+    return value
+
+
+def require_record(facts: Facts) -> None:
+    """Refuse to plan on an unreadable record: installing would overwrite it with labels that
+    may already be the installer's own, uninstalling would guess instead of restoring."""
+    if facts.cluster is None or not facts.cluster.record_problem:
+        return
+    ns, name = STATE_CONFIGMAP
+    raise UserError(f"the installer's record of the nodes' labels, ConfigMap {ns}/{name}, "
+                    "cannot be read", [Problem(
+                        f"{ns}/{name} data.labels.json", facts.cluster.record_problem,
+                        f"look at it (kubectl -n {ns} get configmap {name} -o yaml) and repair "
+                        "labels.json (a JSON object: node name -> {label: value}), or delete "
+                        f"it (kubectl -n {ns} delete configmap {name}): the install then "
+                        "records the nodes' current labels, and uninstall removes the "
+                        "operator's labels instead of restoring recorded ones")],
+                    exit_code=EXIT_STEP_FAILED)
 
 
 def with_gpu_pods(facts: Facts, found: dict[str, tuple[str, ...]]) -> Facts:

@@ -21,7 +21,8 @@ from installer.journal import Journal
 from installer.plan import Plan, build_plan
 from installer.redact import Redactor
 from installer.runtime import run_services
-from installer.sinks import JsonSink, LogFileSink, TextSink, state_dir
+from installer.sinks import JsonSink, LogFileSink, TextSink
+from installer.statedir import state_dir
 
 
 @dataclass
@@ -81,12 +82,12 @@ def run_headless(answers_path: Path, *, facts_path: Path | None, dry_run: bool, 
             "add --dry-run, or drop --facts to discover the live cluster")])
     redactor = Redactor()
     services = run_services(answers, redactor, ask=_prompt if sys.stdin.isatty() else None)
+    journal = None if dry_run else journal_for(answers)
     sinks, log = build_sinks(as_json, verbose, redactor, sys.stdout)
     from installer.steps import default_executors
 
     ctx = Context(dry_run=dry_run, sinks=sinks,
-                  decider=HeadlessDecider(yes, sys.stdin, sys.stdout),
-                  journal=None if dry_run else journal_for(answers),
+                  decider=HeadlessDecider(yes, sys.stdin, sys.stdout), journal=journal,
                   services=services)
     engine = Engine(answers, ctx, default_executors(), planner)
     try:

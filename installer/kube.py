@@ -23,7 +23,7 @@ import urllib3
 
 from installer.apierrors import ApiError, ApiUnreachable, ReadError
 from installer.errors import Problem, UserError
-from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts, Taint
+from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts, Taint, checked_record
 from installer.kubeauth import Endpoint, endpoint
 from installer.kubeconfig import VALID_KUBECONFIG, WHERE, context_names, load_kubeconfig
 from installer.permit import Permit, require_permit
@@ -269,23 +269,32 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
         f"{ds['metadata']['namespace']}/{ds['metadata']['name']}"
         for ds in kube.get_json("/apis/apps/v1/daemonsets")["items"]
         if ds["metadata"]["name"].endswith("node-feature-discovery-worker")), ())
-    recorded = read(lambda: _recorded_labels(kube))
+    recorded, problem = read(lambda: _read_record(kube), (None, ""))
     return ClusterFacts(context=kube.context, server_version=version, recorded_labels=recorded,
-                        nodes=nodes,
+                        record_problem=problem, nodes=nodes,
                         runtime_classes=runtime_classes, cluster_policy_state=cp_state,
                         nfd_workers=workers, unread=tuple(unread))
 
 
-def _recorded_labels(kube: Kube) -> dict[str, dict[str, str]] | None:
-    """The labels the installer recorded before its first change (None: none recorded)."""
+def _read_record(kube: Kube) -> tuple[dict[str, dict[str, str]] | None, str]:
+    """The recorded labels (None: nothing recorded yet), or why they cannot be read: said by
+    the plans that use them, so a read-only troubleshoot of the cluster still works."""
     try:
         cm = kube.get_json(f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/configmaps/"
                            f"{STATE_CONFIGMAP[1]}")
     except ApiError as exc:
         if exc.status != 404:
             raise
-        return None
-    return json.loads((cm.get("data") or {}).get("labels.json", "null"))
+        return None, ""
+    text = (cm.get("data") or {}).get("labels.json")
+    if text is None:
+        return None, "the ConfigMap has no labels.json"
+    try:
+        return checked_record(json.loads(text)), ""
+    except json.JSONDecodeError as exc:
+        return None, f"labels.json is not JSON ({exc})"
+    except ValueError as exc:
+        return None, f"labels.json is {exc}"
 
 
 async def discover(kube: Kube) -> ClusterFacts:

@@ -20,7 +20,7 @@ from installer.chart_effects import (
     untolerated_taints,
 )
 from installer.errors import Problem, UserError
-from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels
+from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels, require_record
 from installer.hostplan import HostPlan, plan_host
 from installer.values import (
     WORKLOAD_FOR_CHOICE,
@@ -330,7 +330,9 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
 
 
 def build_plan(answers: Answers, facts: Facts) -> Plan:
-    """Plan the run. Raises UserError when the answers name nodes the cluster lacks."""
+    """Plan the run. Raises UserError when the answers name nodes the cluster lacks, or the
+    record of the nodes' labels cannot be read."""
+    require_record(facts)
     problems = _node_problems(answers, facts)
     if problems:
         raise UserError("the answers do not match the cluster", problems)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from installer.errors import os_problem
 from installer.events import (
     ChangeEvent,
     CheckReported,
@@ -27,13 +28,9 @@ from installer.events import (
 )
 from installer.plan import PHASES
 from installer.redact import Redactor
+from installer.statedir import state_error, writable_dir
 
 _MARK = {"ok": "✓", "failed": "✗", "skipped": "-", "dry-run": "·", "cancelled": "!", "warn": "!"}
-
-
-def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "gpu-kata-installer"
 
 
 def render_plan(plan: dict[str, Any]) -> list[str]:
@@ -132,13 +129,16 @@ class LogFileSink:
     """Everything at debug level, redacted, to a file in the XDG state directory."""
 
     def __init__(self, path: Path, redactor: Redactor) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        writable_dir(path.parent)
+        try:  # before the run starts: a log that cannot be written is said, not a traceback
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise state_error(path, os_problem(exc, path), "remove what is in the way") from None
         self.path = path
         self.redactor = redactor
         self.logger = logging.getLogger(f"gpu-kata-installer.{id(self)}")
         self.logger.propagate = False
         self.logger.setLevel(logging.DEBUG)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         self.handler = handler

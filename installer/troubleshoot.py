@@ -11,8 +11,7 @@ import asyncio
 import functools
 import json
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,10 @@ from installer.engine import Context, Engine
 from installer.facts import Facts
 from installer.hostplan import ProbeFailure
 from installer.kubeconfig import helm_kubeconfig
+from installer.plan import Plan, build_plan
 from installer.redact import Redactor
 from installer.runtime import run_services
-from installer.sinks import state_dir
+from installer.statedir import state_dir
 from installer.steps.discover import discover_cluster
 from installer.values import gpu_operator_values, kata_deploy_values
 
@@ -50,6 +50,14 @@ class Collected:
     namespaces: tuple[str, ...] = NAMESPACES
 
 
+def _reading_plan(answers: Answers, facts: Facts) -> Plan:
+    """The install's plan, for its gather and check steps only: troubleshooting reads, so an
+    unreadable record of the labels (which only install and uninstall use) does not stop it."""
+    if facts.cluster is not None:
+        facts = replace(facts, cluster=replace(facts.cluster, record_problem=""))
+    return build_plan(answers, facts)
+
+
 async def collect(answers_path: Path | None, kubeconfig: str | None,
                   context: str | None) -> Collected:
     """What troubleshooting reads. A read the context may not make is kept as a fact
@@ -65,7 +73,8 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
         executors = {**default_executors(),
                      "discover": functools.partial(discover.discover, partial=True),
                      "gpu-pods": functools.partial(discover.gpu_pods, partial=True)}
-        plan, facts, _ = await Engine(answers, ctx, executors).run_checks(Facts(cluster=None))
+        plan, facts, _ = await Engine(answers, ctx, executors,
+                                      _reading_plan).run_checks(Facts(cluster=None))
         host_checks = {s.params["node"]: s.params.get("checks", [])
                        for s in plan.phase("check") if "node" in s.params}
         k: kube.Kube = ctx.services["kube"]
@@ -141,20 +150,53 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
         files[f"hosts/{node}.json"] = json.dumps(
             {"facts": asdict(host), "checks": c.host_checks.get(node, [])}, indent=2,
             default=str)
-    logs = sorted((state_dir() / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime)
-    if logs:
-        files["run.log"] = logs[-1].read_text(encoding="utf-8", errors="replace")
+    files.update(_namespace_objects(k, c.namespaces))
+    files.update(_last_run_log())
     return files
+
+
+def _namespace_objects(k: kube.Kube, namespaces: tuple[str, ...]) -> dict[str, str]:
+    """The namespaces' ConfigMaps (the charts' configuration) and what Secrets there are -
+    only their names, types and key names: a Secret's values never reach the bundle."""
+    files: dict[str, str] = {}
+    for ns in namespaces:
+        for kind in ("configmaps", "secrets"):
+            try:
+                items = list(k.list_items(f"/api/v1/namespaces/{ns}/{kind}"))
+            except kube.ApiError as exc:
+                files[f"cluster/{ns}/{kind}.txt"] = f"could not be read: {exc}\n"
+                continue
+            if kind == "secrets":
+                listed: list[dict[str, Any]] = [
+                    {"name": s["metadata"]["name"], "type": s.get("type", ""),
+                     "keys": sorted({*(s.get("data") or {}), *(s.get("stringData") or {})})}
+                    for s in items]
+            else:
+                listed = [{**cm, "metadata": {key: v for key, v in cm["metadata"].items()
+                                              if key != "managedFields"}} for cm in items]
+            files[f"cluster/{ns}/{kind}.json"] = json.dumps(listed, indent=2)
+    return files
+
+
+def _last_run_log() -> dict[str, str]:
+    """The newest log of a run on this machine; a state directory that cannot be read is
+    said in the bundle, not a reason to write none."""
+    try:
+        logs = sorted((state_dir() / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime)
+        return {"run.log": logs[-1].read_text(encoding="utf-8", errors="replace")} if logs \
+            else {}
+    except OSError as exc:
+        return {"run.log": f"the run logs in {state_dir() / 'logs'} could not be read: {exc}\n"}
 
 
 def run_bundle(answers_path: Path | None, kubeconfig: str | None, context: str | None,
                output: Path | None) -> int:
-    from installer.bundle import write_bundle
+    from installer.bundle import bundle_target, write_bundle
 
+    path = bundle_target(output)  # a bad --output is said before minutes of collecting
     collected = asyncio.run(collect(answers_path, kubeconfig, context))
     findings = all_findings(collected.state)
     files = _bundle_files(collected, findings)
-    path = output or Path(f"gpu-kata-bundle-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
-    write_bundle(path, files, findings, collected.redactor)
+    path = write_bundle(path, files, findings, collected.redactor)
     print(f"wrote {path} ({len(files)} files, {len(findings)} finding(s))", file=sys.stderr)
     return 0

@@ -17,6 +17,7 @@ from installer.facts import (
     Facts,
     ReleaseFacts,
     managed_labels,
+    require_record,
 )
 from installer.plan import Change, Plan, Step, seconds
 from installer.steps.sample import NAME as SAMPLE_POD
@@ -61,6 +62,7 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
         return Plan((Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
                           "discover", {"kubeconfig": answers.cluster.kubeconfig,
                                        "context": answers.cluster.context}),), (), facts.source)
+    require_record(facts)
     kd, op = answers.kata_deploy, answers.gpu_operator
     sample_ns = "default"
     steps = [Step("uninstall/sample", "change", "Delete the sample pod if it is there",

@@ -381,22 +381,24 @@ class InstallerApp(App[int]):
         from installer.engine import Context, Engine
         from installer.headless import journal_for
         from installer.runtime import run_services
-        from installer.sinks import LogFileSink, state_dir
+        from installer.sinks import LogFileSink
+        from installer.statedir import state_dir
 
         answers = self.state.answers
         facts = (self.state.facts if (dry_run or self.services.recorded) and self.state.facts
                  else Facts(cluster=None))
+        log_path = state_dir() / "logs" / f"wizard-{time.strftime('%Y%m%d-%H%M%S')}.log"
         try:
             services = run_services(answers, self.redactor, ask=self._secret_prompt,
                                     confirm_host_key=self._confirm_host_key)
+            journal = None if dry_run else journal_for(answers)
+            log = LogFileSink(log_path, self.redactor)
         except UserError as exc:
             self.notify(str(exc), title="Cannot start", severity="error", timeout=15)
             return
-        self.log_path = state_dir() / "logs" / f"wizard-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        log = LogFileSink(self.log_path, self.redactor)
+        self.log_path = log_path
         ctx = Context(dry_run=dry_run, sinks=[self.sink, log], decider=self.decider,
-                      journal=None if dry_run else journal_for(answers),
-                      services=services)
+                      journal=journal, services=services)
         engine = Engine(answers, ctx, self.services.executors())
         self.run_state.reset(dry_run)
         self.runner = LoopThread(self._run_engine(engine, facts), "engine",

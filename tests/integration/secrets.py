@@ -151,3 +151,105 @@ class ArgvSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+PLANTED_CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: gki-planted\nversion: 0.1.0\n",
+    "values.yaml": "registry: {server: nvcr.io, password: '', token: ''}\nmirror: ''\n"
+                   "tlsKey: ''\nsettings: ''\n",
+    "templates/secret.yaml": """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: gki-planted-credentials
+type: Opaque
+data:
+  password: {{ .Values.registry.password | b64enc | quote }}
+  settings.conf: {{ .Values.settings | b64enc | quote }}
+stringData:
+  token: {{ .Values.registry.token | quote }}
+""",
+    "templates/configmap.yaml": """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: gki-planted-config
+data:
+  mirror.conf: |
+    url = {{ .Values.mirror }}
+    retries = 3
+  tls.key: |
+{{ .Values.tlsKey | indent 4 }}
+""",
+}
+
+
+@dataclass
+class ClusterPlants:
+    """Secrets planted in the cluster where a support bundle looks: `strings` must appear in
+    none of its files."""
+
+    strings: list[str]
+    namespace: str
+    log_pod: str
+
+    def leaks(self, text: str) -> list[str]:
+        return [s for s in self.strings if s in text]
+
+
+def _key_lines(pem: str) -> list[str]:
+    return [line for line in pem.splitlines() if line and not line.startswith("-----")]
+
+
+def plant_in_cluster(lab, where: Path, namespace: str = "gpu-operator") -> ClusterPlants:
+    """In `namespace` (which must exist): a release of a small chart whose values hold a
+    password, a token, a password in a URL and a private key, rendered into a Secret and a
+    ConfigMap; a Secret created directly; a pod whose log prints an OpenSSH private key (a
+    KWOK Logs object serves the file). Each is read back, so the plant is known to have taken.
+    Nothing goes on a command line: values by file, objects on stdin."""
+    import base64
+
+    password, token = "gki-pw-" + secrets.token_hex(8), "gki-tok-" + secrets.token_hex(8)
+    url_pw, direct = "gki-urlpw-" + secrets.token_hex(8), "gki-direct-" + secrets.token_hex(8)
+    # Where only the key-name and Secret rules find them: a Secret's value under a key that
+    # names no credential, and the second line of a credential key's multi-line value.
+    settings = f"endpoint: https://api.example\nsession {secrets.token_hex(8)}\n"
+    multiline = "gki-cred-" + secrets.token_hex(8)
+    chart_key = asyncssh.generate_private_key("ssh-rsa", key_size=1024)
+    tls_key = chart_key.export_private_key("pkcs8-pem").decode()
+    log_key = asyncssh.generate_private_key("ssh-ed25519").export_private_key("openssh").decode()
+    chart = where / "gki-planted"
+    for rel, text in PLANTED_CHART.items():
+        (chart / rel).parent.mkdir(parents=True, exist_ok=True)
+        (chart / rel).write_text(text)
+    values = _private_file(where / "planted-values.yaml", yaml.safe_dump({
+        "registry": {"server": "nvcr.io", "password": password, "token": token},
+        "mirror": f"https://gkiuser:{url_pw}@mirror.example/repo", "tlsKey": tls_key,
+        "someKey": {"password": password}, "imagePullSecret": token, "settings": settings,
+        "credentials": f"user admin\n{multiline}\n"}).encode())
+    lab.helm("install", "gki-planted", str(chart), "-n", namespace, "-f", str(values))
+    lab.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+               "metadata": {"name": "gki-direct", "namespace": namespace},
+               "stringData": {"api-key": direct}})
+    pod = "gki-keylogger"
+    lab.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod,
+                                                               "namespace": namespace},
+               "spec": {"nodeName": "cpu-node-1",
+                        "containers": [{"name": "app", "image": "busybox"}]}})
+    log = where / "keylogger.log"
+    log.write_text("".join(f"2026-01-01T00:00:0{i % 10}.000000000Z stdout F {line}\n"
+                           for i, line in enumerate(["starting", *log_key.splitlines(),
+                                                     "loaded key"])))
+    lab.apply({"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
+               "metadata": {"name": pod, "namespace": namespace},
+               "spec": {"logs": [{"containers": ["app"], "logsFile": str(log)}]}})
+    lab.wait_for(f"{pod}'s log", lambda: "loaded key" in lab.kubectl(
+        "logs", pod, "-n", namespace, check=False).stdout, timeout=60, interval=1)
+    stored = lab.kube.get(f"/api/v1/namespaces/{namespace}/secrets/gki-planted-credentials")
+    assert base64.b64decode(stored["data"]["token"]).decode() == token
+    assert password in lab.helm("get", "values", "gki-planted", "-n", namespace).stdout
+    strings = [password, token, url_pw, direct, multiline,
+               *(base64.b64encode(s.encode()).decode() for s in (password, token, direct,
+                                                                 settings)),
+               *_key_lines(tls_key), *_key_lines(log_key)]
+    return ClusterPlants(strings, namespace, pod)

@@ -14,7 +14,13 @@ import pytest
 import yaml
 
 from tests.integration.cli_run import installer
-from tests.integration.secrets import SA_NAMESPACE, Planted, delete_account, token_kubeconfig
+from tests.integration.secrets import (
+    SA_NAMESPACE,
+    Planted,
+    delete_account,
+    plant_in_cluster,
+    token_kubeconfig,
+)
 from tests.integration.test_lab_guide_flow import install_guide_charts
 from tests.lab import guide
 from tests.lab.answers import lab_answers
@@ -149,24 +155,53 @@ def test_no_pgpu_for_a_pod_pinned_to_the_unprepared_node(lab_bare, tmp_path):
 
 def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(planted, lab_bare, tmp_path):
     """All three secrets planted: the bundle reaches the cluster with the token and the hosts
-    with the encrypted key and the sudo password, and holds none of them."""
+    with the encrypted key and the sudo password, and holds none of them - nor any secret
+    planted where it collects: the operator's release values (a password key, a password in
+    a URL), a chart's Secret and ConfigMap (a private key), its helm release record, a Secret
+    made by hand, a pod's log printing a private key. `--output` names a directory: the
+    bundle goes inside it."""
     ops = [v for v in guide.GPU_OPERATOR_SET if not v.startswith("sandboxWorkloads.mode")]
-    install_guide_charts(lab_bare, operator_set=[*ops, "sandboxWorkloads.mode=kubevirt"])
+    url_pw = "gki-op-urlpw-" + os.urandom(6).hex()
+    op_pw = "gki-op-pw-" + os.urandom(6).hex()
+    install_guide_charts(lab_bare, operator_set=[
+        *ops, "sandboxWorkloads.mode=kubevirt", f"someKey.password={op_pw}",
+        f"driver.repository=https://gkiuser:{url_pw}@mirror.example/nvidia"])
+    plants = plant_in_cluster(lab_bare, tmp_path)
     find(lab_bare, tmp_path, "sandbox-mode-not-kata", planted=planted)
-    out_path = tmp_path / "bundle.tgz"
-    out = troubleshoot(lab_bare, tmp_path, "bundle", "--output", str(out_path), planted=planted)
+    out_dir = tmp_path / "bundles"
+    out_dir.mkdir()
+    out = troubleshoot(lab_bare, tmp_path, "bundle", "--output", str(out_dir), planted=planted)
     assert out.returncode == 0, out.stderr[-2000:]
+    (out_path,) = out_dir.iterdir()
+    assert out_path.name.startswith("gpu-kata-bundle-") and out_path.name.endswith(".tar.gz")
     with tarfile.open(out_path) as tar:
         files = {m.name.split("/", 1)[1]: tar.extractfile(m).read().decode()
                  for m in tar if m.isfile()}
     assert "kubevirt" in files["cluster/clusterpolicy.json"]
+    assert "https://gkiuser:***REDACTED***@mirror.example/nvidia" \
+        in files["cluster/clusterpolicy.json"]
     assert "sandboxWorkloads.mode is 'kubevirt'" in files["SUMMARY.md"]
     assert any(name.startswith("logs/gpu-operator/") for name in files)
     host = json.loads(files["hosts/gpu-node-3.json"])
     assert host["checks"] and "iommu" in json.dumps(host)  # probed as root through sudo
+    # the evidence around each planted secret is still there
+    listed = {s["name"]: s for s in json.loads(files["cluster/gpu-operator/secrets.json"])}
+    assert listed["gki-direct"] == {"name": "gki-direct", "type": "Opaque", "keys": ["api-key"]}
+    assert listed["gki-planted-credentials"]["keys"] == ["password", "settings.conf", "token"]
+    record = listed["sh.helm.release.v1.gki-planted.v1"]
+    assert record == {"name": record["name"], "type": "helm.sh/release.v1", "keys": ["release"]}
+    assert "retries = 3" in files["cluster/gpu-operator/configmaps.json"]
+    manifest = files["releases/gpu-operator-gki-planted.manifest.yaml"]
+    assert "# Source: gki-planted/templates/secret.yaml" in manifest
+    assert "name: gki-planted-credentials" in manifest
+    assert "server: nvcr.io" in files["releases/gpu-operator-gki-planted.values.yaml"]
+    assert "loaded key" in files[f"logs/gpu-operator/{plants.log_pod}.log"]
     for name, text in files.items():
         assert planted.leaks(text) == [], name
+        assert plants.leaks(text) == [], name
+        assert op_pw not in text and url_pw not in text, name
     assert planted.leaks(out.stdout + out.stderr) == []
+    assert plants.leaks(out.stdout + out.stderr) == []
 
 
 READER = "gki-no-operator-pods"  # the ServiceAccount, its ClusterRole and its RoleBinding

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 from installer.bundle import write_bundle
 from installer.diagnose import Finding
@@ -11,6 +14,7 @@ from installer.redact import Redactor
 FINDING = Finding("sandbox-mode-not-kata", "GPU pods Pending", "mode is 'kubevirt'",
                   ("ClusterPolicy spec.sandboxWorkloads = {'mode': 'kubevirt'}",),
                   "set sandboxWorkloads.mode=kata", 96)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def read(path) -> dict[str, str]:
@@ -32,3 +36,47 @@ def test_bundle_has_evidence_summaries_and_no_secrets(tmp_path):
     assert "<h2>mode is &#x27;kubevirt&#x27;</h2>" in content["summary.html"]
     everything = "".join(content.values())
     assert "hunter2-sudo-pass" not in everything and "eyJtoken" not in everything
+
+
+def test_a_directory_gets_the_bundle_inside_it_with_the_default_name(tmp_path):
+    path = write_bundle(tmp_path, {"a.txt": "x"}, [FINDING], Redactor())
+    assert path.parent == tmp_path and path.name.startswith("gpu-kata-bundle-")
+    assert path.name.endswith(".tar.gz") and read(path)["a.txt"] == "x"
+
+
+def test_a_regular_file_is_replaced_whole_and_no_temporary_file_is_left(tmp_path):
+    old = tmp_path / "b.tar.gz"
+    old.write_text("an older bundle")
+    write_bundle(old, {"a.txt": "new"}, [FINDING], Redactor())
+    assert read(old)["a.txt"] == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz"]
+
+
+WRITE_TOO_BIG = """
+import resource, signal, sys
+from pathlib import Path
+from installer.bundle import write_bundle
+from installer.errors import UserError
+from installer.redact import Redactor
+from tests.unit.test_bundle import FINDING
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+try:
+    write_bundle(Path(sys.argv[1]), {"big.bin": __import__("os").urandom(200_000).hex()},
+                 [FINDING], Redactor())
+except UserError as exc:
+    print(exc.exit_code, exc)
+"""
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary_one(tmp_path):
+    """A real failed write (the file size limit, as a full disk would): exit 1 with the
+    cause; the file named keeps its old bytes."""
+    old = tmp_path / "b.tar.gz"
+    old.write_text("an older bundle")
+    out = subprocess.run([sys.executable, "-c", WRITE_TOO_BIG, str(old)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=60)
+    assert out.stdout.startswith(f"1 could not write the bundle {old}"), out.stdout + out.stderr
+    assert "file too large" in out.stdout and "fix:" in out.stdout
+    assert old.read_text() == "an older bundle"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz"]
