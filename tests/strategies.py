@@ -127,7 +127,7 @@ def answers_docs(draw) -> dict[str, Any]:
     """A schema instance, then up to three near-miss edits: a value of the wrong type, an
     unknown key, a hostile string, a secret written inline; and sometimes the references to
     the planted sudo password and key passphrase (their variables are set by the test)."""
-    doc = draw(from_schema(SCHEMA, EXAMPLE))
+    doc = copy.deepcopy(draw(from_schema(SCHEMA, EXAMPLE)))  # it may be the example itself
     for _ in range(draw(st.integers(0, 3))):
         edit = draw(st.sampled_from(["type", "key", "string", "inline"]))
         paths = [p for p in _paths(doc) if p]
@@ -208,7 +208,7 @@ def kubeconfigs(draw, servers: list[str]) -> dict[str, Any]:
     if draw(st.integers(0, 3)) == 0:
         cluster["certificate-authority-data"] = draw(st.sampled_from(["bm90IGEgY2VydA==",
                                                                       "%%%", ""]))
-    user = draw(st.sampled_from([
+    user = copy.deepcopy(draw(st.sampled_from([
         {"token": TOKEN},
         {"token": TOKEN, "as": "admin"},
         {"tokenFile": "/nonexistent/gki/token"},
@@ -216,7 +216,7 @@ def kubeconfigs(draw, servers: list[str]) -> dict[str, Any]:
                   "command": "gki-no-such-credential-plugin", "args": ["--token", TOKEN]}},
         {"username": "admin", "password": TOKEN},
         {},
-    ]))
+    ])))
     doc: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Config",
         "clusters": [{"name": "c", "cluster": cluster}],

@@ -45,8 +45,8 @@ from tests import strategies as gen
 from tests.headless.test_flags_fuzz import run_cli
 
 EXITS = {0, 1, 2, 3}  # 130 (interrupted) too, but nothing here interrupts a run
-RUN_SECONDS = 15.0
-PROPERTY = settings(deadline=20_000, derandomize=True, database=None,
+RUN_SECONDS = 10.0
+PROPERTY = settings(deadline=20_000, derandomize=True, database=None, report_multiple_bugs=False,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.large_base_example])
