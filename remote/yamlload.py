@@ -48,6 +48,9 @@ _TIMESTAMP = f"{_CORE}timestamp"
 _FLOAT = f"{_CORE}float"
 _INT = f"{_CORE}int"
 _FLOATS = yaml.constructor.SafeConstructor()
+# Scalar tags whose text must parse as their type (constructor method per tag).
+_TYPED = {_INT: "construct_yaml_int", _FLOAT: "construct_yaml_float",
+          f"{_CORE}bool": "construct_yaml_bool"}
 
 
 class YAMLRefused(yaml.MarkedYAMLError):
@@ -191,9 +194,17 @@ def _check_node(node: yaml.Node) -> None:
     if isinstance(node, yaml.ScalarNode):
         if node.tag == _TIMESTAMP or (node.tag in (_INT, _FLOAT) and ":" in node.value):
             node.tag = f"{_CORE}str"
-        elif node.tag == _FLOAT and not math.isfinite(_FLOATS.construct_yaml_float(node)):
-            raise YAMLRefused(f"'{node.value}' is not a finite number", node.start_mark,
-                              f"quote it if it is text ('{node.value}'), or give a number")
+        elif node.tag in _TYPED:
+            # An explicit `!!float x` or `!!int x` reaches here as well as plain numbers.
+            try:
+                value = getattr(_FLOATS, _TYPED[node.tag])(node)
+            except (KeyError, ValueError, TypeError, yaml.constructor.ConstructorError):
+                raise YAMLRefused(f"'{node.value}' is not a {node.tag.replace(_CORE, '!!')}",
+                                  node.start_mark, f"quote it if it is text ('{node.value}'), "
+                                  "or drop the tag") from None
+            if node.tag == _FLOAT and not math.isfinite(value):
+                raise YAMLRefused(f"'{node.value}' is not a finite number", node.start_mark,
+                                  f"quote it if it is text ('{node.value}'), or give a number")
         elif node.tag not in _SCALAR_TAGS:
             _refuse_tag(node)
         return

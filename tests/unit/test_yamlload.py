@@ -141,3 +141,9 @@ def test_values_of_no_json_type_are_refused_with_the_line_and_a_fix(text, words)
     error = _refused("ok: 1\n" + text + "\n")
     assert words in error.problem and error.fix
     assert error.problem_mark.line == 1
+
+
+@pytest.mark.parametrize("text", ["a: !!float x", "a: !!int 0x1g", "a: !!bool maybe"])
+def test_a_typed_scalar_whose_text_is_not_its_type_is_refused_not_raised(text):
+    with pytest.raises(YAMLRefused, match="is not a !!"):
+        safe_load(text)
