@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from screens.base import WizardScreen
+from screens.widgets.datatext import DataStatic, PlainTable
 
 MARKS = {"pass": ("✓ pass", "green"), "warn": ("! warn", "yellow"), "fail": ("✗ FAIL", "bold red"),
          "skip": ("- skip", "dim")}
@@ -57,10 +58,10 @@ accept on purpose.
         self._shape: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     def body(self) -> ComposeResult:
-        yield Static("", id="checks-status")
-        yield DataTable(id="grid", cursor_type="cell", zebra_stripes=False)
+        yield DataStatic("", id="checks-status")
+        yield PlainTable(id="grid", cursor_type="cell", zebra_stripes=False)
         with VerticalScroll(id="evidence-box"):
-            yield Static("", id="evidence")
+            yield DataStatic("", id="evidence")
 
     def on_mount(self) -> None:
         self.refresh_from_state()

@@ -16,6 +16,7 @@ from installer.clusterinfo import Contexts
 from installer.errors import UserError
 from installer.facts import Facts
 from screens.base import WizardScreen, problems_text
+from screens.widgets.datatext import DataStatic
 
 CURRENT = "(current context)"
 
@@ -85,13 +86,13 @@ ClusterPolicy. Everything later is planned against what it finds.
                         compact=True)
             yield Label("Context")
             yield Select([], id="context", prompt=CURRENT, allow_blank=True, compact=True)
-        yield Static("", id="kubeconfig-note")
+        yield DataStatic("", id="kubeconfig-note")
         with Horizontal(classes="buttons"):
             yield Button("Discover (^r)", id="discover", variant="primary", compact=True)
-            yield Static("", id="status")
+            yield DataStatic("", id="status")
         with VerticalScroll(id="summary-box"):
-            yield Static("", id="error", classes="error")
-            yield Static("", id="summary")
+            yield DataStatic("", id="error", classes="error")
+            yield DataStatic("", id="summary")
 
     def on_mount(self) -> None:
         self.refresh_from_state()

@@ -13,6 +13,7 @@ from installer.errors import UserError
 from installer.events import Event
 from screens.base import Field, Form, WizardScreen, fill_table, problems_text
 from screens.state import answers_data
+from screens.widgets.datatext import DataStatic, PlainTable
 
 POLICY = (("ask me during the run", "ask"), ("apply without asking", "apply"),
           ("never (skip)", "skip"))
@@ -57,10 +58,10 @@ install this screen shows each one's progress.
     def body(self) -> ComposeResult:
         with VerticalScroll(id="fixes-scroll"):
             yield Form(FIELDS, id="fixes-form")
-            yield Static("", id="error", classes="error")
-            yield Static("", id="fixes-status")
-            yield DataTable(id="fixes", cursor_type="row")
-            yield Static("", id="preview")
+            yield DataStatic("", id="error", classes="error")
+            yield DataStatic("", id="fixes-status")
+            yield PlainTable(id="fixes", cursor_type="row")
+            yield DataStatic("", id="preview")
 
     def on_mount(self) -> None:
         self.refresh_from_state()

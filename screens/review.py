@@ -10,6 +10,7 @@ from textual.widgets import Button, Static
 
 from installer.sinks import render_plan
 from screens.base import WizardScreen, problems_text
+from screens.widgets.datatext import DataStatic
 
 
 def plan_text(lines: list[str]) -> Text:
@@ -47,9 +48,9 @@ change. Save the answers (ctrl+s) to replay the same plan headless. `d` runs a d
     ]
 
     def body(self) -> ComposeResult:
-        yield Static("", id="plan-summary")
+        yield DataStatic("", id="plan-summary")
         with ScrollableContainer(id="plan-box"):
-            yield Static("", id="plan")
+            yield DataStatic("", id="plan")
         with Horizontal(classes="buttons"):
             yield Button("Save answers (^s)", id="save", compact=True)
             yield Button("Dry-run (d)", id="dry-run", compact=True)

@@ -9,6 +9,7 @@ from textual.widgets import Static
 from installer.events import Event, PodStatus
 from screens.base import WizardScreen
 from screens.state import SAMPLE_POD, Ring
+from screens.widgets.datatext import DataStatic
 from screens.widgets.logpane import LogView
 
 BANNER = {
@@ -37,8 +38,8 @@ screen (ctrl+t) shows its events and the operator's pods.
         self._ring: Ring | None = None
 
     def body(self) -> ComposeResult:
-        yield Static("", id="verdict")
-        yield Static("", id="sample-pod")
+        yield DataStatic("", id="verdict")
+        yield DataStatic("", id="sample-pod")
         yield LogView(f"default/{SAMPLE_POD}", id="sample-log")
 
     def on_mount(self) -> None:

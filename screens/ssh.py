@@ -14,6 +14,7 @@ from installer.errors import UserError
 from screens.base import Field, Form, WizardScreen, problems_text
 from screens.modals import HostKeyModal
 from screens.state import answers_data
+from screens.widgets.datatext import DataStatic
 
 if TYPE_CHECKING:
     from installer.sshtest import ConnectionReport
@@ -60,12 +61,12 @@ its fingerprint for you to confirm, a changed key is always refused.
     def body(self) -> ComposeResult:
         with VerticalScroll(id="ssh-scroll"):
             yield Form(FIELDS, id="ssh-form")
-            yield Static("", id="error", classes="error")
+            yield DataStatic("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Select([], id="test-node", prompt="node to test", compact=True)
                 yield Button("Test connection (^r)", id="test", variant="primary",
                              compact=True)
-            yield Static("", id="test-result")
+            yield DataStatic("", id="test-result")
 
     def on_mount(self) -> None:
         self.refresh_from_state()

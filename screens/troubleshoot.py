@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from installer.clusterinfo import ClusterView, RunSummary, basic_findings
 from screens.base import WizardScreen, fill_table
 from screens.checks import MARKS
+from screens.widgets.datatext import DataStatic, PlainTable
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
 
@@ -62,20 +63,20 @@ were.
         self.reading = False
 
     def body(self) -> ComposeResult:
-        yield Static("", id="ts-status")
+        yield DataStatic("", id="ts-status")
         with TabbedContent(id="ts-tabs", initial="ts-findings"):
             with TabPane("Findings", id="ts-findings"):
-                yield DataTable(id="findings", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="finding-detail")
+                yield PlainTable(id="findings", cursor_type="row", zebra_stripes=True)
+                yield DataStatic("", id="finding-detail")
             with TabPane("Pods", id="ts-pods"):
                 yield PodTable(id="ts-pod-table")
                 yield LogView("Enter on a pod shows its log", id="ts-log")
             with TabPane("Events", id="ts-events"):
-                yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
+                yield PlainTable(id="events", cursor_type="row", zebra_stripes=True)
             with TabPane("Nodes", id="ts-nodes"):
-                yield DataTable(id="node-labels", cursor_type="row", zebra_stripes=True)
+                yield PlainTable(id="node-labels", cursor_type="row", zebra_stripes=True)
             with TabPane("Host checks", id="ts-checks"):
-                yield Static("", id="ts-checks-text")
+                yield DataStatic("", id="ts-checks-text")
 
     def on_mount(self) -> None:
         self.refresh_from_state()
