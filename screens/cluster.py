@@ -113,7 +113,7 @@ ClusterPolicy. Everything later is planned against what it finds.
             inp.value = cl.kubeconfig or ""
         self._load_contexts(cl.kubeconfig, cl.context)
         err = self.query_one("#error", Static)
-        err.update(Text(self.wizard.facts_error or ""))
+        err.update(self.wizard.facts_error or "")  # a str: DataStatic shows it escaped
         err.display = bool(self.wizard.facts_error)
         facts = state.facts
         self.query_one("#summary", Static).update(

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Select, Static
 
 from installer.errors import UserError
 from installer.events import Event
+from installer.textsafe import display
 from screens.base import Field, Form, WizardScreen, fill_table, problems_text
 from screens.state import answers_data
 from screens.widgets.datatext import DataStatic, PlainTable
@@ -121,7 +122,9 @@ install this screen shows each one's progress.
         text = Text()
         text.append(f"{change['description']}\n", style="bold")
         preview = change["detail"].get("preview", "")
-        text.append(preview or "(no preview)", style="" if preview else "dim")
+        # The host file's own text: a CR or BEL in it is shown, not dropped by rich.
+        text.append(display(preview, multiline=True) or "(no preview)",
+                    style="" if preview else "dim")
         box.update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -9,6 +9,7 @@ from textual.containers import Horizontal, ScrollableContainer
 from textual.widgets import Button, Static
 
 from installer.sinks import render_plan
+from installer.textsafe import display
 from screens.base import WizardScreen, problems_text
 from screens.widgets.datatext import DataStatic
 
@@ -27,7 +28,7 @@ def plan_text(lines: list[str]) -> Text:
             style = "bold"
         elif stripped.startswith("["):
             style = "cyan" if " - " not in stripped else "dim"
-        text.append(line + "\n", style=style)
+        text.append(display(line) + "\n", style=style)  # previews quote host files
     return text
 
 

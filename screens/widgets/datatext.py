@@ -7,8 +7,10 @@ ESC, so an escape sequence in a log reached the terminal and acted on it. Here e
 widget takes its text through `installer.textsafe.display` (controls shown escaped) and
 shows it as a Text, so the screens need not clean each value they show.
 
-Rich itself deletes BEL, backspace, VT, FF and CR from a Text it is given; what the screens
-build as Text keeps the rest of a control sequence visible through `data_text`.
+Rich itself deletes BEL, backspace, VT, FF and CR from a str appended to a Text, before
+`data_text` sees it; the panes that quote a host or the cluster verbatim (check evidence,
+finding evidence, fix previews, the plan) pass such text through `display` first, so those
+show escaped too.
 """
 
 from __future__ import annotations
