@@ -63,7 +63,10 @@ def escapes(text: str, *, multiline: bool = False) -> list[tuple[int, int, str]]
 def display(text: str, *, multiline: bool = False) -> str:
     """`text` as it may be shown: controls escaped, tabs expanded; one line unless
     `multiline` (then newlines stay line breaks). Text with nothing to change is returned
-    as it is (the same object), at the cost of one search."""
+    as it is (the same object): table cells and labels are short, and for them
+    `isprintable` (in C, no call into the regex engine) is the cheaper test."""
+    if text.isprintable():
+        return text
     pattern = _pattern(multiline)
     if pattern.search(text) is None:
         return text

@@ -238,9 +238,12 @@ class Form(Grid):
 
 
 def cell_width(cell: Any) -> int:
-    """The width of the cell as a table draws it (controls escaped: see PlainTable)."""
+    """The width of the cell as a table draws it (controls escaped: see PlainTable). Asked
+    for every cell of a 10,000-pod fill, so a plain str is measured without a call."""
+    if isinstance(cell, str) and cell.isprintable():
+        return len(cell)
     if isinstance(cell, Text):
-        return data_text(cell, multiline=False).cell_len
+        return (cell if cell.plain.isprintable() else data_text(cell, multiline=False)).cell_len
     return len(display(str(cell)))
 
 

@@ -33,7 +33,10 @@ def data_text(content: str | Text, *, multiline: bool = True) -> Text:
     either are escaped (`installer.textsafe`) with a Text's styles kept where they were."""
     if isinstance(content, str):
         return Text(display(content, multiline=multiline))
-    found = escapes(content.plain, multiline=multiline)
+    plain = content.plain
+    if plain.isprintable():  # the common case, in C
+        return content
+    found = escapes(plain, multiline=multiline)
     if not found:
         return content
     # divide() gives the gaps and the matches alternately: gap, match, gap, ..., gap.
