@@ -4,59 +4,28 @@ output shows it as data - no raw control byte, markup literal - and JSON keeps i
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from installer import cli, troubleshoot
 from installer.diagnose import EventInfo, PodInfo, State
 from installer.redact import Redactor
+from tests.fixtures.hostile import HOSTILE, RAW, SHOWN, hostile_facts, hostile_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "installer" / "examples"
-HOSTS = ROOT / "tests" / "fixtures" / "hosts"
-HOSTILE = "[bold red]x[/] [link=https://evil.example]y[/link] \x1b[2J\x1b]0;pwned\x07 " \
-    "\x1b[31mred\u202e\r"
-SHOWN = "[bold red]x[/] [link=https://evil.example]y[/link] \\x1b[2J\\x1b]0;pwned\\x07 " \
-    "\\x1b[31mred\\u202e"
-RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+WIDE = "400"  # one finding, one line
 
 
 @pytest.fixture(autouse=True)
 def _state(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("COLUMNS", "400")
-
-
-def _hostile_tree(tmp_path: Path) -> Path:
-    """A captured GPU host whose name and kernel command line are someone's joke."""
-    tree = tmp_path / "host"
-    shutil.copytree(HOSTS / "gpu-host-driver", tree, symlinks=True)
-    (tree / "etc" / "hostname").write_text(f"gpu{HOSTILE}\n")
-    (tree / "proc" / "cmdline").write_text(f"BOOT_IMAGE=/vmlinuz {HOSTILE}\n")
-    osr = (tree / "etc" / "os-release").read_text()
-    (tree / "etc" / "os-release").write_text(osr + f'PRETTY_NAME="{HOSTILE}"\n')
-    return tree
-
-
-def _hostile_facts(tmp_path: Path) -> Path:
-    """The recorded example cluster, a node label value and a host tree made hostile."""
-    facts = yaml.safe_load((EXAMPLES / "facts.yaml").read_text())
-    tree = _hostile_tree(tmp_path)
-    for node in facts["nodes"]:
-        if node["name"] == "gpu-node-3":
-            node["labels"]["nvidia.com/gpu.workload.config"] = HOSTILE
-    facts["hosts"] = {name: {"tree": str(tree)} for name in facts["hosts"]}
-    path = tmp_path / "facts.yaml"
-    path.write_text(yaml.safe_dump(facts))
-    return path
+    monkeypatch.setenv("COLUMNS", WIDE)
 
 
 def test_a_headless_dry_run_shows_a_label_value_as_data_and_json_keeps_it(tmp_path, capsys):
-    facts = _hostile_facts(tmp_path)
+    facts = hostile_facts(tmp_path)
     args = ["--answers", str(EXAMPLES / "answers.yaml"), "--facts", str(facts), "--dry-run",
             "--verbose"]
     cli.main(args)
@@ -102,7 +71,7 @@ def test_troubleshoot_on_a_pipe_shows_event_messages_and_log_lines_as_data(monke
 
 
 def test_check_local_shows_a_hosts_strings_as_data(tmp_path, capsys):
-    tree = _hostile_tree(tmp_path)
+    tree = hostile_tree(tmp_path)
     cli.main(["check", "--local", "--host-root", str(tree)])
     out = capsys.readouterr().out
     assert f"Host checks: gpu{SHOWN}" in out

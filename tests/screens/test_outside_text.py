@@ -1,25 +1,26 @@
 """Text from hosts and the cluster in the TUI: a node label value, an event message, a pod
 log line and a host's kernel command line hold markup and terminal control sequences; every
 table, pane and static shows them literally, with the controls escaped, and no control
-character reaches what the screen draws (the strips the terminal is sent)."""
+character reaches what the screen draws (the strips the terminal is sent), nor, in a real
+terminal, acts on it."""
 
 from __future__ import annotations
 
-import re
+import os
+import shutil
+import sys
 from dataclasses import replace
 
+import pytest
 from textual.widgets import DataTable
 
 from installer.clusterinfo import EventRow
 from screens.app import InstallerApp
+from tests.fixtures.hostile import HOSTILE, RAW, SHOWN, hostile_facts
 from tests.screens import fakes
 from tests.screens.helpers import screen_text, shown, until
+from tests.screens.terminal import Terminal
 
-HOSTILE = "[bold red]x[/] [link=https://evil.example]y[/link] \x1b[2J\x1b]0;pwned\x07 " \
-    "\x1b[31mred\r"
-SHOWN = "[bold red]x[/] [link=https://evil.example]y[/link] \\x1b[2J\\x1b]0;pwned\\x07 " \
-    "\\x1b[31mred"
-RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 WIDE = (300, 50)  # no column cut short
 
 
@@ -117,3 +118,25 @@ async def test_an_api_servers_error_and_a_notification_are_never_markup():
         await until(pilot, lambda: len(app._notifications), what="the notification")
         note = list(app._notifications)[-1]
         assert note.message == f"notice: {SHOWN}" and not note.markup  # Textual: plain text
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_a_label_value_reaches_a_real_terminal_as_text(tmp_path):
+    """The real program in tmux: the Nodes table shows gpu-node-3's hostile workload label
+    literally, the screen is not cleared under it and the window keeps its title."""
+    facts = hostile_facts(tmp_path)
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm-256color",
+           "PATH": os.environ["PATH"]}
+    term = Terminal([sys.executable, "-m", "installer.cli", "--answers",
+                     str(fakes.EXAMPLES / "answers.yaml"), "--wizard", "--facts", str(facts)],
+                    cwd=fakes.ROOT, env=env, size=(220, 40), workdir=tmp_path)
+    try:
+        term.wait_for("Kubeconfig")
+        term.keys("C-n")
+        screen = term.wait_for("gpu-node-3")
+        assert "[bold red]x[/] [link=https://evil.example]y[/link] \\x1b[2J\\x1b]0;pwned" \
+            in screen
+        assert "gpu-node-1" in screen  # the rows above it were not cleared away
+        assert "pwned" not in term.title()
+    finally:
+        term.close()
