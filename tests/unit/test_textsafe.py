@@ -118,3 +118,22 @@ def test_the_text_sink_still_redacts_before_it_shows():
                                                  message="token \x1b[2Js3cr3t-t0ken\x07"))
     assert "s3cr3t" not in stream.getvalue()
     assert "\\x1b[2J" in stream.getvalue() and "\x1b" not in stream.getvalue()
+
+
+def test_the_consent_prompt_shows_a_host_files_preview_as_data():
+    """On a terminal the y/N question shows the fix's preview: a host file's own text."""
+    import asyncio
+
+    from installer.headless import HeadlessDecider
+
+    class Keyboard(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = _Terminal()
+    decider = HeadlessDecider(yes=False, stdin=Keyboard("n\n"), stdout=out)
+    assert not asyncio.run(decider.confirm(f"Apply {HOSTILE}?", f"--- grub\n{HOSTILE}\n",
+                                           "ask"))
+    assert not RAW.search(out.getvalue().replace("\n", ""))
+    assert f"--- grub\n{SHOWN}\n" in out.getvalue()
+    assert f"Apply {SHOWN}\\r? [y/N]" in out.getvalue()  # a CR inside a line shows
