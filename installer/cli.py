@@ -149,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         from installer.errors import UserError
 
         if isinstance(exc, UserError):
-            print(f"error: {exc}", file=sys.stderr)
+            from installer.textsafe import display
+
+            # It may quote what a tool or a file said: shown as data, not terminal codes.
+            print(f"error: {display(str(exc), multiline=True)}", file=sys.stderr)
             return exc.exit_code
         raise
     finally:

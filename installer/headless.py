@@ -23,6 +23,7 @@ from installer.redact import Redactor
 from installer.runtime import run_services
 from installer.sinks import JsonSink, LogFileSink, TextSink
 from installer.statedir import state_dir
+from installer.textsafe import display
 
 
 @dataclass
@@ -41,7 +42,8 @@ class HeadlessDecider:
             return True
         if not self.stdin.isatty():
             return self.yes and policy != "ask"
-        self.stdout.write(f"{detail}\n{question} [y/N] ")
+        # The detail previews a host file: its text is shown as data, not terminal codes.
+        self.stdout.write(f"{display(detail, multiline=True)}\n{display(question)} [y/N] ")
         self.stdout.flush()
         answer = await asyncio.to_thread(self.stdin.readline)
         return answer.strip().lower() in ("y", "yes")

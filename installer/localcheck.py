@@ -14,6 +14,7 @@ from typing import TextIO
 
 from installer.checknames import expand_ignore
 from installer.checks import blocking, run_checks
+from installer.textsafe import display
 from remote.probe import probe_local
 
 EXIT_OK = 0
@@ -47,13 +48,16 @@ def run_local_check(host_root: str = "/", as_json: bool = False, ignore: list[st
 
 
 def _print_table(results, host: str, out: TextIO) -> None:
+    """What the host holds (its name, the checks' evidence) goes in as Text, shown as data
+    (installer.textsafe): a str cell would be read as Rich markup."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(file=out, soft_wrap=False, highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 140  # logs and pipes: evidence lines stay readable
-    table = Table(title=f"Host checks: {host}", show_lines=True)
+    table = Table(title=Text(f"Host checks: {display(host)}"), show_lines=True)
     table.add_column("check", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("finding", overflow="fold")
@@ -64,7 +68,8 @@ def _print_table(results, host: str, out: TextIO) -> None:
             detail += "\n" + "\n".join(f"  {e}" for e in r.evidence)
         if r.remedy and r.status in ("fail", "warn"):
             detail += f"\n-> {r.remedy}"
-        table.add_row(r.name, f"[{_STYLE[r.status]}]{status}[/]", detail)
+        table.add_row(Text(r.name), Text(status, style=_STYLE[r.status]),
+                      Text(display(detail, multiline=True)))
     console.print(table)
     failed = blocking(results)
     if failed:

@@ -1,7 +1,9 @@
 """Sinks that render engine events: rich console, plain lines, JSON lines, the log file.
 
 The log file always gets debug detail; every sink passes text through the redactor, so
-a secret that reached an event by mistake still never reaches an output.
+a secret that reached an event by mistake still never reaches an output. The text sink also
+shows event text as data (installer.textsafe): a pod log line or a host's string is never
+markup and never reaches the terminal as a control sequence.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from installer.events import (
 from installer.plan import PHASES
 from installer.redact import Redactor
 from installer.statedir import state_error, writable_dir
+from installer.textsafe import display
 
 _MARK = {"ok": "✓", "failed": "✗", "skipped": "-", "dry-run": "·", "cancelled": "!", "warn": "!"}
 
@@ -73,9 +76,12 @@ class TextSink:
             self.console = Console(file=stream, highlight=False)
 
     def _line(self, text: str, style: str = "") -> None:
-        text = self.redactor.text(text)
+        text = display(self.redactor.text(text), multiline=True)
         if self.console is not None:
-            self.console.print(text, style=style or None, markup=False)
+            from rich.text import Text
+
+            # A Text, not a str: a str is read for :emoji: codes even with markup off.
+            self.console.print(Text(text, style=style))
         else:
             self.stream.write(text + "\n")
             self.stream.flush()

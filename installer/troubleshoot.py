@@ -28,6 +28,7 @@ from installer.redact import Redactor
 from installer.runtime import run_services
 from installer.statedir import state_dir
 from installer.steps.discover import discover_cluster
+from installer.textsafe import display
 from installer.values import gpu_operator_values, kata_deploy_values
 
 NAMESPACES = ("kata-system", "gpu-operator")
@@ -92,15 +93,18 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
 
 
 def print_findings(findings: list[Finding], as_json: bool) -> None:
+    """JSON keeps the evidence verbatim; the text shows it as data (installer.textsafe):
+    a log line or event message in it never reaches the terminal as a control sequence."""
     if as_json:
         print(json.dumps([f.to_json() for f in findings], indent=2))
         return
     if not findings:
         print("No problem found: the cluster matches what Kata GPU workloads need.")
     for i, f in enumerate(findings, 1):
-        print(f"{i}. {f.cause}\n   symptom: {f.symptom}\n   fix: {f.fix}")
+        print(f"{i}. {display(f.cause)}\n   symptom: {display(f.symptom)}\n"
+              f"   fix: {display(f.fix)}")
         for e in f.evidence:
-            print(f"   - {e}")
+            print(f"   - {display(e)}")
 
 
 def all_findings(state: State) -> list[Finding]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 
 from installer.answers import Answers, load_answers
@@ -29,6 +30,7 @@ from installer.errors import EXIT_INTERRUPTED, UserError
 from installer.events import CheckReported, PodStatus, RunFinished
 from installer.facts import Facts, load_recorded_facts
 from installer.redact import Redactor
+from installer.textsafe import display
 from screens.base import WizardScreen
 from screens.bridge import OUTPUT_KEY, LineBatcher, TuiDecider, TuiSink
 from screens.messages import (
@@ -117,6 +119,14 @@ class InstallerApp(App[int]):
         self.secrets: dict[str, str] = {}
         if self.state.dry_run_only:
             self.services.recorded = True
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification, the screens' too: its text may quote the cluster (an error,
+        a step's message), so it is shown as data: controls escaped, and never markup, whatever
+        the caller's `markup` says."""
+        super().notify(display(message, multiline=True), title=display(title),
+                       severity=severity, timeout=timeout, markup=False)
 
     # --- screens and navigation --------------------------------------------------------
     def on_mount(self) -> None:

@@ -16,7 +16,9 @@ from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
 from installer.errors import UserError
 from installer.events import Event
+from installer.textsafe import display
 from screens.state import WIZARD_STEPS
+from screens.widgets.datatext import data_text
 
 if TYPE_CHECKING:
     from screens.app import InstallerApp
@@ -236,7 +238,13 @@ class Form(Grid):
 
 
 def cell_width(cell: Any) -> int:
-    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+    """The width of the cell as a table draws it (controls escaped: see PlainTable). Asked
+    for every cell of a 10,000-pod fill, so a plain str is measured without a call."""
+    if isinstance(cell, str) and cell.isprintable():
+        return len(cell)
+    if isinstance(cell, Text):
+        return (cell if cell.plain.isprintable() else data_text(cell, multiline=False)).cell_len
+    return len(display(str(cell)))
 
 
 MAX_COLUMN_WIDTH = 120

@@ -15,6 +15,7 @@ from installer.errors import Problem, UserError
 from installer.yamlsrc import parse_yaml
 from screens.base import Field, Form, WizardScreen, problems_text
 from screens.state import answers_data
+from screens.widgets.datatext import DataStatic
 
 SOURCES = (("OCI registry", "oci"), ("Helm repository", "repo"), ("local path or archive",
                                                                   "path"))
@@ -106,15 +107,15 @@ values (YAML) merge last; the review screen warns when they undo a setting Kata 
         with TabbedContent(id="chart-tabs"):
             with TabPane("kata-deploy", id="tab-kd"), VerticalScroll():
                 yield Form(KATA, id="kd-form")
-                yield Static("Extra values (YAML, merged last)", classes="muted")
+                yield DataStatic("Extra values (YAML, merged last)", classes="muted")
                 yield TextArea("", id="kd-values", language=None, classes="values",
                                highlight_cursor_line=False)
             with TabPane("GPU Operator", id="tab-op"), VerticalScroll():
                 yield Form(OPERATOR, id="op-form")
-                yield Static("Extra values (YAML, merged last)", classes="muted")
+                yield DataStatic("Extra values (YAML, merged last)", classes="muted")
                 yield TextArea("", id="op-values", language=None, classes="values",
                                highlight_cursor_line=False)
-        yield Static("", id="error", classes="error")
+        yield DataStatic("", id="error", classes="error")
 
     def on_mount(self) -> None:
         self.refresh_from_state()

@@ -10,7 +10,9 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from installer.textsafe import display
 from screens.base import WizardScreen
+from screens.widgets.datatext import DataStatic, PlainTable
 
 MARKS = {"pass": ("✓ pass", "green"), "warn": ("! warn", "yellow"), "fail": ("✗ FAIL", "bold red"),
          "skip": ("- skip", "dim")}
@@ -28,11 +30,12 @@ def check_names(results: dict[str, list[dict[str, Any]]]) -> list[str]:
 def _evidence(value: Any) -> str:
     if value is None:
         return ""
+    # What the host said, verbatim: shown as data (a CR or BEL escaped, not dropped by rich).
     if isinstance(value, list | tuple):
-        return "\n".join(f"  {v}" for v in value)
+        return "\n".join(f"  {display(str(v))}" for v in value)
     if isinstance(value, dict):
-        return "\n".join(f"  {k}: {v}" for k, v in value.items())
-    return f"  {value}"
+        return "\n".join(f"  {display(str(k))}: {display(str(v))}" for k, v in value.items())
+    return f"  {display(str(value))}"
 
 
 class ChecksScreen(WizardScreen):
@@ -57,10 +60,10 @@ accept on purpose.
         self._shape: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     def body(self) -> ComposeResult:
-        yield Static("", id="checks-status")
-        yield DataTable(id="grid", cursor_type="cell", zebra_stripes=False)
+        yield DataStatic("", id="checks-status")
+        yield PlainTable(id="grid", cursor_type="cell", zebra_stripes=False)
         with VerticalScroll(id="evidence-box"):
-            yield Static("", id="evidence")
+            yield DataStatic("", id="evidence")
 
     def on_mount(self) -> None:
         self.refresh_from_state()
@@ -189,7 +192,7 @@ accept on purpose.
         if r.get("severity") and r.get("status") in ("fail", "warn"):
             text.append(" (blocks the install)" if r["severity"] == "fail" else
                         " (a warning only)", style="dim")
-        text.append(f"\n{r.get('summary', '')}\n")
+        text.append(f"\n{display(r.get('summary', ''))}\n")
         if r.get("evidence"):
             text.append("Evidence\n", style="bold")
             text.append(_evidence(r["evidence"]) + "\n")

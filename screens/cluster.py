@@ -16,6 +16,7 @@ from installer.clusterinfo import Contexts
 from installer.errors import UserError
 from installer.facts import Facts
 from screens.base import WizardScreen, problems_text
+from screens.widgets.datatext import DataStatic
 
 CURRENT = "(current context)"
 
@@ -85,13 +86,13 @@ ClusterPolicy. Everything later is planned against what it finds.
                         compact=True)
             yield Label("Context")
             yield Select([], id="context", prompt=CURRENT, allow_blank=True, compact=True)
-        yield Static("", id="kubeconfig-note")
+        yield DataStatic("", id="kubeconfig-note")
         with Horizontal(classes="buttons"):
             yield Button("Discover (^r)", id="discover", variant="primary", compact=True)
-            yield Static("", id="status")
+            yield DataStatic("", id="status")
         with VerticalScroll(id="summary-box"):
-            yield Static("", id="error", classes="error")
-            yield Static("", id="summary")
+            yield DataStatic("", id="error", classes="error")
+            yield DataStatic("", id="summary")
 
     def on_mount(self) -> None:
         self.refresh_from_state()
@@ -112,7 +113,7 @@ ClusterPolicy. Everything later is planned against what it finds.
             inp.value = cl.kubeconfig or ""
         self._load_contexts(cl.kubeconfig, cl.context)
         err = self.query_one("#error", Static)
-        err.update(Text(self.wizard.facts_error or ""))
+        err.update(self.wizard.facts_error or "")  # a str: DataStatic shows it escaped
         err.display = bool(self.wizard.facts_error)
         facts = state.facts
         self.query_one("#summary", Static).update(

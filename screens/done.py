@@ -10,6 +10,7 @@ from textual.widgets import Static
 from installer.events import Event
 from installer.values import gpu_resource_name
 from screens.base import WizardScreen
+from screens.widgets.datatext import DataStatic
 
 
 def done_text(app) -> Text:
@@ -79,7 +80,7 @@ cluster or after a rebuild.
 
     def body(self) -> ComposeResult:
         with VerticalScroll(id="done-box"):
-            yield Static("", id="done")
+            yield DataStatic("", id="done")
 
     def on_mount(self) -> None:
         self.refresh_from_state()

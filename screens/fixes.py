@@ -11,8 +11,10 @@ from textual.widgets import DataTable, Select, Static
 
 from installer.errors import UserError
 from installer.events import Event
+from installer.textsafe import display
 from screens.base import Field, Form, WizardScreen, fill_table, problems_text
 from screens.state import answers_data
+from screens.widgets.datatext import DataStatic, PlainTable
 
 POLICY = (("ask me during the run", "ask"), ("apply without asking", "apply"),
           ("never (skip)", "skip"))
@@ -57,10 +59,10 @@ install this screen shows each one's progress.
     def body(self) -> ComposeResult:
         with VerticalScroll(id="fixes-scroll"):
             yield Form(FIELDS, id="fixes-form")
-            yield Static("", id="error", classes="error")
-            yield Static("", id="fixes-status")
-            yield DataTable(id="fixes", cursor_type="row")
-            yield Static("", id="preview")
+            yield DataStatic("", id="error", classes="error")
+            yield DataStatic("", id="fixes-status")
+            yield PlainTable(id="fixes", cursor_type="row")
+            yield DataStatic("", id="preview")
 
     def on_mount(self) -> None:
         self.refresh_from_state()
@@ -126,7 +128,9 @@ install this screen shows each one's progress.
         text = Text()
         text.append(f"{change['description']}\n", style="bold")
         preview = change["detail"].get("preview", "")
-        text.append(preview or "(no preview)", style="" if preview else "dim")
+        # The host file's own text: a CR or BEL in it is shown, not dropped by rich.
+        text.append(display(preview, multiline=True) or "(no preview)",
+                    style="" if preview else "dim")
         box.update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

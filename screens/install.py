@@ -11,6 +11,7 @@ from installer.events import Event, PlanReady, PodStatus, RunFinished, StepFinis
 from screens.base import WizardScreen, fill_table
 from screens.bridge import OUTPUT_KEY
 from screens.state import RunState, StepRow
+from screens.widgets.datatext import DataStatic, PlainTable
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
 
@@ -80,8 +81,8 @@ while you look at other screens - the bar at the top shows its progress everywhe
 
     def body(self) -> ComposeResult:
         run = self.wizard.run_state
-        yield Static("", id="run-line")
-        yield DataTable(id="steps", cursor_type="row", show_header=False)
+        yield DataStatic("", id="run-line")
+        yield PlainTable(id="steps", cursor_type="row", show_header=False)
         with TabbedContent(id="run-tabs", initial="tab-pods"):
             with TabPane("Pods", id="tab-pods"):
                 yield PodTable(id="pods")

@@ -7,7 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label
+
+from screens.widgets.datatext import DataStatic
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -29,10 +31,10 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(Text(self.question, style="bold"), id="question")
+            yield DataStatic(Text(self.question, style="bold"), id="question")
             if self.detail:
                 with VerticalScroll(id="detail"):
-                    yield Static(Text(self.detail))
+                    yield DataStatic(self.detail)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes_label} (y)", id="yes",
                              variant="error" if self.has_class("danger") else "primary",
@@ -75,8 +77,8 @@ class SecretModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(Text(f"The {self.what}", style="bold"), id="question")
-            yield Static(self.why, classes="muted")
+            yield DataStatic(Text(f"The {self.what}", style="bold"), id="question")
+            yield DataStatic(self.why, classes="muted")
             yield Input(password=True, id="secret", compact=True,
                         placeholder=f"{self.what} (not shown, never saved)")
             with Horizontal(classes="buttons"):
@@ -109,8 +111,8 @@ class SaveModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(Text("Save the answers file", style="bold"))
-            yield Static("It replays headless to the same plan: gpu-kata-installer --answers "
+            yield DataStatic(Text("Save the answers file", style="bold"))
+            yield DataStatic("It replays headless to the same plan: gpu-kata-installer --answers "
                          "FILE --dry-run. Saved private (mode 0600); no secrets are written.",
                          classes="muted")
             yield Label("File")
@@ -165,16 +167,16 @@ class HelpModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="help"):
-            yield Static(Text(f"Help: {self.title_text}", style="bold"))
+            yield DataStatic(Text(f"Help: {self.title_text}", style="bold"))
             with VerticalScroll(id="detail"):
                 table = Text()
                 for key, what in self.keys:
                     table.append(f"{key:>10}  ", style="bold")
                     table.append(f"{what}\n")
-                yield Static(table)
-                yield Static(Text(reflow(self.text)))
-                yield Static(Text(reflow(GENERAL_HELP), style="dim"))
-            yield Static("Esc closes", classes="muted")
+                yield DataStatic(table)
+                yield DataStatic(Text(reflow(self.text)))
+                yield DataStatic(Text(reflow(GENERAL_HELP), style="dim"))
+            yield DataStatic("Esc closes", classes="muted")
 
     def action_close(self) -> None:
         self.dismiss(None)

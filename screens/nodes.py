@@ -10,6 +10,7 @@ from textual.widgets import Static
 from installer.errors import UserError
 from screens.base import WizardScreen, problems_text
 from screens.state import gpu_count
+from screens.widgets.datatext import DataStatic
 from screens.widgets.sizedtable import SizedTable
 
 COLUMNS = (("sel", " "), ("node", "Node"), ("gpus", "GPUs"), ("label", "Workload label"),
@@ -55,9 +56,9 @@ once; with nothing selected a key acts on the row under the cursor.
         self._drawn_from: tuple[object, object, frozenset[str]] | None = None
 
     def body(self) -> ComposeResult:
-        yield Static("", id="default-line")
+        yield DataStatic("", id="default-line")
         yield SizedTable(id="nodes", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="node-summary")
+        yield DataStatic("", id="node-summary")
 
     def on_mount(self) -> None:
         self.refresh_from_state()

@@ -9,7 +9,9 @@ from textual.containers import Horizontal, ScrollableContainer
 from textual.widgets import Button, Static
 
 from installer.sinks import render_plan
+from installer.textsafe import display
 from screens.base import WizardScreen, problems_text
+from screens.widgets.datatext import DataStatic
 
 
 def plan_text(lines: list[str]) -> Text:
@@ -26,7 +28,7 @@ def plan_text(lines: list[str]) -> Text:
             style = "bold"
         elif stripped.startswith("["):
             style = "cyan" if " - " not in stripped else "dim"
-        text.append(line + "\n", style=style)
+        text.append(display(line) + "\n", style=style)  # previews quote host files
     return text
 
 
@@ -47,9 +49,9 @@ change. Save the answers (ctrl+s) to replay the same plan headless. `d` runs a d
     ]
 
     def body(self) -> ComposeResult:
-        yield Static("", id="plan-summary")
+        yield DataStatic("", id="plan-summary")
         with ScrollableContainer(id="plan-box"):
-            yield Static("", id="plan")
+            yield DataStatic("", id="plan")
         with Horizontal(classes="buttons"):
             yield Button("Save answers (^s)", id="save", compact=True)
             yield Button("Dry-run (d)", id="dry-run", compact=True)

@@ -7,8 +7,10 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from installer.events import Event, PodStatus
+from installer.textsafe import display
 from screens.base import WizardScreen
 from screens.state import SAMPLE_POD, Ring
+from screens.widgets.datatext import DataStatic
 from screens.widgets.logpane import LogView
 
 BANNER = {
@@ -37,8 +39,8 @@ screen (ctrl+t) shows its events and the operator's pods.
         self._ring: Ring | None = None
 
     def body(self) -> ComposeResult:
-        yield Static("", id="verdict")
-        yield Static("", id="sample-pod")
+        yield DataStatic("", id="verdict")
+        yield DataStatic("", id="sample-pod")
         yield LogView(f"default/{SAMPLE_POD}", id="sample-log")
 
     def on_mount(self) -> None:
@@ -66,7 +68,8 @@ screen (ctrl+t) shows its events and the operator's pods.
             if pod.reason:
                 info.append(f" ({pod.reason})", style="red")
         if step is not None and step.message and step.status not in ("pending", "running"):
-            info.append(f"\n{step.message}" + (f" - {step.detail}" if step.detail else ""),
+            info.append("\n" + display(step.message + (f" - {step.detail}" if step.detail
+                                                        else ""), multiline=True),
                         style="red" if step.status == "failed" else "")
         self.query_one("#sample-pod", Static).update(info)
         ring = run.sample_log()

@@ -11,9 +11,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Select, Static
 
 from installer.errors import UserError
+from installer.textsafe import display
 from screens.base import Field, Form, WizardScreen, problems_text
 from screens.modals import HostKeyModal
 from screens.state import answers_data
+from screens.widgets.datatext import DataStatic
 
 if TYPE_CHECKING:
     from installer.sshtest import ConnectionReport
@@ -60,12 +62,12 @@ its fingerprint for you to confirm, a changed key is always refused.
     def body(self) -> ComposeResult:
         with VerticalScroll(id="ssh-scroll"):
             yield Form(FIELDS, id="ssh-form")
-            yield Static("", id="error", classes="error")
+            yield DataStatic("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Select([], id="test-node", prompt="node to test", compact=True)
                 yield Button("Test connection (^r)", id="test", variant="primary",
                              compact=True)
-            yield Static("", id="test-result")
+            yield DataStatic("", id="test-result")
 
     def on_mount(self) -> None:
         self.refresh_from_state()
@@ -173,9 +175,9 @@ its fingerprint for you to confirm, a changed key is always refused.
         text = Text()
         for node, r in sorted(self.results.items()):
             text.append("✓ " if r.ok else "✗ ", style="bold green" if r.ok else "bold red")
-            text.append(f"{node}: {r.message}")
+            text.append(f"{node}: {display(r.message)}")  # what sshd or the host said
             if r.remedy and not r.ok:
-                text.append(f" - {r.remedy}")
+                text.append(f" - {display(r.remedy)}")
             if r.fingerprint:
                 text.append(f"  ({r.fingerprint})", style="dim")
             text.append("\n")

@@ -27,6 +27,7 @@ from installer.events import (
     WarningEvent,
 )
 from installer.facts import Facts, NodeFacts
+from installer.textsafe import display_lines
 
 if TYPE_CHECKING:  # the planner (checks, host plans, values) loads when a plan is first asked for
     from installer.plan import Plan
@@ -174,7 +175,12 @@ class WizardState:
 
 
 class Ring:
-    """A bounded list of lines: appending is O(1) amortised, indexing O(1), memory capped."""
+    """A bounded list of lines: appending is O(1) amortised, indexing O(1), memory capped.
+
+    Every line a log pane shows comes in through `extend`, so lines are made safe to show
+    there (installer.textsafe: escape sequences and controls escaped, tabs expanded): a pod
+    log is someone else's text. Cheap when nothing needs it, as on a flood of plain lines.
+    """
 
     __slots__ = ("_lines", "_start", "dropped", "limit")
 
@@ -185,7 +191,7 @@ class Ring:
         self.dropped = 0
 
     def extend(self, lines: list[str]) -> None:
-        self._lines.extend(lines)
+        self._lines.extend(display_lines(lines))
         size = len(self._lines) - self._start
         if size > self.limit:
             self._start += size - self.limit

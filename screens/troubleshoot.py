@@ -15,8 +15,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from installer.clusterinfo import ClusterView, RunSummary, basic_findings
+from installer.textsafe import display
 from screens.base import WizardScreen, fill_table
 from screens.checks import MARKS
+from screens.widgets.datatext import DataStatic, PlainTable
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
 
@@ -62,20 +64,20 @@ were.
         self.reading = False
 
     def body(self) -> ComposeResult:
-        yield Static("", id="ts-status")
+        yield DataStatic("", id="ts-status")
         with TabbedContent(id="ts-tabs", initial="ts-findings"):
             with TabPane("Findings", id="ts-findings"):
-                yield DataTable(id="findings", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="finding-detail")
+                yield PlainTable(id="findings", cursor_type="row", zebra_stripes=True)
+                yield DataStatic("", id="finding-detail")
             with TabPane("Pods", id="ts-pods"):
                 yield PodTable(id="ts-pod-table")
                 yield LogView("Enter on a pod shows its log", id="ts-log")
             with TabPane("Events", id="ts-events"):
-                yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
+                yield PlainTable(id="events", cursor_type="row", zebra_stripes=True)
             with TabPane("Nodes", id="ts-nodes"):
-                yield DataTable(id="node-labels", cursor_type="row", zebra_stripes=True)
+                yield PlainTable(id="node-labels", cursor_type="row", zebra_stripes=True)
             with TabPane("Host checks", id="ts-checks"):
-                yield Static("", id="ts-checks-text")
+                yield DataStatic("", id="ts-checks-text")
 
     def on_mount(self) -> None:
         self.refresh_from_state()
@@ -167,7 +169,7 @@ were.
             for r in rows:
                 label, style = MARKS.get(r.get("status", ""), ("?", ""))
                 text.append(f"  {label:7} ", style=style)
-                text.append(f"{r.get('name')}: {r.get('summary', '')}\n")
+                text.append(f"{r.get('name')}: {display(r.get('summary', ''))}\n")
         self.query_one("#ts-checks-text", Static).update(text)
 
     def on_pod_table_pod_chosen(self, event: PodTable.PodChosen) -> None:
@@ -190,9 +192,9 @@ were.
         f = self.findings[min(event.cursor_row, len(self.findings) - 1)]
         mark, style = SEVERITY.get(f.severity, ("?", ""))
         text = Text(f"{mark} {f.where}\n", style=f"bold {style}")
-        text.append(f"{f.message}\n")
-        for line in f.evidence[:6]:
-            text.append(f"  {line}\n", style="dim")
+        text.append(f"{display(f.message)}\n")
+        for line in f.evidence[:6]:  # log lines and messages, verbatim: shown as data
+            text.append(f"  {display(line)}\n", style="dim")
         if f.remedy:
             text.append(f"What to do: {f.remedy}", style="dim")
         self.query_one("#finding-detail", Static).update(text)

@@ -22,6 +22,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from screens.state import Ring
+from screens.widgets.datatext import DataStatic
 
 MAX_WIDTH = 1000  # longer lines are scrollable up to here; beyond is cut off
 
@@ -116,9 +117,7 @@ class LogPane(ScrollView, can_focus=True):
         style = self.rich_style
         if index >= len(self.ring):
             return Strip.blank(width, style)
-        line = self.ring[index]
-        if "\t" in line:
-            line = line.expandtabs(8)
+        line = self.ring[index]  # shown as data: the ring escaped its controls and tabs
         if line.isascii():
             text = line[scroll_x:scroll_x + width]
             return Strip([Segment(text.ljust(width), style)], width)
@@ -193,7 +192,7 @@ class LogView(Vertical):
         self.set_reactive(LogView.title, title)
 
     def compose(self):
-        yield Static(Text(self.title), classes="log-title")
+        yield DataStatic(Text(self.title), classes="log-title")
         yield LogPane(self._ring)
 
     def on_mount(self) -> None:

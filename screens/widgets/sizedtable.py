@@ -33,10 +33,10 @@ from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.strip import Strip
-from textual.widgets import DataTable
 from textual.widgets._data_table import DuplicateKey, Row, RowKey
 
 from screens.base import MAX_COLUMN_WIDTH, cell_width, fill_table
+from screens.widgets.datatext import PlainTable
 
 FILL_COLLECT_ROWS = 2_000
 LINE_ROWS = 1_000  # rows whose lines are kept (a window is tens); past that all are dropped
@@ -165,7 +165,7 @@ class _Line:
         return strip
 
 
-class SizedTable(DataTable):
+class SizedTable(PlainTable):
     """Rows are keyed; columns are (key, label) pairs given to `fill_rows`."""
 
     # Class defaults: DataTable.__init__ already reads ordered_rows (a cursor watcher).

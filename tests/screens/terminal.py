@@ -35,6 +35,10 @@ class Terminal:
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", "e2e")
 
+    def title(self) -> str:
+        """The window title the program set (OSC 0/2), as tmux keeps it."""
+        return self._tmux("display-message", "-p", "-t", "e2e", "#{pane_title}")
+
     def keys(self, *keys: str, pause: float = 0.15) -> None:
         for key in keys:
             self._tmux("send-keys", "-t", "e2e", key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tarfile
@@ -80,3 +81,17 @@ def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary_one(tmp_
     assert "file too large" in out.stdout and "fix:" in out.stdout
     assert old.read_text() == "an older bundle"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz"]
+
+
+def test_the_html_summary_escapes_outside_text_and_the_files_keep_it_whole(tmp_path):
+    """A log line in a finding's evidence is someone else's text: in the HTML summary it is
+    escaped (no element of its own), in findings.json it is the line as the pod wrote it."""
+    line = "validator: <script>alert(1)</script> & \x1b[2J\x1b]0;pwned\x07"
+    finding = Finding("host-driver-loaded", "validator crash-loops", "<b>driver</b> loaded",
+                      (line,), "bind to vfio-pci", 90)
+    files = {"findings.json": json.dumps([finding.to_json()])}
+    content = read(write_bundle(tmp_path / "b.tar.gz", files, [finding], Redactor()))
+    html = content["summary.html"]
+    assert "<script>" not in html and "<b>driver" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in html
+    assert json.loads(content["findings.json"])[0]["evidence"] == [line]

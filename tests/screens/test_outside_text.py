@@ -1,0 +1,142 @@
+"""Text from hosts and the cluster in the TUI: a node label value, an event message, a pod
+log line and a host's kernel command line hold markup and terminal control sequences; every
+table, pane and static shows them literally, with the controls escaped, and no control
+character reaches what the screen draws (the strips the terminal is sent), nor, in a real
+terminal, acts on it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import replace
+
+import pytest
+from textual.widgets import DataTable
+
+from installer.clusterinfo import EventRow
+from screens.app import InstallerApp
+from tests.fixtures.hostile import HOSTILE, RAW, SHOWN, hostile_facts
+from tests.screens import fakes
+from tests.screens.helpers import screen_text, shown, until
+from tests.screens.terminal import Terminal
+
+WIDE = (300, 50)  # no column cut short
+
+
+def drawn(app) -> str:
+    """The screen as drawn, control characters and all (screen_text joins the strips the
+    compositor sends the terminal); it must hold none."""
+    text = screen_text(app)
+    assert not RAW.search(text.replace("\n", "")), RAW.search(text.replace("\n", ""))
+    return text
+
+
+async def test_troubleshooting_shows_labels_events_logs_and_evidence_as_data(monkeypatch):
+    monkeypatch.setattr(fakes, "EVENTS", (
+        EventRow("gpu-operator", "pod/nvidia-sandbox-validator-2jx9w", "Warning", "BackOff",
+                 HOSTILE, 7, "2025-01-01T10:00:00"),))
+    labels = {**fakes.KATA_NODE_LABELS["gpu-node-1"], "nvidia.com/gpu.workload.config": HOSTILE}
+    monkeypatch.setattr(fakes, "KATA_NODE_LABELS", {**fakes.KATA_NODE_LABELS,
+                                                    "gpu-node-1": labels})
+    log = (f"device 0000:3b:00.0 not bound to 'vfio-pci', driver: 'nvidia' {HOSTILE}",
+           HOSTILE, f"\t{HOSTILE}")
+    monkeypatch.setattr(fakes, "VALIDATOR_LOG", log)
+    inspector = fakes.FakeInspector()
+    app = InstallerApp(fakes.state(), services=fakes.services(inspector=inspector),
+                       start="nodes")
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+        tabs = app.screen.query_one("#ts-tabs")
+
+        # Findings: an event's message in the table, a log line in the evidence below it.
+        await pilot.pause()
+        findings = app.screen.query_one("#findings", DataTable)
+        assert f"BackOff: {SHOWN}" in drawn(app)
+        at = next(i for i, f in enumerate(app.screen.findings)
+                  if any("driver: 'nvidia' [bold" in e for e in f.evidence))
+        findings.focus()
+        findings.move_cursor(row=at)
+        await pilot.pause()
+        assert f"driver: 'nvidia' {SHOWN}" in shown(app, "#finding-detail")
+        assert f"driver: 'nvidia' {SHOWN}" in drawn(app)
+
+        tabs.active = "ts-events"
+        await pilot.pause()
+        assert SHOWN in drawn(app)
+
+        tabs.active = "ts-nodes"
+        await pilot.pause()
+        assert SHOWN in drawn(app)
+
+        tabs.active = "ts-pods"
+        await pilot.pause()
+        pods = app.screen.query_one("#ts-pod-table", DataTable)
+        pods.focus()
+        pods.move_cursor(row=pods.get_row_index("gpu-operator/nvidia-sandbox-validator-2jx9w"))
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.screen.query_one("#ts-log").pane.ring) == 3)
+        await pilot.pause()
+        text = drawn(app)
+        assert f"driver: 'nvidia' {SHOWN}" in text
+        assert f"        {SHOWN}" in text  # the tab, expanded
+        # What the pane draws is what the ring holds: the escaped line.
+        pane = app.screen.query_one("#ts-log").pane
+        assert pane.ring[1] == SHOWN
+
+
+async def test_a_host_string_in_check_evidence_is_shown_as_data():
+    facts = fakes.example_facts()
+    host = facts.hosts["gpu-node-2"]
+    facts = replace(facts, hosts={**facts.hosts, "gpu-node-2": replace(
+        host, cmdline=f"BOOT_IMAGE=/vmlinuz {HOSTILE}", os_pretty=HOSTILE)})
+    app = InstallerApp(fakes.state(facts=facts), services=fakes.services(facts=facts),
+                       start="checks")
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: bool(app.state.checks), what="check results")
+        grid = app.screen.query_one(DataTable)
+        grid.focus()
+        grid.move_cursor(row=grid.get_row_index("gpu-node-2"),
+                         column=grid.get_column_index("iommu-enabled"))
+        await pilot.pause()
+        assert f"BOOT_IMAGE=/vmlinuz {SHOWN}" in shown(app, "#evidence")
+        assert f"BOOT_IMAGE=/vmlinuz {SHOWN}" in drawn(app)
+
+
+async def test_an_api_servers_error_and_a_notification_are_never_markup():
+    from screens.state import WizardState
+
+    app = InstallerApp(WizardState(), services=fakes.services(
+        discover_error=RuntimeError(f"the server said: {HOSTILE}")), start="cluster")
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.facts_error is not None, what="the failure")
+        await pilot.pause()
+        assert SHOWN in shown(app, "#error")
+        assert SHOWN in drawn(app)
+        app.screen.notify(f"notice: {HOSTILE}", timeout=30)
+        await until(pilot, lambda: len(app._notifications), what="the notification")
+        note = list(app._notifications)[-1]
+        assert note.message == f"notice: {SHOWN}" and not note.markup  # Textual: plain text
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_a_label_value_reaches_a_real_terminal_as_text(tmp_path):
+    """The real program in tmux: the Nodes table shows gpu-node-3's hostile workload label
+    literally, the screen is not cleared under it and the window keeps its title."""
+    facts = hostile_facts(tmp_path)
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm-256color",
+           "PATH": os.environ["PATH"]}
+    term = Terminal([sys.executable, "-m", "installer.cli", "--answers",
+                     str(fakes.EXAMPLES / "answers.yaml"), "--wizard", "--facts", str(facts)],
+                    cwd=fakes.ROOT, env=env, size=(220, 40), workdir=tmp_path)
+    try:
+        term.wait_for("Kubeconfig")
+        term.keys("C-n")
+        screen = term.wait_for("gpu-node-3")
+        assert "[bold red]x[/] [link=https://evil.example]y[/link] \\x1b[2J\\x1b]0;pwned" \
+            in screen
+        assert "gpu-node-1" in screen  # the rows above it were not cleared away
+        assert "pwned" not in term.title()
+    finally:
+        term.close()
