@@ -11,7 +11,7 @@ EXIT_CODES = """exit codes:
   1    a step failed
   2    bad input (answers file, flags, kubeconfig)
   3    prerequisite checks failed
-  130  interrupted (run again to resume)
+  130  interrupted: Ctrl-C or SIGTERM (run again to resume)
 """
 
 
@@ -87,35 +87,41 @@ def _dispatch(args: argparse.Namespace) -> int:
     from installer.flags import resolve
 
     command = resolve(args)
-    if args.command == "answers":
+    screen = command == "wizard" or (command == "troubleshoot" and not args.json
+                                     and sys.stdout.isatty())
+    if screen:  # the screens keep their own quit and stop
+        return _wizard(args, troubleshoot=command == "troubleshoot")
+    from installer.interrupt import terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        return _headless(command, args)
+
+
+def _headless(command: str, args: argparse.Namespace) -> int:
+    if command.startswith("answers "):
         return _answers_command(args)
-    if args.command == "uninstall":
-        from functools import partial
-
-        from installer.headless import run_headless
-        from installer.uninstall import build_uninstall_plan
-
-        return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run, yes=args.yes,
-                            as_json=args.json, verbose=args.verbose,
-                            planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
-    if args.command == "check":
+    if command == "check":
         from installer.localcheck import run_local_check
 
         return run_local_check(args.host_root, args.json, args.ignore.split(","))
-    if args.command == "troubleshoot" and (args.json or not sys.stdout.isatty()):
+    if command == "troubleshoot":
         from installer.troubleshoot import run_troubleshoot_headless
 
         return run_troubleshoot_headless(args.answers, args.kubeconfig, args.context, args.json)
-    if args.command == "troubleshoot":
-        return _wizard(args, troubleshoot=True)
-    if args.command == "bundle":
+    if command == "bundle":
         from installer.troubleshoot import run_bundle
 
         return run_bundle(args.answers, args.kubeconfig, args.context, args.output)
-    if command == "wizard":
-        return _wizard(args)
     from installer.headless import run_headless
 
+    if command == "uninstall":
+        from functools import partial
+
+        from installer.uninstall import build_uninstall_plan
+
+        return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
+                            yes=args.yes, as_json=args.json, verbose=args.verbose,
+                            planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
     return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
                         yes=args.yes, as_json=args.json, verbose=args.verbose)
 

@@ -39,11 +39,20 @@ class Journal:
         return done
 
     def _append(self, entry: dict[str, object]) -> None:
+        """One line in one write(2), so a signal or a kill leaves it whole or absent; after
+        a line a crash (or a full disk) did cut short, start on a fresh line, so the cut
+        line stays the only one lost rather than swallowing this one too."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"at": time.time(), **entry}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        line = (json.dumps({"at": time.time(), **entry}) + "\n").encode()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            end = os.fstat(fd).st_size
+            if end and os.pread(fd, 1, end - 1) != b"\n":
+                line = b"\n" + line
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def was_done(self, step_id: str) -> bool:
         return step_id in self.resumed
