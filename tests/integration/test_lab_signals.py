@@ -16,27 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cli_run import JsonRun, descendants, installer, started, write_answers
+from tests.integration.cli_run import (
+    JsonRun,
+    alive,
+    helm_upgrade,
+    installer,
+    started,
+    write_answers,
+)
 
 pytestmark = pytest.mark.lab
 LEAVE_GPU3 = {"items": [{"name": n, "choice": c} for n, c in (
     ("gpu-node-1", "kata"), ("gpu-node-2", "kata"), ("gpu-node-3", "leave"),
     ("cpu-node-1", "leave"))]}
-
-
-def alive(pid: int) -> bool:
-    """A process that still runs (a zombie waiting for its reaper has stopped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def journal_lines(tmp_path: Path) -> list[dict]:
@@ -48,11 +40,7 @@ def journal_lines(tmp_path: Path) -> list[dict]:
 def terminate_during_the_kata_deploy_install(lab, run: JsonRun) -> dict[int, bytes]:
     """SIGTERM once helm's upgrade runs; returns helm's and its children's command lines."""
     run.until(started("install/kata-deploy"))
-    children = lab.wait_for("helm upgrade to run", lambda: [
-        p for p in descendants(run.proc.pid) if b"upgrade" in cmdline(p)], interval=0.02)
-    time.sleep(1)  # helm is waiting now (on the rollout, or on the shim's child)
-    children += descendants(children[0])
-    seen = {p: cmdline(p) for p in children}
+    seen = helm_upgrade(lab, run)  # waiting now: on the rollout, or on the shim's child
     begun = time.monotonic()
     run.proc.send_signal(signal.SIGTERM)
     code, err = run.finish(timeout=60)
@@ -60,7 +48,7 @@ def terminate_during_the_kata_deploy_install(lab, run: JsonRun) -> dict[int, byt
     assert code == 130, err[-2000:]
     assert "Traceback" not in err
     assert took < 10, took  # helm's group: SIGTERM, then SIGKILL after 3 s
-    assert not [p for p in children if alive(p)], seen
+    assert not [p for p in seen if alive(p)], seen
     assert run.events[-1]["kind"] == "run-finished"
     assert run.events[-1]["status"] == "cancelled" and run.events[-1]["exit_code"] == 130
     return seen
