@@ -1,11 +1,12 @@
-"""SIGTERM to the headless installer on the lab: the run stops as Ctrl-C stops it - exit 130
-within seconds, helm's whole process group gone (helm runs in its own session, so nothing
-else would stop it), the journal whole to its last line, and a re-run completes.
+"""helm's processes on the lab: stopped when the installer gets SIGTERM, and when helm runs
+past our outer limit.
 
-Once with the real helm waiting on a rollout that cannot finish (the lab's kubelets are
-paused), once with a helm that ignores SIGTERM and has a child of its own (a PATH shim: the
-point there is our handling of a child that will not stop, which the real helm does not
-show)."""
+SIGTERM stops the run as Ctrl-C does - exit 130 within seconds, helm's whole process group
+gone (helm runs in its own session, so nothing else would stop it), the journal whole to
+its last line, and a re-run completes: once with the real helm waiting on a rollout that
+cannot finish (the lab's kubelets are paused), once with a helm that ignores SIGTERM and
+has a child of its own. That helm, and one that never returns, are PATH shims: the point
+there is our handling of a child that will not stop, which the real helm does not show."""
 
 from __future__ import annotations
 
@@ -71,20 +72,46 @@ def test_sigterm_during_a_real_helm_rollout_stops_helm_and_a_rerun_completes(
     assert len(done) == len(set(done)) and entries[-1]["event"] == "run-complete", entries
 
 
-def test_sigterm_stops_a_helm_that_ignores_it_and_its_child(lab_bare, tmp_path):
-    lab = lab_bare
-    real = Path(lab.info.binaries["helm"])
+def helm_shim(lab, tmp_path: Path, upgrade: str) -> Path:
+    """A helm that runs `upgrade` (shell) for `helm upgrade`, and is the real one otherwise."""
     shim = tmp_path / "bin" / "helm"
     shim.parent.mkdir()
     shim.write_text(f"""#!/bin/sh
 case "$1" in
-  upgrade) trap '' TERM; sleep 600 & wait ;;
-  *) exec {real} "$@" ;;
+  upgrade) {upgrade} ;;
+  *) exec {lab.info.binaries["helm"]} "$@" ;;
 esac
 """)
     shim.chmod(0o755)
+    return shim
+
+
+def test_sigterm_stops_a_helm_that_ignores_it_and_its_child(lab_bare, tmp_path):
+    lab = lab_bare
+    shim = helm_shim(lab, tmp_path, "trap '' TERM; sleep 600 & wait")
     answers = write_answers(lab, tmp_path, nodes=LEAVE_GPU3, sample={"run": False})
     run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes", helm=str(shim))
     stopped = terminate_during_the_kata_deploy_install(lab, run)
     assert any(line.startswith(b"sleep") for line in stopped.values()), stopped
     assert journal_lines(tmp_path)[-1]["event"] == "step-done"
+
+
+def test_a_helm_that_hangs_past_its_own_timeout_is_stopped_with_a_cause(lab_bare, tmp_path):
+    """A helm (PATH shim) whose upgrade never returns, kataDeploy.timeout 1s: our outer
+    limit (its --timeout and 30 s more) stops its process group and fails the step."""
+    lab = lab_bare
+    shim = helm_shim(lab, tmp_path, "sleep 600")
+    answers = write_answers(lab, tmp_path, nodes=LEAVE_GPU3, sample={"run": False},
+                            kataDeploy={"timeout": "1s"})
+    run = JsonRun(lab, tmp_path, "--answers", str(answers), "--yes", helm=str(shim))
+    run.until(started("install/kata-deploy"))
+    stopped = helm_upgrade(lab, run)
+    failed = run.until(lambda e: e["kind"] == "step-finished", timeout=120)
+    code, err = run.finish()
+    assert code == 1 and "Traceback" not in err, err[-2000:]
+    assert failed["path"] == "install/kata-deploy", failed
+    assert failed["message"] == ("helm upgrade did not finish within 31 s (its --timeout 1s "
+                                 "and 30 s more); it was stopped"), failed
+    assert "helm stopped answering" in failed["detail"], failed
+    assert any(line.startswith(b"sleep") for line in stopped.values()), stopped
+    assert not [p for p in stopped if alive(p)], stopped
