@@ -11,58 +11,42 @@ EXIT_CODES = """exit codes:
   1    a step failed
   2    bad input (answers file, flags, kubeconfig)
   3    prerequisite checks failed
-  130  interrupted (run again to resume)
+  130  interrupted: Ctrl-C or SIGTERM (run again to resume)
 """
 
 
+COMMANDS = {  # the subcommands, in the order --help lists them; their flags: installer/flags.py
+    "uninstall": "remove both charts and restore the nodes' labels",
+    "answers": "answers-file helpers",
+    "answers schema": "print the answers file's JSON Schema",
+    "answers init": "print a commented answers template",
+    "answers validate": "validate an answers file",
+    "check": "run the host prerequisite checks on this machine",
+    "troubleshoot": "findings, pods, events, logs and host checks",
+    "bundle": "write a support archive (redacted) with the findings",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
+    """The parser tree. Every parser in it takes every flag (installer/flags.py says where
+    each applies), so a flag given before the subcommand means what it means after it."""
+    from installer.flags import APPLIES, add_flags
+
     p = argparse.ArgumentParser(
         prog="gpu-kata-installer",
         description="Prepare GPU hosts and install kata-deploy and the NVIDIA GPU Operator so "
                     "GPU workloads run in Kata Containers. Without --answers, opens the wizard.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--answers", type=Path, metavar="FILE", help="run headless from this file")
-    p.add_argument("--wizard", action="store_true",
-                   help="open the wizard even with --answers (the file pre-fills it)")
-    p.add_argument("--facts", type=Path, metavar="FILE",
-                   help="use a recorded cluster instead of discovering one (with --dry-run)")
-    p.add_argument("--dry-run", action="store_true", help="show exactly what would change")
-    p.add_argument("--yes", action="store_true", help="consent to the changes in the plan")
-    p.add_argument("--json", action="store_true", help="print JSON lines of events")
-    p.add_argument("-v", "--verbose", action="store_true", help="also print tool output")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    u = sub.add_parser("uninstall", help="remove both charts and restore the nodes' labels")
-    u.add_argument("--answers", type=Path, metavar="FILE", required=True)
-    u.add_argument("--dry-run", action="store_true", help="show exactly what would change")
-    u.add_argument("--yes", action="store_true", help="consent to the changes in the plan")
-    u.add_argument("--json", action="store_true", help="print JSON lines of events")
-    u.add_argument("--remove-crds", action="store_true",
-                   help="also delete the GPU Operator's CRDs")
-    a = sub.add_parser("answers", help="answers-file helpers")
-    a_sub = a.add_subparsers(dest="answers_command", metavar="ACTION", required=True)
-    a_sub.add_parser("schema", help="print the answers file's JSON Schema")
-    a_sub.add_parser("init", help="print a commented answers template")
-    v = a_sub.add_parser("validate", help="validate an answers file")
-    v.add_argument("file", type=Path)
-    c = sub.add_parser("check", help="run the host prerequisite checks on this machine")
-    c.add_argument("--local", action="store_true", required=True,
-                   help="check the machine this runs on (or --host-root)")
-    c.add_argument("--host-root", default="/", metavar="DIR",
-                   help="check a mounted or captured host tree instead of /")
-    c.add_argument("--json", action="store_true", help="print a JSON list of results")
-    c.add_argument("--ignore", default="", metavar="NAME,...",
-                   help="check names to accept on purpose ('all' for every check)")
-    t = sub.add_parser("troubleshoot", help="findings, pods, events, logs and host checks")
-    b = sub.add_parser("bundle", help="write a support archive (redacted) with the findings")
-    b.add_argument("--output", type=Path, metavar="FILE", help="default: ./gpu-kata-bundle-*.tgz")
-    for cmd in (t, b):
-        cmd.add_argument("--answers", type=Path, metavar="FILE", default=argparse.SUPPRESS,
-                         help="also probe and check the Kata hosts it names")
-        cmd.add_argument("--kubeconfig", metavar="FILE",
-                         help="default: --answers, then $KUBECONFIG")
-        cmd.add_argument("--context", metavar="NAME",
-                         help="default: the kubeconfig's current one")
-    t.add_argument("--json", action="store_true", help="print the findings as JSON (no screen)")
+    add_flags(p, ("install", "wizard"))
+    groups = {"": p.add_subparsers(dest="command", metavar="COMMAND")}
+    for command, text in COMMANDS.items():
+        parent, _, name = command.rpartition(" ")
+        sub = groups[parent].add_parser(name, help=text)
+        add_flags(sub, (command,) if command in APPLIES else ())
+        if command not in APPLIES:  # a group of subcommands (`answers ACTION`)
+            groups[command] = sub.add_subparsers(dest=f"{command}_command", metavar="ACTION",
+                                                 required=True)
+    groups["answers"].choices["validate"].add_argument("file", type=Path)
     return p
 
 
@@ -99,36 +83,45 @@ def _answers_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if args.command == "answers":
+def _dispatch(args: argparse.Namespace) -> int:
+    from installer.flags import resolve
+
+    command = resolve(args)
+    screen = command == "wizard" or (command == "troubleshoot" and not args.json
+                                     and sys.stdout.isatty())
+    if screen:  # the screens keep their own quit and stop
+        return _wizard(args, troubleshoot=command == "troubleshoot")
+    from installer.interrupt import terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        return _headless(command, args)
+
+
+def _headless(command: str, args: argparse.Namespace) -> int:
+    if command.startswith("answers "):
         return _answers_command(args)
-    if args.command == "uninstall":
-        from functools import partial
-
-        from installer.headless import run_headless
-        from installer.uninstall import build_uninstall_plan
-
-        return run_headless(args.answers, facts_path=None, dry_run=args.dry_run, yes=args.yes,
-                            as_json=args.json, verbose=args.verbose,
-                            planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
-    if args.command == "check":
+    if command == "check":
         from installer.localcheck import run_local_check
 
         return run_local_check(args.host_root, args.json, args.ignore.split(","))
-    if args.command == "troubleshoot" and (args.json or not sys.stdout.isatty()):
+    if command == "troubleshoot":
         from installer.troubleshoot import run_troubleshoot_headless
 
         return run_troubleshoot_headless(args.answers, args.kubeconfig, args.context, args.json)
-    if args.command == "troubleshoot":
-        return _wizard(args, troubleshoot=True)
-    if args.command == "bundle":
+    if command == "bundle":
         from installer.troubleshoot import run_bundle
 
         return run_bundle(args.answers, args.kubeconfig, args.context, args.output)
-    if args.wizard or not args.answers:
-        return _wizard(args)
     from installer.headless import run_headless
 
+    if command == "uninstall":
+        from functools import partial
+
+        from installer.uninstall import build_uninstall_plan
+
+        return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
+                            yes=args.yes, as_json=args.json, verbose=args.verbose,
+                            planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
     return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
                         yes=args.yes, as_json=args.json, verbose=args.verbose)
 
@@ -138,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return _dispatch(args, parser)
+        return _dispatch(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

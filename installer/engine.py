@@ -34,6 +34,7 @@ from installer.events import (
     WarningEvent,
 )
 from installer.facts import Facts
+from installer.hostplan import refused_credentials
 from installer.journal import Journal
 from installer.permit import Permit, grant_permit
 from installer.plan import Change, Plan, Step, build_plan
@@ -276,6 +277,9 @@ class Engine:
             while True:
                 plan, facts = await self.gather(facts)
                 failed = await self._checks(plan, facts)
+                refused = refused_credentials(facts)
+                if refused:
+                    raise refused
                 if failed and not self.ctx.dry_run:
                     raise ChecksFailed("prerequisite checks failed:\n  " + "\n  ".join(failed))
                 later = shown is not None

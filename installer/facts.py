@@ -320,12 +320,16 @@ def _recorded_hosts(path: Path, hosts: dict[str, RecordedHost], cluster: Cluster
     of reaching for an address it only knows from a recording.
     """
     from installer.hostplan import ProbeFailure
-    from remote.probe import probe_local
+    from remote.probe import ProbeTimeout, probe_local
 
     out: dict[str, Any] = {}
     for node in cluster.nodes:
         if node.name in hosts:
-            out[node.name] = probe_local(path.parent / hosts[node.name].tree)
+            try:
+                out[node.name] = probe_local(path.parent / hosts[node.name].tree)
+            except ProbeTimeout as e:
+                out[node.name] = ProbeFailure("timeout", str(e), "check the recorded tree "
+                                              "and the mounts under it")
         else:
             out[node.name] = ProbeFailure("not-recorded", "no host tree was recorded for "
                                           "this node", "record one under hosts: in the facts file")

@@ -31,8 +31,12 @@ from installer.childenv import child_env
 from installer.errors import Problem, StepFailed, UserError
 from installer.facts import ReleaseFacts
 from installer.permit import Permit, require_permit
+from installer.plan import seconds
 
 CANCEL_GRACE_SECONDS = 3.0
+# How far past its own --timeout (helm's default 5m when none is given) a helm may run
+# before we stop it: helm's own timeout error, which says more, comes first.
+OUTER_MARGIN_SECONDS = 30.0
 VALUES_AT_ONCE = 4  # `helm get values` processes at once during discovery
 
 
@@ -76,7 +80,23 @@ async def helm_version(helm: Helm) -> str:
 
 async def run_helm(helm: Helm, args: list[str], on_line: Callable[[str, str], None] | None = None,
                    ) -> tuple[int, str, str]:
-    """Run helm, streaming lines to `on_line(stream, line)`; kill its group on cancel."""
+    """Run helm, streaming lines to `on_line(stream, line)`; kill its group on cancel, and
+    when it runs past its own --timeout by OUTER_MARGIN_SECONDS (a helm that hangs)."""
+    timeout = args[args.index("--timeout") + 1] if "--timeout" in args else "5m"
+    limit = seconds(timeout) + OUTER_MARGIN_SECONDS
+    try:
+        return await asyncio.wait_for(_run(helm, args, on_line), limit)
+    except TimeoutError:
+        raise StepFailed(
+            f"helm {args[0]} did not finish within {limit:g} s (its --timeout {timeout} "
+            f"and {OUTER_MARGIN_SECONDS:g} s more); it was stopped",
+            cause="helm stopped answering: the API server or the chart source did not respond",
+            fix="check that the API server answers (`kubectl get --raw /readyz`) and the chart "
+                "source is reachable; then run again") from None
+
+
+async def _run(helm: Helm, args: list[str], on_line: Callable[[str, str], None] | None,
+               ) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         helm.binary, *args, *helm.base_args(), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,

@@ -12,6 +12,7 @@ from typing import Any
 
 from installer.answers import Answers
 from installer.checks import NodeInfo, run_checks
+from installer.errors import Problem, UserError
 from installer.facts import Facts, NodeFacts
 
 # Which fix makes which check pass.
@@ -39,6 +40,23 @@ class ProbeFailure:
     kind: str
     message: str
     remedy: str = ""
+
+
+# Probe failures that are the operator's credentials, not the host: bad input (exit 2).
+CREDENTIAL_FAILURES = ("auth", "identity")
+
+
+def refused_credentials(facts: Facts) -> UserError | None:
+    """Every host whose SSH login the operator's credentials could not make, as one error."""
+    refused = {name: host for name, host in sorted(facts.hosts.items())
+               if isinstance(host, ProbeFailure) and host.kind in CREDENTIAL_FAILURES}
+    if not refused:
+        return None
+    return UserError("SSH refused the credentials", [Problem(
+        f"ssh ({name})", f"{host.kind}: {host.message}",
+        (host.remedy + " " if host.remedy else "") + "Set ssh.user, ssh.identityFile or "
+        "ssh.passphraseEnv in the answers (or nodes.items[].user for this node).")
+        for name, host in refused.items()])
 
 
 def node_info(node: NodeFacts | None) -> NodeInfo | None:

@@ -93,12 +93,22 @@ class Journal:
         return set()
 
     def _append(self, entry: dict[str, object]) -> None:
-        try:  # the directory again: it may have been removed since the run began
+        """One line in one write(2), so a signal or a kill leaves it whole or absent; after
+        a line a crash (or a full disk) did cut short, start on a fresh line, so the cut
+        line stays the only one lost rather than swallowing this one too. The directory is
+        made again: it may have been removed since the run began."""
+        line = (json.dumps({"at": time.time(), **entry}) + "\n").encode()
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"at": time.time(), **entry}) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                end = os.fstat(fd).st_size
+                if end and os.pread(fd, 1, end - 1) != b"\n":
+                    line = b"\n" + line
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:
             said = os_problem(exc, self.path)
             raise state_error(self.path, f"the journal cannot be written: {said}",

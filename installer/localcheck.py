@@ -2,7 +2,8 @@
 
 Why it exists: an operator can vet a GPU host (or a captured tree of one) before any
 cluster or SSH is involved, with the same probe and checks the installer uses remotely.
-Exit codes: 0 nothing blocking, 3 a non-ignored check failed, 2 bad arguments.
+Exit codes: 0 nothing blocking, 3 a non-ignored check failed, 2 bad arguments, 1 the probe
+of the tree did not finish in time.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from typing import TextIO
 from installer.checknames import expand_ignore
 from installer.checks import blocking, run_checks
 from installer.textsafe import display
-from remote.probe import probe_local
+from remote.probe import ProbeTimeout, probe_local
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_CHECK_FAILED = 3
+EXIT_ENVIRONMENT = 1
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
@@ -37,7 +39,13 @@ def run_local_check(host_root: str = "/", as_json: bool = False, ignore: list[st
     if not os.path.isdir(host_root):
         print(f"error: host root {host_root!r} is not a directory", file=sys.stderr)
         return EXIT_USAGE
-    facts = probe_local(host_root)
+    try:
+        facts = probe_local(host_root)
+    except ProbeTimeout as e:
+        print(f"error: {e}\n  cause: reading the host tree hangs (a mount that does not "
+              "answer?)\n  fix: check the mounts under the host root, then run again",
+              file=sys.stderr)
+        return EXIT_ENVIRONMENT
     results = run_checks(facts, None, ign)
     if as_json:
         json.dump([r.to_dict() for r in results], out, indent=2)

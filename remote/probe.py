@@ -8,7 +8,10 @@ tree go through exactly the same code.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import signal
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -23,12 +26,38 @@ def probe_command(host_root: str = "/") -> str:
     return shlex.join(["sh", "-c", PROBE_SCRIPT, "gki-probe", host_root])
 
 
-def probe_local(host_root: Path | str = "/", timeout: float = 60.0) -> HostFacts:
-    """Run the probe on this machine against `host_root` and parse it."""
+LOCAL_PROBE_SECONDS = 60.0  # a whole host tree reads in well under a second
+
+
+class ProbeTimeout(TimeoutError):
+    """The local probe did not finish in time (a hung mount under the host root)."""
+
+    def __init__(self, root: str, limit: float) -> None:
+        super().__init__(f"the probe of {root} did not finish within {limit:g} s")
+        self.root, self.limit = root, limit
+
+
+def probe_local(host_root: Path | str = "/", timeout: float | None = None) -> HostFacts:
+    """Run the probe on this machine against `host_root` and parse it. The script runs in
+    a session of its own, so at the limit it is stopped with anything it started."""
     root = str(Path(host_root).resolve())  # the script cd-s to / first
-    r = subprocess.run(["/bin/sh", "-c", PROBE_SCRIPT, "gki-probe", root],
-                       capture_output=True, timeout=timeout, check=False)
-    return parse_probe(r.stdout)
+    limit = timeout if timeout is not None else LOCAL_PROBE_SECONDS
+    proc = subprocess.Popen(["/bin/sh", "-c", PROBE_SCRIPT, "gki-probe", root],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise ProbeTimeout(root, limit) from None
+    finally:
+        if proc.poll() is None:  # interrupted (Ctrl-C): do not leave the probe behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return parse_probe(out)
 
 
 def _decode(b: bytes) -> str:

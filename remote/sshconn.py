@@ -231,8 +231,12 @@ def _classify(e: BaseException, phase: str, t: HostTarget, o: SSHOptions) -> Hos
         return HostError("identity", f"identity file: {_describe(e)}",
                          "Check the identity file and its passphrase.")
     if isinstance(e, asyncio.TimeoutError | TimeoutError):
-        return HostError("timeout", f"{where}: timed out while {phase}",
-                         "Check that the host is up and reachable; raise the timeout for slow "
+        which, limit = (("connect", o.connect_timeout) if phase == "connecting" else
+                        ("command", o.command_timeout))
+        return HostError("timeout", f"{where}: timed out while {phase} (the SSH {which} "
+                         f"timeout is {limit:g} s)",
+                         "Check that the host is up and reachable and what it is waiting on; "
+                         f"raise the {which} timeout (answers: ssh.{which}Timeout) for slow "
                          "links or long commands.")
     if isinstance(e, asyncssh.ConnectionLost | asyncssh.DisconnectError | ConnectionError):
         return HostError("unreachable", f"{where}: connection lost while {phase}: {_describe(e)}",

@@ -106,6 +106,30 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it ended meanwhile
+        return b""
+
+
+def alive(pid: int) -> bool:
+    """A process that still runs (a zombie waiting for its reaper has stopped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def helm_upgrade(lab, run: JsonRun) -> dict[int, bytes]:
+    """Once the run's `helm upgrade` has started: helm's pid and those of all it started,
+    with their command lines."""
+    found = lab.wait_for("helm upgrade to run", lambda: [
+        p for p in descendants(run.proc.pid) if b"upgrade" in cmdline(p)], interval=0.02)
+    time.sleep(1)  # what helm starts, it has started now
+    return {p: cmdline(p) for p in [*found, *descendants(found[0])]}
+
+
 def started(path: str) -> Callable[[dict], bool]:
     return lambda e: e["kind"] == "step-started" and e["path"] == path
 

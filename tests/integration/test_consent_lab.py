@@ -2,7 +2,8 @@
 headless run that has no consent for them changes no byte on any host - not without --yes
 (exit 2 before anything runs), not with --yes when the answers say `ask` and there is no
 terminal to ask on, not when they say `skip` (then no fix is planned). Both exit 3: the
-checks the fixes would have fixed still fail. The cluster is left as it was too."""
+checks the fixes would have fixed still fail. The cluster is left as it was too. And an
+uninstall asked for as a dry run is one, wherever --dry-run stands."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration import cli_run
 from tests.integration.conftest import tree_digest
 from tests.lab.answers import lab_answers
 
@@ -63,3 +65,26 @@ def test_no_host_changes_without_consent(lab_bare, tmp_path):
         assert "Traceback" not in out.stderr, policy
         assert host_bytes(lab) == hosts_before, policy
         assert cluster_state(lab) == cluster_before, policy
+
+
+def test_dry_run_before_uninstall_leaves_an_installed_lab_as_it_is(lab_bare, tmp_path):
+    """`--dry-run uninstall --answers A --yes` once ran a real uninstall (the sub-parser's
+    default replaced the --dry-run given before it). After a real install, that line and the
+    other flags before the subcommand (--json, -v) preview the uninstall and change nothing:
+    both releases and every node label stay; the same line after the subcommand agrees."""
+    lab = lab_bare
+    answers = cli_run.write_answers(lab, tmp_path)
+    done = cli_run.installer(lab, tmp_path, "--answers", str(answers), "--yes")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    installed = cluster_state(lab)
+    assert installed[0] == ["gpu-operator", "kata-deploy"]
+    for argv in (["--dry-run", "--json", "-v", "uninstall", "--answers", str(answers), "--yes"],
+                 ["uninstall", "--answers", str(answers), "--yes", "--dry-run", "--json"]):
+        out = cli_run.installer(lab, tmp_path, *argv)
+        assert out.returncode == 0, (argv, out.stdout[-3000:] + out.stderr[-2000:])
+        events = [json.loads(line) for line in out.stdout.splitlines()]
+        assert events[-1]["kind"] == "run-finished" and events[-1]["status"] == "dry-run"
+        planned = {e["path"] for e in events if e["kind"] == "change"}
+        assert {"uninstall/gpu-operator", "uninstall/kata-deploy"} <= planned, planned
+        assert not any(e["applied"] for e in events if e["kind"] == "change")
+        assert cluster_state(lab) == installed, argv

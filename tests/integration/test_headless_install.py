@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.cli_run import (
     JsonRun,
+    cmdline,
     descendants,
     finished,
     installer,
@@ -103,13 +104,6 @@ def journal_entries(tmp_path: Path) -> list[dict]:
 
 def steps_done(tmp_path: Path) -> list[str]:
     return [e["step"] for e in journal_entries(tmp_path) if e["event"] == "step-done"]
-
-
-def cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:  # it ended meanwhile
-        return b""
 
 
 def run_until(lab, tmp_path: Path, pred: Callable[[dict], bool]) -> tuple[Path, JsonRun]:
