@@ -6,6 +6,8 @@ check's) does not import the checks themselves and the host facts they read.
 
 from __future__ import annotations
 
+from installer.textsafe import display
+
 CHECK_NAMES: tuple[str, ...] = (  # the host checks, in the order they run
     "cpu-virtualization",
     "iommu-enabled",
@@ -34,6 +36,6 @@ def expand_ignore(names: list[str] | tuple[str, ...] | frozenset[str]) -> frozen
     given = frozenset(n.strip() for n in names if n.strip())
     unknown = sorted(given - set(IGNORABLE))
     if unknown:
-        raise ValueError(f"unknown check name(s) to ignore: {', '.join(unknown)}; "
+        raise ValueError(f"unknown check name(s) to ignore: {display(', '.join(unknown))}; "
                          f"known: {', '.join(IGNORABLE)}")
     return frozenset(IGNORABLE) - {ALL} if ALL in given else given
