@@ -28,6 +28,7 @@ from installer.values import (
     gpu_operator_values,
     gpu_resource_name,
     kata_deploy_values,
+    kata_node_taints,
     value_warnings,
 )
 from remote.fixes.vfio_bind import AFTER_REBOOT
@@ -342,8 +343,8 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     labels = _label_steps(answers, facts, kata)
     relabelled = [c.target for s in labels for c in s.changes]
     nodes = facts.cluster.nodes if facts.cluster else ()
-    kata_taints = [t for n in nodes if n.name in kata for t in n.taints]
-    kd_values, op_values = kata_deploy_values(kd, kata_taints), gpu_operator_values(answers)
+    kd_values = kata_deploy_values(kd, kata_node_taints(answers, facts.cluster))
+    op_values = gpu_operator_values(answers)
     after = _labels_after(facts, labels)
     steps = [
         *_gather_steps(answers, facts, kata, relabelled),

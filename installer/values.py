@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from installer.answers import Answers, GpuOperator, KataDeploy
-from installer.facts import Taint
+from installer.facts import ClusterFacts, Taint
 
 GPU_SHIM = "qemu-nvidia-gpu"
 WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
@@ -61,6 +61,12 @@ def tolerated(taint: Taint, tolerations: Iterable[Mapping[str, Any]]) -> bool:
         elif tol.get("key") == taint.key and (tol.get("value") or "") == taint.value:
             return True
     return False
+
+
+def kata_node_taints(answers: Answers, cluster: ClusterFacts | None) -> list[Taint]:
+    """The taints of the nodes chosen for Kata, which kata-deploy must tolerate."""
+    kata = set(answers.nodes.kata_nodes(cluster))
+    return [t for n in (cluster.nodes if cluster else ()) if n.name in kata for t in n.taints]
 
 
 def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = ()) -> dict[str, Any]:
