@@ -16,6 +16,7 @@ import yaml
 from installer.checknames import IGNORABLE
 from installer.errors import Problem, UserError
 from installer.record import Bounds, Error, Invalid, Pattern, Record
+from installer.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY
 from installer.yamlsrc import Location, dotted, line_for, load_yaml, parse_yaml
 from remote.targets import ip_literal
 
@@ -257,6 +258,7 @@ class _Chart(Record):
 
 class KataDeploy(_Chart):
     chart: ChartSource = ChartSource(oci=DEFAULT_KATA_CHART)
+    version: str | None = DEFAULT_KATA_DEPLOY
     namespace: K8sName = "kata-system"
     release: K8sName = "kata-deploy"
 
@@ -273,6 +275,7 @@ class KataDeploy(_Chart):
 
 class GpuOperator(_Chart):
     chart: ChartSource = ChartSource(repo=DEFAULT_OPERATOR_REPO, name="gpu-operator")
+    version: str | None = DEFAULT_GPU_OPERATOR
     namespace: K8sName = "gpu-operator"
     release: K8sName = "gpu-operator"
     resource_naming: Literal["pgpu", "per-model"] = "pgpu"

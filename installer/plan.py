@@ -19,6 +19,7 @@ from installer.chart_effects import (
     kata_deploy_effects,
     untolerated_taints,
 )
+from installer.compat import findings
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels, require_record
 from installer.hostplan import HostPlan, plan_host
@@ -27,8 +28,8 @@ from installer.values import (
     WORKLOAD_LABEL,
     gpu_operator_values,
     gpu_resource_name,
-    kata_deploy_values,
-    kata_node_taints,
+    kata_nodes_of,
+    planned_kata_deploy_values,
     value_warnings,
 )
 from remote.fixes.vfio_bind import AFTER_REBOOT
@@ -343,7 +344,12 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     labels = _label_steps(answers, facts, kata)
     relabelled = [c.target for s in labels for c in s.changes]
     nodes = facts.cluster.nodes if facts.cluster else ()
-    kd_values = kata_deploy_values(kd, kata_node_taints(answers, facts.cluster))
+    kata_nodes = kata_nodes_of(answers, facts.cluster)
+    table = findings(kd.version, op.version, kata_nodes)
+    refused = [Problem(f.path, f.text, f.fix) for f in table if f.level == "refuse"]
+    if refused:
+        raise UserError("these chart versions cannot run on the Kata nodes", refused)
+    kd_values = planned_kata_deploy_values(answers, facts.cluster)
     op_values = gpu_operator_values(answers)
     after = _labels_after(facts, labels)
     steps = [
@@ -362,7 +368,8 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
         *_verify_steps(answers, facts, kata),
     ]
     warnings = list(value_warnings(answers))
-    warnings += untolerated_taints(op_values, [n for n in nodes if n.name in kata])
+    warnings += [str(f) for f in table if f.level == "warn"]
+    warnings += untolerated_taints(op_values, kata_nodes)
     for step in steps:
         for change in step.changes:
             node = facts.cluster.node(change.target) if facts.cluster else None

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from installer.answers import Answers, GpuOperator, KataDeploy
-from installer.facts import ClusterFacts, Taint
+from installer.compat import kata_distribution
+from installer.facts import ClusterFacts, NodeFacts, Taint
 
 GPU_SHIM = "qemu-nvidia-gpu"
 WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
@@ -63,15 +64,26 @@ def tolerated(taint: Taint, tolerations: Iterable[Mapping[str, Any]]) -> bool:
     return False
 
 
-def kata_node_taints(answers: Answers, cluster: ClusterFacts | None) -> list[Taint]:
-    """The taints of the nodes chosen for Kata, which kata-deploy must tolerate."""
+def kata_nodes_of(answers: Answers, cluster: ClusterFacts | None) -> list[NodeFacts]:
+    """The nodes chosen for Kata, as discovery saw them."""
     kata = set(answers.nodes.kata_nodes(cluster))
-    return [t for n in (cluster.nodes if cluster else ()) if n.name in kata for t in n.taints]
+    return [n for n in (cluster.nodes if cluster else ()) if n.name in kata]
 
 
-def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = ()) -> dict[str, Any]:
+def planned_kata_deploy_values(answers: Answers, cluster: ClusterFacts | None) -> dict[str, Any]:
+    """kata-deploy's values for this cluster: tolerating the Kata nodes' taints, configured for
+    their distribution. The plan installs these; the support bundle shows the same."""
+    nodes = kata_nodes_of(answers, cluster)
+    return kata_deploy_values(answers.kata_deploy, [t for n in nodes for t in n.taints],
+                              kata_distribution(nodes))
+
+
+def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = (),
+                       distribution: str | None = None) -> dict[str, Any]:
     """Values for kata-deploy: only the GPU shim on only the Kata nodes (tolerating their
-    `taints`), no default RuntimeClass, no second NFD, no snapshotter set up on the hosts."""
+    `taints`), no default RuntimeClass, no second NFD, no snapshotter set up on the hosts,
+    and containerd's paths for the Kata nodes' `distribution` (k3s, rke2, k0s, microk8s keep
+    its configuration elsewhere than kubeadm's /etc/containerd)."""
     values: dict[str, Any] = {
         # The chart has no `nfd` key (the guide's `nfd.enabled=false` is silently ignored);
         # its NFD sub-chart is switched by `node-feature-discovery.enabled`.
@@ -91,6 +103,8 @@ def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = ()) -> dict[str
     # nvidia.com/gpu=present:NoSchedule), and the Kata nodes never get their runtime.
     if tolerations := tolerations_for(taints):
         values["tolerations"] = tolerations
+    if distribution:
+        values["k8sDistribution"] = distribution
     if kd.version_tuple >= (3, 32, 0):
         # From 3.32 the chart can run as a job; pin the DaemonSet the verification expects.
         values["deploymentMode"] = "daemonset"

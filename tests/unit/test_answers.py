@@ -81,7 +81,7 @@ MALFORMED = [
     ("items not a list", "nodes: {items: {a: kata}}\n", "nodes.items", "list"),
     ("wrong apiVersion", None, "apiVersion", "gpu-kata-installer.io/v1alpha1"),
     ("wrong kind", None, "kind", "Answers"),
-    ("missing kata-deploy version", None, "kataDeploy", "version` is required"),
+    ("null kata-deploy version", None, "kataDeploy", "version` is required"),
     ("missing operator section", None, "gpuOperator", "missing"),
     ("kata-deploy version with v", None, "kataDeploy", "without a leading 'v'"),
     ("operator version without v", None, "gpuOperator", "with a leading 'v'"),
@@ -100,7 +100,8 @@ MALFORMED = [
 HEADS = {
     "wrong apiVersion": BASE.replace("v1alpha1", "v9"),
     "wrong kind": BASE.replace("kind: Answers", "kind: Config"),
-    "missing kata-deploy version": BASE.replace("kataDeploy: {version: 3.29.0}", "kataDeploy: {}"),
+    "null kata-deploy version": BASE.replace("kataDeploy: {version: 3.29.0}",
+                                             "kataDeploy: {version: null}"),
     "missing operator section": BASE.replace("gpuOperator: {version: v26.3.1}\n", ""),
     "kata-deploy version with v": BASE.replace("3.29.0", "v3.29.0"),
     "operator version without v": BASE.replace("v26.3.1", "26.3.1"),

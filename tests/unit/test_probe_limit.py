@@ -12,7 +12,14 @@ from remote.probe import ProbeTimeout, probe_local
 from tests.headless.inprocess import run_cli
 
 TREE = Path(__file__).resolve().parents[1] / "fixtures" / "hosts" / "gpu-vfio-ready"
-LIMIT = 0.0001  # far less than the shell needs to start, so the limit is always hit
+LIMIT = 0.5
+
+
+@pytest.fixture
+def slow_probe(monkeypatch):
+    """The real probe behind a child that outlives any limit here: the limit is always hit,
+    however loaded the machine (a bare probe can finish before a tiny limit is looked at)."""
+    monkeypatch.setattr(remote.probe, "PROBE_SCRIPT", "sleep 60; " + remote.probe.PROBE_SCRIPT)
 
 
 def probes_of(root: Path) -> list[str]:
@@ -28,15 +35,17 @@ def probes_of(root: Path) -> list[str]:
     return found
 
 
-def test_a_probe_over_its_limit_is_stopped_and_says_which_tree_and_limit():
+def test_a_probe_over_its_limit_is_stopped_and_says_which_tree_and_limit(slow_probe,
+                                                                          monkeypatch):
     with pytest.raises(ProbeTimeout) as exc:
         probe_local(TREE, timeout=LIMIT)
     assert str(exc.value) == f"the probe of {TREE} did not finish within {LIMIT:g} s"
-    assert probes_of(TREE) == []
+    assert probes_of(TREE) == []  # the shell and its sleeping child are gone
+    monkeypatch.undo()
     assert probe_local(TREE).complete  # with time enough, the same tree probes whole
 
 
-def test_check_local_over_the_limit_exits_1_with_the_cause(monkeypatch):
+def test_check_local_over_the_limit_exits_1_with_the_cause(slow_probe, monkeypatch):
     monkeypatch.setattr(remote.probe, "LOCAL_PROBE_SECONDS", LIMIT)
     code, _, err = run_cli(["check", "--local", "--host-root", str(TREE)])
     assert code == 1, err

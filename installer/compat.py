@@ -1,0 +1,148 @@
+"""Which chart versions run where: the compatibility table and the guarded upstream defects.
+
+The same answers are right on one cluster and wrong on the next: kata-deploy writes
+containerd's configuration in the dialect of the containerd it finds, in the paths of the
+distribution it is told, and each GPU Operator release has its own defects. This module
+turns (chart versions, what discovery saw on the Kata nodes) into refusals - a combination
+that cannot work, which the plan will not run - and warnings with the cause and the fix.
+The table is published in the README; each row names where the fact comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from installer.facts import NodeFacts
+from installer.versions import (
+    DEFAULT_GPU_OPERATOR,
+    DEFAULT_KATA_DEPLOY,
+    GPU_OPERATOR_VERSIONS,
+    KATA_DEPLOY_VERSIONS,
+    version_tuple,
+)
+
+DISTRIBUTIONS = ("k8s", "k3s", "rke2", "k0s", "microk8s")
+# Where each distribution's kubelet keeps its state (the `--root-dir`): the kubelet config,
+# the device-plugin and pod-resources sockets live under it.
+KUBELET_ROOTS = {
+    "k8s": "/var/lib/kubelet",
+    "k3s": "/var/lib/kubelet",
+    "rke2": "/var/lib/kubelet",
+    "k0s": "/var/lib/k0s/kubelet",
+    "microk8s": "/var/snap/microk8s/common/var/lib/kubelet",
+}
+def distribution(node: NodeFacts) -> str:
+    """The Kubernetes distribution a node runs, from what its Node object says: k3s, rke2 and
+    k0s stamp their kubelet's version (`v1.33.4+k3s1`, `+rke2r1`, `+k0s`); MicroK8s labels
+    its nodes `microk8s.io/cluster`."""
+    kubelet = node.kubelet_version or ""
+    for name in ("k3s", "rke2", "k0s"):
+        if f"+{name}" in kubelet:
+            return name
+    if "microk8s.io/cluster" in node.labels:
+        return "microk8s"
+    return "k8s"
+
+
+def kubelet_root(node: NodeFacts) -> str:
+    return KUBELET_ROOTS[distribution(node)]
+
+
+def containerd_version(node: NodeFacts) -> tuple[int, int, int] | None:
+    """containerd's version from `containerRuntimeVersion` (`containerd://2.3.0`); None for
+    another runtime or when the node does not say."""
+    rt = node.container_runtime or ""
+    return version_tuple(rt) if rt.startswith("containerd://") else None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One row of the table that applies: `refuse` stops the plan, `warn` is said in it."""
+
+    level: str  # refuse | warn
+    path: str  # the answers setting that decides it
+    text: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.text}; {self.fix}"
+
+
+def _shown(v: tuple[int, int, int]) -> str:
+    return ".".join(map(str, v))
+
+
+def _names(nodes: Iterable[NodeFacts]) -> str:
+    return ", ".join(n.name for n in nodes)
+
+
+def kata_distribution(nodes: list[NodeFacts]) -> str | None:
+    """The one distribution the Kata nodes run (kata-deploy's `k8sDistribution`); None when
+    there are no Kata nodes or they disagree (see `findings`)."""
+    found = {distribution(n) for n in nodes}
+    return found.pop() if len(found) == 1 else None
+
+
+def findings(kata_deploy: str | None, gpu_operator: str | None,
+             kata_nodes: list[NodeFacts]) -> list[Finding]:
+    """The table's rows that apply to these chart versions on these Kata nodes."""
+    out: list[Finding] = []
+    kd, op = version_tuple(kata_deploy), version_tuple(gpu_operator)
+    if kd and kata_deploy not in KATA_DEPLOY_VERSIONS:
+        out.append(Finding(
+            "warn", "kataDeploy.version",
+            f"kata-deploy {kata_deploy} is not a version this installer was verified with "
+            f"({', '.join(KATA_DEPLOY_VERSIONS)})",
+            f"prefer kataDeploy.version {DEFAULT_KATA_DEPLOY}"))
+    if op and gpu_operator not in GPU_OPERATOR_VERSIONS:
+        out.append(Finding(
+            "warn", "gpuOperator.version",
+            f"GPU Operator {gpu_operator} is not a version this installer was verified with "
+            f"({', '.join(GPU_OPERATOR_VERSIONS)})",
+            f"prefer gpuOperator.version {DEFAULT_GPU_OPERATOR}"))
+    if kd:
+        out += _kata_deploy_rows(kd, kata_nodes)
+    if op and (26, 3, 0) <= op <= (26, 3, 3):
+        # assets/state-vfio-manager/0500_daemonset.yaml, v26.3.0 - v26.3.3: the preStop hook
+        # is one string without a shell, so it never runs.
+        out.append(Finding(
+            "warn", "gpuOperator.version",
+            f"GPU Operator {gpu_operator}: the vfio-manager's preStop hook cannot run, so GPUs "
+            "stay on vfio-pci when its pod goes away (uninstall, a node moved to containers)",
+            "use gpuOperator.version v26.7.0, or unbind those GPUs (or reboot) after moving a "
+            "node off Kata"))
+    return out
+
+
+def _kata_deploy_rows(kd: tuple[int, int, int], nodes: list[NodeFacts]) -> list[Finding]:
+    out: list[Finding] = []
+    # containerd 2.3 reads config version 4, which kata-deploy writes from 3.30.0.
+    new = [n for n in nodes if (containerd_version(n) or (0,)) >= (2, 3, 0)]
+    if new and kd < (3, 30, 0):
+        out.append(Finding(
+            "refuse", "kataDeploy.version",
+            f"kata-deploy {_shown(kd)} cannot configure containerd 2.3 or newer (config "
+            f"version 4) on {_names(new)}", "set kataDeploy.version to 3.30.0 or newer"))
+    old = [n for n in nodes if (containerd_version(n) or (9,)) < (1, 7, 0)]
+    if old:
+        out.append(Finding(
+            "warn", "nodes",
+            f"containerd older than 1.7 on {_names(old)}: kata-deploy and the Kata shims are "
+            "verified with containerd 1.7 - 2.3", "upgrade containerd on those nodes"))
+    dists = {distribution(n) for n in nodes}
+    if len(dists) > 1:
+        out.append(Finding(
+            "refuse", "nodes",
+            f"the Kata nodes run different Kubernetes distributions ({', '.join(sorted(dists))})"
+            "; kata-deploy takes one k8sDistribution", "choose Kata nodes of one distribution"))
+    rancher = [n for n in nodes if distribution(n) in ("k3s", "rke2")]
+    if rancher and kd < (3, 32, 0):
+        # Fixed in 3.32.0: uninstall left containerd's config importing a removed drop-in,
+        # and a k3s/rke2 restart dropped the node label.
+        out.append(Finding(
+            "warn", "kataDeploy.version",
+            f"kata-deploy {_shown(kd)} on k3s/rke2 ({_names(rancher)}) can leave containerd "
+            "importing a removed drop-in after uninstall and lose the kata-runtime label when "
+            "the service restarts", "use kataDeploy.version 3.32.0 or newer"))
+    return out

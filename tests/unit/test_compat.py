@@ -1,0 +1,113 @@
+"""The compatibility table: each row that refuses or warns, on the node shapes that trigger it,
+and the plan that stops on a refusal before anything changes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from installer.answers import load_answers, parse_answers
+from installer.compat import containerd_version, distribution, findings, kubelet_root
+from installer.errors import UserError
+from installer.facts import NodeFacts, load_recorded_facts
+from installer.plan import build_plan
+from installer.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY
+from tests.unit.test_answers import BASE
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
+
+
+def node(name: str = "gpu-1", kubelet: str = "v1.33.4", runtime: str = "containerd://2.1.4",
+         **labels: str) -> NodeFacts:
+    return NodeFacts(name, kubelet_version=kubelet, container_runtime=runtime,
+                     labels={k.replace("_", "."): v for k, v in labels.items()})
+
+
+@pytest.mark.parametrize(("kubelet", "labels", "want", "root"), [
+    ("v1.33.4", {}, "k8s", "/var/lib/kubelet"),
+    ("v1.33.4+k3s1", {}, "k3s", "/var/lib/kubelet"),
+    ("v1.32.8+rke2r1", {}, "rke2", "/var/lib/kubelet"),
+    ("v1.33.4+k0s", {}, "k0s", "/var/lib/k0s/kubelet"),
+    ("v1.33.4", {"microk8s.io/cluster": "true"}, "microk8s",
+     "/var/snap/microk8s/common/var/lib/kubelet"),
+])
+def test_the_distribution_and_kubelet_root_come_from_the_node_object(kubelet, labels, want,
+                                                                    root):
+    n = NodeFacts("n", kubelet_version=kubelet, labels=labels)
+    assert distribution(n) == want
+    assert kubelet_root(n) == root
+
+
+def test_containerds_version_is_read_from_the_runtime_version_and_only_for_containerd():
+    assert containerd_version(node(runtime="containerd://2.3.0")) == (2, 3, 0)
+    assert containerd_version(node(runtime="containerd://1.7.27-0ubuntu1")) == (1, 7, 27)
+    assert containerd_version(node(runtime="cri-o://1.31.0")) is None
+
+
+def test_containerd_2_3_refuses_kata_deploy_before_3_30_and_names_the_node_and_fix():
+    nodes = [node("gpu-1", runtime="containerd://2.3.0"), node("gpu-2")]
+    (row,) = [f for f in findings("3.29.0", "v26.7.0", nodes) if f.level == "refuse"]
+    assert "gpu-1" in row.text and "gpu-2" not in row.text
+    assert row.path == "kataDeploy.version" and "3.30.0" in row.fix
+    assert not [f for f in findings("3.30.0", "v26.7.0", nodes) if f.level == "refuse"]
+
+
+def test_kata_nodes_of_two_distributions_are_refused():
+    nodes = [node("a", kubelet="v1.33.4+k3s1"), node("b")]
+    assert [f.path for f in findings("4.1.0", "v26.7.0", nodes) if f.level == "refuse"] \
+        == ["nodes"]
+
+
+def test_k3s_and_rke2_before_3_32_are_warned_of_the_dangling_import():
+    nodes = [node("a", kubelet="v1.32.8+rke2r1")]
+    assert any("drop-in" in f.text for f in findings("3.31.0", "v26.7.0", nodes))
+    assert not any("drop-in" in f.text for f in findings("3.32.0", "v26.7.0", nodes))
+
+
+@pytest.mark.parametrize("version", ["v26.3.0", "v26.3.1", "v26.3.2", "v26.3.3"])
+def test_the_vfio_manager_prestop_defect_is_named_for_the_versions_it_affects(version):
+    assert any("preStop" in f.text and version in f.text
+               for f in findings("4.1.0", version, [node()]))
+
+
+def test_the_current_versions_on_a_current_node_are_clean():
+    assert findings(DEFAULT_KATA_DEPLOY, DEFAULT_GPU_OPERATOR, [node()]) == []
+
+
+def test_an_unverified_version_is_a_warning_that_names_the_verified_ones():
+    (row,) = findings("4.2.0", "v26.7.0", [node()])
+    assert row.level == "warn" and "4.1.0" in row.text
+
+
+def test_answers_without_versions_install_the_current_ones():
+    answers = parse_answers(BASE.replace("kataDeploy: {version: 3.29.0}", "kataDeploy: {}")
+                            .replace("gpuOperator: {version: v26.3.1}", "gpuOperator: {}"))
+    assert answers.kata_deploy.version == DEFAULT_KATA_DEPLOY == "4.1.0"
+    assert answers.gpu_operator.version == DEFAULT_GPU_OPERATOR == "v26.7.0"
+
+
+def test_a_refused_combination_stops_the_plan_naming_the_setting():
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    facts = load_recorded_facts(EXAMPLES / "facts.yaml")
+    nodes = tuple(replace(n, container_runtime="containerd://2.3.1")
+                  for n in facts.cluster.nodes)
+    facts = replace(facts, cluster=replace(facts.cluster, nodes=nodes))
+    with pytest.raises(UserError) as info:
+        build_plan(answers, facts)
+    assert info.value.problems[0].where == "kataDeploy.version"
+    assert "containerd 2.3" in info.value.problems[0].message
+
+
+def test_the_plan_says_the_table_warnings_and_sets_the_distribution():
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    facts = load_recorded_facts(EXAMPLES / "facts.yaml")
+    nodes = tuple(replace(n, kubelet_version=f"{n.kubelet_version}+k3s1")
+                  for n in facts.cluster.nodes)
+    facts = replace(facts, cluster=replace(facts.cluster, nodes=nodes))
+    plan = build_plan(answers, facts)
+    kd = next(c for c in plan.changes if c.target.endswith("/kata-deploy"))
+    assert kd.detail["values"]["k8sDistribution"] == "k3s"
+    if answers.kata_deploy.version_tuple < (3, 32, 0):
+        assert any("drop-in" in w for w in plan.warnings)
