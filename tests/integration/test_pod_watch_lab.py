@@ -152,14 +152,15 @@ def test_a_user_who_may_list_but_not_watch_pods_is_told_once_instead_of_retried_
         lab, tmp_path):
     """RBAC grants get and list, not watch: the pods are listed once, then one warning says
     why they are not live - the watch does not hammer the API server with refused requests."""
-    lab.kubectl("create", "namespace", NS, check=False)
-    lab.apply(pod("r0"))
+    ns = "watch-refused"  # its own: the tests above leave pods in theirs
+    lab.kubectl("create", "namespace", ns, check=False)
+    lab.apply({**pod("r0"), "metadata": {"name": "r0", "namespace": ns}})
     seen: list = []
     with reader(lab, tmp_path, ["pods"]) as (kubeconfig, _token):
         k = kube.connect(str(kubeconfig), None)
 
         async def run() -> None:
-            task = asyncio.create_task(PodWatch(k, [NS], seen.append, watch_seconds=2).run())
+            task = asyncio.create_task(PodWatch(k, [ns], seen.append, watch_seconds=2).run())
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not any(
                     isinstance(e, WarningEvent) for e in seen):
@@ -171,5 +172,5 @@ def test_a_user_who_may_list_but_not_watch_pods_is_told_once_instead_of_retried_
         asyncio.run(run())
     assert [e.pod for e in seen if isinstance(e, PodStatus)] == ["r0"]
     (warning,) = [e for e in seen if isinstance(e, WarningEvent)]
-    assert warning.message.startswith(f"pods in {NS} are not shown live: ")
+    assert warning.message.startswith(f"pods in {ns} are not shown live: ")
     assert "may not watch pods" in warning.message
