@@ -22,8 +22,10 @@ LOG_TAIL = 20
 
 
 def _worth_a_log(r: PodReading) -> bool:
-    """Failing, restarted or finished: the pods whose log the rules quote as evidence."""
-    return bool(r.waiting_reason or r.restarts) or r.phase in ("Failed", "Succeeded")
+    """Failing, restarted, held in an init container or finished: the pods whose log the
+    rules quote as evidence."""
+    return (bool(r.waiting_reason or r.restarts or r.init_container)
+            or r.phase in ("Failed", "Succeeded"))
 
 
 def pod_info(k: kube.Kube, pod: dict[str, Any],
@@ -33,9 +35,9 @@ def pod_info(k: kube.Kube, pod: dict[str, Any],
     r = read_pod(pod)
     tail: tuple[str, ...] = ()
     if wants_log(r):
-        tail = tuple(kube.log_tail(k, r.namespace, r.name, LOG_TAIL))
+        tail = tuple(kube.log_tail(k, r.namespace, r.name, LOG_TAIL, r.init_container))
     return PodInfo(r.namespace, r.name, r.node, r.phase, r.labels, r.runtime_class,
-                   r.waiting_reason, r.restarts, tail, r.unschedulable)
+                   r.waiting_reason, r.restarts, tail, r.unschedulable, r.init_container)
 
 
 @dataclass(frozen=True)

@@ -343,12 +343,15 @@ async def find_gpu_pods(kube: Kube, nodes: list[str], limit: int = 8
     return dict(zip(nodes, found, strict=True))
 
 
-def log_tail(kube: Kube, namespace: str, pod: str, lines: int = 3) -> list[str]:
-    """The last lines of a pod's log (the previous container's if it crashed)."""
+def log_tail(kube: Kube, namespace: str, pod: str, lines: int = 3,
+             container: str = "") -> list[str]:
+    """The last lines of a pod's log (the previous container's if it crashed); `container`
+    names one, e.g. the init container the pod is held in (the first container otherwise)."""
+    which = {"container": container} if container else {}
     for previous in (True, False):
         try:
             text = kube.get_text(f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
-                                 tailLines=str(lines), previous=str(previous).lower())
+                                 tailLines=str(lines), previous=str(previous).lower(), **which)
         except ApiError:
             continue
         if text and text.strip():

@@ -4,7 +4,10 @@ thing about the same pod.
 
 Why the reason is picked this way: a container's waiting reason (CrashLoopBackOff,
 ImagePullBackOff) is what an operator acts on; a terminated reason other than Completed
-comes next; then the pod's own reason (Evicted); then why it is not scheduled.
+comes next; then the pod's own reason (Evicted); then why it is not scheduled. A pod whose
+init containers have not all finished is read as kubectl reads it (`Init:CrashLoopBackOff`,
+`Init:1/4`), naming the init container it is held in: the GPU Operator's operands fail there
+first (vfio-pci-validation, k8s-driver-manager), where containerStatuses say nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class PodReading:
     labels: dict[str, str]
     runtime_class: str | None
     containers: tuple[str, ...]
+    init_container: str = ""  # the init container the pod is held in ("" once all finished)
 
 
 def _state_reason(statuses: list[dict[str, Any]], state: str) -> str:
@@ -37,24 +41,47 @@ def _state_reason(statuses: list[dict[str, Any]], state: str) -> str:
                  and not (state == "terminated" and r == "Completed")), "")
 
 
+def _init_hold(spec: dict[str, Any], status: dict[str, Any]) -> tuple[str, str, str]:
+    """(kubectl's Init: status, the waiting reason, the init container) for the first init
+    container that has not finished well, as kubectl's printer walks them; empty when none."""
+    inits = spec.get("initContainers") or []
+    for i, s in enumerate(status.get("initContainerStatuses") or []):
+        state = s.get("state") or {}
+        done = state.get("terminated") or {}
+        if done and done.get("exitCode") == 0:
+            continue
+        waiting = (state.get("waiting") or {}).get("reason") or ""
+        if done:
+            shown = f"Init:{done.get('reason') or 'Error'}"
+        elif waiting and waiting != "PodInitializing":
+            shown = f"Init:{waiting}"
+        else:
+            shown = f"Init:{i}/{len(inits)}"
+        return shown, waiting, s.get("name", "")
+    return "", "", ""
+
+
 def read_pod(pod: dict[str, Any]) -> PodReading:
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     statuses = status.get("containerStatuses") or []
-    waiting = _state_reason(statuses, "waiting")
+    held, init_waiting, init_container = _init_hold(spec, status)
+    waiting = init_waiting or _state_reason(statuses, "waiting")
     scheduled = next((c for c in status.get("conditions") or []
                       if c.get("type") == "PodScheduled" and c.get("status") != "True"), None)
-    reason = (waiting or _state_reason(statuses, "terminated") or status.get("reason")
+    reason = (held or waiting or _state_reason(statuses, "terminated") or status.get("reason")
               or (scheduled or {}).get("reason") or "")
     containers = tuple(c.get("name", "") for c in spec.get("containers") or [])
     return PodReading(
         namespace=meta.get("namespace", ""), name=meta["name"],
         phase=status.get("phase") or "Unknown", node=spec.get("nodeName"),
         ready=f"{sum(1 for s in statuses if s.get('ready'))}/{len(containers)}",
-        restarts=sum(s.get("restartCount") or 0 for s in statuses), reason=reason,
+        restarts=sum(s.get("restartCount") or 0
+                     for s in (*statuses, *(status.get("initContainerStatuses") or []))),
+        reason=reason,
         waiting_reason=waiting, unschedulable=(scheduled or {}).get("message") or "",
         unschedulable_reason=(scheduled or {}).get("reason") or "",
         labels=dict(meta.get("labels") or {}), runtime_class=spec.get("runtimeClassName"),
-        containers=containers)
+        containers=containers, init_container=init_container)
 
 
 def list_pods(kube: Any, namespace: str | None = None, **query: str

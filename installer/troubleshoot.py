@@ -148,7 +148,7 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
                                           f"{e.message}\n" for e in c.state.events)
     for p in c.state.pods:
         if p.namespace in c.namespaces or p.runtime_class:
-            lines = kube.log_tail(k, p.namespace, p.name, 500)
+            lines = kube.log_tail(k, p.namespace, p.name, 500, p.init_container)
             files[f"logs/{p.namespace}/{p.name}.log"] = "\n".join(lines) + "\n"
     for node, host in c.facts.hosts.items():
         files[f"hosts/{node}.json"] = json.dumps(

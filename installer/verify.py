@@ -42,6 +42,7 @@ class PodInfo:
     restarts: int = 0
     log_tail: tuple[str, ...] = ()  # fetched for failing pods only
     pending_message: str = ""  # the PodScheduled condition's message while unschedulable
+    init_container: str = ""  # the init container it is held in; its log is the tail's
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ def _crash(pods: list[PodInfo]) -> PodInfo | None:
 
 def _describe(pod: PodInfo) -> str:
     state = pod.waiting_reason or pod.phase
+    if pod.init_container:
+        state = (f"{state} in init container {pod.init_container}" if crashing(pod)
+                 else f"held in init container {pod.init_container}")
     tail = " | ".join(pod.log_tail[-3:])
     return f"{pod.name} on {pod.node} is {state}" + (f": {tail}" if tail else "")
 
@@ -167,9 +171,11 @@ def gpu_operator_verdict(snapshot: Snapshot, nodes: list[str], resource: str | N
             running = [p for p in pods if p.phase == "Running" and not p.waiting_reason]
             if not running:
                 missing.append(f"node {node}: {ds} pod running")
-                crash = _crash(pods)
-                if crash:
-                    causes.append((_describe(crash), "read the pod's log (troubleshoot shows it)"))
+                # A crash first; else a pod held in an init container (the operands wait
+                # there: vfio-pci-validation for vfio-pci-ready) names what it waits for.
+                held = _crash(pods) or next((p for p in pods if p.init_container), None)
+                if held:
+                    causes.append((_describe(held), "read the pod's log (troubleshoot shows it)"))
         cc_ready = snapshot.node_labels.get(node, {}).get(CC_READY_LABEL)
         if cc_ready != "false":
             missing.append(f"node {node}: {CC_READY_LABEL}=false")

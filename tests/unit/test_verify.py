@@ -104,3 +104,25 @@ def test_kata_deploy_crash_is_named():
         waiting_reason="CrashLoopBackOff", restarts=4, log_tail=("containerd not found",)),))
     v = kata_deploy_verdict(snap, NODES)
     assert "kata-deploy-abc on gpu-1 is CrashLoopBackOff: containerd not found" in v.cause
+
+
+def test_an_operand_crash_looping_in_an_init_container_is_named_with_it_and_its_log():
+    """The sandbox validator fails in vfio-pci-validation (assets/state-sandbox-validation,
+    v26.3.x - v26.7.0): its main container never starts, the init container's log says why."""
+    snap = replace(ready_snapshot(), pods=operand_pods(
+        phase="Pending", waiting_reason="CrashLoopBackOff", restarts=3,
+        init_container="vfio-pci-validation",
+        log_tail=("Error: error validating vfio-pci driver installation: device not bound to "
+                  "'vfio-pci'; device: 0000:3b:00.0 driver: 'nvidia'",)))
+    v = gpu_operator_verdict(snap, NODES, "nvidia.com/pgpu")
+    assert not v.done
+    assert "is CrashLoopBackOff in init container vfio-pci-validation: Error: error " \
+        "validating vfio-pci driver installation: device not bound to 'vfio-pci'" in v.cause
+
+
+def test_an_operand_waiting_in_an_init_container_says_what_it_waits_for():
+    snap = replace(ready_snapshot(), pods=operand_pods(
+        phase="Pending", waiting_reason="PodInitializing", init_container="vfio-pci-validation",
+        log_tail=("waiting for vfio-pci driver ...",)))
+    v = gpu_operator_verdict(snap, NODES, "nvidia.com/pgpu")
+    assert "held in init container vfio-pci-validation: waiting for vfio-pci driver" in v.cause
