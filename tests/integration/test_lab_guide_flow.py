@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from installer.podread import read_pod
 from installer.steps.sample import pending_reason
 from tests.lab import guide
 from tests.lab.simulator.hoststate import inside
@@ -103,21 +104,24 @@ def test_guide_values_run_the_sample_on_a_prepared_node(lab_bare):
             lambda lb: lb if lb.get("nvidia.com/gpu.deploy.driver") == "pre-installed" else None
         )(node_labels(lab, "gpu-node-3")),
     )
+    # The validator fails in its init container vfio-pci-validation, as the real one does
+    # (assets/state-sandbox-validation, cmd/nvidia-validator): kubectl shows
+    # Init:CrashLoopBackOff and the main container never starts.
     validator = lab.wait_for(
-        "crash-looping validator on gpu-node-3",
+        "validator crash-looping in vfio-pci-validation on gpu-node-3",
         lambda: [
             p
             for p in lab.kube.list(
                 "/api/v1/namespaces/gpu-operator/pods", labelSelector="app=nvidia-sandbox-validator"
             )[0]
             if p["spec"].get("nodeName") == "gpu-node-3"
-            and p["status"].get("containerStatuses")
-            and p["status"]["containerStatuses"][0]["state"].get("waiting", {}).get("reason")
-            == "CrashLoopBackOff"
+            and read_pod(p).reason == "Init:CrashLoopBackOff"
+            and read_pod(p).init_container == "vfio-pci-validation"
         ],
     )
-    log = lab.kubectl("-n", "gpu-operator", "logs", validator[0]["metadata"]["name"]).stdout
-    assert "not bound to 'vfio-pci'" in log and "driver: 'nvidia'" in log
+    log = lab.kubectl("-n", "gpu-operator", "logs", validator[0]["metadata"]["name"],
+                      "-c", "vfio-pci-validation").stdout
+    assert "device not bound to 'vfio-pci'; device: " in log and "driver: 'nvidia'" in log
     assert (
         "nvidia.com/pgpu" not in lab.kube.get("/api/v1/nodes/gpu-node-3")["status"]["allocatable"]
     )

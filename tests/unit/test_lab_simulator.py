@@ -136,12 +136,19 @@ def test_host_driver_shows_pre_installed_and_validator_crashes(tmp_path):
     )
     host = read_host(root)
     cfg = PolicyConfig.from_spec(GUIDE)
-    assert logic.operator_node_labels(GPU_NODE, host, cfg)[logic.DEPLOY_DRIVER] == "pre-installed"
+    # Not the operator's label: the vfio-manager's init container sets it, then fails there.
+    assert logic.DEPLOY_DRIVER not in logic.operator_node_labels(GPU_NODE, host, cfg)
+    vfio = logic.vfio_manager(host, "gpu-node-3")
+    assert (vfio.healthy, vfio.init, vfio.message) == (False, "k8s-driver-manager",
+                                                       "driver is pre-installed on host")
+    assert (logic.DEPLOY_DRIVER, "pre-installed") in vfio.labels
     out = logic.sandbox_validator(host, cfg)
-    assert not out.healthy and out.reason == "CrashLoopBackOff"
-    assert "not bound to 'vfio-pci' ... driver: 'nvidia'" in out.message
-    assert logic.vfio_manager(host).healthy  # it declines to unbind, the validator complains
-    assert logic.kata_device_plugin(host, cfg).resources == ()
+    assert not out.healthy and (out.reason, out.init) == ("CrashLoopBackOff",
+                                                          "vfio-pci-validation")
+    assert "device not bound to 'vfio-pci'; device: 0000:40:00.0 driver: 'nvidia'" in out.message
+    plugin = logic.kata_device_plugin(host, cfg)  # waits in its init container meanwhile
+    assert (plugin.init, plugin.init_waiting, plugin.resources) == ("vfio-pci-validation",
+                                                                   True, ())
 
 
 def test_prepared_host_advertises_pgpu_and_writes_cdi(tmp_path):
@@ -211,11 +218,16 @@ def test_vfio_manager_binds_unbound_gpus_and_refuses_bad_groups(tmp_path):
     assert (root / "dev/vfio/30").exists()
 
     shared = read_host(make_host(tmp_path / "b", driver=None, nic_in_group=True))
+    # A device that will not bind is a warning in a Running container's log (vfio-manage
+    # bind --all exits 0), not a crash loop.
     bad = logic.vfio_manager(shared)
-    assert not bad.healthy and "group 30 is not viable" in bad.message
+    assert bad.healthy and "0000:40:00.0" not in bad.bind_vfio  # the others bind
+    assert any("Failed to bind device" in line and "group 30 is not viable" in line
+               for line in bad.logs)
 
     no_iommu = logic.vfio_manager(read_host(make_host(tmp_path / "c", driver=None, iommu=False)))
-    assert not no_iommu.healthy and "IOMMU" in no_iommu.message
+    assert no_iommu.healthy and not no_iommu.bind_vfio
+    assert any("Failed to bind device" in line and "IOMMU" in line for line in no_iommu.logs)
 
 
 def test_cc_manager_modes(tmp_path):

@@ -144,10 +144,33 @@ class Operand:
     pod_labels: tuple[tuple[str, str], ...]
     container: str
     image: str
+    init_containers: tuple[str, ...] = ()
+
+
+# The init containers each operand's pod runs before its main container, as the operator's
+# assets declare them (identical in v26.3.0 - v26.7.0): the operands fail here first.
+INIT_CONTAINERS = {
+    # assets/state-vfio-manager/0500_daemonset.yaml: `driver-manager uninstall_driver`
+    "nvidia-vfio-manager": ("k8s-driver-manager",),
+    # assets/state-kata-device-plugin/0500_daemonset.yaml: waits for vfio-pci-ready
+    "nvidia-kata-sandbox-device-plugin-daemonset": ("vfio-pci-validation",),
+    # assets/state-sandbox-validation/0500_daemonset.yaml (cc-manager-validation is removed
+    # when ccManager is disabled: TransformValidatorComponent, controllers/object_controls.go)
+    "nvidia-sandbox-validator": ("cc-manager-validation", "vfio-pci-validation",
+                                 "vgpu-manager-validation", "vgpu-devices-validation"),
+}
+
+
+DRIVER_MANAGER_IMAGE = "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.10.0"
 
 
 def _op(name: str, component: str, label: tuple[str, str], image: str) -> Operand:
-    return Operand(name, component, (label,), name, image)
+    return Operand(name, component, (label,), name, image, INIT_CONTAINERS.get(name, ()))
+
+
+def init_containers(operand: str, cfg: PolicyConfig) -> tuple[str, ...]:
+    names = INIT_CONTAINERS.get(operand, ())
+    return tuple(n for n in names if cfg.cc_manager or n != "cc-manager-validation")
 
 
 OPERANDS: dict[str, Operand] = {
@@ -285,8 +308,9 @@ def operator_node_labels(
             out[key] = "false" if disabled else "true"
         elif key in labels:
             out[key] = None
-    if host.host_driver_loaded and not disabled:
-        out[DEPLOY_DRIVER] = "pre-installed"
+    # gpu.deploy.driver=pre-installed is not the operator's: the vfio-manager's init
+    # container sets it (vfio_manager), and the operator removes it again here, as a state
+    # label outside a vm-passthrough node's set (controllers/state_manager.go, v26.3.x).
     return out
 
 
@@ -314,6 +338,10 @@ class Outcome:
     labels: tuple[tuple[str, str], ...] = ()  # node labels written by the operand
     resources: tuple[tuple[str, int], ...] = ()  # extended resources it advertises
     files: tuple[tuple[str, str], ...] = ()  # host files it writes (path, content)
+    # The init container the pod is held in ("" when its main container runs), and whether
+    # it is looping on a wait (Init:N/M) rather than failing (Init:CrashLoopBackOff).
+    init: str = ""
+    init_waiting: bool = False
 
 
 GPU_MODELS = {
@@ -346,42 +374,40 @@ def vfio_bound(host: HostState) -> tuple[PciDevice, ...]:
     return tuple(g for g in host.gpus if g.driver in ("vfio-pci", "nvgrace_gpu_vfio_pci"))
 
 
-def vfio_manager(host: HostState) -> Outcome:
-    logs = ["Starting NVIDIA vfio-manager", f"Found {len(host.gpus)} NVIDIA GPU(s) on the node"]
-    if not host.gpus:
-        return Outcome(True, (*logs, "No NVIDIA GPUs found, nothing to do"))
+def vfio_manager(host: HostState, node: str = "") -> Outcome:
+    """The vfio-manager pod: its init container `k8s-driver-manager` runs
+    `driver-manager uninstall_driver` (k8s-driver-manager cmd/driver-manager/main.go,
+    v0.10.0 - v0.12.0): a host driver that answers `nvidia-smi` makes it label the node
+    gpu.deploy.driver=pre-installed and fail, so the pod crash-loops in that init container.
+    Then `vfio-manage bind --all` (cmd/vfio-manage/bind.go): a device that will not bind is
+    only a warning, so the container stays Running with the error in its log."""
+    if host.host_driver_loaded and host.gpus:
+        msg = "driver is pre-installed on host"
+        logs = ("NVIDIA GPU driver is already pre-installed on the node, disabling the "
+                "containerized driver",
+                f"Labeling node {node} with {DEPLOY_DRIVER}=pre-installed", msg)
+        return Outcome(False, logs, "CrashLoopBackOff", msg, init="k8s-driver-manager",
+                       labels=((DEPLOY_DRIVER, "pre-installed"),))
+    logs = []
     binds: list[str] = []
     for gpu in host.gpus:
+        logs.append(f"Binding device {gpu.bdf}")
         if gpu.driver in ("vfio-pci", "nvgrace_gpu_vfio_pci"):
-            logs.append(f"Device {gpu.bdf} already bound to vfio-pci")
-            continue
-        if gpu.driver == "nvidia" and host.host_driver_loaded:
-            logs.append(
-                f"Device {gpu.bdf} is bound to driver 'nvidia' of a pre-installed host driver; "
-                "not unbinding it (driver is in use on the host)"
-            )
+            logs.append(f"Binding device {gpu.bdf} to driver: {gpu.driver}")
             continue
         if not host.iommu_enabled or gpu.iommu_group is None:
-            msg = (
-                f"failed to bind {gpu.bdf} to vfio-pci: device has no IOMMU group "
-                "(/sys/kernel/iommu_groups is empty; is the IOMMU enabled on the kernel "
-                "command line?)"
-            )
-            return Outcome(False, (*logs, msg), "CrashLoopBackOff", msg)
+            logs.append(f"Failed to bind device {gpu.bdf}: device has no IOMMU group "
+                        "(/sys/kernel/iommu_groups is empty)")
+            continue
         if not host.group_viable(gpu):
             others = ", ".join(
                 m for m in host.iommu_groups.get(gpu.iommu_group, ()) if m[:-2] != gpu.bdf[:-2]
             )
-            msg = (
-                f"failed to bind {gpu.bdf} to vfio-pci: vfio: group {gpu.iommu_group} "
-                "is not viable "
-                f"(shared with {others}); please ensure all devices within the iommu_group are "
-                "bound to their vfio bus driver"
-            )
-            return Outcome(False, (*logs, msg), "CrashLoopBackOff", msg)
-        logs.append(f"Binding device {gpu.bdf} to vfio-pci")
+            logs.append(f"Failed to bind device {gpu.bdf}: vfio: group {gpu.iommu_group} is "
+                        f"not viable (shared with {others})")
+            continue
+        logs.append(f"Binding device {gpu.bdf} to driver: vfio-pci")
         binds.append(gpu.bdf)
-    logs.append("Done binding GPUs to vfio-pci")
     return Outcome(True, tuple(logs), bind_vfio=tuple(binds))
 
 
@@ -422,6 +448,12 @@ def cdi_spec(
 
 
 def kata_device_plugin(host: HostState, cfg: PolicyConfig) -> Outcome:
+    """Its init container `vfio-pci-validation` loops until the sandbox validator wrote
+    vfio-pci-ready (assets/state-kata-device-plugin/0500_daemonset.yaml, v26.3.0 - v26.7.0)."""
+    if not sandbox_validator(host, cfg).healthy:
+        return Outcome(False, ("waiting for vfio-pci driver ...",) * 3, "PodInitializing",
+                       "waiting for vfio-pci driver ...", init="vfio-pci-validation",
+                       init_waiting=True)
     gpus = vfio_bound(host)
     logs = [
         "Starting NVIDIA sandbox device plugin (kata)",
@@ -458,20 +490,20 @@ def kubevirt_device_plugin(host: HostState) -> Outcome:
 
 
 def sandbox_validator(host: HostState, cfg: PolicyConfig) -> Outcome:
-    logs = ["Starting sandbox validator", "Validating vfio-pci bindings"]
+    """Init container `vfio-pci-validation` (cmd/nvidia-validator/main.go, v26.3.0 -
+    v26.7.0): writes workload-type, checks every GPU once and exits 1 on the first not on
+    vfio-pci (the kubelet restarts it); on success writes vfio-pci-ready. The main container
+    only prints that all validations passed."""
+    workload = ("run/nvidia/validations/workload-type", "vm-passthrough\n")
     for gpu in host.gpus:
         if gpu.driver not in ("vfio-pci", "nvgrace_gpu_vfio_pci"):
-            msg = f"device {gpu.bdf} not bound to 'vfio-pci' ... driver: '{gpu.driver or 'none'}'"
-            return Outcome(
-                False, (*logs, msg, "Error: vfio-pci validation failed"), "CrashLoopBackOff", msg
-            )
-    logs.append(f"All {len(host.gpus)} GPU(s) bound to vfio-pci")
-    logs.append("vfio-pci-ready validation succeeded")
-    files = (
-        ("run/nvidia/validations/workload-type", "vm-passthrough\n"),
-        ("run/nvidia/validations/vfio-pci-ready", ""),
-    )
-    return Outcome(True, tuple(logs), files=files)
+            msg = ("Error: error validating vfio-pci driver installation: device not bound to "
+                   f"'vfio-pci'; device: {gpu.bdf} driver: '{gpu.driver or ''}'")
+            return Outcome(False, ("GPU workload configuration: vm-passthrough", msg),
+                           "CrashLoopBackOff", msg, files=(workload,),
+                           init="vfio-pci-validation")
+    files = (workload, ("run/nvidia/validations/vfio-pci-ready", ""))
+    return Outcome(True, ("all validations are successful",), files=files)
 
 
 def cc_manager(host: HostState, cfg: PolicyConfig, labels: Mapping[str, str]) -> Outcome:
@@ -528,7 +560,7 @@ def operand_outcome(
     name: str, host: HostState, cfg: PolicyConfig, labels: Mapping[str, str]
 ) -> Outcome:
     if name == "nvidia-vfio-manager":
-        return vfio_manager(host)
+        return vfio_manager(host, labels.get("kubernetes.io/hostname", ""))
     if name == "nvidia-kata-sandbox-device-plugin-daemonset":
         return kata_device_plugin(host, cfg)
     if name == "nvidia-sandbox-device-plugin-daemonset":

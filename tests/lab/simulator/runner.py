@@ -329,6 +329,65 @@ def crash_status(pod: dict, message: str, restarts: int, now: float) -> dict:
     }
 
 
+def _init_statuses(pod: dict, held: str, held_state: dict, restarts: int) -> list[dict]:
+    """initContainerStatuses as the kubelet writes them: those before `held` Completed, `held`
+    in `held_state`, those after it waiting PodInitializing."""
+    out, before = [], True
+    for c in (pod.get("spec") or {}).get("initContainers") or []:
+        entry = {"name": c["name"], "image": c.get("image", ""), "ready": False,
+                 "restartCount": 0}
+        if c["name"] == held:
+            before = False
+            out.append({**entry, "restartCount": restarts, "state": held_state})
+        elif before:
+            out.append({**entry, "state": {"terminated": {
+                "exitCode": 0, "reason": "Completed"}}})
+        else:
+            out.append({**entry, "state": {"waiting": {"reason": "PodInitializing"}}})
+    return out
+
+
+def init_status(pod: dict, out: logic.Outcome, restarts: int, now: float) -> dict:
+    """A pod held in init container `out.init`: crash-looping, or running a wait loop. The
+    phase stays as KWOK's pod-ready stage set it (Running) - the lab lets KWOK own phases;
+    the kubelet would report Pending - while conditions and container statuses are the
+    kubelet's (Initialized False, main containers PodInitializing)."""
+    t = now_iso(now)
+    if out.init_waiting:
+        held = {"running": {"startedAt": now_iso(parse_time(
+            (pod.get("status") or {}).get("startTime")) or now)}}
+    else:
+        held = {"waiting": {"reason": "CrashLoopBackOff", "message": (
+            f"back-off {logic.crashloop_backoff(restarts)}s restarting failed "
+            f"container={out.init} pod={pod['metadata']['name']}")}}
+    names = container_names(pod)
+    conds = _conditions(False, names, t)
+    for c in conds:
+        if c["type"] == "Initialized":
+            c.update(status="False", reason="ContainersNotInitialized",
+                     message=f"containers with incomplete status: [{out.init}]")
+    status = {"phase": "Running", "conditions": conds,
+              "initContainerStatuses": _init_statuses(pod, out.init, held, restarts),
+              "containerStatuses": [
+                  {"name": n, "ready": False, "restartCount": 0, "started": False,
+                   "state": {"waiting": {"reason": "PodInitializing"}}} for n in names]}
+    if not out.init_waiting:
+        status["initContainerStatuses"] = [
+            {**s, "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                               "message": out.message}}}
+            if s["name"] == out.init else s for s in status["initContainerStatuses"]]
+    return {"status": status}
+
+
+def _init_changed(pod: dict, want: dict) -> bool:
+    """Whether the pod's init statuses differ from `want`'s (timestamps aside)."""
+    def shape(statuses: list[dict]) -> list[tuple]:
+        return [(s.get("name"), s.get("restartCount"), next(iter(s.get("state") or {}), ""))
+                for s in statuses]
+    have = (pod.get("status") or {}).get("initContainerStatuses") or []
+    return shape(have) != shape(want["status"]["initContainerStatuses"])
+
+
 def running_status(pod: dict, now: float, restarts: int = 0) -> dict:
     t = now_iso(now)
     statuses = [
@@ -345,14 +404,15 @@ def running_status(pod: dict, now: float, restarts: int = 0) -> dict:
         }
         for c in (pod.get("spec") or {}).get("containers") or []
     ]
-    return {
-        "status": {
-            "phase": "Running",
-            "conditions": _conditions(True, container_names(pod), t),
-            "containerStatuses": statuses,
-            "startTime": pod["status"].get("startTime", t),
-        }
+    status = {
+        "phase": "Running",
+        "conditions": _conditions(True, container_names(pod), t),
+        "containerStatuses": statuses,
+        "startTime": pod["status"].get("startTime", t),
     }
+    if (pod.get("spec") or {}).get("initContainers"):
+        status["initContainerStatuses"] = _init_statuses(pod, "", {}, 0)
+    return {"status": status}
 
 
 def waiting_status(pod: dict, reason: str, message: str, now: float) -> dict:
@@ -657,24 +717,32 @@ class Simulator:
             host = self.hosts.get(node)
             out = logic.operand_outcome(ds, host, cfg, nl)
             container = logic.OPERANDS[ds].container
+            for k, v in out.labels:
+                labels[node][k] = v
             if out.healthy:
                 pods_on[node].add((ds, "ok"))
                 if waiting_reason(pod)[0]:
                     st = running_status(pod, now, restart_count(pod))
                     writes.append(lambda p=pod, s=st: self._patch_pod(p, s))
                 if out.bind_vfio or out.files:
-                    root = self.hosts.writable_root(node)
-                    if root is not None:
-                        hostwrite.bind_vfio(root, out.bind_vfio)
-                        for path, content in out.files:
-                            hostwrite.write_file(root, path, content)
-                        self.hosts.invalidate(node)
-                        self.dirty.set()
-                for k, v in out.labels:
-                    labels[node][k] = v
+                    self._host_writes(node, out)
                 for r, n in out.resources:
                     resources[node][r] = resources[node].get(r, 0) + n
                 self.logs.set(pod, {container: out.logs})
+            elif out.init:
+                # Held in an init container: the main container never starts, the init
+                # container's status and log carry the failure (or the wait).
+                unhealthy += 1
+                if out.files:
+                    self._host_writes(node, out)
+                started = parse_time(pod["status"].get("startTime")) or now
+                restarts = 0 if out.init_waiting else max(
+                    1, logic.crashloop_restarts(now - started))
+                st = init_status(pod, out, restarts, now)
+                if _init_changed(pod, st):
+                    writes.append(lambda p=pod, s=st: self._patch_pod(p, s))
+                self.logs.set(pod, {out.init: out.logs},
+                              None if out.init_waiting else {out.init: out.logs})
             else:
                 unhealthy += 1
                 started = parse_time(pod["status"].get("startTime")) or now
@@ -699,6 +767,15 @@ class Simulator:
                     state = "notReady"
         self.cluster_policy_status(cp, ns, state, writes, now)
         self.logs.set(operator_pod, {"gpu-operator": logic.operator_logs(cfg, errors, state)})
+
+    def _host_writes(self, node: str, out: logic.Outcome) -> None:
+        root = self.hosts.writable_root(node)
+        if root is not None:
+            hostwrite.bind_vfio(root, out.bind_vfio)
+            for path, content in out.files:
+                hostwrite.write_file(root, path, content)
+            self.hosts.invalidate(node)
+            self.dirty.set()
 
     def cluster_policy_status(self, cp, ns, state, writes, now) -> None:
         cur = cp.get("status") or {}
@@ -891,6 +968,10 @@ def operand_daemonset(op: logic.Operand, ns: str, cp: dict, cfg: logic.PolicyCon
     }
     if op.name == "nvidia-kata-sandbox-device-plugin-daemonset" and cfg.kata_device_plugin_env:
         container["env"] = [{"name": k, "value": v} for k, v in cfg.kata_device_plugin_env]
+    init_image = (logic.OPERANDS["nvidia-sandbox-validator"].image
+                  if op.name != "nvidia-vfio-manager" else logic.DRIVER_MANAGER_IMAGE)
+    inits = [{"name": n, "image": init_image, "securityContext": {"privileged": True}}
+             for n in logic.init_containers(op.name, cfg)]
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -924,6 +1005,7 @@ def operand_daemonset(op: logic.Operand, ns: str, cp: dict, cfg: logic.PolicyCon
                         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
                     ],
                     "serviceAccountName": "gpu-operator",
+                    **({"initContainers": inits} if inits else {}),
                     "containers": [container],
                 },
             },
