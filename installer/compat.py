@@ -22,16 +22,7 @@ from installer.versions import (
     version_tuple,
 )
 
-DISTRIBUTIONS = ("k8s", "k3s", "rke2", "k0s", "microk8s")
-# Where each distribution's kubelet keeps its state (the `--root-dir`): the kubelet config,
-# the device-plugin and pod-resources sockets live under it.
-KUBELET_ROOTS = {
-    "k8s": "/var/lib/kubelet",
-    "k3s": "/var/lib/kubelet",
-    "rke2": "/var/lib/kubelet",
-    "k0s": "/var/lib/k0s/kubelet",
-    "microk8s": "/var/snap/microk8s/common/var/lib/kubelet",
-}
+
 def distribution(node: NodeFacts) -> str:
     """The Kubernetes distribution a node runs, from what its Node object says: k3s, rke2 and
     k0s stamp their kubelet's version (`v1.33.4+k3s1`, `+rke2r1`, `+k0s`); MicroK8s labels
@@ -43,10 +34,6 @@ def distribution(node: NodeFacts) -> str:
     if "microk8s.io/cluster" in node.labels:
         return "microk8s"
     return "k8s"
-
-
-def kubelet_root(node: NodeFacts) -> str:
-    return KUBELET_ROOTS[distribution(node)]
 
 
 def containerd_version(node: NodeFacts) -> tuple[int, int, int] | None:

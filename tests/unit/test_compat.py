@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from installer.answers import load_answers, parse_answers
-from installer.compat import containerd_version, distribution, findings, kubelet_root
+from installer.compat import containerd_version, distribution, findings
 from installer.errors import UserError
 from installer.facts import NodeFacts, load_recorded_facts
 from installer.plan import build_plan
@@ -25,19 +25,15 @@ def node(name: str = "gpu-1", kubelet: str = "v1.33.4", runtime: str = "containe
                      labels={k.replace("_", "."): v for k, v in labels.items()})
 
 
-@pytest.mark.parametrize(("kubelet", "labels", "want", "root"), [
-    ("v1.33.4", {}, "k8s", "/var/lib/kubelet"),
-    ("v1.33.4+k3s1", {}, "k3s", "/var/lib/kubelet"),
-    ("v1.32.8+rke2r1", {}, "rke2", "/var/lib/kubelet"),
-    ("v1.33.4+k0s", {}, "k0s", "/var/lib/k0s/kubelet"),
-    ("v1.33.4", {"microk8s.io/cluster": "true"}, "microk8s",
-     "/var/snap/microk8s/common/var/lib/kubelet"),
+@pytest.mark.parametrize(("kubelet", "labels", "want"), [
+    ("v1.33.4", {}, "k8s"),
+    ("v1.33.4+k3s1", {}, "k3s"),
+    ("v1.32.8+rke2r1", {}, "rke2"),
+    ("v1.33.4+k0s", {}, "k0s"),
+    ("v1.33.4", {"microk8s.io/cluster": "true"}, "microk8s"),
 ])
-def test_the_distribution_and_kubelet_root_come_from_the_node_object(kubelet, labels, want,
-                                                                    root):
-    n = NodeFacts("n", kubelet_version=kubelet, labels=labels)
-    assert distribution(n) == want
-    assert kubelet_root(n) == root
+def test_the_distribution_comes_from_the_node_object(kubelet, labels, want):
+    assert distribution(NodeFacts("n", kubelet_version=kubelet, labels=labels)) == want
 
 
 def test_containerds_version_is_read_from_the_runtime_version_and_only_for_containerd():
