@@ -90,7 +90,10 @@ async def test_mode_left_at_kubevirt(lab_bare, tmp_path):
     # the screen: same top finding (it has no host checks, so it may find less, never other)
     view = await screen_view(lab_bare)
     assert view.diagnosis[0].where == finding["rule"], view.diagnosis
-    assert {f.where for f in view.diagnosis} <= {f["rule"] for f in found}
+    # The cluster is still converging (gpu-node-3's vfio-manager starts crash-looping in its
+    # init container meanwhile): the headless run read after the screen sees what it saw.
+    later = findings(lab_bare, tmp_path, None)
+    assert {f.where for f in view.diagnosis} <= {f["rule"] for f in (*found, *later)}
     assert {"kata-system", "gpu-operator"} <= {p.namespace for p in view.pods}
     assert not view.errors, view.errors
 
