@@ -16,7 +16,7 @@ import yaml
 from installer.checknames import IGNORABLE
 from installer.errors import Problem, UserError
 from installer.record import Bounds, Error, Invalid, Pattern, Record
-from installer.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY
+from installer.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY, version_tuple
 from installer.yamlsrc import Location, dotted, line_for, load_yaml, parse_yaml
 from remote.targets import ip_literal
 
@@ -269,8 +269,7 @@ class KataDeploy(_Chart):
 
     @property
     def version_tuple(self) -> tuple[int, int, int]:
-        m = _SEMVER.fullmatch(self.version or "")
-        return (int(m[1]), int(m[2]), int(m[3])) if m else (0, 0, 0)
+        return version_tuple(self.version) or (0, 0, 0)
 
 
 class GpuOperator(_Chart):

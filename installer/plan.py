@@ -349,7 +349,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     refused = [Problem(f.path, f.text, f.fix) for f in table if f.level == "refuse"]
     if refused:
         raise UserError("these chart versions cannot run on the Kata nodes", refused)
-    kd_values = planned_kata_deploy_values(answers, facts.cluster)
+    kd_values = planned_kata_deploy_values(kd, kata_nodes)
     op_values = gpu_operator_values(answers)
     after = _labels_after(facts, labels)
     steps = [

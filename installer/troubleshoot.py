@@ -29,7 +29,7 @@ from installer.runtime import run_services
 from installer.statedir import state_dir
 from installer.steps.discover import discover_cluster
 from installer.textsafe import display
-from installer.values import gpu_operator_values, planned_kata_deploy_values
+from installer.values import gpu_operator_values, kata_nodes_of, planned_kata_deploy_values
 
 NAMESPACES = ("kata-system", "gpu-operator")
 
@@ -128,7 +128,8 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
     files: dict[str, str] = {"findings.json": json.dumps([f.to_json() for f in findings],
                                                          indent=2)}
     if c.answers:
-        kd = planned_kata_deploy_values(c.answers, c.facts.cluster)
+        kd = planned_kata_deploy_values(c.answers.kata_deploy,
+                                        kata_nodes_of(c.answers, c.facts.cluster))
         files["values/kata-deploy.json"] = json.dumps(kd, indent=2)
         files["values/gpu-operator.json"] = json.dumps(gpu_operator_values(c.answers), indent=2)
     h = helm.find_helm(helm_kubeconfig(k.files), k.context)

@@ -70,12 +70,11 @@ def kata_nodes_of(answers: Answers, cluster: ClusterFacts | None) -> list[NodeFa
     return [n for n in (cluster.nodes if cluster else ()) if n.name in kata]
 
 
-def planned_kata_deploy_values(answers: Answers, cluster: ClusterFacts | None) -> dict[str, Any]:
-    """kata-deploy's values for this cluster: tolerating the Kata nodes' taints, configured for
+def planned_kata_deploy_values(kd: KataDeploy, kata_nodes: list[NodeFacts]) -> dict[str, Any]:
+    """kata-deploy's values for these Kata nodes: tolerating their taints, configured for
     their distribution. The plan installs these; the support bundle shows the same."""
-    nodes = kata_nodes_of(answers, cluster)
-    return kata_deploy_values(answers.kata_deploy, [t for n in nodes for t in n.taints],
-                              kata_distribution(nodes))
+    return kata_deploy_values(kd, [t for n in kata_nodes for t in n.taints],
+                              kata_distribution(kata_nodes))
 
 
 def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = (),

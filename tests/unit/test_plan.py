@@ -12,7 +12,7 @@ from installer.errors import UserError
 from installer.facts import Facts, ReleaseFacts, load_recorded_facts, with_gpu_pods
 from installer.plan import PHASES, build_plan
 from installer.sinks import render_plan
-from installer.values import gpu_operator_values, planned_kata_deploy_values
+from installer.values import gpu_operator_values, kata_nodes_of, planned_kata_deploy_values
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
 
@@ -101,7 +101,8 @@ def test_plan_names_both_installs_with_full_values_and_kata_deploy_first(example
     answers, facts = example
     helm = [c for c in build_plan(answers, facts).changes if c.kind == "helm"]
     assert [c.target for c in helm] == ["kata-system/kata-deploy", "gpu-operator/gpu-operator"]
-    assert helm[0].detail["values"] == planned_kata_deploy_values(answers, facts.cluster)
+    assert helm[0].detail["values"] == planned_kata_deploy_values(
+        answers.kata_deploy, kata_nodes_of(answers, facts.cluster))
     assert helm[0].detail["values"]["k8sDistribution"] == "k8s"  # the example is kubeadm
     assert helm[1].detail["values"] == gpu_operator_values(answers)
     assert helm[1].detail["command"][:4] == ["helm", "upgrade", "--install", "gpu-operator"]
@@ -141,8 +142,9 @@ def test_cluster_default_kata_takes_unlabelled_gpu_nodes_but_not_cpu_nodes(examp
 
 def test_a_release_already_deployed_with_the_same_values_is_not_reinstalled(example):
     answers, facts = example
+    values = planned_kata_deploy_values(answers.kata_deploy, kata_nodes_of(answers, facts.cluster))
     deployed = ReleaseFacts("kata-deploy", "kata-system", "kata-deploy", "3.29.0", "deployed",
-                            planned_kata_deploy_values(answers, facts.cluster))
+                            values)
     facts = replace(facts, cluster=replace(facts.cluster, releases=(deployed,)))
     step = next(s for s in build_plan(answers, facts).steps if s.id == "install/kata-deploy")
     assert step.changes == () and "already deployed" in step.note
