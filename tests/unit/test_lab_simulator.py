@@ -92,30 +92,27 @@ def test_policy_from_guide_values():
     assert not PolicyConfig.from_spec({}).sandbox_enabled
 
 
-def test_guide_values_label_a_gpu_node_for_kata(tmp_path):
-    host = read_host(make_host(tmp_path))
-    labels = logic.operator_node_labels(GPU_NODE, host, PolicyConfig.from_spec(GUIDE))
+def test_guide_values_label_a_gpu_node_for_kata():
+    labels = logic.operator_node_labels(GPU_NODE, PolicyConfig.from_spec(GUIDE))
     for comp in ("vfio-manager", "kata-sandbox-device-plugin", "sandbox-validator", "cc-manager"):
         assert labels[f"nvidia.com/gpu.deploy.{comp}"] == "true"
     assert labels[logic.GPU_PRESENT] == "true"
     assert logic.DEPLOY_DRIVER not in labels
-    assert logic.operator_node_labels({}, host, PolicyConfig.from_spec(GUIDE)) == {}
+    assert logic.operator_node_labels({}, PolicyConfig.from_spec(GUIDE)) == {}
 
 
-def test_workload_label_typo_falls_back_to_container(tmp_path):
+def test_workload_label_typo_falls_back_to_container():
     cfg = PolicyConfig.from_spec(GUIDE)
     assert logic.node_workload({logic.WORKLOAD_CONFIG: "kata"}, cfg) == (
         "container",
         "invalid GPU workload config: kata",
     )
-    host = read_host(make_host(tmp_path))
-    labels = logic.operator_node_labels({**GPU_NODE, logic.WORKLOAD_CONFIG: "kata"}, host, cfg)
+    labels = logic.operator_node_labels({**GPU_NODE, logic.WORKLOAD_CONFIG: "kata"}, cfg)
     assert labels["nvidia.com/gpu.deploy.device-plugin"] == "true"
     assert "nvidia.com/gpu.deploy.vfio-manager" not in labels
 
 
-def test_sandbox_disabled_ignores_workload_label(tmp_path):
-    host = read_host(make_host(tmp_path))
+def test_sandbox_disabled_ignores_workload_label():
     cfg = PolicyConfig.from_spec({**GUIDE, "sandboxWorkloads": {"enabled": False}})
     labels = logic.operator_node_labels(
         {
@@ -123,7 +120,6 @@ def test_sandbox_disabled_ignores_workload_label(tmp_path):
             logic.WORKLOAD_CONFIG: "vm-passthrough",
             "nvidia.com/gpu.deploy.vfio-manager": "true",
         },
-        host,
         cfg,
     )
     assert labels["nvidia.com/gpu.deploy.driver"] == "true"
@@ -137,7 +133,7 @@ def test_host_driver_shows_pre_installed_and_validator_crashes(tmp_path):
     host = read_host(root)
     cfg = PolicyConfig.from_spec(GUIDE)
     # Not the operator's label: the vfio-manager's init container sets it, then fails there.
-    assert logic.DEPLOY_DRIVER not in logic.operator_node_labels(GPU_NODE, host, cfg)
+    assert logic.DEPLOY_DRIVER not in logic.operator_node_labels(GPU_NODE, cfg)
     vfio = logic.vfio_manager(host, "gpu-node-3")
     assert (vfio.healthy, vfio.init, vfio.message) == (False, "k8s-driver-manager",
                                                        "driver is pre-installed on host")
@@ -194,7 +190,7 @@ def test_kubevirt_mode_deploys_kubevirt_plugin_and_no_pgpu(tmp_path):
     host = read_host(make_host(tmp_path))
     out = logic.kubevirt_device_plugin(host)
     assert "nvidia.com/pgpu" not in dict(out.resources) and out.files == ()
-    labels = logic.operator_node_labels(GPU_NODE, host, cfg)
+    labels = logic.operator_node_labels(GPU_NODE, cfg)
     assert labels["nvidia.com/gpu.deploy.sandbox-device-plugin"] == "true"
 
 

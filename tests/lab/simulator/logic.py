@@ -144,7 +144,6 @@ class Operand:
     pod_labels: tuple[tuple[str, str], ...]
     container: str
     image: str
-    init_containers: tuple[str, ...] = ()
 
 
 # The init containers each operand's pod runs before its main container, as the operator's
@@ -165,7 +164,7 @@ DRIVER_MANAGER_IMAGE = "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.10.0"
 
 
 def _op(name: str, component: str, label: tuple[str, str], image: str) -> Operand:
-    return Operand(name, component, (label,), name, image, INIT_CONTAINERS.get(name, ()))
+    return Operand(name, component, (label,), name, image)
 
 
 def init_containers(operand: str, cfg: PolicyConfig) -> tuple[str, ...]:
@@ -292,10 +291,9 @@ def is_gpu_node(labels: Mapping[str, str]) -> bool:
     return labels.get(NFD_NVIDIA) == "true"
 
 
-def operator_node_labels(
-    labels: Mapping[str, str], host: HostState, cfg: PolicyConfig
-) -> dict[str, str | None]:
-    """Label changes the operator makes on one node: value to set, or None to remove."""
+def operator_node_labels(labels: Mapping[str, str], cfg: PolicyConfig) -> dict[str, str | None]:
+    """Label changes the operator makes on one node: value to set, or None to remove. From
+    the node's labels alone: the operator does not look at the host."""
     if not is_gpu_node(labels):
         return {}
     out: dict[str, str | None] = {GPU_PRESENT: "true"}

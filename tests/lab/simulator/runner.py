@@ -329,16 +329,17 @@ def crash_status(pod: dict, message: str, restarts: int, now: float) -> dict:
     }
 
 
-def _init_statuses(pod: dict, held: str, held_state: dict, restarts: int) -> list[dict]:
+def _init_statuses(pod: dict, held: str = "", held_entry: dict | None = None) -> list[dict]:
     """initContainerStatuses as the kubelet writes them: those before `held` Completed, `held`
-    in `held_state`, those after it waiting PodInitializing."""
+    with `held_entry` (its state, restart count, last state), those after it waiting
+    PodInitializing."""
     out, before = [], True
     for c in (pod.get("spec") or {}).get("initContainers") or []:
         entry = {"name": c["name"], "image": c.get("image", ""), "ready": False,
                  "restartCount": 0}
         if c["name"] == held:
             before = False
-            out.append({**entry, "restartCount": restarts, "state": held_state})
+            out.append({**entry, **(held_entry or {})})
         elif before:
             out.append({**entry, "state": {"terminated": {
                 "exitCode": 0, "reason": "Completed"}}})
@@ -354,12 +355,15 @@ def init_status(pod: dict, out: logic.Outcome, restarts: int, now: float) -> dic
     kubelet's (Initialized False, main containers PodInitializing)."""
     t = now_iso(now)
     if out.init_waiting:
-        held = {"running": {"startedAt": now_iso(parse_time(
-            (pod.get("status") or {}).get("startTime")) or now)}}
+        held = {"state": {"running": {"startedAt": now_iso(parse_time(
+            (pod.get("status") or {}).get("startTime")) or now)}}}
     else:
-        held = {"waiting": {"reason": "CrashLoopBackOff", "message": (
-            f"back-off {logic.crashloop_backoff(restarts)}s restarting failed "
-            f"container={out.init} pod={pod['metadata']['name']}")}}
+        held = {"restartCount": restarts,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": (
+                    f"back-off {logic.crashloop_backoff(restarts)}s restarting failed "
+                    f"container={out.init} pod={pod['metadata']['name']}")}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                             "message": out.message}}}
     names = container_names(pod)
     conds = _conditions(False, names, t)
     for c in conds:
@@ -367,15 +371,10 @@ def init_status(pod: dict, out: logic.Outcome, restarts: int, now: float) -> dic
             c.update(status="False", reason="ContainersNotInitialized",
                      message=f"containers with incomplete status: [{out.init}]")
     status = {"phase": "Running", "conditions": conds,
-              "initContainerStatuses": _init_statuses(pod, out.init, held, restarts),
+              "initContainerStatuses": _init_statuses(pod, out.init, held),
               "containerStatuses": [
                   {"name": n, "ready": False, "restartCount": 0, "started": False,
                    "state": {"waiting": {"reason": "PodInitializing"}}} for n in names]}
-    if not out.init_waiting:
-        status["initContainerStatuses"] = [
-            {**s, "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
-                                               "message": out.message}}}
-            if s["name"] == out.init else s for s in status["initContainerStatuses"]]
     return {"status": status}
 
 
@@ -411,7 +410,7 @@ def running_status(pod: dict, now: float, restarts: int = 0) -> dict:
         "startTime": pod["status"].get("startTime", t),
     }
     if (pod.get("spec") or {}).get("initContainers"):
-        status["initContainerStatuses"] = _init_statuses(pod, "", {}, 0)
+        status["initContainerStatuses"] = _init_statuses(pod)
     return {"status": status}
 
 
@@ -473,6 +472,12 @@ def waiting_reason(pod: dict) -> tuple[str, str]:
         if w:
             return w.get("reason", ""), w.get("message", "")
     return "", ""
+
+
+def crashloop_restarts_now(pod: dict, now: float) -> int:
+    """Restarts a container failing since the pod started has had by `now` (at least one)."""
+    started = parse_time(pod["status"].get("startTime")) or now
+    return max(1, logic.crashloop_restarts(now - started))
 
 
 def restart_count(pod: dict) -> int:
@@ -674,7 +679,7 @@ class Simulator:
             _, err = logic.node_workload(nl, cfg)
             if err:
                 errors[name] = err
-            labels[name].update(logic.operator_node_labels(nl, self.hosts.get(name), cfg))
+            labels[name].update(logic.operator_node_labels(nl, cfg))
         # Operand DaemonSets.
         wanted = logic.enabled_operands(cfg)
         have = {
@@ -735,9 +740,7 @@ class Simulator:
                 unhealthy += 1
                 if out.files:
                     self._host_writes(node, out)
-                started = parse_time(pod["status"].get("startTime")) or now
-                restarts = 0 if out.init_waiting else max(
-                    1, logic.crashloop_restarts(now - started))
+                restarts = 0 if out.init_waiting else crashloop_restarts_now(pod, now)
                 st = init_status(pod, out, restarts, now)
                 if _init_changed(pod, st):
                     writes.append(lambda p=pod, s=st: self._patch_pod(p, s))
@@ -745,8 +748,7 @@ class Simulator:
                               None if out.init_waiting else {out.init: out.logs})
             else:
                 unhealthy += 1
-                started = parse_time(pod["status"].get("startTime")) or now
-                restarts = max(1, logic.crashloop_restarts(now - started))
+                restarts = crashloop_restarts_now(pod, now)
                 if waiting_reason(pod)[0] != "CrashLoopBackOff" or restart_count(pod) != restarts:
                     st = crash_status(pod, out.message, restarts, now)
                     writes.append(lambda p=pod, s=st: self._patch_pod(p, s))
