@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import hostsupport, procs
+from . import chartversions, hostsupport, procs
 from .binaries import K8S_VERSION, LAB_DIR, Binaries, ensure_binaries
 from .controlplane import ControlPlane
 from .kube import Kube, KubeError
@@ -80,6 +80,8 @@ class LabInfo:
     nodes: list[LabNode] = field(default_factory=list)
     scale: dict | None = None
     extra_nodes: list[str] = field(default_factory=list)
+    # {chart: {version: path}}: the stand-in charts at every supported version
+    chart_versions: dict[str, dict[str, str]] = field(default_factory=dict)
     version: int = 1
 
     @property
@@ -197,7 +199,7 @@ class Lab:
                 and sorted(info.extra_nodes) == sorted(extra_nodes)
             ):
                 self._say(f"lab already up ({self.state_dir}); reusing it")
-                return info
+                return self._with_charts(info)
         if (self.state_dir / "lab.json").exists() or (self.state_dir / "kwok").exists():
             self._say("tearing down a previous, incomplete or different lab first")
             self.down()
@@ -257,7 +259,7 @@ class Lab:
             else None,
             extra_nodes=list(extra_nodes),
         )
-        info.save()
+        info = self._with_charts(info)
         self._say(f"{len(hosts)} host(s) ready ({time.monotonic() - t0:.1f}s)")
 
         kube = Kube(info.kubeconfig)
@@ -285,6 +287,13 @@ class Lab:
             self._wait_pods_running(kube, SCALE_NAMESPACE)
             self._say(f"{n} scale pod(s) Running ({time.monotonic() - t0:.1f}s)")
         self._say(f"lab up in {time.monotonic() - t0:.1f}s")
+        return info
+
+    def _with_charts(self, info: LabInfo) -> LabInfo:
+        """Write the stand-in charts at every supported version (again: the templates may
+        have changed since the lab came up) and record where they are."""
+        info.chart_versions = chartversions.write_all(self.state_dir / "charts")
+        info.save()
         return info
 
     def ensure_processes(self) -> list[str]:

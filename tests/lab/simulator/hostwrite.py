@@ -64,6 +64,23 @@ def kata_installed(root: Path) -> bool:
     return inside(root, "opt/kata/bin/containerd-shim-kata-v2").exists()
 
 
+def unbind_vfio(root: Path, bdfs: tuple[str, ...]) -> None:
+    """What `vfio-manage unbind` does to each device: unbound from its driver, no override
+    (k8s-driver-manager cmd/vfio-manage/unbind.go, v0.12.0); the host driver is not reloaded."""
+    devices = inside(root, "sys/bus/pci/devices")
+    drivers = inside(root, "sys/bus/pci/drivers")
+    for bdf in bdfs:
+        link = devices / bdf / "driver"
+        if link.is_symlink():
+            back = drivers / os.path.basename(os.readlink(link)) / bdf
+            link.unlink()
+            if back.is_symlink():
+                back.unlink()
+        override = devices / bdf / "driver_override"
+        if override.exists():
+            override.write_text("\n")
+
+
 def bind_vfio(root: Path, bdfs: tuple[str, ...]) -> None:
     """What writing driver_override + drivers_probe does: move each device to vfio-pci."""
     if not bdfs:

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from installer.versions import version_tuple
+
 from .hoststate import HostState, PciDevice
 
 # --- label keys -------------------------------------------------------------------------
@@ -26,6 +28,7 @@ CC_MODE = "nvidia.com/cc.mode"
 CC_MODE_STATE = "nvidia.com/cc.mode.state"
 CC_READY_STATE = "nvidia.com/cc.ready.state"
 KATA_RUNTIME = "katacontainers.io/kata-runtime"
+KATA_INSTANCE = "kata-deploy.katacontainers.io/default"  # 4.1.0: the install's own marker
 
 VALID_WORKLOADS = ("container", "vm-passthrough", "vm-vgpu")
 
@@ -57,6 +60,7 @@ ALL_COMPONENTS = tuple(
             "kata-manager",
             "cc-manager",
             *VGPU_COMPONENTS,
+            "client",
         )
     )
 )
@@ -103,9 +107,12 @@ class PolicyConfig:
     driver: bool = True
     toolkit: bool = True
     device_plugin: bool = True
+    # The operator's own version, from its image tag: behaviours differ between v26.3.x and
+    # v26.7.0 (see `client_label`, `kata_manager_deployed`, `prestop_unbinds`).
+    version: tuple[int, int, int] = (26, 3, 1)
 
     @classmethod
-    def from_spec(cls, spec: Mapping | None) -> PolicyConfig:
+    def from_spec(cls, spec: Mapping | None, operator_image: str = "") -> PolicyConfig:
         spec = spec or {}
         sw = spec.get("sandboxWorkloads") or {}
         cc = spec.get("ccManager") or {}
@@ -123,6 +130,7 @@ class PolicyConfig:
             driver=_enabled(spec, "driver", True),
             toolkit=_enabled(spec, "toolkit", True),
             device_plugin=_enabled(spec, "devicePlugin", True),
+            version=image_version(operator_image) or (26, 3, 1),
         )
 
     @property
@@ -132,6 +140,84 @@ class PolicyConfig:
     @property
     def env(self) -> dict[str, str]:
         return dict(self.kata_device_plugin_env)
+
+    @property
+    def client_label(self) -> bool:
+        """v26.7.0 adds nvidia.com/gpu.deploy.client=true to every workload's label set
+        (controllers/state_manager.go `gpuStateLabels`, v26.7.0)."""
+        return self.version >= (26, 7, 0)
+
+    @property
+    def kata_manager_deployed(self) -> bool:
+        """v26.7.0 never deploys kata-manager, whatever kataManager.enabled says
+        (controllers/state_manager.go `isStateEnabled`, v26.7.0)."""
+        return self.kata_manager and self.version < (26, 7, 0)
+
+
+def vfio_manager_prestop(cfg: PolicyConfig) -> tuple[str, ...]:
+    """The vfio-manager's preStop command (assets/state-vfio-manager/0500_daemonset.yaml):
+    v26.3.0 - v26.3.3 give `vfio-manage unbind --all` as ONE exec string, v26.7.0 runs it
+    through `/bin/sh -c`."""
+    if cfg.version >= (26, 7, 0):
+        return ("/bin/sh", "-c", "vfio-manage unbind --all")
+    return ("vfio-manage unbind --all",)
+
+
+def prestop_command(pod_spec: Mapping) -> tuple[str, ...]:
+    for c in pod_spec.get("containers") or ():
+        cmd = (((c.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}).get("command")
+        if cmd:
+            return tuple(str(x) for x in cmd)
+    return ()
+
+
+def prestop_unbinds(command: tuple[str, ...]) -> bool:
+    """Does this preStop exec unbind the GPUs? The kubelet execs argv[0] as a file: a first
+    element holding spaces names no executable, so the hook fails and nothing is unbound."""
+    return bool(command) and " " not in command[0] and "unbind" in " ".join(command)
+
+
+def image_version(image: str) -> tuple[int, int, int] | None:
+    """The version in an image's tag (`nvcr.io/nvidia/gpu-operator:v26.7.0` -> (26, 7, 0))."""
+    tag = image.rsplit("/", 1)[-1].partition(":")[2].partition("@")[0]
+    return version_tuple(tag) if tag else None
+
+
+# ClusterPolicy section each operand's image comes from (api/nvidia/v1/clusterpolicy_types.go:
+# repository/image/version joined as repository/image:version).
+IMAGE_SECTIONS = {
+    "nvidia-vfio-manager": "vfioManager",
+    "nvidia-cc-manager": "ccManager",
+    "nvidia-kata-sandbox-device-plugin-daemonset": "kataSandboxDevicePlugin",
+    "nvidia-sandbox-validator": "validator",
+    "nvidia-sandbox-device-plugin-daemonset": "sandboxDevicePlugin",
+    "nvidia-driver-daemonset": "driver",
+    "nvidia-container-toolkit-daemonset": "toolkit",
+    "nvidia-device-plugin-daemonset": "devicePlugin",
+    "nvidia-operator-validator": "validator",
+}
+
+
+def spec_image(section: object, fallback: str) -> str:
+    if not isinstance(section, Mapping) or not section.get("repository"):
+        return fallback
+    version = str(section.get("version") or "")
+    image = f"{section['repository']}/{section.get('image', '')}"
+    return f"{image}@{version}" if version.startswith("sha256:") else f"{image}:{version}"
+
+
+def operand_images(name: str, spec: Mapping | None, fallback: str) -> tuple[str, str]:
+    """(main image, init image) of an operand, as the operator fills them in from its
+    ClusterPolicy: vfio-manager's init container is the driver manager, the others' init
+    containers run the validator image (assets/state-*/0500_daemonset.yaml)."""
+    spec = spec or {}
+    main = spec_image(spec.get(IMAGE_SECTIONS.get(name, "")), fallback)
+    if name == "nvidia-vfio-manager":
+        init = spec_image((spec.get("vfioManager") or {}).get("driverManager"),
+                          DRIVER_MANAGER_IMAGE)
+    else:
+        init = spec_image(spec.get("validator"), OPERANDS["nvidia-sandbox-validator"].image)
+    return main, init
 
 
 # --- operands -------------------------------------------------------------------------------
@@ -179,7 +265,7 @@ OPERANDS: dict[str, Operand] = {
             "nvidia-vfio-manager",
             "vfio-manager",
             ("name", "nvidia-vfio-manager"),
-            "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
+            DRIVER_MANAGER_IMAGE,
         ),
         _op(
             "nvidia-cc-manager",
@@ -197,7 +283,7 @@ OPERANDS: dict[str, Operand] = {
             "nvidia-sandbox-validator",
             "sandbox-validator",
             ("app", "nvidia-sandbox-validator"),
-            "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v26.3.1",
+            "nvcr.io/nvidia/gpu-operator:v26.3.1",
         ),
         _op(
             "nvidia-sandbox-device-plugin-daemonset",
@@ -233,7 +319,7 @@ OPERANDS: dict[str, Operand] = {
             "nvidia-operator-validator",
             "operator-validator",
             ("app", "nvidia-operator-validator"),
-            "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v26.3.1",
+            "nvcr.io/nvidia/gpu-operator:v26.3.1",
         ),
     )
 }
@@ -255,7 +341,7 @@ def enabled_operands(cfg: PolicyConfig) -> list[str]:
         if cfg.mode == "kata":
             if cfg.kata_device_plugin:
                 out.append("nvidia-kata-sandbox-device-plugin-daemonset")
-            if cfg.kata_manager:
+            if cfg.kata_manager_deployed:
                 out.append("nvidia-kata-manager")
         elif cfg.sandbox_device_plugin:
             out.append("nvidia-sandbox-device-plugin-daemonset")
@@ -266,15 +352,19 @@ def enabled_operands(cfg: PolicyConfig) -> list[str]:
 
 
 def workload_components(workload: str, cfg: PolicyConfig) -> tuple[str, ...]:
+    """The gpu.deploy.* components labelled "true" for a workload (controllers/state_manager.go
+    `gpuStateLabels` and `getEffectiveStateLabels`, v26.3.0 - v26.7.0): a vm-passthrough node
+    gets kata-manager's label even though nothing deploys it, and kata mode swaps the
+    KubeVirt device plugin's label for the Kata one."""
     if workload == "vm-passthrough":
         plugin = "kata-sandbox-device-plugin" if cfg.mode == "kata" else "sandbox-device-plugin"
-        comps = ["vfio-manager", plugin, "sandbox-validator", "cc-manager"]
-        if cfg.kata_manager:
-            comps.append("kata-manager")
-        return tuple(comps)
-    if workload == "vm-vgpu":
-        return VGPU_COMPONENTS
-    return CONTAINER_COMPONENTS
+        comps: tuple[str, ...] = ("vfio-manager", plugin, "sandbox-validator", "kata-manager",
+                                  "cc-manager")
+    elif workload == "vm-vgpu":
+        comps = (*VGPU_COMPONENTS, "cc-manager")
+    else:
+        comps = CONTAINER_COMPONENTS
+    return (*comps, "client") if cfg.client_label else comps
 
 
 def node_workload(labels: Mapping[str, str], cfg: PolicyConfig) -> tuple[str, str | None]:
@@ -574,7 +664,7 @@ def operand_outcome(
 
 def operator_logs(cfg: PolicyConfig, node_errors: Mapping[str, str], state: str) -> tuple[str, ...]:
     lines = [
-        "Starting GPU Operator v26.3.1",
+        f"Starting GPU Operator v{'.'.join(map(str, cfg.version))}",
         "Found ClusterPolicy cluster-policy",
         f"Sandbox workloads: enabled={str(cfg.sandbox_enabled).lower()} mode={cfg.mode} "
         f"defaultWorkload={cfg.default_workload}",
@@ -610,19 +700,42 @@ def kata_shims_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple((env.get("SHIMS_X86_64") or env.get("SHIMS") or "").split())
 
 
-def kata_install_logs(node: str, shims: tuple[str, ...], default_shim: str) -> tuple[str, ...]:
+def kata_install_logs(node: str, shims: tuple[str, ...], default_shim: str,
+                      version: tuple[int, int, int]) -> tuple[str, ...]:
+    """The installer's log as each tag prints it (binary/src/config.rs `print_info`,
+    binary/src/main.rs): from 3.31.0 it re-execs into a post-install waiter that serves the
+    health probes; before, it waits for SIGTERM."""
     lines = [
-        f"Installing Kata Containers artifacts on node {node}",
-        "Copying kata artifacts onto host",
+        "Action:",
+        "* install",
+        "Environment variables passed to this script",
+        f"* NODE_NAME: {node}",
+        f"* SHIMS: {' '.join(shims)}",
+        f"* DEFAULT_SHIM: {default_shim}",
+        "copying kata artifacts onto host",
     ]
     lines += [f"Adding runtime kata-{s} to containerd configuration" for s in shims]
-    lines += [
-        f"Default shim: {default_shim}",
-        "Restarting containerd",
-        f"Labelling node {node} with {KATA_RUNTIME}=true",
-        "Install completed",
-    ]
+    lines += ["Restarting CRI runtime", f"Labelling node {node} with {KATA_RUNTIME}=true",
+              "Kata Containers installation completed successfully"]
+    if version >= (3, 31, 0):
+        lines.append("Install completed, re-exec'ing into post-install waiter")
+    else:
+        lines.append("Install completed, daemonset mode: waiting for SIGTERM")
     return tuple(lines)
+
+
+def kata_node_labels(version: tuple[int, int, int], done: bool,
+                     current: Mapping[str, str]) -> dict[str, str]:
+    """kata-deploy's node labels. Up to 4.0.0 only katacontainers.io/kata-runtime=true once
+    installed. 4.1.0 first claims the node - kata-runtime and its own instance marker set to
+    "false" where absent, so an uninstall finds a half-installed node - and sets both "true"
+    when done (binary/src/main.rs `claim_node`, `install_stage_label`, 4.1.0)."""
+    if version < (4, 1, 0):
+        return {KATA_RUNTIME: "true"} if done else {}
+    keys = (KATA_RUNTIME, KATA_INSTANCE)
+    if done:
+        return dict.fromkeys(keys, "true")
+    return {k: "false" for k in keys if k not in current}
 
 
 def kata_shim_config(shim: str) -> str:

@@ -504,6 +504,8 @@ class Simulator:
         self.dirty = threading.Event()
         self.wake_at = float("inf")
         self.events_sent: set[tuple[str, str]] = set()
+        # running vfio-manager pods: uid -> (node, preStop command)
+        self.vfio_pods: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.crd_paths = {
             "clusterpolicies": "/apis/nvidia.com/v1/clusterpolicies",
         }
@@ -584,6 +586,7 @@ class Simulator:
         writes: list = []
 
         self.kata_deploy(nodes, pods, dss, labels, now)
+        self.vfio_prestop(pods)
         cp = next(
             (c for c in cps if c["metadata"]["name"] == "cluster-policy"), cps[0] if cps else None
         )
@@ -630,12 +633,18 @@ class Simulator:
             if node not in nodes:
                 continue
             env = env_of(pod, "kube-kata")
+            image = next((c.get("image", "") for c in pod["spec"]["containers"]
+                          if c["name"] == "kube-kata"), "")
+            version = logic.image_version(image) or (3, 29, 0)
             shims = logic.kata_shims_from_env(env)
             default = env.get("DEFAULT_SHIM_X86_64") or env.get("DEFAULT_SHIM") or "qemu"
             started = parse_time(pod["status"].get("startTime")) or now
-            lines = logic.kata_install_logs(node, shims, default)
+            lines = logic.kata_install_logs(node, shims, default, version)
+            current = nodes[node]["metadata"].get("labels") or {}
+            installed_nodes.add(node)
             if now - started < logic.KATA_INSTALL_SECONDS:
-                self.logs.set(pod, {"kube-kata": lines[:2]})
+                labels[node].update(logic.kata_node_labels(version, False, current))
+                self.logs.set(pod, {"kube-kata": lines[:7]})
                 self.wake(started + logic.KATA_INSTALL_SECONDS)  # come back when it is done
                 continue
             host = self.hosts.get(node)
@@ -647,18 +656,20 @@ class Simulator:
                                   .split(",") if x)
                     hostwrite.install_snapshotters(root, setup)
                     self.hosts.invalidate(node)
-            labels[node][logic.KATA_RUNTIME] = "true"
-            installed_nodes.add(node)
+            labels[node].update(logic.kata_node_labels(version, True, current))
             self.logs.set(pod, {"kube-kata": lines})
         if not any(d["metadata"]["name"] == KATA_DEPLOY for d in dss):
-            # Uninstalled: kata-deploy's cleanup removes the artifacts and the label. A node
+            # Uninstalled: kata-deploy's cleanup removes the artifacts and the labels. A node
             # whose kata-deploy pod still runs is skipped: when the DaemonSet informer lags
             # the pod informer, the DaemonSet only looks absent, and removing the label set
             # above in this same pass would make it flap.
             for name, node in nodes.items():
                 if name in installed_nodes:
                     continue
-                if (node["metadata"].get("labels") or {}).get(logic.KATA_RUNTIME) == "true":
+                nl = node["metadata"].get("labels") or {}
+                if logic.KATA_INSTANCE in nl:
+                    labels[name][logic.KATA_INSTANCE] = None
+                if logic.KATA_RUNTIME in nl:
                     labels[name][logic.KATA_RUNTIME] = None
                     n = self.hosts.nodes.get(name)
                     if n and Path(n["host_root"]).exists():
@@ -668,7 +679,8 @@ class Simulator:
     # --- GPU operator --------------------------------------------------------------------------
 
     def operator(self, cp, operator_pod, nodes, pods, dss, labels, resources, writes, now) -> None:
-        cfg = logic.PolicyConfig.from_spec(cp.get("spec"))
+        image = next((c.get("image", "") for c in operator_pod["spec"].get("containers", [])), "")
+        cfg = logic.PolicyConfig.from_spec(cp.get("spec"), image)
         ns = operator_pod["metadata"]["namespace"]
         errors: dict[str, str] = {}
         # Node labels.
@@ -690,7 +702,7 @@ class Simulator:
         }
         for name in wanted:
             if name not in have:
-                obj = operand_daemonset(logic.OPERANDS[name], ns, cp, cfg)
+                obj = operand_daemonset(logic.OPERANDS[name], ns, cp, cfg, image)
                 writes.append(
                     lambda o=obj: self.kube.create(
                         f"/apis/apps/v1/namespaces/{ns}/daemonsets", o, exist_ok=True
@@ -769,6 +781,27 @@ class Simulator:
                     state = "notReady"
         self.cluster_policy_status(cp, ns, state, writes, now)
         self.logs.set(operator_pod, {"gpu-operator": logic.operator_logs(cfg, errors, state)})
+
+    def vfio_prestop(self, pods) -> None:
+        """A vfio-manager pod that went away ran its preStop hook, as its own spec has it: the
+        kubelet execs the command without a shell, so v26.3.x's one-string command cannot
+        start and the GPUs stay on vfio-pci; v26.7.0's `/bin/sh -c` form unbinds them
+        (`logic.prestop_unbinds`)."""
+        live: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for pod in pods:
+            if owner(pod) == ("DaemonSet", "nvidia-vfio-manager") and is_running(pod):
+                live[pod["metadata"]["uid"]] = (pod["spec"].get("nodeName") or "",
+                                                logic.prestop_command(pod["spec"]))
+        nodes_live = {node for node, _ in live.values()}
+        for uid, (node, command) in self.vfio_pods.items():
+            if uid in live or node in nodes_live or not logic.prestop_unbinds(command):
+                continue
+            root = self.hosts.writable_root(node)
+            if root is not None:
+                bound = logic.vfio_bound(self.hosts.get(node))
+                hostwrite.unbind_vfio(root, tuple(g.bdf for g in bound))
+                self.hosts.invalidate(node)
+        self.vfio_pods = live
 
     def _host_writes(self, node: str, out: logic.Outcome) -> None:
         root = self.hosts.writable_root(node)
@@ -957,21 +990,25 @@ class Simulator:
                 self.logs.set(pod, {c: lines})
 
 
-def operand_daemonset(op: logic.Operand, ns: str, cp: dict, cfg: logic.PolicyConfig) -> dict:
+def operand_daemonset(op: logic.Operand, ns: str, cp: dict, cfg: logic.PolicyConfig,
+                      operator_image: str) -> dict:
+    version = operator_image.rpartition(":")[2] or "v26.3.1"
     pod_labels = {
         **dict(op.pod_labels),
         MANAGED_BY: "gpu-operator",
-        "helm.sh/chart": "gpu-operator-v26.3.1",
+        "helm.sh/chart": f"gpu-operator-{version}",
     }
+    main_image, init_image = logic.operand_images(op.name, cp.get("spec"), op.image)
     container: dict = {
         "name": op.container,
-        "image": op.image,
+        "image": main_image,
         "securityContext": {"privileged": True},
     }
+    if op.name == "nvidia-vfio-manager":
+        container["lifecycle"] = {"preStop": {"exec": {"command": list(
+            logic.vfio_manager_prestop(cfg))}}}
     if op.name == "nvidia-kata-sandbox-device-plugin-daemonset" and cfg.kata_device_plugin_env:
         container["env"] = [{"name": k, "value": v} for k, v in cfg.kata_device_plugin_env]
-    init_image = (logic.OPERANDS["nvidia-sandbox-validator"].image
-                  if op.name != "nvidia-vfio-manager" else logic.DRIVER_MANAGER_IMAGE)
     inits = [{"name": n, "image": init_image, "securityContext": {"privileged": True}}
              for n in logic.init_containers(op.name, cfg)]
     return {

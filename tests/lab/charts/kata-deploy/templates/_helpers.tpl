@@ -33,3 +33,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "kata-deploy.image" -}}
 {{ .Values.image.reference }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
+
+{{/* Where the distribution keeps containerd's configuration (the real helper's choice). */}}
+{{- define "kata-deploy.containerdConfPath" -}}
+{{- $d := .Values.k8sDistribution | default "k8s" -}}
+{{- if .Values.containerd.configDir -}}{{ .Values.containerd.configDir }}
+{{- else if eq $d "rke2" -}}/var/lib/rancher/rke2/agent/etc/containerd/
+{{- else if eq $d "k3s" -}}/var/lib/rancher/k3s/agent/etc/containerd/
+{{- else if eq $d "k0s" -}}/etc/k0s/
+{{- else if eq $d "microk8s" -}}/var/snap/microk8s/current/args/
+{{- else -}}/etc/containerd/
+{{- end -}}
+{{- end -}}
