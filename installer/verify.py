@@ -52,6 +52,8 @@ class Snapshot:
     node_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     node_allocatable: dict[str, dict[str, str]] = field(default_factory=dict)
     runtime_classes: tuple[str, ...] = ()
+    # RuntimeClass name -> its scheduling.nodeSelector (kata-deploy 4.1 adds its own marker)
+    runtime_class_selectors: dict[str, dict[str, str]] = field(default_factory=dict)
     cluster_policy: dict[str, Any] | None = None
     daemonsets: dict[str, dict[str, int]] = field(default_factory=dict)
     pods: tuple[PodInfo, ...] = ()
@@ -89,9 +91,31 @@ def _describe(pod: PodInfo) -> str:
     return f"{pod.name} on {pod.node} is {state}" + (f": {tail}" if tail else "")
 
 
+KATA_DEPLOY_LABEL_PREFIXES = ("katacontainers.io/", "kata-deploy.katacontainers.io/")
+
+
+def kata_deploy_labels(snapshot: Snapshot) -> dict[str, str]:
+    """The node labels kata-deploy must have set for the GPU RuntimeClass to select a node:
+    katacontainers.io/kata-runtime=true, and from 4.1.0 the install's own marker
+    (kata-deploy.katacontainers.io/default=true), read from the RuntimeClass itself so every
+    version is judged by what it really selects. The operator's labels (cc.ready.state) are
+    the operator verdict's."""
+    selector = snapshot.runtime_class_selectors.get(GPU_RUNTIME_CLASS) or {}
+    wanted = {KATA_RUNTIME_LABEL: "true"}
+    wanted.update({k: v for k, v in selector.items() if k.startswith(KATA_DEPLOY_LABEL_PREFIXES)})
+    return wanted
+
+
+def _kata_ready(snapshot: Snapshot, node: str, wanted: dict[str, str]) -> bool:
+    labels = snapshot.node_labels.get(node, {})
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
 def kata_deploy_verdict(snapshot: Snapshot, nodes: list[str]) -> Verdict:
-    missing = [f"node {n}: label {KATA_RUNTIME_LABEL}=true"
-               for n in nodes if snapshot.node_labels.get(n, {}).get(KATA_RUNTIME_LABEL) != "true"]
+    wanted = kata_deploy_labels(snapshot)
+    labels_text = ", ".join(f"{k}={v}" for k, v in wanted.items())
+    missing = [f"node {n}: label{'s' if len(wanted) > 1 else ''} {labels_text}"
+               for n in nodes if not _kata_ready(snapshot, n, wanted)]
     if GPU_RUNTIME_CLASS not in snapshot.runtime_classes:
         missing.append(f"RuntimeClass {GPU_RUNTIME_CLASS}")
     if not missing:
@@ -102,12 +126,11 @@ def kata_deploy_verdict(snapshot: Snapshot, nodes: list[str]) -> Verdict:
         if crash:
             return Verdict(False, tuple(missing), f"kata-deploy pod {_describe(crash)}",
                            "read its log; containerd must be the node's runtime")
-        if not pods and snapshot.node_labels.get(n, {}).get(KATA_RUNTIME_LABEL) != "true":
+        if not pods and not _kata_ready(snapshot, n, wanted):
             return Verdict(False, tuple(missing),
                            f"no kata-deploy pod runs on {n}",
                            "check the DaemonSet's nodeSelector and the node's taints")
-    if snapshot.node_labels and all(snapshot.node_labels.get(n, {}).get(KATA_RUNTIME_LABEL)
-                                    == "true" for n in nodes):
+    if snapshot.node_labels and all(_kata_ready(snapshot, n, wanted) for n in nodes):
         return Verdict(False, tuple(missing),
                        f"kata-deploy ran but created no {GPU_RUNTIME_CLASS} RuntimeClass",
                        "enable shims.qemu-nvidia-gpu in kataDeploy.values", definitive=True)

@@ -34,14 +34,16 @@ def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
     # Nodes and RuntimeClasses as plain JSON: typed models of every node on each poll
     # cost seconds of CPU on a 1,000-node cluster.
     nodes = k.get_json("/api/v1/nodes")["items"]
+    rcs = k.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"]
     policy = kube.read_cluster_policy(k)
     return Snapshot(
         node_labels={n["metadata"]["name"]: dict(n["metadata"].get("labels") or {})
                      for n in nodes},
         node_allocatable={n["metadata"]["name"]: dict((n.get("status") or {}).get(
             "allocatable") or {}) for n in nodes},
-        runtime_classes=tuple(rc["metadata"]["name"] for rc in
-                              k.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"]),
+        runtime_classes=tuple(rc["metadata"]["name"] for rc in rcs),
+        runtime_class_selectors={rc["metadata"]["name"]: dict(
+            (rc.get("scheduling") or {}).get("nodeSelector") or {}) for rc in rcs},
         cluster_policy=policy,
         # only the crashing pods' logs: verification quotes no other, every half second
         pods=tuple(pod_info(k, p, crashing) for p in list_pods(k, namespace)),

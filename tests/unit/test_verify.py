@@ -98,6 +98,28 @@ def test_kata_deploy_done_needs_the_node_label_and_the_runtime_class():
     assert missing_rc.definitive and "shims.qemu-nvidia-gpu" in missing_rc.fix
 
 
+def test_kata_deploy_4_1_is_done_only_with_the_marker_its_runtime_class_selects():
+    """kata-deploy 4.1.0 claims a node with kata-runtime=false and its instance marker, and its
+    RuntimeClass selects the marker too (templates/runtimeclasses.yaml@4.1.0): a node with
+    kata-runtime=true alone cannot run the class's pods."""
+    selector = {"katacontainers.io/kata-runtime": "true", "nvidia.com/cc.ready.state": "false",
+                "kata-deploy.katacontainers.io/default": "true"}
+    snap = Snapshot(node_labels={"gpu-1": {"katacontainers.io/kata-runtime": "true"}},
+                    runtime_classes=("kata-qemu-nvidia-gpu",),
+                    runtime_class_selectors={"kata-qemu-nvidia-gpu": selector})
+    v = kata_deploy_verdict(snap, NODES)
+    assert not v.done
+    assert v.missing == ("node gpu-1: labels katacontainers.io/kata-runtime=true, "
+                         "kata-deploy.katacontainers.io/default=true",)
+    claimed = replace(snap, node_labels={"gpu-1": {
+        "katacontainers.io/kata-runtime": "false",
+        "kata-deploy.katacontainers.io/default": "false"}})
+    assert not kata_deploy_verdict(claimed, NODES).done
+    done = replace(snap, node_labels={"gpu-1": {
+        "katacontainers.io/kata-runtime": "true", "kata-deploy.katacontainers.io/default": "true"}})
+    assert kata_deploy_verdict(done, NODES).done
+
+
 def test_kata_deploy_crash_is_named():
     snap = Snapshot(node_labels={"gpu-1": {}}, pods=(PodInfo(
         "kata-system", "kata-deploy-abc", "gpu-1", "Running", {"name": "kata-deploy"},
