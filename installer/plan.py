@@ -30,6 +30,7 @@ from installer.values import (
     gpu_resource_name,
     kata_nodes_of,
     planned_kata_deploy_values,
+    tolerations_for,
     value_warnings,
 )
 from remote.fixes.vfio_bind import AFTER_REBOOT
@@ -323,11 +324,16 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
               for name in kata]
     if answers.sample.run:
         s = answers.sample
+        # The sample must tolerate what keeps pods off the Kata nodes (a GPU pool tainted
+        # nvidia.com/gpu=present:NoSchedule), or it waits Pending for a node it cannot use.
+        kata_nodes = kata_nodes_of(answers, facts.cluster)
+        tolerations = tolerations_for(t for n in kata_nodes for t in n.taints)
         steps.append(Step("sample/cuda-vectoradd", "verify",
                           "Run the CUDA vector-add sample in a Kata VM", "sample",
                           {"image": s.image, "memory": s.memory, "timeoutSeconds":
                            s.timeout_seconds, "resource": resource or "per-model",
-                           "namespace": "default"}))
+                           "namespace": "default",
+                           **({"tolerations": tolerations} if tolerations else {})}))
     return steps
 
 

@@ -35,6 +35,7 @@ def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
         "spec": {
             "runtimeClassName": GPU_RUNTIME_CLASS,
             "restartPolicy": "OnFailure",
+            **({"tolerations": params["tolerations"]} if params.get("tolerations") else {}),
             "containers": [{"name": "cuda-vectoradd", "image": params["image"],
                             "resources": {"limits": {resource: "1",
                                                      "memory": params["memory"]}}}],

@@ -1,6 +1,6 @@
 """The lab's command line.
 
-    python -m tests.lab up [--nodes default|scale] [--scale-nodes N] [--scale-pods N]
+    python -m tests.lab up [--nodes default|scale|tainted] [--scale-nodes N] [--scale-pods N]
                            [--extra-node NAME=PROFILE[@KUBELET]]... [--state-dir DIR] [--json]
     python -m tests.lab status [--state-dir DIR]
     python -m tests.lab reset  [--state-dir DIR]
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("command", choices=["up", "down", "status", "reset"])
     ap.add_argument("--state-dir")
-    ap.add_argument("--nodes", choices=["default", "scale"], default="default")
+    ap.add_argument("--nodes", choices=["default", "scale", "tainted"], default="default")
     ap.add_argument("--scale-nodes", type=int, default=1000)
     ap.add_argument("--scale-pods", type=int, default=10000)
     ap.add_argument("--json", action="store_true", help="print lab.json instead of a summary")

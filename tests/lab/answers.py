@@ -15,9 +15,19 @@ from tests.lab.lab import LabInfo
 
 
 def lab_answers(info: LabInfo, *, sample_timeout: int = 300, chart_timeout: str = "3m",
-                fixes: str = "apply") -> dict:
+                fixes: str = "apply", versions: tuple[str, str] = ("3.29.0", "v26.3.1"),
+                choices: dict[str, str] | None = None) -> dict:
+    """`versions`: (kata-deploy, GPU Operator), each from the lab's stand-in chart of that
+    version; `choices`: node -> kata | traditional | leave (default: GPU nodes to Kata)."""
     nodes = [n for n in info.nodes if not n.name.startswith("scale-node-")]
     first = next(n for n in nodes if n.ssh)
+    kd_version, op_version = versions
+
+    def chart(name: str, version: str) -> str:
+        return info.chart_versions.get(name, {}).get(version) or info.charts[name]
+
+    choices = choices or {n.name: "kata" if n.profile.startswith("gpu") else "leave"
+                          for n in nodes}
     return {
         "apiVersion": "gpu-kata-installer.io/v1alpha1",
         "kind": "Answers",
@@ -26,14 +36,13 @@ def lab_answers(info: LabInfo, *, sample_timeout: int = 300, chart_timeout: str 
                 "knownHosts": first.known_hosts, "useAgent": False, "configFile": None,
                 "hostKeyPolicy": "strict", "sudo": {"mode": "passwordless"}},
         "nodes": {"default": "traditional", "items": [
-            {"name": n.name, "choice": "kata" if n.profile.startswith("gpu") else "leave"}
-            for n in nodes]},
+            {"name": n.name, "choice": choices.get(n.name, "leave")} for n in nodes]},
         "hostFixes": {k: fixes for k in ("iommu", "nouveauBlacklist", "vfioBind",
                                          "kubeletFeatureGate", "reboot")},
-        "kataDeploy": {"chart": {"path": info.charts["kata-deploy"]}, "version": "3.29.0",
-                       "timeout": chart_timeout},
-        "gpuOperator": {"chart": {"path": info.charts["gpu-operator"]}, "version": "v26.3.1",
-                        "timeout": chart_timeout},
+        "kataDeploy": {"chart": {"path": chart("kata-deploy", kd_version)},
+                       "version": kd_version, "timeout": chart_timeout},
+        "gpuOperator": {"chart": {"path": chart("gpu-operator", op_version)},
+                        "version": op_version, "timeout": chart_timeout},
         "sample": {"run": True, "timeoutSeconds": sample_timeout},
     }
 

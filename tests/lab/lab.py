@@ -31,6 +31,7 @@ from .nodes import (
     node_object,
     repair_node_info,
     scale_nodes,
+    tainted_nodes,
 )
 
 DEFAULT_STATE_DIR = "/tmp/gpu-kata-lab"
@@ -60,10 +61,12 @@ class LabNode:
     identity_file: str | None = None
     known_hosts: str | None = None
     kubelet_version: str = ""
+    taints: list[list[str]] = field(default_factory=list)  # [key, value, effect]
 
     def spec(self) -> NodeSpec:
         kw = {"kubelet_version": self.kubelet_version} if self.kubelet_version else {}
-        return NodeSpec(self.name, self.profile, self.internal_ip, ssh=self.ssh, **kw)
+        return NodeSpec(self.name, self.profile, self.internal_ip, ssh=self.ssh,
+                        taints=tuple((k, v, e) for k, v, e in self.taints), **kw)
 
 
 @dataclass
@@ -219,7 +222,8 @@ class Lab:
         cp.wait_ready()
         self._say(f"control plane ready at {cp.api_url()} ({time.monotonic() - t0:.1f}s)")
 
-        specs: list[NodeSpec] = default_nodes() + extra_specs
+        specs: list[NodeSpec] = (tainted_nodes() if mode == "tainted" else default_nodes()) \
+            + extra_specs
         if mode == "scale":
             specs += scale_nodes(scale_node_count)
         hosts = hostsupport.start_hosts(self.state_dir, specs)
@@ -241,6 +245,7 @@ class Lab:
                     identity_file=h.identity_file if h else None,
                     known_hosts=h.known_hosts if h else None,
                     kubelet_version=spec.kubelet_version,
+                    taints=[list(t) for t in spec.taints],
                 )
             )
         info = LabInfo(
@@ -436,11 +441,15 @@ class Lab:
                 self.state_dir,
                 hostsupport.HostAccess(n.name, Path(n.host_root), fixture, n.internal_ip),
             )
-            want = node_object(n.spec(), fixture)["metadata"]["labels"]
+            obj = node_object(n.spec(), fixture)
+            want = obj["metadata"]["labels"]
             cur = kube.get(f"/api/v1/nodes/{n.name}")
             labels = {k: None for k in cur["metadata"].get("labels", {}) if k not in want}
             labels.update(want)
-            kube.patch(f"/api/v1/nodes/{n.name}", {"metadata": {"labels": labels}})
+            patch: dict = {"metadata": {"labels": labels}}
+            if (cur.get("spec") or {}).get("taints") != obj["spec"].get("taints"):
+                patch["spec"] = {"taints": obj["spec"].get("taints")}
+            kube.patch(f"/api/v1/nodes/{n.name}", patch)
             st = cur.get("status") or {}
             extra = {k: None for k in (st.get("capacity") or {}) if k.startswith("nvidia.com/")}
             if extra:

@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +54,8 @@ class NodeSpec:
     pods: str = "110"
     kubelet_version: str = KUBELET_VERSION
     labels: dict[str, str] = field(default_factory=dict)
+    # (key, value, effect) as spec.taints has them, e.g. a tainted GPU pool
+    taints: tuple[tuple[str, str, str], ...] = ()
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +79,17 @@ def default_nodes() -> list[NodeSpec]:
         NodeSpec("gpu-node-3", "gpu-host-driver", f"{p}.3"),
         NodeSpec("cpu-node-1", "cpu-only", f"{p}.4", cpu="32", memory="128Gi"),
     ]
+
+
+GPU_POOL_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
+
+
+def tainted_nodes() -> list[NodeSpec]:
+    """The default nodes as many GPU pools run them: the Kata-ready GPU hosts tainted
+    nvidia.com/gpu=present:NoSchedule (only what tolerates it lands there), the host-driver
+    GPU node untainted for traditional containers, and the CPU node."""
+    return [replace(n, taints=(GPU_POOL_TAINT,)) if n.profile == "gpu-vfio-ready" else n
+            for n in default_nodes()]
 
 
 def scale_nodes(count: int) -> list[NodeSpec]:
@@ -179,7 +192,8 @@ def node_object(spec: NodeSpec, root: Path) -> dict:
                 "lab.gpu-kata-installer/profile": spec.profile,
             },
         },
-        "spec": {},
+        "spec": {"taints": [{"key": k, "value": v, "effect": e} for k, v, e in spec.taints]}
+        if spec.taints else {},
     }
 
 

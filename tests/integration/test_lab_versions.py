@@ -1,0 +1,171 @@
+"""Two version pairs on a GPU pool as many clusters run it: the Kata-ready GPU nodes tainted
+nvidia.com/gpu=present:NoSchedule, an untainted GPU node for traditional containers, a CPU
+node. Where kata-deploy lands is decided by the lab's real DaemonSet controller and scheduler
+from what each version's stand-in chart renders; what the operator and kata-deploy then do is
+the simulator's reading of their sources at those tags (domain.md section 9).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from installer.versions import version_tuple
+from tests.lab import guide
+from tests.lab.answers import lab_answers
+from tests.lab.lab import Lab, LabInfo
+
+pytestmark = pytest.mark.lab
+ROOT = Path(__file__).resolve().parents[2]
+
+# (kata-deploy, GPU Operator): a v26.3.x cluster with kata-deploy 3.30, and the current pair.
+PAIRS = [("3.30.0", "v26.3.3"), ("4.1.0", "v26.7.0")]
+KATA = ("gpu-node-1", "gpu-node-2")
+CHOICES = {"gpu-node-1": "kata", "gpu-node-2": "kata", "gpu-node-3": "traditional",
+           "cpu-node-1": "leave"}
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    old = os.environ.get("LAB_ADDRESS_PREFIX")
+    os.environ["LAB_ADDRESS_PREFIX"] = "127.0.15"
+    lab = Lab(tmp_path_factory.mktemp("tainted-lab"))
+    try:
+        yield lab, lab.up(mode="tainted")
+    finally:
+        lab.down()
+        if old is None:
+            os.environ.pop("LAB_ADDRESS_PREFIX", None)
+        else:
+            os.environ["LAB_ADDRESS_PREFIX"] = old
+
+
+def run(info: LabInfo, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([info.binaries[tool], *args], env=info.env(), capture_output=True,
+                          text=True, check=check, timeout=300)
+
+
+def get(info: LabInfo, *args: str) -> dict:
+    return json.loads(run(info, "kubectl", "get", *args, "-o", "json").stdout)
+
+
+def wait(what: str, fn, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def kata_deploy_nodes(info: LabInfo) -> list[str]:
+    pods = get(info, "pods", "-n", "kata-system", "-l", "name=kata-deploy")["items"]
+    return sorted(p["spec"].get("nodeName") or "" for p in pods)
+
+
+def node_labels(info: LabInfo) -> dict[str, dict[str, str]]:
+    return {n["metadata"]["name"]: n["metadata"]["labels"] for n in get(info, "nodes")["items"]}
+
+
+def gpu_drivers(info: LabInfo, node: str) -> set[str]:
+    devices = Path(info.node(node).host_root) / "sys/bus/pci/devices"
+    out = set()
+    for dev in devices.iterdir():
+        if (dev / "vendor").read_text().strip() == "0x10de":
+            link = dev / "driver"
+            out.add(os.path.basename(os.readlink(link)) if link.is_symlink() else "")
+    return out
+
+
+@pytest.mark.parametrize(("kata_deploy", "operator"), PAIRS)
+def test_the_guides_kata_deploy_lands_on_every_untainted_node_and_misses_the_gpu_pool(
+        pool, kata_deploy, operator):
+    """The chart's `nodeSelector: {}` and `tolerations: []` (3.29.0 - 4.1.0): the DaemonSet
+    controller puts kata-deploy on the CPU node and the traditional GPU node - restarting their
+    containerd - and on neither tainted Kata GPU node."""
+    lab, info = pool
+    lab.reset()
+    chart = info.chart_versions["kata-deploy"][kata_deploy]
+    run(info, "helm", "install", "kata-deploy", chart, "-n", "kata-system", "--create-namespace",
+        *guide.set_args(guide.KATA_DEPLOY_SET))
+    try:
+        landed = wait("kata-deploy pods on the untainted nodes",
+                      lambda: (n := kata_deploy_nodes(info)) == ["cpu-node-1", "gpu-node-3"]
+                      and n)
+        assert landed == ["cpu-node-1", "gpu-node-3"]
+        labels = wait("kata-deploy to label the nodes it runs on", lambda: (
+            ls := node_labels(info))["cpu-node-1"].get("katacontainers.io/kata-runtime") == "true"
+            and ls)
+        assert all("katacontainers.io/kata-runtime" not in labels[n] for n in KATA)
+        assert (Path(info.node("cpu-node-1").host_root) / "opt/kata").exists()
+    finally:
+        run(info, "helm", "uninstall", "kata-deploy", "-n", "kata-system", "--wait", check=False)
+
+
+@pytest.mark.parametrize(("kata_deploy", "operator"), PAIRS)
+def test_the_installer_puts_kata_on_the_tainted_pool_alone_at_each_version_pair(
+        pool, tmp_path, kata_deploy, operator):
+    lab, info = pool
+    lab.reset()
+    answers = lab_answers(info, sample_timeout=240, chart_timeout="2m",
+                          versions=(kata_deploy, operator), choices=CHOICES)
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump(answers))
+    env = {**info.env(), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "GPU_KATA_HELM": info.binaries["helm"]}
+
+    def installer(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "installer.cli", *args, "--answers",
+                               str(path), "--yes"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+    done = installer()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "Test PASSED" in done.stdout
+    assert "on the hosts: kata-deploy runs on gpu-node-1, gpu-node-2 (" in done.stdout
+    assert kata_deploy_nodes(info) == list(KATA)
+    assert not (Path(info.node("cpu-node-1").host_root) / "opt/kata").exists()
+    assert not (Path(info.node("gpu-node-3").host_root) / "opt/kata").exists()
+
+    labels = node_labels(info)
+    rc = get(info, "runtimeclass", "kata-qemu-nvidia-gpu")
+    annotation = (rc["metadata"].get("annotations") or {}).get("katacontainers.io/kata-version")
+    if version_tuple(kata_deploy) >= (3, 32, 0):  # runtimeclasses.yaml@3.32.0 names it
+        assert annotation == kata_deploy
+    else:
+        assert annotation is None
+    marker = "kata-deploy.katacontainers.io/default"
+    for n in KATA:
+        assert labels[n]["katacontainers.io/kata-runtime"] == "true"
+        assert labels[n]["nvidia.com/gpu.deploy.kata-manager"] == "true"  # set, never deployed
+        # v26.7.0 adds gpu.deploy.client; kata-deploy 4.1 adds its instance marker
+        assert (labels[n].get("nvidia.com/gpu.deploy.client") == "true") == (operator == "v26.7.0")
+        assert (labels[n].get(marker) == "true") == (kata_deploy == "4.1.0")
+        assert rc["scheduling"]["nodeSelector"].get(marker) == (
+            "true" if kata_deploy == "4.1.0" else None)
+    assert labels["gpu-node-3"]["nvidia.com/gpu.workload.config"] == "container"
+    operands = get(info, "daemonsets", "-n", "gpu-operator")["items"]
+    images = {c["image"] for d in operands for c in
+              d["spec"]["template"]["spec"]["containers"] + d["spec"]["template"]["spec"].get(
+                  "initContainers", [])}
+    assert f"nvcr.io/nvidia/gpu-operator:{operator}" in images  # the validator's image
+    assert "nvidia-kata-manager" not in {d["metadata"]["name"] for d in operands}
+
+    gone = installer("uninstall")
+    assert gone.returncode == 0, gone.stdout[-3000:] + gone.stderr[-2000:]
+    after = node_labels(info)
+    assert all(marker not in after[n] and "katacontainers.io/kata-runtime" not in after[n]
+               for n in KATA)
+    # The vfio-manager's preStop only unbinds from v26.7.0; v26.3.x leaves GPUs on vfio-pci.
+    want = {""} if operator == "v26.7.0" else {"vfio-pci"}
+    assert wait("the vfio-manager pods' preStop", lambda: gpu_drivers(info, "gpu-node-1") == want,
+                timeout=60)
