@@ -121,7 +121,8 @@ def rule_invalid_workload_label(state: State) -> list[Finding]:
     logs = _log_lines(state, r"invalid GPU workload config")
     return [Finding(
         "workload-label-invalid",
-        "the operator logs 'invalid GPU workload config' and puts container operands on the node",
+        "the operator logs 'invalid GPU workload config' and gives the node the ClusterPolicy's "
+        "default workload (container unless sandboxWorkloads.defaultWorkload says otherwise)",
         f"node {n.name} is labelled {WORKLOAD_LABEL}={n.workload}; valid values are "
         f"{', '.join(VALID_WORKLOADS)}",
         (f"node {n.name} label {WORKLOAD_LABEL}={n.workload}", *logs[:3]),

@@ -99,13 +99,16 @@ def test_sandbox_workloads_disabled_deploys_container_operands(lab_bare):
 
 
 def test_workload_label_typo_is_reported_by_the_operator(lab_bare):
+    """The operator gives a node with an invalid label the ClusterPolicy's default workload
+    (controllers/state_manager.go `getWorkloadConfig`): the guide's vm-passthrough here."""
     lab = lab_bare
     lab.kubectl("label", "node", "gpu-node-1", "nvidia.com/gpu.workload.config=kata")
     install_guide_charts(lab)
     lab.wait_for(
-        "container labels on the typo node",
-        lambda: node_labels(lab, "gpu-node-1").get("nvidia.com/gpu.deploy.device-plugin") == "true",
+        "the default workload's labels on the typo node",
+        lambda: node_labels(lab, "gpu-node-1").get("nvidia.com/gpu.deploy.vfio-manager") == "true",
     )
+    assert "nvidia.com/gpu.deploy.device-plugin" not in node_labels(lab, "gpu-node-1")
     log = lab.wait_for(
         "operator log",
         lambda: (lambda out: out if "invalid GPU workload config" in out else None)(

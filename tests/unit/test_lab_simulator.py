@@ -101,15 +101,41 @@ def test_guide_values_label_a_gpu_node_for_kata():
     assert logic.operator_node_labels({}, PolicyConfig.from_spec(GUIDE)) == {}
 
 
-def test_workload_label_typo_falls_back_to_container():
+def test_workload_label_typo_falls_back_to_the_policys_default_workload():
+    """getWorkloadConfig (controllers/state_manager.go, v26.3.0 - v26.7.0) returns the
+    ClusterPolicy's defaultWorkload for an invalid label: the guide's vm-passthrough keeps a
+    typo'd node on the sandbox stack, the chart's default container moves it to containers."""
     cfg = PolicyConfig.from_spec(GUIDE)
     assert logic.node_workload({logic.WORKLOAD_CONFIG: "kata"}, cfg) == (
-        "container",
+        "vm-passthrough",
         "invalid GPU workload config: kata",
     )
-    labels = logic.operator_node_labels({**GPU_NODE, logic.WORKLOAD_CONFIG: "kata"}, cfg)
+    container = PolicyConfig.from_spec({**GUIDE, "sandboxWorkloads": {
+        **GUIDE["sandboxWorkloads"], "defaultWorkload": "container"}})
+    labels = logic.operator_node_labels({**GPU_NODE, logic.WORKLOAD_CONFIG: "kata"}, container)
     assert labels["nvidia.com/gpu.deploy.device-plugin"] == "true"
     assert "nvidia.com/gpu.deploy.vfio-manager" not in labels
+
+
+def test_existing_state_labels_are_honoured_and_only_v26_7_fills_empty_ones():
+    """v26.3.x never overwrites an existing gpu.deploy.* value (the driver manager's pauses
+    survive); v26.7.0 overwrites only an empty one (controllers/nodelabeling_controller.go)."""
+    node = {**GPU_NODE, logic.WORKLOAD_CONFIG: "vm-passthrough",
+            "nvidia.com/gpu.deploy.vfio-manager": "paused-for-driver-upgrade",
+            "nvidia.com/gpu.deploy.sandbox-validator": ""}
+    old = logic.operator_node_labels(node, PolicyConfig.from_spec(GUIDE, "x/gpu-operator:v26.3.1"))
+    new = logic.operator_node_labels(node, PolicyConfig.from_spec(GUIDE, "x/gpu-operator:v26.7.0"))
+    assert "nvidia.com/gpu.deploy.vfio-manager" not in old | new
+    assert "nvidia.com/gpu.deploy.sandbox-validator" not in old
+    assert new["nvidia.com/gpu.deploy.sandbox-validator"] == "true"
+    assert new["nvidia.com/gpu.deploy.client"] == "true"
+    assert "nvidia.com/gpu.deploy.client" not in old
+
+
+def test_a_node_that_lost_its_gpus_loses_its_state_labels():
+    node = {logic.GPU_PRESENT: "true", "nvidia.com/gpu.deploy.vfio-manager": "true"}
+    assert logic.operator_node_labels(node, PolicyConfig.from_spec(GUIDE)) == {
+        logic.GPU_PRESENT: "false", "nvidia.com/gpu.deploy.vfio-manager": None}
 
 
 def test_sandbox_disabled_ignores_workload_label():

@@ -368,12 +368,16 @@ def workload_components(workload: str, cfg: PolicyConfig) -> tuple[str, ...]:
 
 
 def node_workload(labels: Mapping[str, str], cfg: PolicyConfig) -> tuple[str, str | None]:
-    """(workload, operator error). Invalid label values fall back to `container`."""
+    """(workload, error) as `getWorkloadConfig` resolves it (controllers/state_manager.go,
+    v26.3.0 - v26.7.0): sandbox off -> container; a valid label -> its value; an invalid or
+    missing label -> the ClusterPolicy's defaultWorkload, with the error it logs."""
     if not cfg.sandbox_enabled:
         return "container", None
-    value = labels.get(WORKLOAD_CONFIG, cfg.default_workload)
+    value = labels.get(WORKLOAD_CONFIG)
+    if value is None:
+        return cfg.default_workload, "no GPU workload config found"
     if value not in VALID_WORKLOADS:
-        return "container", f"invalid GPU workload config: {value}"
+        return cfg.default_workload, f"invalid GPU workload config: {value}"
     return value, None
 
 
@@ -383,22 +387,34 @@ def is_gpu_node(labels: Mapping[str, str]) -> bool:
 
 def operator_node_labels(labels: Mapping[str, str], cfg: PolicyConfig) -> dict[str, str | None]:
     """Label changes the operator makes on one node: value to set, or None to remove. From
-    the node's labels alone: the operator does not look at the host."""
+    the node's labels alone: the operator does not look at the host.
+
+    controllers/state_manager.go `labelGPUNodes` (v26.3.x) and
+    controllers/nodelabeling_controller.go (v26.7.0): state labels outside the workload's set
+    are removed; missing ones are added "true" - an existing value is honoured (v26.3.x keeps
+    any, v26.7.0 overwrites only an empty one); gpu.deploy.operands=false removes them all; a
+    node that lost its GPUs gets gpu.present=false and no state labels."""
+    keys = [DEPLOY + comp for comp in ALL_COMPONENTS]
     if not is_gpu_node(labels):
+        # v26.3.x clears on the true -> false change; v26.7.0 on every pass without GPUs
+        if labels.get(GPU_PRESENT) == "true" or (cfg.version >= (26, 7, 0)
+                                                 and GPU_PRESENT in labels):
+            return {GPU_PRESENT: "false", **{k: None for k in keys if k in labels}}
         return {}
     out: dict[str, str | None] = {GPU_PRESENT: "true"}
+    if labels.get(DEPLOY_OPERANDS) == "false":
+        return {**out, **{k: None for k in keys if k in labels}}
     workload, _ = node_workload(labels, cfg)
-    wanted = workload_components(workload, cfg)
-    disabled = labels.get(DEPLOY_OPERANDS) == "false"
-    for comp in ALL_COMPONENTS:
-        key = DEPLOY + comp
-        if comp in wanted:
-            out[key] = "false" if disabled else "true"
-        elif key in labels:
-            out[key] = None
+    wanted = {DEPLOY + comp for comp in workload_components(workload, cfg)}
+    for key in keys:
+        if key not in wanted:
+            if key in labels:
+                out[key] = None
+        elif key not in labels or (labels[key] == "" and cfg.version >= (26, 7, 0)):
+            out[key] = "true"
     # gpu.deploy.driver=pre-installed is not the operator's: the vfio-manager's init
     # container sets it (vfio_manager), and the operator removes it again here, as a state
-    # label outside a vm-passthrough node's set (controllers/state_manager.go, v26.3.x).
+    # label outside a vm-passthrough node's set.
     return out
 
 
@@ -674,7 +690,9 @@ def operator_logs(cfg: PolicyConfig, node_errors: Mapping[str, str], state: str)
             "WARNING: kataManager is deprecated; do not enable it together with kata-deploy"
         )
     for node, err in sorted(node_errors.items()):
-        lines.append(f'ERROR {err} node="{node}"; using default workload "container"')
+        lines.append(f'WARNING: failed to get GPU workload config for node; using default '
+                     f'NodeName="{node}" Error="{err}" '
+                     f'defaultGPUWorkloadConfig="{cfg.default_workload}"')
     lines.append(f"ClusterPolicy is {state}")
     return tuple(lines)
 
