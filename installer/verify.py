@@ -187,7 +187,9 @@ def gpu_operator_verdict(snapshot: Snapshot, nodes: list[str], resource: str | N
     state = ((snapshot.cluster_policy or {}).get("status") or {}).get("state")
     if snapshot.cluster_policy is not None and state != "ready":
         missing.append(f"ClusterPolicy state ready (now {state or 'unset'})")
-    causes: list[tuple[str, str]] = []
+    # (rank, cause, fix): a crash is named before a pod that waits for it (the device plugin
+    # waits in vfio-pci-validation for the validator that crash-loops), before the rest.
+    causes: list[tuple[int, str, str]] = []
     for node in nodes:
         for ds, selector in OPERAND_DAEMONSETS.items():
             pods = _pods_on(snapshot, node, selector)
@@ -196,13 +198,15 @@ def gpu_operator_verdict(snapshot: Snapshot, nodes: list[str], resource: str | N
                 missing.append(f"node {node}: {ds} pod running")
                 # A crash first; else a pod held in an init container (the operands wait
                 # there: vfio-pci-validation for vfio-pci-ready) names what it waits for.
-                held = _crash(pods) or next((p for p in pods if p.init_container), None)
+                crash = _crash(pods)
+                held = crash or next((p for p in pods if p.init_container), None)
                 if held:
-                    causes.append((_describe(held), "read the pod's log (troubleshoot shows it)"))
+                    causes.append((0 if crash else 1, _describe(held),
+                                   "read the pod's log (troubleshoot shows it)"))
         cc_ready = snapshot.node_labels.get(node, {}).get(CC_READY_LABEL)
         if cc_ready != "false":
             missing.append(f"node {node}: {CC_READY_LABEL}=false")
-            causes.append((f"node {node} has {CC_READY_LABEL}={cc_ready}: the "
+            causes.append((2, f"node {node} has {CC_READY_LABEL}={cc_ready}: the "
                            f"{GPU_RUNTIME_CLASS} RuntimeClass schedules only on false - the "
                            "cc-manager is missing, or the GPUs are in confidential-computing mode",
                            "set gpuOperator.ccMode: off, or check the nvidia-cc-manager pod"))
@@ -214,12 +218,15 @@ def gpu_operator_verdict(snapshot: Snapshot, nodes: list[str], resource: str | N
                        and k not in ("nvidia.com/gpu",) and v.isascii() and v.isdigit())
         if have <= 0:
             missing.append(f"node {node}: allocatable {resource or 'per-model GPU resource'} > 0")
-            causes.append((f"node {node} advertises no {resource or 'GPU resource'}: its GPUs "
+            causes.append((2, f"node {node} advertises no {resource or 'GPU resource'}: its GPUs "
                            "are not bound to vfio-pci or the device plugin is not running",
                            "check the host (vfio-pci binding, IOMMU) and the operand pods"))
     if not missing:
         return Verdict(True)
-    cause, fix = causes[0] if causes else (
-        policy_problem.cause if policy_problem else "the GPU Operator is still rolling out",
-        policy_problem.fix if policy_problem else "")
+    if causes:
+        _, cause, fix = min(causes, key=lambda c: c[0])
+    elif policy_problem:
+        cause, fix = policy_problem.cause, policy_problem.fix
+    else:
+        cause, fix = "the GPU Operator is still rolling out", ""
     return Verdict(False, tuple(missing), cause, fix)

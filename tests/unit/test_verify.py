@@ -142,6 +142,21 @@ def test_an_operand_crash_looping_in_an_init_container_is_named_with_it_and_its_
         "validating vfio-pci driver installation: device not bound to 'vfio-pci'" in v.cause
 
 
+def test_the_crash_is_named_before_the_operand_that_waits_for_it():
+    """The Kata device plugin waits in vfio-pci-validation for the validator, which
+    crash-loops there: the validator's failure is the cause, whatever the listing order."""
+    waiting = PodInfo("gpu-operator", "nvidia-kata-sandbox-device-plugin-daemonset-x", "gpu-1",
+                      "Pending", {"app": "nvidia-kata-sandbox-device-plugin-daemonset"},
+                      waiting_reason="PodInitializing", init_container="vfio-pci-validation",
+                      log_tail=("waiting for vfio-pci driver ...",))
+    pods = tuple(waiting if p.name.startswith("nvidia-kata-sandbox") else p
+                 for p in operand_pods(phase="Pending", waiting_reason="CrashLoopBackOff",
+                                       init_container="vfio-pci-validation",
+                                       log_tail=("device not bound to 'vfio-pci'",)))
+    v = gpu_operator_verdict(replace(ready_snapshot(), pods=pods), NODES, "nvidia.com/pgpu")
+    assert v.cause.startswith("nvidia-sandbox-validator-x on gpu-1 is CrashLoopBackOff")
+
+
 def test_an_operand_waiting_in_an_init_container_says_what_it_waits_for():
     snap = replace(ready_snapshot(), pods=operand_pods(
         phase="Pending", waiting_reason="PodInitializing", init_container="vfio-pci-validation",
