@@ -85,6 +85,18 @@ def test_e2e_benchmark_runs_the_installer_and_the_guide_script_on_the_lab(lab):
     assert "goal: overhead under 10% ->" in out
 
 
+@pytest.mark.lab
+def test_time_to_cause_benchmark_measures_both_sides_for_each_failure(tmp_path):
+    out = subprocess.run([sys.executable, "bench/time_to_cause.py", "--quick", "--state",
+                          str(tmp_path / "lab"), "--prefix", bench_net(3)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900).stdout
+    for failure in ("init-container", "host-driver", "kubevirt"):
+        assert f"{failure:15} installer condition->cause" in out
+        assert f"{failure:15} guide     condition->cause" in out
+        assert f"| {failure} | " in out
+    assert "verdict: the installer names every cause within 10 s of its condition:" in out
+
+
 def test_e2e_step_seconds_count_nested_and_side_by_side_steps_once():
     sys.path.insert(0, str(ROOT / "bench"))
     try:
