@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.lab import guide
+from installer.answers import KataDeploy
+from installer.values import kata_deploy_values
+from installer.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS, version_tuple
+from tests.lab import chartversions, guide
 from tests.lab.binaries import LAB_DIR, _run_script
 
 CHARTS = LAB_DIR / "charts"
@@ -170,3 +173,67 @@ def test_kata_deploy_defaults_set_up_nydus_and_the_installers_values_select_kata
     env = {e["name"]: e.get("value") for e in ours["containers"][0]["env"]}
     assert "EXPERIMENTAL_SETUP_SNAPSHOTTER" not in env
     assert ours["nodeSelector"] == {"nvidia.com/gpu.workload.config": "vm-passthrough"}
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory) -> dict[str, dict[str, str]]:
+    return chartversions.write_all(tmp_path_factory.mktemp("charts"))
+
+
+def render_path(helm: str, chart: str, *args: str) -> list[dict]:
+    out = subprocess.run([helm, "template", "x", chart, "-n", "kata-system", *args],
+                         capture_output=True, text=True, check=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+@pytest.mark.parametrize("version", KATA_DEPLOY_VERSIONS)
+def test_kata_deploy_at_each_version_renders_what_that_tag_renders(helm, versions, version,
+                                                                   tmp_path):
+    """The installer's values for that version through the real helm: the DaemonSet and the
+    GPU RuntimeClass as the real chart of that tag shapes them."""
+    chart = versions["kata-deploy"][version]
+    lint = subprocess.run([helm, "lint", chart], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(kata_deploy_values(KataDeploy(version=version))))
+    docs = render_path(helm, chart, "--values", str(values))
+    v = version_tuple(version)
+    pod = named(docs, "DaemonSet")["kata-deploy"]["spec"]["template"]["spec"]
+    kube_kata = pod["containers"][0]
+    assert kube_kata["image"] == f"quay.io/kata-containers/kata-deploy:{version}"
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.workload.config": "vm-passthrough"}
+    assert ("readinessProbe" in kube_kata) == (v >= (3, 31, 0))
+    assert pod.get("hostPID", False) == (v < (4, 1, 0))
+    assert kube_kata["securityContext"]["privileged"] == (v < (4, 1, 0))
+    env = {e["name"]: e.get("value") for e in kube_kata["env"]}
+    assert "EXPERIMENTAL_SETUP_SNAPSHOTTER" not in env  # the installer's snapshotter.setup: []
+    assert ("K8S_DISTRIBUTION" in env) == (v >= (4, 1, 0))
+    rc = named(docs, "RuntimeClass")["kata-qemu-nvidia-gpu"]
+    assert rc["overhead"]["podFixed"] == {"memory": "10240Mi", "cpu": "1.0"}
+    annotations = rc["metadata"].get("annotations") or {}
+    assert annotations.get("katacontainers.io/kata-version") == (
+        version if v >= (3, 32, 0) else None)
+    assert ("kata-deploy.katacontainers.io/default" in rc["scheduling"]["nodeSelector"]) == (
+        v >= (4, 1, 0))
+
+
+@pytest.mark.parametrize("version", ["3.31.0", "3.32.0"])
+def test_job_mode_drops_the_daemonset_only_where_it_exists(helm, versions, version):
+    docs = render_path(helm, versions["kata-deploy"][version], "--set", "deploymentMode=job")
+    assert ("kata-deploy" in named(docs, "DaemonSet")) == (version == "3.31.0")
+
+
+@pytest.mark.parametrize("version", GPU_OPERATOR_VERSIONS)
+def test_gpu_operator_at_each_version_carries_that_tags_images(helm, versions, version):
+    docs = render_path(helm, versions["gpu-operator"][version])
+    spec = named(docs, "ClusterPolicy")["cluster-policy"]["spec"]
+    assert spec["validator"]["version"] == version  # defaults to the chart's appVersion
+    driver_manager = chartversions.OPERAND_IMAGES[version][0]
+    assert spec["vfioManager"]["image"] == "k8s-driver-manager"
+    assert spec["vfioManager"]["driverManager"]["version"] == driver_manager
+    operator = named(docs, "Deployment")["gpu-operator"]["spec"]["template"]["spec"]
+    assert operator["containers"][0]["image"] == f"nvcr.io/nvidia/gpu-operator:{version}"
+    if version == "v26.7.0":
+        off = render_path(helm, versions["gpu-operator"][version],
+                          "--set", "clusterPolicy.deployCR=false")
+        assert "cluster-policy" not in named(off, "ClusterPolicy")

@@ -97,18 +97,45 @@ def kata_deploy_values(version: str) -> dict[str, Any]:
                                           "failureThreshold": 60},
                          "livenessProbe": {**probe, "periodSeconds": 30},
                          "readinessProbe": dict(probe)}
-    if v >= (3, 32):  # KD@3.32.0: deploymentMode, logLevel, containerd.userDropIn
+    if v >= (3, 32):  # KD@3.32.0: deploymentMode and job.*, monitor.*, logLevel, userDropIn
         out["deploymentMode"] = "daemonset"
         out["logLevel"] = ""
         out["containerd"] = {"userDropIn": ""}
+        out["snapshotter"] = {"setup": ["nydus"], "erofsMergeMode": ""}
+        out["job"] = {
+            "dispatcherImage": {"reference": "quay.io/kata-containers/kata-deploy-job-dispatcher",
+                                "tag": ""},
+            "parallelism": 100, "nodes": [], "nodeSelector": {},
+            "nodeSelectorExpressions": [
+                {"key": "node-role.kubernetes.io/control-plane", "operator": "DoesNotExist"},
+                {"key": "node-role.kubernetes.io/master", "operator": "DoesNotExist"}],
+            "cleanup": {"nodes": [], "nodeSelector": {}, "nodeSelectorExpressions": [
+                {"key": "katacontainers.io/kata-runtime", "operator": "Exists"}]},
+            "ttlSecondsAfterFinished": 600, "backoffLimit": 3}
+        out["monitor"] = {
+            "enabled": False,
+            "image": {"reference": "quay.io/kata-containers/kata-monitor", "tag": ""},
+            "listenAddress": "0.0.0.0:8090",
+            "runtimeEndpoint": "unix:///run/containerd/containerd.sock", "logLevel": "info"}
     if v >= (4, 0):  # KD@4.0.0: startupTaints, podLabels/Annotations, affinity, runtime-rs default
         out.update(startupTaints=[], podLabels={}, podAnnotations={}, affinity={})
         out["containerd"] = {"userDropIn": "", "runtimeSocket": ""}
+        out["snapshotter"].update(erofsSnapshotterMode="", erofsDmverity=False)
+        out["monitor"].update(runtimeEndpoint="", logLevel="")  # derived from the rest
         out["defaultShim"] = {AMD: "qemu-runtime-rs", ARM: "qemu-runtime-rs",
                               S390: "qemu-runtime-rs", PPC: "qemu"}
-    if v >= (4, 1):  # KD@4.1.0: devkit, ppc64le on runtime-rs too
+    if v >= (4, 1):  # KD@4.1.0: devkit, nodeFeatureRules, job.* reshaped
         out["devkit"] = False
+        out["nodeFeatureRules"] = {"create": "auto"}
         out["defaultShim"][PPC] = "qemu-runtime-rs"
+        job = out["job"]
+        del job["nodeSelector"], job["nodeSelectorExpressions"]
+        job.update(dispatcherNodeSelector={}, dispatcherTolerations=[], waitForNodesSeconds=120,
+                   nodeSettleSeconds=15, waitNodeReadySeconds=300, activeDeadlineSeconds=3600)
+        job["cleanup"] = {"nodes": [], "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "katacontainers.io/kata-runtime",
+                                       "operator": "Exists"}]}]}}}
     return out
 
 
@@ -138,9 +165,15 @@ def gpu_operator_values(version: str) -> dict[str, Any]:
     if version == "v26.3.0":  # GO@v26.3.0 still listed the CC-capable device IDs
         out["ccManager"]["env"] = [{"name": "CC_CAPABLE_DEVICE_IDS",
                                     "value": "0x2339,0x2331,0x2330,0x2324,0x2322,0x233d"}]
-    if _v(version) >= (26, 7):  # GO@v26.7.0: the ClusterPolicy can be left out
+    else:  # GO@v26.3.1 adds hostNetwork: false to each operand
+        for section in ("validator", "driver", "toolkit", "devicePlugin", "vfioManager",
+                        "kataManager", "sandboxDevicePlugin", "kataSandboxDevicePlugin",
+                        "ccManager"):
+            out.setdefault(section, {})["hostNetwork"] = False
+    if _v(version) >= (26, 7):  # GO@v26.7.0: the ClusterPolicy can be left out; DRA stack
         out["clusterPolicy"] = {"deployCR": True}
-        out["operator"] = {"nodeSelector": {"kubernetes.io/os": "linux"}}
+        out["gpuCluster"] = {"deployCR": False}
+        out["operator"] = {"nodeSelector": {"kubernetes.io/os": "linux"}, "env": []}
     return out
 
 
