@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -33,6 +33,9 @@ from installer.answers import Answers, ChartSource, Images
 from installer.errors import Problem, UserError
 from installer.registry import under_registry
 from remote.yamlload import YAMLRefused, safe_load_all
+
+if TYPE_CHECKING:
+    from installer.helm import Helm
 
 
 @dataclass(frozen=True)
@@ -450,7 +453,7 @@ def sample_pulls(answers: Answers) -> list[Pull]:
                  sample_image(answers))]
 
 
-async def render(helm: Any, r: ChartRender) -> list[dict[str, Any]]:
+async def render(helm: Helm, r: ChartRender) -> list[dict[str, Any]]:
     """`helm template` of one chart; a failure is bad input (exit 2) naming the fix."""
     from installer.helm import install_failure, run_with_values
     from installer.plan import helm_template_args
@@ -464,7 +467,7 @@ async def render(helm: Any, r: ChartRender) -> list[dict[str, Any]]:
     return parse_manifests(out, f"helm template {r.chart}")
 
 
-async def collect(answers: Answers, helm: Any) -> tuple[list[Pull], list[Pull] | None,
+async def collect(answers: Answers, helm: Helm) -> tuple[list[Pull], list[Pull] | None,
                                                         list[str]]:
     """(what the install pulls, the same places without the registry or None, notes)."""
 
