@@ -92,6 +92,33 @@ def _k8s_name(v: str) -> None:
         raise ValueError(f"{v!r} is not a valid Kubernetes name (lowercase letters, digits, '-')")
 
 
+# A registry (and optional path) images are mirrored under, as an image reference starts:
+# host[:port] then lowercase path components (the distribution reference grammar), with no
+# scheme, tag or digest - the image's own path and tag are appended to it.
+_REGISTRY = re.compile(rf"(?P<host>{_HOST_LABEL}(\.{_HOST_LABEL})*)(?P<port>:[0-9]{{1,5}})?"
+                       r"(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*", re.ASCII)
+_SECRET_NAME = _NODE_NAME  # a Secret's name is a DNS subdomain, as a node's is
+
+
+def _registry(v: str) -> None:
+    if "://" in v:
+        raise ValueError(f"{v!r}: write the registry without a scheme, e.g. "
+                         "registry.example.com/mirror")
+    m = _REGISTRY.fullmatch(v)
+    # As container runtimes read a reference: its first part is a registry only with a dot
+    # or a port in it, or as `localhost`; anything else would be read as a Docker Hub path.
+    if (len(v) > 200 or m is None
+            or not ("." in m["host"] or m["port"] or m["host"] == "localhost")):
+        raise ValueError(f"{v!r} is not a registry such as registry.example.com:5000/mirror "
+                         "(a host with a dot or a port, or localhost, then lowercase path "
+                         "parts; no tag, no trailing /)")
+
+
+def _secret_name(v: str) -> None:
+    if len(v) > 253 or not _SECRET_NAME.fullmatch(v):
+        raise ValueError(f"{v!r} is not a Secret name (lowercase letters, digits, '-' and '.')")
+
+
 def _quantity(v: str) -> None:
     if not _QUANTITY.fullmatch(v):
         raise ValueError(f"{v!r} is not a Kubernetes quantity such as 16Gi")
@@ -105,6 +132,8 @@ LocalPath = Annotated[str, _path]
 JumpHost = Annotated[str, _jump]
 K8sName = Annotated[str, _k8s_name]
 Quantity = Annotated[str, _quantity]
+Registry = Annotated[str, _registry]
+SecretName = Annotated[str, _secret_name]
 CheckName = Literal[IGNORABLE]  # the check names, so the schema lists them too
 Port = Annotated[int, Bounds(ge=1, le=65535)]
 Policy = Literal["apply", "ask", "skip"]
@@ -298,6 +327,20 @@ class Sample(Record):
     timeout_seconds: Annotated[int, Bounds(ge=30, le=86400)] = 900
 
 
+class Images(Record):
+    """Where the images come from. `registry` points both charts' images (and the sample's)
+    at a mirror that holds them under the same path and tag; `pullSecrets` names Secrets of
+    type kubernetes.io/dockerconfigjson that pods pull with - created beforehand, by the
+    operator, in each chart's namespace (and `default` for the sample)."""
+
+    registry: Registry | None = None
+    pull_secrets: list[SecretName] = []
+
+    def invariant(self) -> None:
+        if len(set(self.pull_secrets)) != len(self.pull_secrets):
+            raise ValueError("pullSecrets names a Secret twice; keep one")
+
+
 class Checks(Record):
     ignore: list[CheckName] = []
 
@@ -314,6 +357,7 @@ class Answers(Record):
     kata_deploy: KataDeploy
     gpu_operator: GpuOperator
     sample: Sample = Sample()
+    images: Images = Images()
     checks: Checks = Checks()
 
 

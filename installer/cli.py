@@ -24,6 +24,7 @@ COMMANDS = {  # the subcommands, in the order --help lists them; their flags: in
     "check": "run the host prerequisite checks on this machine",
     "troubleshoot": "findings, pods, events, logs and host checks",
     "bundle": "write a support archive (redacted) with the findings",
+    "images": "list every image the install pulls (for mirroring), from the rendered charts",
 }
 
 
@@ -108,6 +109,10 @@ def _headless(command: str, args: argparse.Namespace) -> int:
         from installer.troubleshoot import run_troubleshoot_headless
 
         return run_troubleshoot_headless(args.answers, args.kubeconfig, args.context, args.json)
+    if command == "images":
+        from installer.images import run_images
+
+        return run_images(args.answers, args.json)
     if command == "bundle":
         from installer.troubleshoot import run_bundle
 

@@ -86,8 +86,11 @@ APPLIES: dict[str, dict[str, str]] = {
                      **_KUBECONFIG, "--json": "print the findings as JSON (no screen)"},
     "bundle": {"--answers": "also probe and check the Kata hosts it names", **_KUBECONFIG,
                "--output": "default: ./gpu-kata-bundle-*.tgz"},
+    "images": {"--answers": "render the charts this answers file installs (required)",
+               "--json": "print one JSON document instead of lines"},
 }
-REQUIRED: dict[str, tuple[str, ...]] = {"uninstall": ("--answers",), "check": ("--local",)}
+REQUIRED: dict[str, tuple[str, ...]] = {"uninstall": ("--answers",), "check": ("--local",),
+                                        "images": ("--answers",)}
 _LABELS = {"install": "the headless install (--answers FILE)", "wizard": "the wizard"}
 
 

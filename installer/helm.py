@@ -179,7 +179,9 @@ _HELM_FAILURES = (
      "helm could not get the chart",
      "check {section}.chart (path, repo and name, or oci) and {section}.version, and that "
      "this machine can reach the chart; then run again"),
-    (("template:", "values don't meet", "schema", "error converting yaml", "cannot unmarshal"),
+    # helm 3 says `template: <file>: executing ...`; helm 4 drops the `template:` word
+    (("template:", 'executing "', "values don't meet", "schema", "error converting yaml",
+      "cannot unmarshal"),
      "the chart rejected the values",
      "correct {section}.values (the error names the key and the type the chart expects); "
      "then run again"),
@@ -210,15 +212,23 @@ async def install(helm: Helm, permit: Permit, args_without_values: list[str],
     """Run `helm upgrade --install` with the values in a private temporary file.
     `section` (the chart's key in the answers) and `namespace` make a failure's fix exact."""
     require_permit(permit)
+    code, out, err = await run_with_values(helm, args_without_values, values, on_line)
+    if code != 0:
+        raise install_failure(code, out, err, section, namespace)
+    return out
+
+
+async def run_with_values(helm: Helm, args_without_values: list[str], values: dict[str, Any],
+                          on_line: Callable[[str, str], None] | None = None,
+                          ) -> tuple[int, str, str]:
+    """Run helm with `<values.yaml>` in its arguments replaced by a private temporary file
+    holding `values` (mode 0600: values may name Secrets and hosts), removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="gpu-kata-values-") as tmp:
         path = Path(tmp) / "values.yaml"
         path.write_text(yaml.safe_dump(values, sort_keys=True))
         path.chmod(0o600)
         args = [str(path) if a == "<values.yaml>" else a for a in args_without_values]
-        code, out, err = await run_helm(helm, args, on_line)
-    if code != 0:
-        raise install_failure(code, out, err, section, namespace)
-    return out
+        return await run_helm(helm, args, on_line)
 
 
 async def uninstall(helm: Helm, permit: Permit, args: list[str],

@@ -23,6 +23,7 @@ from installer.compat import findings
 from installer.errors import Problem, UserError
 from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels, require_record
 from installer.hostplan import HostPlan, plan_host
+from installer.registry import mirror_of
 from installer.values import (
     WORKLOAD_FOR_CHOICE,
     WORKLOAD_LABEL,
@@ -127,11 +128,26 @@ def helm_install_args(release: str, source: ChartSource, version: str | None, na
     which needs every GPU node prepared, and helm 3 does not wait for it at all - the
     verify step is the real wait for both.
     """
-    args = ["upgrade", "--install", release, *chart_ref(source)]
+    args = ["upgrade", "--install", *_release_args(release, source, version, namespace),
+            "--create-namespace", "--values", values_file]
+    return [*args, "--wait", "--timeout", timeout] if wait else [*args, "--timeout", timeout]
+
+
+def helm_template_args(release: str, source: ChartSource, version: str | None, namespace: str,
+                       values_file: str) -> list[str]:
+    """`helm template` arguments that render the chart exactly as the install would (the same
+    source, version, namespace and values; hooks included, as helm renders them by default)
+    without a cluster: what `gpu-kata-installer images` reads the images from."""
+    return ["template", *_release_args(release, source, version, namespace),
+            "--values", values_file]
+
+
+def _release_args(release: str, source: ChartSource, version: str | None,
+                  namespace: str) -> list[str]:
+    args = [release, *chart_ref(source)]
     if version and not source.is_local:
         args += ["--version", version]
-    args += ["--namespace", namespace, "--create-namespace", "--values", values_file]
-    return [*args, "--wait", "--timeout", timeout] if wait else [*args, "--timeout", timeout]
+    return [*args, "--namespace", namespace]
 
 
 def _node_problems(answers: Answers, facts: Facts) -> list[Problem]:
@@ -324,17 +340,25 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
               for name in kata]
     if answers.sample.run:
         s = answers.sample
+        params: dict[str, Any] = {"image": sample_image(answers), "memory": s.memory,
+                                  "timeoutSeconds": s.timeout_seconds,
+                                  "resource": resource or "per-model", "namespace": "default"}
+        if answers.images.pull_secrets:
+            params["pullSecrets"] = list(answers.images.pull_secrets)
         # The sample must tolerate what keeps pods off the Kata nodes (a GPU pool tainted
         # nvidia.com/gpu=present:NoSchedule), or it waits Pending for a node it cannot use.
         kata_nodes = kata_nodes_of(answers, facts.cluster)
-        tolerations = tolerations_for(t for n in kata_nodes for t in n.taints)
+        if tolerations := tolerations_for(t for n in kata_nodes for t in n.taints):
+            params["tolerations"] = tolerations
         steps.append(Step("sample/cuda-vectoradd", "verify",
-                          "Run the CUDA vector-add sample in a Kata VM", "sample",
-                          {"image": s.image, "memory": s.memory, "timeoutSeconds":
-                           s.timeout_seconds, "resource": resource or "per-model",
-                           "namespace": "default",
-                           **({"tolerations": tolerations} if tolerations else {})}))
+                          "Run the CUDA vector-add sample in a Kata VM", "sample", params))
     return steps
+
+
+def sample_image(answers: Answers) -> str:
+    """The sample's image, from the private registry when the answers name one."""
+    registry = answers.images.registry
+    return mirror_of(answers.sample.image, registry) if registry else answers.sample.image
 
 
 def build_plan(answers: Answers, facts: Facts) -> Plan:
@@ -355,7 +379,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     refused = [Problem(f.path, f.text, f.fix) for f in table if f.level == "refuse"]
     if refused:
         raise UserError("these chart versions cannot run on the Kata nodes", refused)
-    kd_values = planned_kata_deploy_values(kd, kata_nodes)
+    kd_values = planned_kata_deploy_values(kd, kata_nodes, answers.images)
     op_values = gpu_operator_values(answers)
     after = _labels_after(facts, labels)
     steps = [

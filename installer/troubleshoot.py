@@ -129,7 +129,8 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
                                                          indent=2)}
     if c.answers:
         kd = planned_kata_deploy_values(c.answers.kata_deploy,
-                                        kata_nodes_of(c.answers, c.facts.cluster))
+                                        kata_nodes_of(c.answers, c.facts.cluster),
+                                        c.answers.images)
         files["values/kata-deploy.json"] = json.dumps(kd, indent=2)
         files["values/gpu-operator.json"] = json.dumps(gpu_operator_values(c.answers), indent=2)
     h = helm.find_helm(helm_kubeconfig(k.files), k.context)

@@ -12,14 +12,16 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from installer.answers import Answers, GpuOperator, KataDeploy
+from installer.answers import Answers, GpuOperator, Images, KataDeploy
 from installer.compat import kata_distribution
 from installer.facts import ClusterFacts, NodeFacts, Taint
+from installer.registry import gpu_operator_image_values, kata_deploy_image_values
 
 GPU_SHIM = "qemu-nvidia-gpu"
 WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
 WORKLOAD_FOR_CHOICE = {"kata": "vm-passthrough", "traditional": "container"}
 VALID_WORKLOADS = ("container", "vm-passthrough", "vm-vgpu")
+NO_REGISTRY = Images()  # images from the charts' own registries (records are frozen)
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -70,15 +72,18 @@ def kata_nodes_of(answers: Answers, cluster: ClusterFacts | None) -> list[NodeFa
     return [n for n in (cluster.nodes if cluster else ()) if n.name in kata]
 
 
-def planned_kata_deploy_values(kd: KataDeploy, kata_nodes: list[NodeFacts]) -> dict[str, Any]:
+def planned_kata_deploy_values(kd: KataDeploy, kata_nodes: list[NodeFacts],
+                               images: Images = NO_REGISTRY) -> dict[str, Any]:
     """kata-deploy's values for these Kata nodes: tolerating their taints, configured for
-    their distribution. The plan installs these; the support bundle shows the same."""
+    their distribution, pulling from `images.registry` when set. The plan installs these;
+    the support bundle shows the same."""
     return kata_deploy_values(kd, [t for n in kata_nodes for t in n.taints],
-                              kata_distribution(kata_nodes))
+                              kata_distribution(kata_nodes), images)
 
 
 def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = (),
-                       distribution: str | None = None) -> dict[str, Any]:
+                       distribution: str | None = None,
+                       images: Images = NO_REGISTRY) -> dict[str, Any]:
     """Values for kata-deploy: only the GPU shim on only the Kata nodes (tolerating their
     `taints`), no default RuntimeClass, no second NFD, no snapshotter set up on the hosts,
     and containerd's paths for the Kata nodes' `distribution` (k3s, rke2, k0s, microk8s keep
@@ -107,6 +112,7 @@ def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = (),
     if kd.version_tuple >= (3, 32, 0):
         # From 3.32 the chart can run as a job; pin the DaemonSet the verification expects.
         values["deploymentMode"] = "daemonset"
+    values = deep_merge(values, kata_deploy_image_values(kd.version, images))
     return deep_merge(values, kd.values)
 
 
@@ -131,6 +137,7 @@ def gpu_operator_values(answers: Answers) -> dict[str, Any]:
         "kataManager": {"enabled": False},
         "nfd": {"enabled": True, "nodefeaturerules": True},
     }
+    values = deep_merge(values, gpu_operator_image_values(op.version, answers.images))
     return deep_merge(values, op.values)
 
 

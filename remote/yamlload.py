@@ -108,6 +108,11 @@ def safe_load(text: str) -> Any:
     return SAFE_LOADER("").construct_document(nodes[0])
 
 
+def safe_load_all(text: str) -> list[Any]:
+    """Every document of a stream (helm's rendered manifests), under the rules above."""
+    return [SAFE_LOADER("").construct_document(node) for node in compose_all(text)]
+
+
 def _compose(text: str, loader_class: type) -> list[yaml.Node]:
     loader = loader_class(text)
     try:

@@ -28,18 +28,22 @@ POLL_SECONDS = 0.2
 
 
 def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "runtimeClassName": GPU_RUNTIME_CLASS,
+        "restartPolicy": "OnFailure",
+        "containers": [{"name": "cuda-vectoradd", "image": params["image"],
+                        "resources": {"limits": {resource: "1",
+                                                 "memory": params["memory"]}}}],
+    }
+    if params.get("tolerations"):  # the Kata nodes' taints (a tainted GPU pool)
+        spec["tolerations"] = params["tolerations"]
+    if params.get("pullSecrets"):  # `images.pullSecrets`: a private registry's credentials
+        spec["imagePullSecrets"] = [{"name": s} for s in params["pullSecrets"]]
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": NAME, "labels": {"app.kubernetes.io/managed-by":
                                               "gpu-kata-installer"}},
-        "spec": {
-            "runtimeClassName": GPU_RUNTIME_CLASS,
-            "restartPolicy": "OnFailure",
-            **({"tolerations": params["tolerations"]} if params.get("tolerations") else {}),
-            "containers": [{"name": "cuda-vectoradd", "image": params["image"],
-                            "resources": {"limits": {resource: "1",
-                                                     "memory": params["memory"]}}}],
-        },
+        "spec": spec,
     }
 
 

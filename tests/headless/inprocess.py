@@ -35,9 +35,14 @@ def cli_files(tmp: Path) -> dict[str, str]:
     answers = yaml.safe_load((EXAMPLES / "answers.yaml").read_text())
     answers["cluster"]["kubeconfig"] = str(tmp / "no-kubeconfig")
     (tmp / "answers.yaml").write_text(yaml.safe_dump(answers))
+    # The same, rendering the lab's stand-in charts: `images` then needs no network.
+    answers["kataDeploy"]["chart"] = {"path": str(ROOT / "tests/lab/charts/kata-deploy")}
+    answers["gpuOperator"]["chart"] = {"path": str(ROOT / "tests/lab/charts/gpu-operator")}
+    (tmp / "local-charts.yaml").write_text(yaml.safe_dump(answers))
     (tmp / "bad.yaml").write_text("apiVersion: nope\nssh: {port: many}\n")
     (tmp / "dir").mkdir()
     return {"answers": str(tmp / "answers.yaml"), "bad": str(tmp / "bad.yaml"),
+            "local-charts": str(tmp / "local-charts.yaml"),
             "facts": str(EXAMPLES / "facts.yaml"), "dir": str(tmp / "dir"),
             "missing": str(tmp / "missing.yaml"),
             "tree": str(ROOT / "tests/fixtures/hosts/gpu-vfio-ready"),

@@ -263,3 +263,67 @@ def test_a_bad_facts_file_exits_2_naming_the_file_the_path_and_the_fix(tmp_path,
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr
     assert f"error: {facts}:" in out.stderr and words in out.stderr and "fix:" in out.stderr
     assert "Traceback" not in out.stderr and "plan" not in out.stdout
+
+
+# --- `images` and the private registry (issue 18, point 10) ---
+
+def _with_images(tmp_path: Path, images: str) -> Path:
+    path = tmp_path / "a.yaml"
+    path.write_text((EXAMPLES / "answers.yaml").read_text() + images)
+    return path
+
+
+@pytest.mark.parametrize(("images", "where", "words"), [
+    ("images: {registry: 'https://registry.example.com'}\n", "images.registry",
+     "without a scheme"),
+    ("images: {registry: mirror}\n", "images.registry", "a host with a dot or a port"),
+    ("images: {registry: registry.example.com/Mirror:v1}\n", "images.registry",
+     "no tag, no trailing /"),
+    ("images: {pullSecrets: [Bad_Name]}\n", "images.pullSecrets[0]", "not a Secret name"),
+    ("images: {pullSecrets: [a, a]}\n", "images", "names a Secret twice"),
+    ("images: {mirror: registry.example.com}\n", "images.mirror", "unknown"),
+])
+def test_images_bad_registry_answers_exit_2_naming_the_key(tmp_path, images, where, words):
+    out = cli("images", "--answers", str(_with_images(tmp_path, images)))
+    assert out.returncode == 2, out.stderr
+    assert f"{where} (line " in out.stderr and words in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_images_needs_answers_and_helm_or_says_so_with_exit_2(tmp_path):
+    out = cli("images")
+    assert out.returncode == 2 and "--answers: `images` needs it" in out.stderr
+    assert "fix: add --answers FILE" in out.stderr
+    out = cli("images", "--answers", str(EXAMPLES / "answers.yaml"), "--yes")
+    assert out.returncode == 2 and "--yes: does not apply to `images`" in out.stderr
+    # No helm anywhere (an empty PATH; the interpreter runs by its full path).
+    out = cli("images", "--answers", str(EXAMPLES / "answers.yaml"),
+              env={"PATH": str(tmp_path), "GPU_KATA_HELM": ""})
+    assert out.returncode == 2 and "helm not found" in out.stderr, out.stderr
+    assert "install helm 3 or 4, or set GPU_KATA_HELM" in out.stderr
+    assert out.stdout == "" and "Traceback" not in out.stderr
+
+
+def test_dry_run_points_both_charts_and_the_sample_at_the_private_registry(tmp_path):
+    """The registry flows through the values: the plan (what --dry-run prints and the install
+    runs) carries the mirrored repositories and the pull secrets."""
+    path = _with_images(tmp_path, "images:\n  registry: registry.example.com/mirror\n"
+                                  "  pullSecrets: [mirror-pull]\n")
+    out = cli("--answers", str(path), "--facts", str(_facts(tmp_path)), "--dry-run", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    plan = next(json.loads(line)["plan"] for line in out.stdout.splitlines()
+                if json.loads(line)["kind"] == "plan")
+    steps = {s["id"]: s for s in plan["steps"]}
+    kd = steps["install/kata-deploy"]["params"]["values"]
+    op = steps["install/gpu-operator"]["params"]["values"]
+    assert kd["image"] == {"reference": "registry.example.com/mirror/kata-containers/kata-deploy"}
+    # Shown as the log shows every value under a credential-named key: masked.
+    assert kd["imagePullSecrets"] == [{"name": "***REDACTED***"}]
+    assert op["kataSandboxDevicePlugin"]["repository"] == \
+        "registry.example.com/mirror/nvidia/cloud-native"
+    assert op["operator"]["imagePullSecrets"] == ["***REDACTED***"]
+    assert op["node-feature-discovery"]["image"] == {
+        "repository": "registry.example.com/mirror/nfd/node-feature-discovery"}
+    sample = steps["sample/cuda-vectoradd"]["params"]
+    assert sample["image"].startswith("registry.example.com/mirror/nvidia/k8s/cuda-sample:")
+    assert len(sample["pullSecrets"]) == 1

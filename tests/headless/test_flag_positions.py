@@ -29,12 +29,14 @@ def value_of(flag: Flag, files: dict[str, str]) -> list[str]:
 
 def base(command: str, files: dict[str, str]) -> dict[str, list[str]]:
     """Flags that take each command past its own required ones to a run that does something
-    observable without a cluster: uninstall and the install dry-run on the recorded facts."""
+    observable without a cluster: uninstall and the install dry-run on the recorded facts,
+    `images` on the lab's stand-in charts."""
     on_facts = {"--answers": [files["answers"]], "--facts": [files["facts"]], "--dry-run": []}
     return {"uninstall": on_facts, "install": on_facts,
             "check": {"--local": [], "--host-root": [files["tree"]]},
             "troubleshoot": {"--kubeconfig": [files["missing"]]},
             "bundle": {"--kubeconfig": [files["missing"]]},
+            "images": {"--answers": [files["local-charts"]]},
             }.get(command, {})
 
 

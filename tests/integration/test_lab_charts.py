@@ -228,7 +228,7 @@ def test_gpu_operator_at_each_version_carries_that_tags_images(helm, versions, v
     docs = render_path(helm, versions["gpu-operator"][version])
     spec = named(docs, "ClusterPolicy")["cluster-policy"]["spec"]
     assert spec["validator"]["version"] == version  # defaults to the chart's appVersion
-    driver_manager = chartversions.OPERAND_IMAGES[version][0]
+    driver_manager = chartversions.IMAGE_VERSIONS[version]["vfioManager"]
     assert spec["vfioManager"]["image"] == "k8s-driver-manager"
     assert spec["vfioManager"]["driverManager"]["version"] == driver_manager
     operator = named(docs, "Deployment")["gpu-operator"]["spec"]["template"]["spec"]

@@ -141,27 +141,41 @@ def kata_deploy_values(version: str) -> dict[str, Any]:
 
 # --- GPU Operator ---------------------------------------------------------------------------
 
-# GO@<tag>: driver manager (vfio-manager and its init container), the Kata sandbox device
-# plugin, cc-manager, the KubeVirt device plugin and NFD, as each tag's values pin them.
-OPERAND_IMAGES = {
-    "v26.3.0": ("v0.10.0", "v0.0.2", "v0.3.0", "v1.5.0", "v0.18.3"),
-    "v26.3.1": ("v0.10.0", "v0.0.3", "v0.4.0", "v1.5.0", "v0.18.3"),
-    "v26.3.2": ("v0.11.0", "v0.0.3", "v0.4.0", "v1.5.0", "v0.18.3"),
-    "v26.3.3": ("v0.11.0", "v0.0.3", "v0.4.0", "v1.5.0", "v0.18.3"),
-    "v26.7.0": ("v0.12.0", "v0.0.5", "v0.4.3", "v1.6.0", "v0.19.0"),
+# GO@<tag>: each component's `version` in values.yaml (the driver manager's - vfioManager's
+# image, its init container and the driver's manager - is vfioManager's), and NFD's image tag.
+_V26_3_0 = {"driver": "580.126.20", "toolkit": "v1.19.0", "devicePlugin": "v0.19.0",
+            "dcgm": "4.5.2-1-ubuntu22.04", "dcgmExporter": "4.5.1-4.8.0-distroless",
+            "gfd": "v0.19.0", "migManager": "v0.14.0", "gds": "2.27.3", "gdrcopy": "v2.5.1",
+            "vgpuDeviceManager": "v0.4.2", "vfioManager": "v0.10.0",
+            "sandboxDevicePlugin": "v1.5.0", "kataSandboxDevicePlugin": "v0.0.2",
+            "ccManager": "v0.3.0"}
+_V26_3_1 = {**_V26_3_0, "gdrcopy": "v2.5.2", "kataSandboxDevicePlugin": "v0.0.3",
+            "ccManager": "v0.4.0"}
+_V26_3_2 = {**_V26_3_1, "toolkit": "v1.19.1", "devicePlugin": "v0.19.2", "gfd": "v0.19.2",
+            "dcgmExporter": "4.5.3-4.8.2-distroless", "migManager": "v0.14.2",
+            "vfioManager": "v0.11.0"}
+IMAGE_VERSIONS = {
+    "v26.3.0": _V26_3_0,
+    "v26.3.1": _V26_3_1,
+    "v26.3.2": _V26_3_2,
+    "v26.3.3": {**_V26_3_2, "devicePlugin": "v0.19.3", "gfd": "v0.19.3"},
+    "v26.7.0": {"driver": "595.91.07", "toolkit": "v1.20.0", "devicePlugin": "v0.20.0",
+                "dcgm": "4.6.0-1-ubuntu24.04", "dcgmExporter": "4.6.0-4.8.3-distroless",
+                "gfd": "v0.20.0", "migManager": "v0.15.0", "gds": "2.29.4", "gdrcopy": "v2.6",
+                "vgpuDeviceManager": "v0.5.0", "vfioManager": "v0.12.0",
+                "sandboxDevicePlugin": "v1.6.0", "kataSandboxDevicePlugin": "v0.0.5",
+                "ccManager": "v0.4.3"},
 }
+NFD_TAG = {"v26.7.0": "v0.19.0"}  # v0.18.3 before
 
 
 def gpu_operator_values(version: str) -> dict[str, Any]:
-    driver_manager, kata_plugin, cc, kubevirt_plugin, nfd = OPERAND_IMAGES[version]
-    out: dict[str, Any] = {
-        "vfioManager": {"version": driver_manager, "driverManager": {"version": driver_manager}},
-        "driver": {"manager": {"version": driver_manager}},
-        "kataSandboxDevicePlugin": {"version": kata_plugin},
-        "sandboxDevicePlugin": {"version": kubevirt_plugin},
-        "ccManager": {"version": cc},
-        "node-feature-discovery": {"image": {"tag": nfd}},
-    }
+    images = IMAGE_VERSIONS[version]
+    out: dict[str, Any] = {section: {"version": v} for section, v in images.items()}
+    manager = {"version": images["vfioManager"]}
+    out["vfioManager"]["driverManager"] = manager
+    out["driver"]["manager"] = dict(manager)
+    out["node-feature-discovery"] = {"image": {"tag": NFD_TAG.get(version, "v0.18.3")}}
     if version == "v26.3.0":  # GO@v26.3.0 still listed the CC-capable device IDs
         out["ccManager"]["env"] = [{"name": "CC_CAPABLE_DEVICE_IDS",
                                     "value": "0x2339,0x2331,0x2330,0x2324,0x2322,0x233d"}]

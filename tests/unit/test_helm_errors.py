@@ -16,6 +16,9 @@ TIMEOUT = ('Release "kata-deploy" does not exist. Installing it now.\n'
     ('Error: path "/nope" not found', "could not get the chart", "check kataDeploy.chart"),
     ("Error: template: kata-deploy/templates/x.yaml:21:20: error calling index",
      "rejected the values", "correct kataDeploy.values"),
+    ('Error: kata-deploy/templates/x.yaml:3:33\n  executing "kata-deploy/templates/x.yaml" '
+     "at <$nfd.image.repository>:\n    can't evaluate field repository in type interface {}",
+     "rejected the values", "correct kataDeploy.values"),  # helm 4's words for the same
     (TIMEOUT, "did not become ready", "raise kataDeploy.timeout"),
     ("Error: something new", "helm's own error", "fix the cause and run again"),
 ])

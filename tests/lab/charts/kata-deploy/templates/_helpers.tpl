@@ -30,8 +30,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{/* A reference with a digest (`@sha256:...`) is used as it is, as in the real chart. */}}
 {{- define "kata-deploy.image" -}}
+{{- if contains "@" .Values.image.reference -}}
+{{ .Values.image.reference }}
+{{- else -}}
 {{ .Values.image.reference }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
+{{/* The real chart's rule: the reference alone with a digest or an empty tag. */}}
+{{- define "kata-deploy.kubectlImage" -}}
+{{- $tag := .Values.kubectlImage.tag | toString -}}
+{{- if or (contains "@" .Values.kubectlImage.reference) (eq $tag "") -}}
+{{ .Values.kubectlImage.reference }}
+{{- else -}}
+{{ .Values.kubectlImage.reference }}:{{ $tag }}
+{{- end -}}
 {{- end -}}
 
 {{/* Where the distribution keeps containerd's configuration (the real helper's choice). */}}
