@@ -317,7 +317,7 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
               "timeoutSeconds": seconds(op.timeout)}),
     ]
     steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
-                   "verify-host", {"node": name, "target": _ssh_target(
+                   "verify-host", {"node": name, "resource": resource, "target": _ssh_target(
                        answers, name, facts.cluster.node(name) if facts.cluster else None)},
                    side_by_side=True)
               for name in kata]
