@@ -327,7 +327,7 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
                           "Run the CUDA vector-add sample in a Kata VM", "sample",
                           {"image": s.image, "memory": s.memory, "timeoutSeconds":
                            s.timeout_seconds, "resource": resource or "per-model",
-                           "namespace": "default"}))
+                           "namespace": "default", "nodes": kata}))
     return steps
 
 
