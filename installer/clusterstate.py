@@ -37,7 +37,8 @@ def pod_info(k: kube.Kube, pod: dict[str, Any],
     if wants_log(r):
         tail = tuple(kube.log_tail(k, r.namespace, r.name, LOG_TAIL, r.init_container))
     return PodInfo(r.namespace, r.name, r.node, r.phase, r.labels, r.runtime_class,
-                   r.waiting_reason, r.restarts, tail, r.unschedulable, r.init_container)
+                   r.waiting_reason, r.restarts, tail, r.unschedulable, r.init_container,
+                   r.requests, r.overhead)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from installer.apierrors import ReadError
+from installer.devplugin import PGPU, gpu_resources
 from installer.facts import WORKLOAD_LABEL, NodeFacts, ReleaseFacts
 from installer.values import VALID_WORKLOADS
 from installer.verify import CC_READY_LABEL, DRIVER_LABEL, GPU_RUNTIME_CLASS, PodInfo
@@ -252,6 +253,11 @@ def rule_cc_blocks_scheduling(state: State) -> list[Finding]:
     return out
 
 
+def _gpus(n: NodeFacts) -> dict[str, int]:
+    """A node's GPU resources: nvidia.com/pgpu, or the per-model names (installer.devplugin)."""
+    return {**gpu_resources(n.allocatable, PGPU), **gpu_resources(n.allocatable, None)}
+
+
 def rule_insufficient_gpus(state: State) -> list[Finding]:
     events = _events(state, r"Insufficient nvidia\.com/")
     if not events:
@@ -260,17 +266,58 @@ def rule_insufficient_gpus(state: State) -> list[Finding]:
     if not kata:
         cause = f"no node is labelled {WORKLOAD_LABEL}=vm-passthrough"
         fix = "choose kata for your GPU nodes in the wizard (or label them) and run again"
-    elif all(int(n.allocatable.get("nvidia.com/pgpu", "0") or 0) == 0 for n in kata):
-        cause = ("the Kata nodes advertise no nvidia.com/pgpu: operands not running or GPUs "
-                 "not bound to vfio-pci")
+    elif not any(_gpus(n) for n in kata):
+        cause = ("the Kata nodes advertise no nvidia.com/pgpu (nor a per-model GPU resource): "
+                 "operands not running or GPUs not bound to vfio-pci")
         fix = "see the operand pods below and the host checks; the wizard's host fixes bind GPUs"
     else:
         cause = "every passthrough GPU is already in use"
         fix = "wait for GPU pods to finish, or add GPU nodes"
-    evidence = _ev(events) + [f"node {n.name} allocatable nvidia.com/pgpu="
-                              f"{n.allocatable.get('nvidia.com/pgpu', '0')}" for n in kata]
+    evidence = _ev(events) + [f"node {n.name} allocatable " + (", ".join(
+        f"{r}={c}" for r, c in _gpus(n).items()) or f"{PGPU}=0") for n in kata]
     return [Finding("insufficient-pgpu", "pods Pending: Insufficient nvidia.com/pgpu", cause,
                     tuple(evidence), fix, 84)]
+
+
+def rule_kata_overhead(state: State) -> list[Finding]:
+    """Kata GPU pods Pending for memory or CPU: the scheduler adds the RuntimeClass's overhead
+    (kata-deploy's chart: 10240Mi and one CPU per pod, for the VM) to the pod's own requests,
+    so "Insufficient memory" on a node with more free memory than the pod asks for is the
+    overhead's doing - a cause the message itself never names."""
+    rx = re.compile(r"Insufficient (memory|cpu)\b", re.IGNORECASE)
+    hits = []
+    for p in _gpu_pods_blocked(state):
+        events = [e for e in state.events if e.object == f"Pod/{p.name}"
+                  and e.namespace == p.namespace and rx.search(e.message)]
+        lacking = {m.lower() for m in rx.findall(p.pending_message)}
+        lacking |= {m.lower() for e in events for m in rx.findall(e.message)}
+        if lacking:
+            hits.append((p, sorted(lacking), events))
+    if not hits:
+        return []
+    lacking = sorted({r for _, rs, _ in hits for r in rs})
+    overhead = next((p.overhead for p, _, _ in hits if p.overhead), {})
+    added = ", ".join(f"{r} {v}" for r, v in sorted(overhead.items()))
+    evidence: list[str] = []
+    for p, _, events in hits[:3]:
+        own = ", ".join(f"{r} {v}" for r, v in sorted(p.requests.items())) or "none"
+        evidence += [f"pod {p.namespace}/{p.name} Pending: {p.pending_message}" if
+                     p.pending_message else f"pod {p.namespace}/{p.name} Pending",
+                     *_ev(events[:1]),
+                     f"pod {p.namespace}/{p.name} requests {own}; overhead "
+                     f"{', '.join(f'{r} {v}' for r, v in sorted(p.overhead.items())) or 'none'}"]
+    evidence += [f"node {n.name} allocatable " + ", ".join(
+        f"{r} {n.allocatable.get(r, '?')}" for r in lacking) for n in _kata_nodes(state)[:5]]
+    cause = (f"no Kata node has room for the pod's requests plus the {GPU_RUNTIME_CLASS} "
+             f"RuntimeClass overhead ({added}), which the scheduler adds to every pod of that "
+             "class for its VM" if overhead else
+             f"no Kata node has the {' and '.join(lacking)} the pod requests")
+    return [Finding("kata-overhead-no-room",
+                    f"Kata GPU pod Pending: Insufficient {' and '.join(lacking)}", cause,
+                    tuple(evidence),
+                    "free " + " and ".join(lacking) + " on a Kata node (other pods' requests), "
+                    "lower the pod's own requests by what the overhead takes, or add Kata "
+                    "nodes with more room", 83)]
 
 
 def rule_iommu(state: State) -> list[Finding]:
@@ -383,7 +430,8 @@ def rule_crashing_operands(state: State) -> list[Finding]:
 
 RULES: tuple[Rule, ...] = (
     rule_invalid_workload_label, rule_sandbox_mode, rule_runtime_class_missing, rule_host_driver,
-    rule_podresources_gate, rule_cc_blocks_scheduling, rule_insufficient_gpus, rule_iommu,
+    rule_podresources_gate, rule_cc_blocks_scheduling, rule_insufficient_gpus,
+    rule_kata_overhead, rule_iommu,
     rule_nvswitch, rule_runtime_timeout, rule_stale_runtime, rule_two_nfd, rule_consumer_gpu,
     rule_nothing_labelled, rule_operator_missing, rule_crashing_operands,
 )

@@ -334,7 +334,7 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
               "timeoutSeconds": seconds(op.timeout)}),
     ]
     steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
-                   "verify-host", {"node": name, "target": _ssh_target(
+                   "verify-host", {"node": name, "resource": resource, "target": _ssh_target(
                        answers, name, facts.cluster.node(name) if facts.cluster else None)},
                    side_by_side=True)
               for name in kata]
@@ -342,7 +342,8 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
         s = answers.sample
         params: dict[str, Any] = {"image": sample_image(answers), "memory": s.memory,
                                   "timeoutSeconds": s.timeout_seconds,
-                                  "resource": resource or "per-model", "namespace": "default"}
+                                  "resource": resource or "per-model", "namespace": "default",
+                                  "nodes": kata}
         if answers.images.pull_secrets:
             params["pullSecrets"] = list(answers.images.pull_secrets)
         # The sample must tolerate what keeps pods off the Kata nodes (a GPU pool tainted

@@ -13,8 +13,10 @@ first (vfio-pci-validation, k8s-driver-manager), where containerStatuses say not
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from installer.capacity import format_quantity, pod_requests
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class PodReading:
     runtime_class: str | None
     containers: tuple[str, ...]
     init_container: str = ""  # the init container the pod is held in ("" once all finished)
+    # What the scheduler counts: the containers' requests and the RuntimeClass's overhead
+    # (spec.overhead, set at admission), as the API server has them.
+    requests: dict[str, str] = field(default_factory=dict)
+    overhead: dict[str, str] = field(default_factory=dict)
 
 
 def _state_reason(statuses: list[dict[str, Any]], state: str) -> str:
@@ -81,7 +87,16 @@ def read_pod(pod: dict[str, Any]) -> PodReading:
         waiting_reason=waiting, unschedulable=(scheduled or {}).get("message") or "",
         unschedulable_reason=(scheduled or {}).get("reason") or "",
         labels=dict(meta.get("labels") or {}), runtime_class=spec.get("runtimeClassName"),
-        containers=containers, init_container=init_container)
+        containers=containers, init_container=init_container,
+        requests=_requests(spec), overhead=dict(spec.get("overhead") or {}))
+
+
+def _requests(spec: dict[str, Any]) -> dict[str, str]:
+    """The pod's own requests as the scheduler sums them (overhead apart), for messages."""
+    try:
+        return {r: format_quantity(r, v) for r, v in pod_requests(spec, overhead={}).items()}
+    except ValueError:  # the API server validates quantities; a hand-made pod may not
+        return {}
 
 
 def list_pods(kube: Any, namespace: str | None = None, **query: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from installer.devplugin import gpu_resources
 from installer.facts import KATA_RUNTIME_LABEL, WORKLOAD_LABEL
 from installer.values import VALID_WORKLOADS
 
@@ -43,6 +44,8 @@ class PodInfo:
     log_tail: tuple[str, ...] = ()  # fetched for failing pods only
     pending_message: str = ""  # the PodScheduled condition's message while unschedulable
     init_container: str = ""  # the init container it is held in; its log is the tail's
+    requests: dict[str, str] = field(default_factory=dict)  # its own, as the scheduler sums
+    overhead: dict[str, str] = field(default_factory=dict)  # its RuntimeClass's, spec.overhead
 
 
 @dataclass(frozen=True)
@@ -210,16 +213,13 @@ def gpu_operator_verdict(snapshot: Snapshot, nodes: list[str], resource: str | N
                            f"{GPU_RUNTIME_CLASS} RuntimeClass schedules only on false - the "
                            "cc-manager is missing, or the GPUs are in confidential-computing mode",
                            "set gpuOperator.ccMode: off, or check the nvidia-cc-manager pod"))
-        alloc = snapshot.node_allocatable.get(node, {})
-        if resource:
-            have = int(alloc.get(resource, "0") or 0)
-        else:
-            have = sum(int(v) for k, v in alloc.items() if k.startswith("nvidia.com/")
-                       and k not in ("nvidia.com/gpu",) and v.isascii() and v.isdigit())
-        if have <= 0:
-            missing.append(f"node {node}: allocatable {resource or 'per-model GPU resource'} > 0")
-            causes.append((2, f"node {node} advertises no {resource or 'GPU resource'}: its GPUs "
-                           "are not bound to vfio-pci or the device plugin is not running",
+        # Per-model naming: a GPU model's name, not an alias (nvidia.com/pgpu left from an
+        # earlier install, nvidia.com/nvswitch) nor another plugin's resource.
+        if not gpu_resources(snapshot.node_allocatable.get(node, {}), resource):
+            what = resource or "per-model GPU resource (nvidia.com/<MODEL>)"
+            missing.append(f"node {node}: allocatable {what} > 0")
+            causes.append((2, f"node {node} advertises no {what}: its GPUs are not bound to "
+                           "vfio-pci or the device plugin is not running",
                            "check the host (vfio-pci binding, IOMMU) and the operand pods"))
     if not missing:
         return Verdict(True)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class GpuModel:
     device_id: str  # 4 lowercase hex digits, vendor 10de implied
-    name: str  # pci.ids name, e.g. "GH100 [H100 SXM5 80GB]"
+    # pci.ids name, e.g. "GH100 [H100 SXM5 80GB]": the Kata device plugin's per-model resource
+    # is made from it (installer.devplugin.model_class), so it must be the database's text.
+    name: str
     short: str  # e.g. "H100 SXM5 80GB"
     consumer: bool = False
     cc: bool = False
@@ -49,7 +51,10 @@ _MODELS = [
     # Hopper
     GpuModel("2330", "GH100 [H100 SXM5 80GB]", "H100 SXM5 80GB", cc=True),
     GpuModel("2331", "GH100 [H100 PCIe]", "H100 PCIe", cc=True),
-    GpuModel("2321", "GH100 [H100 NVL]", "H100 NVL", cc=True),
+    # Sold as H100 NVL; the PCI ID database (and so the device plugin's per-model resource
+    # nvidia.com/GH100_H100L_94GB) says H100L 94GB: go-nvlib pciids/default_pci.ids as
+    # vendored in sandbox-device-plugin v0.0.2 - v0.0.5.
+    GpuModel("2321", "GH100 [H100L 94GB]", "H100 NVL", cc=True),
     GpuModel("2324", "GH100 [H800]", "H800", cc=True),
     GpuModel("2335", "GH100 [H200 SXM 141GB]", "H200 SXM 141GB", cc=True),
     GpuModel("233b", "GH100 [H200 NVL]", "H200 NVL", cc=True),

@@ -105,6 +105,9 @@ done
 for x in "$R"var/run/cdi/* "$R"run/cdi/* "$R"etc/cdi/*; do
   [ -f "$x" ] && printf '@cdi %s\n' "${x#"$R"}"
 done
+# The Kata sandbox device plugin's own specs, whole (a few hundred bytes each): verification
+# checks that they list every GPU's IOMMU group.
+emit_glob 'var/run/cdi/nvidia.com-*.yaml'
 for x in "$R"run/nvidia/validations/*; do
   [ -e "$x" ] && printf '@validation %s\n' "${x##*/}"
 done

@@ -1,7 +1,13 @@
-"""Verify step: over SSH, the node's GPUs sit on vfio-pci and the CDI spec exists."""
+"""Verify step: over SSH, the node's GPUs sit on vfio-pci and the CDI spec of the resource the
+node advertises lists them (installer.devplugin says which spec that is)."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+from installer import kube
+from installer.devplugin import PGPU, check_specs, expected_classes
 from installer.engine import Context
 from installer.errors import StepFailed
 from installer.facts import Facts
@@ -13,7 +19,18 @@ from remote.probe import probe_command
 from remote.ssh import run_on_hosts
 
 VFIO_DRIVERS = ("vfio-pci", "nvgrace_gpu_vfio_pci")
-CDI_SPEC = "var/run/cdi/nvidia.com-pgpu.yaml"
+
+
+def _allocatable(k: kube.Kube | None, node: str) -> dict[str, Any] | None:
+    """The node's allocatable as the API server has it now; None when it cannot be read (the
+    host's GPU models then name the specs)."""
+    if k is None:
+        return None
+    try:
+        return dict((k.get_json(f"/api/v1/nodes/{node}").get("status") or {})
+                    .get("allocatable") or {})
+    except kube.ApiError:
+        return None
 
 
 async def verify_host(ctx: Context, step: Step, facts: Facts) -> str:
@@ -32,9 +49,12 @@ async def verify_host(ctx: Context, step: Step, facts: Facts) -> str:
         raise StepFailed(f"{t.name}: GPUs not on vfio-pci: {', '.join(wrong)}",
                          cause="a host driver holds them, or the vfio manager has not run",
                          fix="apply the vfio-bind host fix (or check nvidia-vfio-manager)")
-    specs = [s for s in host.cdi_specs if s.endswith("nvidia.com-pgpu.yaml")]
-    if not specs:
-        raise StepFailed(f"{t.name}: no CDI spec /{CDI_SPEC}",
-                         cause="the Kata sandbox device plugin has not written it",
-                         fix="check the nvidia-kata-sandbox-device-plugin pod on the node")
-    return f"{len(host.gpus)} GPU(s) on vfio-pci, CDI spec present"
+    # A plan from before per-model naming was verified had no resource: pgpu was all it knew.
+    resource = step.params.get("resource", PGPU)
+    node = step.params.get("node", t.name)
+    alloc = None if resource else await asyncio.to_thread(
+        _allocatable, ctx.services.get("kube"), node)
+    verdict = check_specs(host, expected_classes(resource, alloc, host.gpus), t.name)
+    if not verdict.ok:
+        raise StepFailed(verdict.message, cause=verdict.cause, fix=verdict.fix)
+    return f"{len(host.gpus)} GPU(s) on vfio-pci, {verdict.message}"

@@ -155,3 +155,34 @@ def test_what_the_api_refused_is_a_finding_before_the_rules_and_never_no_problem
     out = capsys.readouterr().out
     assert "No problem found" not in out
     assert "symptom: namespace gpu-operator: cannot list pods (HTTP 403 Forbidden)" in out
+
+
+def test_a_kata_gpu_pod_pending_for_memory_names_the_runtime_class_overhead():
+    pending = PodInfo("default", "cuda-vectoradd-kata", None, "Pending",
+                      runtime_class="kata-qemu-nvidia-gpu",
+                      pending_message="0/4 nodes are available: 2 Insufficient memory, "
+                      "2 node(s) didn't match Pod's node affinity/selector.",
+                      requests={"memory": "16Gi", "nvidia.com/pgpu": "1"},
+                      overhead={"cpu": "1", "memory": "10240Mi"})
+    state = replace(healthy(), nodes=(replace(healthy().nodes[0], allocatable={
+        "nvidia.com/pgpu": "1", "memory": "20Gi", "cpu": "64"}),), pods=(pending,))
+    finding = top(state)
+    assert finding.rule == "kata-overhead-no-room"
+    assert "Insufficient memory" in finding.symptom
+    assert "overhead (cpu 1, memory 10240Mi)" in finding.cause
+    assert any("requests memory 16Gi" in e for e in finding.evidence)
+    assert "node gpu-1 allocatable memory 20Gi" in finding.evidence
+    # a plain pod Pending for memory is not the Kata overhead's doing
+    plain = replace(pending, runtime_class=None)
+    assert not [f for f in diagnose(replace(state, pods=(plain,)))
+                if f.rule == "kata-overhead-no-room"]
+
+
+def test_insufficient_gpus_knows_per_model_names():
+    event = EventInfo("default", "Pod/cuda", "FailedScheduling",
+                      "0/4 nodes are available: 1 Insufficient nvidia.com/GH100_H100_SXM5_80GB.")
+    state = replace(healthy(), events=(event,), nodes=(replace(
+        healthy().nodes[0], allocatable={"nvidia.com/GH100_H100_SXM5_80GB": "2"}),))
+    finding = next(f for f in diagnose(state) if f.rule == "insufficient-pgpu")
+    assert finding.cause == "every passthrough GPU is already in use"
+    assert "node gpu-1 allocatable nvidia.com/GH100_H100_SXM5_80GB=2" in finding.evidence

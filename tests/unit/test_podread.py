@@ -42,3 +42,13 @@ def test_an_init_container_that_failed_shows_its_reason():
 def test_once_every_init_container_finished_the_main_container_speaks():
     r = read_pod(pod(DONE, DONE, main={"waiting": {"reason": "CrashLoopBackOff"}}))
     assert (r.reason, r.init_container) == ("CrashLoopBackOff", "")
+
+
+def test_requests_and_the_admitted_overhead_are_read_apart():
+    p = pod()
+    p["spec"]["containers"][0]["resources"] = {"limits": {"memory": "16Gi",
+                                                          "nvidia.com/pgpu": "1"}}
+    p["spec"]["overhead"] = {"memory": "10240Mi", "cpu": "1"}
+    r = read_pod(p)
+    assert r.requests == {"memory": "16Gi", "nvidia.com/pgpu": "1"}
+    assert r.overhead == {"memory": "10240Mi", "cpu": "1"}

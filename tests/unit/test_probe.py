@@ -37,6 +37,8 @@ def test_specific_facts():
     assert f.iommu_groups["20"] == ["0000:1b:00.0"] and f.vfio_dev_nodes == ["20", "40", "vfio"]
     assert f.cpu_flags == ["ept", "tme", "vmx"] and f.tdx is False and f.sev_snp is None
     assert f.cdi_specs == ["var/run/cdi/nvidia.com-pgpu.yaml"]
+    # the device plugin's specs are read whole: verification checks the groups they list
+    assert "kind: nvidia.com/pgpu" in f.files["var/run/cdi/nvidia.com-pgpu.yaml"]
     amd = probe_local(OURS / "amd-iommu")
     assert amd.os_family == "rhel" and amd.cpu_vendor == "AuthenticAMD" and "svm" in amd.cpu_flags
     hgx = probe_local(OURS / "hgx-nvswitch")

@@ -163,3 +163,12 @@ def test_an_operand_waiting_in_an_init_container_says_what_it_waits_for():
         log_tail=("waiting for vfio-pci driver ...",)))
     v = gpu_operator_verdict(snap, NODES, "nvidia.com/pgpu")
     assert "held in init container vfio-pci-validation: waiting for vfio-pci driver" in v.cause
+
+
+def test_per_model_needs_a_model_not_an_alias_or_a_switch():
+    """pgpu left at 0 from an earlier install, NVSwitches on their own alias: no GPU model."""
+    alloc = {"nvidia.com/pgpu": "0", "nvidia.com/nvswitch": "4", "nvidia.com/gpu": "0"}
+    v = gpu_operator_verdict(replace(ready_snapshot(), node_allocatable={"gpu-1": alloc}),
+                             NODES, None)
+    assert not v.done
+    assert "node gpu-1: allocatable per-model GPU resource (nvidia.com/<MODEL>) > 0" in v.missing

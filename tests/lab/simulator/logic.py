@@ -515,12 +515,12 @@ def vfio_manager(host: HostState, node: str = "") -> Outcome:
     return Outcome(True, tuple(logs), bind_vfio=tuple(binds))
 
 
-def resource_names(
-    host: HostState, cfg: PolicyConfig, gpus: tuple[PciDevice, ...]
-) -> dict[str, int]:
-    """nvidia.com/pgpu (or the alias / per-model names) for the kata sandbox device plugin."""
+def gpu_classes(cfg: PolicyConfig, gpus: tuple[PciDevice, ...]) -> dict[str, list[PciDevice]]:
+    """The classes the kata sandbox device plugin sorts GPUs into: `pgpu` (P_GPU_ALIAS unset),
+    the alias, or with P_GPU_ALIAS="" one per model (cmd/main.go, createDevicePlugins in
+    pkg/device_plugin/device_plugin.go@v0.0.5)."""
     env = cfg.env
-    out: dict[str, int] = {}
+    out: dict[str, list[PciDevice]] = {}
     for gpu in gpus:
         if "P_GPU_ALIAS" not in env:
             name = "pgpu"
@@ -528,26 +528,32 @@ def resource_names(
             name = gpu_model(gpu)
         else:
             name = env["P_GPU_ALIAS"]
-        out[f"nvidia.com/{name}"] = out.get(f"nvidia.com/{name}", 0) + 1
+        out.setdefault(name, []).append(gpu)
     return out
 
 
-def cdi_spec(
-    resources: Mapping[str, int], gpus: tuple[PciDevice, ...], groups: Mapping[str, str]
-) -> str:
-    """A CDI spec in the shape the kata sandbox device plugin writes (one device per GPU)."""
-    kind = next(iter(resources), "nvidia.com/pgpu")
-    lines = ['cdiVersion: "0.7.0"', f"kind: {kind}", "devices:"]
-    for i, gpu in enumerate(gpus):
-        group = groups.get(gpu.bdf, gpu.iommu_group or str(i))
+def resource_names(
+    host: HostState, cfg: PolicyConfig, gpus: tuple[PciDevice, ...]
+) -> dict[str, int]:
+    """nvidia.com/pgpu (or the alias / per-model names) for the kata sandbox device plugin."""
+    return {f"nvidia.com/{c}": len(members) for c, members in gpu_classes(cfg, gpus).items()}
+
+
+def cdi_spec(cls: str, gpus: list[PciDevice]) -> str:
+    """The CDI spec the kata sandbox device plugin writes for one class: cdiVersion 0.5.0,
+    kind nvidia.com/<class>, one device per IOMMU group named by the group, with the legacy
+    VFIO device nodes (generateCDISpecForClass, pkg/device_plugin/cdi.go@v0.0.5; a host
+    without /dev/iommu, as the lab's hosts are)."""
+    lines = ['cdiVersion: "0.5.0"', f"kind: nvidia.com/{cls}", "devices:"]
+    groups = sorted({g.iommu_group or "" for g in gpus}, key=lambda g: (len(g), g))
+    for group in groups:
         lines += [
-            f'- name: "{i}"',
+            f'- name: "{group}"',
             "  containerEdits:",
             "    deviceNodes:",
+            "    - path: /dev/vfio/vfio",
             f"    - path: /dev/vfio/{group}",
-            f'  annotations:\n    bdf: "{gpu.bdf}"',
         ]
-    lines += ["containerEdits:", "  deviceNodes:", "  - path: /dev/vfio/vfio"]
     return "\n".join(lines) + "\n"
 
 
@@ -565,19 +571,17 @@ def kata_device_plugin(host: HostState, cfg: PolicyConfig) -> Outcome:
     ]
     if not gpus:
         return Outcome(True, (*logs, "No devices found. Waiting indefinitely."))
+    classes = gpu_classes(cfg, gpus)
+    files = []
+    for cls, members in classes.items():
+        # One spec per class, the CDI library's vendor-class name (cdi.go@v0.0.5).
+        path = f"var/run/cdi/nvidia.com-{cls}.yaml"
+        logs.append(f"Generated CDI spec: nvidia.com-{cls} with {len(members)} devices")
+        files.append((path, cdi_spec(cls, members)))
     res = resource_names(host, cfg, gpus)
     for name, count in res.items():
         logs.append(f"Registered device plugin for '{name}' with Kubelet ({count} device(s))")
-    kind = next(iter(res)).removeprefix("nvidia.com/")
-    path = f"var/run/cdi/nvidia.com-{kind}.yaml"
-    logs.append(f"Wrote CDI spec /{path}")
-    groups = {g.bdf: g.iommu_group or "" for g in gpus}
-    return Outcome(
-        True,
-        tuple(logs),
-        resources=tuple(res.items()),
-        files=((path, cdi_spec(res, gpus, groups)),),
-    )
+    return Outcome(True, tuple(logs), resources=tuple(res.items()), files=tuple(files))
 
 
 def kubevirt_device_plugin(host: HostState) -> Outcome:
