@@ -16,11 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-import yaml
-
 from installer.checknames import CHECK_NAMES, expand_ignore
 from remote.hostfacts import HostFacts, PciDevice
-from remote.yamlload import safe_load
+from remote.kubelet import KubeletSettings, evidence_lines, layout_evidence, read_settings
 
 Status = Literal["pass", "warn", "fail", "skip"]
 Severity = Literal["fail", "warn"]
@@ -60,6 +58,9 @@ class NodeInfo:
 
     kubelet_version: str | None = None
     container_runtime: str | None = None
+    # k8s, k3s, rke2, k0s or microk8s (installer.facts.distribution_of): where the kubelet
+    # keeps its settings; None lets the host's own files tell.
+    distribution: str | None = None
 
 
 def parse_version(v: str | None) -> tuple[int, int] | None:
@@ -396,34 +397,41 @@ def check_consumer_gpu(f: HostFacts, node: NodeInfo | None) -> CheckResult:
                        [_dev_ev(d) for d in f.gpus])
 
 
-def _kubelet(f: HostFacts) -> tuple[dict | None, str | None]:
-    if f.kubelet_config is None:
-        return None, None
-    try:
-        data = safe_load(f.kubelet_config)
-    except yaml.YAMLError as e:
-        return None, f"{f.kubelet_config_path}: not valid YAML: {str(e).splitlines()[0]}"
-    if not isinstance(data, dict):
-        return None, f"{f.kubelet_config_path}: not a mapping"
-    return data, None
+def _settings(f: HostFacts, node: NodeInfo | None) -> KubeletSettings:
+    """The kubelet's settings in the layout of the node's distribution (the cluster's word),
+    else of the host's own files."""
+    return read_settings(f, node.distribution if node else None)
 
 
 def check_kubelet_gate(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "kubelet-podresources-gate", "fail"
-    path = f.kubelet_config_path
+    s = _settings(f, node)
+    lay = s.layout
+    path = s.shown
     ver = parse_version(node.kubelet_version if node else None)
     ev = [f"node kubeletVersion: {node.kubelet_version}"] if node and node.kubelet_version \
         else ["node kubeletVersion: unknown (no cluster node info)"]
-    data, err = _kubelet(f)
-    remedy = (f"Set `featureGates: {{{GATE}: true}}` in {path} (under the existing "
-              "featureGates map; fix `kubelet-gate`) and `systemctl restart kubelet`.")
-    if err:
-        return CheckResult(name, "warn", sev, err, [*ev, err], "Fix the kubelet config file.")
-    gates = (data or {}).get("featureGates") or {}
-    gate = gates.get(GATE) if isinstance(gates, dict) else None
-    if data is not None:
-        ev += _lines(f, path, lambda ln: ln.startswith("featureGates") or GATE in ln)
-        if not any(GATE in e or "featureGates" in e for e in ev):
+    ev += layout_evidence(s)
+    if lay.no_fix:
+        remedy = (f"The kubelet-gate fix does not set it on {lay.distribution} ({lay.no_fix}). "
+                  "By hand: " + lay.how_to_set(f"featureGates: {{{GATE}: true}}",
+                                               f"--feature-gates={GATE}=true")
+                  + ("; k0s also takes it in spec.featureGates with components: [kubelet]"
+                     if lay.distribution == "k0s" else "") + ".")
+    elif lay.args:
+        remedy = (f"Add `--feature-gates={GATE}=true` to /{lay.args} (or extend its "
+                  "--feature-gates line; fix `kubelet-gate`) and restart kubelite "
+                  f"(`{' '.join(lay.restart)}`).")
+    else:
+        remedy = (f"Set `featureGates: {{{GATE}: true}}` in {path} (under the existing "
+                  "featureGates map; fix `kubelet-gate`) and `systemctl restart kubelet`.")
+    if s.error:
+        return CheckResult(name, "warn", sev, s.error, [*ev, s.error],
+                           "Fix the kubelet config file.")
+    gate = s.feature_gates().get(GATE)
+    if s.found:
+        ev += evidence_lines(f, s, "featureGates", "feature-gates", GATE)
+        if not any(GATE in e or "featureGates" in e or "feature-gates" in e for e in ev):
             ev.append(f"{path}: no featureGates")
     else:
         ev.append(f"{path}: not found")
@@ -435,14 +443,18 @@ def check_kubelet_gate(f: HostFacts, node: NodeInfo | None) -> CheckResult:
         return CheckResult(name, "pass", sev,
                            f"kubelet {node.kubelet_version}: {GATE} is on by default from 1.34",
                            ev)
-    if data is None:
+    if lay.distribution == "k0s" and s.found:
+        ev.append("k0s passes spec.featureGates to the kubelet as flags, which its config "
+                  "file does not show")
+    if not s.found:
         if ver is None:
             return CheckResult(name, "skip", sev,
                                f"no kubelet config at {path} and no node info", ev)
         return CheckResult(name, "warn", sev,
                            f"kubelet {node.kubelet_version} needs {GATE}, but {path} was not "
                            "found to check it", ev,
-                           f"Find this kubelet's config file and set {GATE}: true there.")
+                           f"Find this kubelet's config file and set {GATE}: true there."
+                           if lay.distribution == "k8s" else remedy)
     if ver is None:
         return CheckResult(name, "warn", sev,
                            f"{GATE} not set and the kubelet version is unknown (needed below "
@@ -454,25 +466,29 @@ def check_kubelet_gate(f: HostFacts, node: NodeInfo | None) -> CheckResult:
 
 def check_kubelet_timeout(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "kubelet-runtime-timeout", "warn"
-    path = f.kubelet_config_path
-    data, err = _kubelet(f)
-    if err:
-        return CheckResult(name, "skip", sev, err, [err])
-    if data is None:
+    s = _settings(f, node)
+    path = s.shown
+    if s.error:
+        return CheckResult(name, "skip", sev, s.error, [s.error])
+    if not s.found:
         return CheckResult(name, "skip", sev, f"no kubelet config at {path}",
                            [f"{path}: not found"])
-    raw = data.get("runtimeRequestTimeout")
-    ev = _lines(f, path, lambda ln: ln.startswith("runtimeRequestTimeout")) or \
-        [f"{path}: no runtimeRequestTimeout (kubelet default 2m0s)"]
+    got = s.setting("runtimeRequestTimeout", "--runtime-request-timeout")
+    raw = got[0] if got else None
+    ev = layout_evidence(s) + (
+        evidence_lines(f, s, "runtimeRequestTimeout", "--runtime-request-timeout") or
+        [f"{path}: no runtimeRequestTimeout (kubelet default 2m0s)"])
     secs = parse_duration(str(raw)) if raw is not None else None
     eff = secs if secs else KUBELET_DEFAULT_RUNTIME_TIMEOUT_S
-    remedy = ("Set `runtimeRequestTimeout: 20m` in the kubelet config and restart kubelet: the "
-              "first Kata GPU pod pulls its image inside the VM and can exceed the default.")
+    how = s.layout.how_to_set("runtimeRequestTimeout: 20m", "--runtime-request-timeout=20m")
+    remedy = (f"Raise it to 20m: {how}. The first Kata GPU pod pulls its image inside the VM "
+              "and can exceed the default.")
     if raw is not None and secs is None:
         return CheckResult(name, "warn", sev, f"runtimeRequestTimeout {raw!r} not understood",
                            ev, remedy)
     if eff < RECOMMENDED_RUNTIME_TIMEOUT_S:
-        shown = f"{raw} (kubelet default 2m0s)" if not secs else str(raw)
+        shown = f"{'unset' if raw is None else raw} (kubelet default 2m0s)" if not secs \
+            else str(raw)
         return CheckResult(name, "warn", sev,
                            f"runtimeRequestTimeout {shown} < 20m", ev, remedy)
     return CheckResult(name, "pass", sev, f"runtimeRequestTimeout {raw}", ev)
@@ -493,10 +509,10 @@ def check_container_runtime(f: HostFacts, node: NodeInfo | None) -> CheckResult:
                                                     else "absent"))
     if f.crio_socket:
         ev.append("crio.sock: present")
-    data, _ = _kubelet(f)
-    endpoint = (data or {}).get("containerRuntimeEndpoint")
-    if endpoint:
-        ev.append(f"{f.kubelet_config_path}: containerRuntimeEndpoint: {endpoint}")
+    got = _settings(f, node).setting("containerRuntimeEndpoint", "--container-runtime-endpoint")
+    endpoint = got[0] if got else None
+    if got and endpoint:
+        ev.append(f"{got[1]}: containerRuntimeEndpoint: {endpoint}")
     if (endpoint and "crio" in str(endpoint)) or (f.crio_socket and not
                                                    (f.containerd_config or f.containerd_socket)):
         return CheckResult(name, "fail", sev, "CRI-O found, not containerd", ev, remedy)

@@ -205,13 +205,17 @@ def rule_podresources_gate(state: State) -> list[Finding]:
     if not events and not hits:
         return []
     nodes = sorted({n for n, _ in hits})
+    # The host check's remedy says where this node's kubelet keeps the gate (and whether
+    # the fix can set it there: not on k0s, k3s or RKE2).
+    by_hand = [c.remedy for _, c in hits if "The kubelet-gate fix does not" in c.remedy]
     return [Finding("kubelet-podresources-gate",
                     "GPU pod stuck in ContainerCreating: 'PodResources API Get method disabled'",
                     "the kubelet is older than 1.34 and its KubeletPodResourcesGet feature gate "
                     f"is off{' on ' + ', '.join(nodes) if nodes else ''}",
                     tuple(_ev(events) + _check_ev(hits)),
-                    "wizard: Host fixes -> kubelet feature gate (adds KubeletPodResourcesGet: "
-                    "true under featureGates and restarts the kubelet)",
+                    by_hand[0] if by_hand else
+                    "wizard: Host fixes -> kubelet feature gate (sets KubeletPodResourcesGet: "
+                    "true where the node's kubelet reads it and restarts the kubelet)",
                     88 if events else 60)]
 
 
@@ -305,11 +309,14 @@ def rule_runtime_timeout(state: State) -> list[Finding]:
     hits = _check(state, "kubelet-runtime-timeout", ("fail", "warn"))
     if not events:
         return []
+    # The host check's remedy names this node's own kubelet settings (k0s, MicroK8s, ...).
     return [Finding("kubelet-runtime-timeout", "'create container timeout' after ~20 minutes",
                     "the kubelet's runtimeRequestTimeout is too short for a Kata VM pulling a "
                     "large image", tuple(_ev(events) + _check_ev(hits)),
-                    "set runtimeRequestTimeout: 20m in /var/lib/kubelet/config.yaml and restart "
-                    "the kubelet", 72 if hits else 58)]
+                    hits[0][1].remedy if hits and hits[0][1].remedy else
+                    "set runtimeRequestTimeout: 20m in /var/lib/kubelet/config.yaml (where "
+                    "kubeadm keeps it; k0s, MicroK8s, k3s and RKE2 keep it elsewhere) and "
+                    "restart the kubelet", 72 if hits else 58)]
 
 
 def rule_stale_runtime(state: State) -> list[Finding]:

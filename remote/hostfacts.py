@@ -112,6 +112,8 @@ class HostFacts:
     vfio_available: bool = False
     vfio_builtin: bool = False
     vfio_evidence: list[str] = field(default_factory=list)
+    # Folders that mark a Kubernetes distribution's install (remote.kubelet.MARKER_PATHS).
+    markers: list[str] = field(default_factory=list)
     pci_drivers: list[str] = field(default_factory=list)
     vfio_dev_nodes: list[str] = field(default_factory=list)
     cdi_specs: list[str] = field(default_factory=list)

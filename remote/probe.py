@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from remote.hostfacts import VIRT_FLAGS, HostFacts, PciDevice
+from remote.kubelet import MARKER_PATHS
 
 PROBE_SCRIPT: str = resources.files("remote").joinpath("probe.sh").read_text()
 
@@ -231,6 +232,7 @@ def parse_probe(output: bytes | str) -> HostFacts:
         vfio_ev += [f"modules.builtin: {ln}" for ln in builtin_lines]
     vfio_available = bool(vfio_ev)
 
+
     return HostFacts(
         hostname=hostname,
         host_root=root,
@@ -260,6 +262,7 @@ def parse_probe(output: bytes | str) -> HostFacts:
         vfio_available=vfio_available,
         vfio_builtin=builtin,
         vfio_evidence=vfio_ev,
+        markers=[p for p in MARKER_PATHS if p in exists],
         pci_drivers=sorted(drivers),
         vfio_dev_nodes=sorted(vfio_nodes),
         cdi_specs=sorted(cdi),

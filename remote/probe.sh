@@ -83,7 +83,14 @@ emit_glob 'etc/default/grub.d/*.cfg'
 emit_glob 'etc/modprobe.d/*.conf'
 emit_glob 'etc/modules-load.d/*.conf'
 emit etc/modules
+# The kubelet's settings where each distribution keeps them (remote/kubelet.py): kubeadm,
+# k0s (v1.33+, then up to v1.32), MicroK8s's flags file, k3s and RKE2 drop-in folders.
 emit var/lib/kubelet/config.yaml
+emit run/k0s/kubelet/config.yaml
+emit var/lib/k0s/kubelet-config.yaml
+emit var/snap/microk8s/current/args/kubelet
+emit_glob 'var/lib/rancher/k3s/agent/etc/kubelet.conf.d/*.conf'
+emit_glob 'var/lib/rancher/rke2/agent/etc/kubelet.conf.d/*.conf'
 emit sys/module/kvm_intel/parameters/tdx
 emit sys/module/kvm_amd/parameters/sev
 emit sys/module/kvm_amd/parameters/sev_snp
@@ -92,7 +99,8 @@ emit_glob 'boot/loader/entries/*.conf'
 
 for p in dev/kvm dev/vfio/vfio sys/module/vfio_pci sys/module/vfio sys/kernel/iommu_groups \
          etc/containerd/config.toml run/containerd/containerd.sock \
-         var/run/crio/crio.sock run/crio/crio.sock sys/firmware/efi; do
+         var/run/crio/crio.sock run/crio/crio.sock sys/firmware/efi \
+         var/snap/microk8s var/lib/k0s var/lib/rancher/rke2 var/lib/rancher/k3s; do
   [ -e "$R$p" ] && printf '@exists %s\n' "$p"
 done
 
@@ -150,4 +158,5 @@ for d in "$R"sys/bus/pci/devices/*; do
   link driver "$d/driver"
   link iommu_group "$d/iommu_group"
 done
+
 printf '@done\n'

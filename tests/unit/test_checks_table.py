@@ -179,6 +179,39 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
         "kubelet-runtime-timeout": ("warn", "0s"),
         "container-runtime": ("pass", "containerd"),
     },
+    "k0s-worker": {
+        "cpu-virtualization": ("pass", "vmx"),
+        "iommu-enabled": ("pass", "4 groups"),
+        "iommu-group-isolation": ("pass", "GPU alone in group 20"),
+        "gpus-present": ("pass", "H100"),
+        "host-nvidia-driver": ("pass", "vfio-pci"),
+        "nouveau": ("pass", "blacklisted"),
+        "vfio-available": ("pass", "loaded"),
+        "nvswitch": ("pass", "none"),
+        "cc-host": ("pass", "tdx=N"),
+        "consumer-gpu": ("pass", "H100"),
+        "kubelet-podresources-gate": ("warn", "k0s's run/k0s/kubelet/config.yaml has no gate "
+                                      "(the leftover var/lib/kubelet/config.yaml is not read); "
+                                      "version unknown"),
+        "kubelet-runtime-timeout": ("warn", "no runtimeRequestTimeout in k0s's config: 2m"),
+        "container-runtime": ("pass", "containerRuntimeEndpoint unix:///run/k0s/containerd.sock"),
+    },
+    "microk8s-node": {
+        "cpu-virtualization": ("pass", "vmx"),
+        "iommu-enabled": ("pass", "4 groups"),
+        "iommu-group-isolation": ("pass", "L40S alone in group 31"),
+        "gpus-present": ("pass", "L40S"),
+        "host-nvidia-driver": ("pass", "vfio-pci"),
+        "nouveau": ("pass", "blacklisted"),
+        "vfio-available": ("pass", "loaded"),
+        "nvswitch": ("pass", "none"),
+        "cc-host": ("pass", "tdx=N"),
+        "consumer-gpu": ("pass", "L40S"),
+        "kubelet-podresources-gate": ("warn", "args/kubelet has no --feature-gates; version "
+                                      "unknown"),
+        "kubelet-runtime-timeout": ("warn", "no --runtime-request-timeout: 2m"),
+        "container-runtime": ("pass", "--container-runtime-endpoint .../containerd.sock"),
+    },
     # captured from a real 2-vCPU AMD EPYC VM (flattened link files)
     "plain-vm": {
         "cpu-virtualization": ("warn", "dev/kvm present, no svm flag: nested/paravirtual KVM"),

@@ -155,3 +155,21 @@ def test_what_the_api_refused_is_a_finding_before_the_rules_and_never_no_problem
     out = capsys.readouterr().out
     assert "No problem found" not in out
     assert "symptom: namespace gpu-operator: cannot list pods (HTTP 403 Forbidden)" in out
+
+
+def _host_checks(tree: str, node=None):
+    from installer.checks import run_checks
+    from remote.probe import probe_local
+    from tests.fixtures.trees import OURS
+    return tuple(CheckView(r.name, r.status, tuple(r.evidence), r.remedy)
+                 for r in run_checks(probe_local(OURS / tree), node))
+
+
+def test_the_gate_finding_says_where_a_k0s_node_sets_it():
+    from installer.checks import NodeInfo
+    checks = _host_checks("k0s-worker", NodeInfo("v1.33.4+k0s", None, "k0s"))
+    state = replace(healthy(), host_checks={"k0s-1": checks}, events=(EventInfo(
+        "default", "Pod/cuda", "Failed", "PodResources API Get method disabled"),))
+    f = top(state)
+    assert f.rule == "kubelet-podresources-gate" and "spec.featureGates" in f.fix
+    assert "run/k0s/kubelet/config.yaml" in "\n".join(f.evidence)

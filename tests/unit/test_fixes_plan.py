@@ -52,6 +52,8 @@ EXPECTED_PLANS = {
                          "kubelet-gate", "reboot"], ["vfio-bind"]),
     "rhel-iommu-off": (["iommu-cmdline", "nouveau-blacklist", "nvidia-driver-off",
                         "kubelet-gate", "reboot"], ["vfio-bind"]),
+    "k0s-worker": ([], ["kubelet-gate"]),  # k0s rewrites its kubelet config: by hand
+    "microk8s-node": (["kubelet-gate"], []),
 }
 
 
@@ -83,7 +85,8 @@ def test_previews_are_exact():
 
 
 @pytest.mark.parametrize("tree", ["gpu-host-driver", "rhel-iommu-off", "kubelet-no-gate",
-                                  "hgx-nvswitch", "cc-host", "cloud-gpu-guest", "amd-iommu"])
+                                  "hgx-nvswitch", "cc-host", "cloud-gpu-guest", "amd-iommu",
+                                  "microk8s-node"])
 def test_apply_twice_equals_once_undo_restores_dry_run_touches_nothing(tree, tmp_path):
     root = copy(tree, tmp_path)
     s0 = snap(root)
