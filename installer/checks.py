@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from installer.checknames import CHECK_NAMES, expand_ignore
-from remote.hostfacts import HostFacts, PciDevice
+from remote.hostfacts import NVGRACE, HostFacts, PciDevice
 from remote.kubelet import KubeletSettings, evidence_lines, layout_evidence, read_settings
 
 Status = Literal["pass", "warn", "fail", "skip"]
@@ -113,8 +113,26 @@ def _iommu_arg(facts: HostFacts) -> str:
 
 # ----------------------------------------------------------------------------- checks
 
+def _arm64_virtualization(f: HostFacts) -> CheckResult:
+    """arm64 has no vmx/svm flag: KVM works when the kernel was booted at EL2 (hypervisor
+    mode), which /dev/kvm shows."""
+    name, sev = "cpu-virtualization", "fail"
+    ev = [f"architecture: {f.arch}"]
+    ev += _lines(f, "proc/cpuinfo", lambda ln: ln.startswith(("CPU implementer", "CPU part")))
+    ev.append("dev/kvm: " + ("present" if f.kvm_present else "absent"))
+    if f.kvm_present:
+        return CheckResult(name, "pass", sev, "arm64 with /dev/kvm (KVM needs no CPU flag on "
+                           "arm64; the kernel runs at EL2)", ev)
+    return CheckResult(name, "fail", sev, "arm64 host without /dev/kvm", ev,
+                       "KVM on arm64 needs the kernel booted at EL2: check `dmesg | grep -i kvm` "
+                       "for 'Hyp mode initialized', enable virtualization in the firmware, and "
+                       "use a kernel with KVM built in.")
+
+
 def check_cpu_virtualization(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "cpu-virtualization", "fail"
+    if f.arch == "aarch64":
+        return _arm64_virtualization(f)
     ev: list[str] = []
     hw = [x for x in ("vmx", "svm") if x in f.cpu_flags]
     if "proc/cpuinfo" in f.files:
@@ -161,6 +179,13 @@ def check_iommu_enabled(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     if n:
         return CheckResult(name, "pass", sev, f"IOMMU active: {n} groups"
                            + (f" ({' '.join(args)})" if args else ""), ev)
+    if f.arch == "aarch64":
+        return CheckResult(
+            name, "fail", sev, "IOMMU off: no IOMMU groups (arm64: the SMMU is described by "
+            "the firmware; no kernel argument turns it on)", ev,
+            "Enable the SMMU in the firmware setup (Grace systems ship with it on), make sure "
+            "no iommu.passthrough or arm-smmu disable argument is on the command line, and "
+            "check `dmesg | grep -i smmu`.")
     if any(a in ("intel_iommu=on", "amd_iommu=on") for a in args):
         return CheckResult(
             name, "fail", sev,
@@ -258,7 +283,9 @@ def check_host_nvidia_driver(f: HostFacts, node: NodeInfo | None) -> CheckResult
         ev += _lines(f, "proc/modules", lambda ln: ln.split()[:1] and
                      ln.split()[0] in mods)
     remedy = ("Kata passes GPUs to the VM through VFIO; a host driver holding them blocks "
-              "that. Bind the GPUs to vfio-pci (fix `vfio-bind`, or let the GPU Operator's "
+              "that. Bind the GPUs to vfio-pci" + (f" ({NVGRACE} for Grace GPUs)"
+                                                    if f.grace_gpus else "") +
+              " (fix `vfio-bind`, or let the GPU Operator's "
               "vfio-manager do it) and keep the host driver from claiming them at boot "
               "(uninstall the NVIDIA driver, or keep vfio-pci ids= with softdep as the fix "
               "writes). Then `lsmod | grep nvidia` should be empty.")
@@ -317,10 +344,27 @@ def check_nouveau(f: HostFacts, node: NodeInfo | None) -> CheckResult:
 
 def check_vfio_available(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "vfio-available", "fail"
-    if f.vfio_available:
+    grace = f.grace_gpus
+    if f.vfio_available or (grace and f.nvgrace_available):
         how = "built into the kernel" if f.vfio_builtin else (
             "loaded" if f.modules and "vfio_pci" in f.modules else "available as a module")
-        return CheckResult(name, "pass", sev, f"vfio-pci {how}", list(f.vfio_evidence))
+        summary = f"vfio-pci {how}" if f.vfio_available else "vfio-pci not found"
+        ev = list(f.vfio_evidence)
+        if not grace:
+            return CheckResult(name, "pass", sev, summary, ev)
+        ev += [_dev_ev(d) for d in grace] + list(f.nvgrace_evidence)
+        if f.nvgrace_available:
+            gwhat = "loaded" if f.modules and NVGRACE in f.modules else "available"
+            return CheckResult(name, "pass", sev,
+                               f"{summary}; {NVGRACE} {gwhat} for {len(grace)} Grace GPU(s)", ev)
+        ev.append(f"{NVGRACE}: not loaded, no module file, not built in")
+        return CheckResult(
+            name, "warn", sev, f"{summary}, but {len(grace)} Grace GPU(s) need {NVGRACE}, "
+            "which this kernel lacks", ev,
+            f"A Grace GPU's memory is reached through the CPU, not a PCI BAR; {NVGRACE} (the "
+            "kernel's vfio variant for GH200/GB200/GB300) hands it to the VM, vfio-pci alone "
+            "does not. Use a kernel built with CONFIG_NVGRACE_GPU_VFIO_PCI (NVIDIA's Grace "
+            "kernels, or a mainline kernel new enough for these device IDs).")
     ev = ["proc/modules: " + ("no vfio_pci" if f.modules is not None else "absent"),
           "sys/module/vfio_pci: absent",
           f"lib/modules/{f.kernel or '<kernel>'}/kernel/drivers/vfio/pci/vfio-pci.ko*: not found"]
@@ -337,7 +381,7 @@ def check_nvswitch(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     if not sw:
         return CheckResult(name, "pass", sev, "no NVSwitch (class 0x0680) on this host")
     ev = [_dev_ev(d) for d in sw]
-    off = [d for d in sw if d.driver != "vfio-pci"]
+    off = [d for d in sw if not d.on_vfio]
     if off:
         return CheckResult(
             name, "warn", sev,

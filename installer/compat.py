@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from installer.facts import NodeFacts, containerd_version_of, distribution_of, kubelet_root_of
 from installer.versions import (
@@ -21,6 +22,7 @@ from installer.versions import (
     KATA_DEPLOY_VERSIONS,
     version_tuple,
 )
+from remote.hostfacts import NVGRACE, HostFacts
 from remote.kubelet import DEFAULT_ROOT
 
 
@@ -116,6 +118,29 @@ def _kubelet_root_rows(gpu_operator: str | None, nodes: list[NodeFacts]) -> list
         "advertise no GPUs",
         f"make {PLUGIN_DIR} the kubelet's <root>/device-plugins on those nodes (a bind mount) "
         "before installing, or choose Kata nodes with the default kubelet root")]
+
+
+def host_findings(gpu_operator: str | None, kata_hosts: dict[str, Any]) -> list[Finding]:
+    """Rows that depend on what the Kata hosts hold (their probed HostFacts; a host that
+    could not be probed is skipped): Grace GPUs on nvgrace_gpu_vfio_pci, which the GPU
+    Operator's vfio-manager chooses and its validator accepts, but its kata sandbox device
+    plugin does not advertise (pkg/device_plugin/device_plugin.go createIommuDeviceMap
+    skips any driver but vfio-pci, sandbox-device-plugin v0.0.2 - v0.0.5 = GPU Operator
+    v26.3.0 - v26.7.0)."""
+    op = version_tuple(gpu_operator)
+    if not op or op > LAST_KNOWN_OPERATOR:
+        return []
+    grace = sorted(name for name, h in kata_hosts.items()
+                   if isinstance(h, HostFacts) and h.nvgrace_available and h.grace_gpus)
+    if not grace:
+        return []
+    return [Finding(
+        "warn", "nodes",
+        f"{', '.join(grace)}: Grace GPUs go to {NVGRACE} (the GPU Operator's vfio-manager "
+        f"picks it, its validator accepts it), but GPU Operator {gpu_operator}'s kata sandbox "
+        "device plugin advertises only GPUs on vfio-pci: those GPUs get no nvidia.com/pgpu",
+        "expect no Kata GPU capacity on those nodes with this GPU Operator; check a newer "
+        "sandbox device plugin release for nvgrace_gpu_vfio_pci support")]
 
 
 def _kata_deploy_rows(kd: tuple[int, int, int], nodes: list[NodeFacts]) -> list[Finding]:

@@ -19,7 +19,7 @@ from installer.chart_effects import (
     kata_deploy_effects,
     untolerated_taints,
 )
-from installer.compat import findings
+from installer.compat import findings, host_findings
 from installer.errors import Problem, UserError
 from installer.facts import (
     STATE_CONFIGMAP,
@@ -371,6 +371,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     nodes = facts.cluster.nodes if facts.cluster else ()
     kata_nodes = kata_nodes_of(answers, facts.cluster)
     table = findings(kd.version, op.version, kata_nodes)
+    table += host_findings(op.version, {n: facts.hosts.get(n) for n in kata})
     refused = [Problem(f.path, f.text, f.fix) for f in table if f.level == "refuse"]
     if refused:
         raise UserError("these chart versions cannot run on the Kata nodes", refused)

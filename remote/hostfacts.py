@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from remote import gpu_models
 
 NVIDIA = "10de"
+VFIO_PCI = "vfio-pci"
+# The vfio variant driver of Grace superchip GPUs (sysfs driver name = module name).
+NVGRACE = "nvgrace_gpu_vfio_pci"
+# Drivers that hand a device to a VM. The GPU Operator's sandbox validator accepts exactly
+# these (cmd/nvidia-validator/main.go VfioPCI.runValidation, v26.3.0 - v26.7.0).
+VFIO_DRIVERS: tuple[str, ...] = (VFIO_PCI, NVGRACE)
 
 # CPU flags that matter for virtualization and confidential computing; the rest of the
 # (long) flags line is not kept.
@@ -55,6 +61,16 @@ class PciDevice:
     def is_nvswitch(self) -> bool:
         """NVIDIA "other bridge" (0x0680xx): the NVSwitches of an HGX board."""
         return self.is_nvidia and self.class_code[:4] == "0680"
+
+    @property
+    def is_grace(self) -> bool:
+        """A Grace superchip's GPU (GH200, GB200, GB300): nvgrace_gpu_vfio_pci's devices."""
+        return self.is_nvidia and self.device in gpu_models.GRACE_IDS
+
+    @property
+    def on_vfio(self) -> bool:
+        """Bound to a driver that passes it to a VM (vfio-pci or the Grace variant)."""
+        return self.driver in VFIO_DRIVERS
 
     @property
     def is_bridge(self) -> bool:
@@ -112,6 +128,11 @@ class HostFacts:
     vfio_available: bool = False
     vfio_builtin: bool = False
     vfio_evidence: list[str] = field(default_factory=list)
+    # nvgrace_gpu_vfio_pci: loaded, registered, shipped as a module or built in (looked for
+    # only on hosts with Grace GPUs), with what showed it.
+    nvgrace_available: bool = False
+    nvgrace_evidence: list[str] = field(default_factory=list)
+    arch: str = ""  # x86_64, aarch64, ... ("" when neither the kernel nor cpuinfo says)
     # Folders that mark a Kubernetes distribution's install (remote.kubelet.MARKER_PATHS).
     markers: list[str] = field(default_factory=list)
     pci_drivers: list[str] = field(default_factory=list)
@@ -137,6 +158,16 @@ class HostFacts:
     @property
     def nvswitches(self) -> list[PciDevice]:
         return [d for d in self.devices if d.is_nvswitch]
+
+    @property
+    def grace_gpus(self) -> list[PciDevice]:
+        return [d for d in self.gpus if d.is_grace]
+
+    def vfio_driver_for(self, dev: PciDevice) -> str:
+        """The driver that should hold `dev` for passthrough, as the GPU Operator's
+        vfio-manager chooses it: the Grace variant for a Grace GPU when the kernel has it
+        (its modules.alias entry matches closer than vfio-pci's), vfio-pci otherwise."""
+        return NVGRACE if dev.is_grace and self.nvgrace_available else VFIO_PCI
 
     @property
     def cmdline_args(self) -> list[str]:

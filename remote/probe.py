@@ -227,11 +227,22 @@ def parse_probe(output: bytes | str) -> HostFacts:
         vfio_ev.append("sys/bus/pci/drivers/vfio-pci exists")
     ko = sorted(p for p in exists if "/vfio-pci.ko" in p)
     vfio_ev += [f"{p} exists" for p in ko]
-    if builtin_lines:
+    vfio_builtin_lines = [ln for ln in builtin_lines if ln.endswith("/vfio-pci.ko")]
+    if vfio_builtin_lines:
         builtin = True
-        vfio_ev += [f"modules.builtin: {ln}" for ln in builtin_lines]
+        vfio_ev += [f"modules.builtin: {ln}" for ln in vfio_builtin_lines]
     vfio_available = bool(vfio_ev)
 
+    grace_ev: list[str] = []
+    if "nvgrace_gpu_vfio_pci" in mods:
+        grace_ev.append("proc/modules: nvgrace_gpu_vfio_pci loaded")
+    if "nvgrace_gpu_vfio_pci" in drivers:
+        grace_ev.append("sys/bus/pci/drivers/nvgrace_gpu_vfio_pci exists")
+    if "sys/module/nvgrace_gpu_vfio_pci" in exists and "nvgrace_gpu_vfio_pci" not in mods:
+        grace_ev.append("sys/module/nvgrace_gpu_vfio_pci exists")
+    grace_ev += [f"{p} exists" for p in sorted(exists) if "/nvgrace-gpu-vfio-pci.ko" in p]
+    grace_ev += [f"modules.builtin: {ln}" for ln in builtin_lines
+                 if ln.endswith("/nvgrace-gpu-vfio-pci.ko")]
 
     return HostFacts(
         hostname=hostname,
@@ -262,6 +273,9 @@ def parse_probe(output: bytes | str) -> HostFacts:
         vfio_available=vfio_available,
         vfio_builtin=builtin,
         vfio_evidence=vfio_ev,
+        nvgrace_available=bool(grace_ev),
+        nvgrace_evidence=grace_ev,
+        arch=_arch(files, cpu),
         markers=[p for p in MARKER_PATHS if p in exists],
         pci_drivers=sorted(drivers),
         vfio_dev_nodes=sorted(vfio_nodes),
@@ -278,6 +292,19 @@ def parse_probe(output: bytes | str) -> HostFacts:
         unreadable=unreadable,
         complete=done,
     )
+
+
+def _arch(files: dict[str, str], cpu: dict[str, str]) -> str:
+    """The machine architecture: the kernel's `kernel.arch` sysctl where it has one, else the
+    shape of the first cpuinfo block (x86 names a vendor_id, arm64 a "CPU architecture")."""
+    arch = (files.get("proc/sys/kernel/arch") or "").strip()
+    if arch:
+        return arch
+    if "vendor_id" in cpu:
+        return "x86_64"
+    if cpu.get("CPU architecture") == "8":
+        return "aarch64"
+    return ""
 
 
 def _gkey(g: str) -> tuple[int, str]:

@@ -3,6 +3,7 @@ each verdict with the reason a reviewer can check against the tree's files."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,21 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
         "kubelet-runtime-timeout": ("warn", "0s"),
         "container-runtime": ("pass", "containerd"),
     },
+    "grace-gh200": {
+        "cpu-virtualization": ("pass", "arm64 (kernel.arch aarch64, no vmx/svm flag) with dev/kvm"),
+        "iommu-enabled": ("pass", "2 groups"),
+        "iommu-group-isolation": ("pass", "GH200 alone in group 9"),
+        "gpus-present": ("pass", "10de:2342 GH200 on nvgrace_gpu_vfio_pci"),
+        "host-nvidia-driver": ("pass", "nvgrace_gpu_vfio_pci is a vfio driver, no nvidia module"),
+        "nouveau": ("pass", "blacklisted"),
+        "vfio-available": ("pass", "vfio_pci and nvgrace_gpu_vfio_pci in proc/modules"),
+        "nvswitch": ("pass", "none"),
+        "cc-host": ("pass", "no kvm_intel/kvm_amd parameters on arm64"),
+        "consumer-gpu": ("pass", "GH200"),
+        "kubelet-podresources-gate": ("pass", "gate true"),
+        "kubelet-runtime-timeout": ("pass", "20m0s"),
+        "container-runtime": ("pass", "containerd"),
+    },
     "k0s-worker": {
         "cpu-virtualization": ("pass", "vmx"),
         "iommu-enabled": ("pass", "4 groups"),
@@ -295,3 +311,28 @@ def test_ignored_checks_keep_their_result_but_do_not_block():
     assert all(x.ignored for x in run_checks(facts, ignore=frozenset({"all"})))
     with pytest.raises(ValueError, match="unknown check"):
         run_checks(facts, ignore=frozenset({"iommu-isolation"}))
+
+
+def test_a_grace_gpu_without_its_vfio_variant_is_warned_of():
+    facts = probe_local(OURS / "grace-gh200")
+    bare = replace(facts, nvgrace_available=False, nvgrace_evidence=[],
+                   devices=[replace(d, driver=None) for d in facts.devices])
+    r = {x.name: x for x in run_checks(bare)}
+    assert r["vfio-available"].status == "warn"
+    assert "1 Grace GPU(s) need nvgrace_gpu_vfio_pci" in r["vfio-available"].summary
+    assert "CONFIG_NVGRACE_GPU_VFIO_PCI" in r["vfio-available"].remedy
+    on_nvidia = replace(facts, devices=[replace(d, driver="nvidia") if d.is_gpu else d
+                                        for d in facts.devices])
+    drv = {x.name: x for x in run_checks(on_nvidia)}["host-nvidia-driver"]
+    assert drv.status == "fail" and "nvgrace_gpu_vfio_pci for Grace GPUs" in drv.remedy
+
+
+def test_arm64_without_kvm_or_iommu_says_what_arm64_needs():
+    facts = probe_local(OURS / "grace-gh200")
+    off = replace(facts, kvm_present=False, iommu_groups={}, iommu_groups_dir=True)
+    r = {x.name: x for x in run_checks(off)}
+    assert r["cpu-virtualization"].status == "fail"
+    assert "EL2" in r["cpu-virtualization"].remedy
+    assert "CPU part\t: 0xd4f" in "\n".join(r["cpu-virtualization"].evidence)
+    assert r["iommu-enabled"].status == "fail" and "SMMU" in r["iommu-enabled"].remedy
+    assert "intel_iommu" not in r["iommu-enabled"].remedy

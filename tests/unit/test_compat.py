@@ -122,3 +122,17 @@ def test_a_moved_kubelet_root_is_warned_of_for_the_kata_device_plugin():
     # the default root, or an operator this table was not read from: nothing to say
     assert not [f for f in findings("4.1.0", "v26.7.0", [node()]) if "kubelet" in f.text]
     assert not [f for f in findings("4.1.0", "v26.9.0", nodes) if "device plugin" in f.text]
+
+
+def test_grace_gpus_on_their_vfio_variant_get_no_pgpu_from_the_known_plugins():
+    from installer.compat import host_findings
+    from installer.hostplan import ProbeFailure
+    from remote.probe import probe_local
+    from tests.fixtures.trees import OURS
+    hosts = {"gh": probe_local(OURS / "grace-gh200"), "x86": probe_local(OURS / "gpu-vfio-ready"),
+             "down": ProbeFailure("timeout", "no answer")}
+    (row,) = host_findings("v26.7.0", hosts)
+    assert row.level == "warn" and row.text.startswith("gh: Grace GPUs go to nvgrace_gpu_vfio_pci")
+    assert "advertises only GPUs on vfio-pci" in row.text
+    assert host_findings("v26.9.0", hosts) == []  # not read from that version's sources
+    assert host_findings("v26.7.0", {"x86": hosts["x86"]}) == []

@@ -270,3 +270,16 @@ def test_each_kata_host_check_carries_the_nodes_kubernetes_side(tmp_path):
                for w in plan.warnings)
     kd = next(c for c in plan.changes if c.target.endswith("/kata-deploy"))
     assert kd.detail["values"]["k8sDistribution"] == "k0s"
+
+
+def test_a_grace_kata_node_is_planned_without_fixes_and_warned_of_the_device_plugin(tmp_path):
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    facts = _recorded(tmp_path, lambda t: t.replace(
+        "gpu-node-1: {tree: ../../tests/fixtures/hosts/gpu-vfio-ready}",
+        "gpu-node-1: {tree: ../../tests/fixtures/hosts/grace-gh200}"))
+    plan = build_plan(answers, facts)
+    assert not [s for s in plan.steps if s.id.startswith("fix/gpu-node-1/")]
+    checks = next(s for s in plan.steps if s.id == "check/gpu-node-1").params["checks"]
+    assert {r["name"]: r["status"] for r in checks}["vfio-available"] == "pass"
+    assert any(w.startswith("gpu-node-1: Grace GPUs go to nvgrace_gpu_vfio_pci")
+               for w in plan.warnings)
