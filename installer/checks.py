@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from installer.checknames import CHECK_NAMES, expand_ignore
-from remote.hostfacts import NVGRACE, HostFacts, PciDevice
+from remote.hostfacts import NVGRACE, FabricManager, HostFacts, PciDevice
 from remote.kubelet import KubeletSettings, evidence_lines, layout_evidence, read_settings
 
 Status = Literal["pass", "warn", "fail", "skip"]
@@ -375,6 +375,16 @@ def check_vfio_available(f: HostFacts, node: NodeInfo | None) -> CheckResult:
                        f"Install {pkg}, or use a kernel built with CONFIG_VFIO_PCI.")
 
 
+def _fabric_manager_ev(fm: FabricManager) -> list[str]:
+    ev = [f"{u}: present" for u in fm.units]
+    ev += [f"{e}: enabled at boot" for e in fm.enabled]
+    ev += ["etc/systemd/system/nvidia-fabricmanager.service -> /dev/null: masked"] \
+        if fm.masked else []
+    ev += [f"{fm.binary}: present"] if fm.binary else []
+    ev += [f"proc/{p}/comm: nv-fabricmanage (running)" for p in fm.pids]
+    return ev or ["nvidia-fabricmanager: no unit, binary or process on the host"]
+
+
 def check_nvswitch(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "nvswitch", "warn"
     sw = f.nvswitches
@@ -382,14 +392,33 @@ def check_nvswitch(f: HostFacts, node: NodeInfo | None) -> CheckResult:
         return CheckResult(name, "pass", sev, "no NVSwitch (class 0x0680) on this host")
     ev = [_dev_ev(d) for d in sw]
     off = [d for d in sw if not d.on_vfio]
+    fm = f.fabric_manager
+    problems, remedies = [], []
+    if fm is not None:
+        ev += _fabric_manager_ev(fm)
+        if fm.pids:
+            problems.append("the host's nvidia-fabricmanager is running")
+        elif fm.enabled and not fm.masked:
+            problems.append("nvidia-fabricmanager is enabled on the host")
+        if fm.pids or (fm.enabled and not fm.masked):
+            remedies.append(
+                "With Kata, Fabric Manager runs inside the guest (kata's NVIDIA GPU guest image "
+                "ships nv-fabricmanager); on the host it needs the host driver and holds the "
+                "NVSwitches, so they cannot be passed through. Stop and disable it: "
+                "`systemctl disable --now nvidia-fabricmanager` (or `systemctl mask` it), and "
+                "keep the host NVIDIA driver off (fix `nvidia-driver-off`).")
     if off:
-        return CheckResult(
-            name, "warn", sev,
-            f"{len(sw)} NVSwitch(es), {len(off)} not on vfio-pci", ev,
+        problems.append(f"{len(off)} not on vfio-pci")
+        remedies.append(
             "On HGX boards multi-GPU pods need every GPU and NVSwitch in the VM (else CUDA "
             "error 802). Bind the NVSwitches to vfio-pci (fix `vfio-bind` includes them) and "
             "set BIND_NVSWITCHES=true on the GPU Operator's vfio-manager.")
-    return CheckResult(name, "pass", sev, f"{len(sw)} NVSwitch(es), all on vfio-pci", ev)
+    if problems:
+        return CheckResult(name, "warn", sev, f"{len(sw)} NVSwitch(es): " + "; ".join(problems),
+                           ev, " ".join(remedies))
+    return CheckResult(name, "pass", sev, f"{len(sw)} NVSwitch(es), all on vfio-pci"
+                       + ("; host fabric manager not enabled" if fm is not None and fm.present
+                          else ""), ev)
 
 
 def check_cc_host(f: HostFacts, node: NodeInfo | None) -> CheckResult:

@@ -304,6 +304,28 @@ def rule_nvswitch(state: State) -> list[Finding]:
                     "the vfio manager bind NVSwitches (BIND_NVSWITCHES=true)", 80)]
 
 
+def rule_host_fabric_manager(state: State) -> list[Finding]:
+    """The host's own Fabric Manager (the nvswitch check's evidence): with Kata it belongs in
+    the guest; on the host it holds the NVSwitches through the host driver."""
+    out = []
+    logs = _log_lines(state, r"error 802|cudaErrorSystemNotReady")
+    for node, c in _check(state, "nvswitch", ("warn", "fail")):
+        fm = [e for e in c.evidence if "(running)" in e or "enabled at boot" in e]
+        if not fm:
+            continue
+        running = any("(running)" in e for e in fm)
+        out.append(Finding(
+            "host-fabric-manager", "multi-GPU Kata pods fail with CUDA error 802, or the "
+            "NVSwitches never reach vfio-pci",
+            f"nvidia-fabricmanager {'runs' if running else 'is enabled'} on host {node}: "
+            "it holds the NVSwitches through the host driver, while Kata runs Fabric Manager "
+            "inside the guest", tuple(f"host {node}: {e}" for e in fm) + tuple(logs[:2]),
+            "on the host: systemctl disable --now nvidia-fabricmanager (or mask it), keep the "
+            "host NVIDIA driver off, then let the vfio manager bind the NVSwitches "
+            "(BIND_NVSWITCHES=true)", 83 if running or logs else 58))
+    return out
+
+
 def rule_runtime_timeout(state: State) -> list[Finding]:
     events = _events(state, r"create container timeout|context deadline exceeded")
     hits = _check(state, "kubelet-runtime-timeout", ("fail", "warn"))
@@ -390,7 +412,8 @@ def rule_crashing_operands(state: State) -> list[Finding]:
 RULES: tuple[Rule, ...] = (
     rule_invalid_workload_label, rule_sandbox_mode, rule_runtime_class_missing, rule_host_driver,
     rule_podresources_gate, rule_cc_blocks_scheduling, rule_insufficient_gpus, rule_iommu,
-    rule_nvswitch, rule_runtime_timeout, rule_stale_runtime, rule_two_nfd, rule_consumer_gpu,
+    rule_nvswitch, rule_host_fabric_manager, rule_runtime_timeout, rule_stale_runtime,
+    rule_two_nfd, rule_consumer_gpu,
     rule_nothing_labelled, rule_operator_missing, rule_crashing_operands,
 )
 

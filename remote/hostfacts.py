@@ -91,6 +91,24 @@ class PciDevice:
 
 
 @dataclass(frozen=True)
+class FabricManager:
+    """The host side of NVIDIA Fabric Manager (package nvidia-fabricmanager): its systemd
+    unit, whether the unit is enabled or masked, its binary, and running `nv-fabricmanager`
+    processes (their comm is cut to 15 characters: `nv-fabricmanage`). Paths are relative to
+    the host root."""
+
+    units: list[str] = field(default_factory=list)
+    enabled: list[str] = field(default_factory=list)  # *.wants/ links to the unit
+    masked: bool = False
+    binary: str | None = None
+    pids: list[str] = field(default_factory=list)
+
+    @property
+    def present(self) -> bool:
+        return bool(self.units or self.binary or self.pids)
+
+
+@dataclass(frozen=True)
 class HostFacts:
     """Everything the checks and fixes know about a host.
 
@@ -135,6 +153,7 @@ class HostFacts:
     arch: str = ""  # x86_64, aarch64, ... ("" when neither the kernel nor cpuinfo says)
     # Folders that mark a Kubernetes distribution's install (remote.kubelet.MARKER_PATHS).
     markers: list[str] = field(default_factory=list)
+    fabric_manager: FabricManager | None = None  # looked for on hosts with NVSwitches
     pci_drivers: list[str] = field(default_factory=list)
     vfio_dev_nodes: list[str] = field(default_factory=list)
     cdi_specs: list[str] = field(default_factory=list)

@@ -16,7 +16,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from remote.hostfacts import VIRT_FLAGS, HostFacts, PciDevice
+from remote.hostfacts import VIRT_FLAGS, FabricManager, HostFacts, PciDevice
 from remote.kubelet import MARKER_PATHS
 
 PROBE_SCRIPT: str = resources.files("remote").joinpath("probe.sh").read_text()
@@ -114,6 +114,7 @@ def parse_probe(output: bytes | str) -> HostFacts:
     builtin_lines: list[str] = []
     groups: dict[str, list[str]] = {}
     devs: list[dict[str, str]] = []
+    fm: dict[str, list[str]] | None = None
     root = "/"
     done = False
     cur_file: str | None = None
@@ -171,6 +172,11 @@ def parse_probe(output: bytes | str) -> HostFacts:
             k, _, v = rest.partition(" ")
             if v:
                 devs[-1]["link_" + k] = v
+        elif tag == "@fm":
+            kind, _, what = rest.partition(" ")
+            fm = fm if fm is not None else {}
+            if what:
+                fm.setdefault(kind, []).append(what)
         elif tag == "@done":
             done = True
     if cur_file is not None:  # output cut inside a file
@@ -277,6 +283,9 @@ def parse_probe(output: bytes | str) -> HostFacts:
         nvgrace_evidence=grace_ev,
         arch=_arch(files, cpu),
         markers=[p for p in MARKER_PATHS if p in exists],
+        fabric_manager=None if fm is None else FabricManager(
+            units=fm.get("unit", []), enabled=fm.get("enabled", []), masked=bool(fm.get("masked")),
+            binary=(fm.get("binary") or [None])[0], pids=fm.get("pid", [])),
         pci_drivers=sorted(drivers),
         vfio_dev_nodes=sorted(vfio_nodes),
         cdi_specs=sorted(cdi),

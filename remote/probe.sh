@@ -147,8 +147,8 @@ if [ -d "$R"sys/kernel/iommu_groups ]; then
 fi
 
 # gr: a Grace superchip GPU was seen (its IDs: remote/gpu_models.py GRACE_IDS, kept equal
-# by a test): it asks for a few more reads below.
-gr=
+# by a test); sw: an NVSwitch. Either one asks for a few more reads below.
+gr= sw=
 for d in "$R"sys/bus/pci/devices/*; do
   [ -d "$d" ] || continue
   printf '@dev %s\n' "${d##*/}"
@@ -162,6 +162,7 @@ for d in "$R"sys/bus/pci/devices/*; do
         vendor:*) ven=$v ;;
         device:0x10de:0x2342|device:0x10de:0x2345|device:0x10de:0x2348|\
         device:0x10de:0x2941|device:0x10de:0x31c2) gr=1 ;;
+        class:0x10de:0x0680*) sw=1 ;;
       esac
     fi
   done
@@ -182,4 +183,33 @@ if [ -n "$gr" ] && [ -n "$rel" ] && [ ! -e "$R"sys/module/nvgrace_gpu_vfio_pci ]
   fi
 fi
 
+# NVSwitches: the host side of Fabric Manager. With Kata it must run in the guest; on the
+# host it holds the NVSwitches through the host driver. Unit (masked when linked to
+# /dev/null), its .wants links (enabled), the binary, running nv-fabricmanager processes.
+if [ -n "$sw" ]; then
+  printf '@fm looked\n'
+  p=etc/systemd/system/nvidia-fabricmanager.service
+  if [ -L "$R$p" ]; then
+    v=$(readlink "$R$p" 2>/dev/null)
+    case $v in /dev/null) printf '@fm masked %s\n' "$p" ;; *) printf '@fm unit %s\n' "$p" ;; esac
+  elif [ -f "$R$p" ]; then
+    printf '@fm unit %s\n' "$p"
+  fi
+  # the package's unit: the first of these (one file on a merged-/usr host)
+  for p in lib/systemd/system/nvidia-fabricmanager.service \
+           usr/lib/systemd/system/nvidia-fabricmanager.service; do
+    if [ -f "$R$p" ]; then printf '@fm unit %s\n' "$p"; break; fi
+  done
+  for w in "$R"etc/systemd/system/*.wants/nvidia-fabricmanager.service; do
+    if [ -e "$w" ] || [ -L "$w" ]; then printf '@fm enabled %s\n' "${w#"$R"}"; fi
+  done
+  for b in usr/bin/nv-fabricmanager usr/sbin/nv-fabricmanager usr/local/bin/nv-fabricmanager; do
+    if [ -x "$R$b" ]; then printf '@fm binary %s\n' "$b"; break; fi
+  done
+  for c in "$R"proc/[0-9]*/comm; do
+    n=
+    { IFS= read -r n < "$c"; } 2>/dev/null || :
+    case $n in nv-fabricmanage*) p=${c%/comm}; printf '@fm pid %s\n' "${p##*/}" ;; esac
+  done
+fi
 printf '@done\n'

@@ -82,7 +82,8 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
         "host-nvidia-driver": ("pass", "vfio-pci"),
         "nouveau": ("pass", "blacklisted"),
         "vfio-available": ("pass", "loaded"),
-        "nvswitch": ("warn", "4x 10de:22a3 with no driver, not on vfio-pci"),
+        "nvswitch": ("warn", "4x 10de:22a3 with no driver, not on vfio-pci; the host's "
+                     "nvidia-fabricmanager unit is enabled (multi-user.target.wants link)"),
         "cc-host": ("pass", "tdx=N"),
         "consumer-gpu": ("pass", "H100"),
         "kubelet-podresources-gate": ("pass", "gate true"),
@@ -311,6 +312,28 @@ def test_ignored_checks_keep_their_result_but_do_not_block():
     assert all(x.ignored for x in run_checks(facts, ignore=frozenset({"all"})))
     with pytest.raises(ValueError, match="unknown check"):
         run_checks(facts, ignore=frozenset({"iommu-isolation"}))
+
+
+def test_nvswitch_check_reports_the_host_fabric_manager():
+    from remote.hostfacts import FabricManager
+    facts = probe_local(OURS / "hgx-nvswitch")
+    r = {x.name: x for x in run_checks(facts)}["nvswitch"]
+    assert "nvidia-fabricmanager is enabled on the host" in r.summary
+    assert "etc/systemd/system/multi-user.target.wants/nvidia-fabricmanager.service: enabled " \
+           "at boot" in r.evidence
+    assert "systemctl disable --now nvidia-fabricmanager" in r.remedy
+    assert "BIND_NVSWITCHES=true" in r.remedy  # the NVSwitches are not on vfio-pci either
+    running = replace(facts, fabric_manager=replace(facts.fabric_manager, pids=["4242"]))
+    r = {x.name: x for x in run_checks(running)}["nvswitch"]
+    assert r.status == "warn" and "the host's nvidia-fabricmanager is running" in r.summary
+    assert "proc/4242/comm: nv-fabricmanage (running)" in r.evidence
+    # NVSwitches on vfio-pci and the host unit masked: nothing left to say
+    on_vfio = [replace(d, driver="vfio-pci") if d.is_nvswitch else d for d in facts.devices]
+    done = replace(facts, devices=on_vfio, fabric_manager=FabricManager(
+        units=facts.fabric_manager.units, enabled=facts.fabric_manager.enabled, masked=True))
+    r = {x.name: x for x in run_checks(done)}["nvswitch"]
+    assert r.status == "pass" and "host fabric manager not enabled" in r.summary
+    assert "etc/systemd/system/nvidia-fabricmanager.service -> /dev/null: masked" in r.evidence
 
 
 def test_a_grace_gpu_without_its_vfio_variant_is_warned_of():

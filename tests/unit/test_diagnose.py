@@ -165,6 +165,18 @@ def _host_checks(tree: str, node=None):
                  for r in run_checks(probe_local(OURS / tree), node))
 
 
+def test_an_enabled_host_fabric_manager_is_a_finding_with_its_fix():
+    state = replace(healthy(), host_checks={"hgx-1": _host_checks("hgx-nvswitch")},
+                    nvswitch_nodes=("hgx-1",))
+    (f,) = [f for f in diagnose(state) if f.rule == "host-fabric-manager"]
+    assert "is enabled on host hgx-1" in f.cause and f.score == 58
+    assert any("multi-user.target.wants/nvidia-fabricmanager.service" in e for e in f.evidence)
+    assert "systemctl disable --now nvidia-fabricmanager" in f.fix
+    # an HGX host without the host unit: nothing about it
+    assert not [f for f in diagnose(replace(state, host_checks={"gpu-1": _host_checks(
+        "gpu-vfio-ready")})) if f.rule == "host-fabric-manager"]
+
+
 def test_the_gate_finding_says_where_a_k0s_node_sets_it():
     from installer.checks import NodeInfo
     checks = _host_checks("k0s-worker", NodeInfo("v1.33.4+k0s", None, "k0s"))

@@ -123,3 +123,24 @@ def test_the_probes_grace_ids_are_the_model_tables():
     from remote.gpu_models import GRACE_IDS
     block = PROBE_SCRIPT.split("case $a:$ven:$v in", 1)[1].split("esac", 1)[0]
     assert set(re.findall(r"device:0x10de:0x([0-9a-f]{4})", block)) == GRACE_IDS
+
+
+def test_fabric_manager_is_read_on_nvswitch_hosts_only(tmp_path):
+    hgx = probe_local(OURS / "hgx-nvswitch")
+    fm = hgx.fabric_manager
+    assert fm is not None and fm.units == ["lib/systemd/system/nvidia-fabricmanager.service"]
+    assert fm.enabled == ["etc/systemd/system/multi-user.target.wants/"
+                          "nvidia-fabricmanager.service"]
+    assert not fm.masked and fm.binary is None and fm.pids == []
+    assert probe_local(OURS / "gpu-vfio-ready").fabric_manager is None
+    root = tmp_path / "h"
+    shutil.copytree(OURS / "hgx-nvswitch", root, symlinks=True)
+    for pid, comm in (("4242", "nv-fabricmanage"), ("77", "sshd"), ("1", "systemd")):
+        (root / "proc" / pid).mkdir(parents=True)
+        (root / "proc" / pid / "comm").write_text(comm + "\n")
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/nv-fabricmanager").write_text("#!/bin/sh\n")
+    (root / "usr/bin/nv-fabricmanager").chmod(0o755)
+    (root / "etc/systemd/system/nvidia-fabricmanager.service").symlink_to("/dev/null")
+    fm = probe_local(root).fabric_manager
+    assert fm.pids == ["4242"] and fm.binary == "usr/bin/nv-fabricmanager" and fm.masked
