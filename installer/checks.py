@@ -16,11 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-import yaml
-
 from installer.checknames import CHECK_NAMES, expand_ignore
-from remote.hostfacts import HostFacts, PciDevice
-from remote.yamlload import safe_load
+from remote.hostfacts import NVGRACE, FabricManager, HostFacts, PciDevice
+from remote.kubelet import KubeletSettings, evidence_lines, layout_evidence, read_settings
 
 Status = Literal["pass", "warn", "fail", "skip"]
 Severity = Literal["fail", "warn"]
@@ -60,6 +58,9 @@ class NodeInfo:
 
     kubelet_version: str | None = None
     container_runtime: str | None = None
+    # k8s, k3s, rke2, k0s or microk8s (installer.facts.distribution_of): where the kubelet
+    # keeps its settings; None lets the host's own files tell.
+    distribution: str | None = None
 
 
 def parse_version(v: str | None) -> tuple[int, int] | None:
@@ -112,8 +113,26 @@ def _iommu_arg(facts: HostFacts) -> str:
 
 # ----------------------------------------------------------------------------- checks
 
+def _arm64_virtualization(f: HostFacts) -> CheckResult:
+    """arm64 has no vmx/svm flag: KVM works when the kernel was booted at EL2 (hypervisor
+    mode), which /dev/kvm shows."""
+    name, sev = "cpu-virtualization", "fail"
+    ev = [f"architecture: {f.arch}"]
+    ev += _lines(f, "proc/cpuinfo", lambda ln: ln.startswith(("CPU implementer", "CPU part")))
+    ev.append("dev/kvm: " + ("present" if f.kvm_present else "absent"))
+    if f.kvm_present:
+        return CheckResult(name, "pass", sev, "arm64 with /dev/kvm (KVM needs no CPU flag on "
+                           "arm64; the kernel runs at EL2)", ev)
+    return CheckResult(name, "fail", sev, "arm64 host without /dev/kvm", ev,
+                       "KVM on arm64 needs the kernel booted at EL2: check `dmesg | grep -i kvm` "
+                       "for 'Hyp mode initialized', enable virtualization in the firmware, and "
+                       "use a kernel with KVM built in.")
+
+
 def check_cpu_virtualization(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "cpu-virtualization", "fail"
+    if f.arch == "aarch64":
+        return _arm64_virtualization(f)
     ev: list[str] = []
     hw = [x for x in ("vmx", "svm") if x in f.cpu_flags]
     if "proc/cpuinfo" in f.files:
@@ -160,6 +179,13 @@ def check_iommu_enabled(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     if n:
         return CheckResult(name, "pass", sev, f"IOMMU active: {n} groups"
                            + (f" ({' '.join(args)})" if args else ""), ev)
+    if f.arch == "aarch64":
+        return CheckResult(
+            name, "fail", sev, "IOMMU off: no IOMMU groups (arm64: the SMMU is described by "
+            "the firmware; no kernel argument turns it on)", ev,
+            "Enable the SMMU in the firmware setup (Grace systems ship with it on), make sure "
+            "no iommu.passthrough or arm-smmu disable argument is on the command line, and "
+            "check `dmesg | grep -i smmu`.")
     if any(a in ("intel_iommu=on", "amd_iommu=on") for a in args):
         return CheckResult(
             name, "fail", sev,
@@ -257,7 +283,9 @@ def check_host_nvidia_driver(f: HostFacts, node: NodeInfo | None) -> CheckResult
         ev += _lines(f, "proc/modules", lambda ln: ln.split()[:1] and
                      ln.split()[0] in mods)
     remedy = ("Kata passes GPUs to the VM through VFIO; a host driver holding them blocks "
-              "that. Bind the GPUs to vfio-pci (fix `vfio-bind`, or let the GPU Operator's "
+              "that. Bind the GPUs to vfio-pci" + (f" ({NVGRACE} for Grace GPUs)"
+                                                    if f.grace_gpus else "") +
+              " (fix `vfio-bind`, or let the GPU Operator's "
               "vfio-manager do it) and keep the host driver from claiming them at boot "
               "(uninstall the NVIDIA driver, or keep vfio-pci ids= with softdep as the fix "
               "writes). Then `lsmod | grep nvidia` should be empty.")
@@ -316,10 +344,27 @@ def check_nouveau(f: HostFacts, node: NodeInfo | None) -> CheckResult:
 
 def check_vfio_available(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "vfio-available", "fail"
-    if f.vfio_available:
+    grace = f.grace_gpus
+    if f.vfio_available or (grace and f.nvgrace_available):
         how = "built into the kernel" if f.vfio_builtin else (
             "loaded" if f.modules and "vfio_pci" in f.modules else "available as a module")
-        return CheckResult(name, "pass", sev, f"vfio-pci {how}", list(f.vfio_evidence))
+        summary = f"vfio-pci {how}" if f.vfio_available else "vfio-pci not found"
+        ev = list(f.vfio_evidence)
+        if not grace:
+            return CheckResult(name, "pass", sev, summary, ev)
+        ev += [_dev_ev(d) for d in grace] + list(f.nvgrace_evidence)
+        if f.nvgrace_available:
+            gwhat = "loaded" if f.modules and NVGRACE in f.modules else "available"
+            return CheckResult(name, "pass", sev,
+                               f"{summary}; {NVGRACE} {gwhat} for {len(grace)} Grace GPU(s)", ev)
+        ev.append(f"{NVGRACE}: not loaded, no module file, not built in")
+        return CheckResult(
+            name, "warn", sev, f"{summary}, but {len(grace)} Grace GPU(s) need {NVGRACE}, "
+            "which this kernel lacks", ev,
+            f"A Grace GPU's memory is reached through the CPU, not a PCI BAR; {NVGRACE} (the "
+            "kernel's vfio variant for GH200/GB200/GB300) hands it to the VM, vfio-pci alone "
+            "does not. Use a kernel built with CONFIG_NVGRACE_GPU_VFIO_PCI (NVIDIA's Grace "
+            "kernels, or a mainline kernel new enough for these device IDs).")
     ev = ["proc/modules: " + ("no vfio_pci" if f.modules is not None else "absent"),
           "sys/module/vfio_pci: absent",
           f"lib/modules/{f.kernel or '<kernel>'}/kernel/drivers/vfio/pci/vfio-pci.ko*: not found"]
@@ -330,21 +375,50 @@ def check_vfio_available(f: HostFacts, node: NodeInfo | None) -> CheckResult:
                        f"Install {pkg}, or use a kernel built with CONFIG_VFIO_PCI.")
 
 
+def _fabric_manager_ev(fm: FabricManager) -> list[str]:
+    ev = [f"{u}: present" for u in fm.units]
+    ev += [f"{e}: enabled at boot" for e in fm.enabled]
+    ev += ["etc/systemd/system/nvidia-fabricmanager.service -> /dev/null: masked"] \
+        if fm.masked else []
+    ev += [f"{fm.binary}: present"] if fm.binary else []
+    ev += [f"proc/{p}/comm: nv-fabricmanage (running)" for p in fm.pids]
+    return ev or ["nvidia-fabricmanager: no unit, binary or process on the host"]
+
+
 def check_nvswitch(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "nvswitch", "warn"
     sw = f.nvswitches
     if not sw:
         return CheckResult(name, "pass", sev, "no NVSwitch (class 0x0680) on this host")
     ev = [_dev_ev(d) for d in sw]
-    off = [d for d in sw if d.driver != "vfio-pci"]
+    off = [d for d in sw if not d.on_vfio]
+    fm = f.fabric_manager
+    problems, remedies = [], []
+    if fm is not None:
+        ev += _fabric_manager_ev(fm)
+        if fm.pids:
+            problems.append("the host's nvidia-fabricmanager is running")
+        elif fm.enabled and not fm.masked:
+            problems.append("nvidia-fabricmanager is enabled on the host")
+        if fm.pids or (fm.enabled and not fm.masked):
+            remedies.append(
+                "With Kata, Fabric Manager runs inside the guest (kata's NVIDIA GPU guest image "
+                "ships nv-fabricmanager); on the host it needs the host driver and holds the "
+                "NVSwitches, so they cannot be passed through. Stop and disable it: "
+                "`systemctl disable --now nvidia-fabricmanager` (or `systemctl mask` it), and "
+                "keep the host NVIDIA driver off (fix `nvidia-driver-off`).")
     if off:
-        return CheckResult(
-            name, "warn", sev,
-            f"{len(sw)} NVSwitch(es), {len(off)} not on vfio-pci", ev,
+        problems.append(f"{len(off)} not on vfio-pci")
+        remedies.append(
             "On HGX boards multi-GPU pods need every GPU and NVSwitch in the VM (else CUDA "
             "error 802). Bind the NVSwitches to vfio-pci (fix `vfio-bind` includes them) and "
             "set BIND_NVSWITCHES=true on the GPU Operator's vfio-manager.")
-    return CheckResult(name, "pass", sev, f"{len(sw)} NVSwitch(es), all on vfio-pci", ev)
+    if problems:
+        return CheckResult(name, "warn", sev, f"{len(sw)} NVSwitch(es): " + "; ".join(problems),
+                           ev, " ".join(remedies))
+    return CheckResult(name, "pass", sev, f"{len(sw)} NVSwitch(es), all on vfio-pci"
+                       + ("; host fabric manager not enabled" if fm is not None and fm.present
+                          else ""), ev)
 
 
 def check_cc_host(f: HostFacts, node: NodeInfo | None) -> CheckResult:
@@ -396,34 +470,41 @@ def check_consumer_gpu(f: HostFacts, node: NodeInfo | None) -> CheckResult:
                        [_dev_ev(d) for d in f.gpus])
 
 
-def _kubelet(f: HostFacts) -> tuple[dict | None, str | None]:
-    if f.kubelet_config is None:
-        return None, None
-    try:
-        data = safe_load(f.kubelet_config)
-    except yaml.YAMLError as e:
-        return None, f"{f.kubelet_config_path}: not valid YAML: {str(e).splitlines()[0]}"
-    if not isinstance(data, dict):
-        return None, f"{f.kubelet_config_path}: not a mapping"
-    return data, None
+def _settings(f: HostFacts, node: NodeInfo | None) -> KubeletSettings:
+    """The kubelet's settings in the layout of the node's distribution (the cluster's word),
+    else of the host's own files."""
+    return read_settings(f, node.distribution if node else None)
 
 
 def check_kubelet_gate(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "kubelet-podresources-gate", "fail"
-    path = f.kubelet_config_path
+    s = _settings(f, node)
+    lay = s.layout
+    path = s.shown
     ver = parse_version(node.kubelet_version if node else None)
     ev = [f"node kubeletVersion: {node.kubelet_version}"] if node and node.kubelet_version \
         else ["node kubeletVersion: unknown (no cluster node info)"]
-    data, err = _kubelet(f)
-    remedy = (f"Set `featureGates: {{{GATE}: true}}` in {path} (under the existing "
-              "featureGates map; fix `kubelet-gate`) and `systemctl restart kubelet`.")
-    if err:
-        return CheckResult(name, "warn", sev, err, [*ev, err], "Fix the kubelet config file.")
-    gates = (data or {}).get("featureGates") or {}
-    gate = gates.get(GATE) if isinstance(gates, dict) else None
-    if data is not None:
-        ev += _lines(f, path, lambda ln: ln.startswith("featureGates") or GATE in ln)
-        if not any(GATE in e or "featureGates" in e for e in ev):
+    ev += layout_evidence(s)
+    if lay.no_fix:
+        remedy = (f"The kubelet-gate fix does not set it on {lay.distribution} ({lay.no_fix}). "
+                  "By hand: " + lay.how_to_set(f"featureGates: {{{GATE}: true}}",
+                                               f"--feature-gates={GATE}=true")
+                  + ("; k0s also takes it in spec.featureGates with components: [kubelet]"
+                     if lay.distribution == "k0s" else "") + ".")
+    elif lay.args:
+        remedy = (f"Add `--feature-gates={GATE}=true` to /{lay.args} (or extend its "
+                  "--feature-gates line; fix `kubelet-gate`) and restart kubelite "
+                  f"(`{' '.join(lay.restart)}`).")
+    else:
+        remedy = (f"Set `featureGates: {{{GATE}: true}}` in {path} (under the existing "
+                  "featureGates map; fix `kubelet-gate`) and `systemctl restart kubelet`.")
+    if s.error:
+        return CheckResult(name, "warn", sev, s.error, [*ev, s.error],
+                           "Fix the kubelet config file.")
+    gate = s.feature_gates().get(GATE)
+    if s.found:
+        ev += evidence_lines(f, s, "featureGates", "feature-gates", GATE)
+        if not any(GATE in e or "featureGates" in e or "feature-gates" in e for e in ev):
             ev.append(f"{path}: no featureGates")
     else:
         ev.append(f"{path}: not found")
@@ -435,14 +516,18 @@ def check_kubelet_gate(f: HostFacts, node: NodeInfo | None) -> CheckResult:
         return CheckResult(name, "pass", sev,
                            f"kubelet {node.kubelet_version}: {GATE} is on by default from 1.34",
                            ev)
-    if data is None:
+    if lay.distribution == "k0s" and s.found:
+        ev.append("k0s passes spec.featureGates to the kubelet as flags, which its config "
+                  "file does not show")
+    if not s.found:
         if ver is None:
             return CheckResult(name, "skip", sev,
                                f"no kubelet config at {path} and no node info", ev)
         return CheckResult(name, "warn", sev,
                            f"kubelet {node.kubelet_version} needs {GATE}, but {path} was not "
                            "found to check it", ev,
-                           f"Find this kubelet's config file and set {GATE}: true there.")
+                           f"Find this kubelet's config file and set {GATE}: true there."
+                           if lay.distribution == "k8s" else remedy)
     if ver is None:
         return CheckResult(name, "warn", sev,
                            f"{GATE} not set and the kubelet version is unknown (needed below "
@@ -454,25 +539,29 @@ def check_kubelet_gate(f: HostFacts, node: NodeInfo | None) -> CheckResult:
 
 def check_kubelet_timeout(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     name, sev = "kubelet-runtime-timeout", "warn"
-    path = f.kubelet_config_path
-    data, err = _kubelet(f)
-    if err:
-        return CheckResult(name, "skip", sev, err, [err])
-    if data is None:
+    s = _settings(f, node)
+    path = s.shown
+    if s.error:
+        return CheckResult(name, "skip", sev, s.error, [s.error])
+    if not s.found:
         return CheckResult(name, "skip", sev, f"no kubelet config at {path}",
                            [f"{path}: not found"])
-    raw = data.get("runtimeRequestTimeout")
-    ev = _lines(f, path, lambda ln: ln.startswith("runtimeRequestTimeout")) or \
-        [f"{path}: no runtimeRequestTimeout (kubelet default 2m0s)"]
+    got = s.setting("runtimeRequestTimeout", "--runtime-request-timeout")
+    raw = got[0] if got else None
+    ev = layout_evidence(s) + (
+        evidence_lines(f, s, "runtimeRequestTimeout", "--runtime-request-timeout") or
+        [f"{path}: no runtimeRequestTimeout (kubelet default 2m0s)"])
     secs = parse_duration(str(raw)) if raw is not None else None
     eff = secs if secs else KUBELET_DEFAULT_RUNTIME_TIMEOUT_S
-    remedy = ("Set `runtimeRequestTimeout: 20m` in the kubelet config and restart kubelet: the "
-              "first Kata GPU pod pulls its image inside the VM and can exceed the default.")
+    how = s.layout.how_to_set("runtimeRequestTimeout: 20m", "--runtime-request-timeout=20m")
+    remedy = (f"Raise it to 20m: {how}. The first Kata GPU pod pulls its image inside the VM "
+              "and can exceed the default.")
     if raw is not None and secs is None:
         return CheckResult(name, "warn", sev, f"runtimeRequestTimeout {raw!r} not understood",
                            ev, remedy)
     if eff < RECOMMENDED_RUNTIME_TIMEOUT_S:
-        shown = f"{raw} (kubelet default 2m0s)" if not secs else str(raw)
+        shown = f"{'unset' if raw is None else raw} (kubelet default 2m0s)" if not secs \
+            else str(raw)
         return CheckResult(name, "warn", sev,
                            f"runtimeRequestTimeout {shown} < 20m", ev, remedy)
     return CheckResult(name, "pass", sev, f"runtimeRequestTimeout {raw}", ev)
@@ -493,10 +582,10 @@ def check_container_runtime(f: HostFacts, node: NodeInfo | None) -> CheckResult:
                                                     else "absent"))
     if f.crio_socket:
         ev.append("crio.sock: present")
-    data, _ = _kubelet(f)
-    endpoint = (data or {}).get("containerRuntimeEndpoint")
-    if endpoint:
-        ev.append(f"{f.kubelet_config_path}: containerRuntimeEndpoint: {endpoint}")
+    got = _settings(f, node).setting("containerRuntimeEndpoint", "--container-runtime-endpoint")
+    endpoint = got[0] if got else None
+    if got and endpoint:
+        ev.append(f"{got[1]}: containerRuntimeEndpoint: {endpoint}")
     if (endpoint and "crio" in str(endpoint)) or (f.crio_socket and not
                                                    (f.containerd_config or f.containerd_socket)):
         return CheckResult(name, "fail", sev, "CRI-O found, not containerd", ev, remedy)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from installer.facts import NodeFacts
+from installer.facts import NodeFacts, containerd_version_of, distribution_of, kubelet_root_of
 from installer.versions import (
     DEFAULT_GPU_OPERATOR,
     DEFAULT_KATA_DEPLOY,
@@ -21,26 +22,20 @@ from installer.versions import (
     KATA_DEPLOY_VERSIONS,
     version_tuple,
 )
+from remote.hostfacts import NVGRACE, HostFacts
+from remote.kubelet import DEFAULT_ROOT
 
 
 def distribution(node: NodeFacts) -> str:
-    """The Kubernetes distribution a node runs, from what its Node object says: k3s, rke2 and
-    k0s stamp their kubelet's version (`v1.33.4+k3s1`, `+rke2r1`, `+k0s`); MicroK8s labels
-    its nodes `microk8s.io/cluster`."""
-    kubelet = node.kubelet_version or ""
-    for name in ("k3s", "rke2", "k0s"):
-        if f"+{name}" in kubelet:
-            return name
-    if "microk8s.io/cluster" in node.labels:
-        return "microk8s"
-    return "k8s"
+    """The Kubernetes distribution a node runs (installer.facts.distribution_of)."""
+    return distribution_of(node)
 
 
 def containerd_version(node: NodeFacts) -> tuple[int, int, int] | None:
-    """containerd's version from `containerRuntimeVersion` (`containerd://2.3.0`); None for
-    another runtime or when the node does not say."""
-    rt = node.container_runtime or ""
-    return version_tuple(rt) if rt.startswith("containerd://") else None
+    """containerd's version as numbers (`containerd://2.3.0` -> (2, 3, 0)); None for another
+    runtime or when the node does not say."""
+    v = containerd_version_of(node)
+    return version_tuple(v) if v else None
 
 
 @dataclass(frozen=True)
@@ -90,6 +85,8 @@ def findings(kata_deploy: str | None, gpu_operator: str | None,
             f"prefer gpuOperator.version {DEFAULT_GPU_OPERATOR}"))
     if kd:
         out += _kata_deploy_rows(kd, kata_nodes)
+    if op and op <= LAST_KNOWN_OPERATOR:
+        out += _kubelet_root_rows(gpu_operator, kata_nodes)
     if op and (26, 3, 0) <= op <= (26, 3, 3):
         # assets/state-vfio-manager/0500_daemonset.yaml, v26.3.0 - v26.3.3: the preStop hook
         # is one string without a shell, so it never runs.
@@ -100,6 +97,50 @@ def findings(kata_deploy: str | None, gpu_operator: str | None,
             "use gpuOperator.version v26.7.0, or unbind those GPUs (or reboot) after moving a "
             "node off Kata"))
     return out
+
+
+# The newest GPU Operator whose sources the rows below were read from.
+LAST_KNOWN_OPERATOR = (26, 7, 0)
+# assets/state-kata-device-plugin/0500_daemonset.yaml, v26.3.0 - v26.7.0: a fixed hostPath.
+PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
+
+
+def _kubelet_root_rows(gpu_operator: str | None, nodes: list[NodeFacts]) -> list[Finding]:
+    moved = [n for n in nodes if kubelet_root_of(n) != DEFAULT_ROOT]
+    if not moved:
+        return []
+    roots = ", ".join(sorted({f"{kubelet_root_of(n)} ({distribution_of(n)})" for n in moved}))
+    return [Finding(
+        "warn", "nodes",
+        f"the kubelet on {_names(moved)} keeps its root at {roots}, but GPU Operator "
+        f"{gpu_operator}'s kata sandbox device plugin registers under {PLUGIN_DIR} (a fixed "
+        "hostPath; hostPaths.kubeletRootDir moves only dcgm-exporter's): those nodes will "
+        "advertise no GPUs",
+        f"make {PLUGIN_DIR} the kubelet's <root>/device-plugins on those nodes (a bind mount) "
+        "before installing, or choose Kata nodes with the default kubelet root")]
+
+
+def host_findings(gpu_operator: str | None, kata_hosts: dict[str, Any]) -> list[Finding]:
+    """Rows that depend on what the Kata hosts hold (their probed HostFacts; a host that
+    could not be probed is skipped): Grace GPUs on nvgrace_gpu_vfio_pci, which the GPU
+    Operator's vfio-manager chooses and its validator accepts, but its kata sandbox device
+    plugin does not advertise (pkg/device_plugin/device_plugin.go createIommuDeviceMap
+    skips any driver but vfio-pci, sandbox-device-plugin v0.0.2 - v0.0.5 = GPU Operator
+    v26.3.0 - v26.7.0)."""
+    op = version_tuple(gpu_operator)
+    if not op or op > LAST_KNOWN_OPERATOR:
+        return []
+    grace = sorted(name for name, h in kata_hosts.items()
+                   if isinstance(h, HostFacts) and h.nvgrace_available and h.grace_gpus)
+    if not grace:
+        return []
+    return [Finding(
+        "warn", "nodes",
+        f"{', '.join(grace)}: Grace GPUs go to {NVGRACE} (the GPU Operator's vfio-manager "
+        f"picks it, its validator accepts it), but GPU Operator {gpu_operator}'s kata sandbox "
+        "device plugin advertises only GPUs on vfio-pci: those GPUs get no nvidia.com/pgpu",
+        "expect no Kata GPU capacity on those nodes with this GPU Operator; check a newer "
+        "sandbox device plugin release for nvgrace_gpu_vfio_pci support")]
 
 
 def _kata_deploy_rows(kd: tuple[int, int, int], nodes: list[NodeFacts]) -> list[Finding]:

@@ -207,13 +207,17 @@ def rule_podresources_gate(state: State) -> list[Finding]:
     if not events and not hits:
         return []
     nodes = sorted({n for n, _ in hits})
+    # The host check's remedy says where this node's kubelet keeps the gate (and whether
+    # the fix can set it there: not on k0s, k3s or RKE2).
+    by_hand = [c.remedy for _, c in hits if "The kubelet-gate fix does not" in c.remedy]
     return [Finding("kubelet-podresources-gate",
                     "GPU pod stuck in ContainerCreating: 'PodResources API Get method disabled'",
                     "the kubelet is older than 1.34 and its KubeletPodResourcesGet feature gate "
                     f"is off{' on ' + ', '.join(nodes) if nodes else ''}",
                     tuple(_ev(events) + _check_ev(hits)),
-                    "wizard: Host fixes -> kubelet feature gate (adds KubeletPodResourcesGet: "
-                    "true under featureGates and restarts the kubelet)",
+                    by_hand[0] if by_hand else
+                    "wizard: Host fixes -> kubelet feature gate (sets KubeletPodResourcesGet: "
+                    "true where the node's kubelet reads it and restarts the kubelet)",
                     88 if events else 60)]
 
 
@@ -348,16 +352,41 @@ def rule_nvswitch(state: State) -> list[Finding]:
                     "the vfio manager bind NVSwitches (BIND_NVSWITCHES=true)", 80)]
 
 
+def rule_host_fabric_manager(state: State) -> list[Finding]:
+    """The host's own Fabric Manager (the nvswitch check's evidence): with Kata it belongs in
+    the guest; on the host it holds the NVSwitches through the host driver."""
+    out = []
+    logs = _log_lines(state, r"error 802|cudaErrorSystemNotReady")
+    for node, c in _check(state, "nvswitch", ("warn", "fail")):
+        fm = [e for e in c.evidence if "(running)" in e or "enabled at boot" in e]
+        if not fm:
+            continue
+        running = any("(running)" in e for e in fm)
+        out.append(Finding(
+            "host-fabric-manager", "multi-GPU Kata pods fail with CUDA error 802, or the "
+            "NVSwitches never reach vfio-pci",
+            f"nvidia-fabricmanager {'runs' if running else 'is enabled'} on host {node}: "
+            "it holds the NVSwitches through the host driver, while Kata runs Fabric Manager "
+            "inside the guest", tuple(f"host {node}: {e}" for e in fm) + tuple(logs[:2]),
+            "on the host: systemctl disable --now nvidia-fabricmanager (or mask it), keep the "
+            "host NVIDIA driver off, then let the vfio manager bind the NVSwitches "
+            "(BIND_NVSWITCHES=true)", 83 if running or logs else 58))
+    return out
+
+
 def rule_runtime_timeout(state: State) -> list[Finding]:
     events = _events(state, r"create container timeout|context deadline exceeded")
     hits = _check(state, "kubelet-runtime-timeout", ("fail", "warn"))
     if not events:
         return []
+    # The host check's remedy names this node's own kubelet settings (k0s, MicroK8s, ...).
     return [Finding("kubelet-runtime-timeout", "'create container timeout' after ~20 minutes",
                     "the kubelet's runtimeRequestTimeout is too short for a Kata VM pulling a "
                     "large image", tuple(_ev(events) + _check_ev(hits)),
-                    "set runtimeRequestTimeout: 20m in /var/lib/kubelet/config.yaml and restart "
-                    "the kubelet", 72 if hits else 58)]
+                    hits[0][1].remedy if hits and hits[0][1].remedy else
+                    "set runtimeRequestTimeout: 20m in /var/lib/kubelet/config.yaml (where "
+                    "kubeadm keeps it; k0s, MicroK8s, k3s and RKE2 keep it elsewhere) and "
+                    "restart the kubelet", 72 if hits else 58)]
 
 
 def rule_stale_runtime(state: State) -> list[Finding]:
@@ -431,8 +460,8 @@ def rule_crashing_operands(state: State) -> list[Finding]:
 RULES: tuple[Rule, ...] = (
     rule_invalid_workload_label, rule_sandbox_mode, rule_runtime_class_missing, rule_host_driver,
     rule_podresources_gate, rule_cc_blocks_scheduling, rule_insufficient_gpus,
-    rule_kata_overhead, rule_iommu,
-    rule_nvswitch, rule_runtime_timeout, rule_stale_runtime, rule_two_nfd, rule_consumer_gpu,
+    rule_kata_overhead, rule_iommu, rule_nvswitch, rule_host_fabric_manager,
+    rule_runtime_timeout, rule_stale_runtime, rule_two_nfd, rule_consumer_gpu,
     rule_nothing_labelled, rule_operator_missing, rule_crashing_operands,
 )
 

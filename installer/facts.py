@@ -18,6 +18,7 @@ from installer.apierrors import ReadError
 from installer.errors import EXIT_STEP_FAILED, Problem, UserError
 from installer.record import Invalid, Record
 from installer.yamlsrc import Location, dotted, line_for, load_yaml
+from remote.kubelet import KUBELET_ROOTS
 
 WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
 NFD_GPU_LABEL = "feature.node.kubernetes.io/pci-10de.present"
@@ -33,6 +34,7 @@ def managed_labels(labels: dict[str, str]) -> dict[str, str]:
 
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+Distribution = Literal["k8s", "k3s", "rke2", "k0s", "microk8s"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,11 @@ class NodeFacts:
     # live discovery reads nodes only, and the plan's `gpu-pods` gather step looks on just
     # the nodes it would relabel (listing every pod took seconds at 10,000 pods).
     gpu_pods: tuple[str, ...] | None = ()
+    # As discovery recorded them (a recorded facts file may state them); None: derived from
+    # the fields above when asked (distribution_of, containerd_version_of, kubelet_root_of).
+    distribution: str | None = None  # k8s | k3s | rke2 | k0s | microk8s
+    containerd_version: str | None = None  # "2.0.5", from containerRuntimeVersion
+    kubelet_root: str | None = None  # the kubelet's --root-dir
 
     @property
     def gpu_present(self) -> bool:
@@ -76,6 +83,48 @@ class NodeFacts:
     @property
     def workload(self) -> str | None:
         return self.labels.get(WORKLOAD_LABEL)
+
+
+def derived_distribution(kubelet_version: str | None, labels: dict[str, str]) -> str:
+    """The Kubernetes distribution a node runs, from what its Node object says: k3s, rke2 and
+    k0s stamp their kubelet's version (`v1.33.4+k3s1`, `+rke2r1`, `+k0s`); MicroK8s labels
+    its nodes `microk8s.io/cluster`; anything else is kubeadm-like (`k8s`)."""
+    kubelet = kubelet_version or ""
+    for name in ("k3s", "rke2", "k0s"):
+        if f"+{name}" in kubelet:
+            return name
+    if "microk8s.io/cluster" in labels:
+        return "microk8s"
+    return "k8s"
+
+
+def distribution_of(node: NodeFacts) -> str:
+    return node.distribution or derived_distribution(node.kubelet_version, node.labels)
+
+
+def containerd_version_of(node: NodeFacts) -> str | None:
+    """containerd's version as the node reports it (`containerd://2.0.5` -> `2.0.5`); None
+    for another runtime or when the node does not say."""
+    if node.containerd_version:
+        return node.containerd_version
+    rt = node.container_runtime or ""
+    if not rt.startswith("containerd://"):
+        return None
+    return rt.removeprefix("containerd://") or None
+
+
+def kubelet_root_of(node: NodeFacts) -> str:
+    """The kubelet's root directory: as recorded, else its distribution's default
+    (remote/kubelet.py says where each one keeps it and why)."""
+    return node.kubelet_root or KUBELET_ROOTS[distribution_of(node)]
+
+
+def with_kubelet_facts(node: NodeFacts) -> NodeFacts:
+    """The node with its distribution, containerd version and kubelet root filled in, as
+    discovery records them (and the plan and facts files show them)."""
+    return replace(node, distribution=distribution_of(node),
+                   containerd_version=containerd_version_of(node),
+                   kubelet_root=kubelet_root_of(node))
 
 
 @dataclass(frozen=True)
@@ -191,8 +240,15 @@ class RecordedTaint(Record):
     effect: TaintEffect
 
 
+def _absolute(v: str) -> None:
+    if not v.startswith("/") or "\n" in v:
+        raise ValueError(f"{v!r} is not an absolute path")
+
+
 class RecordedNode(Record):
-    """A node as discovery saw it (the Node object's fields the plan reads)."""
+    """A node as discovery saw it (the Node object's fields the plan reads). `distribution`,
+    `containerdVersion` and `kubeletRoot`, when left out, are derived from the kubelet
+    version, labels and runtime as discovery derives them."""
 
     name: NodeName
     address: HostAddress | None = None
@@ -204,6 +260,9 @@ class RecordedNode(Record):
     ready: bool | None = None
     taints: list[RecordedTaint] = []
     gpu_pods: list[str] = []
+    distribution: Distribution | None = None
+    containerd_version: str | None = None
+    kubelet_root: Annotated[str, _absolute] | None = None
 
 
 class RecordedRelease(Record):
@@ -293,7 +352,9 @@ def _node(n: RecordedNode) -> NodeFacts:
     return NodeFacts(name=n.name, address=n.address, labels=n.labels, roles=tuple(n.roles),
                      kubelet_version=n.kubelet_version, container_runtime=n.container_runtime,
                      allocatable=n.allocatable, ready=n.ready, gpu_pods=tuple(n.gpu_pods),
-                     taints=tuple(Taint(t.key, t.effect, t.value) for t in n.taints))
+                     taints=tuple(Taint(t.key, t.effect, t.value) for t in n.taints),
+                     distribution=n.distribution, containerd_version=n.containerd_version,
+                     kubelet_root=n.kubelet_root)
 
 
 def _tree_problem(path: Path, name: str, tree: str, lines: dict[Location, int]

@@ -13,7 +13,7 @@ from typing import Any
 from installer.answers import Answers
 from installer.checks import NodeInfo, run_checks
 from installer.errors import Problem, UserError
-from installer.facts import Facts, NodeFacts
+from installer.facts import Facts, NodeFacts, distribution_of
 
 # Which fix makes which check pass.
 FIXED_BY = {
@@ -60,7 +60,8 @@ def refused_credentials(facts: Facts) -> UserError | None:
 
 
 def node_info(node: NodeFacts | None) -> NodeInfo | None:
-    return NodeInfo(node.kubelet_version, node.container_runtime) if node else None
+    return NodeInfo(node.kubelet_version, node.container_runtime,
+                    distribution_of(node)) if node else None
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def plan_host(answers: Answers, facts: Facts, name: str) -> HostPlan:
     wanted = frozenset(f for f, field in POLICY_FIELD.items()
                        if getattr(answers.host_fixes, field) != "skip")
     changes, blocked = plan_fixes(host, kubelet_version=node.kubelet_version if node else None,
+                                  distribution=distribution_of(node) if node else None,
                                   only=wanted)
     planned = {c.name for c in changes}
     deferred = [f"{b.fix}: {b.reason}" for b in blocked]

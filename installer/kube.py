@@ -23,7 +23,14 @@ import urllib3
 
 from installer.apierrors import ApiError, ApiUnreachable, ReadError
 from installer.errors import Problem, UserError
-from installer.facts import STATE_CONFIGMAP, ClusterFacts, NodeFacts, Taint, checked_record
+from installer.facts import (
+    STATE_CONFIGMAP,
+    ClusterFacts,
+    NodeFacts,
+    Taint,
+    checked_record,
+    with_kubelet_facts,
+)
 from installer.kubeauth import Endpoint, endpoint
 from installer.kubeconfig import VALID_KUBECONFIG, WHERE, context_names, load_kubeconfig
 from installer.permit import Permit, require_permit
@@ -220,12 +227,12 @@ def _node_facts(node: dict[str, Any]) -> NodeFacts:
     info = status.get("nodeInfo") or {}
     taints = tuple(Taint(t.get("key", ""), t.get("effect", ""), t.get("value") or "")
                    for t in (node.get("spec") or {}).get("taints") or [])
-    return NodeFacts(
+    return with_kubelet_facts(NodeFacts(
         name=meta["name"], address=address, labels=labels, roles=roles,
         kubelet_version=info.get("kubeletVersion"),
         container_runtime=info.get("containerRuntimeVersion"),
         allocatable=dict(status.get("allocatable") or {}), ready=ready, taints=taints,
-        gpu_pods=None)
+        gpu_pods=None))
 
 
 def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:

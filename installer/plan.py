@@ -19,9 +19,18 @@ from installer.chart_effects import (
     kata_deploy_effects,
     untolerated_taints,
 )
-from installer.compat import findings
+from installer.compat import findings, host_findings
 from installer.errors import Problem, UserError
-from installer.facts import STATE_CONFIGMAP, Facts, NodeFacts, managed_labels, require_record
+from installer.facts import (
+    STATE_CONFIGMAP,
+    Facts,
+    NodeFacts,
+    containerd_version_of,
+    distribution_of,
+    kubelet_root_of,
+    managed_labels,
+    require_record,
+)
 from installer.hostplan import HostPlan, plan_host
 from installer.registry import mirror_of
 from installer.values import (
@@ -198,19 +207,35 @@ def _gather_steps(answers: Answers, facts: Facts, kata: list[str],
     return steps
 
 
-def _check_steps(answers: Answers, kata: list[str], hosts: dict[str, HostPlan]) -> list[Step]:
+def _kubernetes(node: NodeFacts | None) -> dict[str, Any]:
+    """What the node's kubelet is, as discovery recorded it: where its settings and root are
+    differs by distribution, and the host checks and fixes go by it."""
+    if node is None:
+        return {}
+    return {"kubernetes": {"distribution": distribution_of(node),
+                           "containerdVersion": containerd_version_of(node),
+                           "kubeletRoot": kubelet_root_of(node)}}
+
+
+def _check_steps(answers: Answers, facts: Facts, kata: list[str], hosts: dict[str, HostPlan]
+                 ) -> list[Step]:
     ignore = sorted(answers.checks.ignore)
     op = answers.gpu_operator
     steps = [Step("check/cluster", "check", "Cluster prerequisites (runtime, versions, NFD)",
                   "cluster-checks", {"ignore": ignore, "nodes": kata, "ownNfd":
                                      f"{op.namespace}/{op.release}-node-feature-discovery-worker"})]
     for name in kata:
-        params: dict[str, Any] = {"node": name}
+        params: dict[str, Any] = {"node": name, **_kubernetes(
+            facts.cluster.node(name) if facts.cluster else None)}
         if host := hosts.get(name):
             params.update(checks=host.checks, covered=host.covered,
                           unreachable=host.unreachable, deferred=host.deferred)
+        k = params.get("kubernetes") or {}
+        # kubeadm's layout goes without saying; another one changes where checks and fixes look
+        note = (f"{k['distribution']}, kubelet root {k['kubeletRoot']}"
+                if k and k["distribution"] != "k8s" else "")
         steps.append(Step(f"check/{name}", "check", f"Host prerequisites on {name}",
-                          "host-checks", params))
+                          "host-checks", params, note=note))
     return steps
 
 
@@ -377,6 +402,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     nodes = facts.cluster.nodes if facts.cluster else ()
     kata_nodes = kata_nodes_of(answers, facts.cluster)
     table = findings(kd.version, op.version, kata_nodes)
+    table += host_findings(op.version, {n: facts.hosts.get(n) for n in kata})
     refused = [Problem(f.path, f.text, f.fix) for f in table if f.level == "refuse"]
     if refused:
         raise UserError("these chart versions cannot run on the Kata nodes", refused)
@@ -385,7 +411,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     after = _labels_after(facts, labels)
     steps = [
         *_gather_steps(answers, facts, kata, relabelled),
-        *_check_steps(answers, kata, hosts),
+        *_check_steps(answers, facts, kata, hosts),
         *_record_step(facts),
         *_fix_steps(answers, facts, hosts),
         *labels,

@@ -20,7 +20,7 @@ from installer.answers import Answers, load_answers
 from installer.clusterstate import read_state
 from installer.diagnose import Finding, State, diagnose, unread_findings
 from installer.engine import Context, Engine
-from installer.facts import Facts
+from installer.facts import Facts, containerd_version_of, distribution_of, kubelet_root_of
 from installer.hostplan import ProbeFailure
 from installer.kubeconfig import helm_kubeconfig
 from installer.plan import Plan, build_plan
@@ -143,7 +143,9 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
                                                      default=str)
     files["cluster/nodes.json"] = json.dumps(
         [{"name": n.name, "labels": n.labels, "allocatable": n.allocatable,
-          "kubelet": n.kubelet_version, "runtime": n.container_runtime, "ready": n.ready}
+          "kubelet": n.kubelet_version, "runtime": n.container_runtime, "ready": n.ready,
+          "taints": [str(t) for t in n.taints], "distribution": distribution_of(n),
+          "containerdVersion": containerd_version_of(n), "kubeletRoot": kubelet_root_of(n)}
          for n in c.state.nodes], indent=2)
     files["cluster/runtimeclasses.txt"] = "\n".join(c.state.runtime_classes) + "\n"
     files["cluster/events.txt"] = "".join(f"{e.namespace} {e.object} {e.type} {e.reason}: "

@@ -5,7 +5,9 @@ Imports neither `installer` nor `screens` nor `textual` (enforced by a test). Pu
 - remote.targets: HostTarget, validate_* (names, addresses, users, ports, host roots)
 - remote.ssh: SSHOptions, Script, run_on_hosts -> {name: HostResult(.error: HostError)};
   its connections (asyncssh) in remote.sshconn, imported when a run first reaches a host
-- remote.hostfacts: HostFacts, PciDevice; remote.gpu_models: lookup/describe
+- remote.hostfacts: HostFacts, PciDevice, FabricManager, VFIO_DRIVERS; remote.gpu_models:
+  lookup/describe, GRACE_IDS
+- remote.kubelet: each distribution's kubelet layout (root, settings files), read_settings
 - remote.probe: PROBE_SCRIPT, parse_probe, probe_local, probe_command
 - remote.probe_remote: probe_hosts -> {name: HostFacts | HostError}
 - remote.fixes: plan_fixes, HostChange, FixBlocked, apply_change, undo_change,

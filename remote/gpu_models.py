@@ -5,7 +5,12 @@ Why a table of our own: hosts being prepared for passthrough often have no NVIDI
 Names follow the public PCI ID database (pci-ids.ucw.cz). `cc` marks models NVIDIA supports
 in confidential-computing mode (Hopper and Blackwell data-center parts), which is what makes
 the GPU Operator's cc-manager switch them on a TDX / SEV-SNP host. `consumer` marks GeForce
-parts, which NVIDIA does not support for passthrough with these components.
+parts, which NVIDIA does not support for passthrough with these components. `grace` marks the
+GPUs of Grace superchips (GH200, GB200, GB300), whose memory the CPU reaches coherently: the
+kernel's vfio variant driver `nvgrace_gpu_vfio_pci` exists for exactly these device IDs
+(linux drivers/vfio/pci/nvgrace-gpu/main.c, nvgrace_gpu_vfio_pci_table: 0x2342, 0x2345, then
+0x2348 (v6.13), 0x2941, 0x31c2 (v6.18)), and the GPU Operator's vfio-manager binds them to it
+when the kernel has it (k8s-driver-manager internal/nvpassthrough/nvpassthrough.go@v0.10.0).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class GpuModel:
     consumer: bool = False
     cc: bool = False
     nvswitch: bool = False
+    grace: bool = False
 
 
 _MODELS = [
@@ -58,10 +64,15 @@ _MODELS = [
     GpuModel("2324", "GH100 [H800]", "H800", cc=True),
     GpuModel("2335", "GH100 [H200 SXM 141GB]", "H200 SXM 141GB", cc=True),
     GpuModel("233b", "GH100 [H200 NVL]", "H200 NVL", cc=True),
-    GpuModel("2342", "GH100 [GH200 120GB / 480GB]", "GH200", cc=True),
+    # Grace superchips (names from the kernel's nvgrace_gpu_vfio_pci_table comments)
+    GpuModel("2342", "GH100 [GH200 120GB / 480GB]", "GH200", cc=True, grace=True),
+    GpuModel("2345", "GH100 [GH200 480GB]", "GH200 480GB", cc=True, grace=True),
+    GpuModel("2348", "GH100 [GH200]", "GH200 (2348)", cc=True, grace=True),
     # Blackwell
     GpuModel("2901", "GB100 [B200]", "B200", cc=True),
     GpuModel("29bc", "GB102 [B100]", "B100", cc=True),
+    GpuModel("2941", "GB100 [GB200]", "GB200", cc=True, grace=True),
+    GpuModel("31c2", "Blackwell Ultra [GB300]", "GB300", cc=True, grace=True),
     # NVSwitches (class 0x0680, "Bridge")
     GpuModel("1af1", "GA100 [A100 NVSwitch]", "A100 NVSwitch", nvswitch=True),
     GpuModel("22a3", "GH100 [H100 NVSwitch]", "H100 NVSwitch", nvswitch=True),
@@ -74,6 +85,7 @@ _MODELS = [
 ]
 
 MODELS: dict[str, GpuModel] = {m.device_id: m for m in _MODELS}
+GRACE_IDS: frozenset[str] = frozenset(m.device_id for m in _MODELS if m.grace)
 
 
 def lookup(device_id: str) -> GpuModel | None:

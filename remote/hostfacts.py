@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from remote import gpu_models
 
 NVIDIA = "10de"
+VFIO_PCI = "vfio-pci"
+# The vfio variant driver of Grace superchip GPUs (sysfs driver name = module name).
+NVGRACE = "nvgrace_gpu_vfio_pci"
+# Drivers that hand a device to a VM. The GPU Operator's sandbox validator accepts exactly
+# these (cmd/nvidia-validator/main.go VfioPCI.runValidation, v26.3.0 - v26.7.0).
+VFIO_DRIVERS: tuple[str, ...] = (VFIO_PCI, NVGRACE)
 
 # CPU flags that matter for virtualization and confidential computing; the rest of the
 # (long) flags line is not kept.
@@ -57,6 +63,16 @@ class PciDevice:
         return self.is_nvidia and self.class_code[:4] == "0680"
 
     @property
+    def is_grace(self) -> bool:
+        """A Grace superchip's GPU (GH200, GB200, GB300): nvgrace_gpu_vfio_pci's devices."""
+        return self.is_nvidia and self.device in gpu_models.GRACE_IDS
+
+    @property
+    def on_vfio(self) -> bool:
+        """Bound to a driver that passes it to a VM (vfio-pci or the Grace variant)."""
+        return self.driver in VFIO_DRIVERS
+
+    @property
     def is_bridge(self) -> bool:
         """PCI bridges (0x0604xx) may share a GPU's IOMMU group without harm: vfio only
         needs the endpoints of a group, and bridges stay on pcieport."""
@@ -72,6 +88,24 @@ class PciDevice:
         if self.is_nvidia:
             return f"{self.bdf} {gpu_models.describe(self.device)}"
         return f"{self.bdf} ({self.ident}, class 0x{self.class_code})"
+
+
+@dataclass(frozen=True)
+class FabricManager:
+    """The host side of NVIDIA Fabric Manager (package nvidia-fabricmanager): its systemd
+    unit, whether the unit is enabled or masked, its binary, and running `nv-fabricmanager`
+    processes (their comm is cut to 15 characters: `nv-fabricmanage`). Paths are relative to
+    the host root."""
+
+    units: list[str] = field(default_factory=list)
+    enabled: list[str] = field(default_factory=list)  # *.wants/ links to the unit
+    masked: bool = False
+    binary: str | None = None
+    pids: list[str] = field(default_factory=list)
+
+    @property
+    def present(self) -> bool:
+        return bool(self.units or self.binary or self.pids)
 
 
 @dataclass(frozen=True)
@@ -112,6 +146,14 @@ class HostFacts:
     vfio_available: bool = False
     vfio_builtin: bool = False
     vfio_evidence: list[str] = field(default_factory=list)
+    # nvgrace_gpu_vfio_pci: loaded, registered, shipped as a module or built in (looked for
+    # only on hosts with Grace GPUs), with what showed it.
+    nvgrace_available: bool = False
+    nvgrace_evidence: list[str] = field(default_factory=list)
+    arch: str = ""  # x86_64, aarch64, ... ("" when neither the kernel nor cpuinfo says)
+    # Folders that mark a Kubernetes distribution's install (remote.kubelet.MARKER_PATHS).
+    markers: list[str] = field(default_factory=list)
+    fabric_manager: FabricManager | None = None  # looked for on hosts with NVSwitches
     pci_drivers: list[str] = field(default_factory=list)
     vfio_dev_nodes: list[str] = field(default_factory=list)
     cdi_specs: list[str] = field(default_factory=list)
@@ -135,6 +177,16 @@ class HostFacts:
     @property
     def nvswitches(self) -> list[PciDevice]:
         return [d for d in self.devices if d.is_nvswitch]
+
+    @property
+    def grace_gpus(self) -> list[PciDevice]:
+        return [d for d in self.gpus if d.is_grace]
+
+    def vfio_driver_for(self, dev: PciDevice) -> str:
+        """The driver that should hold `dev` for passthrough, as the GPU Operator's
+        vfio-manager chooses it: the Grace variant for a Grace GPU when the kernel has it
+        (its modules.alias entry matches closer than vfio-pci's), vfio-pci otherwise."""
+        return NVGRACE if dev.is_grace and self.nvgrace_available else VFIO_PCI
 
     @property
     def cmdline_args(self) -> list[str]:

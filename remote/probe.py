@@ -16,7 +16,8 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from remote.hostfacts import VIRT_FLAGS, HostFacts, PciDevice
+from remote.hostfacts import VIRT_FLAGS, FabricManager, HostFacts, PciDevice
+from remote.kubelet import MARKER_PATHS
 
 PROBE_SCRIPT: str = resources.files("remote").joinpath("probe.sh").read_text()
 
@@ -113,6 +114,7 @@ def parse_probe(output: bytes | str) -> HostFacts:
     builtin_lines: list[str] = []
     groups: dict[str, list[str]] = {}
     devs: list[dict[str, str]] = []
+    fm: dict[str, list[str]] | None = None
     root = "/"
     done = False
     cur_file: str | None = None
@@ -170,6 +172,11 @@ def parse_probe(output: bytes | str) -> HostFacts:
             k, _, v = rest.partition(" ")
             if v:
                 devs[-1]["link_" + k] = v
+        elif tag == "@fm":
+            kind, _, what = rest.partition(" ")
+            fm = fm if fm is not None else {}
+            if what:
+                fm.setdefault(kind, []).append(what)
         elif tag == "@done":
             done = True
     if cur_file is not None:  # output cut inside a file
@@ -226,10 +233,22 @@ def parse_probe(output: bytes | str) -> HostFacts:
         vfio_ev.append("sys/bus/pci/drivers/vfio-pci exists")
     ko = sorted(p for p in exists if "/vfio-pci.ko" in p)
     vfio_ev += [f"{p} exists" for p in ko]
-    if builtin_lines:
+    vfio_builtin_lines = [ln for ln in builtin_lines if ln.endswith("/vfio-pci.ko")]
+    if vfio_builtin_lines:
         builtin = True
-        vfio_ev += [f"modules.builtin: {ln}" for ln in builtin_lines]
+        vfio_ev += [f"modules.builtin: {ln}" for ln in vfio_builtin_lines]
     vfio_available = bool(vfio_ev)
+
+    grace_ev: list[str] = []
+    if "nvgrace_gpu_vfio_pci" in mods:
+        grace_ev.append("proc/modules: nvgrace_gpu_vfio_pci loaded")
+    if "nvgrace_gpu_vfio_pci" in drivers:
+        grace_ev.append("sys/bus/pci/drivers/nvgrace_gpu_vfio_pci exists")
+    if "sys/module/nvgrace_gpu_vfio_pci" in exists and "nvgrace_gpu_vfio_pci" not in mods:
+        grace_ev.append("sys/module/nvgrace_gpu_vfio_pci exists")
+    grace_ev += [f"{p} exists" for p in sorted(exists) if "/nvgrace-gpu-vfio-pci.ko" in p]
+    grace_ev += [f"modules.builtin: {ln}" for ln in builtin_lines
+                 if ln.endswith("/nvgrace-gpu-vfio-pci.ko")]
 
     return HostFacts(
         hostname=hostname,
@@ -260,6 +279,13 @@ def parse_probe(output: bytes | str) -> HostFacts:
         vfio_available=vfio_available,
         vfio_builtin=builtin,
         vfio_evidence=vfio_ev,
+        nvgrace_available=bool(grace_ev),
+        nvgrace_evidence=grace_ev,
+        arch=_arch(files, cpu),
+        markers=[p for p in MARKER_PATHS if p in exists],
+        fabric_manager=None if fm is None else FabricManager(
+            units=fm.get("unit", []), enabled=fm.get("enabled", []), masked=bool(fm.get("masked")),
+            binary=(fm.get("binary") or [None])[0], pids=fm.get("pid", [])),
         pci_drivers=sorted(drivers),
         vfio_dev_nodes=sorted(vfio_nodes),
         cdi_specs=sorted(cdi),
@@ -275,6 +301,19 @@ def parse_probe(output: bytes | str) -> HostFacts:
         unreadable=unreadable,
         complete=done,
     )
+
+
+def _arch(files: dict[str, str], cpu: dict[str, str]) -> str:
+    """The machine architecture: the kernel's `kernel.arch` sysctl where it has one, else the
+    shape of the first cpuinfo block (x86 names a vendor_id, arm64 a "CPU architecture")."""
+    arch = (files.get("proc/sys/kernel/arch") or "").strip()
+    if arch:
+        return arch
+    if "vendor_id" in cpu:
+        return "x86_64"
+    if cpu.get("CPU architecture") == "8":
+        return "aarch64"
+    return ""
 
 
 def _gkey(g: str) -> tuple[int, str]:

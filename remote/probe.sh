@@ -83,7 +83,15 @@ emit_glob 'etc/default/grub.d/*.cfg'
 emit_glob 'etc/modprobe.d/*.conf'
 emit_glob 'etc/modules-load.d/*.conf'
 emit etc/modules
+# The kubelet's settings where each distribution keeps them (remote/kubelet.py): kubeadm,
+# k0s (v1.33+, then up to v1.32), MicroK8s's flags file, k3s and RKE2 drop-in folders.
 emit var/lib/kubelet/config.yaml
+emit run/k0s/kubelet/config.yaml
+emit var/lib/k0s/kubelet-config.yaml
+emit var/snap/microk8s/current/args/kubelet
+emit_glob 'var/lib/rancher/k3s/agent/etc/kubelet.conf.d/*.conf'
+emit_glob 'var/lib/rancher/rke2/agent/etc/kubelet.conf.d/*.conf'
+emit proc/sys/kernel/arch
 emit sys/module/kvm_intel/parameters/tdx
 emit sys/module/kvm_amd/parameters/sev
 emit sys/module/kvm_amd/parameters/sev_snp
@@ -92,7 +100,8 @@ emit_glob 'boot/loader/entries/*.conf'
 
 for p in dev/kvm dev/vfio/vfio sys/module/vfio_pci sys/module/vfio sys/kernel/iommu_groups \
          etc/containerd/config.toml run/containerd/containerd.sock \
-         var/run/crio/crio.sock run/crio/crio.sock sys/firmware/efi; do
+         var/run/crio/crio.sock run/crio/crio.sock sys/firmware/efi sys/module/nvgrace_gpu_vfio_pci \
+         var/snap/microk8s var/lib/k0s var/lib/rancher/rke2 var/lib/rancher/k3s; do
   [ -e "$R$p" ] && printf '@exists %s\n' "$p"
 done
 
@@ -140,17 +149,70 @@ if [ -d "$R"sys/kernel/iommu_groups ]; then
   done
 fi
 
+# gr: a Grace superchip GPU was seen (its IDs: remote/gpu_models.py GRACE_IDS, kept equal
+# by a test); sw: an NVSwitch. Either one asks for a few more reads below.
+gr= sw=
 for d in "$R"sys/bus/pci/devices/*; do
   [ -d "$d" ] || continue
   printf '@dev %s\n' "${d##*/}"
+  ven=
   for a in vendor device class subsystem_vendor subsystem_device driver_override numa_node; do
     if [ -r "$d/$a" ]; then
       v=
       IFS= read -r v < "$d/$a" || :
       printf '@attr %s %s\n' "$a" "$v"
+      case $a:$ven:$v in
+        vendor:*) ven=$v ;;
+        device:0x10de:0x2342|device:0x10de:0x2345|device:0x10de:0x2348|\
+        device:0x10de:0x2941|device:0x10de:0x31c2) gr=1 ;;
+        class:0x10de:0x0680*) sw=1 ;;
+      esac
     fi
   done
   link driver "$d/driver"
   link iommu_group "$d/iommu_group"
 done
+
+# Grace GPUs go to VMs through the vfio variant nvgrace_gpu_vfio_pci: is it there? Loaded,
+# it shows in proc/modules and sys/bus/pci/drivers above; else as a module file or built in.
+if [ -n "$gr" ] && [ -n "$rel" ] && [ ! -e "$R"sys/module/nvgrace_gpu_vfio_pci ]; then
+  for k in "$R"lib/modules/"$rel"/kernel/drivers/vfio/pci/nvgrace-gpu/nvgrace-gpu-vfio-pci.ko*; do
+    [ -e "$k" ] && printf '@exists %s\n' "${k#"$R"}"
+  done
+  if [ -r "$R"lib/modules/"$rel"/modules.builtin ]; then
+    while IFS= read -r l; do
+      case $l in */nvgrace-gpu-vfio-pci.ko) printf '@builtin %s\n' "$l" ;; esac
+    done < "$R"lib/modules/"$rel"/modules.builtin
+  fi
+fi
+
+# NVSwitches: the host side of Fabric Manager. With Kata it must run in the guest; on the
+# host it holds the NVSwitches through the host driver. Unit (masked when linked to
+# /dev/null), its .wants links (enabled), the binary, running nv-fabricmanager processes.
+if [ -n "$sw" ]; then
+  printf '@fm looked\n'
+  p=etc/systemd/system/nvidia-fabricmanager.service
+  if [ -L "$R$p" ]; then
+    v=$(readlink "$R$p" 2>/dev/null)
+    case $v in /dev/null) printf '@fm masked %s\n' "$p" ;; *) printf '@fm unit %s\n' "$p" ;; esac
+  elif [ -f "$R$p" ]; then
+    printf '@fm unit %s\n' "$p"
+  fi
+  # the package's unit: the first of these (one file on a merged-/usr host)
+  for p in lib/systemd/system/nvidia-fabricmanager.service \
+           usr/lib/systemd/system/nvidia-fabricmanager.service; do
+    if [ -f "$R$p" ]; then printf '@fm unit %s\n' "$p"; break; fi
+  done
+  for w in "$R"etc/systemd/system/*.wants/nvidia-fabricmanager.service; do
+    if [ -e "$w" ] || [ -L "$w" ]; then printf '@fm enabled %s\n' "${w#"$R"}"; fi
+  done
+  for b in usr/bin/nv-fabricmanager usr/sbin/nv-fabricmanager usr/local/bin/nv-fabricmanager; do
+    if [ -x "$R$b" ]; then printf '@fm binary %s\n' "$b"; break; fi
+  done
+  for c in "$R"proc/[0-9]*/comm; do
+    n=
+    { IFS= read -r n < "$c"; } 2>/dev/null || :
+    case $n in nv-fabricmanage*) p=${c%/comm}; printf '@fm pid %s\n' "${p##*/}" ;; esac
+  done
+fi
 printf '@done\n'

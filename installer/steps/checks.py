@@ -5,7 +5,7 @@ from __future__ import annotations
 from installer.checknames import expand_ignore
 from installer.engine import ChecksFailed, Context
 from installer.events import CheckReported
-from installer.facts import Facts
+from installer.facts import Facts, distribution_of, kubelet_root_of
 from installer.plan import Step
 
 
@@ -34,10 +34,15 @@ def cluster_results(facts: Facts, nodes: list[str], own_nfd: str) -> list[dict[s
         node = facts.cluster.node(name)
         runtime = (node.container_runtime if node else None) or "unknown"
         ok = runtime.startswith("containerd://")
+        kubelet = (f" on {distribution_of(node)}, kubelet root {kubelet_root_of(node)}"
+                   if node else "")
         out.append({"name": "container-runtime", "status": "pass" if ok else "fail",
-                    "summary": f"{name}: {runtime}", "ignored": False,
+                    "summary": f"{name}: {runtime}{kubelet}", "ignored": False,
                     "remedy": "" if ok else "Kata through the GPU Operator needs containerd",
-                    "evidence": [f"node {name} containerRuntimeVersion={runtime}"]})
+                    "evidence": [f"node {name} containerRuntimeVersion={runtime}"] + (
+                        [f"node {name} kubeletVersion={node.kubelet_version or 'unknown'}: "
+                         f"distribution {distribution_of(node)}, kubelet root "
+                         f"{kubelet_root_of(node)}"] if node else [])})
         ready = node.ready if node else None
         out.append({"name": "node-ready", "status": "pass" if ready else "fail",
                     "summary": f"{name}: {'Ready' if ready else 'not Ready'}", "ignored": False,

@@ -15,10 +15,9 @@ from installer.hostaccess import HostAccess, target
 from installer.hostplan import ProbeFailure
 from installer.plan import Step
 from installer.steps.probe import host_facts
+from remote.hostfacts import VFIO_DRIVERS
 from remote.probe import probe_command
 from remote.ssh import run_on_hosts
-
-VFIO_DRIVERS = ("vfio-pci", "nvgrace_gpu_vfio_pci")
 
 
 def _allocatable(k: kube.Kube | None, node: str) -> dict[str, Any] | None:
@@ -43,6 +42,8 @@ async def verify_host(ctx: Context, step: Step, facts: Facts) -> str:
     if isinstance(host, ProbeFailure):
         raise StepFailed(f"{t.name}: cannot reach the host to verify it: {host.message}",
                          fix=host.remedy)
+    # vfio-pci, or nvgrace_gpu_vfio_pci for a Grace GPU: the drivers the GPU Operator's
+    # sandbox validator accepts (remote.hostfacts.VFIO_DRIVERS).
     wrong = [f"{g.bdf} on {g.driver or 'no driver'}" for g in host.gpus
              if g.driver not in VFIO_DRIVERS]
     if wrong:

@@ -39,10 +39,11 @@ def awaiting_reboot(facts: HostFacts, view: FileView | None = None) -> list[str]
 
 
 def plan_fixes(facts: HostFacts, host_root: str = "/", *, kubelet_version: str | None = None,
-               only: frozenset[str] | None = None
+               distribution: str | None = None, only: frozenset[str] | None = None
                ) -> tuple[list[HostChange], list[FixBlocked]]:
     """Every change this host needs, in order, plus the fixes that cannot be planned
-    (with reasons). A second call on the facts of a fixed host returns no changes."""
+    (with reasons). A second call on the facts of a fixed host returns no changes.
+    `kubelet_version` and `distribution` are the node's, as the cluster reports them."""
     view = FileView(facts)
     changes: list[HostChange] = []
     blocked: list[FixBlocked] = []
@@ -58,7 +59,8 @@ def plan_fixes(facts: HostFacts, host_root: str = "/", *, kubelet_version: str |
         (nvidia_driver.NAME, lambda: nvidia_driver.plan(facts, host_root, view)),
         (vfio_bind.NAME, lambda: vfio_bind.plan(facts, host_root, view)),
         (kubelet_gate.NAME, lambda: kubelet_gate.plan(facts, host_root, view,
-                                                      kubelet_version=kubelet_version)),
+                                                      kubelet_version=kubelet_version,
+                                                      distribution=distribution)),
     ]
     for name, fn in steps:
         if not want(name):

@@ -1,5 +1,8 @@
 """Fix `vfio-bind`: put every GPU (and NVSwitch) on vfio-pci, with every device of its
-IOMMU group, now and across reboots.
+IOMMU group, now and across reboots. A Grace superchip's GPU goes to the kernel's vfio
+variant `nvgrace_gpu_vfio_pci` instead when the kernel has it, as the GPU Operator's
+vfio-manager chooses (k8s-driver-manager internal/nvpassthrough/nvpassthrough.go@v0.10.0,
+FindBestVFIOVariant); a device already on either driver stays where it is.
 
 Now: for each device not yet on vfio-pci, write `vfio-pci` to its driver_override, unbind
 it from its current driver, ask the kernel to probe it again, `udevadm settle`, and verify
@@ -12,7 +15,9 @@ pre: vfio-pci` (and nouveau) in /etc/modprobe.d/gpu-kata-vfio.conf and vfio-pci 
 /etc/modules-load.d, so vfio-pci claims the devices before a host driver can; an existing
 `options vfio-pci ids=` line is extended instead (two lines would fight: the last one
 wins). With vfio-pci built into the kernel, module options do not apply and `vfio-pci.ids=`
-goes on the kernel command line (GRUB) instead.
+goes on the kernel command line (GRUB) instead. Grace GPUs are left out of `ids=` (vfio-pci
+would claim them at boot): the variant driver binds only through driver_override, which the
+GPU Operator's vfio-manager sets again at every start.
 
 Undo restores the files and moves the devices that were moved back to their previous
 driver (by clearing driver_override and re-probing). If vfio-pci was loaded with ids=
@@ -25,7 +30,7 @@ import shlex
 
 from remote.fixes.base import AfterReboot, FileView, FixBlocked, HostChange, ScriptBuilder
 from remote.fixes.grub import add_args, current_args, regenerate
-from remote.hostfacts import HostFacts, PciDevice
+from remote.hostfacts import NVGRACE, VFIO_DRIVERS, VFIO_PCI, HostFacts, PciDevice
 
 NAME = "vfio-bind"
 CONF = "etc/modprobe.d/gpu-kata-vfio.conf"
@@ -37,15 +42,15 @@ gki_drv() {
 }
 gki_settle() { if command -v udevadm >/dev/null 2>&1; then udevadm settle || :; fi; }
 gki_bind() {
-  d="${ROOT}sys/bus/pci/devices/$1"
+  d="${ROOT}sys/bus/pci/devices/$1"; w=${2:-vfio-pci}
   [ -d "$d" ] || gki_fail "PCI device $1 not found"
   cur=$(gki_drv "$d")
-  if [ "$cur" = vfio-pci ]; then printf 'already on vfio-pci: %s\n' "$1"; return 0; fi
+  if [ "$cur" = "$w" ]; then printf 'already on %s: %s\n' "$w" "$1"; return 0; fi
   if ! gki_live; then
-    printf 'skipped on a host tree (%s): bind %s to vfio-pci\n' "$ROOT" "$1"; return 0
+    printf 'skipped on a host tree (%s): bind %s to %s\n' "$ROOT" "$1" "$w"; return 0
   fi
-  printf '+ bind %s (now: %s) to vfio-pci\n' "$1" "${cur:-no driver}"
-  printf 'vfio-pci\n' > "$d/driver_override" || gki_fail "cannot set driver_override of $1"
+  printf '+ bind %s (now: %s) to %s\n' "$1" "${cur:-no driver}" "$w"
+  printf '%s\n' "$w" > "$d/driver_override" || gki_fail "cannot set driver_override of $1"
   if [ -n "$cur" ]; then
     printf '%s\n' "$1" > "$d/driver/unbind" || gki_fail "cannot unbind $1 from $cur (in use?)"
   fi
@@ -53,7 +58,7 @@ gki_bind() {
     || gki_fail "drivers_probe failed for $1"
   gki_settle
   cur=$(gki_drv "$d")
-  [ "$cur" = vfio-pci ] || gki_fail "$1 is on '${cur:-no driver}' after binding, not vfio-pci"
+  [ "$cur" = "$w" ] || gki_fail "$1 is on '${cur:-no driver}' after binding, not $w"
 }
 gki_unbind() {
   d="${ROOT}sys/bus/pci/devices/$1"
@@ -66,9 +71,9 @@ gki_unbind() {
   if [ "$cur" = "$2" ]; then printf 'already on %s: %s\n' "${2:-no driver}" "$1"; return 0; fi
   printf '+ return %s (now: %s) to %s\n' "$1" "${cur:-no driver}" "${2:-no driver}"
   printf '\n' > "$d/driver_override" || gki_fail "cannot clear driver_override of $1"
-  if [ "$cur" = vfio-pci ]; then
-    printf '%s\n' "$1" > "$d/driver/unbind" || gki_fail "cannot unbind $1 from vfio-pci"
-  fi
+  case $cur in vfio-pci|nvgrace_gpu_vfio_pci)
+    printf '%s\n' "$1" > "$d/driver/unbind" || gki_fail "cannot unbind $1 from $cur" ;;
+  esac
   printf '%s\n' "$1" > "${ROOT}sys/bus/pci/drivers_probe" || :
   gki_settle
   cur=$(gki_drv "$d")
@@ -78,14 +83,14 @@ gki_unbind() {
 """
 
 
-def _shown_bind(root: str, d: PciDevice) -> str:
+def _shown_bind(root: str, d: PciDevice, to: str) -> str:
     """The exact sysfs writes gki_bind performs for one device, for the preview."""
     dev = f"{root}sys/bus/pci/devices/{d.bdf}"
-    steps = [f"printf 'vfio-pci\\n' > {dev}/driver_override"]
+    steps = [f"printf '{to}\\n' > {dev}/driver_override"]
     if d.driver:
         steps.append(f"printf '{d.bdf}\\n' > {dev}/driver/unbind   # from {d.driver}")
     steps += [f"printf '{d.bdf}\\n' > {root}sys/bus/pci/drivers_probe",
-              "udevadm settle", f"# verify: {dev}/driver -> vfio-pci   ({d.label})"]
+              "udevadm settle", f"# verify: {dev}/driver -> {to}   ({d.label})"]
     return "\n$ ".join(steps)
 
 
@@ -126,13 +131,15 @@ def after_reboot(facts: HostFacts) -> AfterReboot:
     The devices to bind are known now (the GPUs and NVSwitches); their IOMMU groups, and so
     the exact script, only exist after the reboot - which is why the run asks again then."""
     anchors = facts.gpus + facts.nvswitches
-    ids = ",".join(sorted({d.ident for d in anchors}))
+    ids = ",".join(sorted({d.ident for d in anchors if facts.vfio_driver_for(d) == VFIO_PCI}))
     persist = (f"vfio-pci.ids={ids} on the kernel command line (GRUB)" if facts.vfio_builtin
                else f"options vfio-pci ids={ids} in /{CONF} (and vfio-pci in /{LOAD})")
     lines = [f"# {NAME} on {facts.hostname}, {AFTER_REBOOT}:",
              "# bind to vfio-pci, with every other device of their IOMMU groups (refused if a "
              "group also holds a non-NVIDIA device):"]
-    lines += [f"#   {d.label}  (now: {d.driver or 'no driver'})" for d in anchors]
+    lines += [f"#   {d.label}  (now: {d.driver or 'no driver'})"
+              + ("" if (to := facts.vfio_driver_for(d)) == VFIO_PCI else f"  -> {to}")
+              for d in anchors]
     lines += [f"# and keep them there across reboots: {persist}",
               "# the exact script is shown, and consent asked for again, once the re-probe "
               "has the IOMMU groups"]
@@ -170,18 +177,25 @@ def plan(facts: HostFacts, host_root: str = "/", view: FileView | None = None
     view = view or FileView(facts)
     if not facts.gpus:
         return None
-    if not facts.vfio_available:
-        raise FixBlocked(NAME, "vfio-pci is not available on this kernel",
-                         "Install the kernel's extra modules package (see check vfio-available).")
+    unavailable = FixBlocked(NAME, "vfio-pci is not available on this kernel",
+                             "Install the kernel's extra modules package (see check "
+                             "vfio-available).")
+    only_grace = facts.nvgrace_available and all(d.is_grace
+                                                 for d in facts.gpus + facts.nvswitches)
+    if not facts.vfio_available and not only_grace:
+        raise unavailable
     devs = bind_set(facts)
-    ids = sorted({d.ident for d in devs})
+    if not facts.vfio_available and any(facts.vfio_driver_for(d) == VFIO_PCI for d in devs):
+        raise unavailable
+    # Grace GPUs stay out of ids=: vfio-pci would claim them at boot before their variant.
+    ids = sorted({d.ident for d in devs if facts.vfio_driver_for(d) == VFIO_PCI})
     b = ScriptBuilder(NAME, host_root)
     persisted = []
     if facts.vfio_builtin:
         arg = "vfio-pci.ids=" + ",".join(ids)
         have = [a for a in current_args(view) if a.startswith(("vfio-pci.ids=", "vfio_pci.ids="))]
         have_ids = {x.lower() for a in have for x in a.split("=", 1)[1].split(",")}
-        if not set(ids) <= have_ids:
+        if ids and not set(ids) <= have_ids:
             if have:
                 raise FixBlocked(NAME, f"the GRUB defaults already carry {have[0]}",
                                  f"Change it to {arg} by hand and regenerate the boot config.")
@@ -192,7 +206,7 @@ def plan(facts: HostFacts, host_root: str = "/", view: FileView | None = None
     else:
         lines = _ids_lines(view)
         have_ids = {x for _, _, xs in lines for x in xs}
-        if not set(ids) <= have_ids:
+        if ids and not set(ids) <= have_ids:
             if lines:
                 path, idx, old_ids = lines[-1]
                 old = view.get(path) or ""
@@ -215,27 +229,34 @@ def plan(facts: HostFacts, host_root: str = "/", view: FileView | None = None
                 b.edit(CONF, view.get(CONF), new)
                 view.set(CONF, new)
             persisted.append("options vfio-pci ids=" + ",".join(ids))
-        if not _loads_at_boot(view):
+        if ids and not _loads_at_boot(view):
             b.edit(LOAD, view.get(LOAD), "vfio-pci\n")
             view.set(LOAD, "vfio-pci\n")
             persisted.append("vfio-pci in modules-load.d")
-    moving = [d for d in devs if d.driver != "vfio-pci"]
+    moving = [d for d in devs if d.driver not in VFIO_DRIVERS]
+    targets = {d.bdf: facts.vfio_driver_for(d) for d in moving}
     if moving:
-        if not (facts.vfio_builtin or (facts.modules and "vfio_pci" in facts.modules)):
+        if VFIO_PCI in targets.values() and not (
+                facts.vfio_builtin or (facts.modules and "vfio_pci" in facts.modules)):
             b.run(["modprobe", "vfio-pci"],
                   when='[ ! -d "${ROOT}sys/bus/pci/drivers/vfio-pci" ]')
+        if NVGRACE in targets.values() and NVGRACE not in facts.pci_drivers:
+            b.run(["modprobe", NVGRACE],
+                  when=f'[ ! -d "${{ROOT}}sys/bus/pci/drivers/{NVGRACE}" ]')
         b.raw(BIND_LIB.strip("\n"))
         for d in moving:
-            b.raw(f"gki_bind {shlex.quote(d.bdf)}",
+            to = targets[d.bdf]
+            b.raw(f"gki_bind {shlex.quote(d.bdf)}" + ("" if to == VFIO_PCI else f" {to}"),
                   f"gki_unbind {shlex.quote(d.bdf)} {shlex.quote(d.driver or '')}",
-                  shown=_shown_bind(b.root, d),
+                  shown=_shown_bind(b.root, d, to),
                   shown_undo=f"return {d.bdf} to {d.driver or 'no driver'}")
         b.undo.insert(0, BIND_LIB.strip("\n"))
     if not moving and not persisted:
         return None
     what = []
     if moving:
-        what.append(f"bind {len(moving)} device(s) to vfio-pci now")
+        drivers = " / ".join(sorted(set(targets.values()), key=lambda x: x != VFIO_PCI))
+        what.append(f"bind {len(moving)} device(s) to {drivers} now")
     if persisted:
         what.append("persist across reboots (" + "; ".join(persisted) + ")")
     return b.change(facts.hostname, ", ".join(what), needs_consent=bool(moving))

@@ -157,6 +157,9 @@ def test_dry_run_of_the_example_names_both_installs_with_values_the_labels_and_t
     assert "label node gpu-node-2 nvidia.com/gpu.workload.config=vm-passthrough" in out
     assert '"mode": "kata"' in out and '"node-feature-discovery": {' in out
     assert "would change:" in out and "  changed:" not in out
+    # each Kata node's Kubernetes side, as discovery recorded it, beside its runtime
+    assert "cluster container-runtime: gpu-node-1: containerd://2.0.5 on k8s, kubelet root " \
+           "/var/lib/kubelet" in out
 
     events = [json.loads(line) for line in cli(*args, "--json", env=home).stdout.splitlines()]
     plan = next(e["plan"] for e in events if e["kind"] == "plan")
@@ -166,6 +169,10 @@ def test_dry_run_of_the_example_names_both_installs_with_values_the_labels_and_t
     assert helm["install/gpu-operator"]["values"]["sandboxWorkloads"] == {
         "enabled": True, "mode": "kata"}
     assert helm["install/kata-deploy"]["values"]["node-feature-discovery"] == {"enabled": False}
+    kube = {s["id"]: s["params"].get("kubernetes") for s in plan["steps"]
+            if s["action"] == "host-checks"}
+    assert kube == {f"check/gpu-node-{i}": {"distribution": "k8s", "containerdVersion": "2.0.5",
+                                            "kubeletRoot": "/var/lib/kubelet"} for i in (1, 2)}
     changes = [e for e in events if e["kind"] == "change"]
     assert len(changes) == 11 and not any(e["applied"] for e in changes)
     assert sum(1 for e in changes if e["message"].startswith("gpu-node-2: after the reboot")) == 1
@@ -249,11 +256,11 @@ def test_an_unknown_check_to_ignore_fails_validate_with_the_names(tmp_path):
 
 
 @pytest.mark.parametrize(("edit", "words"), [
-    (lambda t: t + "bogus: 1\n", "bogus (line 43): unknown key 'bogus'"),
+    (lambda t: t + "bogus: 1\n", "bogus (line 46): unknown key 'bogus'"),
     (lambda t: t.replace("    ready: true\n", "    ready: true\n    colour: red\n", 1),
      "nodes[0].colour (line 13): unknown key 'colour'"),
     (lambda t: t.replace("gpu-vfio-ready", "no-such-tree"),
-     "hosts.gpu-node-1.tree (line 40): no directory at"),
+     "hosts.gpu-node-1.tree (line 43): no directory at"),
     (lambda t: t.replace("nodes:\n", "nodes: [\n", 1), "not valid YAML"),
 ], ids=["unknown-top-level-key", "unknown-node-key", "missing-host-tree", "malformed"])
 def test_a_bad_facts_file_exits_2_naming_the_file_the_path_and_the_fix(tmp_path, edit, words):

@@ -4,6 +4,7 @@ reboots, interrupted writes."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -116,6 +117,47 @@ async def test_apply_twice_equals_once_and_undo_restores_bytes(host, tree):
     if tree == "hgx-nvswitch":  # the NVSwitches went back to no driver
         f2 = await h.probe()
         assert all(d.driver is None for d in f2.nvswitches)
+
+
+def _grace_on_the_host_driver(tmp: Path) -> Path:
+    """grace-gh200 as it arrives: the GH200 on the host NVIDIA driver, the kernel's
+    nvgrace_gpu_vfio_pci shipped as a module file and not loaded."""
+    tree = tmp / "grace-on-nvidia"
+    shutil.copytree(hosts.FIXTURES / "grace-gh200", tree, symlinks=True)
+    pci = tree / "sys/bus/pci"
+    gpu = "0009:01:00.0"
+    shutil.rmtree(pci / "drivers/nvgrace_gpu_vfio_pci")
+    shutil.rmtree(tree / "sys/module/nvgrace_gpu_vfio_pci")
+    (pci / "devices" / gpu / "driver").unlink()
+    (pci / "devices" / gpu / "driver").symlink_to("../../drivers/nvidia")
+    (pci / "drivers/nvidia").mkdir()
+    (pci / "drivers/nvidia" / gpu).symlink_to(f"../../devices/{gpu}")
+    mods = tree / "proc/modules"
+    mods.write_text("nvidia 56836096 0 - Live 0x0000000000000000 (POE)\n" + "".join(
+        ln for ln in mods.read_text().splitlines(True) if not ln.startswith("nvgrace")))
+    ko = tree / ("lib/modules/6.8.0-1013-nvidia-64k/kernel/drivers/vfio/pci/nvgrace-gpu/"
+                 "nvgrace-gpu-vfio-pci.ko.zst")
+    ko.parent.mkdir(parents=True)
+    ko.write_text("")
+    return tree
+
+
+async def test_a_grace_gpu_is_bound_to_its_vfio_variant_and_returned(host, tmp_path):
+    h = host(_grace_on_the_host_driver(tmp_path))
+    facts = await h.probe()
+    assert facts.arch == "aarch64" and [g.driver for g in facts.gpus] == ["nvidia"]
+    assert facts.nvgrace_available and not facts.vfio_builtin
+    (c,) = plan_fixes(facts, only=frozenset({"vfio-bind"}))[0]
+    assert c.description == "bind 1 device(s) to nvgrace_gpu_vfio_pci now"
+    assert "ids=" not in c.preview
+    await h.apply(c)
+    assert "modprobe nvgrace_gpu_vfio_pci" in h.sim.events()
+    after = await h.probe()
+    assert [g.driver for g in after.gpus] == ["nvgrace_gpu_vfio_pci"]
+    assert {r.name: r.status for r in run_checks(after)}["vfio-available"] == "pass"
+    assert plan_fixes(after, only=frozenset({"vfio-bind"})) == ([], [])  # done: nothing left
+    await h.undo(c)
+    assert [g.driver for g in (await h.probe()).gpus] == ["nvidia"]
 
 
 async def test_dry_run_plans_and_previews_without_touching_anything(host):

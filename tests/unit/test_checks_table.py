@@ -3,6 +3,7 @@ each verdict with the reason a reviewer can check against the tree's files."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,8 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
         "host-nvidia-driver": ("pass", "vfio-pci"),
         "nouveau": ("pass", "blacklisted"),
         "vfio-available": ("pass", "loaded"),
-        "nvswitch": ("warn", "4x 10de:22a3 with no driver, not on vfio-pci"),
+        "nvswitch": ("warn", "4x 10de:22a3 with no driver, not on vfio-pci; the host's "
+                     "nvidia-fabricmanager unit is enabled (multi-user.target.wants link)"),
         "cc-host": ("pass", "tdx=N"),
         "consumer-gpu": ("pass", "H100"),
         "kubelet-podresources-gate": ("pass", "gate true"),
@@ -179,6 +181,54 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
         "kubelet-runtime-timeout": ("warn", "0s"),
         "container-runtime": ("pass", "containerd"),
     },
+    "grace-gh200": {
+        "cpu-virtualization": ("pass", "arm64 (kernel.arch aarch64, no vmx/svm flag) with dev/kvm"),
+        "iommu-enabled": ("pass", "2 groups"),
+        "iommu-group-isolation": ("pass", "GH200 alone in group 9"),
+        "gpus-present": ("pass", "10de:2342 GH200 on nvgrace_gpu_vfio_pci"),
+        "host-nvidia-driver": ("pass", "nvgrace_gpu_vfio_pci is a vfio driver, no nvidia module"),
+        "nouveau": ("pass", "blacklisted"),
+        "vfio-available": ("pass", "vfio_pci and nvgrace_gpu_vfio_pci in proc/modules"),
+        "nvswitch": ("pass", "none"),
+        "cc-host": ("pass", "no kvm_intel/kvm_amd parameters on arm64"),
+        "consumer-gpu": ("pass", "GH200"),
+        "kubelet-podresources-gate": ("pass", "gate true"),
+        "kubelet-runtime-timeout": ("pass", "20m0s"),
+        "container-runtime": ("pass", "containerd"),
+    },
+    "k0s-worker": {
+        "cpu-virtualization": ("pass", "vmx"),
+        "iommu-enabled": ("pass", "4 groups"),
+        "iommu-group-isolation": ("pass", "GPU alone in group 20"),
+        "gpus-present": ("pass", "H100"),
+        "host-nvidia-driver": ("pass", "vfio-pci"),
+        "nouveau": ("pass", "blacklisted"),
+        "vfio-available": ("pass", "loaded"),
+        "nvswitch": ("pass", "none"),
+        "cc-host": ("pass", "tdx=N"),
+        "consumer-gpu": ("pass", "H100"),
+        "kubelet-podresources-gate": ("warn", "k0s's run/k0s/kubelet/config.yaml has no gate "
+                                      "(the leftover var/lib/kubelet/config.yaml is not read); "
+                                      "version unknown"),
+        "kubelet-runtime-timeout": ("warn", "no runtimeRequestTimeout in k0s's config: 2m"),
+        "container-runtime": ("pass", "containerRuntimeEndpoint unix:///run/k0s/containerd.sock"),
+    },
+    "microk8s-node": {
+        "cpu-virtualization": ("pass", "vmx"),
+        "iommu-enabled": ("pass", "4 groups"),
+        "iommu-group-isolation": ("pass", "L40S alone in group 31"),
+        "gpus-present": ("pass", "L40S"),
+        "host-nvidia-driver": ("pass", "vfio-pci"),
+        "nouveau": ("pass", "blacklisted"),
+        "vfio-available": ("pass", "loaded"),
+        "nvswitch": ("pass", "none"),
+        "cc-host": ("pass", "tdx=N"),
+        "consumer-gpu": ("pass", "L40S"),
+        "kubelet-podresources-gate": ("warn", "args/kubelet has no --feature-gates; version "
+                                      "unknown"),
+        "kubelet-runtime-timeout": ("warn", "no --runtime-request-timeout: 2m"),
+        "container-runtime": ("pass", "--container-runtime-endpoint .../containerd.sock"),
+    },
     # captured from a real 2-vCPU AMD EPYC VM (flattened link files)
     "plain-vm": {
         "cpu-virtualization": ("warn", "dev/kvm present, no svm flag: nested/paravirtual KVM"),
@@ -262,3 +312,50 @@ def test_ignored_checks_keep_their_result_but_do_not_block():
     assert all(x.ignored for x in run_checks(facts, ignore=frozenset({"all"})))
     with pytest.raises(ValueError, match="unknown check"):
         run_checks(facts, ignore=frozenset({"iommu-isolation"}))
+
+
+def test_nvswitch_check_reports_the_host_fabric_manager():
+    from remote.hostfacts import FabricManager
+    facts = probe_local(OURS / "hgx-nvswitch")
+    r = {x.name: x for x in run_checks(facts)}["nvswitch"]
+    assert "nvidia-fabricmanager is enabled on the host" in r.summary
+    assert "etc/systemd/system/multi-user.target.wants/nvidia-fabricmanager.service: enabled " \
+           "at boot" in r.evidence
+    assert "systemctl disable --now nvidia-fabricmanager" in r.remedy
+    assert "BIND_NVSWITCHES=true" in r.remedy  # the NVSwitches are not on vfio-pci either
+    running = replace(facts, fabric_manager=replace(facts.fabric_manager, pids=["4242"]))
+    r = {x.name: x for x in run_checks(running)}["nvswitch"]
+    assert r.status == "warn" and "the host's nvidia-fabricmanager is running" in r.summary
+    assert "proc/4242/comm: nv-fabricmanage (running)" in r.evidence
+    # NVSwitches on vfio-pci and the host unit masked: nothing left to say
+    on_vfio = [replace(d, driver="vfio-pci") if d.is_nvswitch else d for d in facts.devices]
+    done = replace(facts, devices=on_vfio, fabric_manager=FabricManager(
+        units=facts.fabric_manager.units, enabled=facts.fabric_manager.enabled, masked=True))
+    r = {x.name: x for x in run_checks(done)}["nvswitch"]
+    assert r.status == "pass" and "host fabric manager not enabled" in r.summary
+    assert "etc/systemd/system/nvidia-fabricmanager.service -> /dev/null: masked" in r.evidence
+
+
+def test_a_grace_gpu_without_its_vfio_variant_is_warned_of():
+    facts = probe_local(OURS / "grace-gh200")
+    bare = replace(facts, nvgrace_available=False, nvgrace_evidence=[],
+                   devices=[replace(d, driver=None) for d in facts.devices])
+    r = {x.name: x for x in run_checks(bare)}
+    assert r["vfio-available"].status == "warn"
+    assert "1 Grace GPU(s) need nvgrace_gpu_vfio_pci" in r["vfio-available"].summary
+    assert "CONFIG_NVGRACE_GPU_VFIO_PCI" in r["vfio-available"].remedy
+    on_nvidia = replace(facts, devices=[replace(d, driver="nvidia") if d.is_gpu else d
+                                        for d in facts.devices])
+    drv = {x.name: x for x in run_checks(on_nvidia)}["host-nvidia-driver"]
+    assert drv.status == "fail" and "nvgrace_gpu_vfio_pci for Grace GPUs" in drv.remedy
+
+
+def test_arm64_without_kvm_or_iommu_says_what_arm64_needs():
+    facts = probe_local(OURS / "grace-gh200")
+    off = replace(facts, kvm_present=False, iommu_groups={}, iommu_groups_dir=True)
+    r = {x.name: x for x in run_checks(off)}
+    assert r["cpu-virtualization"].status == "fail"
+    assert "EL2" in r["cpu-virtualization"].remedy
+    assert "CPU part\t: 0xd4f" in "\n".join(r["cpu-virtualization"].evidence)
+    assert r["iommu-enabled"].status == "fail" and "SMMU" in r["iommu-enabled"].remedy
+    assert "intel_iommu" not in r["iommu-enabled"].remedy

@@ -87,8 +87,8 @@ def test_answers_without_versions_install_the_current_ones():
 def test_a_refused_combination_stops_the_plan_naming_the_setting():
     answers = load_answers(EXAMPLES / "answers.yaml")
     facts = load_recorded_facts(EXAMPLES / "facts.yaml")
-    nodes = tuple(replace(n, container_runtime="containerd://2.3.1")
-                  for n in facts.cluster.nodes)
+    nodes = tuple(replace(n, container_runtime="containerd://2.3.1", containerd_version=None)
+                  for n in facts.cluster.nodes)  # None: derived again, as not recorded
     facts = replace(facts, cluster=replace(facts.cluster, nodes=nodes))
     with pytest.raises(UserError) as info:
         build_plan(answers, facts)
@@ -99,7 +99,8 @@ def test_a_refused_combination_stops_the_plan_naming_the_setting():
 def test_the_plan_says_the_table_warnings_and_sets_the_distribution():
     answers = load_answers(EXAMPLES / "answers.yaml")
     facts = load_recorded_facts(EXAMPLES / "facts.yaml")
-    nodes = tuple(replace(n, kubelet_version=f"{n.kubelet_version}+k3s1")
+    nodes = tuple(replace(n, kubelet_version=f"{n.kubelet_version}+k3s1", distribution=None,
+                          kubelet_root=None)
                   for n in facts.cluster.nodes)
     facts = replace(facts, cluster=replace(facts.cluster, nodes=nodes))
     plan = build_plan(answers, facts)
@@ -107,3 +108,31 @@ def test_the_plan_says_the_table_warnings_and_sets_the_distribution():
     assert kd.detail["values"]["k8sDistribution"] == "k3s"
     if answers.kata_deploy.version_tuple < (3, 32, 0):
         assert any("drop-in" in w for w in plan.warnings)
+
+
+def test_a_moved_kubelet_root_is_warned_of_for_the_kata_device_plugin():
+    nodes = [node("k0s-1", kubelet="v1.33.4+k0s"), node("k0s-2", kubelet="v1.33.4+k0s")]
+    (row,) = [f for f in findings("4.1.0", "v26.7.0", nodes) if "kubelet" in f.text]
+    assert row.level == "warn" and "k0s-1, k0s-2" in row.text
+    assert "/var/lib/k0s/kubelet (k0s)" in row.text
+    assert "/var/lib/kubelet/device-plugins" in row.text
+    recorded = [replace(node("m"), distribution="microk8s")]
+    assert any("/var/snap/microk8s/common/var/lib/kubelet" in f.text
+               for f in findings("4.1.0", "v26.7.0", recorded))
+    # the default root, or an operator this table was not read from: nothing to say
+    assert not [f for f in findings("4.1.0", "v26.7.0", [node()]) if "kubelet" in f.text]
+    assert not [f for f in findings("4.1.0", "v26.9.0", nodes) if "device plugin" in f.text]
+
+
+def test_grace_gpus_on_their_vfio_variant_get_no_pgpu_from_the_known_plugins():
+    from installer.compat import host_findings
+    from installer.hostplan import ProbeFailure
+    from remote.probe import probe_local
+    from tests.fixtures.trees import OURS
+    hosts = {"gh": probe_local(OURS / "grace-gh200"), "x86": probe_local(OURS / "gpu-vfio-ready"),
+             "down": ProbeFailure("timeout", "no answer")}
+    (row,) = host_findings("v26.7.0", hosts)
+    assert row.level == "warn" and row.text.startswith("gh: Grace GPUs go to nvgrace_gpu_vfio_pci")
+    assert "advertises only GPUs on vfio-pci" in row.text
+    assert host_findings("v26.9.0", hosts) == []  # not read from that version's sources
+    assert host_findings("v26.7.0", {"x86": hosts["x86"]}) == []

@@ -186,3 +186,33 @@ def test_insufficient_gpus_knows_per_model_names():
     finding = next(f for f in diagnose(state) if f.rule == "insufficient-pgpu")
     assert finding.cause == "every passthrough GPU is already in use"
     assert "node gpu-1 allocatable nvidia.com/GH100_H100_SXM5_80GB=2" in finding.evidence
+
+
+def _host_checks(tree: str, node=None):
+    from installer.checks import run_checks
+    from remote.probe import probe_local
+    from tests.fixtures.trees import OURS
+    return tuple(CheckView(r.name, r.status, tuple(r.evidence), r.remedy)
+                 for r in run_checks(probe_local(OURS / tree), node))
+
+
+def test_an_enabled_host_fabric_manager_is_a_finding_with_its_fix():
+    state = replace(healthy(), host_checks={"hgx-1": _host_checks("hgx-nvswitch")},
+                    nvswitch_nodes=("hgx-1",))
+    (f,) = [f for f in diagnose(state) if f.rule == "host-fabric-manager"]
+    assert "is enabled on host hgx-1" in f.cause and f.score == 58
+    assert any("multi-user.target.wants/nvidia-fabricmanager.service" in e for e in f.evidence)
+    assert "systemctl disable --now nvidia-fabricmanager" in f.fix
+    # an HGX host without the host unit: nothing about it
+    assert not [f for f in diagnose(replace(state, host_checks={"gpu-1": _host_checks(
+        "gpu-vfio-ready")})) if f.rule == "host-fabric-manager"]
+
+
+def test_the_gate_finding_says_where_a_k0s_node_sets_it():
+    from installer.checks import NodeInfo
+    checks = _host_checks("k0s-worker", NodeInfo("v1.33.4+k0s", None, "k0s"))
+    state = replace(healthy(), host_checks={"k0s-1": checks}, events=(EventInfo(
+        "default", "Pod/cuda", "Failed", "PodResources API Get method disabled"),))
+    f = top(state)
+    assert f.rule == "kubelet-podresources-gate" and "spec.featureGates" in f.fix
+    assert "run/k0s/kubelet/config.yaml" in "\n".join(f.evidence)

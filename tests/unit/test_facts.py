@@ -93,3 +93,51 @@ def test_a_billion_laughs_facts_file_is_refused(tmp_path):
     _, error = _refused(tmp_path, EXAMPLE.replace("releases: []", "releases: []\nx:\n" + "".join(
         f"  {line}\n" for line in billion_laughs().splitlines())))
     assert "aliases expand" in str(error)
+
+
+def test_the_kubernetes_side_of_a_node_is_recorded_or_derived(tmp_path):
+    from installer.facts import containerd_version_of, distribution_of, kubelet_root_of
+    text = EXAMPLE.replace(
+        "  - name: gpu-node-2\n    address: 192.0.2.12\n    kubeletVersion: v1.33.2\n",
+        "  - name: gpu-node-2\n    address: 192.0.2.12\n    kubeletVersion: v1.33.2+k0s\n")
+    _, facts = _load(tmp_path, text)
+    one, two, three = (facts.cluster.node(n) for n in ("gpu-node-1", "gpu-node-2", "gpu-node-3"))
+    assert (one.distribution, one.containerd_version, one.kubelet_root) == \
+        ("k8s", "2.0.5", "/var/lib/kubelet")  # as recorded
+    assert (two.distribution, two.kubelet_root) == (None, None)  # not recorded: derived
+    assert (distribution_of(two), containerd_version_of(two), kubelet_root_of(two)) == \
+        ("k0s", "2.0.5", "/var/lib/k0s/kubelet")
+    assert distribution_of(three) == "k8s" and kubelet_root_of(three) == "/var/lib/kubelet"
+    # a recording that says microk8s is taken at its word, root and all
+    _, facts = _load(tmp_path, text.replace("    distribution: k8s ", "    distribution: microk8s ")
+                     .replace("kubeletRoot: /var/lib/kubelet",
+                              "kubeletRoot: /var/snap/microk8s/common/var/lib/kubelet"))
+    one = facts.cluster.node("gpu-node-1")
+    assert distribution_of(one) == "microk8s"
+    assert kubelet_root_of(one) == "/var/snap/microk8s/common/var/lib/kubelet"
+
+
+@pytest.mark.parametrize(("old", "new", "where", "words"), [
+    ("distribution: k8s", "distribution: openshift", "nodes[1].distribution", "k0s"),
+    ("kubeletRoot: /var/lib/kubelet", "kubeletRoot: var/lib/kubelet", "nodes[1].kubeletRoot",
+     "not an absolute path"),
+    ("containerdVersion: 2.0.5", "containerdVersion: 2", "nodes[1].containerdVersion", "string"),
+])
+def test_bad_kubernetes_facts_are_refused_with_the_path(tmp_path, old, new, where, words):
+    _, err = _refused(tmp_path, EXAMPLE.replace(old, new))
+    (p,) = err.problems
+    assert p.where == where and words in p.message and p.line, p
+
+
+def test_discovery_records_distribution_containerd_and_kubelet_root():
+    from installer.kube import _node_facts
+    node = _node_facts({"metadata": {"name": "mk", "labels": {"microk8s.io/cluster": "true"}},
+                        "status": {"nodeInfo": {"kubeletVersion": "v1.33.4",
+                                                "containerRuntimeVersion":
+                                                    "containerd://1.7.27"}}})
+    assert (node.distribution, node.containerd_version, node.kubelet_root) == \
+        ("microk8s", "1.7.27", "/var/snap/microk8s/common/var/lib/kubelet")
+    crio = _node_facts({"metadata": {"name": "c"}, "status": {"nodeInfo": {
+        "kubeletVersion": "v1.32.8+rke2r1", "containerRuntimeVersion": "cri-o://1.31.0"}}})
+    assert (crio.distribution, crio.containerd_version, crio.kubelet_root) == \
+        ("rke2", None, "/var/lib/kubelet")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,9 @@ EXPECTED_PLANS = {
                          "kubelet-gate", "reboot"], ["vfio-bind"]),
     "rhel-iommu-off": (["iommu-cmdline", "nouveau-blacklist", "nvidia-driver-off",
                         "kubelet-gate", "reboot"], ["vfio-bind"]),
+    "grace-gh200": ([], []),
+    "k0s-worker": ([], ["kubelet-gate"]),  # k0s rewrites its kubelet config: by hand
+    "microk8s-node": (["kubelet-gate"], []),
 }
 
 
@@ -83,7 +87,8 @@ def test_previews_are_exact():
 
 
 @pytest.mark.parametrize("tree", ["gpu-host-driver", "rhel-iommu-off", "kubelet-no-gate",
-                                  "hgx-nvswitch", "cc-host", "cloud-gpu-guest", "amd-iommu"])
+                                  "hgx-nvswitch", "cc-host", "cloud-gpu-guest", "amd-iommu",
+                                  "microk8s-node"])
 def test_apply_twice_equals_once_undo_restores_dry_run_touches_nothing(tree, tmp_path):
     root = copy(tree, tmp_path)
     s0 = snap(root)
@@ -219,3 +224,49 @@ def test_grub_d_override_is_where_the_edit_goes():
 def test_vfio_bind_refuses_a_group_with_a_nic():
     with pytest.raises(FixBlocked, match="8086:1572"):
         vfio_bind.plan(probe_local(OURS / "gpu-shared-group"))
+
+
+def _grace_on(driver: str | None, *, variant: bool = True):
+    f = probe_local(OURS / "grace-gh200")
+    return replace(f, nvgrace_available=variant,
+                   pci_drivers=[d for d in f.pci_drivers if d != "nvgrace_gpu_vfio_pci"],
+                   modules=[m for m in f.modules if m != "nvgrace_gpu_vfio_pci"],
+                   devices=[replace(d, driver=driver) if d.is_gpu else d for d in f.devices])
+
+
+def test_grace_gpus_are_bound_to_their_vfio_variant_and_kept_out_of_vfio_pci_ids():
+    facts = _grace_on("nvidia")
+    c = vfio_bind.plan(facts)
+    assert c is not None and c.description == "bind 1 device(s) to nvgrace_gpu_vfio_pci now"
+    assert "gki_bind 0009:01:00.0 nvgrace_gpu_vfio_pci" in c.apply_script
+    assert "$ modprobe nvgrace_gpu_vfio_pci   (if [ ! -d " in c.preview
+    assert "printf 'nvgrace_gpu_vfio_pci\\n' > /sys/bus/pci/devices/0009:01:00.0/" \
+           "driver_override" in c.preview
+    assert "ids=" not in c.preview and "modules-load.d" not in c.preview
+    # already on either vfio driver: nothing to move, nothing to persist
+    assert vfio_bind.plan(probe_local(OURS / "grace-gh200")) is None
+    assert vfio_bind.plan(_grace_on("vfio-pci")) is None
+    # without the variant in the kernel, vfio-pci it is (as the vfio-manager falls back)
+    plain = vfio_bind.plan(_grace_on("nvidia", variant=False))
+    assert plain is not None and "gki_bind 0009:01:00.0\n" in plain.apply_script
+    assert "options vfio-pci ids=10de:2342" in plain.preview
+
+
+def test_the_bind_library_binds_to_the_driver_it_is_given(tmp_path):
+    """gki_bind's check-and-skip path on a tree: the device is already on the variant."""
+    root = tmp_path / "g"
+    shutil.copytree(OURS / "grace-gh200", root, symlinks=True)
+    script = (f"ROOT={root}/\n{LIB}\n{vfio_bind.BIND_LIB}\n"
+              "gki_bind 0009:01:00.0 nvgrace_gpu_vfio_pci\ngki_bind 0009:01:00.0\n")
+    r = sh(script)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "already on nvgrace_gpu_vfio_pci: 0009:01:00.0",
+        f"skipped on a host tree ({root}/): bind 0009:01:00.0 to vfio-pci"]
+
+
+def test_no_iommu_kernel_argument_is_planned_on_arm64():
+    facts = replace(probe_local(OURS / "grace-gh200"), iommu_groups={})
+    changes, blocked = plan_fixes(facts, only=frozenset({"iommu-cmdline"}))
+    assert changes == [] and [b.fix for b in blocked] == ["iommu-cmdline"]
+    assert "SMMU" in blocked[0].reason and "intel_iommu" not in blocked[0].remedy

@@ -216,3 +216,70 @@ def test_a_release_left_pending_by_an_interrupted_run_is_recovered_first(example
     assert step.params["recover"] == "uninstall"
     assert step.changes[0].description.startswith("helm uninstall the release left "
                                                    "pending-install by an interrupted run")
+
+
+ROOT = EXAMPLES.parents[1]
+
+
+def _recorded(tmp_path: Path, edit) -> Facts:
+    """The example cluster, edited, with its host trees wherever the repository keeps them."""
+    text = edit((EXAMPLES / "facts.yaml").read_text()).replace(
+        "../../tests/fixtures/hosts", str(ROOT / "tests/fixtures/hosts"))
+    path = tmp_path / "facts.yaml"
+    path.write_text(text)
+    return load_recorded_facts(path)
+
+
+def test_each_kata_host_check_carries_the_nodes_kubernetes_side(tmp_path):
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    plan = build_plan(answers, load_recorded_facts(EXAMPLES / "facts.yaml"))
+    one = next(s for s in plan.steps if s.id == "check/gpu-node-1")
+    assert one.params["kubernetes"] == {"distribution": "k8s", "containerdVersion": "2.0.5",
+                                        "kubeletRoot": "/var/lib/kubelet"}
+    assert one.note == ""  # kubeadm's layout goes without saying
+    # two k0s Kata nodes (one recorded as such, one by its kubelet version), k0s trees
+    facts = _recorded(tmp_path, lambda t: t.replace("distribution: k8s ", "distribution: k0s ")
+                      .replace("kubeletRoot: /var/lib/kubelet", "kubeletRoot: /var/lib/k0s/kubelet")
+                      .replace("v1.33.2\n    containerRuntime: containerd://2.0.5\n    labels: "
+                               "{feature.node.kubernetes.io/pci-10de.present: \"true\"}\n"
+                               "    allocatable: {cpu: \"96\", memory: 1Ti}\n    ready: true\n"
+                               "  - name: gpu-node-3",
+                               "v1.33.2+k0s\n    containerRuntime: containerd://2.0.5\n    "
+                               "labels: {feature.node.kubernetes.io/pci-10de.present: \"true\"}"
+                               "\n    allocatable: {cpu: \"96\", memory: 1Ti}\n    ready: true\n"
+                               "  - name: gpu-node-3")
+                      .replace("gpu-node-1: {tree: ../../tests/fixtures/hosts/gpu-vfio-ready}",
+                               "gpu-node-1: {tree: ../../tests/fixtures/hosts/k0s-worker}")
+                      .replace("gpu-node-2: {tree: ../../tests/fixtures/hosts/gpu-host-driver}",
+                               "gpu-node-2: {tree: ../../tests/fixtures/hosts/k0s-worker}"))
+    plan = build_plan(answers, facts)
+    steps = {s.id: s for s in plan.steps}
+    assert steps["check/gpu-node-1"].note == "k0s, kubelet root /var/lib/k0s/kubelet"
+    assert steps["check/gpu-node-2"].params["kubernetes"]["distribution"] == "k0s"
+    rendered = "\n".join(render_plan(plan.to_dict()))
+    assert "[check/gpu-node-2] Host prerequisites on gpu-node-2 - k0s, kubelet root " \
+           "/var/lib/k0s/kubelet" in rendered
+    # the gate is judged from k0s's file and not fixed there: named, not covered
+    gate = next(r for r in steps["check/gpu-node-1"].params["checks"]
+                if r["name"] == "kubelet-podresources-gate")
+    assert gate["status"] == "fail" and "spec.featureGates" in gate["remedy"]
+    assert not any(s.startswith("fix/gpu-node-1/kubelet-gate") for s in steps)
+    assert any(d.startswith("kubelet-gate: not done on k0s")
+               for d in steps["check/gpu-node-1"].params["deferred"])
+    assert any("/var/lib/k0s/kubelet (k0s)" in w and "device-plugins" in w
+               for w in plan.warnings)
+    kd = next(c for c in plan.changes if c.target.endswith("/kata-deploy"))
+    assert kd.detail["values"]["k8sDistribution"] == "k0s"
+
+
+def test_a_grace_kata_node_is_planned_without_fixes_and_warned_of_the_device_plugin(tmp_path):
+    answers = load_answers(EXAMPLES / "answers.yaml")
+    facts = _recorded(tmp_path, lambda t: t.replace(
+        "gpu-node-1: {tree: ../../tests/fixtures/hosts/gpu-vfio-ready}",
+        "gpu-node-1: {tree: ../../tests/fixtures/hosts/grace-gh200}"))
+    plan = build_plan(answers, facts)
+    assert not [s for s in plan.steps if s.id.startswith("fix/gpu-node-1/")]
+    checks = next(s for s in plan.steps if s.id == "check/gpu-node-1").params["checks"]
+    assert {r["name"]: r["status"] for r in checks}["vfio-available"] == "pass"
+    assert any(w.startswith("gpu-node-1: Grace GPUs go to nvgrace_gpu_vfio_pci")
+               for w in plan.warnings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -79,3 +80,69 @@ def test_probe_reads_without_forks_or_writes(tmp_path):
 def test_probe_command_quotes_the_root():
     cmd = probe_command("/srv/x y;$(id)")
     assert cmd.startswith("sh -c '") and cmd.endswith("gki-probe '/srv/x y;$(id)'")
+
+
+def test_grace_host_facts_and_where_its_vfio_variant_is_found(tmp_path):
+    f = probe_local(OURS / "grace-gh200")
+    (gpu,) = f.gpus
+    assert f.arch == "aarch64" and gpu.is_grace and gpu.on_vfio
+    assert gpu.driver == "nvgrace_gpu_vfio_pci" and f.vfio_driver_for(gpu) == gpu.driver
+    assert f.nvgrace_available and "proc/modules: nvgrace_gpu_vfio_pci loaded" in \
+        f.nvgrace_evidence
+    assert f.cpu_vendor == "" and f.cpu_flags == []  # arm64 cpuinfo has neither
+    root = tmp_path / "g"
+    shutil.copytree(OURS / "grace-gh200", root, symlinks=True)
+    (root / "proc/sys/kernel/arch").unlink()  # older kernels: the cpuinfo shape tells
+    assert probe_local(root).arch == "aarch64"
+    # not loaded: found as a module file of the running kernel, or built in
+    shutil.rmtree(root / "sys/module/nvgrace_gpu_vfio_pci")
+    shutil.rmtree(root / "sys/bus/pci/drivers/nvgrace_gpu_vfio_pci")
+    (root / "sys/bus/pci/devices/0009:01:00.0/driver").unlink()
+    mods = root / "proc/modules"
+    mods.write_text("".join(ln for ln in mods.read_text().splitlines(True)
+                            if not ln.startswith("nvgrace")))
+    bare = probe_local(root)
+    assert not bare.nvgrace_available and bare.vfio_driver_for(bare.gpus[0]) == "vfio-pci"
+    kdir = root / "lib/modules/6.8.0-1013-nvidia-64k"
+    ko = kdir / "kernel/drivers/vfio/pci/nvgrace-gpu/nvgrace-gpu-vfio-pci.ko.zst"
+    ko.parent.mkdir(parents=True)
+    ko.write_text("")
+    f2 = probe_local(root)
+    assert f2.nvgrace_available and f2.nvgrace_evidence == [
+        "lib/modules/6.8.0-1013-nvidia-64k/kernel/drivers/vfio/pci/nvgrace-gpu/"
+        "nvgrace-gpu-vfio-pci.ko.zst exists"]
+    assert f2.vfio_driver_for(f2.gpus[0]) == "nvgrace_gpu_vfio_pci"
+    ko.unlink()
+    (kdir / "modules.builtin").write_text("kernel/drivers/vfio/pci/nvgrace-gpu/"
+                                          "nvgrace-gpu-vfio-pci.ko\n")
+    f3 = probe_local(root)
+    assert f3.nvgrace_available and not f3.vfio_builtin  # vfio-pci's own state is apart
+    # an x86 host is never searched for it (the probe looks only where a Grace GPU is)
+    assert not probe_local(OURS / "gpu-vfio-ready").nvgrace_available
+
+
+def test_the_probes_grace_ids_are_the_model_tables():
+    from remote.gpu_models import GRACE_IDS
+    block = PROBE_SCRIPT.split("case $a:$ven:$v in", 1)[1].split("esac", 1)[0]
+    assert set(re.findall(r"device:0x10de:0x([0-9a-f]{4})", block)) == GRACE_IDS
+
+
+def test_fabric_manager_is_read_on_nvswitch_hosts_only(tmp_path):
+    hgx = probe_local(OURS / "hgx-nvswitch")
+    fm = hgx.fabric_manager
+    assert fm is not None and fm.units == ["lib/systemd/system/nvidia-fabricmanager.service"]
+    assert fm.enabled == ["etc/systemd/system/multi-user.target.wants/"
+                          "nvidia-fabricmanager.service"]
+    assert not fm.masked and fm.binary is None and fm.pids == []
+    assert probe_local(OURS / "gpu-vfio-ready").fabric_manager is None
+    root = tmp_path / "h"
+    shutil.copytree(OURS / "hgx-nvswitch", root, symlinks=True)
+    for pid, comm in (("4242", "nv-fabricmanage"), ("77", "sshd"), ("1", "systemd")):
+        (root / "proc" / pid).mkdir(parents=True)
+        (root / "proc" / pid / "comm").write_text(comm + "\n")
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/nv-fabricmanager").write_text("#!/bin/sh\n")
+    (root / "usr/bin/nv-fabricmanager").chmod(0o755)
+    (root / "etc/systemd/system/nvidia-fabricmanager.service").symlink_to("/dev/null")
+    fm = probe_local(root).fabric_manager
+    assert fm.pids == ["4242"] and fm.binary == "usr/bin/nv-fabricmanager" and fm.masked
