@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from installer.versions import version_tuple
-from tests.lab import guide
+from tests.lab import chartversions, guide
 from tests.lab.answers import lab_answers
 from tests.lab.lab import Lab, LabInfo
 
@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # (kata-deploy, GPU Operator): a v26.3.x cluster with kata-deploy 3.30, and the current pair.
 PAIRS = [("3.30.0", "v26.3.3"), ("4.1.0", "v26.7.0")]
+# The current pair installs with per-model resource names (the device plugin at v0.0.5 names
+# the GPUs by model and writes that model's CDI spec), the older one with nvidia.com/pgpu.
+NAMING = {"v26.3.3": "pgpu", "v26.7.0": "per-model"}
+MODEL = "nvidia.com/GH100_H100_SXM5_80GB"
 KATA = ("gpu-node-1", "gpu-node-2")
 CHOICES = {"gpu-node-1": "kata", "gpu-node-2": "kata", "gpu-node-3": "traditional",
            "cpu-node-1": "leave"}
@@ -112,21 +116,28 @@ def test_the_guides_kata_deploy_lands_on_every_untainted_node_and_misses_the_gpu
 
 
 @pytest.mark.parametrize(("kata_deploy", "operator"), PAIRS)
+def run_installer(info: LabInfo, tmp_path: Path, answers: dict,
+                  *args: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump(answers))
+    env = {**info.env(), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "GPU_KATA_HELM": info.binaries["helm"]}
+    return subprocess.run([sys.executable, "-m", "installer.cli", *args, "--answers", str(path),
+                           "--yes"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize(("kata_deploy", "operator"), PAIRS)
 def test_the_installer_puts_kata_on_the_tainted_pool_alone_at_each_version_pair(
         pool, tmp_path, kata_deploy, operator):
     lab, info = pool
     lab.reset()
     answers = lab_answers(info, sample_timeout=240, chart_timeout="2m",
                           versions=(kata_deploy, operator), choices=CHOICES)
-    path = tmp_path / "answers.yaml"
-    path.write_text(yaml.safe_dump(answers))
-    env = {**info.env(), "XDG_STATE_HOME": str(tmp_path / "state"),
-           "GPU_KATA_HELM": info.binaries["helm"]}
+    answers["gpuOperator"]["resourceNaming"] = NAMING[operator]
 
     def installer(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "installer.cli", *args, "--answers",
-                               str(path), "--yes"], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=600, stdin=subprocess.DEVNULL)
+        return run_installer(info, tmp_path, answers, *args)
 
     done = installer()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
@@ -135,6 +146,11 @@ def test_the_installer_puts_kata_on_the_tainted_pool_alone_at_each_version_pair(
     assert kata_deploy_nodes(info) == list(KATA)
     assert not (Path(info.node("cpu-node-1").host_root) / "opt/kata").exists()
     assert not (Path(info.node("gpu-node-3").host_root) / "opt/kata").exists()
+    assert not any((Path(info.node(n).host_root) / "etc/systemd/system/nydus-for-kata-tee.service")
+                   .exists() for n in KATA)  # snapshotter.setup: [] - no host change unasked
+    spec = f"nvidia.com-{MODEL.removeprefix('nvidia.com/')}.yaml" \
+        if NAMING[operator] == "per-model" else "nvidia.com-pgpu.yaml"
+    assert f"{spec} lists IOMMU group(s)" in done.stdout  # host verification read that spec
 
     labels = node_labels(info)
     rc = get(info, "runtimeclass", "kata-qemu-nvidia-gpu")
@@ -169,3 +185,26 @@ def test_the_installer_puts_kata_on_the_tainted_pool_alone_at_each_version_pair(
     want = {""} if operator == "v26.7.0" else {"vfio-pci"}
     assert wait("the vfio-manager pods' preStop", lambda: gpu_drivers(info, "gpu-node-1") == want,
                 timeout=60)
+
+
+@pytest.mark.parametrize(("kata_deploy", "operator"), PAIRS)
+def test_an_operand_held_in_its_init_container_is_named_at_each_version_pair(
+        pool, tmp_path, kata_deploy, operator):
+    """The host-driver GPU node taken to Kata with its checks and fixes set aside: at both
+    pairs the vfio-manager fails in its k8s-driver-manager init container (k8s-driver-manager
+    v0.11.0 / v0.12.0), and the run stops naming the host driver, not a timeout."""
+    lab, info = pool
+    lab.reset()
+    answers = lab_answers(info, sample_timeout=60, chart_timeout="2m", fixes="skip",
+                          versions=(kata_deploy, operator),
+                          choices={"gpu-node-3": "kata"})
+    answers["checks"] = {"ignore": ["all"]}
+    failed = run_installer(info, tmp_path, answers)
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-2000:]
+    assert "✗ verify/gpu-operator" in failed.stdout
+    assert "node gpu-node-3 has a host NVIDIA driver" in failed.stdout
+    assert "timed out" not in failed.stdout
+    pods = get(info, "pods", "-n", "gpu-operator", "-l", "name=nvidia-vfio-manager")["items"]
+    (init,) = [c for p in pods for c in p["status"].get("initContainerStatuses", [])]
+    assert init["name"] == "k8s-driver-manager"
+    assert init["image"].endswith(chartversions.IMAGE_VERSIONS[operator]["vfioManager"])
