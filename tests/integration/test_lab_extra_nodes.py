@@ -14,8 +14,8 @@ import yaml
 
 from tests.lab import guide
 from tests.lab.answers import lab_answers
+from tests.lab.handle import own_lab
 from tests.lab.kube import Kube
-from tests.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,17 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def extra_lab(tmp_path_factory):
-    old = os.environ.get("LAB_ADDRESS_PREFIX")
-    os.environ["LAB_ADDRESS_PREFIX"] = "127.0.13"
-    lab = Lab(tmp_path_factory.mktemp("extra-lab"))
-    try:
-        yield lab.up(extra_nodes=["gpu-node-4=kubelet-no-gate@v1.33.5", "gpu-node-5=cc-host"])
-    finally:
-        lab.down()
-        if old is None:
-            os.environ.pop("LAB_ADDRESS_PREFIX", None)
-        else:
-            os.environ["LAB_ADDRESS_PREFIX"] = old
+    with own_lab(tmp_path_factory.mktemp("extra-lab"), "127.0.13", extra_nodes=[
+            "gpu-node-4=kubelet-no-gate@v1.33.5", "gpu-node-5=cc-host"]) as lab:
+        yield lab.info
 
 
 def _wait(fn, timeout=60):

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+from tests.lab.handle import own_lab
 from tests.lab.kube import Kube
-from tests.lab.lab import SCALE_NAMESPACE, Lab
+from tests.lab.lab import SCALE_NAMESPACE
 
 pytestmark = pytest.mark.lab
 
@@ -21,20 +22,10 @@ pytestmark = pytest.mark.lab
 def scale_lab(tmp_path_factory):
     full = os.environ.get("LAB_SCALE_FULL") == "1"
     nodes, pods = (1000, 10000) if full else (100, 1000)
-    state = tmp_path_factory.mktemp("scale-lab")
-    old = os.environ.get("LAB_ADDRESS_PREFIX")
-    os.environ["LAB_ADDRESS_PREFIX"] = "127.0.12"
-    lab = Lab(state)
-    try:
-        t0 = time.monotonic()
-        info = lab.up("scale", nodes, pods)
-        yield lab, info, nodes, pods, time.monotonic() - t0
-    finally:
-        lab.down()
-        if old is None:
-            os.environ.pop("LAB_ADDRESS_PREFIX", None)
-        else:
-            os.environ["LAB_ADDRESS_PREFIX"] = old
+    t0 = time.monotonic()
+    with own_lab(tmp_path_factory.mktemp("scale-lab"), "127.0.12", mode="scale",
+                 scale_node_count=nodes, scale_pod_count=pods) as handle:
+        yield handle.lab, handle.info, nodes, pods, time.monotonic() - t0
 
 
 def test_scale_mode_creates_nodes_and_running_pods(scale_lab):
