@@ -31,8 +31,10 @@ run: lab compile
 	PATH="$$($(BIN)/python -c 'import json;print(json.load(open("$(LAB_STATE)/lab.json"))["path"])'):$$PATH" \
 	    $(BIN)/gpu-kata-installer --wizard --answers $(LAB_STATE)/answers.yaml
 
+# ruff, then the import contract in pyproject.toml (layers, no textual in the core, no circles).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Quick start 2: the whole test suite (CI runs exactly this through .ci/run).
 test: setup lint compile

@@ -8,8 +8,9 @@ variable or an interactive prompt), never stored: the validator refuses inline o
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 
@@ -20,8 +21,22 @@ from installer.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY, versio
 from installer.yamlsrc import Location, dotted, line_for, load_yaml, parse_yaml
 from remote.targets import ip_literal
 
-if TYPE_CHECKING:
-    from installer.facts import ClusterFacts
+
+class _DiscoveredNode(Protocol):
+    """What `NodeChoices.kata_nodes` reads of a discovered node (installer.facts.NodeFacts):
+    a protocol, so the answers need not import the facts that import them."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def gpu_present(self) -> bool: ...
+    @property
+    def workload(self) -> str | None: ...
+
+
+class _DiscoveredCluster(Protocol):
+    @property
+    def nodes(self) -> Sequence[_DiscoveredNode]: ...
 
 API_VERSION = "gpu-kata-installer.io/v1alpha1"
 KIND = "Answers"
@@ -204,7 +219,7 @@ class Nodes(Record):
     def choice_for(self, name: str) -> Choice | None:
         return next((n.choice for n in self.items if n.name == name), None)
 
-    def kata_nodes(self, cluster: ClusterFacts | None) -> list[str]:
+    def kata_nodes(self, cluster: _DiscoveredCluster | None) -> list[str]:
         """Nodes that will run Kata GPU workloads: chosen explicitly, or by the cluster
         default (its GPU nodes, when the cluster is known). Here, not in the planner: the
         Nodes screen asks for every row, and the planner's import (40-90 ms of CPU) was on

@@ -55,6 +55,15 @@ class Taint:
 
 
 @dataclass(frozen=True)
+class ProbeFailure:
+    """A host that could not be probed; its checks report this instead of verdicts."""
+
+    kind: str
+    message: str
+    remedy: str = ""
+
+
+@dataclass(frozen=True)
 class NodeFacts:
     name: str
     address: str | None = None
@@ -380,7 +389,6 @@ def _recorded_hosts(path: Path, hosts: dict[str, RecordedHost], cluster: Cluster
     A node without a recorded tree is reported as not probed, so the dry-run says so instead
     of reaching for an address it only knows from a recording.
     """
-    from installer.hostplan import ProbeFailure
     from remote.probe import ProbeTimeout, probe_local
 
     out: dict[str, Any] = {}

@@ -13,7 +13,7 @@ from typing import Any
 from installer.answers import Answers
 from installer.checks import NodeInfo, run_checks
 from installer.errors import Problem, UserError
-from installer.facts import Facts, NodeFacts, distribution_of
+from installer.facts import Facts, NodeFacts, ProbeFailure, distribution_of
 
 # Which fix makes which check pass.
 FIXED_BY = {
@@ -31,15 +31,6 @@ POLICY_FIELD = {
     "kubelet-gate": "kubelet_feature_gate",
     "reboot": "reboot",
 }
-
-
-@dataclass(frozen=True)
-class ProbeFailure:
-    """A host that could not be probed; its checks report this instead of verdicts."""
-
-    kind: str
-    message: str
-    remedy: str = ""
 
 
 # Probe failures that are the operator's credentials, not the host: bad input (exit 2).

@@ -20,8 +20,13 @@ from installer.answers import Answers, load_answers
 from installer.clusterstate import read_state
 from installer.diagnose import Finding, State, diagnose, unread_findings
 from installer.engine import Context, Engine
-from installer.facts import Facts, containerd_version_of, distribution_of, kubelet_root_of
-from installer.hostplan import ProbeFailure
+from installer.facts import (
+    Facts,
+    ProbeFailure,
+    containerd_version_of,
+    distribution_of,
+    kubelet_root_of,
+)
 from installer.kubeconfig import helm_kubeconfig
 from installer.plan import Plan, build_plan
 from installer.redact import Redactor

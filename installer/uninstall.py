@@ -20,7 +20,7 @@ from installer.facts import (
     require_record,
 )
 from installer.plan import Change, Plan, Step, seconds
-from installer.steps.sample import NAME as SAMPLE_POD
+from installer.verify import SAMPLE_POD
 
 OPERATOR_LABEL_PREFIXES = ("nvidia.com/gpu.workload.config", "nvidia.com/gpu.deploy.",
                            "nvidia.com/cc.")

@@ -17,6 +17,8 @@ from installer.facts import KATA_RUNTIME_LABEL, WORKLOAD_LABEL
 from installer.values import VALID_WORKLOADS
 
 GPU_RUNTIME_CLASS = "kata-qemu-nvidia-gpu"
+# The sample the install runs and the uninstall removes (domain.md section 4).
+SAMPLE_POD = "cuda-vectoradd-kata"
 CLUSTER_POLICY_REF = ("nvidia.com", "v1", "clusterpolicies", "cluster-policy")
 OPERAND_DAEMONSETS = {
     "nvidia-vfio-manager": "name=nvidia-vfio-manager",

@@ -21,7 +21,14 @@ from pathlib import Path
 import asyncssh
 
 from remote.hostkeys import KeyVerdict, KnownHosts, Policy, decide, known_hosts_name
-from remote.ssh import Command, ConfirmHostKey, HostError, HostResult, SSHOptions, build_command
+from remote.sshtypes import (
+    Command,
+    ConfirmHostKey,
+    HostError,
+    HostResult,
+    SSHOptions,
+    build_command,
+)
 from remote.targets import HostTarget, InvalidTarget, JumpHost
 
 log = logging.getLogger("remote.ssh")

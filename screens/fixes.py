@@ -12,9 +12,10 @@ from textual.widgets import DataTable, Select, Static
 from installer.errors import UserError
 from installer.events import Event
 from installer.textsafe import display
-from screens.base import Field, Form, WizardScreen, fill_table, problems_text
+from screens.base import Field, Form, WizardScreen, problems_text
 from screens.state import answers_data
 from screens.widgets.datatext import DataStatic, PlainTable
+from screens.widgets.tablefill import fill_table
 
 POLICY = (("ask me during the run", "ask"), ("apply without asking", "apply"),
           ("never (skip)", "skip"))

@@ -8,12 +8,13 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from installer.events import Event, PlanReady, PodStatus, RunFinished, StepFinished, StepStarted
-from screens.base import WizardScreen, fill_table
+from screens.base import WizardScreen
 from screens.bridge import OUTPUT_KEY
 from screens.state import RunState, StepRow
 from screens.widgets.datatext import DataStatic, PlainTable
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
+from screens.widgets.tablefill import fill_table
 
 MARK = {"pending": ("·", "dim"), "running": ("●", "bold yellow"), "ok": ("✓", "green"),
         "failed": ("✗", "bold red"), "skipped": ("-", "dim"), "dry-run": ("○", "cyan"),

@@ -16,11 +16,12 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from installer.clusterinfo import ClusterView, RunSummary, basic_findings
 from installer.textsafe import display
-from screens.base import WizardScreen, fill_table
+from screens.base import WizardScreen
 from screens.checks import MARKS
 from screens.widgets.datatext import DataStatic, PlainTable
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
+from screens.widgets.tablefill import fill_table
 
 NODE_LABELS = (("workload", "nvidia.com/gpu.workload.config"),
                ("kata", "katacontainers.io/kata-runtime"),

@@ -6,9 +6,8 @@ from dataclasses import replace
 
 from installer.engine import Context
 from installer.events import StepFinished, StepStarted
-from installer.facts import Facts
+from installer.facts import Facts, ProbeFailure
 from installer.hostaccess import HostAccess, target
-from installer.hostplan import ProbeFailure
 from installer.plan import Step
 from remote.probe import parse_probe, probe_command
 from remote.ssh import HostResult, run_on_hosts

@@ -35,9 +35,8 @@ from installer.facts import Facts
 from installer.permit import Permit
 from installer.plan import Step
 from installer.podread import read_pod
-from installer.verify import GPU_RUNTIME_CLASS
+from installer.verify import GPU_RUNTIME_CLASS, SAMPLE_POD
 
-NAME = "cuda-vectoradd-kata"
 PASSED = "Test PASSED"
 # One small GET (the sample pod; its log once it runs) per poll: cheap enough to ask often,
 # and each wait - scheduled, finished, gone - ends within 0.2 s of the change, not 0.5 s.
@@ -58,7 +57,7 @@ def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
         spec["imagePullSecrets"] = [{"name": s} for s in params["pullSecrets"]]
     return {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": NAME, "labels": {"app.kubernetes.io/managed-by":
+        "metadata": {"name": SAMPLE_POD, "labels": {"app.kubernetes.io/managed-by":
                                               "gpu-kata-installer"}},
         "spec": spec,
     }
@@ -67,7 +66,7 @@ def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
 def read_sample(k: kube.Kube, namespace: str) -> dict[str, Any] | None:
     """The sample pod as plain JSON (kube.Kube.get_json: no typed client), None if gone."""
     try:
-        return k.get_json(f"/api/v1/namespaces/{namespace}/pods/{NAME}")
+        return k.get_json(f"/api/v1/namespaces/{namespace}/pods/{SAMPLE_POD}")
     except kube.ApiError as exc:
         if exc.status == 404:
             return None
@@ -76,14 +75,14 @@ def read_sample(k: kube.Kube, namespace: str) -> dict[str, Any] | None:
 
 async def delete_and_wait(ctx: Context, step: Step, k: kube.Kube, namespace: str) -> None:
     async def act(permit: Permit) -> None:
-        await kube.delete_pod(k, permit, namespace, NAME)
+        await kube.delete_pod(k, permit, namespace, SAMPLE_POD)
 
-    await ctx.change(step.id, f"{namespace}/{NAME}", f"delete pod {namespace}/{NAME} (graceful)",
-                     act)
+    pod = f"{namespace}/{SAMPLE_POD}"
+    await ctx.change(step.id, pod, f"delete pod {pod} (graceful)", act)
     deadline = time.monotonic() + 120
     while await asyncio.to_thread(read_sample, k, namespace) is not None:
         if time.monotonic() > deadline:
-            raise StepFailed(f"pod {namespace}/{NAME} did not go away within 120 s",
+            raise StepFailed(f"pod {namespace}/{SAMPLE_POD} did not go away within 120 s",
                              fix="check the node's kata runtime; never force-delete it")
         await asyncio.sleep(POLL_SECONDS)
 
@@ -188,7 +187,7 @@ def refuse(fit: Fit, overhead: Mapping[str, Fraction]) -> StepFailed:
 
 def _log(k: kube.Kube, namespace: str) -> str:
     try:
-        return k.get_text(f"/api/v1/namespaces/{namespace}/pods/{NAME}/log")
+        return k.get_text(f"/api/v1/namespaces/{namespace}/pods/{SAMPLE_POD}/log")
     except kube.ApiError:
         return ""  # not started yet
 
@@ -224,7 +223,7 @@ async def sample(ctx: Context, step: Step, facts: Facts) -> str:
     async def create(permit: Permit) -> None:
         await kube.create_pod(k, permit, ns, body)
 
-    await ctx.change(step.id, f"{ns}/{NAME}", f"create pod {ns}/{NAME}", create,
+    await ctx.change(step.id, f"{ns}/{SAMPLE_POD}", f"create pod {ns}/{SAMPLE_POD}", create,
                      {"manifest": body})
     deadline = time.monotonic() + step.params["timeoutSeconds"]
     reason, lines = "", []
@@ -237,7 +236,7 @@ async def sample(ctx: Context, step: Step, facts: Facts) -> str:
                 text = await asyncio.to_thread(_log, k, ns)
                 for line in text.splitlines()[len(lines):]:
                     lines.append(line)
-                    ctx.emit(PodLog(path=step.id, namespace=ns, pod=NAME,
+                    ctx.emit(PodLog(path=step.id, namespace=ns, pod=SAMPLE_POD,
                                     container="cuda-vectoradd", line=line, message=line))
             if phase in ("Succeeded", "Failed", "Gone"):
                 break

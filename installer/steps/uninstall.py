@@ -12,9 +12,9 @@ from installer.events import Output
 from installer.facts import KATA_RUNTIME_LABEL, Facts
 from installer.permit import Permit
 from installer.plan import Step
-from installer.steps.sample import NAME as SAMPLE_POD
 from installer.steps.sample import delete_and_wait, read_sample
 from installer.uninstall import label_restore
+from installer.verify import SAMPLE_POD
 
 POLL_SECONDS = 2.0
 

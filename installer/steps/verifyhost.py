@@ -10,9 +10,8 @@ from installer import kube
 from installer.devplugin import PGPU, check_specs, expected_classes
 from installer.engine import Context
 from installer.errors import StepFailed
-from installer.facts import Facts
+from installer.facts import Facts, ProbeFailure
 from installer.hostaccess import HostAccess, target
-from installer.hostplan import ProbeFailure
 from installer.plan import Step
 from installer.steps.probe import host_facts
 from remote.hostfacts import VFIO_DRIVERS

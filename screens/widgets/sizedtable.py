@@ -35,8 +35,8 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widgets._data_table import DuplicateKey, Row, RowKey
 
-from screens.base import MAX_COLUMN_WIDTH, cell_width, fill_table
 from screens.widgets.datatext import PlainTable
+from screens.widgets.tablefill import MAX_COLUMN_WIDTH, cell_width, fill_table
 
 FILL_COLLECT_ROWS = 2_000
 LINE_ROWS = 1_000  # rows whose lines are kept (a window is tens); past that all are dropped

@@ -126,7 +126,7 @@ def test_a_moved_kubelet_root_is_warned_of_for_the_kata_device_plugin():
 
 def test_grace_gpus_on_their_vfio_variant_get_no_pgpu_from_the_known_plugins():
     from installer.compat import host_findings
-    from installer.hostplan import ProbeFailure
+    from installer.facts import ProbeFailure
     from remote.probe import probe_local
     from tests.fixtures.trees import OURS
     hosts = {"gh": probe_local(OURS / "grace-gh200"), "x86": probe_local(OURS / "gpu-vfio-ready"),
