@@ -28,6 +28,40 @@ COMMANDS = {  # the subcommands, in the order --help lists them; their flags: in
 }
 
 
+def version_text() -> str:
+    """This tool's version (package metadata) and the helm it would drive, as a bug report
+    wants them: which build, and which helm on this machine."""
+    import asyncio
+    from importlib.metadata import PackageNotFoundError, version
+
+    from installer.errors import UserError
+    from installer.helm import find_helm, helm_version
+
+    try:
+        ours = version("gpu-kata-installer")
+    except PackageNotFoundError:
+        ours = "(not installed as a package: pip install -e .)"
+    try:
+        helm = find_helm(None, None)
+        found = f"{helm.binary} {asyncio.run(helm_version(helm))}"
+    except UserError as exc:
+        found = "; ".join(f"{p.message} ({p.fix})" for p in exc.problems) or str(exc)
+    return f"gpu-kata-installer {ours}\nhelm: {found}"
+
+
+class _Version(argparse.Action):
+    """`--version`: worked out when asked (it runs helm), then exit 0."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     """The parser tree. Every parser in it takes every flag (installer/flags.py says where
     each applies), so a flag given before the subcommand means what it means after it."""
@@ -39,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                     "GPU workloads run in Kata Containers. Without --answers, opens the wizard.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_flags(p, ("install", "wizard"))
+    p.add_argument("--version", action=_Version,
+                   help="print this tool's version and the helm it finds, then exit")
     groups = {"": p.add_subparsers(dest="command", metavar="COMMAND")}
     for command, text in COMMANDS.items():
         parent, _, name = command.rpartition(" ")

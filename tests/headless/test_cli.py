@@ -34,6 +34,27 @@ def test_help_lists_exit_codes():
     assert "130  interrupted" in out.stdout and "--answers FILE" in out.stdout
 
 
+@pytest.mark.parametrize(("binary", "major"), [("helm", "v4."), ("helm3", "v3.")])
+def test_version_names_this_build_and_the_helm_it_would_drive(binary, major):
+    from importlib.metadata import version
+
+    from tests.lab.binaries import _run_script
+
+    helm = _run_script("tools.sh", None) / binary
+    out = cli("--version", env={"GPU_KATA_HELM": str(helm)})
+    assert out.returncode == 0, out.stderr
+    ours, found = out.stdout.splitlines()
+    assert ours == f"gpu-kata-installer {version('gpu-kata-installer')}"
+    assert found.startswith(f"helm: {helm} {major}")
+
+
+def test_version_without_helm_says_how_to_get_one(tmp_path):
+    out = cli("--version", env={"PATH": str(tmp_path), "GPU_KATA_HELM": ""})
+    assert out.returncode == 0
+    assert out.stdout.splitlines()[1] == ("helm: no `helm` executable on PATH (install helm 3 "
+                                          "or 4, or set GPU_KATA_HELM to its path)")
+
+
 def test_committed_schema_is_current():
     out = cli("answers", "schema")
     committed = (ROOT / "installer/answers.schema.json").read_text()
