@@ -208,7 +208,7 @@ def first_frame(cmd: list[str] | None = None) -> float:
     shows."""
     if cmd is None:
         exe = Path(sys.executable).parent / "gpu-kata-installer"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "installer.cli"]
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "screens.cli"]
         ex = ROOT / "installer" / "examples"
         cmd += ["--answers", str(ex / "answers.yaml"), "--wizard", "--facts",
                 str(ex / "facts.yaml")]

@@ -46,7 +46,7 @@ def main() -> int:
     runs = 3 if args.quick else args.runs
     ours = shutil.which("gpu-kata-installer", path=str(Path(sys.executable).parent))
     cases = {"gpu-kata-installer --help": [ours or sys.executable, *([] if ours else
-                                            ["-m", "installer.cli"]), "--help"]}
+                                            ["-m", "screens.cli"]), "--help"]}
     if helm := tool("helm"):
         cases["helm version"] = [helm, "version"]
     if kubectl := tool("kubectl"):

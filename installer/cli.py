@@ -1,9 +1,15 @@
-"""Command line entry point. Imports stay lazy so `--help` answers instantly."""
+"""The command line: flags, and every command that runs without a screen. Imports stay lazy so
+`--help` answers instantly.
+
+The console script is `screens.cli`, the composition root above both front ends: it hands
+this module a way to open the wizard and the troubleshoot screen (`main(open_screen=...)`),
+so nothing here imports the screens. `python -m installer.cli` runs the headless commands."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 EXIT_CODES = """exit codes:
@@ -87,18 +93,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _wizard(args: argparse.Namespace, troubleshoot: bool = False) -> int:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        from installer.errors import Problem, UserError
+# Opens the wizard (troubleshoot False) or the troubleshoot screen for these flags; given by
+# the composition root, screens.cli.
+OpenScreen = Callable[[argparse.Namespace, bool], int]
 
+
+def _wizard(args: argparse.Namespace, troubleshoot: bool, open_screen: OpenScreen | None) -> int:
+    from installer.errors import Problem, UserError
+
+    if open_screen is None:
+        raise UserError("the wizard is not part of this entry point", [Problem(
+            "(command)", "`python -m installer.cli` runs the headless commands only",
+            "run `gpu-kata-installer` (or `python -m screens.cli`), or give --answers FILE")])
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("the wizard needs a terminal", [Problem(
             "(terminal)", "stdin or stdout is not a terminal",
             "run it in a terminal, or headless with --answers FILE")])
-    from screens.app import run_troubleshoot, run_wizard
-
-    if troubleshoot:
-        return run_troubleshoot(args.answers, kubeconfig=args.kubeconfig, context=args.context)
-    return run_wizard(args.answers, facts_path=args.facts)
+    return open_screen(args, troubleshoot)
 
 
 def _answers_command(args: argparse.Namespace) -> int:
@@ -120,14 +131,14 @@ def _answers_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace, open_screen: OpenScreen | None) -> int:
     from installer.flags import resolve
 
     command = resolve(args)
     screen = command == "wizard" or (command == "troubleshoot" and not args.json
-                                     and sys.stdout.isatty())
+                                     and sys.stdout.isatty() and open_screen is not None)
     if screen:  # the screens keep their own quit and stop
-        return _wizard(args, troubleshoot=command == "troubleshoot")
+        return _wizard(args, command == "troubleshoot", open_screen)
     from installer.interrupt import terminate_as_interrupt
 
     with terminate_as_interrupt():
@@ -167,12 +178,13 @@ def _headless(command: str, args: argparse.Namespace) -> int:
                         yes=args.yes, as_json=args.json, verbose=args.verbose)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The console script (argv None: the process's own command line) or a test's call."""
+def main(argv: list[str] | None = None, open_screen: OpenScreen | None = None) -> int:
+    """The command line (argv None: the process's own) or a test's call; `open_screen` is the
+    composition root's way to the screens (without it, the wizard is refused)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return _dispatch(args)
+        return _dispatch(args, open_screen)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,6 +1,6 @@
-"""`installer.cli.main` run in-process as the console script runs it, and the files its flags
-may be given: an answers file whose kubeconfig is missing (so nothing can reach a cluster),
-the recorded facts, a bad answers file, a directory, a host tree."""
+"""The console script's `main` (screens.cli) run in-process as a terminal runs it, and the
+files its flags may be given: an answers file whose kubeconfig is missing (so nothing can
+reach a cluster), the recorded facts, a bad answers file, a directory, a host tree."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ EXAMPLES = ROOT / "installer" / "examples"
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     """main(argv) with its exit code (argparse's SystemExit included) and what it printed;
     stdin is not a terminal."""
-    from installer.cli import main
+    from screens.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err), mock.patch.object(sys, "stdin",

@@ -16,8 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "installer" / "examples"
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "installer.cli", *args], capture_output=True,
+def cli(*args: str, env: dict[str, str] | None = None,
+        module: str = "screens.cli") -> subprocess.CompletedProcess:
+    """The console script's module (what `gpu-kata-installer` runs), or another entry point."""
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
                           text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120,
                           env={**os.environ, **(env or {})})
 
@@ -355,3 +357,11 @@ def test_dry_run_points_both_charts_and_the_sample_at_the_private_registry(tmp_p
     sample = steps["sample/cuda-vectoradd"]["params"]
     assert sample["image"].startswith("registry.example.com/mirror/nvidia/k8s/cuda-sample:")
     assert len(sample["pullSecrets"]) == 1
+
+
+def test_the_headless_module_refuses_the_wizard_and_names_the_console_script():
+    """`python -m installer.cli` is the headless entry point (the core imports no screens);
+    asked for the wizard it says where the wizard is, exit 2."""
+    out = cli(module="installer.cli")
+    assert out.returncode == 2
+    assert "fix: run `gpu-kata-installer` (or `python -m screens.cli`)" in out.stderr

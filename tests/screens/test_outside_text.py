@@ -130,7 +130,7 @@ def test_a_hosts_kernel_command_line_reaches_a_real_terminal_as_text(tmp_path):
     facts = hostile_facts(tmp_path, label=False)
     env = {"XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm-256color",
            "PATH": os.environ["PATH"]}
-    term = Terminal([sys.executable, "-m", "installer.cli", "--answers",
+    term = Terminal([sys.executable, "-m", "screens.cli", "--answers",
                      str(fakes.EXAMPLES / "answers.yaml"), "--wizard", "--facts", str(facts)],
                     cwd=fakes.ROOT, env=env, size=(220, 40), workdir=tmp_path)
     try:

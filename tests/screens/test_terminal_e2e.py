@@ -24,7 +24,7 @@ from tests.screens.terminal import Terminal
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "installer" / "examples"
-CLI = [sys.executable, "-m", "installer.cli"]
+CLI = [sys.executable, "-m", "screens.cli"]
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 

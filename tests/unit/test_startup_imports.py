@@ -73,3 +73,16 @@ def test_the_answers_file_and_a_headless_dry_run_load_without_pydantic():
                    "print(code, 'helm upgrade --install' in plan.getvalue(),\n"
                    "      sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))")
     assert (alone, dry_run) == ("False", "0 True []")
+
+
+def test_the_console_scripts_help_and_headless_commands_load_no_textual():
+    """The composition root (screens.cli) sits above both front ends but opens the screens
+    only when asked: `--help` and a headless dry-run never load textual."""
+    out = _run("import contextlib, io, sys\n"
+               "from screens.cli import main\n"
+               "with contextlib.redirect_stdout(io.StringIO()):\n"
+               "    code = main(['--answers', 'installer/examples/answers.yaml',\n"
+               "                 '--facts', 'installer/examples/facts.yaml', '--dry-run'])\n"
+               "tops = {m.split('.')[0] for m in sys.modules}\n"
+               "print(code, sorted(tops & {'textual', 'screens'}))")
+    assert out == "0 ['screens']"
