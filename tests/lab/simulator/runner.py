@@ -702,7 +702,7 @@ class Simulator:
         }
         for name in wanted:
             if name not in have:
-                obj = operand_daemonset(logic.OPERANDS[name], ns, cp, cfg, image)
+                obj = operand_daemonset(logic.OPERANDS[name], ns, cp, cfg)
                 writes.append(
                     lambda o=obj: self.kube.create(
                         f"/apis/apps/v1/namespaces/{ns}/daemonsets", o, exist_ok=True
@@ -990,13 +990,12 @@ class Simulator:
                 self.logs.set(pod, {c: lines})
 
 
-def operand_daemonset(op: logic.Operand, ns: str, cp: dict, cfg: logic.PolicyConfig,
-                      operator_image: str) -> dict:
-    version = operator_image.rpartition(":")[2] or "v26.3.1"
+def operand_daemonset(op: logic.Operand, ns: str, cp: dict, cfg: logic.PolicyConfig) -> dict:
     pod_labels = {
         **dict(op.pod_labels),
         MANAGED_BY: "gpu-operator",
-        "helm.sh/chart": f"gpu-operator-{version}",
+        # the operator's version as read from its image (a digest-pinned image has none)
+        "helm.sh/chart": f"gpu-operator-v{'.'.join(map(str, cfg.version))}",
     }
     main_image, init_image = logic.operand_images(op.name, cp.get("spec"), op.image)
     container: dict = {
