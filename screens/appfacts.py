@@ -1,0 +1,115 @@
+"""The wizard's discovery and checks: run in workers, folded into the state when their
+messages come back. A part of InstallerApp (screens/app.py), kept apart so each file reads
+as one concern."""
+
+from __future__ import annotations
+
+from installer.answers import Answers
+from installer.errors import UserError
+from installer.facts import Facts
+from screens.messages import (
+    ChecksLoaded,
+    FactsFailed,
+    FactsLoaded,
+    FactsScanned,
+)
+from screens.runner import in_thread
+from screens.services import scan_for_plan
+
+
+class FactsMixin:
+    """Discovery of the cluster, the scan for what the plan still needs, and the read-only
+    checks, for InstallerApp."""
+
+    # --- discovery and checks ----------------------------------------------------------
+    def discover(self) -> None:
+        if self.discovering:
+            return
+        self.discovering = True
+        self.run_worker(self._discover(self.state.answers), group="discover", exclusive=True)
+
+    async def _discover(self, answers: Answers) -> None:
+        try:
+            facts = await in_thread(self.services.facts(answers.cluster))
+        except UserError as exc:
+            self.post_message(FactsFailed(str(exc)))
+            return
+        except Exception as exc:  # unreachable cluster, bad certificate...: say it plainly
+            self.post_message(FactsFailed(f"discovery failed: {exc}".splitlines()[0]))
+            return
+        self.post_message(FactsLoaded(facts))
+
+    def on_facts_loaded(self, message: FactsLoaded) -> None:
+        self.discovering = False
+        self.facts_error = None
+        old = self.state.facts
+        self.state.facts = message.facts
+        if old is None or old.cluster != message.facts.cluster:
+            self.state.checks = {}
+            self.state.checks_error = None
+        self._refresh_current()
+
+    def on_facts_failed(self, message: FactsFailed) -> None:
+        self.discovering = False
+        self.facts_error = message.error
+        self._refresh_current()
+
+    def scan_for_plan(self) -> None:
+        """Look up what the plan still needs from the cluster (GPU pods on the nodes it would
+        relabel) in a worker; the screens refresh with it."""
+        facts = self.state.facts
+        if self.scanning or facts is None or facts is self.scan_failed:
+            return
+        self.scanning = True
+        self.run_worker(self._scan(self.state.answers, facts), group="scan", exclusive=True)
+
+    async def _scan(self, answers: Answers, facts: Facts) -> None:
+        try:
+            found = await in_thread(scan_for_plan(answers, facts, self.services.executors()))
+        except Exception as exc:  # unreachable cluster: the plan just lacks the warning
+            self.post_message(FactsScanned(facts, None, f"could not look for GPU pods on the "
+                                           f"nodes to relabel: {exc}".splitlines()[0]))
+            return
+        self.post_message(FactsScanned(facts, found))
+
+    def on_facts_scanned(self, message: FactsScanned) -> None:
+        self.scanning = False
+        if message.facts is None:
+            self.scan_failed = message.base
+            self.notify(message.error, severity="warning")
+        elif self.state.facts is message.base:  # not rediscovered meanwhile
+            self.state.facts = message.facts
+        self._refresh_current()
+
+    def run_checks(self) -> bool:
+        """Start the read-only checks (probe + check steps); False when they cannot run."""
+        if self.checking:
+            return False
+        if self.state.facts is None:
+            self.notify("discover the cluster first", severity="warning")
+            return False
+        if self._missing_secrets():
+            self.with_secrets(self.run_checks)
+            return False
+        self.checking = True
+        self.run_worker(self._checks(self.state.answers, self.state.facts), group="checks",
+                        exclusive=True)
+        return True
+
+    async def _checks(self, answers: Answers, facts: Facts) -> None:
+        try:
+            out = await in_thread(self.services.checks(answers, facts,
+                                                       self.services.executors(),
+                                                       ask=self._secret_prompt))
+        except Exception as exc:
+            self.post_message(ChecksLoaded({}, f"the checks could not run: {exc}"))
+            return
+        self.post_message(ChecksLoaded(out.results, out.error, out.facts))
+
+    def on_checks_loaded(self, message: ChecksLoaded) -> None:
+        self.checking = False
+        self.state.checks = dict(message.results)
+        self.state.checks_error = message.error
+        if message.facts is not None and message.facts.cluster is not None:
+            self.state.facts = message.facts
+        self._refresh_current()
