@@ -26,11 +26,6 @@ from remote.hostfacts import NVGRACE, HostFacts
 from remote.kubelet import DEFAULT_ROOT
 
 
-def distribution(node: NodeFacts) -> str:
-    """The Kubernetes distribution a node runs (installer.facts.distribution_of)."""
-    return distribution_of(node)
-
-
 def containerd_version(node: NodeFacts) -> tuple[int, int, int] | None:
     """containerd's version as numbers (`containerd://2.3.0` -> (2, 3, 0)); None for another
     runtime or when the node does not say."""
@@ -62,7 +57,7 @@ def _names(nodes: Iterable[NodeFacts]) -> str:
 def kata_distribution(nodes: list[NodeFacts]) -> str | None:
     """The one distribution the Kata nodes run (kata-deploy's `k8sDistribution`); None when
     there are no Kata nodes or they disagree (see `findings`)."""
-    found = {distribution(n) for n in nodes}
+    found = {distribution_of(n) for n in nodes}
     return found.pop() if len(found) == 1 else None
 
 
@@ -158,13 +153,13 @@ def _kata_deploy_rows(kd: tuple[int, int, int], nodes: list[NodeFacts]) -> list[
             "warn", "nodes",
             f"containerd older than 1.7 on {_names(old)}: kata-deploy and the Kata shims are "
             "verified with containerd 1.7 - 2.3", "upgrade containerd on those nodes"))
-    dists = {distribution(n) for n in nodes}
+    dists = {distribution_of(n) for n in nodes}
     if len(dists) > 1:
         out.append(Finding(
             "refuse", "nodes",
             f"the Kata nodes run different Kubernetes distributions ({', '.join(sorted(dists))})"
             "; kata-deploy takes one k8sDistribution", "choose Kata nodes of one distribution"))
-    rancher = [n for n in nodes if distribution(n) in ("k3s", "rke2")]
+    rancher = [n for n in nodes if distribution_of(n) in ("k3s", "rke2")]
     if rancher and kd < (3, 32, 0):
         # Fixed in 3.32.0: uninstall left containerd's config importing a removed drop-in,
         # and a k3s/rke2 restart dropped the node label.

@@ -345,7 +345,8 @@ def seconds(duration: str) -> int:
     return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
 
 
-def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]:
+def _verify_steps(answers: Answers, facts: Facts, kata: list[str],
+                  kata_nodes: list[NodeFacts]) -> list[Step]:
     resource = gpu_resource_name(answers)
     kd, op = answers.kata_deploy, answers.gpu_operator
     steps = [
@@ -373,7 +374,6 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]
             params["pullSecrets"] = list(answers.images.pull_secrets)
         # The sample must tolerate what keeps pods off the Kata nodes (a GPU pool tainted
         # nvidia.com/gpu=present:NoSchedule), or it waits Pending for a node it cannot use.
-        kata_nodes = kata_nodes_of(answers, facts.cluster)
         if tolerations := tolerations_for(t for n in kata_nodes for t in n.taints):
             params["tolerations"] = tolerations
         steps.append(Step("sample/cuda-vectoradd", "verify",
@@ -422,7 +422,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
         _helm_step("install/gpu-operator", "Install the NVIDIA GPU Operator", op.release,
                    op.chart, op.version, op.namespace, op.timeout, op_values, facts,
                    gpu_operator_effects(op_values, nodes, after), wait=False),
-        *_verify_steps(answers, facts, kata),
+        *_verify_steps(answers, facts, kata, kata_nodes),
     ]
     warnings = list(value_warnings(answers))
     warnings += [str(f) for f in table if f.level == "warn"]

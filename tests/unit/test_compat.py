@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from installer.answers import load_answers, parse_answers
-from installer.compat import containerd_version, distribution, findings
+from installer.compat import containerd_version, findings
 from installer.errors import UserError
-from installer.facts import NodeFacts, load_recorded_facts
+from installer.facts import NodeFacts, distribution_of, load_recorded_facts
 from installer.plan import build_plan
 from installer.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY
 from tests.unit.test_answers import BASE
@@ -33,7 +33,7 @@ def node(name: str = "gpu-1", kubelet: str = "v1.33.4", runtime: str = "containe
     ("v1.33.4", {"microk8s.io/cluster": "true"}, "microk8s"),
 ])
 def test_the_distribution_comes_from_the_node_object(kubelet, labels, want):
-    assert distribution(NodeFacts("n", kubelet_version=kubelet, labels=labels)) == want
+    assert distribution_of(NodeFacts("n", kubelet_version=kubelet, labels=labels)) == want
 
 
 def test_containerds_version_is_read_from_the_runtime_version_and_only_for_containerd():
