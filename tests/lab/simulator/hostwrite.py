@@ -64,18 +64,24 @@ def kata_installed(root: Path) -> bool:
     return inside(root, "opt/kata/bin/containerd-shim-kata-v2").exists()
 
 
+def _detach(devices: Path, drivers: Path, bdf: str) -> None:
+    """A device off its driver: its `driver` link and the driver's link back to it gone."""
+    link = devices / bdf / "driver"
+    if link.is_symlink():
+        back = drivers / os.path.basename(os.readlink(link)) / bdf
+        if back.is_symlink():
+            back.unlink()
+    if link.is_symlink() or link.exists():
+        link.unlink()
+
+
 def unbind_vfio(root: Path, bdfs: tuple[str, ...]) -> None:
     """What `vfio-manage unbind` does to each device: unbound from its driver, no override
     (k8s-driver-manager cmd/vfio-manage/unbind.go, v0.12.0); the host driver is not reloaded."""
     devices = inside(root, "sys/bus/pci/devices")
     drivers = inside(root, "sys/bus/pci/drivers")
     for bdf in bdfs:
-        link = devices / bdf / "driver"
-        if link.is_symlink():
-            back = drivers / os.path.basename(os.readlink(link)) / bdf
-            link.unlink()
-            if back.is_symlink():
-                back.unlink()
+        _detach(devices, drivers, bdf)
         override = devices / bdf / "driver_override"
         if override.exists():
             override.write_text("\n")
@@ -90,13 +96,7 @@ def bind_vfio(root: Path, bdfs: tuple[str, ...]) -> None:
     for bdf in bdfs:
         dev = devices / bdf
         link = dev / "driver"
-        old = os.path.basename(os.readlink(link)) if link.is_symlink() else None
-        if old:
-            stale = drivers / old / bdf
-            if stale.is_symlink():
-                stale.unlink()
-        if link.is_symlink() or link.exists():
-            link.unlink()
+        _detach(devices, drivers, bdf)
         os.symlink("../../drivers/vfio-pci", link)
         (drivers / "vfio-pci").mkdir(parents=True, exist_ok=True)
         back = drivers / "vfio-pci" / bdf

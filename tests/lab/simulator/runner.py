@@ -236,11 +236,19 @@ class LogWriter:
             traceback.print_exc()
 
 
+def _container(pod: dict, name: str | None) -> dict:
+    """The pod's container of that name (the first when None); {} when there is none."""
+    return next((c for c in (pod.get("spec") or {}).get("containers") or []
+                 if name is None or c.get("name") == name), {})
+
+
 def env_of(pod: dict, container: str | None = None) -> dict[str, str]:
-    for c in (pod.get("spec") or {}).get("containers") or []:
-        if container is None or c.get("name") == container:
-            return {e["name"]: str(e.get("value", "")) for e in c.get("env") or [] if "name" in e}
-    return {}
+    env = _container(pod, container).get("env") or []
+    return {e["name"]: str(e.get("value", "")) for e in env if "name" in e}
+
+
+def image_of(pod: dict, container: str | None = None) -> str:
+    return str(_container(pod, container).get("image") or "")
 
 
 def is_running(pod: dict) -> bool:
@@ -633,9 +641,7 @@ class Simulator:
             if node not in nodes:
                 continue
             env = env_of(pod, "kube-kata")
-            image = next((c.get("image", "") for c in pod["spec"]["containers"]
-                          if c["name"] == "kube-kata"), "")
-            version = logic.image_version(image) or (3, 29, 0)
+            version = logic.image_version(image_of(pod, "kube-kata")) or (3, 29, 0)
             shims = logic.kata_shims_from_env(env)
             default = env.get("DEFAULT_SHIM_X86_64") or env.get("DEFAULT_SHIM") or "qemu"
             started = parse_time(pod["status"].get("startTime")) or now
@@ -679,8 +685,7 @@ class Simulator:
     # --- GPU operator --------------------------------------------------------------------------
 
     def operator(self, cp, operator_pod, nodes, pods, dss, labels, resources, writes, now) -> None:
-        image = next((c.get("image", "") for c in operator_pod["spec"].get("containers", [])), "")
-        cfg = logic.PolicyConfig.from_spec(cp.get("spec"), image)
+        cfg = logic.PolicyConfig.from_spec(cp.get("spec"), image_of(operator_pod))
         ns = operator_pod["metadata"]["namespace"]
         errors: dict[str, str] = {}
         # Node labels.
