@@ -7,7 +7,7 @@ Both take a bare lab (reset before every run, not timed) to the sample pod's `Te
 on the same nodes: the Kata-ready GPU nodes (gpu-vfio-ready hosts) go to Kata; the GPU node
 whose host is not prepared is excluded from operands beforehand (`nvidia.com/gpu.deploy.
 operands=false`), as an operator following the guide would, since neither side here fixes
-hosts. The installer runs `installer.cli --answers FILE --yes`; the peer runs
+hosts. The installer runs `python -m installer --answers FILE --yes`; the peer runs
 bench/guide_install.sh (helm install --wait, kubectl label, helm install, kubectl wait for
 the conditions the installer's verification checks, the sample pod). Prints each wall time,
 the medians and the installer's overhead, and what the installer did that the script did not
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import yaml
 from compiled import compile_product
 
-from installer.facts import STATE_CONFIGMAP
+from installer.cluster.facts import STATE_CONFIGMAP
 from tests.lab import guide
 from tests.lab.answers import lab_answers
 from tests.lab.lab import Lab, LabInfo
@@ -78,7 +78,7 @@ def run_installer(info: LabInfo, answers: Path, work: Path) -> tuple[float, dict
     """Wall time, and seconds per step kind (from the --json event stream)."""
     env = {**info.env(), "XDG_STATE_HOME": str(work / "state")}
     t = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "installer.cli", "--answers", str(answers),
+    r = subprocess.run([sys.executable, "-m", "installer", "--answers", str(answers),
                         "--yes", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
                        stdin=subprocess.DEVNULL, check=False)
     elapsed = time.monotonic() - t
@@ -191,7 +191,8 @@ def main() -> int:
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"nodes to Kata: {', '.join(kata_nodes(info))}; excluded beforehand: "
           f"{', '.join(excluded_nodes(info)) or 'none'}")
-    print(f"installer (installer.cli --answers --yes): median {ti:.1f}s over {len(installer)} "
+    print(f"installer (python -m installer --answers --yes): median {ti:.1f}s over "
+          f"{len(installer)} "
           f"runs ({', '.join(f'{x:.1f}' for x in installer)})")
     print(f"guide script (helm + kubectl, bench/guide_install.sh): median {ts:.1f}s over "
           f"{len(script)} runs ({', '.join(f'{x:.1f}' for x in script)})")

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from installer.clusterinfo import PodRow
+from installer.diagnosis.clusterinfo import PodRow
 from screens.widgets.podtable import COLUMNS, PodTable
 
 Timings = dict[str, list[tuple[float, float]]]  # kind -> (wall s, cpu s) per change

@@ -12,7 +12,7 @@ prefix), then:
   Peer: `kubectl get nodes`.
 
 and in this one process:
-- pods: the real pod watch (installer.watch.PodWatch) feeding the wizard's pod table
+- pods: the real pod watch (installer.engine.watch.PodWatch) feeding the wizard's pod table
   (screens.widgets.podtable.PodTable) through the wizard's own bridge (screens.bridge.TuiSink)
   in a Textual app; time to the first full list watched and shown. Peer: `kubectl get pods -A`.
 - updates: a pod created, then deleted, in the API server; the time until the watch reports
@@ -43,9 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nodes_render import peak_mb, until
 from textual.app import App, ComposeResult
 
-from installer import kube as kube_mod
-from installer.events import PodStatus
-from installer.watch import PodWatch
+from installer.cluster import kube as kube_mod
+from installer.engine.events import PodStatus
+from installer.engine.watch import PodWatch
 from screens.bridge import LineBatcher, TuiSink
 from screens.messages import PodsChanged
 from screens.widgets.podtable import PodTable

@@ -16,7 +16,7 @@ Three failures an operand cannot get past (issue 18, point 11), each on its own 
 
 A watcher polls the lab's API server every 0.1 s for the condition itself (the failing init
 container's status, the ClusterPolicy's mode) and stamps the moment it first shows. The
-installer side runs `installer.cli --answers FILE --yes --json` and stamps the first event
+installer side runs `python -m installer --answers FILE --yes --json` and stamps the first event
 that names the cause; the guide side runs the guide's commands with `helm install --wait
 --timeout` and looks for the cause in what helm prints. Host checks and fixes are set aside
 on the installer side (the point is what it says once the cluster fails, not that its checks
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import yaml
 from compiled import compile_product
 
-from installer.checknames import CHECK_NAMES
+from installer.answers.checknames import CHECK_NAMES
 from tests.lab import guide
 from tests.lab.answers import lab_answers
 from tests.lab.kube import Kube
@@ -140,7 +140,7 @@ def installer_side(info: LabInfo, s: Scenario, work: Path,
     answers.write_text(yaml.safe_dump(data))
     env = {**info.env(), "XDG_STATE_HOME": str(work / f"state-{s.name}"),
            "GPU_KATA_HELM": info.binaries["helm"]}
-    proc = subprocess.Popen([sys.executable, "-m", "installer.cli", "--answers", str(answers),
+    proc = subprocess.Popen([sys.executable, "-m", "installer", "--answers", str(answers),
                              "--yes", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None

@@ -1,8 +1,8 @@
 """The proof that a mutation runs inside the engine's one mutation point, `Context.change`.
 
-A module of its own, not part of the engine: installer.kube and installer.helm demand it,
-and the wizard's discovery imports them before its first request - with the engine came the
-planner and every check (50-90 ms of CPU on 2 shared cores, BENCHMARKS.md section 4).
+Below the engine, not inside it: installer.cluster.kube and installer.charts.helm demand a
+permit, and they sit under the engine (the import contract in pyproject.toml), so the wizard's
+discovery can use them without loading the planner and every check.
 """
 
 from __future__ import annotations

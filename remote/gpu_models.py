@@ -22,7 +22,7 @@ from dataclasses import dataclass
 class GpuModel:
     device_id: str  # 4 lowercase hex digits, vendor 10de implied
     # pci.ids name, e.g. "GH100 [H100 SXM5 80GB]": the Kata device plugin's per-model resource
-    # is made from it (installer.devplugin.model_class), so it must be the database's text.
+    # is made from it (installer.charts.devplugin.model_class), so it must be the database's text.
     name: str
     short: str  # e.g. "H100 SXM5 80GB"
     consumer: bool = False

@@ -22,9 +22,9 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 
-from installer.answers import load_answers
+from installer.answers.model import load_answers
+from installer.cluster.facts import Facts, load_recorded_facts
 from installer.errors import EXIT_INTERRUPTED
-from installer.facts import Facts, load_recorded_facts
 from installer.redact import Redactor
 from installer.textsafe import display
 from screens.appfacts import FactsMixin

@@ -4,9 +4,9 @@ as one concern."""
 
 from __future__ import annotations
 
-from installer.answers import Answers
+from installer.answers.model import Answers
+from installer.cluster.facts import Facts
 from installer.errors import UserError
-from installer.facts import Facts
 from screens.messages import (
     ChecksLoaded,
     FactsFailed,

@@ -10,9 +10,9 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from installer.cluster.facts import Facts
+from installer.engine.events import CheckReported, PodStatus, RunFinished
 from installer.errors import EXIT_INTERRUPTED, UserError
-from installer.events import CheckReported, PodStatus, RunFinished
-from installer.facts import Facts
 from screens.bridge import OUTPUT_KEY
 from screens.messages import (
     EngineEvent,
@@ -25,7 +25,7 @@ from screens.modals import ConfirmModal, SecretModal
 from screens.runner import LoopThread
 
 if TYPE_CHECKING:
-    from installer.engine import Engine
+    from installer.engine.runner import Engine
 
 STOP_TIMEOUT = 20.0
 POD_POLL_SECONDS = 2.0
@@ -62,10 +62,10 @@ class RunMixin:
                          lambda yes: self._launch(False) if yes else None)
 
     def _launch(self, dry_run: bool) -> None:
-        from installer.engine import Context, Engine
-        from installer.headless import journal_for
-        from installer.runtime import run_services
-        from installer.sinks import LogFileSink
+        from installer.commands.headless import journal_for
+        from installer.engine.runner import Context, Engine
+        from installer.engine.runtime import run_services
+        from installer.engine.sinks import LogFileSink
         from installer.statedir import state_dir
 
         answers = self.state.answers
@@ -173,7 +173,7 @@ class RunMixin:
         self.push_screen(SecretModal(what, self._prompts()[what]), got)
 
     def _secret_prompt(self, prompt: str) -> str:
-        """installer.hostaccess's Prompt: answered from what the modal collected."""
+        """installer.hosts.access's Prompt: answered from what the modal collected."""
         what = prompt.rstrip(": ").strip()
         if what not in self.secrets:
             raise UserError(f"the {what} was not given", [])

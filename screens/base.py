@@ -14,8 +14,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Label, Select, Static
 
+from installer.engine.events import Event
 from installer.errors import UserError
-from installer.events import Event
 from screens.state import WIZARD_STEPS
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import Any
 
 from textual.message import Message
 
-from installer.events import Event, Output, PodLog, PodStatus
+from installer.engine.events import Event, Output, PodLog, PodStatus
 from installer.redact import Redactor
 from screens.messages import EngineEvent, LinesReady, PodsChanged
 
@@ -57,7 +57,7 @@ class LineBatcher:
 
 
 class TuiSink:
-    """A Sink (installer.events.Sink) that posts to the app; safe to call from any thread."""
+    """A Sink (installer.engine.events.Sink) that posts to the app; safe to call from any thread."""
 
     def __init__(self, post: Callable[[Message], Any], lines: LineBatcher,
                  redactor: Redactor | None = None) -> None:

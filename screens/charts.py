@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Select, Static, TabbedContent, TabPane, TextArea
 
-from installer.answers import DEFAULT_KATA_CHART, DEFAULT_OPERATOR_REPO
+from installer.answers.model import DEFAULT_KATA_CHART, DEFAULT_OPERATOR_REPO
+from installer.answers.yamlsrc import parse_yaml
 from installer.errors import Problem, UserError
-from installer.yamlsrc import parse_yaml
 from screens.base import Field, Form, WizardScreen, problems_text
 from screens.state import answers_data
 from screens.widgets.datatext import DataStatic

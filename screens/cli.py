@@ -1,7 +1,7 @@
 """The console script `gpu-kata-installer`: the composition root.
 
 It stands above both front ends - the headless commands in installer/ and the Textual app
-here - and hands installer.cli the way to open the wizard and the troubleshoot screen; the
+here - and hands installer.commands.cli the way to open the wizard and the troubleshoot screen; the
 flags, the headless runs and their exit codes stay there. Imports stay lazy, so `--help` and
 every headless command run without loading textual.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from installer.cli import main as run_cli
+from installer.commands.cli import main as run_cli
 
 
 def open_screen(args: argparse.Namespace, troubleshoot: bool) -> int:

@@ -12,9 +12,9 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from installer.clusterinfo import Contexts
+from installer.cluster.facts import Facts
+from installer.diagnosis.clusterinfo import Contexts
 from installer.errors import UserError
-from installer.facts import Facts
 from screens.base import WizardScreen, problems_text
 from screens.widgets.datatext import DataStatic
 

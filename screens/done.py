@@ -7,8 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from installer.events import Event
-from installer.values import gpu_resource_name
+from installer.charts.values import gpu_resource_name
+from installer.engine.events import Event
 from screens.base import WizardScreen
 from screens.widgets.datatext import DataStatic
 

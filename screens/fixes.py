@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Select, Static
 
+from installer.engine.events import Event
 from installer.errors import UserError
-from installer.events import Event
 from installer.textsafe import display
 from screens.base import Field, Form, WizardScreen, problems_text
 from screens.state import answers_data

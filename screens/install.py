@@ -7,7 +7,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from installer.events import Event, PlanReady, PodStatus, RunFinished, StepFinished, StepStarted
+from installer.engine.events import (
+    Event,
+    PlanReady,
+    PodStatus,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+)
 from screens.base import WizardScreen
 from screens.bridge import OUTPUT_KEY
 from screens.state import RunState, StepRow

@@ -8,8 +8,8 @@ from typing import Any
 
 from textual.message import Message
 
-from installer.events import Event, PodStatus
-from installer.facts import Facts
+from installer.cluster.facts import Facts
+from installer.engine.events import Event, PodStatus
 
 
 @dataclass

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer
 from textual.widgets import Button, Static
 
-from installer.sinks import render_plan
+from installer.engine.sinks import render_plan
 from installer.textsafe import display
 from screens.base import WizardScreen, problems_text
 from screens.widgets.datatext import DataStatic

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from installer.events import Event, PodStatus
+from installer.engine.events import Event, PodStatus
 from installer.textsafe import display
 from screens.base import WizardScreen
 from screens.state import SAMPLE_POD, Ring

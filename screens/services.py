@@ -1,8 +1,9 @@
 """The wizard's seams to the world: discovery, checks, SSH, cluster reads, step executors.
 
-Screens call these through the app (never `installer.kube` directly), in workers. Real
-implementations delegate to the core (`installer.steps`, `installer.clusterinfo`, the
-engine); tests pass recorded facts and small fakes with the same shapes.
+Screens call these through the app (never `installer.cluster.kube` directly), in workers. Real
+implementations delegate to the core (`installer.engine.steps`,
+`installer.diagnosis.clusterinfo`, the engine); tests pass recorded facts and small fakes
+with the same shapes.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from installer.answers import Answers, Cluster
-from installer.clusterinfo import (
+from installer.answers.model import Answers, Cluster
+from installer.cluster.facts import Facts, load_recorded_facts
+from installer.diagnosis.clusterinfo import (
     DEFAULT_NAMESPACES,
     ClusterView,
     Contexts,
@@ -25,11 +27,10 @@ from installer.clusterinfo import (
     require_kube,
 )
 from installer.errors import UserError
-from installer.facts import Facts, load_recorded_facts
 
 if TYPE_CHECKING:  # the engine, the plan and SSH are imported when used: not at startup
-    from installer.engine import Executor
-    from installer.sshtest import ConnectionReport
+    from installer.engine.runner import Executor
+    from installer.hosts.sshtest import ConnectionReport
 
 FactsProvider = Callable[[Cluster], Awaitable[Facts]]
 ExecutorsFactory = Callable[[], "dict[str, Executor]"]
@@ -44,7 +45,7 @@ class _NoDecisions:
 async def discover_facts(cluster: Cluster) -> Facts:
     """The real FactsProvider: the engine's own discovery (read-only), without the engine
     and its planner, which it does not need and which would delay its first request."""
-    from installer.steps.discover import discover_cluster
+    from installer.engine.steps.discover import discover_cluster
 
     found = await discover_cluster(cluster.kubeconfig, cluster.context)
     return Facts(cluster=found.cluster, source=found.source)
@@ -55,8 +56,8 @@ async def scan_for_plan(answers: Answers, facts: Facts, executors: dict[str, Exe
     """The plan's gather steps that only read the cluster - GPU pods on the nodes it would
     relabel - run by the engine's own executors, so the review screen shows the warning
     `--dry-run` prints without probing any host."""
-    from installer.engine import Context
-    from installer.plan import build_plan
+    from installer.engine.plan import build_plan
+    from installer.engine.runner import Context
 
     ctx = Context(dry_run=True, sinks=[], decider=_NoDecisions())
     for step in build_plan(answers, facts).phase("gather"):
@@ -75,7 +76,7 @@ def recorded_facts(path: Path) -> FactsProvider:
 
 
 def default_executors() -> dict[str, Executor]:
-    from installer.steps import default_executors as core
+    from installer.engine.steps import default_executors as core
 
     return core()
 
@@ -92,11 +93,11 @@ async def run_checks(answers: Answers, facts: Facts, executors: dict[str, Execut
     """Probe the Kata nodes and run the prerequisite checks through the engine (read-only).
 
     `ask` answers the secrets the answers say to prompt for (see InstallerApp.secrets)."""
-    from installer.engine import Context, Engine
+    from installer.engine.events import CheckReported, Recorder
+    from installer.engine.runner import Context, Engine
+    from installer.engine.runtime import run_services
     from installer.errors import StepFailed
-    from installer.events import CheckReported, Recorder
     from installer.redact import Redactor
-    from installer.runtime import run_services
 
     rec = Recorder()
     error = None
@@ -122,16 +123,17 @@ class HostAccess(Protocol):
 
 
 class SshHostAccess:
-    """The real connection test (installer.sshtest): read-only, key trusted only on consent."""
+    """The real connection test (installer.hosts.sshtest): read-only, key trusted only on
+    consent."""
 
     async def test(self, answers: Answers, node: str, address: str | None) -> ConnectionReport:
-        from installer.sshtest import check_connection
+        from installer.hosts.sshtest import check_connection
 
         return await check_connection(answers, node, address)
 
     async def trust(self, answers: Answers, node: str, address: str | None,
                     fingerprint: str) -> None:
-        from installer.sshtest import check_connection
+        from installer.hosts.sshtest import check_connection
 
         report = await check_connection(answers, node, address, trust=fingerprint)
         if not report.ok:

@@ -18,7 +18,7 @@ from screens.state import answers_data
 from screens.widgets.datatext import DataStatic
 
 if TYPE_CHECKING:
-    from installer.sshtest import ConnectionReport
+    from installer.hosts.sshtest import ConnectionReport
 
 FIELDS = [
     Field("ssh-user", "User", "ssh.user"),
@@ -145,7 +145,7 @@ its fingerprint for you to confirm, a changed key is always refused.
         return nf.address if nf else None
 
     async def _test(self, node: str) -> None:
-        from installer.sshtest import ConnectionReport  # asyncssh: loaded when first used
+        from installer.hosts.sshtest import ConnectionReport  # asyncssh: loaded when first used
 
         access = self.wizard.services.host_access
         answers = self.wizard.state.answers

@@ -1,7 +1,7 @@
 """What the wizard holds: the answers being edited, the facts, check results and the run.
 
 Plain Python (no textual), so the rules of editing are testable on their own. Answers stay a
-frozen, validated `installer.answers.Answers`: every edit rebuilds it through
+frozen, validated `installer.answers.model.Answers`: every edit rebuilds it through
 `validate_answers`, so the wizard can never hold answers the headless mode would refuse.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from installer.answers import Answers, dump_answers, validate_answers
-from installer.errors import UserError
-from installer.events import (
+from installer.answers.model import Answers, dump_answers, validate_answers
+from installer.cluster.facts import Facts, NodeFacts
+from installer.engine.events import (
     ChangeEvent,
     CheckReported,
     Event,
@@ -26,11 +26,11 @@ from installer.events import (
     StepStarted,
     WarningEvent,
 )
-from installer.facts import Facts, NodeFacts
+from installer.errors import UserError
 from installer.textsafe import display_lines
 
 if TYPE_CHECKING:  # the planner (checks, host plans, values) loads when a plan is first asked for
-    from installer.plan import Plan
+    from installer.engine.plan import Plan
 
 WIZARD_STEPS: tuple[tuple[str, str], ...] = (
     ("cluster", "Cluster"),
@@ -150,7 +150,7 @@ class WizardState:
 
     def plan(self) -> Plan:
         """The same value the headless --dry-run prints (raises UserError on a mismatch)."""
-        from installer.plan import build_plan
+        from installer.engine.plan import build_plan
 
         return build_plan(self.answers, self.facts or Facts(cluster=None))
 

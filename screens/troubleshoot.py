@@ -1,7 +1,7 @@
 """Troubleshooting: findings, a pod and event browser, any pod's log, node labels, host checks.
 
 Reachable from every screen (ctrl+t) and as `gpu-kata-installer troubleshoot`. The data
-comes from `installer.clusterinfo` through the app's Inspector; this screen only shows it.
+comes from `installer.diagnosis.clusterinfo` through the app's Inspector; this screen only shows it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from installer.clusterinfo import ClusterView, RunSummary, basic_findings
+from installer.diagnosis.clusterinfo import ClusterView, RunSummary, basic_findings
 from installer.textsafe import display
 from screens.base import WizardScreen
 from screens.checks import MARKS

@@ -28,7 +28,8 @@ from tests.fixtures.hosts import make_trees
 from tests.unit.test_answers import EXAMPLE, METACHARACTERS, _dump, _paths, yaml_docs, yaml_scalars
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA: dict[str, Any] = json.loads((ROOT / "installer" / "answers.schema.json").read_text())
+SCHEMA: dict[str, Any] = json.loads(
+    (ROOT / "installer" / "answers" / "answers.schema.json").read_text())
 FACTS_EXAMPLE: dict[str, Any] = yaml.safe_load(
     (ROOT / "installer" / "examples" / "facts.yaml").read_text())
 FIXTURE_TREES = sorted(p.name for p in (ROOT / "tests" / "fixtures" / "hosts").iterdir()

@@ -79,7 +79,7 @@ def test_e2e_benchmark_runs_the_installer_and_the_guide_script_on_the_lab(lab):
                           "--state", lab.info.state_dir], cwd=ROOT, capture_output=True,
                          text=True, timeout=900, check=True).stdout
     assert "round 1: installer" in out and "round 1: script" in out
-    assert "installer (installer.cli --answers --yes): median" in out
+    assert "installer (python -m installer --answers --yes): median" in out
     assert "guide script (helm + kubectl, bench/guide_install.sh): median" in out
     assert "installer time by step kind" in out and "probe" in out
     assert "goal: overhead under 10% ->" in out

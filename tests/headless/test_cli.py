@@ -59,7 +59,7 @@ def test_version_without_helm_says_how_to_get_one(tmp_path):
 
 def test_committed_schema_is_current():
     out = cli("answers", "schema")
-    committed = (ROOT / "installer/answers.schema.json").read_text()
+    committed = (ROOT / "installer/answers/answers.schema.json").read_text()
     assert json.loads(out.stdout) == json.loads(committed)
 
 
@@ -360,8 +360,8 @@ def test_dry_run_points_both_charts_and_the_sample_at_the_private_registry(tmp_p
 
 
 def test_the_headless_module_refuses_the_wizard_and_names_the_console_script():
-    """`python -m installer.cli` is the headless entry point (the core imports no screens);
+    """`python -m installer` is the headless entry point (the core imports no screens);
     asked for the wizard it says where the wizard is, exit 2."""
-    out = cli(module="installer.cli")
+    out = cli(module="installer")
     assert out.returncode == 2
     assert "fix: run `gpu-kata-installer` (or `python -m screens.cli`)" in out.stderr

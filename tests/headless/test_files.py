@@ -23,7 +23,7 @@ def cli(*args: str, env: dict[str, str], wrap: tuple[str, ...] = ()
         ) -> subprocess.CompletedProcess:
     """The CLI in a process of its own; a FIFO opened by mistake would block it, so the
     timeout is what a hang looks like."""
-    return subprocess.run([*wrap, sys.executable, "-m", "installer.cli", *args],
+    return subprocess.run([*wrap, sys.executable, "-m", "installer", *args],
                           capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL,
                           timeout=60, env={**os.environ, **env})
 

@@ -1,7 +1,8 @@
-"""Every flag, before and after every subcommand, run in-process through `installer.cli.main`:
-a flag means the same wherever it stands, or is refused (exit 2) naming itself, the command
-and the fix. `--dry-run uninstall --answers a.yaml --yes` once ran a real uninstall: the
-sub-parser's own `--dry-run` default replaced the one given before it."""
+"""Every flag, before and after every subcommand, run in-process through
+`installer.commands.cli.main`: a flag means the same wherever it stands, or is refused
+(exit 2) naming itself, the command and the fix. `--dry-run uninstall --answers a.yaml --yes`
+once ran a real uninstall: the sub-parser's own `--dry-run` default replaced the one given
+before it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from installer.cli import COMMANDS, _parser
-from installer.flags import APPLIES, FLAGS, Flag, label, resolve
+from installer.commands.cli import COMMANDS, _parser
+from installer.commands.flags import APPLIES, FLAGS, Flag, label, resolve
 from tests.headless.inprocess import run_cli
 
 SUBCOMMANDS = [c for c in COMMANDS if c in APPLIES]

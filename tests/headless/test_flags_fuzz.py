@@ -1,5 +1,5 @@
 """Flag fuzzing: argv lists built from the CLI's real subcommands and flags, files that exist
-or not, and junk, run in-process through `installer.cli.main`. Whatever the operator types,
+or not, and junk, run in-process through `installer.commands.cli.main`. Whatever the operator types,
 the answer is a message and a documented exit code - never a traceback.
 
 Nothing here can reach a cluster: every kubeconfig on offer is missing or not a kubeconfig.
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from installer.cli import _parser
-from installer.flags import APPLIES, FLAGS, REQUIRED
+from installer.commands.cli import _parser
+from installer.commands.flags import APPLIES, FLAGS, REQUIRED
 from tests.headless.inprocess import run_cli
 
 DOCUMENTED = {0, 1, 2, 3, 130}

@@ -1,4 +1,4 @@
-"""Text from hosts and the cluster on a pipe (`installer.cli.main` in-process): the plain
+"""Text from hosts and the cluster on a pipe (`installer.commands.cli.main` in-process): the plain
 output shows it as data - no raw control byte, markup literal - and JSON keeps it whole."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from installer import cli, troubleshoot
-from installer.diagnose import EventInfo, PodInfo, State
+from installer.commands import cli, troubleshoot
+from installer.diagnosis.rules import EventInfo, PodInfo, State
 from installer.redact import Redactor
 from tests.fixtures.hostile import HOSTILE, RAW, SHOWN, hostile_facts, hostile_tree
 

@@ -1,6 +1,6 @@
 """Properties every run holds, whatever the input: answers files drawn from the real schema
 (and near-misses of it, with YAML's hazards), recorded facts, kubeconfigs, host trees and
-the order of the flags, each run in-process through `installer.cli.main` in a sandbox of
+the order of the flags, each run in-process through `installer.commands.cli.main` in a sandbox of
 its own (HOME, XDG_STATE_HOME and the working directory are temporary directories).
 
 For every run: the exit code is a documented one, nothing escapes as a traceback, no
@@ -172,7 +172,7 @@ def sandboxes(tmp_path_factory):
 
 
 LOG = re.compile(r"state/gpu-kata-installer/logs/[^/]+\.log")
-JOURNAL = re.compile(r"state/gpu-kata-installer/journal/[^/]+\.jsonl")
+JOURNAL = re.compile(r"state/gpu-kata-installer/engine/journal/[^/]+\.jsonl")
 
 
 def _texts(rel: str, data: bytes) -> Iterator[str]:

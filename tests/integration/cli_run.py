@@ -43,7 +43,7 @@ def env(lab, tmp_path: Path, helm: str = "helm") -> dict[str, str]:
 
 def installer(lab, tmp_path: Path, *args: str, timeout: float = 600,
               helm: str = "helm") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "installer.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "installer", *args], cwd=ROOT,
                           env=env(lab, tmp_path, helm), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
@@ -59,7 +59,7 @@ class JsonRun:
 
     def __init__(self, lab, tmp_path: Path, *args: str, helm: str = "helm") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "installer.cli", *args, "--json"], cwd=ROOT,
+            [sys.executable, "-m", "installer", *args, "--json"], cwd=ROOT,
             env=env(lab, tmp_path, helm), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             stdin=subprocess.DEVNULL, preexec_fn=_ctrl_c_as_on_a_terminal)
         self.events: list[dict] = []

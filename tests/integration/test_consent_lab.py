@@ -50,7 +50,7 @@ def test_no_host_changes_without_consent(lab_bare, tmp_path):
     def installer(policy: str, *flags: str) -> subprocess.CompletedProcess:
         answers = tmp_path / f"answers-{policy}.yaml"
         answers.write_text(yaml.safe_dump(lab_answers(lab.info, fixes=policy)))
-        return subprocess.run([sys.executable, "-m", "installer.cli", "--answers",
+        return subprocess.run([sys.executable, "-m", "installer", "--answers",
                                str(answers), *flags], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=300, stdin=subprocess.DEVNULL)
 

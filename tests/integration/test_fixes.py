@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.checks import run_checks
+from installer.hosts.checks import run_checks
 from remote.fixes import plan_fixes
 from remote.fixes.base import HostChange, apply_change, undo_change
 from remote.fixes.reboot import reboot_and_wait

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer.answers import parse_answers
-from installer.values import gpu_operator_values, kata_deploy_values
+from installer.answers.model import parse_answers
+from installer.charts.values import gpu_operator_values, kata_deploy_values
 from tests.lab.binaries import LAB_DIR, _run_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def images(tools: Path, tmp_path: Path, answers: Path, *flags: str,
            helm: str = "helm") -> subprocess.CompletedProcess:
     env = {**os.environ, "GPU_KATA_HELM": str(tools / helm),
            "XDG_STATE_HOME": str(tmp_path / "state")}
-    return subprocess.run([sys.executable, "-m", "installer.cli", "images", "--answers",
+    return subprocess.run([sys.executable, "-m", "installer", "images", "--answers",
                            str(answers), *flags], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
 

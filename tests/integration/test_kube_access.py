@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer import kube
-from installer.apierrors import ApiError
+from installer.cluster import kube
+from installer.cluster.apierrors import ApiError
 from tests.integration.cli_run import installer
 from tests.integration.secrets import SA_NAMESPACE, delete_account, token_kubeconfig
 from tests.lab.answers import lab_answers
@@ -216,7 +216,7 @@ def test_a_kubeconfig_list_with_a_missing_file_reaches_the_cluster_as_kubectl_do
     base = {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state")}
     for env_value, want in ((listed, 0), (f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}", 2)):
         out = subprocess.run(
-            [sys.executable, "-m", "installer.cli", "--answers", str(tmp_path / "answers.yaml"),
+            [sys.executable, "-m", "installer", "--answers", str(tmp_path / "answers.yaml"),
              "--dry-run", "--json"], cwd=ROOT, env={**base, "KUBECONFIG": env_value},
             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
         _no_traceback(out)

@@ -1,6 +1,6 @@
 """The kubeconfig shapes operators bring, against the lab's real API server: each reaches the
 cluster, and only those the fast path cannot read import the kubernetes client (whose import
-was a third of the wizard's first render, see installer/kubeauth.py).
+was a third of the wizard's first render, see installer/cluster/kubeauth.py).
 
 Each case runs discovery in a fresh interpreter, so what it imported is its own."""
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 _DISCOVER = """
 import json, sys
-from installer import kube
+from installer.cluster import kube
 k = kube.connect(sys.argv[1], None)
 facts = kube._discover_sync(k)
 print(json.dumps({"nodes": len(facts.nodes), "context": k.context,
@@ -109,7 +109,7 @@ def test_an_exec_credential_plugin_goes_through_the_kubernetes_clients_loader(
 
 _RENEWING = """
 import json, sys, time
-from installer import kube
+from installer.cluster import kube
 from installer.redact import Redactor
 k = kube.connect(sys.argv[1], None)
 redactor = Redactor()
@@ -154,7 +154,7 @@ def test_a_ca_that_did_not_sign_the_server_is_refused_naming_the_verification(la
     # Any certificate that is not the lab's CA will do: the client's own is one.
     config["clusters"][0]["cluster"]["certificate-authority"] = \
         config["users"][0]["user"]["client-certificate"]
-    out = subprocess.run([sys.executable, "-m", "installer.cli", "troubleshoot", "--json",
+    out = subprocess.run([sys.executable, "-m", "installer", "troubleshoot", "--json",
                           "--kubeconfig", str(_private(tmp_path / "config", config))],
                          cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})

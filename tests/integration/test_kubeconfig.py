@@ -146,7 +146,7 @@ CASES: dict[str, tuple[Callable[..., Path], str | None, tuple[str, ...]]] = {
 def _cli(lab, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp / "state"),
            "KUBECONFIG": str(tmp / "not-this-one")}
-    return subprocess.run([sys.executable, "-m", "installer.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "installer", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL)
 

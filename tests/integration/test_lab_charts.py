@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer.answers import KataDeploy
-from installer.values import kata_deploy_values
-from installer.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS, version_tuple
+from installer.answers.model import KataDeploy
+from installer.answers.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS, version_tuple
+from installer.charts.values import kata_deploy_values
 from tests.lab import chartversions, guide
 from tests.lab.binaries import LAB_DIR, _run_script
 
@@ -25,7 +25,7 @@ def helm() -> str:
 @pytest.mark.parametrize(("binary", "major"), [("helm", "v4."), ("helm3", "v3.")])
 async def test_the_installer_drives_both_helm_majors_the_lab_ships(binary, major):
     """Operators run helm 3 or 4; the installer reads the version before any change."""
-    from installer.helm import Helm, helm_version
+    from installer.charts.helm import Helm, helm_version
 
     path = _run_script("tools.sh", None) / binary
     assert (await helm_version(Helm(str(path), "/dev/null", None))).startswith(major)
@@ -162,8 +162,8 @@ def test_kata_deploy_defaults_set_up_nydus_and_the_installers_values_select_kata
     assert env["EXPERIMENTAL_SETUP_SNAPSHOTTER"] == "nydus"
     assert "nodeSelector" not in default and "tolerations" not in default
 
-    from installer.answers import load_answers
-    from installer.values import kata_deploy_values
+    from installer.answers.model import load_answers
+    from installer.charts.values import kata_deploy_values
 
     answers = load_answers(Path(__file__).resolve().parents[2] / "installer" / "examples"
                            / "answers.yaml")

@@ -122,7 +122,7 @@ def test_old_kubelet_and_cc_host(extra_lab):
                                  for n in ("gpu-node-4", "gpu-node-5")]
     path_answers = info.json_path.parent / "ts-answers.yaml"
     path_answers.write_text(yaml.safe_dump(answers))
-    out = subprocess.run([sys.executable, "-m", "installer.cli", "troubleshoot", "--json",
+    out = subprocess.run([sys.executable, "-m", "installer", "troubleshoot", "--json",
                           "--answers", str(path_answers)], cwd=ROOT, env={**os.environ, **env},
                          capture_output=True, text=True, timeout=300,
                          stdin=subprocess.DEVNULL)

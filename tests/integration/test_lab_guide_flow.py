@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from installer.podread import read_pod
-from installer.steps.sample import pending_reason
+from installer.cluster.podread import read_pod
+from installer.engine.steps.sample import pending_reason
 from tests.lab import guide
 from tests.lab.simulator.hoststate import inside
 

@@ -99,7 +99,7 @@ def test_no_room_for_the_overhead_refuses_the_sample_and_troubleshoot_names_it(i
 
 def requested_memory(lab, node: str) -> int:
     """Memory requested by the pods on a node, summed here with the kubernetes client's own
-    quantity parser: an oracle apart from installer.capacity."""
+    quantity parser: an oracle apart from installer.cluster.capacity."""
     pods = lab.kube.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node}")["items"]
     live = [p for p in pods if p["status"].get("phase") not in ("Succeeded", "Failed")]
     own = [c.get("resources", {}).get("requests", {}).get("memory", "0")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer.versions import version_tuple
+from installer.answers.versions import version_tuple
 from tests.lab import chartversions, guide
 from tests.lab.answers import lab_answers
 from tests.lab.handle import LabHandle, own_lab
@@ -96,7 +96,7 @@ def run_installer(lab: LabHandle, tmp_path: Path, answers: dict,
     path.write_text(yaml.safe_dump(answers))
     env = {**lab.env, "XDG_STATE_HOME": str(tmp_path / "state"),
            "GPU_KATA_HELM": lab.info.binaries["helm"]}
-    return subprocess.run([sys.executable, "-m", "installer.cli", *args, "--answers", str(path),
+    return subprocess.run([sys.executable, "-m", "installer", *args, "--answers", str(path),
                            "--yes"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600, stdin=subprocess.DEVNULL)
 

@@ -18,12 +18,12 @@ import time
 
 import pytest
 
-from installer.engine import Context
-from installer.events import Recorder, StepFinished
-from installer.facts import Facts
-from installer.hostaccess import HostAccess
-from installer.plan import Step
-from installer.steps.probe import probe
+from installer.cluster.facts import Facts
+from installer.engine.events import Recorder, StepFinished
+from installer.engine.plan import Step
+from installer.engine.runner import Context
+from installer.engine.steps.probe import probe
+from installer.hosts.access import HostAccess
 from remote.hostfacts import HostFacts
 from tests.integration.conftest import options
 from tests.lab import hosts

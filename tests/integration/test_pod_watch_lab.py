@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
-from installer import kube
-from installer.events import PodStatus, WarningEvent
-from installer.watch import PodWatch
+from installer.cluster import kube
+from installer.engine.events import PodStatus, WarningEvent
+from installer.engine.watch import PodWatch
 from tests.integration.test_kube_access import reader
 
 pytestmark = pytest.mark.lab

@@ -13,12 +13,12 @@ import json
 
 import pytest
 
-from installer import kube
-from installer.answers import load_answers
-from installer.engine import Context
-from installer.facts import Facts
-from installer.plan import build_plan
-from installer.steps.discover import gpu_pods
+from installer.answers.model import load_answers
+from installer.cluster import kube
+from installer.cluster.facts import Facts
+from installer.engine.plan import build_plan
+from installer.engine.runner import Context
+from installer.engine.steps.discover import gpu_pods
 from tests.integration.cli_run import installer, write_answers
 
 pytestmark = pytest.mark.lab

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer.answers import load_answers
+from installer.answers.model import load_answers
 from remote.ssh import SSHOptions, run_on_hosts
 from remote.targets import HostTarget
 from screens.state import WizardState
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "installer.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "installer", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
@@ -111,6 +111,6 @@ def test_a_failed_run_its_bundle_and_saved_answers_hold_no_planted_secret(plante
 
     # Every process's command line while the four commands ran: helm, kubectl, the installer.
     assert ps.samples >= 20 and any(canary in line for line in ps.lines)
-    assert any("installer.cli" in line for line in ps.lines)
+    assert any("-m installer " in line for line in ps.lines)
     assert any(Path(line.split()[0]).name == "helm" for line in ps.lines if line.strip())
     assert [line for line in ps.lines if planted.leaks(line)] == []

@@ -396,7 +396,7 @@ async def test_probe_hosts_returns_facts_or_errors(new_host, lab_keys, tmp_path)
 
 
 def _ssh_answers(keys: hosts.LabKeys, known_hosts: Path, **ssh: object):
-    from installer.answers import validate_answers
+    from installer.answers.model import validate_answers
 
     data = {"apiVersion": "gpu-kata-installer.io/v1alpha1", "kind": "Answers",
             "ssh": {"user": hosts.LAB_USER, "identityFile": str(keys.identity),
@@ -412,7 +412,7 @@ async def test_a_missing_default_ssh_config_is_no_config_and_a_named_missing_one
     there); ssh itself reads it only when it exists, and so does the installer now. A path
     the operator names must exist (`ssh -F` refuses a missing one too)."""
     from installer.errors import UserError
-    from installer.hostaccess import host_access
+    from installer.hosts.access import host_access
 
     h = new_host("cpu-only")
     kh = known_hosts_for(tmp_path / "kh", h)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from installer.answers import validate_answers
-from installer.sshtest import check_connection
+from installer.answers.model import validate_answers
+from installer.hosts.sshtest import check_connection
 from tests.lab import hosts
 
 pytestmark = pytest.mark.lab

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer.facts import STATE_CONFIGMAP
+from installer.cluster.facts import STATE_CONFIGMAP
 from tests.integration.cli_run import installer
 from tests.lab.answers import lab_answers
 

@@ -49,7 +49,7 @@ def troubleshoot(lab, tmp_path: Path, *extra: str, planted: Planted | None = Non
     answers.write_text(yaml.safe_dump(data))
     env = {**os.environ, **lab.env, "XDG_STATE_HOME": str(tmp_path / "state"),
            **(planted.env if planted else {})}
-    return subprocess.run([sys.executable, "-m", "installer.cli", *extra, "--answers",
+    return subprocess.run([sys.executable, "-m", "installer", *extra, "--answers",
                            str(answers)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300, stdin=subprocess.DEVNULL)
 
@@ -73,10 +73,10 @@ def find(lab, tmp_path: Path, rule: str, timeout: float = 60,
 
 
 async def screen_view(lab):
-    """What the troubleshoot screen reads (installer.clusterinfo.cluster_view): its tables and
-    the rules' findings from one listing of the namespaces."""
-    from installer import kube
-    from installer.clusterinfo import cluster_view
+    """What the troubleshoot screen reads (installer.diagnosis.clusterinfo.cluster_view): its tables
+    and the rules' findings from one listing of the namespaces."""
+    from installer.cluster import kube
+    from installer.diagnosis.clusterinfo import cluster_view
 
     return await cluster_view(kube.connect(str(lab.kubeconfig), None))
 

@@ -1,6 +1,6 @@
 """The wizard asks before it touches a host, and a host is touched only after a yes.
 
-Pilot drives the real app; the host fixes are the real executor (installer.steps.hostfix)
+Pilot drives the real app; the host fixes are the real executor (installer.engine.steps.hostfix)
 over real SSH to a simulated host behind sshd, built from the tree the recorded facts give
 gpu-node-2 (host driver loaded, IOMMU off). The cluster-side steps stay the screens tier's
 fakes, so no cluster is needed.
@@ -8,8 +8,8 @@ fakes, so no cluster is needed.
 
 from __future__ import annotations
 
-from installer.answers import validate_answers
-from installer.steps.hostfix import host_fix
+from installer.answers.model import validate_answers
+from installer.engine.steps.hostfix import host_fix
 from screens.app import InstallerApp
 from screens.modals import ConfirmModal
 from screens.state import answers_data

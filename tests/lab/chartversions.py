@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from installer.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS, version_tuple
+from installer.answers.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS, version_tuple
 from tests.lab.binaries import LAB_DIR
 
 CHARTS_DIR = LAB_DIR / "charts"

@@ -14,21 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from installer.answers import Answers, Cluster, load_answers
-from installer.clusterinfo import ClusterView, EventRow, PodRow, diagnosis_findings
-from installer.diagnose import PodInfo, State
-from installer.errors import StepFailed
-from installer.events import Output, PodLog, PodStatus
-from installer.facts import (
+from installer.answers.model import Answers, Cluster, load_answers
+from installer.cluster.facts import (
     ClusterFacts,
     Facts,
     NodeFacts,
     load_recorded_facts,
     with_gpu_pods,
 )
+from installer.diagnosis.clusterinfo import ClusterView, EventRow, PodRow, diagnosis_findings
+from installer.diagnosis.rules import PodInfo, State
+from installer.engine.events import Output, PodLog, PodStatus
+from installer.engine.steps import checks as real_checks
+from installer.errors import StepFailed
+from installer.hosts.sshtest import ConnectionReport
 from installer.permit import Permit, require_permit
-from installer.sshtest import ConnectionReport
-from installer.steps import checks as real_checks
 from remote.probe import probe_local
 from screens.services import Services, run_checks
 from screens.state import SAMPLE_POD, WizardState
@@ -303,7 +303,7 @@ def services(world: World | None = None, *, recorded: bool = False,
 
 
 def _contexts(kubeconfig):
-    from installer.clusterinfo import Contexts
+    from installer.diagnosis.clusterinfo import Contexts
 
     return Contexts(kubeconfig or "~/.kube/config", ("example", "staging"), "example")
 

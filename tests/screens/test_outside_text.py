@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 from textual.widgets import DataTable
 
-from installer.clusterinfo import EventRow
+from installer.diagnosis.clusterinfo import EventRow
 from screens.app import InstallerApp
 from tests.fixtures.hostile import HOSTILE, RAW, SHOWN, hostile_facts
 from tests.screens import fakes

@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.geometry import Region
 from textual.widgets import DataTable
 
-from installer.clusterinfo import PodRow
+from installer.diagnosis.clusterinfo import PodRow
 from screens.widgets.podtable import PodTable
 from tests.screens.helpers import until
 

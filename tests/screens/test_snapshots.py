@@ -244,7 +244,7 @@ def case_done() -> Case:
 
 def case_secret_prompt() -> Case:
     """The answers say to prompt for the sudo password: asked in a masked modal, once."""
-    from installer.answers import validate_answers
+    from installer.answers.model import validate_answers
     from screens.state import answers_data
 
     data = answers_data(fakes.example_answers())

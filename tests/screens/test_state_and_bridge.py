@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from installer.answers import validate_answers
+from installer.answers.model import validate_answers
+from installer.engine.events import Output, PodLog, PodStatus, StepStarted
 from installer.errors import UserError
-from installer.events import Output, PodLog, PodStatus, StepStarted
 from screens.bridge import OUTPUT_KEY, LineBatcher, TuiDecider, TuiSink
 from screens.messages import EngineEvent, LinesReady, PodsChanged
 from screens.state import Ring, WizardState, answers_data, new_answers

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer.answers import load_answers
+from installer.answers.model import load_answers
 from tests.screens.terminal import Terminal
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,12 +8,12 @@ import stat
 
 from textual.widgets import DataTable, Input, Select, TextArea
 
-from installer.answers import load_answers
+from installer.answers.model import load_answers
+from installer.cluster.facts import with_gpu_pods
+from installer.engine.events import RunFinished
+from installer.engine.plan import build_plan
+from installer.engine.sinks import render_plan
 from installer.errors import UserError
-from installer.events import RunFinished
-from installer.facts import with_gpu_pods
-from installer.plan import build_plan
-from installer.sinks import render_plan
 from screens.app import InstallerApp
 from screens.messages import (
     AnswersSaved,
@@ -438,7 +438,7 @@ async def test_a_pod_chosen_in_the_table_shows_its_log():
         await pilot.press("d")
         await until(pilot, lambda: app.run_state.status == "dry-run")
         # a dry-run shows no pods; feed the pod the install would have started
-        from installer.events import PodLog, PodStatus
+        from installer.engine.events import PodLog, PodStatus
 
         app.sink.emit(PodStatus(path="x", namespace="kata-system", pod="kata-deploy-x7k2p",
                                 phase="Running", ready="1/1", node="gpu-node-1"))
@@ -665,7 +665,7 @@ async def test_gpu_kata_installer_troubleshoot_opens_only_the_troubleshooting_sc
 
 
 async def test_a_prompted_secret_is_asked_once_kept_in_memory_and_masked(tmp_path):
-    from installer.answers import validate_answers
+    from installer.answers.model import validate_answers
     from screens.modals import SecretModal
     from screens.state import answers_data
 

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from installer.answers import dump_answers, parse_answers
+from installer.answers.model import dump_answers, parse_answers
 from installer.errors import EXIT_BAD_INPUT, UserError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
@@ -282,9 +282,9 @@ def test_an_unknown_check_to_ignore_fails_validation_listing_the_names():
 def test_every_check_name_and_all_can_be_ignored_and_the_plan_builds():
     """Each name the validator accepts is one the checks know: the plan (which runs the host
     checks) raised ValueError for names it did not, 'node-ready' among them."""
-    from installer.checknames import IGNORABLE
-    from installer.facts import load_recorded_facts
-    from installer.plan import build_plan
+    from installer.answers.checknames import IGNORABLE
+    from installer.cluster.facts import load_recorded_facts
+    from installer.engine.plan import build_plan
 
     facts = load_recorded_facts(EXAMPLES / "facts.yaml")
     for name in IGNORABLE:

@@ -12,9 +12,9 @@ import time
 import pytest
 import urllib3
 
-from installer.apierrors import ApiError, ApiUnreachable, refusal_in, request_target
-from installer.kube import Kube
-from installer.kubeauth import Endpoint
+from installer.cluster.apierrors import ApiError, ApiUnreachable, refusal_in, request_target
+from installer.cluster.kube import Kube
+from installer.cluster.kubeauth import Endpoint
 
 
 @pytest.mark.parametrize(("method", "path", "watch", "want"), [
@@ -134,7 +134,7 @@ def test_an_answer_that_is_not_json_or_breaks_off_is_said_not_raised_raw():
 
 
 def test_a_server_that_never_answers_is_given_up_on_not_waited_for_forever(monkeypatch):
-    from installer import kube
+    from installer.cluster import kube
 
     monkeypatch.setattr(kube, "_DEFAULT_TIMEOUT", urllib3.Timeout(connect=1, read=1))
     with socket.socket() as srv:

@@ -8,8 +8,8 @@ import sys
 import tarfile
 from pathlib import Path
 
-from installer.bundle import write_bundle
-from installer.diagnose import Finding
+from installer.diagnosis.bundle import write_bundle
+from installer.diagnosis.rules import Finding
 from installer.redact import Redactor
 
 FINDING = Finding("sandbox-mode-not-kata", "GPU pods Pending", "mode is 'kubevirt'",
@@ -56,7 +56,7 @@ def test_a_regular_file_is_replaced_whole_and_no_temporary_file_is_left(tmp_path
 WRITE_TOO_BIG = """
 import resource, signal, sys
 from pathlib import Path
-from installer.bundle import write_bundle
+from installer.diagnosis.bundle import write_bundle
 from installer.errors import UserError
 from installer.redact import Redactor
 from tests.unit.test_bundle import FINDING

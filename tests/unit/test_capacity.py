@@ -1,4 +1,4 @@
-"""The scheduler's resource sum before the sample is applied (installer.capacity and the
+"""The scheduler's resource sum before the sample is applied (installer.cluster.capacity and the
 sample step's choice of node and resource): quantities, overhead, the finding's numbers."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from installer.capacity import (
+from installer.cluster.capacity import (
     format_quantity,
     parse_quantity,
     pod_requests,
     requested_on_node,
     shortfalls,
 )
-from installer.steps.sample import fit_sample, manifest, refuse
+from installer.engine.steps.sample import fit_sample, manifest, refuse
 
 GI = 2**30
 # kata-deploy's chart: the qemu-nvidia-gpu RuntimeClass's overhead.podFixed

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from installer.answers import load_answers, parse_answers
-from installer.facts import ReleaseFacts, Taint, load_recorded_facts
-from installer.plan import build_plan
-from installer.sinks import render_plan
-from installer.uninstall import build_uninstall_plan
-from installer.values import kata_deploy_values
+from installer.answers.model import load_answers, parse_answers
+from installer.charts.values import kata_deploy_values
+from installer.cluster.facts import ReleaseFacts, Taint, load_recorded_facts
+from installer.engine.plan import build_plan
+from installer.engine.sinks import render_plan
+from installer.engine.uninstall import build_uninstall_plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
 ANSWERS = (EXAMPLES / "answers.yaml").read_text()
@@ -165,7 +165,7 @@ def test_recorded_facts_carry_taints_as_the_node_api_has_them(tmp_path):
 
 
 def test_discovery_reads_each_nodes_taints_from_the_node_object():
-    from installer.kube import _node_facts
+    from installer.cluster.kube import _node_facts
 
     node = _node_facts({"metadata": {"name": "gpu-a"}, "status": {}, "spec": {"taints": [
         {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},

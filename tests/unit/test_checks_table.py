@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.checks import CHECK_NAMES, NodeInfo, run_checks
+from installer.hosts.checks import CHECK_NAMES, NodeInfo, run_checks
 from remote.probe import probe_local
 from tests.fixtures.trees import OURS, all_trees
 

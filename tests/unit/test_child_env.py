@@ -8,9 +8,9 @@ from importlib.resources import files
 
 import yaml
 
-from installer.answers import validate_answers
-from installer.helm import Helm, run_helm
-from installer.hostaccess import host_access
+from installer.answers.model import validate_answers
+from installer.charts.helm import Helm, run_helm
+from installer.hosts.access import host_access
 
 
 def test_helm_never_inherits_the_variables_that_held_secrets(tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
-from installer.clusterinfo import (
+from installer.cluster.podread import read_pod
+from installer.diagnosis.clusterinfo import (
     ClusterView,
     EventRow,
     PodRow,
@@ -16,8 +17,7 @@ from installer.clusterinfo import (
     list_contexts,
     pod_row,
 )
-from installer.podread import read_pod
-from installer.steps.sample import pending_reason
+from installer.engine.steps.sample import pending_reason
 
 KUBECONFIG = """\
 apiVersion: v1

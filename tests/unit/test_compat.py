@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from installer.answers import load_answers, parse_answers
-from installer.compat import containerd_version, findings
+from installer.answers.model import load_answers, parse_answers
+from installer.answers.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY
+from installer.charts.compat import containerd_version, findings
+from installer.cluster.facts import NodeFacts, distribution_of, load_recorded_facts
+from installer.engine.plan import build_plan
 from installer.errors import UserError
-from installer.facts import NodeFacts, distribution_of, load_recorded_facts
-from installer.plan import build_plan
-from installer.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY
 from tests.unit.test_answers import BASE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
@@ -125,8 +125,8 @@ def test_a_moved_kubelet_root_is_warned_of_for_the_kata_device_plugin():
 
 
 def test_grace_gpus_on_their_vfio_variant_get_no_pgpu_from_the_known_plugins():
-    from installer.compat import host_findings
-    from installer.facts import ProbeFailure
+    from installer.charts.compat import host_findings
+    from installer.cluster.facts import ProbeFailure
     from remote.probe import probe_local
     from tests.fixtures.trees import OURS
     hosts = {"gh": probe_local(OURS / "grace-gh200"), "x86": probe_local(OURS / "gpu-vfio-ready"),

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from installer.answers import load_answers
-from installer.engine import Context, Engine, Replan
+from installer.answers.model import load_answers
+from installer.cluster.facts import load_recorded_facts
+from installer.commands.headless import HeadlessDecider
+from installer.engine.events import ChangeEvent, Recorder, RunFinished
+from installer.engine.plan import Change, Plan, Step
+from installer.engine.runner import Context, Engine, Replan
 from installer.errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_STEP_FAILED
-from installer.events import ChangeEvent, Recorder, RunFinished
-from installer.facts import load_recorded_facts
-from installer.headless import HeadlessDecider
 from installer.permit import Permit, require_permit
-from installer.plan import Change, Plan, Step
 from screens.bridge import TuiDecider
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"

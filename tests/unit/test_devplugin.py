@@ -1,4 +1,4 @@
-"""Which CDI spec host verification looks for, and what it must list (installer.devplugin):
+"""Which CDI spec host verification looks for, and what it must list (installer.charts.devplugin):
 the names the Kata sandbox device plugin derives, over the probe of real host trees."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.devplugin import (
+from installer.charts.devplugin import (
     check_specs,
     expected_classes,
     gpu_resources,

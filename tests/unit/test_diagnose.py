@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from installer.diagnose import CheckView, EventInfo, PodInfo, State, diagnose
-from installer.facts import NodeFacts, ReleaseFacts
+from installer.cluster.facts import NodeFacts, ReleaseFacts
+from installer.diagnosis.rules import CheckView, EventInfo, PodInfo, State, diagnose
 
 GPU = {"feature.node.kubernetes.io/pci-10de.present": "true"}
 KATA = {**GPU, "nvidia.com/gpu.workload.config": "vm-passthrough",
@@ -123,7 +123,7 @@ class _Refusing:
     for the whole cluster's, as a context confined by RBAC does."""
 
     def list_items(self, path: str, **query: str):
-        from installer.kube import ApiError
+        from installer.cluster.kube import ApiError
 
         if path.startswith("/api/v1/namespaces/kata-system/"):
             return iter(())
@@ -136,9 +136,9 @@ class _Refusing:
 def test_what_the_api_refused_is_a_finding_before_the_rules_and_never_no_problem(capsys):
     import asyncio
 
-    from installer.clusterstate import read_state
-    from installer.facts import ClusterFacts
-    from installer.troubleshoot import all_findings, print_findings
+    from installer.cluster.facts import ClusterFacts
+    from installer.commands.troubleshoot import all_findings, print_findings
+    from installer.diagnosis.clusterstate import read_state
 
     cluster = ClusterFacts(context="c", server_version="v1.35.4", recorded_labels=None,
                            nodes=healthy().nodes, runtime_classes=healthy().runtime_classes,
@@ -189,7 +189,7 @@ def test_insufficient_gpus_knows_per_model_names():
 
 
 def _host_checks(tree: str, node=None):
-    from installer.checks import run_checks
+    from installer.hosts.checks import run_checks
     from remote.probe import probe_local
     from tests.fixtures.trees import OURS
     return tuple(CheckView(r.name, r.status, tuple(r.evidence), r.remedy)
@@ -209,7 +209,7 @@ def test_an_enabled_host_fabric_manager_is_a_finding_with_its_fix():
 
 
 def test_the_gate_finding_says_where_a_k0s_node_sets_it():
-    from installer.checks import NodeInfo
+    from installer.hosts.checks import NodeInfo
     checks = _host_checks("k0s-worker", NodeInfo("v1.33.4+k0s", None, "k0s"))
     state = replace(healthy(), host_checks={"k0s-1": checks}, events=(EventInfo(
         "default", "Pod/cuda", "Failed", "PodResources API Get method disabled"),))

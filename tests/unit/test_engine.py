@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from installer.answers import load_answers
-from installer.engine import Context, Engine
-from installer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, StepFailed
-from installer.events import (
+from installer.answers.model import load_answers
+from installer.cluster.facts import ReleaseFacts, load_recorded_facts
+from installer.engine.events import (
     ChangeEvent,
     PlanReady,
     Recorder,
@@ -23,10 +22,11 @@ from installer.events import (
     StepFinished,
     WarningEvent,
 )
-from installer.facts import ReleaseFacts, load_recorded_facts
-from installer.journal import Journal
+from installer.engine.journal import Journal
+from installer.engine.plan import build_plan
+from installer.engine.runner import Context, Engine
+from installer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, StepFailed
 from installer.permit import Permit, require_permit
-from installer.plan import build_plan
 from remote.probe import probe_local
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
@@ -130,7 +130,7 @@ def test_only_the_engine_grants_permits():
                       for d in ("installer", "screens", "remote")
                       for p in (root / d).rglob("*.py")
                       if "grant_permit(" in p.read_text() or "_PERMIT_KEY" in p.read_text())
-    assert granting == ["installer/engine.py", "installer/permit.py"]
+    assert granting == ["installer/engine/runner.py", "installer/permit.py"]
 
 
 def test_a_failed_step_stops_the_run_with_exit_1_and_says_why(answers, facts):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from installer.cluster.facts import ProbeFailure, load_recorded_facts
 from installer.errors import EXIT_BAD_INPUT, UserError
-from installer.facts import ProbeFailure, load_recorded_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (ROOT / "installer/examples/facts.yaml").read_text().replace(
@@ -95,7 +95,7 @@ def test_a_billion_laughs_facts_file_is_refused(tmp_path):
 
 
 def test_the_kubernetes_side_of_a_node_is_recorded_or_derived(tmp_path):
-    from installer.facts import containerd_version_of, distribution_of, kubelet_root_of
+    from installer.cluster.facts import containerd_version_of, distribution_of, kubelet_root_of
     text = EXAMPLE.replace(
         "  - name: gpu-node-2\n    address: 192.0.2.12\n    kubeletVersion: v1.33.2\n",
         "  - name: gpu-node-2\n    address: 192.0.2.12\n    kubeletVersion: v1.33.2+k0s\n")
@@ -129,7 +129,7 @@ def test_bad_kubernetes_facts_are_refused_with_the_path(tmp_path, old, new, wher
 
 
 def test_discovery_records_distribution_containerd_and_kubelet_root():
-    from installer.kube import _node_facts
+    from installer.cluster.kube import _node_facts
     node = _node_facts({"metadata": {"name": "mk", "labels": {"microk8s.io/cluster": "true"}},
                         "status": {"nodeInfo": {"kubeletVersion": "v1.33.4",
                                                 "containerRuntimeVersion":

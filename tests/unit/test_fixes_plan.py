@@ -178,7 +178,7 @@ def test_a_kubelet_config_alias_bomb_is_a_finding_and_blocks_the_fix(text):
     wrong with the file, and the fix refuses to edit it."""
     from dataclasses import replace
 
-    from installer.checks import check_kubelet_gate
+    from installer.hosts.checks import check_kubelet_gate
 
     f = probe_local(OURS / "kubelet-no-gate")
     f = replace(f, kubelet_config=text, files={**f.files, f.kubelet_config_path: text})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from installer.charts.helm import Helm, helm_version, install_failure
 from installer.errors import UserError
-from installer.helm import Helm, helm_version, install_failure
 
 TIMEOUT = ('Release "kata-deploy" does not exist. Installing it now.\n'
            "Error: resource DaemonSet/kata-system/kata-deploy not ready. status: InProgress\n"

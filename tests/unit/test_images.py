@@ -6,9 +6,8 @@ import textwrap
 
 import pytest
 
-from installer.answers import Images, parse_answers
-from installer.errors import UserError
-from installer.images import (
+from installer.answers.model import Images, parse_answers
+from installer.commands.images import (
     Pull,
     image_path,
     listing,
@@ -19,6 +18,7 @@ from installer.images import (
     stacks,
     without_registry,
 )
+from installer.errors import UserError
 from tests.unit.test_answers import BASE
 
 WORKLOADS = textwrap.dedent("""\

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from installer.answers import load_answers
-from installer.engine import Context, Engine
+from installer.answers.model import load_answers
+from installer.cluster.facts import load_recorded_facts
+from installer.engine.events import Recorder, StepFinished, WarningEvent
+from installer.engine.journal import Journal
+from installer.engine.plan import build_plan
+from installer.engine.runner import Context, Engine
 from installer.errors import EXIT_BAD_INPUT, EXIT_OK, UserError
-from installer.events import Recorder, StepFinished, WarningEvent
-from installer.facts import load_recorded_facts
-from installer.journal import Journal
-from installer.plan import build_plan
 from tests.unit.test_engine import World, Yes
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"

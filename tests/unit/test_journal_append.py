@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from installer.journal import Journal
+from installer.engine.journal import Journal
 
 
 def test_a_line_cut_short_by_a_crash_does_not_swallow_the_next_entry(tmp_path):

@@ -8,11 +8,11 @@ import pytest
 import urllib3
 import yaml
 
-from installer.apierrors import ApiUnreachable
+from installer.cluster.apierrors import ApiUnreachable
+from installer.cluster.kube import Kube
+from installer.cluster.kubeauth import Endpoint, _plain, endpoint
+from installer.cluster.kubeconfig import load_kubeconfig
 from installer.errors import UserError
-from installer.kube import Kube
-from installer.kubeauth import Endpoint, _plain, endpoint
-from installer.kubeconfig import load_kubeconfig
 from installer.redact import MASK, Redactor
 
 SERVER = {"server": "https://127.0.0.1:6443"}

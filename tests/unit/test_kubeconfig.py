@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from installer.cluster.kube import Kube, connect
 from installer.errors import UserError
-from installer.kube import Kube, connect
 
 
 def _pki(tmp: Path) -> tuple[Path, Path]:

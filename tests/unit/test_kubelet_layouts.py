@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.checks import NodeInfo, run_checks
+from installer.hosts.checks import NodeInfo, run_checks
 from remote.fixes import kubelet_gate, plan_fixes
 from remote.kubelet import (
     KUBELET_ROOTS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from installer.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS
+from installer.answers.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS
 from tests.lab import chartversions as cv
 
 

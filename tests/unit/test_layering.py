@@ -33,3 +33,16 @@ def test_dependency_direction(package, forbidden):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          check=True).stdout.strip()
     assert out == "", f"{package} imported {out}"
+
+
+def test_every_core_subpackage_says_what_it_holds():
+    """The folder tree is the map (ARCHITECTURE.md): each subpackage of the core opens with a
+    paragraph on its concern, and holds modules, not a single file dressed as a package."""
+    packages = [p for p in (ROOT / "installer").iterdir() if (p / "__init__.py").is_file()]
+    assert {p.name for p in packages} >= {"answers", "cluster", "charts", "hosts", "diagnosis",
+                                          "engine", "commands"}
+    for package in packages:
+        init = (package / "__init__.py").read_text()
+        doc = init.split('"""')[1] if init.startswith('"""') else ""
+        assert len(doc.split()) >= 25, f"installer/{package.name}/__init__.py has no paragraph"
+        assert len(list(package.glob("*.py"))) >= 3, package.name

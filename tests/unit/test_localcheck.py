@@ -6,8 +6,8 @@ import io
 import json
 from pathlib import Path
 
-from installer.checks import CHECK_NAMES
-from installer.localcheck import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, run_local_check
+from installer.hosts.checks import CHECK_NAMES
+from installer.hosts.localcheck import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, run_local_check
 
 OURS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "hosts"
 

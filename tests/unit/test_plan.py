@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from installer.answers import load_answers, parse_answers
+from installer.answers.model import load_answers, parse_answers
+from installer.charts.values import gpu_operator_values, kata_nodes_of, planned_kata_deploy_values
+from installer.cluster.facts import Facts, ReleaseFacts, load_recorded_facts, with_gpu_pods
+from installer.engine.plan import PHASES, build_plan
+from installer.engine.sinks import render_plan
 from installer.errors import UserError
-from installer.facts import Facts, ReleaseFacts, load_recorded_facts, with_gpu_pods
-from installer.plan import PHASES, build_plan
-from installer.sinks import render_plan
-from installer.values import gpu_operator_values, kata_nodes_of, planned_kata_deploy_values
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
 

@@ -3,7 +3,7 @@ in their init containers first, where containerStatuses say nothing."""
 
 from __future__ import annotations
 
-from installer.podread import read_pod
+from installer.cluster.podread import read_pod
 
 
 def pod(*init_states: dict, main: dict | None = None) -> dict:

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from installer.answers import Images, parse_answers
-from installer.facts import Facts
-from installer.plan import build_plan
-from installer.registry import (
+from installer.answers.model import Images, parse_answers
+from installer.answers.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS
+from installer.charts.registry import (
     GPU_OPERATOR_REPOSITORIES,
     gpu_operator_image_values,
     kata_deploy_image_values,
     mirror_of,
     registry_host,
 )
-from installer.steps.sample import manifest
-from installer.values import gpu_operator_values, kata_deploy_values
-from installer.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS
+from installer.charts.values import gpu_operator_values, kata_deploy_values
+from installer.cluster.facts import Facts
+from installer.engine.plan import build_plan
+from installer.engine.steps.sample import manifest
 from tests.unit.test_answers import BASE
 
 MIRROR = Images(registry="registry.example.com:5000/mirror", pull_secrets=["pull-a"])

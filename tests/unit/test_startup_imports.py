@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LATER = ("asyncssh", "kubernetes", "installer.engine", "installer.plan", "installer.kube",
-         "installer.helm", "screens.nodes", "screens.charts", "screens.install",
+LATER = ("asyncssh", "kubernetes", "installer.engine.runner", "installer.engine.plan",
+         "installer.cluster.kube",
+         "installer.charts.helm", "screens.nodes", "screens.charts", "screens.install",
          "screens.troubleshoot", "screens.review")
 
 KUBECONFIG = """\
@@ -36,7 +37,7 @@ def test_the_first_screen_loads_without_ssh_kubernetes_engine_or_other_screens(t
     code = (
         "import sys\n"
         "import screens.app, screens.cluster\n"
-        "from installer.clusterinfo import list_contexts\n"
+        "from installer.diagnosis.clusterinfo import list_contexts\n"
         f"ctxs = list_contexts({str(kubeconfig)!r})\n"
         "assert ctxs.names == ('lab', 'other') and ctxs.current == 'lab', ctxs\n"
         f"print(','.join(sorted(m for m in {LATER!r} if m in sys.modules)))\n"
@@ -54,8 +55,8 @@ def _run(code: str) -> str:
 def test_a_headless_run_reaches_its_first_event_without_asyncssh():
     """asyncssh (0.15-0.2 s of CPU) loads when a host is first reached, after discovery."""
     out = _run("import sys\n"
-               "import installer.cli, installer.headless\n"
-               "from installer.steps import default_executors\n"
+               "import installer.commands.cli, installer.commands.headless\n"
+               "from installer.engine.steps import default_executors\n"
                "default_executors()\n"
                "print('asyncssh' in sys.modules, 'remote.sshconn' in sys.modules)\n")
     assert out == "False False"
@@ -64,9 +65,9 @@ def test_a_headless_run_reaches_its_first_event_without_asyncssh():
 def test_the_answers_file_and_a_headless_dry_run_load_without_pydantic():
     """pydantic (its import and the models it built) was about 0.2 s of every CLI command and
     of the wizard's first frame; the answers are our own records now (issue #8)."""
-    alone = _run("import sys, installer.answers\nprint('pydantic' in sys.modules)")
+    alone = _run("import sys, installer.answers.model\nprint('pydantic' in sys.modules)")
     dry_run = _run("import contextlib, io, sys\n"
-                   "from installer.cli import main\n"
+                   "from installer.commands.cli import main\n"
                    "with contextlib.redirect_stdout(io.StringIO()) as plan:\n"
                    "    code = main(['--answers', 'installer/examples/answers.yaml',\n"
                    "                 '--facts', 'installer/examples/facts.yaml', '--dry-run'])\n"

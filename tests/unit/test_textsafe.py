@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from installer.events import ChangeEvent, PodLog, StepFinished, WarningEvent
+from installer.engine.events import ChangeEvent, PodLog, StepFinished, WarningEvent
+from installer.engine.sinks import TextSink
 from installer.redact import Redactor
-from installer.sinks import TextSink
 from installer.textsafe import display, display_lines, escapes
 from tests.fixtures.hostile import HOSTILE, RAW, SHOWN
 
@@ -124,7 +124,7 @@ def test_the_consent_prompt_shows_a_host_files_preview_as_data():
     """On a terminal the y/N question shows the fix's preview: a host file's own text."""
     import asyncio
 
-    from installer.headless import HeadlessDecider
+    from installer.commands.headless import HeadlessDecider
 
     class Keyboard(io.StringIO):
         def isatty(self) -> bool:

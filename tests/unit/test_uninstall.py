@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from installer.answers import load_answers
-from installer.facts import ReleaseFacts, load_recorded_facts
-from installer.uninstall import build_uninstall_plan, label_restore
+from installer.answers.model import load_answers
+from installer.cluster.facts import ReleaseFacts, load_recorded_facts
+from installer.engine.uninstall import build_uninstall_plan, label_restore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from installer.answers import parse_answers
-from installer.values import gpu_operator_values, kata_deploy_values, value_warnings
+from installer.answers.model import parse_answers
+from installer.charts.values import gpu_operator_values, kata_deploy_values, value_warnings
 from tests.unit.test_answers import BASE
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from installer.verify import (
+from installer.charts.verify import (
     OPERAND_DAEMONSETS,
     PodInfo,
     Snapshot,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from installer.versions import version_tuple
+from installer.answers.versions import version_tuple
 
 from .hoststate import HostState, PciDevice
 

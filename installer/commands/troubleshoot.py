@@ -1,0 +1,216 @@
+"""`troubleshoot` and `bundle` without a screen: read the cluster (and, given answers, probe
+the Kata hosts), run the diagnosis rules, print the findings or pack a support bundle.
+
+With an answers file the read goes through the engine's own gather and check phases
+(dry-run: nothing is changed), so the host checks are exactly those an install runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from installer.answers.model import Answers, load_answers
+from installer.charts import helm
+from installer.charts.values import gpu_operator_values, kata_nodes_of, planned_kata_deploy_values
+from installer.cluster import kube
+from installer.cluster.facts import (
+    Facts,
+    ProbeFailure,
+    containerd_version_of,
+    distribution_of,
+    kubelet_root_of,
+)
+from installer.cluster.kubeconfig import helm_kubeconfig
+from installer.diagnosis.clusterstate import read_state
+from installer.diagnosis.rules import Finding, State, diagnose, unread_findings
+from installer.engine.plan import Plan, build_plan
+from installer.engine.runner import Context, Engine
+from installer.engine.runtime import run_services
+from installer.engine.steps.discover import discover_cluster
+from installer.redact import Redactor
+from installer.statedir import state_dir
+from installer.textsafe import display
+
+NAMESPACES = ("kata-system", "gpu-operator")
+
+
+class _NoConsent:
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool:
+        return False
+
+
+@dataclass
+class Collected:
+    state: State
+    facts: Facts
+    kube: kube.Kube
+    redactor: Redactor
+    answers: Answers | None
+    host_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    namespaces: tuple[str, ...] = NAMESPACES
+
+
+def _reading_plan(answers: Answers, facts: Facts) -> Plan:
+    """The install's plan, for its gather and check steps only: troubleshooting reads, so an
+    unreadable record of the labels (which only install and uninstall use) does not stop it."""
+    if facts.cluster is not None:
+        facts = replace(facts, cluster=replace(facts.cluster, record_problem=""))
+    return build_plan(answers, facts)
+
+
+async def collect(answers_path: Path | None, kubeconfig: str | None,
+                  context: str | None) -> Collected:
+    """What troubleshooting reads. A read the context may not make is kept as a fact
+    (`unread`) and reported first, never a stop: a partial view still helps."""
+    from installer.engine.steps import default_executors, discover
+
+    redactor = Redactor()
+    answers = load_answers(answers_path) if answers_path else None
+    host_checks: dict[str, list[dict[str, Any]]] = {}
+    if answers:
+        ctx = Context(dry_run=True, sinks=[], decider=_NoConsent(),
+                      services=run_services(answers, redactor))
+        executors = {**default_executors(),
+                     "discover": functools.partial(discover.discover, partial=True),
+                     "gpu-pods": functools.partial(discover.gpu_pods, partial=True)}
+        plan, facts, _ = await Engine(answers, ctx, executors,
+                                      _reading_plan).run_checks(Facts(cluster=None))
+        host_checks = {s.params["node"]: s.params.get("checks", [])
+                       for s in plan.phase("check") if "node" in s.params}
+        k: kube.Kube = ctx.services["kube"]
+    else:
+        found = await discover_cluster(kubeconfig, context, redactor, partial=True)
+        k = found.kube
+        facts = Facts(cluster=found.cluster)
+    assert facts.cluster is not None
+    namespaces = ((answers.kata_deploy.namespace, answers.gpu_operator.namespace)
+                  if answers else NAMESPACES)
+    nvswitch = tuple(n for n, h in facts.hosts.items()
+                     if not isinstance(h, ProbeFailure) and h.nvswitches)
+    state = await read_state(k, facts.cluster, namespaces, host_checks, nvswitch)
+    return Collected(state, facts, k, redactor, answers, host_checks, namespaces)
+
+
+def print_findings(findings: list[Finding], as_json: bool) -> None:
+    """JSON keeps the evidence verbatim; the text shows it as data (installer.textsafe):
+    a log line or event message in it never reaches the terminal as a control sequence."""
+    if as_json:
+        print(json.dumps([f.to_json() for f in findings], indent=2))
+        return
+    if not findings:
+        print("No problem found: the cluster matches what Kata GPU workloads need.")
+    for i, f in enumerate(findings, 1):
+        print(f"{i}. {display(f.cause)}\n   symptom: {display(f.symptom)}\n"
+              f"   fix: {display(f.fix)}")
+        for e in f.evidence:
+            print(f"   - {display(e)}")
+
+
+def all_findings(state: State) -> list[Finding]:
+    """What could not be read first (every other finding is drawn from the rest), then the
+    rules' findings, most likely first."""
+    return unread_findings(state) + diagnose(state)
+
+
+def run_troubleshoot_headless(answers_path: Path | None, kubeconfig: str | None,
+                              context: str | None, as_json: bool) -> int:
+    """Exit 0 when nothing is found, 1 when findings are reported - a namespace that could
+    not be read is one, so a partial view never exits 0."""
+    collected = asyncio.run(collect(answers_path, kubeconfig, context))
+    findings = all_findings(collected.state)
+    print_findings(findings, as_json)
+    return 1 if findings else 0
+
+
+def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
+    k = c.kube
+    files: dict[str, str] = {"findings.json": json.dumps([f.to_json() for f in findings],
+                                                         indent=2)}
+    if c.answers:
+        kd = planned_kata_deploy_values(c.answers.kata_deploy,
+                                        kata_nodes_of(c.answers, c.facts.cluster),
+                                        c.answers.images)
+        files["values/kata-deploy.json"] = json.dumps(kd, indent=2)
+        files["values/gpu-operator.json"] = json.dumps(gpu_operator_values(c.answers), indent=2)
+    h = helm.find_helm(helm_kubeconfig(k.files), k.context)
+    for r in c.state.releases:
+        for what in ("manifest", "values"):
+            code, out, err = asyncio.run(helm.run_helm(
+                h, ["get", what, r.name, "--namespace", r.namespace]))
+            files[f"releases/{r.namespace}-{r.name}.{what}.yaml"] = out if code == 0 else err
+    files["cluster/clusterpolicy.json"] = json.dumps(c.state.cluster_policy, indent=2,
+                                                     default=str)
+    files["cluster/nodes.json"] = json.dumps(
+        [{"name": n.name, "labels": n.labels, "allocatable": n.allocatable,
+          "kubelet": n.kubelet_version, "runtime": n.container_runtime, "ready": n.ready,
+          "taints": [str(t) for t in n.taints], "distribution": distribution_of(n),
+          "containerdVersion": containerd_version_of(n), "kubeletRoot": kubelet_root_of(n)}
+         for n in c.state.nodes], indent=2)
+    files["cluster/runtimeclasses.txt"] = "\n".join(c.state.runtime_classes) + "\n"
+    files["cluster/events.txt"] = "".join(f"{e.namespace} {e.object} {e.type} {e.reason}: "
+                                          f"{e.message}\n" for e in c.state.events)
+    for p in c.state.pods:
+        if p.namespace in c.namespaces or p.runtime_class:
+            lines = kube.log_tail(k, p.namespace, p.name, 500, p.init_container)
+            files[f"logs/{p.namespace}/{p.name}.log"] = "\n".join(lines) + "\n"
+    for node, host in c.facts.hosts.items():
+        files[f"hosts/{node}.json"] = json.dumps(
+            {"facts": asdict(host), "checks": c.host_checks.get(node, [])}, indent=2,
+            default=str)
+    files.update(_namespace_objects(k, c.namespaces))
+    files.update(_last_run_log())
+    return files
+
+
+def _namespace_objects(k: kube.Kube, namespaces: tuple[str, ...]) -> dict[str, str]:
+    """The namespaces' ConfigMaps (the charts' configuration) and what Secrets there are -
+    only their names, types and key names: a Secret's values never reach the bundle."""
+    files: dict[str, str] = {}
+    for ns in namespaces:
+        for kind in ("configmaps", "secrets"):
+            try:
+                items = list(k.list_items(f"/api/v1/namespaces/{ns}/{kind}"))
+            except kube.ApiError as exc:
+                files[f"cluster/{ns}/{kind}.txt"] = f"could not be read: {exc}\n"
+                continue
+            if kind == "secrets":
+                listed: list[dict[str, Any]] = [
+                    {"name": s["metadata"]["name"], "type": s.get("type", ""),
+                     "keys": sorted({*(s.get("data") or {}), *(s.get("stringData") or {})})}
+                    for s in items]
+            else:
+                listed = [{**cm, "metadata": {key: v for key, v in cm["metadata"].items()
+                                              if key != "managedFields"}} for cm in items]
+            files[f"cluster/{ns}/{kind}.json"] = json.dumps(listed, indent=2)
+    return files
+
+
+def _last_run_log() -> dict[str, str]:
+    """The newest log of a run on this machine; a state directory that cannot be read is
+    said in the bundle, not a reason to write none."""
+    try:
+        logs = sorted((state_dir() / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime)
+        return {"run.log": logs[-1].read_text(encoding="utf-8", errors="replace")} if logs \
+            else {}
+    except OSError as exc:
+        return {"run.log": f"the run logs in {state_dir() / 'logs'} could not be read: {exc}\n"}
+
+
+def run_bundle(answers_path: Path | None, kubeconfig: str | None, context: str | None,
+               output: Path | None) -> int:
+    from installer.diagnosis.bundle import bundle_target, write_bundle
+
+    path = bundle_target(output)  # a bad --output is said before minutes of collecting
+    collected = asyncio.run(collect(answers_path, kubeconfig, context))
+    findings = all_findings(collected.state)
+    files = _bundle_files(collected, findings)
+    path = write_bundle(path, files, findings, collected.redactor)
+    print(f"wrote {path} ({len(files)} files, {len(findings)} finding(s))", file=sys.stderr)
+    return 0

@@ -1,0 +1,435 @@
+"""build_plan(answers, facts) -> Plan: the one value both front ends show and the engine runs.
+
+Pure: the same answers and facts always give the same plan, so the TUI's review screen,
+`--dry-run` and the tests compare one value. Order is always gather -> check -> change ->
+verify (the k0sctl model). A gather step appears only while its facts are missing; the
+engine gathers, then plans again with what it learned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from installer.answers.model import Answers, ChartSource
+from installer.charts.compat import findings, host_findings
+from installer.charts.effects import (
+    gpu_operator_effects,
+    kata_deploy_effects,
+    untolerated_taints,
+)
+from installer.charts.helm import seconds
+from installer.charts.registry import mirror_of
+from installer.charts.values import (
+    WORKLOAD_FOR_CHOICE,
+    WORKLOAD_LABEL,
+    gpu_operator_values,
+    gpu_resource_name,
+    kata_nodes_of,
+    planned_kata_deploy_values,
+    tolerations_for,
+    value_warnings,
+)
+from installer.cluster.facts import (
+    STATE_CONFIGMAP,
+    Facts,
+    NodeFacts,
+    containerd_version_of,
+    distribution_of,
+    kubelet_root_of,
+    managed_labels,
+    require_record,
+)
+from installer.errors import Problem, UserError
+from installer.hosts.hostplan import HostPlan, plan_host
+from remote.fixes.vfio_bind import AFTER_REBOOT
+
+Phase = Literal["gather", "check", "change", "verify"]
+PHASES: tuple[Phase, ...] = ("gather", "check", "change", "verify")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing the run would change: shown by dry-run, applied only through the engine."""
+
+    kind: Literal["helm", "label", "host", "cluster"]
+    target: str
+    description: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    # A host fix's own consent on top of the plan's: its policy, and whether the run asks
+    # before it (policy `ask`, or a change that always needs a yes: a reboot, a rebind).
+    policy: str = ""
+    ask_first: bool = False
+    # Set when the change happens only if something is found later (a reboot's re-probe):
+    # shown now, planned for real then, and consented to again before it is made.
+    condition: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What the change is about, independent of its exact content: a plan made later
+        in the run (after a reboot) is held to the plan consented to by these keys."""
+        return (self.kind, self.target, str(self.detail.get("fix") or self.detail.get("key")
+                                             or ""))
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    phase: Phase
+    title: str
+    action: str
+    params: dict[str, Any] = field(default_factory=dict)
+    changes: tuple[Change, ...] = ()
+    note: str = ""
+    # Read-only per-host work that may run beside its neighbours of the same action (the
+    # engine runs such a run of steps side by side, under the SSH concurrency limit).
+    side_by_side: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies this exact step, so a journal can tell a resumed step from a changed one."""
+        blob = json.dumps([self.id, self.params, [asdict(c) for c in self.changes]],
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    warnings: tuple[str, ...] = ()
+    facts_source: str = ""
+
+    def phase(self, phase: Phase) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.phase == phase)
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(c for s in self.steps for c in s.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "factsSource": self.facts_source,
+            "warnings": list(self.warnings),
+            "steps": [
+                {"id": s.id, "phase": s.phase, "title": s.title, "action": s.action,
+                 "params": s.params, "note": s.note,
+                 "changes": [asdict(c) for c in s.changes]}
+                for s in self.steps
+            ],
+        }
+
+
+def chart_ref(source: ChartSource) -> list[str]:
+    """The chart argument(s) helm takes for this source."""
+    if source.oci:
+        return [source.oci]
+    if source.repo:
+        return [str(source.name), "--repo", source.repo]
+    return [str(source.path)]
+
+
+def helm_install_args(release: str, source: ChartSource, version: str | None, namespace: str,
+                      timeout: str, values_file: str, *, wait: bool) -> list[str]:
+    """`helm upgrade --install` arguments; upgrade makes a re-run converge instead of fail.
+
+    The GPU Operator goes without --wait: helm 4 waits for its ClusterPolicy to be Ready,
+    which needs every GPU node prepared, and helm 3 does not wait for it at all - the
+    verify step is the real wait for both.
+    """
+    args = ["upgrade", "--install", *_release_args(release, source, version, namespace),
+            "--create-namespace", "--values", values_file]
+    return [*args, "--wait", "--timeout", timeout] if wait else [*args, "--timeout", timeout]
+
+
+def helm_template_args(release: str, source: ChartSource, version: str | None, namespace: str,
+                       values_file: str) -> list[str]:
+    """`helm template` arguments that render the chart exactly as the install would (the same
+    source, version, namespace and values; hooks included, as helm renders them by default)
+    without a cluster: what `gpu-kata-installer images` reads the images from."""
+    return ["template", *_release_args(release, source, version, namespace),
+            "--values", values_file]
+
+
+def _release_args(release: str, source: ChartSource, version: str | None,
+                  namespace: str) -> list[str]:
+    args = [release, *chart_ref(source)]
+    if version and not source.is_local:
+        args += ["--version", version]
+    return [*args, "--namespace", namespace]
+
+
+def _node_problems(answers: Answers, facts: Facts) -> list[Problem]:
+    if not facts.cluster:
+        return []
+    known = {n.name for n in facts.cluster.nodes}
+    return [
+        Problem(f"nodes.items[{i}].name",
+                f"'{item.name}' is not a node of this cluster",
+                f"use one of: {', '.join(sorted(known)) or '(the cluster has no nodes)'}")
+        for i, item in enumerate(answers.nodes.items) if item.name not in known
+    ]
+
+
+def _ssh_target(answers: Answers, name: str, node: NodeFacts | None) -> dict[str, Any]:
+    item = next((n for n in answers.nodes.items if n.name == name), None)
+    address = (item.address if item else None) or (node.address if node else None)
+    return {
+        "node": name,
+        "address": address,
+        "user": (item.user if item else None) or answers.ssh.user,
+        "port": (item.port if item else None) or answers.ssh.port,
+    }
+
+
+def _gather_steps(answers: Answers, facts: Facts, kata: list[str],
+                  relabelled: list[str]) -> list[Step]:
+    steps = []
+    cluster = {"kubeconfig": answers.cluster.kubeconfig, "context": answers.cluster.context}
+    if facts.cluster is None:
+        steps.append(Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
+                          "discover", cluster))
+        return steps
+    unscanned = [n for n in relabelled
+                 if (node := facts.cluster.node(n)) is not None and node.gpu_pods is None]
+    if unscanned:
+        steps.append(Step("scan/gpu-pods", "gather",
+                          f"Look for GPU pods on the {len(unscanned)} node(s) to relabel "
+                          "(read-only): " + ", ".join(unscanned), "gpu-pods",
+                          {**cluster, "nodes": unscanned}))
+    unprobed = [name for name in kata if name not in facts.hosts]
+    if unprobed:
+        steps.append(Step("probe/hosts", "gather",
+                          f"Probe {len(unprobed)} host(s) over SSH (read-only): "
+                          + ", ".join(unprobed), "probe",
+                          {"targets": [_ssh_target(answers, n, facts.cluster.node(n))
+                                       for n in unprobed]}))
+    return steps
+
+
+def _kubernetes(node: NodeFacts | None) -> dict[str, Any]:
+    """What the node's kubelet is, as discovery recorded it: where its settings and root are
+    differs by distribution, and the host checks and fixes go by it."""
+    if node is None:
+        return {}
+    return {"kubernetes": {"distribution": distribution_of(node),
+                           "containerdVersion": containerd_version_of(node),
+                           "kubeletRoot": kubelet_root_of(node)}}
+
+
+def _check_steps(answers: Answers, facts: Facts, kata: list[str], hosts: dict[str, HostPlan]
+                 ) -> list[Step]:
+    ignore = sorted(answers.checks.ignore)
+    op = answers.gpu_operator
+    steps = [Step("check/cluster", "check", "Cluster prerequisites (runtime, versions, NFD)",
+                  "cluster-checks", {"ignore": ignore, "nodes": kata, "ownNfd":
+                                     f"{op.namespace}/{op.release}-node-feature-discovery-worker"})]
+    for name in kata:
+        params: dict[str, Any] = {"node": name, **_kubernetes(
+            facts.cluster.node(name) if facts.cluster else None)}
+        if host := hosts.get(name):
+            params.update(checks=host.checks, covered=host.covered,
+                          unreachable=host.unreachable, deferred=host.deferred)
+        k = params.get("kubernetes") or {}
+        # kubeadm's layout goes without saying; another one changes where checks and fixes look
+        note = (f"{k['distribution']}, kubelet root {k['kubeletRoot']}"
+                if k and k["distribution"] != "k8s" else "")
+        steps.append(Step(f"check/{name}", "check", f"Host prerequisites on {name}",
+                          "host-checks", params, note=note))
+    return steps
+
+
+def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]) -> list[Step]:
+    steps = []
+    for name, host in hosts.items():
+        node = facts.cluster.node(name) if facts.cluster else None
+        target = _ssh_target(answers, name, node)
+        for fix in host.fixes:
+            change = Change("host", name, f"{name}: {fix['description']}",
+                            {"fix": fix["name"], "policy": fix["policy"],
+                             "preview": fix["preview"]}, policy=fix["policy"],
+                            ask_first=fix["policy"] == "ask" or fix["needs_consent"])
+            steps.append(Step(f"fix/{name}/{fix['name']}", "change",
+                              f"Host fix {fix['name']} on {name}", "host-fix",
+                              {"node": name, "target": target, "change": fix}, (change,)))
+        for fix in host.after_reboot:
+            change = Change("host", name, f"{name}: {fix['description']}",
+                            {"fix": fix["name"], "policy": fix["policy"],
+                             "preview": fix["preview"]}, policy=fix["policy"], ask_first=True,
+                            condition=AFTER_REBOOT)
+            steps.append(Step(f"fix/{name}/{fix['name']}", "change",
+                              f"Host fix {fix['name']} on {name} ({AFTER_REBOOT})", "host-fix",
+                              {"node": name, "target": target}, (change,),
+                              note="planned again, and asked for again, after the reboot"))
+    return steps
+
+
+def _record_step(facts: Facts) -> list[Step]:
+    """Before the first change, remember the nodes' labels so uninstall can restore them."""
+    if facts.cluster is None or facts.cluster.recorded_labels is not None:
+        return []
+    labels = {n.name: managed_labels(n.labels) for n in facts.cluster.nodes}
+    ns, name = STATE_CONFIGMAP
+    change = Change("cluster", f"{ns}/{name}",
+                    f"record the nodes' current nvidia.com/ and katacontainers.io/ labels in "
+                    f"ConfigMap {ns}/{name} (uninstall restores them)", {"labels": labels})
+    return [Step("record/labels", "change", "Record the nodes' labels before changing them",
+                 "record-labels", {"labels": labels}, (change,))]
+
+
+def _label_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]:
+    """Every node chosen for Kata or traditional gets its workload label - the cluster
+    default's Kata nodes too, since kata-deploy selects its nodes by that label."""
+    chosen = [(item.name, item.choice) for item in answers.nodes.items if item.choice != "leave"]
+    listed = {name for name, _ in chosen}
+    chosen += [(name, "kata") for name in kata if name not in listed]
+    steps = []
+    for name, choice in chosen:
+        want = WORKLOAD_FOR_CHOICE[choice]
+        node = facts.cluster.node(name) if facts.cluster else None
+        have = node.workload if node else None
+        known = facts.cluster is not None
+        changes: tuple[Change, ...] = ()
+        note = f"already {WORKLOAD_LABEL}={want}" if known and have == want else ""
+        if not note:
+            changes = (Change("label", name,
+                              f"label node {name} {WORKLOAD_LABEL}={want}"
+                              + (f" (was {have})" if have else ""),
+                              {"node": name, "key": WORKLOAD_LABEL, "from": have, "to": want}),)
+        steps.append(Step(f"label/{name}", "change", f"Label {name} for {choice}",
+                          "label", {"node": name, "key": WORKLOAD_LABEL, "value": want},
+                          changes, note))
+    return steps
+
+
+def _labels_after(facts: Facts, label_steps: list[Step]) -> dict[str, dict[str, str]]:
+    """Each node's labels once the plan's label steps are done: what the charts' selectors
+    will see."""
+    labels = {n.name: dict(n.labels) for n in facts.cluster.nodes} if facts.cluster else {}
+    for step in label_steps:
+        for c in step.changes:
+            labels.setdefault(c.target, {})[c.detail["key"]] = c.detail["to"]
+    return labels
+
+
+def _helm_step(step_id: str, title: str, release: str, source: ChartSource, version: str | None,
+               namespace: str, timeout: str, values: dict[str, Any], facts: Facts,
+               host_effects: list[str], *, wait: bool) -> Step:
+    current = facts.cluster.release(release, namespace) if facts.cluster else None
+    up_to_date = (current is not None and current.status == "deployed"
+                  and (source.is_local or current.version == version)
+                  and current.values == values)
+    params = {"release": release, "namespace": namespace, "chart": source.describe(),
+              "version": version, "values": values, "hostEffects": host_effects,
+              "command": ["helm", *helm_install_args(release, source, version, namespace,
+                                                     timeout, "<values.yaml>", wait=wait)]}
+    if up_to_date:
+        return Step(step_id, "change", title, "helm", params,
+                    note=f"release {namespace}/{release} already deployed with these values")
+    verb = "upgrade" if current else "install"
+    recover = ""
+    if current and current.status.startswith("pending-"):
+        # An interrupted helm leaves the release locked; undo its half-finished operation.
+        recover = "uninstall" if current.status == "pending-install" else "rollback"
+        params = {**params, "recover": recover}
+    change = Change("helm", f"{namespace}/{release}",
+                    (f"helm {recover} the release left {current.status} by an interrupted run, "
+                     "then " if recover and current else "")
+                    + f"helm {verb} {release} ({source.describe()} {version or ''}) "
+                    f"in namespace {namespace}".replace("  ", " "), params)
+    return Step(step_id, "change", title, "helm", params, (change,))
+
+
+def _verify_steps(answers: Answers, facts: Facts, kata: list[str],
+                  kata_nodes: list[NodeFacts]) -> list[Step]:
+    resource = gpu_resource_name(answers)
+    kd, op = answers.kata_deploy, answers.gpu_operator
+    steps = [
+        Step("verify/kata-deploy", "verify", "kata-deploy installed on every Kata node",
+             "verify-kata-deploy", {"nodes": kata, "namespace": kd.namespace,
+                                    "timeoutSeconds": seconds(kd.timeout)}),
+        Step("verify/gpu-operator", "verify",
+             "GPU Operator ready: ClusterPolicy, operands, GPU resources",
+             "verify-gpu-operator",
+             {"nodes": kata, "namespace": op.namespace, "resource": resource,
+              "timeoutSeconds": seconds(op.timeout)}),
+    ]
+    steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
+                   "verify-host", {"node": name, "resource": resource, "target": _ssh_target(
+                       answers, name, facts.cluster.node(name) if facts.cluster else None)},
+                   side_by_side=True)
+              for name in kata]
+    if answers.sample.run:
+        s = answers.sample
+        params: dict[str, Any] = {"image": sample_image(answers), "memory": s.memory,
+                                  "timeoutSeconds": s.timeout_seconds,
+                                  "resource": resource or "per-model", "namespace": "default",
+                                  "nodes": kata}
+        if answers.images.pull_secrets:
+            params["pullSecrets"] = list(answers.images.pull_secrets)
+        # The sample must tolerate what keeps pods off the Kata nodes (a GPU pool tainted
+        # nvidia.com/gpu=present:NoSchedule), or it waits Pending for a node it cannot use.
+        if tolerations := tolerations_for(t for n in kata_nodes for t in n.taints):
+            params["tolerations"] = tolerations
+        steps.append(Step("sample/cuda-vectoradd", "verify",
+                          "Run the CUDA vector-add sample in a Kata VM", "sample", params))
+    return steps
+
+
+def sample_image(answers: Answers) -> str:
+    """The sample's image, from the private registry when the answers name one."""
+    registry = answers.images.registry
+    return mirror_of(answers.sample.image, registry) if registry else answers.sample.image
+
+
+def build_plan(answers: Answers, facts: Facts) -> Plan:
+    """Plan the run. Raises UserError when the answers name nodes the cluster lacks, or the
+    record of the nodes' labels cannot be read."""
+    require_record(facts)
+    problems = _node_problems(answers, facts)
+    if problems:
+        raise UserError("the answers do not match the cluster", problems)
+    kata = answers.nodes.kata_nodes(facts.cluster)
+    hosts = {n: plan_host(answers, facts, n) for n in kata if n in facts.hosts}
+    kd, op = answers.kata_deploy, answers.gpu_operator
+    labels = _label_steps(answers, facts, kata)
+    relabelled = [c.target for s in labels for c in s.changes]
+    nodes = facts.cluster.nodes if facts.cluster else ()
+    kata_nodes = kata_nodes_of(answers, facts.cluster)
+    table = findings(kd.version, op.version, kata_nodes)
+    table += host_findings(op.version, {n: facts.hosts.get(n) for n in kata})
+    refused = [Problem(f.path, f.text, f.fix) for f in table if f.level == "refuse"]
+    if refused:
+        raise UserError("these chart versions cannot run on the Kata nodes", refused)
+    kd_values = planned_kata_deploy_values(kd, kata_nodes, answers.images)
+    op_values = gpu_operator_values(answers)
+    after = _labels_after(facts, labels)
+    steps = [
+        *_gather_steps(answers, facts, kata, relabelled),
+        *_check_steps(answers, facts, kata, hosts),
+        *_record_step(facts),
+        *_fix_steps(answers, facts, hosts),
+        *labels,
+        _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
+                   kd.namespace, kd.timeout, kd_values, facts,
+                   kata_deploy_effects(kd_values, after, nodes) if facts.cluster else [],
+                   wait=True),
+        _helm_step("install/gpu-operator", "Install the NVIDIA GPU Operator", op.release,
+                   op.chart, op.version, op.namespace, op.timeout, op_values, facts,
+                   gpu_operator_effects(op_values, nodes, after), wait=False),
+        *_verify_steps(answers, facts, kata, kata_nodes),
+    ]
+    warnings = list(value_warnings(answers))
+    warnings += [str(f) for f in table if f.level == "warn"]
+    warnings += untolerated_taints(op_values, kata_nodes)
+    for step in steps:
+        for change in step.changes:
+            node = facts.cluster.node(change.target) if facts.cluster else None
+            if change.kind == "label" and node and node.gpu_pods:
+                warnings.append(f"{node.name} runs GPU pods ({', '.join(node.gpu_pods[:3])}"
+                                f"{', ...' if len(node.gpu_pods) > 3 else ''}); relabelling it "
+                                "moves its GPUs away from them - drain it first")
+    if not kata:
+        warnings.append("no node is chosen for Kata: nothing will run GPU workloads in VMs")
+    return Plan(tuple(steps), tuple(warnings), facts.source)

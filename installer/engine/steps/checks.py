@@ -1,0 +1,69 @@
+"""Check steps: report each host's verdicts (computed in the plan) and the cluster's own."""
+
+from __future__ import annotations
+
+from installer.answers.checknames import expand_ignore
+from installer.cluster.facts import Facts, distribution_of, kubelet_root_of
+from installer.engine.events import CheckReported
+from installer.engine.plan import Step
+from installer.engine.runner import ChecksFailed, Context
+
+
+async def host_checks(ctx: Context, step: Step, facts: Facts) -> str:
+    node = step.params["node"]
+    if step.params.get("unreachable"):
+        raise ChecksFailed(f"{node}: could not be checked - {step.params['unreachable']}")
+    results = step.params.get("checks", [])
+    ctx.emit(CheckReported(path=step.id, node=node, results=results,
+                           message=f"{len(results)} checks"))
+    covered = set(step.params.get("covered", []))
+    blocking = [r for r in results if r["status"] == "fail" and not r["ignored"]
+                and r["name"] not in covered]
+    if blocking:
+        raise ChecksFailed("; ".join(f"{node} {r['name']}: {r['summary']} - {r['remedy']}"
+                                     for r in blocking))
+    fixed = [r["name"] for r in results if r["status"] == "fail" and r["name"] in covered]
+    return f"passed{' after the planned fixes for ' + ', '.join(fixed) if fixed else ''}"
+
+
+def cluster_results(facts: Facts, nodes: list[str], own_nfd: str) -> list[dict[str, object]]:
+    """Cluster-side prerequisites: containerd on the Kata nodes, Ready nodes, one NFD."""
+    assert facts.cluster is not None
+    out = []
+    for name in nodes:
+        node = facts.cluster.node(name)
+        runtime = (node.container_runtime if node else None) or "unknown"
+        ok = runtime.startswith("containerd://")
+        kubelet = (f" on {distribution_of(node)}, kubelet root {kubelet_root_of(node)}"
+                   if node else "")
+        out.append({"name": "container-runtime", "status": "pass" if ok else "fail",
+                    "summary": f"{name}: {runtime}{kubelet}", "ignored": False,
+                    "remedy": "" if ok else "Kata through the GPU Operator needs containerd",
+                    "evidence": [f"node {name} containerRuntimeVersion={runtime}"] + (
+                        [f"node {name} kubeletVersion={node.kubelet_version or 'unknown'}: "
+                         f"distribution {distribution_of(node)}, kubelet root "
+                         f"{kubelet_root_of(node)}"] if node else [])})
+        ready = node.ready if node else None
+        out.append({"name": "node-ready", "status": "pass" if ready else "fail",
+                    "summary": f"{name}: {'Ready' if ready else 'not Ready'}", "ignored": False,
+                    "remedy": "" if ready else f"bring {name} back to Ready first",
+                    "evidence": [f"node {name} Ready={ready}"]})
+    foreign = [w for w in facts.cluster.nfd_workers if w != own_nfd]
+    if foreign:
+        out.append({"name": "existing-nfd", "status": "warn", "ignored": False,
+                    "summary": f"an NFD is already running: {', '.join(foreign)}",
+                    "remedy": "set gpuOperator.values nfd.enabled=false to keep one NFD",
+                    "evidence": [f"DaemonSet {w}" for w in foreign]})
+    return out
+
+
+async def cluster_checks(ctx: Context, step: Step, facts: Facts) -> str:
+    results = cluster_results(facts, step.params["nodes"], step.params["ownNfd"])
+    ignore = expand_ignore(step.params["ignore"])
+    results = [{**r, "ignored": r["name"] in ignore} for r in results]
+    ctx.emit(CheckReported(path=step.id, node="cluster", results=results,
+                           message=f"{len(results)} checks"))
+    blocking = [r for r in results if r["status"] == "fail" and not r["ignored"]]
+    if blocking:
+        raise ChecksFailed("; ".join(f"{r['summary']} - {r['remedy']}" for r in blocking))
+    return "passed"

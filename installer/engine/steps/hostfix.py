@@ -1,0 +1,66 @@
+"""Change step: apply one host fix (or reboot and wait) through the engine's mutation point."""
+
+from __future__ import annotations
+
+import asyncio
+
+from installer.cluster import kube
+from installer.cluster.facts import Facts
+from installer.engine.events import Output
+from installer.engine.plan import Step
+from installer.engine.runner import Context, Replan
+from installer.errors import StepFailed
+from installer.hosts.access import HostAccess, target
+from installer.permit import Permit, require_permit
+from remote.fixes import HostChange, apply_change
+from remote.fixes.reboot import reboot_and_wait
+
+
+async def _node_ready(ctx: Context, node: str) -> bool:
+    k: kube.Kube | None = ctx.services.get("kube")
+    if k is None:
+        return True
+
+    def ready() -> bool:
+        status = k.get_json(f"/api/v1/nodes/{node}").get("status") or {}
+        return any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in status.get("conditions") or [])
+
+    return await asyncio.to_thread(ready)
+
+
+async def host_fix(ctx: Context, step: Step, facts: Facts) -> str | Replan:
+    access: HostAccess = ctx.services["hosts"]
+    node = step.params["node"]
+    fix = dict(step.params["change"])
+    fix.pop("policy")
+    change = HostChange(**{**fix, "files": tuple(fix.get("files", ()))})
+    (planned,) = step.changes  # consented to by the engine before this runs
+    t = target(step.params["target"])
+
+    async def act(permit: Permit) -> str:
+        require_permit(permit)
+        if change.name == "reboot":
+            result = await reboot_and_wait(
+                change, t, access.options, sudo_password=access.sudo_password,
+                passphrase=access.passphrase, node_ready=lambda: _node_ready(ctx, node))
+            if not result.ok:
+                raise StepFailed(f"{node} did not come back from the reboot: {result.error}",
+                                 fix="check the host's console; run again once it is up")
+            return f"rebooted in {result.seconds:.0f}s"
+        result = await apply_change(change, t, access.options,
+                                    sudo_password=access.sudo_password,
+                                    passphrase=access.passphrase)
+        for line in result.text().splitlines():
+            ctx.emit(Output(path=step.id, message=line))
+        if not result.ok:
+            why = result.error or result.stderr.decode("utf-8", "replace").strip()[-500:]
+            raise StepFailed(f"{change.name} failed on {node}: {why}",
+                             fix="the host file is unchanged or fully written (edits are "
+                                 "atomic); fix the cause and run again")
+        return "applied"
+
+    outcome = await ctx.change(step.id, node, planned.description, act, planned.detail)
+    if change.name == "reboot" and outcome is not None:
+        return Replan((node,))
+    return outcome or "applied"

@@ -1,0 +1,81 @@
+"""Verify steps: poll the cluster until installer.charts.verify says done, or say what is
+missing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from installer.charts.verify import (
+    Snapshot,
+    Verdict,
+    crashing,
+    gpu_operator_verdict,
+    kata_deploy_verdict,
+)
+from installer.cluster import kube
+from installer.cluster.facts import Facts
+from installer.cluster.podread import list_pods
+from installer.diagnosis.clusterstate import pod_info
+from installer.engine.events import WarningEvent
+from installer.engine.plan import Step
+from installer.engine.runner import Context
+from installer.errors import StepFailed
+
+# A snapshot is a few GETs, one of them every node: on a cluster of up to SMALL_CLUSTER nodes
+# that is a few hundred KB, and polling every 0.2 s ends each wait closer to the change (kubectl
+# wait, watching, reacts at once); a 1,000-node list is megabytes, read every 0.5 s.
+POLL_SECONDS, QUICK_POLL_SECONDS, SMALL_CLUSTER = 0.5, 0.2, 100
+
+
+def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
+    """Read what verification needs in a handful of list calls (runs in a thread)."""
+
+    # Nodes and RuntimeClasses as plain JSON: typed models of every node on each poll
+    # cost seconds of CPU on a 1,000-node cluster.
+    nodes = k.get_json("/api/v1/nodes")["items"]
+    rcs = k.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"]
+    policy = kube.read_cluster_policy(k)
+    return Snapshot(
+        node_labels={n["metadata"]["name"]: dict(n["metadata"].get("labels") or {})
+                     for n in nodes},
+        node_allocatable={n["metadata"]["name"]: dict((n.get("status") or {}).get(
+            "allocatable") or {}) for n in nodes},
+        runtime_classes=tuple(rc["metadata"]["name"] for rc in rcs),
+        runtime_class_selectors={rc["metadata"]["name"]: dict(
+            (rc.get("scheduling") or {}).get("nodeSelector") or {}) for rc in rcs},
+        cluster_policy=policy,
+        # only the crashing pods' logs: verification quotes no other, every half second
+        pods=tuple(pod_info(k, p, crashing) for p in list_pods(k, namespace)),
+    )
+
+
+async def wait_for(ctx: Context, step: Step, judge: Callable[[Snapshot], Verdict]) -> str:
+    k: kube.Kube = ctx.services["kube"]
+    deadline = time.monotonic() + step.params["timeoutSeconds"]
+    last_cause = ""
+    while True:
+        snap = await asyncio.to_thread(snapshot, k, step.params["namespace"])
+        verdict = judge(snap)
+        if verdict.done:
+            return "verified"
+        if verdict.definitive or time.monotonic() >= deadline:
+            why = "" if verdict.definitive else \
+                f"timed out after {step.params['timeoutSeconds']}s; "
+            raise StepFailed(f"{why}still missing: {'; '.join(verdict.missing)}",
+                             cause=f"likeliest cause: {verdict.cause}", fix=verdict.fix)
+        if verdict.cause and verdict.cause != last_cause:
+            ctx.emit(WarningEvent(path=step.id, message=f"waiting: {verdict.cause}"))
+            last_cause = verdict.cause
+        await asyncio.sleep(QUICK_POLL_SECONDS if len(snap.node_labels) <= SMALL_CLUSTER
+                            else POLL_SECONDS)
+
+
+async def verify_kata_deploy(ctx: Context, step: Step, facts: Facts) -> str:
+    return await wait_for(ctx, step, lambda s: kata_deploy_verdict(s, step.params["nodes"]))
+
+
+async def verify_gpu_operator(ctx: Context, step: Step, facts: Facts) -> str:
+    return await wait_for(ctx, step, lambda s: gpu_operator_verdict(
+        s, step.params["nodes"], step.params["resource"]))

@@ -1,0 +1,60 @@
+"""Verify step: over SSH, the node's GPUs sit on vfio-pci and the CDI spec of the resource the
+node advertises lists them (installer.charts.devplugin says which spec that is)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from installer.charts.devplugin import PGPU, check_specs, expected_classes
+from installer.cluster import kube
+from installer.cluster.facts import Facts, ProbeFailure
+from installer.engine.plan import Step
+from installer.engine.runner import Context
+from installer.engine.steps.probe import host_facts
+from installer.errors import StepFailed
+from installer.hosts.access import HostAccess, target
+from remote.hostfacts import VFIO_DRIVERS
+from remote.probe import probe_command
+from remote.ssh import run_on_hosts
+
+
+def _allocatable(k: kube.Kube | None, node: str) -> dict[str, Any] | None:
+    """The node's allocatable as the API server has it now; None when it cannot be read (the
+    host's GPU models then name the specs)."""
+    if k is None:
+        return None
+    try:
+        return dict((k.get_json(f"/api/v1/nodes/{node}").get("status") or {})
+                    .get("allocatable") or {})
+    except kube.ApiError:
+        return None
+
+
+async def verify_host(ctx: Context, step: Step, facts: Facts) -> str:
+    access: HostAccess = ctx.services["hosts"]
+    t = target(step.params["target"])
+    (result,) = (await run_on_hosts([t], probe_command(), access.options, sudo=access.sudo,
+                                    sudo_password=access.sudo_password,
+                                    **access.ssh_kwargs())).values()
+    host = host_facts(result)
+    if isinstance(host, ProbeFailure):
+        raise StepFailed(f"{t.name}: cannot reach the host to verify it: {host.message}",
+                         fix=host.remedy)
+    # vfio-pci, or nvgrace_gpu_vfio_pci for a Grace GPU: the drivers the GPU Operator's
+    # sandbox validator accepts (remote.hostfacts.VFIO_DRIVERS).
+    wrong = [f"{g.bdf} on {g.driver or 'no driver'}" for g in host.gpus
+             if g.driver not in VFIO_DRIVERS]
+    if wrong:
+        raise StepFailed(f"{t.name}: GPUs not on vfio-pci: {', '.join(wrong)}",
+                         cause="a host driver holds them, or the vfio manager has not run",
+                         fix="apply the vfio-bind host fix (or check nvidia-vfio-manager)")
+    # A plan from before per-model naming was verified had no resource: pgpu was all it knew.
+    resource = step.params.get("resource", PGPU)
+    node = step.params.get("node", t.name)
+    alloc = None if resource else await asyncio.to_thread(
+        _allocatable, ctx.services.get("kube"), node)
+    verdict = check_specs(host, expected_classes(resource, alloc, host.gpus), t.name)
+    if not verdict.ok:
+        raise StepFailed(verdict.message, cause=verdict.cause, fix=verdict.fix)
+    return f"{len(host.gpus)} GPU(s) on vfio-pci, {verdict.message}"
