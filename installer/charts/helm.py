@@ -4,10 +4,25 @@ Why the binary and not a library: operators trust helm's own behaviour and error
 air-gapped sites already have it. Each helm runs in its own process group so a cancel
 stops it (and any plugin it started) at once; its output streams line by line.
 
-Why not through pyhelm3 (installed with the project): it drives the same binary, but through
-a shell, with helm's output held until it exits (no live lines in the install log), a
-kubeconfig token passed as `--kube-token` on helm's command line (readable in `ps` by any
-user), and results read into pydantic models (0.2 s of import at every start).
+One runner for every helm this tool starts (`run_helm`), reads included. pyhelm3 0.5.8 (the
+design card's helm library) drives the same binary, and its argument lists are right, but
+its one runner, `Command.run` (pyhelm3/command.py:179-255), is not sound here for any
+operation, reads by name included:
+- command.py:200 starts helm with `create_subprocess_shell` and no `env=`: helm inherits the
+  whole environment, so the variables that held the sudo password or the key passphrase,
+  which `installer.childenv` keeps from every child, reach helm (and its /proc/<pid>/environ)
+  again; nothing in its API passes an environment. (The shell itself is not an injection risk:
+  command.py:195 quotes every argument with `shlex.join`.)
+- command.py:209-217 answers a cancel with `terminate()` of that shell's pid, no process
+  group, then waits without limit: a helm (or plugin) the shell forked keeps running, and
+  one that ignores SIGTERM hangs the cancel; a read has no time limit at all.
+- command.py:208 holds helm's output until it exits: no live lines for an install's log.
+- `import pyhelm3.command` runs pyhelm3/__init__.py, which imports client.py and pydantic
+  (0.17 s). Its token option (command.py:191, `--kube-token` on argv, visible in `ps`) is
+  not a problem for us only because the kubeconfig carries the credentials.
+So reads (`list_releases`, `history`) run here too, with the flags pyhelm3 gets wrong by
+default fixed: `helm list --max 0` (its `max_releases=256`, command.py:645, is helm's own
+default cap, which could hide our releases on a busy cluster).
 """
 
 from __future__ import annotations
@@ -19,8 +34,8 @@ import re
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,10 +154,39 @@ async def _stop_group(proc: asyncio.subprocess.Process) -> None:
             continue
 
 
-async def list_releases(helm: Helm) -> list[ReleaseFacts]:
+# The charts this tool installs: their releases (under any name) are the ones whose values
+# discovery reads - the plan compares them with the values it would install.
+MANAGED_CHARTS = ("kata-deploy", "gpu-operator")
+# helm's `<chart>-<version>`: the version is the first `-`-suffix that is a SemVer (with the
+# `v` the GPU Operator's chart versions carry), so `gpu-operator-v26.3.0-rc.1` keeps its `-rc.1`.
+_CHART_VERSION = re.compile(r"(.+?)-(v?\d+\.\d+\.\d+(?:[-+].*)?)", re.ASCII)
+
+
+def split_chart(chart: str) -> tuple[str, str]:
+    """(name, version) of helm list's `chart` field."""
+    found = _CHART_VERSION.fullmatch(chart)
+    if found:
+        return found.group(1), found.group(2)
+    name, _, version = chart.rpartition("-")
+    return name, version
+
+
+def manages(release: ReleaseFacts, names: Collection[str] = ()) -> bool:
+    """Whether `release` is one this tool installs: one of its charts, or a release named as
+    the answers name kata-deploy's or the GPU Operator's (a mirrored or stand-in chart may
+    carry another chart name). Default release names count without answers."""
+    return release.chart in MANAGED_CHARTS or release.name in {*MANAGED_CHARTS, *names}
+
+
+async def list_releases(helm: Helm, managed: Collection[str] = ()) -> list[ReleaseFacts]:
+    """Every release (name, namespace, chart, version, status), and the values of the ones
+    `manages` (release names from the answers in `managed`): the others' values are nobody's
+    business here, and reading them cost one helm process each."""
     # Status filters rather than --all, which helm 4 dropped; these mean the same in 3 and 4.
+    # --max 0: no cap (helm's default is 256 releases); pkg/action/list.go in helm 3 and 4
+    # truncates only when the limit is above 0.
     code, out, err = await run_helm(helm, ["list", "--all-namespaces", "--deployed", "--failed",
-                                           "--pending", "-o", "json"])
+                                           "--pending", "--max", "0", "-o", "json"])
     if code != 0:
         # helm keeps releases in secrets: a context that may not list them is refused by
         # the API server, and says so like any refused read (installer.cluster.apierrors).
@@ -151,22 +195,21 @@ async def list_releases(helm: Helm) -> list[ReleaseFacts]:
             raise refused
         raise StepFailed(f"helm list failed: {err.strip() or out.strip()}",
                          fix="check the kubeconfig and that helm can reach the cluster")
-    listed = json.loads(out or "[]")
-    # The releases' values side by side (a few helm processes at a time), not one by one.
+    listed = []
+    for r in json.loads(out or "[]"):
+        chart, version = split_chart(r.get("chart", ""))
+        listed.append(ReleaseFacts(name=r["name"], namespace=r["namespace"], chart=chart,
+                                   version=version, status=r.get("status", "")))
+    # The managed releases' values side by side (a few helm processes at a time).
     limit = asyncio.Semaphore(VALUES_AT_ONCE)
 
-    async def values_of(r: dict[str, Any]) -> dict[str, Any]:
+    async def with_values(r: ReleaseFacts) -> ReleaseFacts:
+        if not manages(r, managed):
+            return r
         async with limit:
-            return await _release_values(helm, r["name"], r["namespace"])
+            return replace(r, values=await _release_values(helm, r.name, r.namespace))
 
-    values = await asyncio.gather(*(values_of(r) for r in listed))
-    releases = []
-    for r, vals in zip(listed, values, strict=True):
-        name, _, version = r.get("chart", "").rpartition("-")
-        releases.append(ReleaseFacts(name=r["name"], namespace=r["namespace"], chart=name,
-                                     version=version, status=r.get("status", ""),
-                                     values=vals))
-    return releases
+    return list(await asyncio.gather(*(with_values(r) for r in listed)))
 
 
 async def _release_values(helm: Helm, name: str, namespace: str) -> dict[str, Any]:
@@ -174,6 +217,50 @@ async def _release_values(helm: Helm, name: str, namespace: str) -> dict[str, An
     code, out, _ = await run_helm(helm, ["get", "values", name, "--namespace", namespace,
                                          "-o", "json"])
     return (json.loads(out or "{}") or {}) if code == 0 else {}
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One entry of `helm history`."""
+
+    revision: int
+    status: str
+    chart: str
+    app_version: str
+    description: str
+    updated: str
+
+
+async def history(helm: Helm, release: str, namespace: str) -> list[Revision]:
+    """A release's revisions, oldest first (helm keeps the last 10 by default; `--max` is
+    left at helm's 256: in helm's history command 0 means none, not all)."""
+    code, out, err = await run_helm(helm, ["history", release, "--namespace", namespace,
+                                           "-o", "json"])
+    if code != 0:
+        raise StepFailed(f"helm history {release} failed: {(err or out).strip()}",
+                         fix=f"check that release {namespace}/{release} exists "
+                             f"(`helm list -n {namespace}`) and helm can reach the cluster")
+    return [Revision(int(r["revision"]), r.get("status", ""), r.get("chart", ""),
+                     r.get("app_version", ""), r.get("description", ""), r.get("updated", ""))
+            for r in json.loads(out or "[]")]
+
+
+async def rollback(helm: Helm, permit: Permit, release: str, namespace: str,
+                   revision: int | None, on_line: Callable[[str, str], None] | None = None,
+                   *, timeout: str = "5m", wait: bool = True) -> str:
+    """`helm rollback` to `revision` (None: the one before the current), a change like an
+    install: a Permit first, our runner (streamed, cancellable), helm's error with its fix."""
+    require_permit(permit)
+    args = ["rollback", release, *([str(revision)] if revision is not None else []),
+            "--namespace", namespace, "--timeout", timeout, *(["--wait"] if wait else [])]
+    code, out, err = await run_helm(helm, args, on_line)
+    if code != 0:
+        raise StepFailed(f"helm rollback failed: {helm_error(code, out, err)}",
+                         cause="helm's own error above",
+                         fix=f"see `helm history {release} --namespace {namespace}` and the "
+                             f"release's pods (`kubectl get pods -n {namespace}`); fix the "
+                             "cause and roll back again")
+    return out
 
 
 # What helm's error says -> (cause, fix). `{section}` is the chart's key in the answers.
@@ -196,12 +283,17 @@ _HELM_FAILURES = (
 )
 
 
-def install_failure(code: int, out: str, err: str, section: str, namespace: str) -> StepFailed:
-    """helm's own error, whole (from `Error:` on), with the likely cause and its fix."""
+def helm_error(code: int, out: str, err: str) -> str:
+    """helm's own error on one line, from `Error:` on (its last line when it says none)."""
     lines = (err or out).strip().splitlines()
     first = next((i for i, ln in enumerate(lines) if ln.startswith("Error:")),
                  max(len(lines) - 1, 0))
-    error = " ".join(ln.strip() for ln in lines[first:])[:1000] or f"exit {code}"
+    return " ".join(ln.strip() for ln in lines[first:])[:1000] or f"exit {code}"
+
+
+def install_failure(code: int, out: str, err: str, section: str, namespace: str) -> StepFailed:
+    """helm's own error, whole (from `Error:` on), with the likely cause and its fix."""
+    error = helm_error(code, out, err)
     low = error.lower()
     cause, fix = next(((c, f) for marks, c, f in _HELM_FAILURES if any(m in low for m in marks)),
                       ("helm's own error above", "fix the cause and run again; the run "

@@ -140,7 +140,12 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
         files["values/kata-deploy.json"] = json.dumps(kd, indent=2)
         files["values/gpu-operator.json"] = json.dumps(gpu_operator_values(c.answers), indent=2)
     h = helm.find_helm(helm_kubeconfig(k.files), k.context)
-    for r in c.state.releases:
+    # The managed releases and those in the namespaces the bundle reads, not every release on the
+    # cluster: another's values are not ours to put in a bundle (they may hold its passwords),
+    # and each costs two helm processes.
+    names = (c.answers.kata_deploy.release, c.answers.gpu_operator.release) if c.answers else ()
+    for r in (r for r in c.state.releases
+              if helm.manages(r, names) or r.namespace in c.namespaces):
         for what in ("manifest", "values"):
             code, out, err = asyncio.run(helm.run_helm(
                 h, ["get", what, r.name, "--namespace", r.namespace]))

@@ -22,4 +22,6 @@ def run_services(answers: Answers, redactor: Redactor, *, ask: Prompt | None = N
     access = host_access(answers, ask, confirm_host_key)
     redactor.add(access.sudo_password)
     redactor.add(access.passphrase)
-    return {"redactor": redactor, "hosts": access, "ssh_limit": answers.ssh.concurrency}
+    return {"redactor": redactor, "hosts": access, "ssh_limit": answers.ssh.concurrency,
+            # the releases this run manages: discovery reads their values (helm.manages)
+            "managed_releases": (answers.kata_deploy.release, answers.gpu_operator.release)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +48,10 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
 
 
 async def discover_cluster(kubeconfig: str | None, context: str | None,
-                           redactor: Redactor | None = None, *, partial: bool = False
-                           ) -> Discovered:
-    """The cluster's nodes, classes and policy from the API server, its releases from helm.
+                           redactor: Redactor | None = None, *, partial: bool = False,
+                           managed: Collection[str] = ()) -> Discovered:
+    """The cluster's nodes, classes and policy from the API server, its releases from helm
+    (the values of those `helm.manages`; `managed`: the answers' release names).
 
     A read the API server refuses (RBAC, an API the cluster does not serve) stops an install
     here, every such read named at once, before anything is planned; with `partial`
@@ -64,7 +66,7 @@ async def discover_cluster(kubeconfig: str | None, context: str | None,
 
     async def listed(h: helm.Helm) -> tuple[list[ReleaseFacts], tuple[ReadError, ...]]:
         try:
-            return await helm.list_releases(h), ()
+            return await helm.list_releases(h, managed), ()
         except Refused as exc:
             return [], (exc.read,)
 
@@ -102,7 +104,8 @@ async def discover(ctx: Context, step: Step, facts: Facts, *, partial: bool = Fa
     """The discover step: discover_cluster with the step's kubeconfig and context; the run's
     later steps use its clients. `partial`: see discover_cluster (troubleshoot's run)."""
     found = await discover_cluster(step.params.get("kubeconfig"), step.params.get("context"),
-                                   ctx.services.get("redactor"), partial=partial)
+                                   ctx.services.get("redactor"), partial=partial,
+                                   managed=ctx.services.get("managed_releases", ()))
     ctx.services.update(kube=found.kube, helm=found.helm)
     return replace(facts, cluster=found.cluster, source=found.source)
 
