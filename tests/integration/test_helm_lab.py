@@ -1,4 +1,4 @@
-"""installer.helm's reads and its rollback against the lab's API server, with the real helm 4
+"""installer.charts.helm's reads and its rollback against the lab's API server, with the real helm 4
 and helm 3: every release listed (no 256 cap), values read for the managed releases only
 (counted by a wrapper first on PATH that logs each argv and execs the real helm), and a
 rollback through the engine's mutation point that the release's history then shows.
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from installer import helm
-from installer.engine import Context
+from installer.charts import helm
+from installer.engine.runner import Context
 from tests.lab.binaries import _run_script
 
 pytestmark = pytest.mark.lab

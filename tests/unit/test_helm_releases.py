@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from installer.facts import ReleaseFacts
-from installer.helm import manages, split_chart
+from installer.charts.helm import manages, split_chart
+from installer.cluster.facts import ReleaseFacts
 
 
 @pytest.mark.parametrize(("field", "name", "version"), [
