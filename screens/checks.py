@@ -8,11 +8,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from installer.textsafe import display
 from screens.base import WizardScreen
-from screens.widgets.datatext import DataStatic, PlainTable
+from screens.widgets.datatext import DataStatic
+from screens.widgets.keyedtable import KeyedTable
 
 MARKS = {"pass": ("✓ pass", "green"), "warn": ("! warn", "yellow"), "fail": ("✗ FAIL", "bold red"),
          "skip": ("- skip", "dim")}
@@ -61,7 +62,7 @@ accept on purpose.
 
     def body(self) -> ComposeResult:
         yield DataStatic("", id="checks-status")
-        yield PlainTable(id="grid", cursor_type="cell", zebra_stripes=False)
+        yield KeyedTable(id="grid", cursor_type="cell", zebra_stripes=False)
         with VerticalScroll(id="evidence-box"):
             yield DataStatic("", id="evidence")
 
@@ -81,22 +82,17 @@ accept on purpose.
         self._covered_now = self._covered()
         results = self._results()
         ignored = set(self.wizard.state.answers.checks.ignore)
-        table = self.query_one(DataTable)
+        table = self.query_one(KeyedTable)
         nodes = tuple(sorted(results))
         names = tuple(check_names(results))
-        if (nodes, names) != self._shape:
-            table.clear(columns=True)
+        columns = [("node", "Node"), *((name, name) for name in names)]
+        rows = {node: (node, *(self._cell(node, n, ignored) for n in names)) for node in nodes}
+        if (nodes, names) != self._shape or not table.update_rows(columns, rows):
             # Fixed widths: the grid must not depend on when rows arrive.
-            table.add_column("Node", key="node", width=max([4, *map(len, nodes)]))
-            for name in names:
-                table.add_column(name, key=name, width=max(len(name), 12))
-            for node in nodes:
-                table.add_row(node, *(self._cell(node, n, ignored) for n in names), key=node)
+            table.fill_rows(columns, rows.items(), widths={
+                "node": max([4, *map(len, nodes)]),
+                **{name: max(len(name), 12) for name in names}})
             self._shape = (nodes, names)
-        else:
-            for node in nodes:
-                for name in names:
-                    table.update_cell(node, name, self._cell(node, name, ignored))
         self._status(ignored)
         self._show_cell()
 
@@ -160,11 +156,9 @@ accept on purpose.
         self.query_one("#checks-status", Static).update(text)
 
     def _cursor(self) -> tuple[str, str] | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return str(key.row_key.value), str(key.column_key.value)
+        table = self.query_one(KeyedTable)
+        row, column = table.cursor_key, table.cursor_column_key
+        return None if row is None or column is None else (row, column)
 
     def _show_cell(self) -> None:
         box = self.query_one("#evidence", Static)
@@ -205,7 +199,7 @@ accept on purpose.
             text.append("Ignored on every node (i stops ignoring it).", style="italic yellow")
         box.update(text)
 
-    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+    def on_keyed_table_cell_highlighted(self, event: KeyedTable.CellHighlighted) -> None:
         self._show_cell()
 
     def action_rerun(self) -> None:

@@ -7,15 +7,15 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Select, Static
+from textual.widgets import Select, Static
 
 from installer.engine.events import Event
 from installer.errors import UserError
 from installer.textsafe import display
 from screens.base import Field, Form, WizardScreen, problems_text
 from screens.state import answers_data
-from screens.widgets.datatext import DataStatic, PlainTable
-from screens.widgets.tablefill import fill_table
+from screens.widgets.datatext import DataStatic
+from screens.widgets.keyedtable import KeyedTable
 
 POLICY = (("ask me during the run", "ask"), ("apply without asking", "apply"),
           ("never (skip)", "skip"))
@@ -62,7 +62,7 @@ install this screen shows each one's progress.
             yield Form(FIELDS, id="fixes-form")
             yield DataStatic("", id="error", classes="error")
             yield DataStatic("", id="fixes-status")
-            yield PlainTable(id="fixes", cursor_type="row")
+            yield KeyedTable(id="fixes", cursor_type="row")
             yield DataStatic("", id="preview")
 
     def on_mount(self) -> None:
@@ -78,7 +78,7 @@ install this screen shows each one's progress.
     def refresh_from_state(self) -> None:
         self.query_one(Form).load(answers_data(self.wizard.state.answers))
         fixes = host_fixes(self._plan())
-        table = self.query_one(DataTable)
+        table = self.query_one(KeyedTable)
         run = self.wizard.run_state
         rows = []
         for i, (step, change) in enumerate(fixes):
@@ -91,7 +91,7 @@ install this screen shows each one's progress.
                                   detail.get("fix") or change["description"],
                                   POLICY_LABEL.get(detail.get("policy", ""),
                                                    detail.get("policy", "")))))
-        fill_table(table, COLUMNS, rows)
+        table.fill_rows(COLUMNS, rows)
         table.set_class(not fixes, "-empty")
         status = Text()
         if not fixes:
@@ -120,7 +120,7 @@ install this screen shows each one's progress.
         self._preview(fixes)
 
     def _preview(self, fixes: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(KeyedTable)
         box = self.query_one("#preview", Static)
         if not fixes or not table.row_count:
             box.update("")
@@ -134,7 +134,7 @@ install this screen shows each one's progress.
                     style="" if preview else "dim")
         box.update(text)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self._preview(host_fixes(self._plan()))
 
     def on_select_changed(self, event: Select.Changed) -> None:

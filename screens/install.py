@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from installer.engine.events import (
     Event,
@@ -18,10 +18,10 @@ from installer.engine.events import (
 from screens.base import WizardScreen
 from screens.bridge import OUTPUT_KEY
 from screens.state import RunState, StepRow
-from screens.widgets.datatext import DataStatic, PlainTable
+from screens.widgets.datatext import DataStatic
+from screens.widgets.keyedtable import KeyedTable
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
-from screens.widgets.tablefill import fill_table
 
 MARK = {"pending": ("·", "dim"), "running": ("●", "bold yellow"), "ok": ("✓", "green"),
         "failed": ("✗", "bold red"), "skipped": ("-", "dim"), "dry-run": ("○", "cyan"),
@@ -90,7 +90,7 @@ while you look at other screens - the bar at the top shows its progress everywhe
     def body(self) -> ComposeResult:
         run = self.wizard.run_state
         yield DataStatic("", id="run-line")
-        yield PlainTable(id="steps", cursor_type="row", show_header=False)
+        yield KeyedTable(id="steps", cursor_type="row", show_header=False)
         with TabbedContent(id="run-tabs", initial="tab-pods"):
             with TabPane("Pods", id="tab-pods"):
                 yield PodTable(id="pods")
@@ -116,9 +116,9 @@ while you look at other screens - the bar at the top shows its progress everywhe
     def _steps_table(self, run: RunState) -> None:
         """Rebuilt whole on every step event (a few dozen rows): column widths then follow
         the run's state, never the order in which updates happened to arrive."""
-        fill_table(self.query_one("#steps", DataTable),
-                   (("mark", ""), ("path", "Step"), ("message", "Status")),
-                   ((r.path, step_cells(r)) for r in run.ordered_steps()), max_width=200)
+        self.query_one("#steps", KeyedTable).fill_rows(
+            (("mark", ""), ("path", "Step"), ("message", "Status")),
+            ((r.path, step_cells(r)) for r in run.ordered_steps()), max_width=200)
 
     def _follow_running(self) -> None:
         """Keep the running step in the middle of the list (once the layout is known)."""
@@ -127,7 +127,7 @@ while you look at other screens - the bar at the top shows its progress everywhe
     def _centre_running(self) -> None:
         """The step that matters now: running, else failed, else the last one that finished
         (a function of the run's state alone, so the view never depends on timing)."""
-        table = self.query_one("#steps", DataTable)
+        table = self.query_one("#steps", KeyedTable)
         rows = self.wizard.run_state.ordered_steps()
         current = next((i for i, r in enumerate(rows) if r.status == "running"), None)
         if current is None:

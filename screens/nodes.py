@@ -11,7 +11,7 @@ from installer.errors import UserError
 from screens.base import WizardScreen, problems_text
 from screens.state import gpu_count
 from screens.widgets.datatext import DataStatic
-from screens.widgets.sizedtable import SizedTable
+from screens.widgets.keyedtable import KeyedTable
 
 COLUMNS = (("sel", " "), ("node", "Node"), ("gpus", "GPUs"), ("label", "Workload label"),
            ("runtime", "Runtime"), ("kubelet", "Kubelet"), ("ready", "Ready"),
@@ -57,7 +57,7 @@ once; with nothing selected a key acts on the row under the cursor.
 
     def body(self) -> ComposeResult:
         yield DataStatic("", id="default-line")
-        yield SizedTable(id="nodes", cursor_type="row", zebra_stripes=True)
+        yield KeyedTable(id="nodes", cursor_type="row", zebra_stripes=True)
         yield DataStatic("", id="node-summary")
 
     def on_mount(self) -> None:
@@ -79,7 +79,7 @@ once; with nothing selected a key acts on the row under the cursor.
                 and last[2] == drawn_from[2]:
             return
         self._drawn_from = drawn_from
-        table = self.query_one(SizedTable)
+        table = self.query_one(KeyedTable)
         nodes = self.node_facts()
         names = tuple(n.name for n in nodes)
         kata = set(state.kata_nodes())
@@ -143,11 +143,8 @@ once; with nothing selected a key acts on the row under the cursor.
         if self.selected:
             names = [n.name for n in self.node_facts()]
             return [n for n in names if n in self.selected]
-        table = self.query_one(SizedTable)
-        if not table.row_count:
-            return []
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return [str(key)]
+        key = self.query_one(KeyedTable).cursor_key
+        return [] if key is None else [key]
 
     def action_choose(self, choice: str) -> None:
         targets = self._targets()
@@ -164,10 +161,10 @@ once; with nothing selected a key acts on the row under the cursor.
                     timeout=2)
 
     def action_toggle_select(self) -> None:
-        table = self.query_one(SizedTable)
-        if not table.row_count:
+        table = self.query_one(KeyedTable)
+        name = table.cursor_key
+        if name is None:
             return
-        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
         self.selected ^= {name}
         self.refresh_from_state()
         if table.cursor_row < table.row_count - 1:

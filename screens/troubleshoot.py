@@ -12,16 +12,16 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from installer.diagnosis.clusterinfo import ClusterView, RunSummary, basic_findings
 from installer.textsafe import display
 from screens.base import WizardScreen
 from screens.checks import MARKS
-from screens.widgets.datatext import DataStatic, PlainTable
+from screens.widgets.datatext import DataStatic
+from screens.widgets.keyedtable import KeyedTable
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
-from screens.widgets.tablefill import fill_table
 
 NODE_LABELS = (("workload", "nvidia.com/gpu.workload.config"),
                ("kata", "katacontainers.io/kata-runtime"),
@@ -68,15 +68,15 @@ were.
         yield DataStatic("", id="ts-status")
         with TabbedContent(id="ts-tabs", initial="ts-findings"):
             with TabPane("Findings", id="ts-findings"):
-                yield PlainTable(id="findings", cursor_type="row", zebra_stripes=True)
+                yield KeyedTable(id="findings", cursor_type="row", zebra_stripes=True)
                 yield DataStatic("", id="finding-detail")
             with TabPane("Pods", id="ts-pods"):
                 yield PodTable(id="ts-pod-table")
                 yield LogView("Enter on a pod shows its log", id="ts-log")
             with TabPane("Events", id="ts-events"):
-                yield PlainTable(id="events", cursor_type="row", zebra_stripes=True)
+                yield KeyedTable(id="events", cursor_type="row", zebra_stripes=True)
             with TabPane("Nodes", id="ts-nodes"):
-                yield PlainTable(id="node-labels", cursor_type="row", zebra_stripes=True)
+                yield KeyedTable(id="node-labels", cursor_type="row", zebra_stripes=True)
             with TabPane("Host checks", id="ts-checks"):
                 yield DataStatic("", id="ts-checks-text")
 
@@ -137,23 +137,23 @@ were.
         self._status()
         view = self.view or ClusterView()
         self.findings = basic_findings(view, self.run_summary())
-        fill_table(self.query_one("#findings", DataTable), FINDING_COLUMNS, (
+        self.query_one("#findings", KeyedTable).fill_rows(FINDING_COLUMNS, (
             (str(i), (Text(SEVERITY.get(f.severity, ("?", ""))[0],
                            style=SEVERITY.get(f.severity, ("?", ""))[1]),
                       f.where, f.message, Text(f.remedy, style="dim")))
             for i, f in enumerate(self.findings)))
         self.query_one(PodTable).replace_pods(view.pods)
-        fill_table(self.query_one("#events", DataTable), EVENT_COLUMNS, (
+        self.query_one("#events", KeyedTable).fill_rows(EVENT_COLUMNS, (
             (str(i), (e.namespace, Text(e.type, style="yellow" if e.type == "Warning" else ""),
                       e.object, e.reason, e.message, str(e.count)))
             for i, e in enumerate(reversed(view.events))))
         node_facts = view.nodes or (self.wizard.state.facts.cluster.nodes
                                     if self.wizard.state.facts and
                                     self.wizard.state.facts.cluster else ())
-        fill_table(self.query_one("#node-labels", DataTable),
-                   [("node", "Node"), *((k, label.split("/")[-1]) for k, label in NODE_LABELS)],
-                   ((n.name, (n.name, *(n.labels.get(label, "-") for _, label in NODE_LABELS)))
-                    for n in node_facts))
+        self.query_one("#node-labels", KeyedTable).fill_rows(
+            [("node", "Node"), *((k, label.split("/")[-1]) for k, label in NODE_LABELS)],
+            ((n.name, (n.name, *(n.labels.get(label, "-") for _, label in NODE_LABELS)))
+             for n in node_facts))
         self._checks()
 
     def _checks(self) -> None:
@@ -187,8 +187,8 @@ were.
     log_key: tuple[str, str] | None = None
     findings: list = []
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id != "findings" or not self.findings:
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        if event.table.id != "findings" or not self.findings:
             return
         f = self.findings[min(event.cursor_row, len(self.findings) - 1)]
         mark, style = SEVERITY.get(f.severity, ("?", ""))

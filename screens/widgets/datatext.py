@@ -1,7 +1,7 @@
 """Outside text in the TUI: always data, never markup or terminal codes.
 
 Why: pod logs, event messages, label values and host strings reach statics, table cells and
-notifications. A str given to a Static, a DataTable cell or `notify` is read as markup
+notifications. A str given to a Static, a table cell or `notify` is read as markup
 (`[bold red]`, `[link=...]` would style or link it), and neither Rich nor Textual removes
 ESC, so an escape sequence in a log reached the terminal and acted on it. Here every such
 widget takes its text through `installer.textsafe.display` (controls shown escaped) and
@@ -15,13 +15,11 @@ show escaped too.
 
 from __future__ import annotations
 
-from itertools import zip_longest
 from typing import Any
 
 from rich.protocol import is_renderable
 from rich.text import Span, Text
-from textual.widgets import DataTable, Static
-from textual.widgets._data_table import RowRenderables
+from textual.widgets import Static
 
 from installer.textsafe import TAB_SIZE, display, escapes
 
@@ -54,12 +52,13 @@ def data_text(content: str | Text, *, multiline: bool = True) -> Text:
 
 
 def cell_text(cell: Any, wrap: bool = False) -> Any:
-    """A table cell as it is drawn: DataTable's default formatting, but a str is data, not
-    markup, and controls are escaped (one line: a newline shows as `\\n`)."""
+    """A table cell as it is drawn: DataTable's default formatting (a float with two
+    decimals, None blank), but a str is data, not markup, and controls are escaped (one
+    line: a newline shows as `\\n`)."""
     if cell is None:
         return _EMPTY
     if isinstance(cell, Text):
-        return data_text(cell, multiline=False)
+        return data_text(cell, multiline=False) or _EMPTY  # an empty Text: no style drawn
     if isinstance(cell, str) or not is_renderable(cell):
         text = f"{cell:.2f}" if isinstance(cell, float) else str(cell)
         return Text(display(text), no_wrap=not wrap, end="") if text else _EMPTY
@@ -78,20 +77,3 @@ class DataStatic(Static):
 
 def _shown(content: Any) -> Any:
     return data_text(content) if isinstance(content, str | Text) else content
-
-
-class PlainTable(DataTable):
-    """A DataTable whose cells are data (`cell_text`): DataTable reads a str cell as
-    markup. Mirrors `_compute_row_renderables` of the pinned textual for body rows."""
-
-    def _compute_row_renderables(self, row_index: int) -> RowRenderables:
-        row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
-        row = self.rows.get(row_key) if row_key is not None else None
-        if row is None:  # the header, or a row that is gone: DataTable's own
-            return super()._compute_row_renderables(row_index)
-        wrap = row.height != 1
-        cells = [cell_text(datum, wrap) or _EMPTY for datum, _ in
-                 zip_longest(self.get_row_at(row_index), range(len(self.columns)))]
-        label = cell_text(row.label, wrap) if row.label and self._should_render_row_labels \
-            else None
-        return RowRenderables(label, cells)

@@ -7,9 +7,8 @@ from typing import Any
 
 from rich.text import Text
 from textual.message import Message
-from textual.widgets import DataTable
 
-from screens.widgets.sizedtable import SizedTable
+from screens.widgets.keyedtable import KeyedTable
 
 COLUMNS = (("ns", "Namespace"), ("pod", "Pod"), ("phase", "Phase"), ("ready", "Ready"),
            ("restarts", "Restarts"), ("node", "Node"), ("reason", "Reason"))
@@ -28,7 +27,7 @@ def _order(item: tuple[str, Sequence[Any]]) -> tuple[str, str]:
     return item[1][0], item[1][1]  # namespace, pod (update_rows sorts by the same columns)
 
 
-class PodTable(SizedTable):
+class PodTable(KeyedTable):
     """Rows keyed by namespace/pod. Accepts PodStatus events or clusterinfo.PodRow values."""
 
     DEFAULT_CSS = "PodTable { height: 1fr; }"
@@ -46,14 +45,14 @@ class PodTable(SizedTable):
         self._rows: dict[str, tuple[Any, ...]] = {}
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        if not self.columns:  # the header, before the first pods
+            self.fill_rows(COLUMNS, ())
 
     def update_pods(self, pods: Iterable[Any]) -> None:
         """Merge these pods' latest state and show every pod known, sorted.
 
         Only what changed is touched: changed cells in place, new pods inserted at their
-        sorted place (SizedTable.update_rows). Pods that arrive together are one batch. The
+        sorted place (KeyedTable.update_rows). Pods that arrive together are one batch. The
         whole table is filled only when it was empty - refilling 10,000 pods for one change
         took seconds."""
         changed: dict[str, tuple[Any, ...]] = {}
@@ -78,8 +77,8 @@ class PodTable(SizedTable):
         self.clear()
         self.update_pods(pods)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        key = str(event.row_key.value)
+    def on_keyed_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        key = event.row_key
         ns, _, pod = key.partition("/")
         event.stop()
         self.post_message(self.PodChosen(ns, pod, self._containers.get(key, ())))

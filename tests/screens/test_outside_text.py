@@ -13,10 +13,10 @@ import time
 from dataclasses import replace
 
 import pytest
-from textual.widgets import DataTable
 
 from installer.diagnosis.clusterinfo import EventRow
 from screens.app import InstallerApp
+from screens.widgets.keyedtable import KeyedTable
 from tests.fixtures.hostile import HOSTILE, RAW, SHOWN, hostile_facts
 from tests.screens import fakes
 from tests.screens.helpers import screen_text, shown, until
@@ -53,7 +53,7 @@ async def test_troubleshooting_shows_labels_events_logs_and_evidence_as_data(mon
 
         # Findings: an event's message in the table, a log line in the evidence below it.
         await pilot.pause()
-        findings = app.screen.query_one("#findings", DataTable)
+        findings = app.screen.query_one("#findings", KeyedTable)
         assert f"BackOff: {SHOWN}" in drawn(app)
         at = next(i for i, f in enumerate(app.screen.findings)
                   if any("driver: 'nvidia' [bold" in e for e in f.evidence))
@@ -73,7 +73,7 @@ async def test_troubleshooting_shows_labels_events_logs_and_evidence_as_data(mon
 
         tabs.active = "ts-pods"
         await pilot.pause()
-        pods = app.screen.query_one("#ts-pod-table", DataTable)
+        pods = app.screen.query_one("#ts-pod-table", KeyedTable)
         pods.focus()
         pods.move_cursor(row=pods.get_row_index("gpu-operator/nvidia-sandbox-validator-2jx9w"))
         await pilot.press("enter")
@@ -96,7 +96,7 @@ async def test_a_host_string_in_check_evidence_is_shown_as_data():
                        start="checks")
     async with app.run_test(size=WIDE) as pilot:
         await until(pilot, lambda: bool(app.state.checks), what="check results")
-        grid = app.screen.query_one(DataTable)
+        grid = app.screen.query_one(KeyedTable)
         grid.focus()
         grid.move_cursor(row=grid.get_row_index("gpu-node-2"),
                          column=grid.get_column_index("iommu-enabled"))

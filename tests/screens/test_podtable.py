@@ -1,7 +1,7 @@
 """The pod table under change: new pods land in sorted order, changed pods in place, and
 what it draws (text, styles and each cell's mouse meta) is exactly what a table freshly
 filled with the same pods draws - the incremental paths and render caches of
-screens.widgets.sizedtable must never show a stale or misplaced row."""
+screens.widgets.keyedtable must never show a stale or misplaced row."""
 
 from __future__ import annotations
 
@@ -60,10 +60,10 @@ async def test_changes_draw_exactly_what_a_fresh_table_draws():
         await pilot.pause()
         waiting = [PodRow("lab-scale", "scale-pod-00007", "Pending", "node-2", "0/1", 0,
                           "ContainerCreating")]
-        row = live.ordered_rows[0]
+        order = live.row_keys
         live.update_pods(waiting)  # wider than its column: the column grows in place
         await pilot.pause()
-        assert live.ordered_rows[0] is row  # not refilled
+        assert live.row_keys is order  # not refilled
         changed += waiting
 
         everything = {p.name: p for p in pods(names)}
@@ -72,7 +72,7 @@ async def test_changes_draw_exactly_what_a_fresh_table_draws():
         fresh.replace_pods(everything.values())
         await pilot.pause()
 
-        keys = [str(row.key.value) for row in live.ordered_rows]
+        keys = list(live.row_keys)
         assert keys == sorted(f"lab-scale/{n}" for n in shown)
         assert keys[:3] == ["lab-scale/aa-first", "lab-scale/bench-pod-000",
                             "lab-scale/bench-pod-001"]
@@ -122,9 +122,9 @@ def copy_into(plain: DataTable, live: PodTable) -> None:
     documented way."""
     plain.clear(columns=True)
     for column in live.ordered_columns:
-        plain.add_column(column.label, key=str(column.key.value), width=column.width)
-    for row in live.ordered_rows:
-        plain.add_row(*live.get_row(row.key), key=str(row.key.value))
+        plain.add_column(column.label, key=column.key, width=column.width)
+    for key in live.row_keys:
+        plain.add_row(*live.get_row(key), key=key)
     plain.move_cursor(row=live.cursor_row, scroll=False)
     plain.scroll_to(y=live.scroll_y, animate=False, immediate=True)
 
@@ -177,7 +177,7 @@ async def test_the_pod_table_draws_what_textuals_datatable_draws_after_inserts_a
             assert live.cursor_row == 150  # the cursor keeps its index, as in DataTable
             await assert_draws_like_datatable(pilot, live, plain, hover=(60, 3))
         # a changed row in the window, then a cell wider than its column after the inserts
-        shown_row = str(live.ordered_rows[live.cursor_row - 2].key.value).partition("/")[2]
+        shown_row = live.row_keys[live.cursor_row - 2].partition("/")[2]
         live.refresh()  # every line drawn as the comparison below will draw it
         await pilot.pause()
         live.update_pods(pods([shown_row], "Failed"))
@@ -190,9 +190,9 @@ async def test_the_pod_table_draws_what_textuals_datatable_draws_after_inserts_a
         assert live.columns["reason"].width > width
         await assert_draws_like_datatable(pilot, live, plain, hover=(100, 10))
 
-        keys = [row.key for row in live.ordered_rows]  # every row's index by its key
+        keys = list(live.row_keys)  # every row's index by its key
         assert [live.get_row_index(key) for key in keys] == list(range(len(keys)))
-        assert live.coordinate_to_cell_key(live.cursor_coordinate).row_key == keys[150]
+        assert live.cursor_key == keys[150]
 
 
 class Choosing(TwoTables):
@@ -228,7 +228,7 @@ async def test_hover_and_click_after_inserts_above_and_below_the_window():
             await pilot.pause()
             index = y - 1 + int(live.scroll_y)
             assert live.hover_coordinate.row == index
-            expected = str(live.ordered_rows[index].key.value).partition("/")[2]
+            expected = live.row_keys[index].partition("/")[2]
             app.chosen.clear()
             await pilot.click(live, offset=(10, y), times=2)
             await until(pilot, lambda: bool(app.chosen), what="a pod chosen")
@@ -237,8 +237,8 @@ async def test_hover_and_click_after_inserts_above_and_below_the_window():
 
 
 async def test_a_rows_index_by_key_follows_inserts_sorts_and_removals():
-    """Row indices by key are worked out from the inserts since the last re-indexing (and
-    re-indexed past 64 of them): every key's index must be its place in the order."""
+    """Row indices by key are worked out again after the order changes (inserts, a sort,
+    a removal): every key's index must be its place in the order."""
     rng = random.Random(11)
     names = [f"pod-{i:04d}" for i in range(0, 4000, 20)]
     app = TwoTables()
@@ -248,7 +248,7 @@ async def test_a_rows_index_by_key_follows_inserts_sorts_and_removals():
         await pilot.pause()
 
         def check(sample: int | None = None) -> None:
-            keys = [row.key for row in live.ordered_rows]
+            keys = list(live.row_keys)
             at = range(len(keys)) if sample is None else rng.sample(range(len(keys)), sample)
             assert [live.get_row_index(keys[i]) for i in at] == list(at)
 
@@ -259,16 +259,16 @@ async def test_a_rows_index_by_key_follows_inserts_sorts_and_removals():
                 check(5)
         check()
         await pilot.pause()
-        live.sort("node", "pod")  # DataTable re-indexes the rows itself
-        order = [(live.get_cell(row.key, "node"), live.get_cell(row.key, "pod"))
-                 for row in live.ordered_rows]
+        live.sort("node", "pod")
+        order = [(live.get_cell(key, "node"), live.get_cell(key, "pod"))
+                 for key in live.row_keys]
         assert order == sorted(order)
         check()
-        removed = live.ordered_rows[3].key
+        removed = live.row_keys[3]
         live.remove_row(removed)
         check()
-        assert live.get_row_index(str(live.ordered_rows[3].key.value)) == 3
-        assert removed not in live.rows
+        assert live.get_row_index(live.row_keys[3]) == 3
+        assert removed not in live
 
 
 async def test_scrolled_sideways_the_pod_table_draws_what_textuals_datatable_draws():

@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from installer.errors import Problem, UserError
 from screens.app import InstallerApp
 from screens.modals import ConfirmModal, HelpModal, HostKeyModal, SecretModal
 from screens.state import new_answers
+from screens.widgets.keyedtable import KeyedTable
 from tests.screens import fakes
 from tests.screens.helpers import until
 
@@ -68,7 +69,7 @@ def case_cluster_error() -> Case:
 def case_nodes() -> Case:
     async def go(pilot):
         await settle(pilot)
-        pilot.app.screen.query_one(DataTable).focus()
+        pilot.app.screen.query_one(KeyedTable).focus()
         await pilot.press("down")
     return app_for(start="nodes"), go
 
@@ -87,7 +88,7 @@ def case_nodes_many() -> Case:
 
     async def go(pilot):
         await settle(pilot)
-        pilot.app.screen.query_one(DataTable).focus()
+        pilot.app.screen.query_one(KeyedTable).focus()
         await pilot.press("down", "down", "space", "space", "space")
     return app_for(start="nodes", state=st), go
 
@@ -121,7 +122,7 @@ def case_checks() -> Case:
     async def go(pilot):
         await until(pilot, lambda: bool(pilot.app.state.checks))
         await settle(pilot)
-        grid = pilot.app.screen.query_one(DataTable)
+        grid = pilot.app.screen.query_one(KeyedTable)
         grid.focus()
         grid.move_cursor(row=grid.get_row_index("gpu-node-2"),
                          column=grid.get_column_index("iommu-enabled"))
@@ -274,7 +275,7 @@ def case_troubleshoot_pod_log() -> Case:
         await until(pilot, lambda: getattr(pilot.app.screen, "view", None) is not None)
         pilot.app.screen.query_one("#ts-tabs").active = "ts-pods"
         await pilot.pause()
-        table = pilot.app.screen.query_one("#ts-pod-table", DataTable)
+        table = pilot.app.screen.query_one("#ts-pod-table", KeyedTable)
         table.focus()
         table.move_cursor(row=table.get_row_index("gpu-operator/nvidia-sandbox-validator-2jx9w"))
         await pilot.press("enter")

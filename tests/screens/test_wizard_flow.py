@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import stat
 
-from textual.widgets import DataTable, Input, Select, TextArea
+from textual.widgets import Input, Select, TextArea
 
 from installer.answers.model import load_answers
 from installer.cluster.facts import with_gpu_pods
@@ -26,6 +26,7 @@ from screens.messages import (
 )
 from screens.modals import ConfirmModal, HelpModal, HostKeyModal, SaveModal
 from screens.state import WizardState, new_answers
+from screens.widgets.keyedtable import KeyedTable
 from tests.screens import fakes
 from tests.screens.helpers import screen_text, shown, until
 
@@ -88,7 +89,7 @@ async def test_kubeconfig_and_context_edit_the_answers_and_rediscover():
 async def test_nodes_are_chosen_one_by_one_in_bulk_and_by_default():
     app = make_app(start="nodes")
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one(KeyedTable)
         table.focus()
         assert table.row_count == 4
         await pilot.press("k")  # control-1 (cursor row 0) -> kata
@@ -121,8 +122,8 @@ async def test_two_hundred_nodes_fit_and_bulk_choice_covers_them_all():
     answers = new_answers()
     app = make_app(start="nodes", state=fakes.state(answers, fakes.many_nodes_facts()))
     async with app.run_test(size=(80, 24)) as pilot:
-        assert app.screen.query_one(DataTable).row_count == 201
-        app.screen.query_one(DataTable).focus()
+        assert app.screen.query_one(KeyedTable).row_count == 201
+        app.screen.query_one(KeyedTable).focus()
         await pilot.press("a", "k")
         assert len(app.state.kata_nodes()) == 200
 
@@ -180,7 +181,7 @@ async def test_checks_run_on_arrival_and_a_cell_shows_evidence_and_remedy():
         await until(pilot, lambda: bool(app.state.checks), what="check results")
         assert [m for m in messages if isinstance(m, ChecksLoaded)]
         assert set(app.state.checks) == {"cluster", "gpu-node-1", "gpu-node-2"}
-        grid = app.screen.query_one(DataTable)
+        grid = app.screen.query_one(KeyedTable)
         grid.focus()
         row = grid.get_row_index("gpu-node-2")
         column = grid.get_column_index("iommu-enabled")
@@ -233,10 +234,10 @@ async def test_planned_host_fixes_show_previews_consent_and_progress():
         status = shown(app, "#fixes-status")
         assert ("5 host fixes planned, 1 more after the reboot (asked for again then) · "
                 "reboot needed on gpu-node-2") in status
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one(KeyedTable)
         assert table.get_cell("5", "status").plain == "after reboot"
         assert 'GRUB_CMDLINE_LINUX="intel_iommu=on"' in shown(app, "#preview")
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one(KeyedTable)
         assert table.get_cell("0", "policy") == "asks first"
         # consent: the kubelet fix without asking, the others asked during the run
         app.screen.query_one("#fix-kubelet", Select).value = "apply"
@@ -260,7 +261,7 @@ async def test_planned_host_fixes_show_previews_consent_and_progress():
         await until(pilot, lambda: app.run_state.status == "ok", what="the run")
         app.goto("fixes")
         await pilot.pause()
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one(KeyedTable)
         assert [table.get_cell(str(i), "status").plain for i in range(5)] == ["✓ applied"] * 5
 
 
@@ -339,7 +340,7 @@ async def test_saved_answers_replay_to_the_same_plan(tmp_path):
     messages = []
     app = make_app(start="nodes", state=fakes.state(new_answers()))
     async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
-        app.screen.query_one(DataTable).focus()
+        app.screen.query_one(KeyedTable).focus()
         await pilot.press("down", "k", "down", "k", "down", "l")
         app.goto("charts")
         await pilot.pause()
@@ -372,7 +373,7 @@ async def test_an_answers_file_prefills_every_screen():
         assert app.screen.query_one("#kubeconfig", Input).value == "~/.kube/config"
         app.goto("nodes")
         await pilot.pause()
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one(KeyedTable)
         assert table.get_cell("gpu-node-1", "choice").plain == "kata"
         assert table.get_cell("gpu-node-3", "choice").plain == "traditional"
         assert table.get_cell("control-1", "choice").plain == "default (traditional)"
@@ -416,7 +417,7 @@ async def test_an_install_runs_every_step_with_pods_helm_output_and_the_sample()
         # the namespaces are also read live: pods no step reported show up too
         nfd = "gpu-operator-node-feature-discovery-worker-5xk2z"
         assert app.run_state.pods[("gpu-operator", nfd)].node == "gpu-node-1"
-        assert f"gpu-operator/{nfd}" in app.screen.query_one("#pods", DataTable).rows
+        assert f"gpu-operator/{nfd}" in app.screen.query_one("#pods", KeyedTable)
         assert "STATUS: deployed" in app.run_state.output.text()
         await pilot.pause(0.3)
         assert "✓ Install ok" in screen_text(app) or "Install ok" in shown(app, "#run-line")
@@ -445,7 +446,7 @@ async def test_a_pod_chosen_in_the_table_shows_its_log():
         app.sink.emit(PodLog(path="x", namespace="kata-system", pod="kata-deploy-x7k2p",
                              container="kube-kata", line="Install completed"))
         await pilot.pause()
-        table = app.screen.query_one("#pods", DataTable)
+        table = app.screen.query_one("#pods", KeyedTable)
         table.focus()
         table.move_cursor(row=table.get_row_index("kata-system/kata-deploy-x7k2p"))
         await pilot.press("enter")
@@ -579,7 +580,7 @@ async def test_help_lists_this_screens_keys():
         assert "Help: Nodes" in text and "Kata" in text
         await pilot.press("escape")
         assert app.screen.STEP == "nodes"
-        app.screen.query_one(DataTable).focus()
+        app.screen.query_one(KeyedTable).focus()
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpModal)
 
@@ -616,16 +617,16 @@ async def test_troubleshooting_shows_findings_pods_events_logs_nodes_and_reruns_
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+t")
         await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
-        findings = app.screen.query_one("#findings", DataTable)
+        findings = app.screen.query_one("#findings", KeyedTable)
         rows = [findings.get_row_at(i) for i in range(findings.row_count)]
         assert any("CrashLoopBackOff" in str(r[2]) for r in rows)
         assert any("BackOff" in str(r[2]) for r in rows)
-        assert app.screen.query_one("#events", DataTable).row_count == 2
-        labels = app.screen.query_one("#node-labels", DataTable)
+        assert app.screen.query_one("#events", KeyedTable).row_count == 2
+        labels = app.screen.query_one("#node-labels", KeyedTable)
         assert labels.get_cell("gpu-node-1", "workload") == "vm-passthrough"
         app.screen.query_one("#ts-tabs").active = "ts-pods"
         await pilot.pause()
-        pods = app.screen.query_one("#ts-pod-table", DataTable)
+        pods = app.screen.query_one("#ts-pod-table", KeyedTable)
         pods.focus()
         pods.move_cursor(row=pods.get_row_index("gpu-operator/nvidia-sandbox-validator-2jx9w"))
         await pilot.press("enter")
