@@ -28,20 +28,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from installer.diagnosis.clusterinfo import PodRow
+from installer.cluster.podread import PodReading
 from screens.widgets.podtable import COLUMNS, PodTable
 
 Timings = dict[str, list[tuple[float, float]]]  # kind -> (wall s, cpu s) per change
 
 
-def row(name: str, phase: str, node: str, ready: str) -> PodRow:
-    return PodRow("lab-scale", name, phase, node, ready)
+def row(name: str, phase: str, node: str, ready: str) -> PodReading:
+    return PodReading("lab-scale", name, phase, node, ready)
 
 
 class PlainTable(DataTable):
     """Textual's DataTable fed the documented way."""
 
-    def update_pods(self, pods: list[PodRow]) -> None:
+    def update_pods(self, pods: list[PodReading]) -> None:
         if not self.columns:
             for key, label in COLUMNS:
                 self.add_column(label, key=key)

@@ -122,7 +122,7 @@ class WizardScreen(Screen):
         """A low-rate engine event, already folded into app.run_state."""
 
     def on_pods(self, pods: list[Any]) -> None:
-        """Pod statuses changed: PodStatus events (collapsed) or clusterinfo.PodRow reads."""
+        """Pod statuses changed: PodStatus events (collapsed) or podread.PodReading reads."""
 
     def on_lines(self, batches: dict[tuple[str, str], list[str]]) -> None:
         """Log or tool-output lines arrived (batched), already in app.run_state."""

@@ -88,6 +88,6 @@ class RunEnded(Message):
 
 @dataclass
 class PodsSeen(Message):
-    """What a read of the two namespaces found (clusterinfo.PodRow values)."""
+    """What a read of the two namespaces found (podread.PodReading values)."""
 
     pods: tuple[Any, ...]

@@ -15,6 +15,7 @@ from typing import Any
 from installer.charts.devplugin import gpu_resources
 from installer.charts.values import VALID_WORKLOADS
 from installer.cluster.facts import KATA_RUNTIME_LABEL, WORKLOAD_LABEL
+from installer.cluster.podread import PodReading
 
 GPU_RUNTIME_CLASS = "kata-qemu-nvidia-gpu"
 # The sample the install runs and the uninstall removes (domain.md section 4).
@@ -31,25 +32,6 @@ CC_READY_LABEL = "nvidia.com/cc.ready.state"
 
 
 @dataclass(frozen=True)
-class PodInfo:
-    """A pod as verification and the diagnosis rules read it."""
-
-    namespace: str
-    name: str
-    node: str | None
-    phase: str
-    labels: dict[str, str] = field(default_factory=dict)
-    runtime_class: str | None = None
-    waiting_reason: str = ""
-    restarts: int = 0
-    log_tail: tuple[str, ...] = ()  # fetched for failing pods only
-    pending_message: str = ""  # the PodScheduled condition's message while unschedulable
-    init_container: str = ""  # the init container it is held in; its log is the tail's
-    requests: dict[str, str] = field(default_factory=dict)  # its own, as the scheduler sums
-    overhead: dict[str, str] = field(default_factory=dict)  # its RuntimeClass's, spec.overhead
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """The slice of cluster state verification reads; built by installer.engine.steps.verify."""
 
@@ -60,7 +42,7 @@ class Snapshot:
     runtime_class_selectors: dict[str, dict[str, str]] = field(default_factory=dict)
     cluster_policy: dict[str, Any] | None = None
     daemonsets: dict[str, dict[str, int]] = field(default_factory=dict)
-    pods: tuple[PodInfo, ...] = ()
+    pods: tuple[PodReading, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,21 +54,21 @@ class Verdict:
     definitive: bool = False  # waiting longer cannot help
 
 
-def _pods_on(snapshot: Snapshot, node: str, selector: str) -> list[PodInfo]:
+def _pods_on(snapshot: Snapshot, node: str, selector: str) -> list[PodReading]:
     key, _, value = selector.partition("=")
     return [p for p in snapshot.pods if p.node == node and p.labels.get(key) == value]
 
 
 def crashing(pod: Any) -> bool:
-    """A pod (PodInfo or podread.PodReading) that is failing, not merely starting."""
+    """A pod (PodReading) that is failing, not merely starting."""
     return pod.waiting_reason in ("CrashLoopBackOff", "Error") or pod.phase == "Failed"
 
 
-def _crash(pods: list[PodInfo]) -> PodInfo | None:
+def _crash(pods: list[PodReading]) -> PodReading | None:
     return next((p for p in pods if crashing(p)), None)
 
 
-def _describe(pod: PodInfo) -> str:
+def _describe(pod: PodReading) -> str:
     state = pod.waiting_reason or pod.phase
     if pod.init_container:
         state = (f"{state} in init container {pod.init_container}" if crashing(pod)

@@ -21,24 +21,29 @@ from installer.cluster.capacity import format_quantity, pod_requests
 
 @dataclass(frozen=True)
 class PodReading:
+    """A pod as every reader sees it: the tables' columns first (namespace to reason), then
+    what verification and the rules judge by; `log_tail` is filled only where a log is quoted
+    (installer.diagnosis.clusterstate.pod_info)."""
+
     namespace: str
     name: str
     phase: str
-    node: str | None
-    ready: str  # "1/2": ready containers / containers
-    restarts: int
-    reason: str
-    waiting_reason: str
-    unschedulable: str  # the PodScheduled condition's message while it is not True
-    unschedulable_reason: str  # ... and its reason (Unschedulable, SchedulingGated)
-    labels: dict[str, str]
-    runtime_class: str | None
-    containers: tuple[str, ...]
+    node: str | None = None
+    ready: str = ""  # "1/2": ready containers / containers
+    restarts: int = 0
+    reason: str = ""  # the likeliest reason, as the tables show it
+    waiting_reason: str = ""
+    unschedulable: str = ""  # the PodScheduled condition's message while it is not True
+    unschedulable_reason: str = ""  # ... and its reason (Unschedulable, SchedulingGated)
+    labels: dict[str, str] = field(default_factory=dict)
+    runtime_class: str | None = None
+    containers: tuple[str, ...] = ()
     init_container: str = ""  # the init container the pod is held in ("" once all finished)
     # What the scheduler counts: the containers' requests and the RuntimeClass's overhead
     # (spec.overhead, set at admission), as the API server has them.
     requests: dict[str, str] = field(default_factory=dict)
     overhead: dict[str, str] = field(default_factory=dict)
+    log_tail: tuple[str, ...] = ()  # the log's last lines (of init_container when held)
 
 
 def _state_reason(statuses: list[dict[str, Any]], state: str) -> str:

@@ -21,22 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from installer.cluster.facts import NodeFacts
-from installer.cluster.podread import read_pod
+from installer.cluster.podread import PodReading, read_pod
 from installer.errors import Problem, UserError
 
 DEFAULT_NAMESPACES = ("kata-system", "gpu-operator")
-
-
-@dataclass(frozen=True)
-class PodRow:
-    namespace: str
-    name: str
-    phase: str
-    node: str | None = None
-    ready: str = ""
-    restarts: int = 0
-    reason: str = ""
-    containers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,7 +51,7 @@ class Finding:
 class ClusterView:
     """What the troubleshooting screen shows at one moment."""
 
-    pods: tuple[PodRow, ...] = ()
+    pods: tuple[PodReading, ...] = ()
     events: tuple[EventRow, ...] = ()
     nodes: tuple[NodeFacts, ...] = ()
     errors: tuple[str, ...] = ()
@@ -99,13 +87,6 @@ def list_contexts(kubeconfig: str | None) -> Contexts:
     return Contexts(config.source, names, current)
 
 
-def pod_row(pod: dict[str, Any]) -> PodRow:
-    """A pod (plain JSON) as a table row: phase, readiness, restarts, the likeliest reason."""
-    r = read_pod(pod)
-    return PodRow(r.namespace, r.name, r.phase, r.node, r.ready, r.restarts, r.reason,
-                  r.containers)
-
-
 def _event_row(ev: dict[str, Any]) -> EventRow:
     obj = ev.get("involvedObject") or {}
     when = ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp") or ""
@@ -134,7 +115,7 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
 
     namespaces = tuple(namespaces)
     listing = await asyncio.to_thread(list_namespaces, kube, namespaces)
-    pods = tuple(pod_row(p) for p in listing.pods)
+    pods = tuple(read_pod(p) for p in listing.pods)
     events = tuple(sorted((_event_row(e) for e in listing.events), key=lambda e: e.last_seen))
     errors = [str(e) for e in listing.errors]
     if not diagnose_too:  # the live pod table: just the pods, every few seconds

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from installer.charts.verify import GPU_RUNTIME_CLASS, PodInfo
+from installer.charts.verify import GPU_RUNTIME_CLASS
 from installer.cluster import kube
 from installer.cluster.facts import ClusterFacts
 from installer.cluster.podread import PodReading, list_pods, read_pod
@@ -29,16 +29,14 @@ def _worth_a_log(r: PodReading) -> bool:
 
 
 def pod_info(k: kube.Kube, pod: dict[str, Any],
-             wants_log: Callable[[PodReading], bool] = _worth_a_log) -> PodInfo:
+             wants_log: Callable[[PodReading], bool] = _worth_a_log) -> PodReading:
     """A pod (plain JSON) as verification and the rules read it, with its log's tail when
     `wants_log` says so (each tail is two API calls: keep pollers to the pods they quote)."""
     r = read_pod(pod)
     tail: tuple[str, ...] = ()
     if wants_log(r):
         tail = tuple(kube.log_tail(k, r.namespace, r.name, LOG_TAIL, r.init_container))
-    return PodInfo(r.namespace, r.name, r.node, r.phase, r.labels, r.runtime_class,
-                   r.waiting_reason, r.restarts, tail, r.unschedulable, r.init_container,
-                   r.requests, r.overhead)
+    return replace(r, log_tail=tail) if tail else r
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ from typing import Any
 
 from installer.charts.devplugin import PGPU, gpu_resources
 from installer.charts.values import VALID_WORKLOADS
-from installer.charts.verify import CC_READY_LABEL, DRIVER_LABEL, GPU_RUNTIME_CLASS, PodInfo
+from installer.charts.verify import CC_READY_LABEL, DRIVER_LABEL, GPU_RUNTIME_CLASS
 from installer.cluster.apierrors import ReadError
 from installer.cluster.facts import WORKLOAD_LABEL, NodeFacts, ReleaseFacts
+from installer.cluster.podread import PodReading
 
 NFD_WORKER_SUFFIX = "node-feature-discovery-worker"
 
@@ -49,7 +50,7 @@ class State:
     cluster_policy: dict[str, Any] | None = None
     releases: tuple[ReleaseFacts, ...] = ()
     nfd_workers: tuple[str, ...] = ()
-    pods: tuple[PodInfo, ...] = ()
+    pods: tuple[PodReading, ...] = ()
     events: tuple[EventInfo, ...] = ()
     host_checks: dict[str, tuple[CheckView, ...]] = field(default_factory=dict)
     nvswitch_nodes: tuple[str, ...] = ()  # nodes whose host has NVSwitches
@@ -87,7 +88,7 @@ def _events(state: State, pattern: str) -> list[EventInfo]:
     return [e for e in state.events if rx.search(e.message) or rx.search(e.reason)]
 
 
-def _log_lines(state: State, pattern: str, pods: list[PodInfo] | None = None) -> list[str]:
+def _log_lines(state: State, pattern: str, pods: list[PodReading] | None = None) -> list[str]:
     rx = re.compile(pattern, re.IGNORECASE)
     return [f"{p.namespace}/{p.name}: {line}" for p in (pods if pods is not None else state.pods)
             for line in p.log_tail if rx.search(line)]
@@ -107,7 +108,7 @@ def _check_ev(hits: list[tuple[str, CheckView]]) -> list[str]:
     return [f"host {node} check {c.name}: {line}" for node, c in hits for line in c.evidence[:3]]
 
 
-def _gpu_pods_blocked(state: State) -> list[PodInfo]:
+def _gpu_pods_blocked(state: State) -> list[PodReading]:
     return [p for p in state.pods if p.runtime_class == GPU_RUNTIME_CLASS
             and p.phase == "Pending"]
 
@@ -228,7 +229,7 @@ def rule_cc_blocks_scheduling(state: State) -> list[Finding]:
         if cc == "false":
             continue
         blocked = [p for p in _gpu_pods_blocked(state) if re.search(
-            r"node selector|node affinity", p.pending_message, re.IGNORECASE)]
+            r"node selector|node affinity", p.unschedulable, re.IGNORECASE)]
         crash = [p for p in state.pods if p.labels.get("name") == "nvidia-cc-manager"
                  and p.node == n.name and p.waiting_reason]
         not_capable = _log_lines(state, r"not cc-capable", crash)
@@ -242,7 +243,7 @@ def rule_cc_blocks_scheduling(state: State) -> list[Finding]:
                                91))
             continue
         evidence = [f"node {n.name} label {CC_READY_LABEL}={cc if cc is not None else '(absent)'}"]
-        evidence += [f"pod {p.namespace}/{p.name} Pending: {p.pending_message}" for p in blocked]
+        evidence += [f"pod {p.namespace}/{p.name} Pending: {p.unschedulable}" for p in blocked]
         evidence += [f"pod {p.namespace}/{p.name} {p.waiting_reason}" for p in crash]
         out.append(Finding("cc-ready-state-blocks-scheduling",
                            "GPU pods Pending: didn't match node selector, although GPUs are free",
@@ -294,7 +295,7 @@ def rule_kata_overhead(state: State) -> list[Finding]:
     for p in _gpu_pods_blocked(state):
         events = [e for e in state.events if e.object == f"Pod/{p.name}"
                   and e.namespace == p.namespace and rx.search(e.message)]
-        lacking = {m.lower() for m in rx.findall(p.pending_message)}
+        lacking = {m.lower() for m in rx.findall(p.unschedulable)}
         lacking |= {m.lower() for e in events for m in rx.findall(e.message)}
         if lacking:
             hits.append((p, sorted(lacking), events))
@@ -306,8 +307,8 @@ def rule_kata_overhead(state: State) -> list[Finding]:
     evidence: list[str] = []
     for p, _, events in hits[:3]:
         own = ", ".join(f"{r} {v}" for r, v in sorted(p.requests.items())) or "none"
-        evidence += [f"pod {p.namespace}/{p.name} Pending: {p.pending_message}" if
-                     p.pending_message else f"pod {p.namespace}/{p.name} Pending",
+        evidence += [f"pod {p.namespace}/{p.name} Pending: {p.unschedulable}" if
+                     p.unschedulable else f"pod {p.namespace}/{p.name} Pending",
                      *_ev(events[:1]),
                      f"pod {p.namespace}/{p.name} requests {own}; overhead "
                      f"{', '.join(f'{r} {v}' for r, v in sorted(p.overhead.items())) or 'none'}"]

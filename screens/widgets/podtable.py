@@ -28,7 +28,7 @@ def _order(item: tuple[str, Sequence[Any]]) -> tuple[str, str]:
 
 
 class PodTable(KeyedTable):
-    """Rows keyed by namespace/pod. Accepts PodStatus events or clusterinfo.PodRow values."""
+    """Rows keyed by namespace/pod. Accepts PodStatus events or podread.PodReading values."""
 
     DEFAULT_CSS = "PodTable { height: 1fr; }"
 

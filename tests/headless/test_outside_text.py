@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from installer.cluster.podread import PodReading
 from installer.commands import cli, troubleshoot
-from installer.diagnosis.rules import EventInfo, PodInfo, State
+from installer.diagnosis.rules import EventInfo, State
 from installer.redact import Redactor
 from tests.fixtures.hostile import HOSTILE, RAW, SHOWN, hostile_facts, hostile_tree
 
@@ -52,8 +53,9 @@ def test_troubleshoot_on_a_pipe_shows_event_messages_and_log_lines_as_data(monke
     state = State(
         events=(EventInfo("gpu-operator", "Pod/cuda-sample", "FailedScheduling",
                           f"0/3 nodes: Insufficient nvidia.com/pgpu {HOSTILE}"),),
-        pods=(PodInfo("default", "cuda-sample", "gpu-node-1", "Failed", {"app": "cuda"},
-                      log_tail=(f"cudaErrorSystemNotReady error 802 {HOSTILE}",)),),
+        pods=(PodReading("default", "cuda-sample", "Failed", node="gpu-node-1",
+                         labels={"app": "cuda"},
+                         log_tail=(f"cudaErrorSystemNotReady error 802 {HOSTILE}",)),),
         nvswitch_nodes=("gpu-node-1",))
 
     async def collect(answers_path, kubeconfig, context):

@@ -22,8 +22,9 @@ from installer.cluster.facts import (
     load_recorded_facts,
     with_gpu_pods,
 )
-from installer.diagnosis.clusterinfo import ClusterView, EventRow, PodRow, diagnosis_findings
-from installer.diagnosis.rules import PodInfo, State
+from installer.cluster.podread import PodReading
+from installer.diagnosis.clusterinfo import ClusterView, EventRow, diagnosis_findings
+from installer.diagnosis.rules import State
 from installer.engine.events import Output, PodLog, PodStatus
 from installer.engine.steps import checks as real_checks
 from installer.errors import StepFailed
@@ -222,14 +223,14 @@ class FakeHostAccess:
 
 
 PODS = (
-    PodRow("kata-system", "kata-deploy-x7k2p", "Running", "gpu-node-1", "1/1", 0, "",
-           ("kube-kata",)),
-    PodRow("gpu-operator", "gpu-operator-7d9c6b8f4-abcde", "Running", "control-1", "1/1", 0,
-           "", ("gpu-operator",)),
-    PodRow("gpu-operator", "nvidia-sandbox-validator-2jx9w", "Running", "gpu-node-2", "0/1", 7,
-           "CrashLoopBackOff", ("nvidia-sandbox-validator",)),
-    PodRow("gpu-operator", "gpu-operator-node-feature-discovery-worker-5xk2z", "Running",
-           "gpu-node-1", "1/1", 0, "", ("worker",)),
+    PodReading("kata-system", "kata-deploy-x7k2p", "Running", "gpu-node-1", "1/1", 0, "",
+               containers=("kube-kata",)),
+    PodReading("gpu-operator", "gpu-operator-7d9c6b8f4-abcde", "Running", "control-1", "1/1", 0,
+               "", containers=("gpu-operator",)),
+    PodReading("gpu-operator", "nvidia-sandbox-validator-2jx9w", "Running", "gpu-node-2", "0/1",
+               7, "CrashLoopBackOff", containers=("nvidia-sandbox-validator",)),
+    PodReading("gpu-operator", "gpu-operator-node-feature-discovery-worker-5xk2z", "Running",
+               "gpu-node-1", "1/1", 0, "", containers=("worker",)),
 )
 # What the operator left on the nodes: gpu-node-2 still has the host driver it booted with.
 KATA_NODE_LABELS = {
@@ -263,10 +264,10 @@ class FakeInspector:
                       for n in self.facts.cluster.nodes)
         return ClusterView(PODS, EVENTS, nodes, diagnosis=diagnosis_findings(State(
             nodes=nodes, runtime_classes=("kata-qemu-nvidia-gpu",), cluster_policy=POLICY,
-            pods=tuple(PodInfo(p.namespace, p.name, p.node, p.phase,
-                               {"app": p.name.rsplit("-", 1)[0]},
-                               waiting_reason=p.reason, restarts=p.restarts,
-                               log_tail=VALIDATOR_LOG if p.reason else ()) for p in PODS))))
+            pods=tuple(PodReading(p.namespace, p.name, p.phase, node=p.node,
+                                  labels={"app": p.name.rsplit("-", 1)[0]},
+                                  waiting_reason=p.reason, restarts=p.restarts,
+                                  log_tail=VALIDATOR_LOG if p.reason else ()) for p in PODS))))
 
     async def logs(self, namespace, pod, container):
         return [f"{pod} log line {i}" for i in range(5)]

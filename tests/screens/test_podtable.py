@@ -12,13 +12,13 @@ from textual.containers import Horizontal
 from textual.geometry import Region
 from textual.widgets import DataTable
 
-from installer.diagnosis.clusterinfo import PodRow
+from installer.cluster.podread import PodReading
 from screens.widgets.podtable import PodTable
 from tests.screens.helpers import until
 
 
-def pods(names: list[str], phase: str = "Running") -> list[PodRow]:
-    return [PodRow("lab-scale", n, phase, f"node-{i % 7}", "1/1") for i, n in enumerate(names)]
+def pods(names: list[str], phase: str = "Running") -> list[PodReading]:
+    return [PodReading("lab-scale", n, phase, f"node-{i % 7}", "1/1") for i, n in enumerate(names)]
 
 
 class TwoTables(App):
@@ -58,7 +58,7 @@ async def test_changes_draw_exactly_what_a_fresh_table_draws():
         changed = pods(["scale-pod-00003", "bench-pod-000"], "Deleted")
         live.update_pods(changed)  # changed cells, one of them on screen
         await pilot.pause()
-        waiting = [PodRow("lab-scale", "scale-pod-00007", "Pending", "node-2", "0/1", 0,
+        waiting = [PodReading("lab-scale", "scale-pod-00007", "Pending", "node-2", "0/1", 0,
                           "ContainerCreating")]
         order = live.row_keys
         live.update_pods(waiting)  # wider than its column: the column grows in place
@@ -184,7 +184,7 @@ async def test_the_pod_table_draws_what_textuals_datatable_draws_after_inserts_a
         await pilot.pause()
         await assert_draws_like_datatable(pilot, live, plain)
         width = live.columns["reason"].width
-        live.update_pods([PodRow("lab-scale", "aa-first", "Pending", "node-1", "0/1", 0,
+        live.update_pods([PodReading("lab-scale", "aa-first", "Pending", "node-1", "0/1", 0,
                                  "ContainerCreatingForAVeryLongTime")])
         await pilot.pause()
         assert live.columns["reason"].width > width

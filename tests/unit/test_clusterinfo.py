@@ -6,16 +6,14 @@ from __future__ import annotations
 import threading
 import time
 
-from installer.cluster.podread import read_pod
+from installer.cluster.podread import PodReading, read_pod
 from installer.diagnosis.clusterinfo import (
     ClusterView,
     EventRow,
-    PodRow,
     RunSummary,
     basic_findings,
     follow_log,
     list_contexts,
-    pod_row,
 )
 from installer.engine.steps.sample import pending_reason
 
@@ -43,8 +41,10 @@ def test_a_crashlooping_pod_row_names_the_waiting_reason():
            "status": {"phase": "Running", "containerStatuses": [
                {"name": "v", "ready": False, "restartCount": 7,
                 "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
-    assert pod_row(pod) == PodRow("gpu-operator", "validator", "Running", "gpu-node-2", "0/1",
-                                  7, "CrashLoopBackOff", ("v",))
+    r = read_pod(pod)
+    assert (r.namespace, r.name, r.phase, r.node, r.ready, r.restarts, r.reason, r.containers) \
+        == ("gpu-operator", "validator", "Running", "gpu-node-2", "0/1", 7, "CrashLoopBackOff",
+            ("v",))
 
 
 def test_an_unschedulable_pod_row_says_so():
@@ -52,7 +52,7 @@ def test_an_unschedulable_pod_row_says_so():
            "spec": {"containers": [{"name": "c"}]},
            "status": {"phase": "Pending", "conditions": [
                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}}
-    assert pod_row(pod).reason == "Unschedulable"
+    assert read_pod(pod).reason == "Unschedulable"
 
 
 def test_the_sample_quotes_the_scheduler_s_reason_and_message_from_one_pod_reading():
@@ -75,8 +75,8 @@ def test_a_finished_container_is_not_a_reason_but_a_killed_one_is():
         return {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"containers": [{}]},
                 "status": {"phase": "Succeeded", "containerStatuses": [
                     {"state": {"terminated": {"reason": reason}}}]}}
-    assert pod_row(pod("Completed")).reason == ""
-    assert pod_row(pod("OOMKilled")).reason == "OOMKilled"
+    assert read_pod(pod("Completed")).reason == ""
+    assert read_pod(pod("OOMKilled")).reason == "OOMKilled"
 
 
 def test_contexts_of_a_kubeconfig_and_of_a_missing_one(tmp_path):
@@ -92,8 +92,9 @@ def test_contexts_of_a_kubeconfig_and_of_a_missing_one(tmp_path):
 
 def test_findings_put_failed_steps_and_checks_before_pods_and_events():
     view = ClusterView(
-        pods=(PodRow("gpu-operator", "validator", "Running", "n", "0/1", 7, "CrashLoopBackOff"),
-              PodRow("gpu-operator", "ok", "Running", "n", "1/1", 0, "")),
+        pods=(PodReading("gpu-operator", "validator", "Running", "n", "0/1", 7,
+                         "CrashLoopBackOff"),
+              PodReading("gpu-operator", "ok", "Running", "n", "1/1", 0, "")),
         events=(EventRow("gpu-operator", "pod/validator", "Warning", "BackOff", "restarting"),))
     run = RunSummary([("install/gpu-operator", "helm failed", "timeout")],
                      {"n": [{"name": "iommu-enabled", "status": "fail", "summary": "off",

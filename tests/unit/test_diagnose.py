@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from installer.cluster.facts import NodeFacts, ReleaseFacts
-from installer.diagnosis.rules import CheckView, EventInfo, PodInfo, State, diagnose
+from installer.cluster.podread import PodReading
+from installer.diagnosis.rules import CheckView, EventInfo, State, diagnose
 
 GPU = {"feature.node.kubernetes.io/pci-10de.present": "true"}
 KATA = {**GPU, "nvidia.com/gpu.workload.config": "vm-passthrough",
@@ -49,12 +50,12 @@ CASES = {
                   'RuntimeClass "kata-qemu-nvidia-gpu" not found'),)),
                               "runtime-class-missing", "not found"),
     "host driver": (lambda s: replace(node(s, **{"nvidia.com/gpu.deploy.driver": "pre-installed"}),
-                                      pods=(PodInfo("gpu-operator", "nvidia-sandbox-validator-a",
-                                                    "gpu-1", "Running",
-                                                    {"app": "nvidia-sandbox-validator"},
-                                                    waiting_reason="CrashLoopBackOff",
-                                                    log_tail=("device not bound to 'vfio-pci'",
-                                                              )),)),
+                                      pods=(PodReading(
+                                          "gpu-operator", "nvidia-sandbox-validator-a",
+                                          "Running", node="gpu-1",
+                                          labels={"app": "nvidia-sandbox-validator"},
+                                          waiting_reason="CrashLoopBackOff",
+                                          log_tail=("device not bound to 'vfio-pci'",)),)),
                     "host-driver-loaded", "pre-installed"),
     "iommu off": (lambda s: replace(s, host_checks={"gpu-1": (CheckView(
         "iommu-enabled", "fail", ("/proc/cmdline: BOOT_IMAGE=/vmlinuz ro",)),)}),
@@ -63,11 +64,11 @@ CASES = {
         "default", "Pod/cuda", "Failed", "PodResources API Get method disabled"),)),
                      "kubelet-podresources-gate", "PodResources API"),
     "cc blocks scheduling": (lambda s: replace(node(s, **{"nvidia.com/cc.ready.state": "true"}),
-                                               pods=(PodInfo("default", "cuda", None, "Pending",
-                                                             runtime_class="kata-qemu-nvidia-gpu",
-                                                             pending_message="0/4 nodes: didn't "
-                                                             "match Pod's node affinity/selector"),
-                                                     )),
+                                               pods=(PodReading(
+                                                   "default", "cuda", "Pending",
+                                                   runtime_class="kata-qemu-nvidia-gpu",
+                                                   unschedulable="0/4 nodes: didn't match Pod's "
+                                                   "node affinity/selector"),)),
                              "cc-ready-state-blocks-scheduling", "cc.ready.state=true"),
     "two nfd": (lambda s: replace(s, nfd_workers=("gpu-operator/gpu-operator-node-feature-"
                                                   "discovery-worker",
@@ -90,9 +91,10 @@ def test_the_top_finding_names_the_cause_with_evidence(case):
 
 
 def test_cc_manager_crash_on_non_cc_gpus_suggests_cc_off():
-    state = replace(node(healthy(), **{"nvidia.com/cc.ready.state": "true"}), pods=(PodInfo(
-        "gpu-operator", "nvidia-cc-manager-x", "gpu-1", "Running", {"name": "nvidia-cc-manager"},
-        waiting_reason="CrashLoopBackOff", log_tail=("Some GPUs are not cc-capable",)),))
+    state = replace(node(healthy(), **{"nvidia.com/cc.ready.state": "true"}), pods=(PodReading(
+        "gpu-operator", "nvidia-cc-manager-x", "Running", node="gpu-1",
+        labels={"name": "nvidia-cc-manager"}, waiting_reason="CrashLoopBackOff",
+        log_tail=("Some GPUs are not cc-capable",)),))
     finding = top(state)
     assert finding.rule == "cc-gpus-not-capable" and "ccMode: off" in finding.fix
 
@@ -158,12 +160,12 @@ def test_what_the_api_refused_is_a_finding_before_the_rules_and_never_no_problem
 
 
 def test_a_kata_gpu_pod_pending_for_memory_names_the_runtime_class_overhead():
-    pending = PodInfo("default", "cuda-vectoradd-kata", None, "Pending",
-                      runtime_class="kata-qemu-nvidia-gpu",
-                      pending_message="0/4 nodes are available: 2 Insufficient memory, "
-                      "2 node(s) didn't match Pod's node affinity/selector.",
-                      requests={"memory": "16Gi", "nvidia.com/pgpu": "1"},
-                      overhead={"cpu": "1", "memory": "10240Mi"})
+    pending = PodReading("default", "cuda-vectoradd-kata", "Pending",
+                         runtime_class="kata-qemu-nvidia-gpu",
+                         requests={"memory": "16Gi", "nvidia.com/pgpu": "1"},
+                         overhead={"cpu": "1", "memory": "10240Mi"},
+                         unschedulable="0/4 nodes are available: 2 Insufficient memory, "
+                         "2 node(s) didn't match Pod's node affinity/selector.")
     state = replace(healthy(), nodes=(replace(healthy().nodes[0], allocatable={
         "nvidia.com/pgpu": "1", "memory": "20Gi", "cpu": "64"}),), pods=(pending,))
     finding = top(state)

@@ -6,22 +6,23 @@ from dataclasses import replace
 
 from installer.charts.verify import (
     OPERAND_DAEMONSETS,
-    PodInfo,
     Snapshot,
     gpu_operator_verdict,
     kata_deploy_verdict,
 )
+from installer.cluster.podread import PodReading
 
 NODES = ["gpu-1"]
 GOOD_POLICY = {"spec": {"sandboxWorkloads": {"enabled": True, "mode": "kata"}},
                "status": {"state": "ready"}}
 
 
-def operand_pods(node: str = "gpu-1", **override) -> tuple[PodInfo, ...]:
+def operand_pods(node: str = "gpu-1", **override) -> tuple[PodReading, ...]:
     pods = []
     for ds, selector in OPERAND_DAEMONSETS.items():
         key, _, value = selector.partition("=")
-        pods.append(PodInfo("gpu-operator", f"{ds}-x", node, "Running", {key: value}))
+        pods.append(PodReading("gpu-operator", f"{ds}-x", "Running", node=node,
+                               labels={key: value}))
     return tuple(replace(p, **override) if p.name.startswith("nvidia-sandbox-validator")
                  else p for p in pods)
 
@@ -121,8 +122,8 @@ def test_kata_deploy_4_1_is_done_only_with_the_marker_its_runtime_class_selects(
 
 
 def test_kata_deploy_crash_is_named():
-    snap = Snapshot(node_labels={"gpu-1": {}}, pods=(PodInfo(
-        "kata-system", "kata-deploy-abc", "gpu-1", "Running", {"name": "kata-deploy"},
+    snap = Snapshot(node_labels={"gpu-1": {}}, pods=(PodReading(
+        "kata-system", "kata-deploy-abc", "Running", node="gpu-1", labels={"name": "kata-deploy"},
         waiting_reason="CrashLoopBackOff", restarts=4, log_tail=("containerd not found",)),))
     v = kata_deploy_verdict(snap, NODES)
     assert "kata-deploy-abc on gpu-1 is CrashLoopBackOff: containerd not found" in v.cause
@@ -145,10 +146,11 @@ def test_an_operand_crash_looping_in_an_init_container_is_named_with_it_and_its_
 def test_the_crash_is_named_before_the_operand_that_waits_for_it():
     """The Kata device plugin waits in vfio-pci-validation for the validator, which
     crash-loops there: the validator's failure is the cause, whatever the listing order."""
-    waiting = PodInfo("gpu-operator", "nvidia-kata-sandbox-device-plugin-daemonset-x", "gpu-1",
-                      "Pending", {"app": "nvidia-kata-sandbox-device-plugin-daemonset"},
-                      waiting_reason="PodInitializing", init_container="vfio-pci-validation",
-                      log_tail=("waiting for vfio-pci driver ...",))
+    waiting = PodReading("gpu-operator", "nvidia-kata-sandbox-device-plugin-daemonset-x",
+                         "Pending", node="gpu-1",
+                         labels={"app": "nvidia-kata-sandbox-device-plugin-daemonset"},
+                         waiting_reason="PodInitializing", init_container="vfio-pci-validation",
+                         log_tail=("waiting for vfio-pci driver ...",))
     pods = tuple(waiting if p.name.startswith("nvidia-kata-sandbox") else p
                  for p in operand_pods(phase="Pending", waiting_reason="CrashLoopBackOff",
                                        init_container="vfio-pci-validation",
