@@ -135,7 +135,8 @@ def _check_references(path: str, context: str, cluster: dict[str, Any],
                 base64.b64decode(str(data), validate=True)
             except (binascii.Error, ValueError):
                 raise _unusable(path, context, f"{key}-data is not valid base64") from None
-        elif entry.get(key) and not Path(str(entry[key])).is_file():
+        elif entry.get(key) and not Path(str(entry[key])).is_file() and not (
+                key == "tokenFile" and user.get("token")):  # client-go: `token` until it exists
             raise _unusable(path, context, f"the file {entry[key]} it names does not exist",
                             "fix the path in the kubeconfig, or write the file there")
     has_cert = bool(user.get("client-certificate-data") or user.get("client-certificate"))

@@ -155,3 +155,13 @@ def test_a_rotated_token_file_is_masked_from_the_request_that_first_sends_it(tmp
     with pytest.raises(ApiUnreachable):  # nothing listens on port 1
         k.get_json("/api")
     assert redactor.text("old-token rotated-token") == f"{MASK} {MASK}"
+
+
+def test_a_token_file_not_there_yet_leaves_the_token_until_it_is(tmp_path):
+    """client-go sends `token` while the tokenFile beside it cannot be read."""
+    token = tmp_path / "token"
+    ep = _endpoint(tmp_path / "config", _config(SERVER, {"token": "inline",
+                                                         "tokenFile": str(token)}))
+    assert ep.auth()["Authorization"] == "Bearer inline"
+    token.write_text("from-file\n")
+    assert ep.auth()["Authorization"] == "Bearer from-file"
