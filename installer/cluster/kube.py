@@ -1,12 +1,13 @@
 """The cluster service: a client from the operator's kubeconfig, read-only discovery, and the
 few mutations the installer makes (each demanding the engine's Permit).
 
-Requests are plain JSON over urllib3 (installer.cluster.kubeauth says how the context is reached and
-why not through the kubernetes client). They are synchronous; calls run in worker threads so
-the TUI never blocks. Kubeconfig problems become UserErrors that name the file, the context
-and the fix; a refused request an ApiError naming the verb and the resource, and a server
-that does not answer ApiUnreachable (installer.cluster.apierrors) - both UserErrors, raised in one
-place (Kube._request) for every caller.
+Requests are plain JSON over urllib3 (installer.cluster.kubeauth says how the context is reached:
+the kubernetes client's loader, and the impersonation and token file re-reading it lacks). They are
+synchronous; calls run in worker threads so the TUI never blocks. Kubeconfig problems become
+UserErrors that name the file, the context and the fix; a refused request an ApiError naming the
+verb and the resource, and a server that does not answer ApiUnreachable
+(installer.cluster.apierrors) - both UserErrors, raised in one place (Kube._request) for every
+caller.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -75,7 +76,7 @@ class Kube:
         if self._bearer:
             add(self._bearer)
 
-    def _credentials(self) -> dict[str, str]:
+    def _credentials(self) -> Mapping[str, str]:
         headers = self.endpoint.auth()
         bearer = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
         token = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else ""
@@ -99,7 +100,8 @@ class Kube:
         """The open response (its body not read yet). Every failure is said here, once for
         every caller: ApiError names the refused request (verb, resource, namespace),
         ApiUnreachable the server and why no answer came."""
-        headers = {"Accept": "application/json", **self._credentials()}
+        headers = urllib3.HTTPHeaderDict({"Accept": "application/json"})
+        headers.extend(self._credentials())  # Impersonate-Group may repeat
         if content_type:
             headers["Content-Type"] = content_type
         url = self.endpoint.server + path + (f"?{urlencode(query)}" if query else "")
@@ -110,6 +112,8 @@ class Kube:
                 timeout=_DEFAULT_TIMEOUT if timeout is None else timeout)
             if 200 <= response.status <= 299:
                 return response
+            if response.status == 401:
+                self.endpoint.refused()
             data = self._read(response)
         except urllib3.exceptions.HTTPError as exc:
             raise _unreachable(self.server, exc) from None

@@ -1,41 +1,52 @@
 """How to reach and authenticate to a kubeconfig context's API server: TLS, credentials, proxy.
 
-Why not always the kubernetes client's loader: importing it costs 0.2-0.35 s of CPU on 2 cores
-(it pulls in OAuth, Google auth, pydantic), and every wizard start and headless run paid that
-before its first request - a third of the Nodes screen's first render at 1,000 nodes
-(bench/scale.py). The usual kubeconfigs - a client certificate or a bearer token, the
-cluster's CA, no proxy - are read here with the standard library and urllib3 (which the
-client uses too). Everything else - exec credential plugins, auth providers, basic auth,
-impersonation, a proxy - goes to the kubernetes client's loader, which knows them all; both
-ways give one `Endpoint`, and `installer.cluster.kube` sends every request through it.
+Every context goes through the kubernetes package's own loader (`KubeConfigLoader`), so the
+installer reads a kubeconfig the way the client library does - exec credential plugins and
+their renewal, auth providers, basic auth, inline or file certificates, insecure-skip-tls-
+verify, tls-server-name, proxy-url, HTTPS_PROXY/NO_PROXY - instead of a second reader of
+its own that would drift from it. It is fed the document installer.cluster.kubeconfig has already
+read, merged as kubectl merges KUBECONFIG's files, type-checked, and whose file references it
+has made absolute (so the loader's idea of a base path and its KUBE_CONFIG_DEFAULT_LOCATION,
+read from the environment when it is imported, play no part).
+
+What that loader lacks and client-go (kubectl) has is added here, as client-go does it:
+impersonation (`as`, `as-groups`, `as-uid`, `as-user-extra`: the client ignores them, and the
+installer would act with the caller's own, maybe larger, rights) and a token file read again
+while a run lasts (a projected ServiceAccount token is rotated under a long run; the client
+reads it once). The result is one `Endpoint`; installer.cluster.kube sends every request through it.
+
+Why the import is here, in a function: `kubernetes` costs 0.2-0.35 s of CPU to import on 2
+cores; `--help` and the wizard's first frame (whose context list comes from
+installer.cluster.kubeconfig) never reach this module's `endpoint`, so they never pay it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 import os
 import ssl
-import tempfile
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 
 from installer.cluster.kubeconfig import WHERE, Kubeconfig
 from installer.errors import Problem, UserError
 
+if TYPE_CHECKING:
+    from kubernetes.client import Configuration
+
 FIX_ENTRIES = "fix the context's cluster, user or credentials entries"
 
-# What the fast path understands; any other key sends the context to the client's loader.
-_CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data",
-                 "insecure-skip-tls-verify", "tls-server-name", "extensions",
-                 "disable-compression"}
-_USER_KEYS = {"client-certificate", "client-certificate-data", "client-key", "client-key-data",
-              "token", "tokenFile", "extensions"}
+
+def _nothing() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,11 @@ class Endpoint:
 
     server: str  # base URL, no trailing slash
     pool: urllib3.PoolManager  # its TLS (and proxy) settings
-    auth: Callable[[], dict[str, str]]  # credential headers, asked per request (tokens expire)
+    # Credential and impersonation headers, asked per request (tokens expire, token files
+    # are rewritten); a header may repeat (Impersonate-Group), hence not a plain dict.
+    auth: Callable[[], Mapping[str, str]]
+    # The server answered 401: what was read from a token file is read again next time.
+    refused: Callable[[], None] = _nothing
 
 
 def endpoint(config: Kubeconfig, context: str) -> Endpoint:
@@ -53,9 +68,29 @@ def endpoint(config: Kubeconfig, context: str) -> Endpoint:
     context and the fix."""
     path = config.source
     cluster, user = _entries(path, config.data, context)
-    if _plain(cluster, user):
-        return _plain_endpoint(path, context, cluster, user)
-    return _client_endpoint(path, context)
+    _check_references(path, context, cluster, user)
+    impersonation = _impersonation(path, context, user)
+    conf = _configuration(path, context, config.data)
+    _check_tls(path, context, conf)
+    pool = _pool(conf)
+    token_file = TokenFile(str(user["tokenFile"])) if user.get("tokenFile") else None
+
+    def auth() -> urllib3.HTTPHeaderDict:
+        headers = urllib3.HTTPHeaderDict()
+        # The loader's bearer token or basic auth; an exec plugin's token is renewed here
+        # when it expires (the client's refresh hook runs inside auth_settings).
+        for setting in conf.auth_settings().values():
+            if setting["in"] == "header" and setting["value"]:
+                headers[setting["key"]] = setting["value"]
+        if token_file is not None and (token := token_file.token()):
+            # client-go: the last value read from tokenFile takes precedence over `token`.
+            headers["authorization"] = f"Bearer {token}"
+        for name, value in impersonation:
+            headers.add(name, value)
+        return headers
+
+    return Endpoint(conf.host.rstrip("/"), pool, auth,
+                    token_file.reset if token_file is not None else _nothing)
 
 
 def _named(data: dict[str, Any], kind: str, name: Any) -> dict[str, Any] | None:
@@ -73,6 +108,8 @@ def _unusable(path: str, context: str, problem: str, fix: str = FIX_ENTRIES) -> 
 
 def _entries(path: str, data: dict[str, Any], context: str
              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The context's cluster and user, said plainly when missing (the loader would say
+    "Expected key cluster in kube-config/contexts[name=...]")."""
     ctx = _named(data, "contexts", context) or {}
     cluster = _named(data, "clusters", ctx.get("cluster"))
     if cluster is None:
@@ -85,86 +122,108 @@ def _entries(path: str, data: dict[str, Any], context: str
     return cluster, user
 
 
-def _plain(cluster: dict[str, Any], user: dict[str, Any]) -> bool:
-    """True when the fast path reads everything this context says."""
-    if set(cluster) - _CLUSTER_KEYS or set(user) - _USER_KEYS:
-        return False
-    return not _proxied(str(cluster["server"]))
+def _check_references(path: str, context: str, cluster: dict[str, Any],
+                      user: dict[str, Any]) -> None:
+    """The files the context names exist, its inline certificates are base64, and a client
+    certificate comes with its key: the loader would say "File does not exist", decode
+    invalid base64 leniently into garbage, or leave a half pair to fail at the handshake."""
+    for entry, key in ((cluster, "certificate-authority"), (user, "client-certificate"),
+                       (user, "client-key"), (user, "tokenFile")):
+        data = entry.get(f"{key}-data")
+        if data:
+            try:
+                base64.b64decode(str(data), validate=True)
+            except (binascii.Error, ValueError):
+                raise _unusable(path, context, f"{key}-data is not valid base64") from None
+        elif entry.get(key) and not Path(str(entry[key])).is_file() and not (
+                key == "tokenFile" and user.get("token")):  # client-go: `token` until it exists
+            raise _unusable(path, context, f"the file {entry[key]} it names does not exist",
+                            "fix the path in the kubeconfig, or write the file there")
+    has_cert = bool(user.get("client-certificate-data") or user.get("client-certificate"))
+    has_key = bool(user.get("client-key-data") or user.get("client-key"))
+    if has_cert != has_key:
+        raise _unusable(path, context, "its user has a client certificate without a key, "
+                        "or a key without a certificate")
 
 
-def _proxied(server: str) -> bool:
-    """Whether HTTPS_PROXY, ALL_PROXY... (read as the client reads them) apply to `server`.
-    Why the early return: urllib.request costs 30 ms to import, and most runs set none."""
-    if not any(name.lower().endswith("_proxy") for name in os.environ):
-        return False
-    import urllib.request
+def _impersonation(path: str, context: str, user: dict[str, Any]) -> list[tuple[str, str]]:
+    """The impersonation headers of the user's `as`, `as-groups`, `as-uid`, `as-user-extra`
+    (types checked by installer.cluster.kubeconfig), as client-go sends them
+    (k8s.io/client-go/transport/round_trippers.go, impersonatingRoundTripper): one
+    Impersonate-Group per group, one Impersonate-Extra-<key> per value, the key escaped."""
+    who = str(user.get("as") or "")
+    groups = list(user.get("as-groups") or [])
+    uid = str(user.get("as-uid") or "")
+    extra: dict[str, list[str]] = dict(user.get("as-user-extra") or {})
+    if not who and (groups or uid or extra):
+        # k8s.io/client-go/tools/clientcmd/validation.go refuses it ("requesting uid, groups
+        # or user-extra ... without impersonating a user"); so does the API server.
+        raise _unusable(path, context, "its user sets as-groups, as-uid or as-user-extra "
+                        "without `as` (kubectl refuses it too: they need a user to impersonate)",
+                        "add `as: USER` to the user entry, or remove as-groups, as-uid and "
+                        "as-user-extra")
+    if not who:
+        return []
+    headers = [("Impersonate-User", who)]
+    headers += [("Impersonate-Group", str(g)) for g in groups]
+    if uid:
+        headers.append(("Impersonate-Uid", uid))
+    for key, values in extra.items():
+        headers += [("Impersonate-Extra-" + _header_key_escape(str(key)), str(v))
+                    for v in values or []]
+    return headers
 
-    parts = urlsplit(server)
-    proxies = urllib.request.getproxies()
-    if parts.scheme not in proxies and "all" not in proxies:
-        return False
-    return not urllib.request.proxy_bypass(parts.hostname or "")
+
+# RFC 7230's token characters, minus '%' (it is the escape): client-go's legalHeaderKeyBytes.
+_HEADER_KEY = frozenset(b"!#$&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        b"abcdefghijklmnopqrstuvwxyz")
 
 
-def _file(path: str, context: str, name: str) -> Path:
-    """A file the kubeconfig names (installer.cluster.kubeconfig resolved it against its folder)."""
-    found = Path(name)
-    if not found.is_file():
-        raise _unusable(path, context, f"the file {found} it names does not exist",
-                        "fix the path in the kubeconfig, or write the file there")
-    return found
+def _header_key_escape(key: str) -> str:
+    """An extra's key in a header name: bytes a header name cannot hold percent-encoded, as
+    client-go's headerKeyEscape does (the API server unescapes them)."""
+    return "".join(chr(b) if b in _HEADER_KEY else f"%{b:02X}" for b in key.encode())
 
 
-def _decoded(path: str, context: str, key: str, value: Any) -> bytes:
+def _configuration(path: str, context: str, data: dict[str, Any]) -> Configuration:
+    """The kubernetes client's Configuration for `context`, filled by its own loader."""
+    from kubernetes.client import Configuration
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigLoader
+
+    conf = Configuration()
     try:
-        return base64.b64decode(str(value), validate=True)
-    except (binascii.Error, ValueError):
-        raise _unusable(path, context, f"{key} is not valid base64") from None
+        KubeConfigLoader(_without_nulls(data), active_context=context).load_and_set(conf)
+    except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
+        raise _unusable(path, context, str(exc).splitlines()[0] if str(exc)
+                        else type(exc).__name__) from None
+    return conf
 
 
-def _pem(path: str, context: str, entry: dict[str, Any], key: str) -> bytes | None:
-    """`key-data` (inline, base64) or `key` (a file) of an entry, as bytes."""
-    if entry.get(f"{key}-data"):
-        return _decoded(path, context, f"{key}-data", entry[f"{key}-data"])
-    if entry.get(key):
-        return _file(path, context, str(entry[key])).read_bytes()
-    return None
+def _without_nulls(value: Any) -> Any:
+    """A copy with `key: null` dropped: client-go reads it as an absent key, the loader
+    refuses it ("Expected key insecure-skip-tls-verify")."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
-def _tls(path: str, context: str, cluster: dict[str, Any], user: dict[str, Any]
-         ) -> ssl.SSLContext:
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+def _check_tls(path: str, context: str, conf: Configuration) -> None:
+    """Load the CA and the client certificate now, so a broken one is said at connect (naming
+    the file and the context) and not as an unreachable server on the first request."""
+    if not conf.host.startswith("https:"):
+        return
     try:
-        if _insecure(cluster):
-            tls.check_hostname = False
-            tls.verify_mode = ssl.CERT_NONE
-        else:
-            ca = _pem(path, context, cluster, "certificate-authority")
-            if ca is None:
-                tls.load_default_certs()
-            else:
-                tls.load_verify_locations(cadata=ca.decode("ascii", "replace"))
-        cert = _pem(path, context, user, "client-certificate")
-        key = _pem(path, context, user, "client-key")
-        if (cert is None) != (key is None):
-            raise _unusable(path, context, "its user has a client certificate without a key, "
-                            "or a key without a certificate")
-        if cert is not None and key is not None:
-            # load_cert_chain reads files only: a private folder, gone once it is read.
-            with tempfile.TemporaryDirectory(prefix="gki-tls-") as tmp:
-                Path(tmp, "cert.pem").write_bytes(cert)
-                Path(tmp, "key.pem").write_bytes(key)
-                tls.load_cert_chain(Path(tmp, "cert.pem"), Path(tmp, "key.pem"))
-    except ssl.SSLError as exc:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if conf.verify_ssl and conf.ssl_ca_cert:
+            tls.load_verify_locations(conf.ssl_ca_cert)
+        if conf.cert_file and conf.key_file:
+            tls.load_cert_chain(conf.cert_file, conf.key_file)
+    except (ssl.SSLError, OSError) as exc:
         raise _unusable(path, context, f"its certificates or key cannot be loaded "
-                        f"({exc.reason or exc})") from None
-    return tls
-
-
-def _insecure(cluster: dict[str, Any]) -> bool:
-    """insecure-skip-tls-verify, a YAML boolean (installer.cluster.kubeconfig refuses anything else:
-    read by truthiness, the string "false" would turn verification off)."""
-    return cluster.get("insecure-skip-tls-verify") is True
+                        f"({getattr(exc, 'reason', None) or exc})") from None
 
 
 # Connection attempts only: a request the server may have acted on is never sent twice.
@@ -172,39 +231,56 @@ _RETRIES = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other
                          raise_on_status=False)
 
 
-def _plain_endpoint(path: str, context: str, cluster: dict[str, Any], user: dict[str, Any]
-                    ) -> Endpoint:
-    server = str(cluster["server"]).rstrip("/")
-    token = user.get("token")
-    if not token and user.get("tokenFile"):
-        token = _file(path, context, str(user["tokenFile"])).read_text().strip()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    options: dict[str, Any] = {"maxsize": 8, "retries": _RETRIES}
-    if server.startswith("https:"):
-        options["ssl_context"] = _tls(path, context, cluster, user)
-        if _insecure(cluster):
-            options["cert_reqs"] = "CERT_NONE"
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        if cluster.get("tls-server-name"):
-            options["server_hostname"] = str(cluster["tls-server-name"])
-    return Endpoint(server, urllib3.PoolManager(**options), lambda: headers)
+def _pool(conf: Configuration) -> urllib3.PoolManager:
+    """The client's own pool for the Configuration (its TLS fields, proxy-url or the
+    environment's proxy and NO_PROXY, SOCKS), with the installer's retries and size."""
+    from kubernetes.client.rest import RESTClientObject
+
+    conf.retries = _RETRIES
+    conf.connection_pool_maxsize = 8
+    if not conf.verify_ssl:  # insecure-skip-tls-verify: true, said once by the checks
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    return RESTClientObject(conf).pool_manager
 
 
-def _client_endpoint(path: str, context: str) -> Endpoint:
-    """The kubernetes client's loader, for what the fast path does not read (it runs exec
-    plugins, refreshes their tokens, and knows auth providers and proxies)."""
-    from kubernetes import config
-    from kubernetes.config.config_exception import ConfigException
+class TokenFile:
+    """A bearer token file read again while a run lasts, as client-go's cached file token
+    source does (k8s.io/client-go/transport/token_source.go: re-read at most once a minute,
+    the last good value kept when a read fails, and - round_trippers.go - read again after
+    the server answers 401). Also read again as soon as the file changes (a stat per request,
+    microseconds), so a token rotated mid-run is sent from the next request on."""
 
-    try:
-        api = config.new_client_from_config(config_file=path, context=context)
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
-        raise _unusable(path, context, str(exc).splitlines()[0] if str(exc)
-                        else type(exc).__name__) from None
-    conf = api.configuration
+    PERIOD = 60.0
 
-    def auth() -> dict[str, str]:  # a token from an exec plugin is renewed when it expires
-        return {s["key"]: s["value"] for s in conf.auth_settings().values()
-                if s["in"] == "header" and s["value"]}
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._token = ""
+        self._read_at = -math.inf
+        self._stamp: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()
 
-    return Endpoint(conf.host.rstrip("/"), api.rest_client.pool_manager, auth)
+    def _current_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)  # follows the symlink a projected volume swaps
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def token(self) -> str:
+        with self._lock:
+            now, stamp = time.monotonic(), self._current_stamp()
+            if now - self._read_at < self.PERIOD and stamp == self._stamp:
+                return self._token
+            try:
+                text = Path(self.path).read_text().strip()
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            if text:  # an empty or unreadable file keeps the last token (client-go too)
+                self._token, self._read_at, self._stamp = text, now, stamp
+            return self._token
+
+    def reset(self) -> None:
+        """The server refused the token: read the file again before the next request."""
+        with self._lock:
+            self._read_at = -math.inf
+            self._stamp = None

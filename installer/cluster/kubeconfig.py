@@ -157,7 +157,7 @@ _STRINGS = {
                              "tls-server-name", "proxy-url")} | {
     ("user", k) for k in ("client-certificate", "client-certificate-data", "client-key",
                           "client-key-data", "token", "tokenFile", "username", "password",
-                          "as")} | {
+                          "as", "as-uid")} | {
     ("context", k) for k in ("cluster", "user", "namespace")}
 # File references, resolved against the folder of the file that names them (kubectl does).
 _FILES = {"cluster": ("certificate-authority",),
@@ -187,6 +187,8 @@ def _check_entry(kind: str, name: str, entry: dict[str, Any], base: Path,
             problems.append(_type_problem(f"{where}.{key}", value, "boolean"))
         elif (kind, key) in _STRINGS and not isinstance(value, str):
             problems.append(_type_problem(f"{where}.{key}", value, "string"))
+    if kind == "user":
+        _check_impersonation(where, entry, problems)
     exec_ = entry.get("exec")
     if kind == "user" and exec_ is not None and not isinstance(exec_, dict):
         problems.append(_type_problem(f"{where}.exec", exec_, "mapping"))
@@ -197,6 +199,28 @@ def _check_entry(kind: str, name: str, entry: dict[str, Any], base: Path,
     for key in _FILES.get(kind, ()):
         if isinstance(entry.get(key), str) and entry[key]:
             entry[key] = str(base / os.path.expanduser(entry[key]))
+
+
+def _check_impersonation(where: str, entry: dict[str, Any], problems: list[Problem]) -> None:
+    """as-groups is a list of strings, as-user-extra a mapping of strings to lists of strings
+    (client-go's AuthInfo): each becomes a header installer.cluster.kubeauth sends, and a number or
+    a lone string there would be sent as something the operator did not write."""
+    groups = entry.get("as-groups")
+    if groups is not None and not (isinstance(groups, list)
+                                   and all(isinstance(g, str) for g in groups)):
+        problems.append(_type_problem(f"{where}.as-groups", groups, "list of strings"))
+    extra = entry.get("as-user-extra")
+    if extra is None:
+        return
+    if not isinstance(extra, dict):
+        problems.append(_type_problem(f"{where}.as-user-extra", extra,
+                                      "mapping of strings to lists of strings"))
+        return
+    for key, values in extra.items():
+        if not isinstance(key, str) or not (isinstance(values, list) and all(
+                isinstance(v, str) for v in values)):
+            problems.append(_type_problem(f"{where}.as-user-extra.{key}", values,
+                                          "list of strings"))
 
 
 def _check_document(path: str, data: dict[str, Any]) -> None:

@@ -1,12 +1,11 @@
 """The kubeconfig shapes operators bring, against the lab's real API server: each reaches the
-cluster, and only those the fast path cannot read import the kubernetes client (whose import
-was a third of the wizard's first render, see installer/cluster/kubeauth.py).
+cluster through the kubernetes client's loader (installer/cluster/kubeauth.py; the matrix of
+KUBECONFIG lists, impersonation, rotated token files and proxies: test_kube_matrix.py).
 
 Each case runs discovery in a fresh interpreter, so what it imported is its own."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -17,42 +16,10 @@ import pytest
 import yaml
 
 from installer.redact import MASK
+from tests.integration.kubeconfigs import ROOT, admin, b64, discover, private
 from tests.integration.secrets import SA_NAMESPACE, delete_account, token_kubeconfig
 
 pytestmark = pytest.mark.lab
-ROOT = Path(__file__).resolve().parents[2]
-
-_DISCOVER = """
-import json, sys
-from installer.cluster import kube
-k = kube.connect(sys.argv[1], None)
-facts = kube._discover_sync(k)
-print(json.dumps({"nodes": len(facts.nodes), "context": k.context,
-                  "kubernetes_imported": "kubernetes" in sys.modules}))
-"""
-
-
-def _discover(kubeconfig: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", _DISCOVER, str(kubeconfig)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "KUBECONFIG": "/nonexistent"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout)
-
-
-def _admin(lab) -> dict:
-    return yaml.safe_load(lab.kubeconfig.read_text())
-
-
-def _b64(path: str) -> str:
-    return base64.b64encode(Path(path).read_bytes()).decode()
-
-
-def _private(path: Path, config: dict) -> Path:
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
 
 @pytest.fixture(scope="module")
 def account(lab, tmp_path_factory) -> tuple[str, dict]:
@@ -63,22 +30,22 @@ def account(lab, tmp_path_factory) -> tuple[str, dict]:
     delete_account(lab, "gki-auth")
 
 
-def test_the_labs_file_references_need_no_kubernetes_client(lab):
-    got = _discover(lab.kubeconfig)
+def test_the_labs_file_references_reach_the_cluster_through_the_clients_loader(lab):
+    got = discover(lab.kubeconfig)
     assert got["nodes"] == len(lab.info.nodes) and got["context"] == "kwok-lab"
-    assert got["kubernetes_imported"] is False
+    assert got["kubernetes_imported"] is True  # every context goes through its loader
 
 
 def test_inline_certificates_and_ca_relative_paths_reach_the_cluster(lab, tmp_path):
-    config = _admin(lab)
+    config = admin(lab)
     cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
-    cluster["certificate-authority-data"] = _b64(cluster.pop("certificate-authority"))
-    user["client-certificate-data"] = _b64(user.pop("client-certificate"))
+    cluster["certificate-authority-data"] = b64(cluster.pop("certificate-authority"))
+    user["client-certificate-data"] = b64(user.pop("client-certificate"))
     (tmp_path / "pki").mkdir()
     (tmp_path / "pki" / "admin.key").write_bytes(Path(user.pop("client-key")).read_bytes())
     user["client-key"] = "pki/admin.key"  # relative to the kubeconfig's folder, as kubectl
-    got = _discover(_private(tmp_path / "config", config))
-    assert got["nodes"] == len(lab.info.nodes) and got["kubernetes_imported"] is False
+    got = discover(private(tmp_path / "config", config))
+    assert got["nodes"] == len(lab.info.nodes)
 
 
 def test_a_token_file_with_tls_verification_off_reaches_the_cluster(lab, account, tmp_path):
@@ -88,11 +55,11 @@ def test_a_token_file_with_tls_verification_off_reaches_the_cluster(lab, account
     cluster = config["clusters"][0]["cluster"]
     cluster.pop("certificate-authority")
     cluster["insecure-skip-tls-verify"] = True
-    got = _discover(_private(tmp_path / "config", config))
-    assert got["nodes"] == len(lab.info.nodes) and got["kubernetes_imported"] is False
+    got = discover(private(tmp_path / "config", config))
+    assert got["nodes"] == len(lab.info.nodes)
 
 
-def test_an_exec_credential_plugin_goes_through_the_kubernetes_clients_loader(
+def test_an_exec_credential_plugin_gives_the_token(
         lab, account, tmp_path):
     token, config = account
     plugin = tmp_path / "credential-plugin"
@@ -103,7 +70,7 @@ def test_an_exec_credential_plugin_goes_through_the_kubernetes_clients_loader(
     config["users"][0]["user"] = {"exec": {
         "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
         "interactiveMode": "Never"}}
-    got = _discover(_private(tmp_path / "config", config))
+    got = discover(private(tmp_path / "config", config))
     assert got["nodes"] == len(lab.info.nodes) and got["kubernetes_imported"] is True
 
 
@@ -141,7 +108,7 @@ printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"
         "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
         "interactiveMode": "Never"}}
     out = subprocess.run([sys.executable, "-c", _RENEWING,
-                          str(_private(tmp_path / "config", config)),
+                          str(private(tmp_path / "config", config)),
                           f"{first} {renewed}", "3"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -150,12 +117,12 @@ printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"
 
 
 def test_a_ca_that_did_not_sign_the_server_is_refused_naming_the_verification(lab, tmp_path):
-    config = _admin(lab)
+    config = admin(lab)
     # Any certificate that is not the lab's CA will do: the client's own is one.
     config["clusters"][0]["cluster"]["certificate-authority"] = \
         config["users"][0]["user"]["client-certificate"]
-    out = subprocess.run([sys.executable, "-m", "installer", "troubleshoot", "--json",
-                          "--kubeconfig", str(_private(tmp_path / "config", config))],
+    out = subprocess.run([sys.executable, "-m", "installer.commands.cli", "troubleshoot", "--json",
+                          "--kubeconfig", str(private(tmp_path / "config", config))],
                          cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr

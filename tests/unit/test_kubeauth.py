@@ -1,8 +1,11 @@
-"""Which kubeconfig contexts the fast path reads itself and which go to the kubernetes client's
-loader, and the messages for contexts neither can use (the lab tests reach a real API server
-with each shape: tests/integration/test_kube_auth.py)."""
+"""A context through the kubernetes client's loader and what the installer adds to it
+(impersonation headers, a token file read again), and the messages for contexts it cannot use
+(the lab tests reach a real API server with each shape: tests/integration/test_kube_auth.py,
+tests/integration/test_kube_matrix.py)."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import urllib3
@@ -10,43 +13,12 @@ import yaml
 
 from installer.cluster.apierrors import ApiUnreachable
 from installer.cluster.kube import Kube
-from installer.cluster.kubeauth import Endpoint, _plain, endpoint
+from installer.cluster.kubeauth import Endpoint, endpoint
 from installer.cluster.kubeconfig import load_kubeconfig
 from installer.errors import UserError
 from installer.redact import MASK, Redactor
 
 SERVER = {"server": "https://127.0.0.1:6443"}
-
-
-@pytest.mark.parametrize(("user", "plain"), [
-    ({"token": "t"}, True),
-    ({"tokenFile": "/var/run/token"}, True),
-    ({"client-certificate-data": "x", "client-key-data": "y"}, True),
-    ({}, True),
-    ({"exec": {"command": "aws"}}, False),
-    ({"auth-provider": {"name": "oidc"}}, False),
-    ({"username": "u", "password": "p"}, False),
-    ({"token": "t", "as": "someone"}, False),
-])
-def test_only_exec_plugins_auth_providers_basic_auth_and_impersonation_need_the_client(
-        user, plain, monkeypatch):
-    for var in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    assert _plain(SERVER, user) is plain
-
-
-def test_a_proxy_for_the_server_needs_the_client_unless_no_proxy_spares_it(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    assert _plain(SERVER, {"token": "t"}) is False
-    assert _plain({**SERVER, "proxy-url": "http://p:1"}, {"token": "t"}) is False
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,.cluster.local")
-    assert _plain(SERVER, {"token": "t"}) is True
-    monkeypatch.delenv("HTTPS_PROXY")
-    monkeypatch.delenv("NO_PROXY")
-    monkeypatch.setenv("ALL_PROXY", "socks5://proxy.example:1080")
-    assert _plain(SERVER, {"token": "t"}) is False
 
 
 def _config(cluster: dict | None, user: dict | None) -> dict:
@@ -105,3 +77,91 @@ def test_a_renewed_token_is_masked_from_the_request_that_first_sends_it():
     with pytest.raises(ApiUnreachable):  # nothing listens on port 1
         k.get_json("/api")
     assert redactor.text("first-token renewed-token") == f"{MASK} {MASK}"
+
+
+def test_impersonation_is_sent_as_client_go_sends_it(tmp_path):
+    """The kubernetes client drops as/as-groups/as-uid/as-user-extra: the installer would act
+    with the caller's own rights. One Impersonate-Group per group, one Impersonate-Extra-<key>
+    per value, the key percent-escaped where a header name cannot hold it."""
+    ep = _endpoint(tmp_path / "config", _config(SERVER, {
+        "token": "t", "as": "jane", "as-groups": ["devs", "system:authenticated"],
+        "as-uid": "1234", "as-user-extra": {"scopes": ["view", "edit"],
+                                            "example.com/team name": ["gpu"]}}))
+    headers = ep.auth()
+    assert isinstance(headers, urllib3.HTTPHeaderDict)
+    assert headers["Authorization"] == "Bearer t" and headers["Impersonate-User"] == "jane"
+    assert headers.getlist("Impersonate-Group") == ["devs", "system:authenticated"]
+    assert headers.getlist("Impersonate-Uid") == ["1234"]
+    assert headers.getlist("Impersonate-Extra-scopes") == ["view", "edit"]
+    assert headers.getlist("Impersonate-Extra-example.com%2Fteam%20name") == ["gpu"]
+    assert len(list(headers.items())) == 8  # each value a header of its own
+
+
+def test_no_impersonation_sends_no_impersonation_header(tmp_path):
+    ep = _endpoint(tmp_path / "config", _config(SERVER, {"token": "t"}))
+    assert not any(k.lower().startswith("impersonate") for k in ep.auth())
+
+
+def test_groups_without_a_user_to_impersonate_are_refused_as_kubectl_refuses_them(tmp_path):
+    with pytest.raises(UserError) as err:
+        _endpoint(tmp_path / "config", _config(SERVER, {"token": "t", "as-groups": ["admins"]}))
+    problem = err.value.problems[0]
+    assert "without `as`" in problem.message and "as: USER" in problem.fix
+
+
+@pytest.mark.parametrize(("user", "where"), [
+    ({"as": "j", "as-groups": "admins"}, "users[u].user.as-groups"),
+    ({"as": "j", "as-groups": ["a", 7]}, "users[u].user.as-groups"),
+    ({"as": "j", "as-uid": 1000}, "users[u].user.as-uid"),
+    ({"as": "j", "as-user-extra": ["scopes"]}, "users[u].user.as-user-extra"),
+    ({"as": "j", "as-user-extra": {"scopes": "view"}}, "users[u].user.as-user-extra.scopes"),
+])
+def test_impersonation_fields_of_the_wrong_type_are_refused_naming_them(tmp_path, user, where):
+    (tmp_path / "config").write_text(yaml.safe_dump(_config(SERVER, user)))
+    with pytest.raises(UserError) as err:
+        load_kubeconfig(str(tmp_path / "config"))
+    assert any(p.message.startswith(where) for p in err.value.problems), err.value.problems
+
+
+def test_a_token_file_is_read_again_when_it_changes_or_the_server_refused_it(tmp_path):
+    """client-go's cached file token source: a rotated (projected) token is sent from the
+    next request on; after a 401 the file is read again even if it looks unchanged."""
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    ep = _endpoint(tmp_path / "config", _config(SERVER, {"token": "inline",
+                                                         "tokenFile": str(token)}))
+    assert ep.auth()["Authorization"] == "Bearer first"  # the file wins over `token`
+    token.write_text("second-token\n")
+    assert ep.auth()["Authorization"] == "Bearer second-token"
+    stat = token.stat()
+    token.write_text("third-token!\n")  # same size, same times: looks unchanged
+    os.utime(token, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert ep.auth()["Authorization"] == "Bearer second-token"
+    ep.refused()
+    assert ep.auth()["Authorization"] == "Bearer third-token!"
+    token.write_text("")  # a half-written file keeps the last good token
+    assert ep.auth()["Authorization"] == "Bearer third-token!"
+
+
+def test_a_rotated_token_file_is_masked_from_the_request_that_first_sends_it(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("old-token\n")
+    ep = _endpoint(tmp_path / "config", _config({"server": "https://127.0.0.1:1"},
+                                                {"tokenFile": str(token)}))
+    redactor = Redactor()
+    k = Kube(Endpoint(ep.server, urllib3.PoolManager(retries=False), ep.auth), "f", "c")
+    k.mask_tokens(redactor.add)
+    token.write_text("rotated-token\n")
+    with pytest.raises(ApiUnreachable):  # nothing listens on port 1
+        k.get_json("/api")
+    assert redactor.text("old-token rotated-token") == f"{MASK} {MASK}"
+
+
+def test_a_token_file_not_there_yet_leaves_the_token_until_it_is(tmp_path):
+    """client-go sends `token` while the tokenFile beside it cannot be read."""
+    token = tmp_path / "token"
+    ep = _endpoint(tmp_path / "config", _config(SERVER, {"token": "inline",
+                                                         "tokenFile": str(token)}))
+    assert ep.auth()["Authorization"] == "Bearer inline"
+    token.write_text("from-file\n")
+    assert ep.auth()["Authorization"] == "Bearer from-file"
