@@ -16,7 +16,8 @@ from installer.answers import Answers, load_answers
 from installer.engine import Context, Engine
 from installer.errors import EXIT_INTERRUPTED, Problem, UserError
 from installer.events import Sink
-from installer.facts import Facts, load_recorded_facts
+from installer.facts import Facts
+from installer.factsfile import load_recorded_facts
 from installer.journal import Journal
 from installer.plan import Plan, build_plan
 from installer.redact import Redactor

@@ -31,7 +31,6 @@ from installer.childenv import child_env
 from installer.errors import Problem, StepFailed, UserError
 from installer.facts import ReleaseFacts
 from installer.permit import Permit, require_permit
-from installer.plan import seconds
 
 CANCEL_GRACE_SECONDS = 3.0
 # How far past its own --timeout (helm's default 5m when none is given) a helm may run
@@ -82,6 +81,8 @@ async def run_helm(helm: Helm, args: list[str], on_line: Callable[[str, str], No
                    ) -> tuple[int, str, str]:
     """Run helm, streaming lines to `on_line(stream, line)`; kill its group on cancel, and
     when it runs past its own --timeout by OUTER_MARGIN_SECONDS (a helm that hangs)."""
+    from installer.plan import seconds  # here: `--version` imports this module, not the planner
+
     timeout = args[args.index("--timeout") + 1] if "--timeout" in args else "5m"
     limit = seconds(timeout) + OUTER_MARGIN_SECONDS
     try:

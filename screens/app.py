@@ -24,7 +24,8 @@ from textual.screen import ModalScreen, Screen
 
 from installer.answers import load_answers
 from installer.errors import EXIT_INTERRUPTED
-from installer.facts import Facts, load_recorded_facts
+from installer.facts import Facts
+from installer.factsfile import load_recorded_facts
 from installer.redact import Redactor
 from installer.textsafe import display
 from screens.appfacts import FactsMixin

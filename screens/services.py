@@ -25,7 +25,8 @@ from installer.clusterinfo import (
     require_kube,
 )
 from installer.errors import UserError
-from installer.facts import Facts, load_recorded_facts
+from installer.facts import Facts
+from installer.factsfile import load_recorded_facts
 
 if TYPE_CHECKING:  # the engine, the plan and SSH are imported when used: not at startup
     from installer.engine import Executor

@@ -23,9 +23,9 @@ from installer.facts import (
     ClusterFacts,
     Facts,
     NodeFacts,
-    load_recorded_facts,
     with_gpu_pods,
 )
+from installer.factsfile import load_recorded_facts
 from installer.permit import Permit, require_permit
 from installer.sshtest import ConnectionReport
 from installer.steps import checks as real_checks

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from installer.answers import load_answers, parse_answers
-from installer.facts import ReleaseFacts, Taint, load_recorded_facts
+from installer.facts import ReleaseFacts, Taint
+from installer.factsfile import load_recorded_facts
 from installer.plan import build_plan
 from installer.sinks import render_plan
 from installer.uninstall import build_uninstall_plan

@@ -11,7 +11,8 @@ import pytest
 from installer.answers import load_answers, parse_answers
 from installer.compat import containerd_version, findings
 from installer.errors import UserError
-from installer.facts import NodeFacts, distribution_of, load_recorded_facts
+from installer.facts import NodeFacts, distribution_of
+from installer.factsfile import load_recorded_facts
 from installer.plan import build_plan
 from installer.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY
 from tests.unit.test_answers import BASE

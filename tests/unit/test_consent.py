@@ -20,7 +20,7 @@ from installer.answers import load_answers
 from installer.engine import Context, Engine, Replan
 from installer.errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_STEP_FAILED
 from installer.events import ChangeEvent, Recorder, RunFinished
-from installer.facts import load_recorded_facts
+from installer.factsfile import load_recorded_facts
 from installer.headless import HeadlessDecider
 from installer.permit import Permit, require_permit
 from installer.plan import Change, Plan, Step

@@ -23,7 +23,8 @@ from installer.events import (
     StepFinished,
     WarningEvent,
 )
-from installer.facts import ReleaseFacts, load_recorded_facts
+from installer.facts import ReleaseFacts
+from installer.factsfile import load_recorded_facts
 from installer.journal import Journal
 from installer.permit import Permit, require_permit
 from installer.plan import build_plan

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from installer.errors import EXIT_BAD_INPUT, UserError
-from installer.facts import ProbeFailure, load_recorded_facts
+from installer.facts import ProbeFailure
+from installer.factsfile import load_recorded_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (ROOT / "installer/examples/facts.yaml").read_text().replace(

@@ -17,7 +17,7 @@ from installer.answers import load_answers
 from installer.engine import Context, Engine
 from installer.errors import EXIT_BAD_INPUT, EXIT_OK, UserError
 from installer.events import Recorder, StepFinished, WarningEvent
-from installer.facts import load_recorded_facts
+from installer.factsfile import load_recorded_facts
 from installer.journal import Journal
 from installer.plan import build_plan
 from tests.unit.test_engine import World, Yes

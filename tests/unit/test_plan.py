@@ -9,7 +9,8 @@ import pytest
 
 from installer.answers import load_answers, parse_answers
 from installer.errors import UserError
-from installer.facts import Facts, ReleaseFacts, load_recorded_facts, with_gpu_pods
+from installer.facts import Facts, ReleaseFacts, with_gpu_pods
+from installer.factsfile import load_recorded_facts
 from installer.plan import PHASES, build_plan
 from installer.sinks import render_plan
 from installer.values import gpu_operator_values, kata_nodes_of, planned_kata_deploy_values
