@@ -23,7 +23,8 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 
 from installer.answers.model import load_answers
-from installer.cluster.facts import Facts, load_recorded_facts
+from installer.cluster.facts import Facts
+from installer.cluster.factsfile import load_recorded_facts
 from installer.errors import EXIT_INTERRUPTED
 from installer.redact import Redactor
 from installer.textsafe import display

@@ -1,9 +1,8 @@
 """The wizard's seams to the world: discovery, checks, SSH, cluster reads, step executors.
 
 Screens call these through the app (never `installer.cluster.kube` directly), in workers. Real
-implementations delegate to the core (`installer.engine.steps`,
-`installer.diagnosis.clusterinfo`, the engine); tests pass recorded facts and small fakes
-with the same shapes.
+implementations delegate to the core (`installer.engine.steps`, `installer.diagnosis.clusterinfo`,
+the engine); tests pass recorded facts and small fakes with the same shapes.
 """
 
 from __future__ import annotations
@@ -15,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from installer.answers.model import Answers, Cluster
-from installer.cluster.facts import Facts, load_recorded_facts
+from installer.cluster.facts import Facts
+from installer.cluster.factsfile import load_recorded_facts
 from installer.diagnosis.clusterinfo import (
     DEFAULT_NAMESPACES,
     ClusterView,

@@ -8,14 +8,16 @@ variable or an interactive prompt), never stored: the validator refuses inline o
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, Self
 
 import yaml
+from pydantic import AfterValidator, Field, model_validator
 
 from installer.answers.checknames import IGNORABLE
-from installer.answers.record import Bounds, Error, Invalid, Pattern, Record
+from installer.answers.strictmodel import Error, Invalid, StrictModel
+from installer.answers.strictmodel import json_schema as _json_schema
 from installer.answers.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY, version_tuple
 from installer.answers.yamlsrc import Location, dotted, line_for, load_yaml, parse_yaml
 from installer.errors import Problem, UserError
@@ -139,30 +141,36 @@ def _quantity(v: str) -> None:
         raise ValueError(f"{v!r} is not a Kubernetes quantity such as 16Gi")
 
 
-NodeName = Annotated[str, _node_name]
-HostAddress = Annotated[str, _address]
-UserName = Annotated[str, _user]
-EnvName = Annotated[str, _env]
-LocalPath = Annotated[str, _path]
-JumpHost = Annotated[str, _jump]
-K8sName = Annotated[str, _k8s_name]
-Quantity = Annotated[str, _quantity]
-Registry = Annotated[str, _registry]
-SecretName = Annotated[str, _secret_name]
+def rule(check: Callable[[str], None]) -> AfterValidator:
+    """A check that raises ValueError with the message to show, as a pydantic validator (the
+    checks return nothing: the value is kept as given)."""
+    return AfterValidator(lambda v: check(v) or v)
+
+
+NodeName = Annotated[str, rule(_node_name)]
+HostAddress = Annotated[str, rule(_address)]
+UserName = Annotated[str, rule(_user)]
+EnvName = Annotated[str, rule(_env)]
+LocalPath = Annotated[str, rule(_path)]
+JumpHost = Annotated[str, rule(_jump)]
+K8sName = Annotated[str, rule(_k8s_name)]
+Quantity = Annotated[str, rule(_quantity)]
+Registry = Annotated[str, rule(_registry)]
+SecretName = Annotated[str, rule(_secret_name)]
 CheckName = Literal[IGNORABLE]  # the check names, so the schema lists them too
-Port = Annotated[int, Bounds(ge=1, le=65535)]
+Port = Annotated[int, Field(ge=1, le=65535)]
 Policy = Literal["apply", "ask", "skip"]
 Choice = Literal["kata", "traditional", "leave"]
 
 
-class Cluster(Record):
+class Cluster(StrictModel):
     """Which cluster to act on; unset means $KUBECONFIG / ~/.kube/config and its current context."""
 
     kubeconfig: LocalPath | None = None
     context: str | None = None
 
 
-class Sudo(Record):
+class Sudo(StrictModel):
     """How to become root on the hosts. A password is referenced, never written here."""
 
     mode: Literal["auto", "none", "passwordless", "password"] = "auto"
@@ -173,7 +181,7 @@ class Sudo(Record):
 DEFAULT_SSH_CONFIG = "~/.ssh/config"  # OpenSSH's own: used when it exists, like ssh does
 
 
-class SSH(Record):
+class SSH(StrictModel):
     user: UserName = "root"
     port: Port = 22
     identity_file: LocalPath | None = None
@@ -184,13 +192,13 @@ class SSH(Record):
     known_hosts: LocalPath = "~/.ssh/known_hosts"
     host_key_policy: Literal["strict", "accept-new"] = "strict"
     config_file: LocalPath | None = DEFAULT_SSH_CONFIG
-    connect_timeout: Annotated[float, Bounds(gt=0, le=600)] = 10.0
-    command_timeout: Annotated[float, Bounds(gt=0, le=7200)] = 300.0
-    concurrency: Annotated[int, Bounds(ge=1, le=1000)] = 50
+    connect_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    command_timeout: Annotated[float, Field(gt=0, le=7200)] = 300.0
+    concurrency: Annotated[int, Field(ge=1, le=1000)] = 50
     sudo: Sudo = Sudo()
 
 
-class NodeChoice(Record):
+class NodeChoice(StrictModel):
     """One node's choice, with optional SSH overrides for that host."""
 
     name: NodeName
@@ -200,11 +208,12 @@ class NodeChoice(Record):
     port: Port | None = None
 
 
-class Nodes(Record):
+class Nodes(StrictModel):
     default: Literal["kata", "traditional"] = "traditional"
     items: list[NodeChoice] = []
 
-    def invariant(self) -> None:
+    @model_validator(mode="after")
+    def _invariant(self) -> Self:
         seen: dict[str, str] = {}
         for i, item in enumerate(self.items):
             if item.name in seen:
@@ -215,6 +224,7 @@ class Nodes(Record):
                     )
                 raise ValueError(f"items[{i}]: node '{item.name}' is listed twice; keep one entry")
             seen[item.name] = item.choice
+        return self
 
     def choice_for(self, name: str) -> Choice | None:
         return next((n.choice for n in self.items if n.name == name), None)
@@ -232,7 +242,7 @@ class Nodes(Record):
         return names
 
 
-class HostFixes(Record):
+class HostFixes(StrictModel):
     """Per-fix consent policy: apply without asking, ask first, or never touch the host."""
 
     iommu: Policy = "ask"
@@ -242,7 +252,7 @@ class HostFixes(Record):
     reboot: Policy = "ask"
 
 
-class ChartSource(Record):
+class ChartSource(StrictModel):
     """Exactly one of: an OCI reference, a repository URL with a chart name, a local path."""
 
     oci: str | None = None
@@ -250,7 +260,8 @@ class ChartSource(Record):
     name: str | None = None
     path: LocalPath | None = None
 
-    def invariant(self) -> None:
+    @model_validator(mode="after")
+    def _invariant(self) -> Self:
         forms = [f for f in ("oci", "repo", "path") if getattr(self, f)]
         if len(forms) != 1:
             raise ValueError("give exactly one of `oci`, `repo` (with `name`) or `path`")
@@ -262,6 +273,7 @@ class ChartSource(Record):
             raise ValueError("`repo` needs `name`, the chart's name in that repository")
         if self.name and not self.repo:
             raise ValueError("`name` only goes with `repo`")
+        return self
 
     @property
     def is_local(self) -> bool:
@@ -275,10 +287,10 @@ class ChartSource(Record):
         return str(self.path)
 
 
-class _Chart(Record):
+class _Chart(StrictModel):
     version: str | None = None
     values: dict[str, Any] = {}
-    timeout: Annotated[str, Pattern(r"^\d+[smh]$")] = "10m"
+    timeout: Annotated[str, Field(pattern=r"^[0-9]+[smh]$")] = "10m"
 
     def _check_version(self, chart: str, leading_v: bool) -> None:
         if self.version is None:
@@ -306,10 +318,12 @@ class KataDeploy(_Chart):
     namespace: K8sName = "kata-system"
     release: K8sName = "kata-deploy"
 
-    def invariant(self) -> None:
+    @model_validator(mode="after")
+    def _invariant(self) -> Self:
         self._check_version("kata-deploy", leading_v=False)
         if self.version and not self.chart.is_local and self.version_tuple < MIN_KATA_DEPLOY:
             raise ValueError(f"kata-deploy {self.version} is too old; use 3.29.0 or newer")
+        return self
 
     @property
     def version_tuple(self) -> tuple[int, int, int]:
@@ -325,7 +339,8 @@ class GpuOperator(_Chart):
     nvswitch_naming: Literal["nvswitch", "per-model"] = "nvswitch"
     cc_mode: Literal["leave", "off"] = "leave"
 
-    def invariant(self) -> None:
+    @model_validator(mode="after")
+    def _invariant(self) -> Self:
         self._check_version("gpu-operator", leading_v=True)
         km = self.values.get("kataManager")
         if isinstance(km, dict) and km.get("enabled") is True:
@@ -333,16 +348,17 @@ class GpuOperator(_Chart):
                 "values.kataManager.enabled: the kata manager is deprecated and conflicts "
                 "with kata-deploy; remove it"
             )
+        return self
 
 
-class Sample(Record):
+class Sample(StrictModel):
     run: bool = True
     image: str = DEFAULT_SAMPLE_IMAGE
     memory: Quantity = "16Gi"
-    timeout_seconds: Annotated[int, Bounds(ge=30, le=86400)] = 900
+    timeout_seconds: Annotated[int, Field(ge=30, le=86400)] = 900
 
 
-class Images(Record):
+class Images(StrictModel):
     """Where the images come from. `registry` points both charts' images (and the sample's)
     at a mirror that holds them under the same path and tag; `pullSecrets` names Secrets of
     type kubernetes.io/dockerconfigjson that pods pull with - created beforehand, by the
@@ -351,16 +367,18 @@ class Images(Record):
     registry: Registry | None = None
     pull_secrets: list[SecretName] = []
 
-    def invariant(self) -> None:
+    @model_validator(mode="after")
+    def _invariant(self) -> Self:
         if len(set(self.pull_secrets)) != len(self.pull_secrets):
             raise ValueError("pullSecrets names a Secret twice; keep one")
+        return self
 
 
-class Checks(Record):
+class Checks(StrictModel):
     ignore: list[CheckName] = []
 
 
-class Answers(Record):
+class Answers(StrictModel):
     """Everything the installer needs to know; see README "Answers file"."""
 
     api_version: Literal["gpu-kata-installer.io/v1alpha1"]
@@ -453,4 +471,4 @@ def dump_answers(answers: Answers) -> str:
 
 
 def json_schema() -> dict[str, Any]:
-    return Answers.json_schema()
+    return _json_schema(Answers)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import IO
 
 from installer.answers.model import Answers, load_answers
-from installer.cluster.facts import Facts, load_recorded_facts
+from installer.cluster.facts import Facts
+from installer.cluster.factsfile import load_recorded_facts
 from installer.engine.events import Sink
 from installer.engine.journal import Journal
 from installer.engine.plan import Plan, build_plan

@@ -412,8 +412,7 @@ def registry_notes(pulls: list[Pull], images: Images) -> list[str]:
 
 def without_registry(answers: Answers) -> Answers:
     """The same answers, pulling from the charts' own registries."""
-    fields = {f.name: getattr(answers, f.name) for f in Answers.fields()}
-    return Answers(**{**fields, "images": Images(pull_secrets=answers.images.pull_secrets)})
+    return answers.model_copy(update={"images": Images(pull_secrets=answers.images.pull_secrets)})
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from installer.cluster.facts import (
     ClusterFacts,
     Facts,
     NodeFacts,
-    load_recorded_facts,
     with_gpu_pods,
 )
+from installer.cluster.factsfile import load_recorded_facts
 from installer.cluster.podread import PodReading
 from installer.diagnosis.clusterinfo import ClusterView, EventRow, diagnosis_findings
 from installer.diagnosis.rules import State

@@ -283,7 +283,7 @@ def test_every_check_name_and_all_can_be_ignored_and_the_plan_builds():
     """Each name the validator accepts is one the checks know: the plan (which runs the host
     checks) raised ValueError for names it did not, 'node-ready' among them."""
     from installer.answers.checknames import IGNORABLE
-    from installer.cluster.facts import load_recorded_facts
+    from installer.cluster.factsfile import load_recorded_facts
     from installer.engine.plan import build_plan
 
     facts = load_recorded_facts(EXAMPLES / "facts.yaml")

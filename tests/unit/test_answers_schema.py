@@ -3,7 +3,7 @@ say it: types, choices, bounds, patterns, required and unknown keys. (Rules in c
 name's characters, one chart source, versions - are the validator's alone.)
 
 No JSON Schema library is installed, so `conforms` below reads the draft 2020-12 keywords the
-schema uses, by the specification - independently of how installer/answers/record.py writes them.
+schema uses, by the specification - independently of how pydantic writes them.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from installer.answers.model import API_VERSION, Answers
-from installer.answers.record import Invalid
+from installer.answers.strictmodel import Invalid
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "installer" / "answers"
-                     / "answers.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "installer/answers/answers.schema.json")
+                    .read_text())
 SCHEMA_KINDS = {"unknown", "missing", "type", "choice", "bounds", "pattern"}
 JSON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
               "null": (type(None),), "object": (dict,), "array": (list,)}

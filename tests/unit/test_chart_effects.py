@@ -14,7 +14,8 @@ import pytest
 
 from installer.answers.model import load_answers, parse_answers
 from installer.charts.values import kata_deploy_values
-from installer.cluster.facts import ReleaseFacts, Taint, load_recorded_facts
+from installer.cluster.facts import ReleaseFacts, Taint
+from installer.cluster.factsfile import load_recorded_facts
 from installer.engine.plan import build_plan
 from installer.engine.sinks import render_plan
 from installer.engine.uninstall import build_uninstall_plan

@@ -11,7 +11,8 @@ import pytest
 from installer.answers.model import load_answers, parse_answers
 from installer.answers.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY
 from installer.charts.compat import containerd_version, findings
-from installer.cluster.facts import NodeFacts, distribution_of, load_recorded_facts
+from installer.cluster.facts import NodeFacts, distribution_of
+from installer.cluster.factsfile import load_recorded_facts
 from installer.engine.plan import build_plan
 from installer.errors import UserError
 from tests.unit.test_answers import BASE

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from installer.answers.model import load_answers
-from installer.cluster.facts import load_recorded_facts
+from installer.cluster.factsfile import load_recorded_facts
 from installer.commands.headless import HeadlessDecider
 from installer.engine.events import ChangeEvent, Recorder, RunFinished
 from installer.engine.plan import Change, Plan, Step

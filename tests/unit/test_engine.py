@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from installer.answers.model import load_answers
-from installer.cluster.facts import ReleaseFacts, load_recorded_facts
+from installer.cluster.facts import ReleaseFacts
+from installer.cluster.factsfile import load_recorded_facts
 from installer.engine.events import (
     ChangeEvent,
     PlanReady,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from installer.cluster.facts import ProbeFailure, load_recorded_facts
+from installer.cluster.facts import ProbeFailure
+from installer.cluster.factsfile import load_recorded_facts
 from installer.errors import EXIT_BAD_INPUT, UserError
 
 ROOT = Path(__file__).resolve().parents[2]

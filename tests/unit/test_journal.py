@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from installer.answers.model import load_answers
-from installer.cluster.facts import load_recorded_facts
+from installer.cluster.factsfile import load_recorded_facts
 from installer.engine.events import Recorder, StepFinished, WarningEvent
 from installer.engine.journal import Journal
 from installer.engine.plan import build_plan

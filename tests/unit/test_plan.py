@@ -9,7 +9,8 @@ import pytest
 
 from installer.answers.model import load_answers, parse_answers
 from installer.charts.values import gpu_operator_values, kata_nodes_of, planned_kata_deploy_values
-from installer.cluster.facts import Facts, ReleaseFacts, load_recorded_facts, with_gpu_pods
+from installer.cluster.facts import Facts, ReleaseFacts, with_gpu_pods
+from installer.cluster.factsfile import load_recorded_facts
 from installer.engine.plan import PHASES, build_plan
 from installer.engine.sinks import render_plan
 from installer.errors import UserError

@@ -6,7 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from installer.answers.model import load_answers
-from installer.cluster.facts import ReleaseFacts, load_recorded_facts
+from installer.cluster.facts import ReleaseFacts
+from installer.cluster.factsfile import load_recorded_facts
 from installer.engine.uninstall import build_uninstall_plan, label_restore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
