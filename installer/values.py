@@ -16,6 +16,7 @@ from installer.answers import Answers, GpuOperator, Images, KataDeploy
 from installer.compat import kata_distribution
 from installer.facts import ClusterFacts, NodeFacts, Taint
 from installer.registry import gpu_operator_image_values, kata_deploy_image_values
+from installer.versions import chart_has
 
 GPU_SHIM = "qemu-nvidia-gpu"
 WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
@@ -109,8 +110,9 @@ def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = (),
         values["tolerations"] = tolerations
     if distribution:
         values["k8sDistribution"] = distribution
-    if kd.version_tuple >= (3, 32, 0):
-        # From 3.32 the chart can run as a job; pin the DaemonSet the verification expects.
+    if chart_has(kd.version, "3.32.0"):
+        # From 3.32 the chart can run as a job; pin the DaemonSet the verification expects
+        # (a local chart of unknown version gets it too: an older chart ignores the key).
         values["deploymentMode"] = "daemonset"
     values = deep_merge(values, kata_deploy_image_values(kd.version, images))
     return deep_merge(values, kd.values)
