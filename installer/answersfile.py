@@ -62,7 +62,10 @@ def answers_text(answers: Answers, existing: str | None = None) -> str:
     new document of the non-default values when there is none or it cannot be edited."""
     new = yaml.safe_load(dump_answers(answers))
     if existing is not None and existing.strip():
-        edited = _edited(existing, new, answers)
+        try:
+            edited = _edited(existing, new, answers)
+        except Exception:  # a file ruamel or the edit cannot take: the answers are
+            edited = None  # still saved, whole, rather than not at all
         if edited is not None:
             return edited
     text = _fresh(new, answers)
