@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from installer.answers.model import Answers, dump_answers, validate_answers
+from installer.answers.model import Answers, validate_answers
+from installer.answers.save import save_answers
 from installer.cluster.facts import Facts, NodeFacts
 from installer.engine.events import (
     ChangeEvent,
@@ -161,17 +162,11 @@ class WizardState:
             return None, exc
 
     def save(self, path: Path) -> Path:
-        """Write the answers file, private (0600): it names hosts, users and key paths."""
-        import os
-
-        path = path.expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dump_answers(self.answers))
-        os.chmod(path, 0o600)
-        self.saved_to = path
-        return path
+        """Write the answers file, private (0600): it names hosts, users and key paths. An
+        existing file is edited, its comments, order and unchanged values kept
+        (installer.answers.save)."""
+        self.saved_to = save_answers(self.answers, path)
+        return self.saved_to
 
 
 class Ring:

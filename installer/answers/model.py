@@ -18,7 +18,13 @@ from pydantic import AfterValidator, Field, model_validator
 from installer.answers.checknames import IGNORABLE
 from installer.answers.strictmodel import Error, Invalid, StrictModel
 from installer.answers.strictmodel import json_schema as _json_schema
-from installer.answers.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY, version_tuple
+from installer.answers.versions import (
+    DEFAULT_GPU_OPERATOR,
+    DEFAULT_KATA_DEPLOY,
+    MIN_KATA_DEPLOY,
+    fixed_in,
+    parse,
+)
 from installer.answers.yamlsrc import Location, dotted, line_for, load_yaml, parse_yaml
 from installer.errors import Problem, UserError
 from remote.targets import ip_literal
@@ -46,7 +52,6 @@ KIND = "Answers"
 DEFAULT_KATA_CHART = "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy"
 DEFAULT_OPERATOR_REPO = "https://helm.ngc.nvidia.com/nvidia"
 DEFAULT_SAMPLE_IMAGE = "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0-ubuntu22.04"
-MIN_KATA_DEPLOY = (3, 29, 0)
 
 # Each is matched against the whole string (fullmatch: `$` would accept a final newline) and
 # is ASCII (`\d` would accept any Unicode digit), as Kubernetes and SSH read these names.
@@ -57,7 +62,6 @@ _HOSTNAME = re.compile(rf"{_HOST_LABEL}(\.{_HOST_LABEL})*", re.ASCII)
 _USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}", re.ASCII)
 _ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _K8S_NAME = re.compile(_DNS_LABEL, re.ASCII)
-_SEMVER = re.compile(r"v?(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.-]+)?", re.ASCII)
 _QUANTITY = re.compile(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?", re.ASCII)
 _PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
 _HTTP_URL = re.compile(r"https?://\S+", re.ASCII)
@@ -300,8 +304,8 @@ class _Chart(StrictModel):
                     f"(for example {'v26.3.1' if leading_v else '3.29.0'})"
                 )
             return
-        m = _SEMVER.fullmatch(self.version)
-        if not m:
+        # SemVer 2, an optional leading v (installer.answers.versions)
+        if parse(self.version) is None:
             raise ValueError(f"`version` '{self.version}' is not a chart version like 1.2.3")
         has_v = self.version.startswith("v")
         if has_v != leading_v and not self.chart.is_local:
@@ -321,13 +325,11 @@ class KataDeploy(_Chart):
     @model_validator(mode="after")
     def _invariant(self) -> Self:
         self._check_version("kata-deploy", leading_v=False)
-        if self.version and not self.chart.is_local and self.version_tuple < MIN_KATA_DEPLOY:
-            raise ValueError(f"kata-deploy {self.version} is too old; use 3.29.0 or newer")
+        found = parse(self.version)
+        if found and not self.chart.is_local and not fixed_in(found, MIN_KATA_DEPLOY):
+            raise ValueError(f"kata-deploy {self.version} is too old; use {MIN_KATA_DEPLOY} "
+                             "or newer")
         return self
-
-    @property
-    def version_tuple(self) -> tuple[int, int, int]:
-        return version_tuple(self.version) or (0, 0, 0)
 
 
 class GpuOperator(_Chart):

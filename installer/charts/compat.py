@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer.answers.versions import (
     DEFAULT_GPU_OPERATOR,
     DEFAULT_KATA_DEPLOY,
     GPU_OPERATOR_VERSIONS,
     KATA_DEPLOY_VERSIONS,
-    version_tuple,
+    defect_in,
+    fixed_in,
+    parse,
+    release_of,
 )
 from installer.cluster.facts import (
     NodeFacts,
@@ -30,12 +33,15 @@ from installer.cluster.facts import (
 from remote.hostfacts import NVGRACE, HostFacts
 from remote.kubelet import DEFAULT_ROOT
 
+if TYPE_CHECKING:
+    from semver import Version
 
-def containerd_version(node: NodeFacts) -> tuple[int, int, int] | None:
-    """containerd's version as numbers (`containerd://2.3.0` -> (2, 3, 0)); None for another
-    runtime or when the node does not say."""
-    v = containerd_version_of(node)
-    return version_tuple(v) if v else None
+
+def containerd_version(node: NodeFacts) -> Version | None:
+    """containerd's release (`containerd://2.3.0` -> 2.3.0, `1.7.27-0ubuntu1` -> 1.7.27: a
+    package revision, not a pre-release); None for another runtime or when the node does not
+    say (then no containerd row applies to it)."""
+    return release_of(containerd_version_of(node))
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,6 @@ class Finding:
         return f"{self.text}; {self.fix}"
 
 
-def _shown(v: tuple[int, int, int]) -> str:
-    return ".".join(map(str, v))
-
-
 def _names(nodes: Iterable[NodeFacts]) -> str:
     return ", ".join(n.name for n in nodes)
 
@@ -68,26 +70,36 @@ def kata_distribution(nodes: list[NodeFacts]) -> str | None:
 
 def findings(kata_deploy: str | None, gpu_operator: str | None,
              kata_nodes: list[NodeFacts]) -> list[Finding]:
-    """The table's rows that apply to these chart versions on these Kata nodes."""
+    """The table's rows that apply to these chart versions on these Kata nodes. A version
+    that is not known (a local chart given without one) cannot be looked up: that is said,
+    as a warning, instead of the rows (installer/answers/versions.py: the rules at pre-releases)."""
     out: list[Finding] = []
-    kd, op = version_tuple(kata_deploy), version_tuple(gpu_operator)
-    if kd and kata_deploy not in KATA_DEPLOY_VERSIONS:
+    kd, op = parse(kata_deploy), parse(gpu_operator)
+    for name, path, found in (("kata-deploy", "kataDeploy", kd), ("GPU Operator", "gpuOperator",
+                                                                  op)):
+        if found is None:
+            out.append(Finding(
+                "warn", f"{path}.version",
+                f"the {name} chart's version is not known (a local chart given without "
+                f"{path}.version), so the compatibility table could not be checked for it",
+                f"set {path}.version to the chart's version (its Chart.yaml `version`)"))
+    if kd is not None and kata_deploy not in KATA_DEPLOY_VERSIONS:
         out.append(Finding(
             "warn", "kataDeploy.version",
             f"kata-deploy {kata_deploy} is not a version this installer was verified with "
             f"({', '.join(KATA_DEPLOY_VERSIONS)})",
             f"prefer kataDeploy.version {DEFAULT_KATA_DEPLOY}"))
-    if op and gpu_operator not in GPU_OPERATOR_VERSIONS:
+    if op is not None and gpu_operator not in GPU_OPERATOR_VERSIONS:
         out.append(Finding(
             "warn", "gpuOperator.version",
             f"GPU Operator {gpu_operator} is not a version this installer was verified with "
             f"({', '.join(GPU_OPERATOR_VERSIONS)})",
             f"prefer gpuOperator.version {DEFAULT_GPU_OPERATOR}"))
-    if kd:
+    if kd is not None:
         out += _kata_deploy_rows(kd, kata_nodes)
-    if op and op <= LAST_KNOWN_OPERATOR:
+    if op is not None and op <= LAST_KNOWN_OPERATOR:
         out += _kubelet_root_rows(gpu_operator, kata_nodes)
-    if op and (26, 3, 0) <= op <= (26, 3, 3):
+    if op is not None and defect_in(op, "26.3.0", "26.3.3"):
         # assets/state-vfio-manager/0500_daemonset.yaml, v26.3.0 - v26.3.3: the preStop hook
         # is one string without a shell, so it never runs.
         out.append(Finding(
@@ -100,7 +112,7 @@ def findings(kata_deploy: str | None, gpu_operator: str | None,
 
 
 # The newest GPU Operator whose sources the rows below were read from.
-LAST_KNOWN_OPERATOR = (26, 7, 0)
+LAST_KNOWN_OPERATOR = "26.7.0"
 # assets/state-kata-device-plugin/0500_daemonset.yaml, v26.3.0 - v26.7.0: a fixed hostPath.
 PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
@@ -127,8 +139,8 @@ def host_findings(gpu_operator: str | None, kata_hosts: dict[str, Any]) -> list[
     plugin does not advertise (pkg/device_plugin/device_plugin.go createIommuDeviceMap
     skips any driver but vfio-pci, sandbox-device-plugin v0.0.2 - v0.0.5 = GPU Operator
     v26.3.0 - v26.7.0)."""
-    op = version_tuple(gpu_operator)
-    if not op or op > LAST_KNOWN_OPERATOR:
+    op = parse(gpu_operator)
+    if op is None or op > LAST_KNOWN_OPERATOR:
         return []
     grace = sorted(name for name, h in kata_hosts.items()
                    if isinstance(h, HostFacts) and h.nvgrace_available and h.grace_gpus)
@@ -143,16 +155,18 @@ def host_findings(gpu_operator: str | None, kata_hosts: dict[str, Any]) -> list[
         "sandbox device plugin release for nvgrace_gpu_vfio_pci support")]
 
 
-def _kata_deploy_rows(kd: tuple[int, int, int], nodes: list[NodeFacts]) -> list[Finding]:
+def _kata_deploy_rows(kd: Version, nodes: list[NodeFacts]) -> list[Finding]:
     out: list[Finding] = []
-    # containerd 2.3 reads config version 4, which kata-deploy writes from 3.30.0.
-    new = [n for n in nodes if (containerd_version(n) or (0,)) >= (2, 3, 0)]
-    if new and kd < (3, 30, 0):
+    # containerd 2.3 reads config version 4, which kata-deploy writes from 3.30.0 (so not
+    # 3.30.0-rc.1: refused, as which candidate got it is not known).
+    runtimes = {n.name: containerd_version(n) for n in nodes}
+    new = [n for n in nodes if (v := runtimes[n.name]) is not None and v >= "2.3.0"]
+    if new and not fixed_in(kd, "3.30.0"):
         out.append(Finding(
             "refuse", "kataDeploy.version",
-            f"kata-deploy {_shown(kd)} cannot configure containerd 2.3 or newer (config "
+            f"kata-deploy {kd} cannot configure containerd 2.3 or newer (config "
             f"version 4) on {_names(new)}", "set kataDeploy.version to 3.30.0 or newer"))
-    old = [n for n in nodes if (containerd_version(n) or (9,)) < (1, 7, 0)]
+    old = [n for n in nodes if (v := runtimes[n.name]) is not None and v < "1.7.0"]
     if old:
         out.append(Finding(
             "warn", "nodes",
@@ -165,12 +179,12 @@ def _kata_deploy_rows(kd: tuple[int, int, int], nodes: list[NodeFacts]) -> list[
             f"the Kata nodes run different Kubernetes distributions ({', '.join(sorted(dists))})"
             "; kata-deploy takes one k8sDistribution", "choose Kata nodes of one distribution"))
     rancher = [n for n in nodes if distribution_of(n) in ("k3s", "rke2")]
-    if rancher and kd < (3, 32, 0):
+    if rancher and not fixed_in(kd, "3.32.0"):
         # Fixed in 3.32.0: uninstall left containerd's config importing a removed drop-in,
         # and a k3s/rke2 restart dropped the node label.
         out.append(Finding(
             "warn", "kataDeploy.version",
-            f"kata-deploy {_shown(kd)} on k3s/rke2 ({_names(rancher)}) can leave containerd "
+            f"kata-deploy {kd} on k3s/rke2 ({_names(rancher)}) can leave containerd "
             "importing a removed drop-in after uninstall and lose the kata-runtime label when "
             "the service restarts", "use kataDeploy.version 3.32.0 or newer"))
     return out

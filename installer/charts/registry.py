@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from installer.answers.model import Images
-from installer.answers.versions import version_tuple
+from installer.answers.versions import chart_has
 
 DOCKER_HUB = "docker.io"
 
@@ -51,13 +51,6 @@ def under_registry(reference: str, registry: str) -> bool:
     return reference.startswith(f"{registry}/")
 
 
-def _at_least(version: str | None, floor: tuple[int, int, int]) -> bool:
-    """A chart of this version or newer; an unknown version (a local chart given without
-    one) counts as the newest, whose keys an older chart simply ignores."""
-    found = version_tuple(version)
-    return found is None or found >= floor
-
-
 def _put(target: dict[str, Any], path: str, value: Any) -> None:
     """Set `value` at a dotted `path` in nested dicts, making the parents it needs."""
     *parents, leaf = path.split(".")
@@ -72,17 +65,17 @@ def _put(target: dict[str, Any], path: str, value: Any) -> None:
 # `kubectlImage` runs the post-delete RBAC cleanup Job (templates/kata-cleanup-rbac-job.yaml,
 # all tags) and the verification Job; `monitor.image` and `job.dispatcherImage` exist from
 # 3.32.0 (templates/kata-monitor.yaml, kata-deploy-install-job.yaml).
-KATA_DEPLOY_REFERENCES: tuple[tuple[str, str, tuple[int, int, int]], ...] = (
-    ("image", "quay.io/kata-containers/kata-deploy", (3, 29, 0)),
-    ("kubectlImage", "quay.io/kata-containers/kubectl", (3, 29, 0)),
-    ("monitor.image", "quay.io/kata-containers/kata-monitor", (3, 32, 0)),
-    ("job.dispatcherImage", "quay.io/kata-containers/kata-deploy-job-dispatcher", (3, 32, 0)),
+KATA_DEPLOY_REFERENCES: tuple[tuple[str, str, str], ...] = (
+    ("image", "quay.io/kata-containers/kata-deploy", "3.29.0"),
+    ("kubectlImage", "quay.io/kata-containers/kubectl", "3.29.0"),
+    ("monitor.image", "quay.io/kata-containers/kata-monitor", "3.32.0"),
+    ("job.dispatcherImage", "quay.io/kata-containers/kata-deploy-job-dispatcher", "3.32.0"),
 )
 # 4.1.0 vendors the NFD chart (charts/node-feature-discovery-0.19.0.tgz, condition
 # `node-feature-discovery.enabled`, which the installer keeps false): pointed at the mirror
 # too, so re-enabling it in kataDeploy.values does not pull from the internet.
 NFD_REPOSITORY = "registry.k8s.io/nfd/node-feature-discovery"
-KATA_DEPLOY_NFD_FROM = (4, 1, 0)
+KATA_DEPLOY_NFD_FROM = "4.1.0"
 
 
 def kata_deploy_image_values(version: str | None, images: Images) -> dict[str, Any]:
@@ -92,12 +85,12 @@ def kata_deploy_image_values(version: str | None, images: Images) -> dict[str, A
     values: dict[str, Any] = {}
     if images.registry:
         for path, default, since in KATA_DEPLOY_REFERENCES:
-            if _at_least(version, since):
+            if chart_has(version, since):
                 _put(values, f"{path}.reference", mirror_of(default, images.registry))
     secrets = [{"name": s} for s in images.pull_secrets]
     if secrets:
         values["imagePullSecrets"] = secrets
-    if _at_least(version, KATA_DEPLOY_NFD_FROM) and (images.registry or secrets):
+    if chart_has(version, KATA_DEPLOY_NFD_FROM) and (images.registry or secrets):
         values["node-feature-discovery"] = _nfd_values(images)
     return values
 
@@ -109,40 +102,40 @@ def kata_deploy_image_values(version: str | None, images: Images) -> dict[str, A
 # is the chart's own Deployment and its CRD-upgrade hook Job (templates/_helpers.tpl
 # `gpu-operator.fullimage`). `vgpuManager` has no public image (repository "") and
 # `kataManager` none at all: left as they are.
-GPU_OPERATOR_REPOSITORIES: tuple[tuple[str, str, tuple[int, int, int]], ...] = (
-    ("operator", "nvcr.io/nvidia", (26, 3, 0)),
-    ("validator", "nvcr.io/nvidia", (26, 3, 0)),
-    ("driver", "nvcr.io/nvidia", (26, 3, 0)),
-    ("driver.manager", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("toolkit", "nvcr.io/nvidia/k8s", (26, 3, 0)),
-    ("devicePlugin", "nvcr.io/nvidia", (26, 3, 0)),
-    ("dcgm", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("dcgmExporter", "nvcr.io/nvidia/k8s", (26, 3, 0)),
-    ("gfd", "nvcr.io/nvidia", (26, 3, 0)),
-    ("migManager", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("nodeStatusExporter", "nvcr.io/nvidia", (26, 3, 0)),
-    ("gds", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("gdrcopy", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("vgpuManager.driverManager", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("vgpuDeviceManager", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("vfioManager", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("vfioManager.driverManager", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("sandboxDevicePlugin", "nvcr.io/nvidia", (26, 3, 0)),
-    ("kataSandboxDevicePlugin", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("ccManager", "nvcr.io/nvidia/cloud-native", (26, 3, 0)),
-    ("draDriver", "nvcr.io/nvidia", (26, 7, 0)),
+GPU_OPERATOR_REPOSITORIES: tuple[tuple[str, str, str], ...] = (
+    ("operator", "nvcr.io/nvidia", "26.3.0"),
+    ("validator", "nvcr.io/nvidia", "26.3.0"),
+    ("driver", "nvcr.io/nvidia", "26.3.0"),
+    ("driver.manager", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("toolkit", "nvcr.io/nvidia/k8s", "26.3.0"),
+    ("devicePlugin", "nvcr.io/nvidia", "26.3.0"),
+    ("dcgm", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("dcgmExporter", "nvcr.io/nvidia/k8s", "26.3.0"),
+    ("gfd", "nvcr.io/nvidia", "26.3.0"),
+    ("migManager", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("nodeStatusExporter", "nvcr.io/nvidia", "26.3.0"),
+    ("gds", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("gdrcopy", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("vgpuManager.driverManager", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("vgpuDeviceManager", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("vfioManager", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("vfioManager.driverManager", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("sandboxDevicePlugin", "nvcr.io/nvidia", "26.3.0"),
+    ("kataSandboxDevicePlugin", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("ccManager", "nvcr.io/nvidia/cloud-native", "26.3.0"),
+    ("draDriver", "nvcr.io/nvidia", "26.7.0"),
 )
 # Components whose `imagePullSecrets` the chart renders (a list of Secret names: the CRD's
 # `[]string`; the operator Deployment's `- name: {{ . }}`), templates/clusterpolicy.yaml and
 # operator.yaml at v26.3.0 - v26.7.0. The driver manager init containers have no key of their
 # own: they pull with their pod's secrets (driver, vfioManager, vgpuManager).
-GPU_OPERATOR_PULL_SECRETS: tuple[tuple[str, tuple[int, int, int]], ...] = (
-    *((c, (26, 3, 0)) for c in (
+GPU_OPERATOR_PULL_SECRETS: tuple[tuple[str, str], ...] = (
+    *((c, "26.3.0") for c in (
         "operator", "validator", "driver", "toolkit", "devicePlugin", "dcgm", "dcgmExporter",
         "gfd", "migManager", "nodeStatusExporter", "gds", "gdrcopy", "vgpuManager",
         "vgpuDeviceManager", "vfioManager", "kataManager", "sandboxDevicePlugin",
         "kataSandboxDevicePlugin", "ccManager")),
-    ("draDriver", (26, 7, 0)),
+    ("draDriver", "26.7.0"),
 )
 
 
@@ -154,11 +147,11 @@ def gpu_operator_image_values(version: str | None, images: Images) -> dict[str, 
     values: dict[str, Any] = {}
     if images.registry:
         for path, default, since in GPU_OPERATOR_REPOSITORIES:
-            if _at_least(version, since):
+            if chart_has(version, since):
                 _put(values, f"{path}.repository", mirror_of(default, images.registry))
     if images.pull_secrets:
         for component, since in GPU_OPERATOR_PULL_SECRETS:
-            if _at_least(version, since):
+            if chart_has(version, since):
                 _put(values, f"{component}.imagePullSecrets", list(images.pull_secrets))
     if images.registry or images.pull_secrets:
         values["node-feature-discovery"] = _nfd_values(images)

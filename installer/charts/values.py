@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from installer.answers.model import Answers, GpuOperator, Images, KataDeploy
+from installer.answers.versions import chart_has
 from installer.charts.compat import kata_distribution
 from installer.charts.registry import gpu_operator_image_values, kata_deploy_image_values
 from installer.cluster.facts import ClusterFacts, NodeFacts, Taint
@@ -109,8 +110,9 @@ def kata_deploy_values(kd: KataDeploy, taints: Iterable[Taint] = (),
         values["tolerations"] = tolerations
     if distribution:
         values["k8sDistribution"] = distribution
-    if kd.version_tuple >= (3, 32, 0):
-        # From 3.32 the chart can run as a job; pin the DaemonSet the verification expects.
+    if chart_has(kd.version, "3.32.0"):
+        # From 3.32 the chart can run as a job; pin the DaemonSet the verification expects
+        # (a local chart of unknown version gets it too: an older chart ignores the key).
         values["deploymentMode"] = "daemonset"
     values = deep_merge(values, kata_deploy_image_values(kd.version, images))
     return deep_merge(values, kd.values)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from installer.answers.checknames import CHECK_NAMES, expand_ignore
+from installer.answers.versions import release_of
 from remote.hostfacts import NVGRACE, FabricManager, HostFacts, PciDevice
 from remote.kubelet import KubeletSettings, evidence_lines, layout_evidence, read_settings
 
@@ -25,7 +26,7 @@ Severity = Literal["fail", "warn"]
 
 
 GATE = "KubeletPodResourcesGet"
-GATE_DEFAULT_ON = (1, 34)
+GATE_DEFAULT_ON = "1.34.0"
 RECOMMENDED_RUNTIME_TIMEOUT_S = 20 * 60
 KUBELET_DEFAULT_RUNTIME_TIMEOUT_S = 2 * 60
 
@@ -61,14 +62,6 @@ class NodeInfo:
     # k8s, k3s, rke2, k0s or microk8s (installer.cluster.facts.distribution_of): where the kubelet
     # keeps its settings; None lets the host's own files tell.
     distribution: str | None = None
-
-
-def parse_version(v: str | None) -> tuple[int, int] | None:
-    """`v1.33.1+k3s1` -> (1, 33)."""
-    if not v:
-        return None
-    m = re.match(r"v?(\d+)\.(\d+)", v.strip(), re.ASCII)
-    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def parse_duration(s: str) -> float | None:
@@ -481,7 +474,7 @@ def check_kubelet_gate(f: HostFacts, node: NodeInfo | None) -> CheckResult:
     s = _settings(f, node)
     lay = s.layout
     path = s.shown
-    ver = parse_version(node.kubelet_version if node else None)
+    ver = release_of(node.kubelet_version if node else None)  # None: cannot tell, not on
     ev = [f"node kubeletVersion: {node.kubelet_version}"] if node and node.kubelet_version \
         else ["node kubeletVersion: unknown (no cluster node info)"]
     ev += layout_evidence(s)
@@ -512,7 +505,7 @@ def check_kubelet_gate(f: HostFacts, node: NodeInfo | None) -> CheckResult:
         return CheckResult(name, "fail", sev, f"{GATE} is explicitly false", ev, remedy)
     if gate is True:
         return CheckResult(name, "pass", sev, f"{GATE}: true in the kubelet config", ev)
-    if ver and ver >= GATE_DEFAULT_ON:
+    if ver is not None and ver >= GATE_DEFAULT_ON:
         return CheckResult(name, "pass", sev,
                            f"kubelet {node.kubelet_version}: {GATE} is on by default from 1.34",
                            ev)

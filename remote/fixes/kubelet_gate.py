@@ -29,6 +29,7 @@ import yaml
 from remote.fixes.base import FileView, FixBlocked, HostChange, ScriptBuilder
 from remote.hostfacts import HostFacts
 from remote.kubelet import parse_args_file, parse_gate_flag, read_settings
+from remote.versionparse import release_of
 from remote.yamlload import safe_load
 
 NAME = "kubelet-gate"
@@ -39,8 +40,10 @@ _CHILD = re.compile(r"^(?P<ind>[ \t]+)(?P<key>[A-Za-z0-9_\"']+)[ \t]*:[ \t]*(?P<
 
 
 def _version_ok(v: str | None) -> bool:
-    m = re.match(r"v?(\d+)\.(\d+)", v or "", re.ASCII)
-    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (1, 34)
+    """The kubelet has the gate on by default (1.34 and newer); an unknown version does not
+    count, so the gate is set: an explicit `true` is harmless on any kubelet that has it."""
+    found = release_of(v)
+    return found is not None and found >= "1.34.0"
 
 
 def _only_line(lines: list[str], match: Callable[[str], object], what: str) -> int | None:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from installer.answers.model import KataDeploy
-from installer.answers.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS, version_tuple
+from installer.answers.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS, parse
 from installer.charts.values import kata_deploy_values
 from tests.lab import chartversions, guide
 from tests.lab.binaries import LAB_DIR, _run_script
@@ -197,7 +197,7 @@ def test_kata_deploy_at_each_version_renders_what_that_tag_renders(helm, version
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(kata_deploy_values(KataDeploy(version=version))))
     docs = render_path(helm, chart, "--values", str(values))
-    v = version_tuple(version)
+    v = parse(version)  # compares with tuples as SemVer
     pod = named(docs, "DaemonSet")["kata-deploy"]["spec"]["template"]["spec"]
     kube_kata = pod["containers"][0]
     assert kube_kata["image"] == f"quay.io/kata-containers/kata-deploy:{version}"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer.answers.versions import version_tuple
+from installer.answers.versions import parse
 from tests.lab import chartversions, guide
 from tests.lab.answers import lab_answers
 from tests.lab.handle import LabHandle, own_lab
@@ -129,7 +129,7 @@ def test_the_installer_puts_kata_on_the_tainted_pool_alone_at_each_version_pair(
     labels = node_labels(lab)
     rc = get(lab, "runtimeclass", "kata-qemu-nvidia-gpu")
     annotation = (rc["metadata"].get("annotations") or {}).get("katacontainers.io/kata-version")
-    if version_tuple(kata_deploy) >= (3, 32, 0):  # runtimeclasses.yaml@3.32.0 names it
+    if parse(kata_deploy) >= (3, 32, 0):  # runtimeclasses.yaml@3.32.0 names it
         assert annotation == kata_deploy
     else:
         assert annotation is None

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from installer.answers.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS, version_tuple
+from installer.answers.versions import GPU_OPERATOR_VERSIONS, KATA_DEPLOY_VERSIONS, parse
 from tests.lab.binaries import LAB_DIR
 
 CHARTS_DIR = LAB_DIR / "charts"
@@ -26,7 +26,8 @@ VERSIONS = {"kata-deploy": KATA_DEPLOY_VERSIONS, "gpu-operator": GPU_OPERATOR_VE
 
 
 def _v(version: str | None) -> tuple[int, int, int]:
-    return version_tuple(version) or (999, 0, 0)
+    found = parse(version)
+    return (found.major, found.minor, found.patch) if found else (999, 0, 0)
 
 
 # --- kata-deploy ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from installer.answers.model import load_answers, parse_answers
-from installer.answers.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY
+from installer.answers.versions import DEFAULT_GPU_OPERATOR, DEFAULT_KATA_DEPLOY, parse
 from installer.charts.compat import containerd_version, findings
 from installer.cluster.facts import NodeFacts, distribution_of
 from installer.cluster.factsfile import load_recorded_facts
@@ -38,8 +38,10 @@ def test_the_distribution_comes_from_the_node_object(kubelet, labels, want):
 
 
 def test_containerds_version_is_read_from_the_runtime_version_and_only_for_containerd():
-    assert containerd_version(node(runtime="containerd://2.3.0")) == (2, 3, 0)
-    assert containerd_version(node(runtime="containerd://1.7.27-0ubuntu1")) == (1, 7, 27)
+    assert str(containerd_version(node(runtime="containerd://2.3.0"))) == "2.3.0"
+    # A package revision is not a pre-release: this is containerd 1.7.27, and so is Debian's.
+    assert str(containerd_version(node(runtime="containerd://1.7.27-0ubuntu1"))) == "1.7.27"
+    assert str(containerd_version(node(runtime="containerd://1.7.24~ds1"))) == "1.7.24"
     assert containerd_version(node(runtime="cri-o://1.31.0")) is None
 
 
@@ -107,7 +109,7 @@ def test_the_plan_says_the_table_warnings_and_sets_the_distribution():
     plan = build_plan(answers, facts)
     kd = next(c for c in plan.changes if c.target.endswith("/kata-deploy"))
     assert kd.detail["values"]["k8sDistribution"] == "k3s"
-    if answers.kata_deploy.version_tuple < (3, 32, 0):
+    if parse(answers.kata_deploy.version) < (3, 32, 0):
         assert any("drop-in" in w for w in plan.warnings)
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from installer.answers.versions import version_tuple
+from installer.answers.versions import parse
 
 from .hoststate import HostState, PciDevice
 
@@ -180,7 +180,8 @@ def prestop_unbinds(command: tuple[str, ...]) -> bool:
 def image_version(image: str) -> tuple[int, int, int] | None:
     """The version in an image's tag (`nvcr.io/nvidia/gpu-operator:v26.7.0` -> (26, 7, 0))."""
     tag = image.rsplit("/", 1)[-1].partition(":")[2].partition("@")[0]
-    return version_tuple(tag) if tag else None
+    found = parse(tag)
+    return (found.major, found.minor, found.patch) if found else None
 
 
 # ClusterPolicy section each operand's image comes from (api/nvidia/v1/clusterpolicy_types.go:
