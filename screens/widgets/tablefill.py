@@ -1,5 +1,5 @@
 """How wide a table cell is drawn, and the cap on a column's width: what
-`keyedtable.KeyedTable.fill_rows` sizes its columns by.
+`tablemodel.TableModel.fill` sizes its columns by.
 
 A module of its own under widgets/ so that the tables and the screens share it without the
 widgets importing the screens' base.
