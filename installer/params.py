@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from remote.fixes import HostChange
+if TYPE_CHECKING:  # the plan makes them; params only carry them
+    from remote.fixes import HostChange
 
 CheckResult = Mapping[str, Any]  # a check's verdict, as installer.checks.CheckResult.to_dict()
 

@@ -128,11 +128,11 @@ class Step(Generic[P]):
 
 @dataclass(frozen=True)
 class Plan:
-    steps: tuple[Step, ...]
+    steps: tuple[Step[Any], ...]
     warnings: tuple[str, ...] = ()
     facts_source: str = ""
 
-    def phase(self, phase: Phase) -> tuple[Step, ...]:
+    def phase(self, phase: Phase) -> tuple[Step[Any], ...]:
         return tuple(s for s in self.steps if s.phase == phase)
 
     @property

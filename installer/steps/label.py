@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from installer import kube
-from installer.engine import Context
+from installer.engine import Context, Done
 from installer.facts import Facts
+from installer.params import LabelParams
 from installer.permit import Permit
 from installer.plan import Step
 
 
-async def label(ctx: Context, step: Step, facts: Facts) -> str:
+async def label(ctx: Context, step: Step[LabelParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     for change in step.changes:
         node, key, value = change.detail["node"], change.detail["key"], change.detail["to"]
@@ -19,4 +20,4 @@ async def label(ctx: Context, step: Step, facts: Facts) -> str:
             await kube.patch_node_labels(k, permit, node, {key: value})
 
         await ctx.change(step.id, change.target, change.description, act, change.detail)
-    return f"{step.params['node']}: {step.params['key']}={step.params['value']}"
+    return Done(f"{step.params.node}: {step.params.key}={step.params.value}")

@@ -8,6 +8,7 @@ from installer.engine import Context
 from installer.events import StepFinished, StepStarted
 from installer.facts import Facts, ProbeFailure
 from installer.hostaccess import HostAccess, target
+from installer.params import ProbeParams
 from installer.plan import Step
 from remote.probe import parse_probe, probe_command
 from remote.ssh import HostResult, run_on_hosts
@@ -23,9 +24,9 @@ def host_facts(result: HostResult) -> object:
     return parse_probe(result.stdout)
 
 
-async def probe(ctx: Context, step: Step, facts: Facts) -> Facts:
+async def probe(ctx: Context, step: Step[ProbeParams], facts: Facts) -> Facts:
     access: HostAccess = ctx.services["hosts"]
-    targets = [target(t) for t in step.params["targets"]]
+    targets = [target(t) for t in step.params.targets]
     for t in targets:
         ctx.emit(StepStarted(path=f"probe/{t.name}", title=f"probe {t.name} ({t.address})",
                              phase="gather", message=f"probe {t.name}"))

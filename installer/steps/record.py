@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from installer import kube
-from installer.engine import Context
+from installer.engine import Context, Done
 from installer.facts import Facts
+from installer.params import RecordLabelsParams
 from installer.permit import Permit
 from installer.plan import Step
 
 
-async def record_labels(ctx: Context, step: Step, facts: Facts) -> str:
+async def record_labels(ctx: Context, step: Step[RecordLabelsParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     (change,) = step.changes
 
     async def act(permit: Permit) -> None:
-        await kube.save_recorded_labels(k, permit, step.params["labels"])
+        await kube.save_recorded_labels(k, permit, {n: dict(labels) for n, labels
+                                                     in step.params.labels.items()})
 
     await ctx.change(step.id, change.target, change.description, act)
-    return f"recorded labels of {len(step.params['labels'])} nodes"
+    return Done(f"recorded labels of {len(step.params.labels)} nodes")

@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 from installer import kube
 from installer.clusterstate import pod_info
-from installer.engine import Context
+from installer.engine import Context, Done
 from installer.errors import StepFailed
 from installer.events import WarningEvent
 from installer.facts import Facts
+from installer.params import VerifyGpuOperatorParams, VerifyKataDeployParams
 from installer.plan import Step
 from installer.podread import list_pods
 from installer.verify import (
@@ -50,18 +51,20 @@ def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
     )
 
 
-async def wait_for(ctx: Context, step: Step, judge: Callable[[Snapshot], Verdict]) -> str:
+async def wait_for(ctx: Context, step: Step[VerifyKataDeployParams | VerifyGpuOperatorParams],
+                   judge: Callable[[Snapshot], Verdict]) -> Done:
     k: kube.Kube = ctx.services["kube"]
-    deadline = time.monotonic() + step.params["timeoutSeconds"]
+    timeout = step.params.timeout_seconds
+    deadline = time.monotonic() + timeout
     last_cause = ""
     while True:
-        snap = await asyncio.to_thread(snapshot, k, step.params["namespace"])
+        snap = await asyncio.to_thread(snapshot, k, step.params.namespace)
         verdict = judge(snap)
         if verdict.done:
-            return "verified"
+            return Done("verified")
         if verdict.definitive or time.monotonic() >= deadline:
             why = "" if verdict.definitive else \
-                f"timed out after {step.params['timeoutSeconds']}s; "
+                f"timed out after {timeout}s; "
             raise StepFailed(f"{why}still missing: {'; '.join(verdict.missing)}",
                              cause=f"likeliest cause: {verdict.cause}", fix=verdict.fix)
         if verdict.cause and verdict.cause != last_cause:
@@ -71,10 +74,14 @@ async def wait_for(ctx: Context, step: Step, judge: Callable[[Snapshot], Verdict
                             else POLL_SECONDS)
 
 
-async def verify_kata_deploy(ctx: Context, step: Step, facts: Facts) -> str:
-    return await wait_for(ctx, step, lambda s: kata_deploy_verdict(s, step.params["nodes"]))
+async def verify_kata_deploy(ctx: Context, step: Step[VerifyKataDeployParams],
+                             facts: Facts) -> Done:
+    nodes = list(step.params.nodes)
+    return await wait_for(ctx, step, lambda s: kata_deploy_verdict(s, nodes))
 
 
-async def verify_gpu_operator(ctx: Context, step: Step, facts: Facts) -> str:
+async def verify_gpu_operator(ctx: Context, step: Step[VerifyGpuOperatorParams],
+                              facts: Facts) -> Done:
+    nodes = list(step.params.nodes)
     return await wait_for(ctx, step, lambda s: gpu_operator_verdict(
-        s, step.params["nodes"], step.params["resource"]))
+        s, nodes, step.params.resource))
