@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from installer.engine.params import HostChecksParams, HostFixParams
 from installer.textsafe import display
 from screens.base import WizardScreen
 from screens.widgets.datatext import DataStatic
@@ -102,12 +103,12 @@ accept on purpose.
         out: dict[str, dict[str, str]] = {}
         if plan is None:
             return out
-        fixes = {s.params.get("node"): s.id for s in plan.steps if s.action == "host-fix"}
+        fixes = {s.params.node: s.id for s in plan.steps if isinstance(s.params, HostFixParams)}
         for step in plan.steps:
-            if step.action == "host-checks":
-                node = step.params["node"]
+            if isinstance(step.params, HostChecksParams):
+                node = step.params.node
                 out[node] = {name: fixes.get(node, "a planned host fix")
-                             for name in step.params.get("covered", [])}
+                             for name in step.params.covered or ()}
         return out
 
     def _result(self, node: str, name: str) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer
 from textual.widgets import Button, Static
 
+from installer.engine.params import GpuPodsParams
 from installer.engine.sinks import render_plan
 from installer.textsafe import display
 from screens.base import WizardScreen, problems_text
@@ -83,7 +84,7 @@ change. Save the answers (ctrl+s) to replay the same plan headless. `d` runs a d
                 summary.append(" · recorded cluster: dry-run only", style="yellow")
             if state.saved_to:
                 summary.append(f" · saved to {state.saved_to}", style="dim")
-            if any(s.action == "gpu-pods" for s in plan.phase("gather")):
+            if any(isinstance(s.params, GpuPodsParams) for s in plan.phase("gather")):
                 self.wizard.scan_for_plan()  # the relabel warning, as --dry-run shows it
             self.lines = render_plan(plan.to_dict())
             self.query_one("#plan", Static).update(plan_text(self.lines))

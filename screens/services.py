@@ -29,11 +29,11 @@ from installer.diagnosis.clusterinfo import (
 from installer.errors import UserError
 
 if TYPE_CHECKING:  # the engine, the plan and SSH are imported when used: not at startup
-    from installer.engine.runner import Executor
+    from installer.engine.runner import Executors
     from installer.hosts.sshtest import ConnectionReport
 
 FactsProvider = Callable[[Cluster], Awaitable[Facts]]
-ExecutorsFactory = Callable[[], "dict[str, Executor]"]
+ExecutorsFactory = Callable[[], "Executors"]
 
 
 class _NoDecisions:
@@ -51,18 +51,21 @@ async def discover_facts(cluster: Cluster) -> Facts:
     return Facts(cluster=found.cluster, source=found.source)
 
 
-async def scan_for_plan(answers: Answers, facts: Facts, executors: dict[str, Executor]
+async def scan_for_plan(answers: Answers, facts: Facts, executors: Executors
                         ) -> Facts:
     """The plan's gather steps that only read the cluster - GPU pods on the nodes it would
     relabel - run by the engine's own executors, so the review screen shows the warning
     `--dry-run` prints without probing any host."""
+    from installer.engine.params import GpuPodsParams
     from installer.engine.plan import build_plan
     from installer.engine.runner import Context
 
     ctx = Context(dry_run=True, sinks=[], decider=_NoDecisions())
     for step in build_plan(answers, facts).phase("gather"):
-        if step.action == "gpu-pods":
-            facts = await executors[step.action](ctx, step, facts)
+        if isinstance(step.params, GpuPodsParams):
+            found = await executors[GpuPodsParams](ctx, step, facts)
+            assert isinstance(found, Facts)  # a gather step's result
+            facts = found
     return facts
 
 
@@ -75,7 +78,7 @@ def recorded_facts(path: Path) -> FactsProvider:
     return provide
 
 
-def default_executors() -> dict[str, Executor]:
+def default_executors() -> Executors:
     from installer.engine.steps import default_executors as core
 
     return core()
@@ -88,7 +91,7 @@ class ChecksOutcome:
     error: str | None = None
 
 
-async def run_checks(answers: Answers, facts: Facts, executors: dict[str, Executor], *,
+async def run_checks(answers: Answers, facts: Facts, executors: Executors, *,
                      ask: Callable[[str], str] | None = None) -> ChecksOutcome:
     """Probe the Kata nodes and run the prerequisite checks through the engine (read-only).
 
@@ -222,7 +225,7 @@ class Services:
     host_access: HostAccess = field(default_factory=SshHostAccess)
     inspector: Callable[[Cluster], Inspector] = KubeInspector
     contexts: Callable[[str | None], Contexts] = contexts_of
-    checks: Callable[[Answers, Facts, dict[str, Executor]], Awaitable[ChecksOutcome]] = \
+    checks: Callable[[Answers, Facts, Executors], Awaitable[ChecksOutcome]] = \
         run_checks
     # Recorded facts describe a cluster this session cannot change: only dry-runs.
     recorded: bool = False

@@ -69,6 +69,7 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
                   context: str | None) -> Collected:
     """What troubleshooting reads. A read the context may not make is kept as a fact
     (`unread`) and reported first, never a stop: a partial view still helps."""
+    from installer.engine.params import DiscoverParams, GpuPodsParams, HostChecksParams
     from installer.engine.steps import default_executors, discover
 
     redactor = Redactor()
@@ -78,12 +79,12 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
         ctx = Context(dry_run=True, sinks=[], decider=_NoConsent(),
                       services=run_services(answers, redactor))
         executors = {**default_executors(),
-                     "discover": functools.partial(discover.discover, partial=True),
-                     "gpu-pods": functools.partial(discover.gpu_pods, partial=True)}
+                     DiscoverParams: functools.partial(discover.discover, partial=True),
+                     GpuPodsParams: functools.partial(discover.gpu_pods, partial=True)}
         plan, facts, _ = await Engine(answers, ctx, executors,
                                       _reading_plan).run_checks(Facts(cluster=None))
-        host_checks = {s.params["node"]: s.params.get("checks", [])
-                       for s in plan.phase("check") if "node" in s.params}
+        host_checks = {s.params.node: [dict(r) for r in s.params.checks or ()]
+                       for s in plan.phase("check") if isinstance(s.params, HostChecksParams)}
         k: kube.Kube = ctx.services["kube"]
     else:
         found = await discover_cluster(kubeconfig, context, redactor, partial=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Generic, Literal, TypeVar
 
 from installer.answers.model import Answers, ChartSource
 from installer.charts.compat import findings, host_findings
@@ -42,8 +42,29 @@ from installer.cluster.facts import (
     managed_labels,
     require_record,
 )
+from installer.engine.params import (
+    ClusterChecksParams,
+    DiscoverParams,
+    GpuPodsParams,
+    HelmParams,
+    HostChecksParams,
+    HostFixParams,
+    KubeletSide,
+    LabelParams,
+    PlannedFix,
+    ProbeParams,
+    RecordLabelsParams,
+    SampleParams,
+    SshTarget,
+    StepParams,
+    VerifyGpuOperatorParams,
+    VerifyHostParams,
+    VerifyKataDeployParams,
+    params_json,
+)
 from installer.errors import Problem, UserError
 from installer.hosts.hostplan import HostPlan, plan_host
+from remote.fixes import HostChange
 from remote.fixes.vfio_bind import AFTER_REBOOT
 
 Phase = Literal["gather", "check", "change", "verify"]
@@ -74,13 +95,17 @@ class Change:
                                              or ""))
 
 
+P = TypeVar("P", bound=StepParams, covariant=True)
+
+
 @dataclass(frozen=True)
-class Step:
+class Step(Generic[P]):
+    """One step; the type of its params names its executor (installer.engine.params)."""
+
     id: str
     phase: Phase
     title: str
-    action: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: P
     changes: tuple[Change, ...] = ()
     note: str = ""
     # Read-only per-host work that may run beside its neighbours of the same action (the
@@ -88,20 +113,27 @@ class Step:
     side_by_side: bool = False
 
     @property
+    def action(self) -> str:
+        """The kind of step, as the plan's JSON names it."""
+        return self.params.ACTION
+
+    @property
     def fingerprint(self) -> str:
-        """Identifies this exact step, so a journal can tell a resumed step from a changed one."""
-        blob = json.dumps([self.id, self.params, [asdict(c) for c in self.changes]],
+        """Identifies this exact step, so a journal can tell a resumed step from a changed one.
+        Computed from the params' JSON form, as it was when params were plain dicts: a run
+        journaled then resumes now."""
+        blob = json.dumps([self.id, params_json(self.params), [asdict(c) for c in self.changes]],
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Plan:
-    steps: tuple[Step, ...]
+    steps: tuple[Step[Any], ...]
     warnings: tuple[str, ...] = ()
     facts_source: str = ""
 
-    def phase(self, phase: Phase) -> tuple[Step, ...]:
+    def phase(self, phase: Phase) -> tuple[Step[Any], ...]:
         return tuple(s for s in self.steps if s.phase == phase)
 
     @property
@@ -114,7 +146,7 @@ class Plan:
             "warnings": list(self.warnings),
             "steps": [
                 {"id": s.id, "phase": s.phase, "title": s.title, "action": s.action,
-                 "params": s.params, "note": s.note,
+                 "params": params_json(s.params), "note": s.note,
                  "changes": [asdict(c) for c in s.changes]}
                 for s in self.steps
             ],
@@ -172,75 +204,77 @@ def _node_problems(answers: Answers, facts: Facts) -> list[Problem]:
     ]
 
 
-def _ssh_target(answers: Answers, name: str, node: NodeFacts | None) -> dict[str, Any]:
+def _ssh_target(answers: Answers, name: str, node: NodeFacts | None) -> SshTarget:
     item = next((n for n in answers.nodes.items if n.name == name), None)
     address = (item.address if item else None) or (node.address if node else None)
-    return {
-        "node": name,
-        "address": address,
-        "user": (item.user if item else None) or answers.ssh.user,
-        "port": (item.port if item else None) or answers.ssh.port,
-    }
+    return SshTarget(name, address, (item.user if item else None) or answers.ssh.user,
+                     (item.port if item else None) or answers.ssh.port)
 
 
 def _gather_steps(answers: Answers, facts: Facts, kata: list[str],
-                  relabelled: list[str]) -> list[Step]:
-    steps = []
-    cluster = {"kubeconfig": answers.cluster.kubeconfig, "context": answers.cluster.context}
+                  relabelled: list[str]) -> list[Step[Any]]:
+    steps: list[Step[Any]] = []
+    kubeconfig, context = answers.cluster.kubeconfig, answers.cluster.context
     if facts.cluster is None:
         steps.append(Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
-                          "discover", cluster))
+                          DiscoverParams(kubeconfig, context)))
         return steps
     unscanned = [n for n in relabelled
                  if (node := facts.cluster.node(n)) is not None and node.gpu_pods is None]
     if unscanned:
         steps.append(Step("scan/gpu-pods", "gather",
                           f"Look for GPU pods on the {len(unscanned)} node(s) to relabel "
-                          "(read-only): " + ", ".join(unscanned), "gpu-pods",
-                          {**cluster, "nodes": unscanned}))
+                          "(read-only): " + ", ".join(unscanned),
+                          GpuPodsParams(kubeconfig, context, tuple(unscanned))))
     unprobed = [name for name in kata if name not in facts.hosts]
     if unprobed:
         steps.append(Step("probe/hosts", "gather",
                           f"Probe {len(unprobed)} host(s) over SSH (read-only): "
-                          + ", ".join(unprobed), "probe",
-                          {"targets": [_ssh_target(answers, n, facts.cluster.node(n))
-                                       for n in unprobed]}))
+                          + ", ".join(unprobed),
+                          ProbeParams(tuple(_ssh_target(answers, n, facts.cluster.node(n))
+                                            for n in unprobed))))
     return steps
 
 
-def _kubernetes(node: NodeFacts | None) -> dict[str, Any]:
+def _kubernetes(node: NodeFacts | None) -> KubeletSide | None:
     """What the node's kubelet is, as discovery recorded it: where its settings and root are
     differs by distribution, and the host checks and fixes go by it."""
     if node is None:
-        return {}
-    return {"kubernetes": {"distribution": distribution_of(node),
-                           "containerdVersion": containerd_version_of(node),
-                           "kubeletRoot": kubelet_root_of(node)}}
+        return None
+    return KubeletSide(distribution_of(node), containerd_version_of(node), kubelet_root_of(node))
 
 
 def _check_steps(answers: Answers, facts: Facts, kata: list[str], hosts: dict[str, HostPlan]
-                 ) -> list[Step]:
-    ignore = sorted(answers.checks.ignore)
+                 ) -> list[Step[Any]]:
     op = answers.gpu_operator
-    steps = [Step("check/cluster", "check", "Cluster prerequisites (runtime, versions, NFD)",
-                  "cluster-checks", {"ignore": ignore, "nodes": kata, "ownNfd":
-                                     f"{op.namespace}/{op.release}-node-feature-discovery-worker"})]
+    steps: list[Step[Any]] = [
+        Step("check/cluster", "check", "Cluster prerequisites (runtime, versions, NFD)",
+             ClusterChecksParams(tuple(sorted(answers.checks.ignore)), tuple(kata),
+                                 f"{op.namespace}/{op.release}-node-feature-discovery-worker"))]
     for name in kata:
-        params: dict[str, Any] = {"node": name, **_kubernetes(
-            facts.cluster.node(name) if facts.cluster else None)}
+        params = HostChecksParams(name, _kubernetes(
+            facts.cluster.node(name) if facts.cluster else None))
         if host := hosts.get(name):
-            params.update(checks=host.checks, covered=host.covered,
-                          unreachable=host.unreachable, deferred=host.deferred)
-        k = params.get("kubernetes") or {}
+            params = replace(params, checks=tuple(host.checks), covered=tuple(host.covered),
+                             unreachable=host.unreachable, deferred=tuple(host.deferred))
+        k = params.kubernetes
         # kubeadm's layout goes without saying; another one changes where checks and fixes look
-        note = (f"{k['distribution']}, kubelet root {k['kubeletRoot']}"
-                if k and k["distribution"] != "k8s" else "")
+        note = (f"{k.distribution}, kubelet root {k.kubelet_root}"
+                if k and k.distribution != "k8s" else "")
         steps.append(Step(f"check/{name}", "check", f"Host prerequisites on {name}",
-                          "host-checks", params, note=note))
+                          params, note=note))
     return steps
 
 
-def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]) -> list[Step]:
+def _planned_fix(fix: dict[str, Any]) -> PlannedFix:
+    """installer.hosts.hostplan's fix (remote's change and its policy), typed."""
+    change = {k: v for k, v in fix.items() if k != "policy"}
+    return PlannedFix(HostChange(**{**change, "files": tuple(change.get("files", ()))}),
+                      fix["policy"])
+
+
+def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
+               ) -> list[Step[HostFixParams]]:
     steps = []
     for name, host in hosts.items():
         node = facts.cluster.node(name) if facts.cluster else None
@@ -251,21 +285,21 @@ def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]) -> li
                              "preview": fix["preview"]}, policy=fix["policy"],
                             ask_first=fix["policy"] == "ask" or fix["needs_consent"])
             steps.append(Step(f"fix/{name}/{fix['name']}", "change",
-                              f"Host fix {fix['name']} on {name}", "host-fix",
-                              {"node": name, "target": target, "change": fix}, (change,)))
+                              f"Host fix {fix['name']} on {name}",
+                              HostFixParams(name, target, _planned_fix(fix)), (change,)))
         for fix in host.after_reboot:
             change = Change("host", name, f"{name}: {fix['description']}",
                             {"fix": fix["name"], "policy": fix["policy"],
                              "preview": fix["preview"]}, policy=fix["policy"], ask_first=True,
                             condition=AFTER_REBOOT)
             steps.append(Step(f"fix/{name}/{fix['name']}", "change",
-                              f"Host fix {fix['name']} on {name} ({AFTER_REBOOT})", "host-fix",
-                              {"node": name, "target": target}, (change,),
+                              f"Host fix {fix['name']} on {name} ({AFTER_REBOOT})",
+                              HostFixParams(name, target), (change,),
                               note="planned again, and asked for again, after the reboot"))
     return steps
 
 
-def _record_step(facts: Facts) -> list[Step]:
+def _record_step(facts: Facts) -> list[Step[RecordLabelsParams]]:
     """Before the first change, remember the nodes' labels so uninstall can restore them."""
     if facts.cluster is None or facts.cluster.recorded_labels is not None:
         return []
@@ -275,10 +309,11 @@ def _record_step(facts: Facts) -> list[Step]:
                     f"record the nodes' current nvidia.com/ and katacontainers.io/ labels in "
                     f"ConfigMap {ns}/{name} (uninstall restores them)", {"labels": labels})
     return [Step("record/labels", "change", "Record the nodes' labels before changing them",
-                 "record-labels", {"labels": labels}, (change,))]
+                 RecordLabelsParams(labels), (change,))]
 
 
-def _label_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]:
+def _label_steps(answers: Answers, facts: Facts, kata: list[str]
+                 ) -> list[Step[LabelParams]]:
     """Every node chosen for Kata or traditional gets its workload label - the cluster
     default's Kata nodes too, since kata-deploy selects its nodes by that label."""
     chosen = [(item.name, item.choice) for item in answers.nodes.items if item.choice != "leave"]
@@ -298,12 +333,12 @@ def _label_steps(answers: Answers, facts: Facts, kata: list[str]) -> list[Step]:
                               + (f" (was {have})" if have else ""),
                               {"node": name, "key": WORKLOAD_LABEL, "from": have, "to": want}),)
         steps.append(Step(f"label/{name}", "change", f"Label {name} for {choice}",
-                          "label", {"node": name, "key": WORKLOAD_LABEL, "value": want},
-                          changes, note))
+                          LabelParams(name, WORKLOAD_LABEL, want), changes, note))
     return steps
 
 
-def _labels_after(facts: Facts, label_steps: list[Step]) -> dict[str, dict[str, str]]:
+def _labels_after(facts: Facts, label_steps: list[Step[LabelParams]]
+                  ) -> dict[str, dict[str, str]]:
     """Each node's labels once the plan's label steps are done: what the charts' selectors
     will see."""
     labels = {n.name: dict(n.labels) for n in facts.cluster.nodes} if facts.cluster else {}
@@ -315,65 +350,60 @@ def _labels_after(facts: Facts, label_steps: list[Step]) -> dict[str, dict[str, 
 
 def _helm_step(step_id: str, title: str, release: str, source: ChartSource, version: str | None,
                namespace: str, timeout: str, values: dict[str, Any], facts: Facts,
-               host_effects: list[str], *, wait: bool) -> Step:
+               host_effects: list[str], *, wait: bool) -> Step[HelmParams]:
     current = facts.cluster.release(release, namespace) if facts.cluster else None
     up_to_date = (current is not None and current.status == "deployed"
                   and (source.is_local or current.version == version)
                   and current.values == values)
-    params = {"release": release, "namespace": namespace, "chart": source.describe(),
-              "version": version, "values": values, "hostEffects": host_effects,
-              "command": ["helm", *helm_install_args(release, source, version, namespace,
-                                                     timeout, "<values.yaml>", wait=wait)]}
+    params = HelmParams(release, namespace, source.describe(), version, values,
+                        tuple(host_effects),
+                        ("helm", *helm_install_args(release, source, version, namespace,
+                                                    timeout, "<values.yaml>", wait=wait)))
     if up_to_date:
-        return Step(step_id, "change", title, "helm", params,
+        return Step(step_id, "change", title, params,
                     note=f"release {namespace}/{release} already deployed with these values")
     verb = "upgrade" if current else "install"
-    recover = ""
     if current and current.status.startswith("pending-"):
         # An interrupted helm leaves the release locked; undo its half-finished operation.
-        recover = "uninstall" if current.status == "pending-install" else "rollback"
-        params = {**params, "recover": recover}
+        params = replace(params, recover="uninstall" if current.status == "pending-install"
+                         else "rollback")
+    recover = params.recover
     change = Change("helm", f"{namespace}/{release}",
                     (f"helm {recover} the release left {current.status} by an interrupted run, "
                      "then " if recover and current else "")
                     + f"helm {verb} {release} ({source.describe()} {version or ''}) "
-                    f"in namespace {namespace}".replace("  ", " "), params)
-    return Step(step_id, "change", title, "helm", params, (change,))
+                    f"in namespace {namespace}".replace("  ", " "), params_json(params))
+    return Step(step_id, "change", title, params, (change,))
 
 
 def _verify_steps(answers: Answers, facts: Facts, kata: list[str],
-                  kata_nodes: list[NodeFacts]) -> list[Step]:
+                  kata_nodes: list[NodeFacts]) -> list[Step[Any]]:
     resource = gpu_resource_name(answers)
     kd, op = answers.kata_deploy, answers.gpu_operator
-    steps = [
+    nodes = tuple(kata)
+    steps: list[Step[Any]] = [
         Step("verify/kata-deploy", "verify", "kata-deploy installed on every Kata node",
-             "verify-kata-deploy", {"nodes": kata, "namespace": kd.namespace,
-                                    "timeoutSeconds": seconds(kd.timeout)}),
+             VerifyKataDeployParams(nodes, kd.namespace, seconds(kd.timeout))),
         Step("verify/gpu-operator", "verify",
              "GPU Operator ready: ClusterPolicy, operands, GPU resources",
-             "verify-gpu-operator",
-             {"nodes": kata, "namespace": op.namespace, "resource": resource,
-              "timeoutSeconds": seconds(op.timeout)}),
+             VerifyGpuOperatorParams(nodes, op.namespace, resource, seconds(op.timeout))),
     ]
     steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
-                   "verify-host", {"node": name, "resource": resource, "target": _ssh_target(
-                       answers, name, facts.cluster.node(name) if facts.cluster else None)},
+                   VerifyHostParams(name, resource, _ssh_target(
+                       answers, name, facts.cluster.node(name) if facts.cluster else None)),
                    side_by_side=True)
               for name in kata]
     if answers.sample.run:
         s = answers.sample
-        params: dict[str, Any] = {"image": sample_image(answers), "memory": s.memory,
-                                  "timeoutSeconds": s.timeout_seconds,
-                                  "resource": resource or "per-model", "namespace": "default",
-                                  "nodes": kata}
-        if answers.images.pull_secrets:
-            params["pullSecrets"] = list(answers.images.pull_secrets)
         # The sample must tolerate what keeps pods off the Kata nodes (a GPU pool tainted
         # nvidia.com/gpu=present:NoSchedule), or it waits Pending for a node it cannot use.
-        if tolerations := tolerations_for(t for n in kata_nodes for t in n.taints):
-            params["tolerations"] = tolerations
+        tolerations = tolerations_for(t for n in kata_nodes for t in n.taints)
+        params = SampleParams(sample_image(answers), s.memory, s.timeout_seconds,
+                              resource or "per-model", "default", nodes,
+                              tuple(answers.images.pull_secrets) or None,
+                              tuple(tolerations) or None)
         steps.append(Step("sample/cuda-vectoradd", "verify",
-                          "Run the CUDA vector-add sample in a Kata VM", "sample", params))
+                          "Run the CUDA vector-add sample in a Kata VM", params))
     return steps
 
 

@@ -27,6 +27,7 @@ from installer.engine.events import (
     WarningEvent,
 )
 from installer.engine.journal import Journal
+from installer.engine.params import StepParams
 from installer.engine.plan import Change, Plan, Step, build_plan
 from installer.errors import (
     EXIT_CHECKS_FAILED,
@@ -51,6 +52,13 @@ class Decider(Protocol):
 
     async def confirm(self, question: str, detail: str, policy: str, *,
                       again: bool = False) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Done:
+    """A step that finished, in the operator's words: its StepFinished message."""
+
+    message: str
 
 
 @dataclass(frozen=True)
@@ -100,16 +108,20 @@ class Context:
         return result
 
 
-Executor = Callable[[Context, Step, Facts], Awaitable[Any]]
+# What an executor returns: new Facts (a gather step), Done, or Replan (a change after which
+# some hosts' facts are stale).
+StepResult = Facts | Done | Replan
+Executor = Callable[[Context, Step[Any], Facts], Awaitable[StepResult]]
+Executors = dict[type[StepParams], Executor]
 
 
-def side_by_side(steps: tuple[Step, ...]) -> list[tuple[Step, ...]]:
-    """Steps in plan order, grouped: a run of `side_by_side` steps of one action together."""
-    groups: list[tuple[Step, ...]] = []
+def side_by_side(steps: tuple[Step[Any], ...]) -> list[tuple[Step[Any], ...]]:
+    """Steps in plan order, grouped: a run of `side_by_side` steps of one kind together."""
+    groups: list[tuple[Step[Any], ...]] = []
     for step in steps:
         last = groups[-1] if groups else ()
         if step.side_by_side and last and last[0].side_by_side and \
-                last[0].action == step.action:
+                type(last[0].params) is type(step.params):
             groups[-1] = (*last, step)
         else:
             groups.append((step,))
@@ -118,11 +130,12 @@ def side_by_side(steps: tuple[Step, ...]) -> list[tuple[Step, ...]]:
 
 @dataclass
 class Engine:
-    """Executors are looked up by a step's `action`; gather executors return new Facts."""
+    """Executors are looked up by the type of a step's params; gather executors return new
+    Facts."""
 
     answers: Answers
     ctx: Context
-    executors: dict[str, Executor]
+    executors: Executors
     planner: Callable[[Answers, Facts], Plan] = build_plan
     plan: Plan | None = None
 
@@ -135,8 +148,9 @@ class Engine:
             self.ctx.emit(WarningEvent(path="plan", message=w))
         return plan
 
-    async def _run_step(self, step: Step, facts: Facts,
-                        shown: dict[tuple[str, str, str], Change] | None = None) -> Any:
+    async def _run_step(self, step: Step[Any], facts: Facts,
+                        shown: dict[tuple[str, str, str], Change] | None = None
+                        ) -> StepResult | None:
         """Run one step. `shown` holds the changes of the plan consented to, when `step`
         comes from a plan made later in the run; its changes are held to them."""
         self.ctx.emit(StepStarted(path=step.id, title=step.title, phase=step.phase,
@@ -162,9 +176,10 @@ class Engine:
             self.ctx.emit(StepFinished(path=step.id, status="dry-run",
                                        message="dry-run: not executed"))
             return None
-        executor = self.executors.get(step.action)
+        executor = self.executors.get(type(step.params))
         if executor is None:
-            raise StepFailed(f"{step.id}: no executor for action '{step.action}'")
+            raise StepFailed(f"{step.id}: no executor for {type(step.params).__name__} "
+                             f"(action '{step.action}')")
         if step.phase == "change":
             await self._consent(step, shown)
         try:
@@ -182,10 +197,11 @@ class Engine:
             # even if the installer is killed the next instant.
             self.ctx.journal.step_done(step.id, step.fingerprint)
         self.ctx.emit(StepFinished(path=step.id, status="ok",
-                                   message=result if isinstance(result, str) else "done"))
+                                   message=result.message if isinstance(result, Done)
+                                   else "done"))
         return result
 
-    async def _consent(self, step: Step,
+    async def _consent(self, step: Step[Any],
                        shown: dict[tuple[str, str, str], Change] | None) -> None:
         """The one place a change step gets its own consent, before its executor runs.
 
@@ -216,7 +232,7 @@ class Engine:
             raise ChecksFailed(f"{node}: '{change.detail.get('fix', step.id)}' was not allowed "
                                f"(policy {policy}); the checks it would fix still fail")
 
-    async def _run_together(self, steps: tuple[Step, ...], facts: Facts) -> None:
+    async def _run_together(self, steps: tuple[Step[Any], ...], facts: Facts) -> None:
         """Run steps side by side (a host each, at most ssh_limit at once); every one reports
         its own result, and the first failure in plan order is the run's."""
         if len(steps) == 1:
@@ -224,7 +240,7 @@ class Engine:
             return
         limit = asyncio.Semaphore(self.ctx.services.get("ssh_limit", 50))
 
-        async def one(step: Step) -> Any:
+        async def one(step: Step[Any]) -> StepResult | None:
             async with limit:
                 return await self._run_step(step, facts)
 
@@ -238,7 +254,10 @@ class Engine:
         plan = self._plan(facts)
         while plan.phase("gather"):
             for step in plan.phase("gather"):
-                facts = await self._run_step(step, facts)
+                found = await self._run_step(step, facts)
+                if not isinstance(found, Facts):
+                    raise StepFailed(f"{step.id}: a gather step returned {found!r}, not facts")
+                facts = found
             plan = self._plan(facts)
         return plan, facts
 

@@ -8,6 +8,7 @@ kube-system/gpu-kata-installer-state); without a record, the operator's known la
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from installer.answers.model import Answers
 from installer.charts.effects import gpu_operator_removal_effects, kata_deploy_removal_effects
@@ -20,6 +21,16 @@ from installer.cluster.facts import (
     ReleaseFacts,
     managed_labels,
     require_record,
+)
+from installer.engine.params import (
+    DeleteCrdsParams,
+    DeleteSampleParams,
+    DeleteStateParams,
+    DiscoverParams,
+    HelmUninstallParams,
+    PatchLabelsParams,
+    VerifyUninstalledParams,
+    params_json,
 )
 from installer.engine.plan import Change, Plan, Step
 
@@ -44,38 +55,41 @@ def label_restore(current: dict[str, str], recorded: dict[str, str] | None
 
 
 def _helm_uninstall(step_id: str, release: str, namespace: str, timeout: str,
-                    facts: Facts, effects: Callable[[ReleaseFacts], list[str]]) -> list[Step]:
+                    facts: Facts, effects: Callable[[ReleaseFacts], list[str]]
+                    ) -> list[Step[HelmUninstallParams]]:
     current = facts.cluster.release(release, namespace) if facts.cluster else None
-    params = {"release": release, "namespace": namespace,
-              "command": ["helm", "uninstall", release, "--namespace", namespace, "--wait",
-                          "--timeout", timeout],
-              "hostEffects": effects(current) if current else []}
+    params = HelmUninstallParams(release, namespace,
+                                 ("helm", "uninstall", release, "--namespace", namespace,
+                                  "--wait", "--timeout", timeout),
+                                 tuple(effects(current)) if current else ())
     if facts.cluster and current is None:
-        return [Step(step_id, "change", f"Uninstall {release}", "helm-uninstall", params,
+        return [Step(step_id, "change", f"Uninstall {release}", params,
                      note=f"release {namespace}/{release} is not installed")]
-    return [Step(step_id, "change", f"Uninstall {release}", "helm-uninstall", params,
+    return [Step(step_id, "change", f"Uninstall {release}", params,
                  (Change("helm", f"{namespace}/{release}",
-                         f"helm uninstall {release} in namespace {namespace}", params),))]
+                         f"helm uninstall {release} in namespace {namespace}",
+                         params_json(params)),))]
 
 
 def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = False) -> Plan:
     if facts.cluster is None:
         return Plan((Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
-                          "discover", {"kubeconfig": answers.cluster.kubeconfig,
-                                       "context": answers.cluster.context}),), (), facts.source)
+                          DiscoverParams(answers.cluster.kubeconfig, answers.cluster.context)),),
+                    (), facts.source)
     require_record(facts)
     kd, op = answers.kata_deploy, answers.gpu_operator
     sample_ns = "default"
-    steps = [Step("uninstall/sample", "change", "Delete the sample pod if it is there",
-                  "delete-sample", {"namespace": sample_ns},
-                  (Change("cluster", f"{sample_ns}/{SAMPLE_POD}",
-                          f"delete pod {sample_ns}/{SAMPLE_POD} if present (graceful)"),))]
+    steps: list[Step[Any]] = [
+        Step("uninstall/sample", "change", "Delete the sample pod if it is there",
+             DeleteSampleParams(sample_ns),
+             (Change("cluster", f"{sample_ns}/{SAMPLE_POD}",
+                     f"delete pod {sample_ns}/{SAMPLE_POD} if present (graceful)"),))]
     nodes = facts.cluster.nodes
     steps += _helm_uninstall("uninstall/gpu-operator", op.release, op.namespace, op.timeout,
                              facts, lambda r: gpu_operator_removal_effects(r.version, nodes))
     if remove_crds:
         steps.append(Step("uninstall/crds", "change", "Remove the GPU Operator's CRDs",
-                          "delete-crds", {"crds": list(OPERATOR_CRDS)},
+                          DeleteCrdsParams(OPERATOR_CRDS),
                           tuple(Change("cluster", crd, f"delete CRD {crd}")
                                 for crd in OPERATOR_CRDS)))
     recorded = facts.cluster.recorded_labels
@@ -89,8 +103,8 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
             desc = ", ".join(f"{k}={v}" if v is not None else f"-{k}" for k, v in
                              sorted(patch.items()))
             steps.append(Step(f"uninstall/labels/{node.name}", "change",
-                              f"Restore {node.name}'s labels", "patch-labels",
-                              {"node": node.name, "labels": patch},
+                              f"Restore {node.name}'s labels",
+                              PatchLabelsParams(node.name, patch),
                               (Change("label", node.name, f"label node {node.name} {desc}",
                                       {"node": node.name, "labels": patch}),)))
     steps += _helm_uninstall("uninstall/kata-deploy", kd.release, kd.namespace, kd.timeout,
@@ -98,9 +112,8 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
     ns, name = STATE_CONFIGMAP
     if recorded is not None:
         steps.append(Step("uninstall/state", "change", "Forget the recorded labels",
-                          "delete-state", {}, (Change("cluster", f"{ns}/{name}",
+                          DeleteStateParams(), (Change("cluster", f"{ns}/{name}",
                                                       f"delete ConfigMap {ns}/{name}"),)))
     steps.append(Step("verify/uninstalled", "verify", "Nodes back to their recorded labels",
-                      "verify-uninstalled",
-                      {"recorded": recorded, "timeoutSeconds": seconds(kd.timeout)}))
+                      VerifyUninstalledParams(recorded, seconds(kd.timeout))))
     return Plan(tuple(steps), tuple(warnings), facts.source)

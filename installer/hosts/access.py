@@ -8,13 +8,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer.answers.model import DEFAULT_SSH_CONFIG, Answers
 from installer.childenv import hide_from_children
 from installer.errors import Problem, UserError
 from remote.ssh import SSHOptions
 from remote.targets import HostTarget
+
+if TYPE_CHECKING:
+    from installer.engine.params import SshTarget
 
 Prompt = Callable[[str], str]
 
@@ -90,11 +93,10 @@ def host_access(answers: Answers, ask: Prompt | None = None,
                       passphrase=passphrase, confirm_host_key=confirm_host_key)
 
 
-def target(params: dict[str, Any]) -> HostTarget:
+def target(params: SshTarget) -> HostTarget:
     """A validated SSH target from a plan step's target params."""
-    if not params.get("address"):
-        raise UserError(f"no SSH address for node {params['node']}", [Problem(
+    if not params.address:
+        raise UserError(f"no SSH address for node {params.node}", [Problem(
             "nodes.items[].address", "the node has no InternalIP and no address override",
-            f"add `address:` for {params['node']} under nodes.items")])
-    return HostTarget(params["node"], params["address"], params.get("port"),
-                      params.get("user")).validate()
+            f"add `address:` for {params.node} under nodes.items")])
+    return HostTarget(params.node, params.address, params.port, params.user).validate()

@@ -20,6 +20,7 @@ import pytest
 
 from installer.cluster.facts import Facts
 from installer.engine.events import Recorder, StepFinished
+from installer.engine.params import ProbeParams, SshTarget
 from installer.engine.plan import Step
 from installer.engine.runner import Context
 from installer.engine.steps.probe import probe
@@ -111,8 +112,8 @@ def test_500_hosts_probed_under_the_concurrency_limit_with_bounded_fds_and_memor
     ctx = Context(dry_run=False, sinks=[recorder], decider=None,  # type: ignore[arg-type]
                   services={"hosts": HostAccess(options(fleet.keys, kh), sudo=False),
                             "ssh_limit": LIMIT})
-    step = Step("probe/hosts", "gather", "probe", "probe", {"targets": [
-        {"node": h.name, "address": h.address} for h in fleet]})
+    step = Step("probe/hosts", "gather", "probe", ProbeParams(tuple(
+        SshTarget(h.name, h.address, None, None) for h in fleet)))
     fds_before = len(os.listdir("/proc/self/fd"))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.monotonic()

@@ -16,6 +16,7 @@ import pytest
 from installer.answers.model import load_answers
 from installer.cluster import kube
 from installer.cluster.facts import Facts
+from installer.engine.params import GpuPodsParams
 from installer.engine.plan import build_plan
 from installer.engine.runner import Context
 from installer.engine.steps.discover import gpu_pods
@@ -62,8 +63,8 @@ def test_gpu_pods_are_looked_for_only_on_relabelled_nodes_and_warned_about(lab_b
         assert all(n.gpu_pods is None for n in facts.cluster.nodes)
 
         plan = build_plan(answers, facts)
-        step = next(s for s in plan.phase("gather") if s.action == "gpu-pods")
-        assert step.params["nodes"] == ["gpu-node-1", "gpu-node-2", "gpu-node-3"]
+        step = next(s for s in plan.phase("gather") if isinstance(s.params, GpuPodsParams))
+        assert step.params.nodes == ("gpu-node-1", "gpu-node-2", "gpu-node-3")
         seen.clear()
         ctx = Context(dry_run=True, sinks=[], decider=None, services={"kube": k})  # type: ignore[arg-type]
         facts = asyncio.run(gpu_pods(ctx, step, facts))
@@ -74,7 +75,7 @@ def test_gpu_pods_are_looked_for_only_on_relabelled_nodes_and_warned_about(lab_b
         assert facts.cluster.node("gpu-node-1").gpu_pods == ("default/train-0",)
         assert facts.cluster.node("cpu-node-1").gpu_pods is None  # never looked at
         replanned = build_plan(answers, facts)
-        assert all(s.action != "gpu-pods" for s in replanned.steps)
+        assert not any(isinstance(s.params, GpuPodsParams) for s in replanned.steps)
         assert [w for w in replanned.warnings if "runs GPU pods" in w] == [WARNING]
 
         run = installer(lab, tmp_path, "--answers", str(path), "--dry-run")

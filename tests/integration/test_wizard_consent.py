@@ -9,6 +9,7 @@ fakes, so no cluster is needed.
 from __future__ import annotations
 
 from installer.answers.model import validate_answers
+from installer.engine.params import HostFixParams
 from installer.engine.steps.hostfix import host_fix
 from screens.app import InstallerApp
 from screens.modals import ConfirmModal
@@ -33,7 +34,7 @@ async def test_no_fix_reaches_the_host_before_consent_and_no_means_no(new_host, 
         if item["name"] == "gpu-node-2":
             item["address"] = host.address
     world = fakes.World(facts=fakes.example_facts())
-    executors = {**world.executors(), "host-fix": host_fix}
+    executors = {**world.executors(), HostFixParams: host_fix}
     services = fakes.services(world)
     services.executors = lambda: executors
     app = InstallerApp(fakes.state(validate_answers(data)), services=services, start="review")

@@ -25,7 +25,9 @@ from installer.cluster.factsfile import load_recorded_facts
 from installer.cluster.podread import PodReading
 from installer.diagnosis.clusterinfo import ClusterView, EventRow, diagnosis_findings
 from installer.diagnosis.rules import State
+from installer.engine import params as p
 from installer.engine.events import Output, PodLog, PodStatus
+from installer.engine.runner import Done
 from installer.engine.steps import checks as real_checks
 from installer.errors import StepFailed
 from installer.hosts.sshtest import ConnectionReport
@@ -102,7 +104,7 @@ class World:
     answers_seen: list[bool] = field(default_factory=list)
     released: asyncio.Event | None = None
 
-    def executors(self) -> dict[str, Callable]:
+    def executors(self) -> dict[type, Callable]:
         world = self
 
         async def discover(ctx, step, facts):
@@ -111,13 +113,13 @@ class World:
 
         async def probe(ctx, step, facts):
             world.ran.append(step.id)
-            hosts = {t["node"]: READY_HOST for t in step.params["targets"]}
+            hosts = {t.node: READY_HOST for t in step.params.targets}
             return replace(facts, hosts={**facts.hosts, **hosts})
 
         async def gpu_pods(ctx, step, facts):
             world.ran.append(step.id)
             return with_gpu_pods(facts, {n: world.gpu_pods.get(n, ()) for n in
-                                         step.params["nodes"]})
+                                         step.params.nodes})
 
         def real(executor):
             async def run(ctx, step, facts):
@@ -140,10 +142,10 @@ class World:
                 raise StepFailed(f"{step.id}: helm failed: context deadline exceeded",
                                  cause="pods did not become ready in 10m",
                                  fix="look at the pods of the namespace (Troubleshoot)")
-            if step.action == "helm":
-                ns = step.params["namespace"]
-                for line in (f"Release \"{step.params['release']}\" does not exist. "
-                             "Installing it now.", f"NAME: {step.params['release']}",
+            if isinstance(step.params, p.HelmParams):
+                ns = step.params.namespace
+                for line in (f"Release \"{step.params.release}\" does not exist. "
+                             "Installing it now.", f"NAME: {step.params.release}",
                              f"NAMESPACE: {ns}", "STATUS: deployed", "REVISION: 1"):
                     ctx.emit(Output(path=step.id, message=line))
                 # Pods the inspector (FakeInspector) also reads carry the same values, so
@@ -167,12 +169,12 @@ class World:
                     require_permit(permit)
                     world.changed.append(c.target)
                 await ctx.change(step.id, change.target, change.description, act)
-            return {"helm": "installed", "label": "labelled", "host-fix": "applied"}.get(
-                step.action, "recorded")
+            return Done({p.HelmParams: "installed", p.LabelParams: "labelled",
+                         p.HostFixParams: "applied"}.get(type(step.params), "recorded"))
 
         async def verify(ctx, step, facts):
             world.ran.append(step.id)
-            return "ready"
+            return Done("ready")
 
         async def sample(ctx, step, facts):
             world.ran.append(step.id)
@@ -193,14 +195,14 @@ class World:
                 raise StepFailed("sample/cuda-vectoradd: the pod failed",
                                  cause="no CUDA-capable device in the VM",
                                  fix="check the GPUs are bound to vfio-pci (Troubleshoot)")
-            return "Test PASSED"
+            return Done("Test PASSED")
 
-        return {"discover": discover, "probe": probe, "gpu-pods": gpu_pods,
-                "cluster-checks": real(real_checks.cluster_checks),
-                "host-checks": real(real_checks.host_checks), "record-labels": mutate,
-                "host-fix": mutate, "label": mutate, "helm": mutate,
-                "verify-kata-deploy": verify, "verify-gpu-operator": verify,
-                "verify-host": verify, "sample": sample}
+        return {p.DiscoverParams: discover, p.ProbeParams: probe, p.GpuPodsParams: gpu_pods,
+                p.ClusterChecksParams: real(real_checks.cluster_checks),
+                p.HostChecksParams: real(real_checks.host_checks), p.RecordLabelsParams: mutate,
+                p.HostFixParams: mutate, p.LabelParams: mutate, p.HelmParams: mutate,
+                p.VerifyKataDeployParams: verify, p.VerifyGpuOperatorParams: verify,
+                p.VerifyHostParams: verify, p.SampleParams: sample}
 
 
 class FakeHostAccess:

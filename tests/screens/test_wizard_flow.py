@@ -11,6 +11,7 @@ from textual.widgets import Input, Select, TextArea
 from installer.answers.model import load_answers
 from installer.cluster.facts import with_gpu_pods
 from installer.engine.events import RunFinished
+from installer.engine.params import HostFixParams
 from installer.engine.plan import build_plan
 from installer.engine.sinks import render_plan
 from installer.errors import UserError
@@ -226,7 +227,7 @@ async def test_planned_host_fixes_show_previews_consent_and_progress():
     world = fakes.World(facts=fakes.example_facts())  # gpu-node-2 needs its host fixed
     app = make_app(world, start="fixes")
     async with app.run_test(size=(120, 40)) as pilot:
-        fixes = [s for s in app.state.plan().steps if s.action == "host-fix"]
+        fixes = [s for s in app.state.plan().steps if isinstance(s.params, HostFixParams)]
         assert [s.id for s in fixes] == [
             "fix/gpu-node-2/iommu-cmdline", "fix/gpu-node-2/nouveau-blacklist",
             "fix/gpu-node-2/nvidia-driver-off", "fix/gpu-node-2/kubelet-gate",

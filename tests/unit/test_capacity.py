@@ -3,6 +3,7 @@ sample step's choice of node and resource): quantities, overhead, the finding's 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -16,6 +17,7 @@ from installer.cluster.capacity import (
     requested_on_node,
     shortfalls,
 )
+from installer.engine.params import SampleParams
 from installer.engine.steps.sample import fit_sample, manifest, refuse
 
 GI = 2**30
@@ -56,7 +58,8 @@ def test_cpu_is_shown_in_cores_or_millicores():
 
 
 def test_pod_requests_default_from_limits_and_add_the_overhead():
-    spec = manifest({"image": "x", "memory": "16Gi"}, "nvidia.com/pgpu")["spec"]
+    spec = manifest(SampleParams("x", "16Gi", 900, "nvidia.com/pgpu", "default"),
+                    "nvidia.com/pgpu")["spec"]
     own = pod_requests(spec, overhead={})
     assert own == {"nvidia.com/pgpu": 1, "memory": 16 * GI}
     total = pod_requests(spec, {"memory": "10240Mi", "cpu": "1.0"})
@@ -106,8 +109,7 @@ def pod(memory: str, cpu: str = "0", phase: str = "Running") -> dict:
             "status": {"phase": phase}}
 
 
-PARAMS = {"image": "x", "memory": "16Gi", "resource": "nvidia.com/pgpu",
-          "nodes": ["gpu-1", "gpu-2"]}
+PARAMS = SampleParams("x", "16Gi", 900, "nvidia.com/pgpu", "default", ("gpu-1", "gpu-2"))
 
 
 def test_the_sample_goes_where_it_fits_and_the_short_node_is_named():
@@ -136,7 +138,7 @@ def test_no_node_fits_and_the_finding_says_by_how_much_and_what_to_do():
 
 
 def test_per_model_naming_requests_a_model_a_fitting_node_advertises():
-    params = {**PARAMS, "resource": "per-model"}
+    params = replace(PARAMS, resource="per-model")
     nodes = [node("gpu-1", **{"GA100_A100_PCIE_80GB": "1", "pgpu": "0"}),
              node("gpu-2", **{"GH100_H100_SXM5_80GB": "2", "nvswitch": "4"})]
     fit = fit_sample(params, nodes, {"gpu-1": [pod("500Gi")]}, OVERHEAD)

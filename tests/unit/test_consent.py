@@ -20,8 +20,9 @@ from installer.answers.model import load_answers
 from installer.cluster.factsfile import load_recorded_facts
 from installer.commands.headless import HeadlessDecider
 from installer.engine.events import ChangeEvent, Recorder, RunFinished
+from installer.engine.params import HostFixParams, ProbeParams, SshTarget
 from installer.engine.plan import Change, Plan, Step
-from installer.engine.runner import Context, Engine, Replan
+from installer.engine.runner import Context, Done, Engine, Replan
 from installer.errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_STEP_FAILED
 from installer.permit import Permit, require_permit
 from screens.bridge import TuiDecider
@@ -31,11 +32,11 @@ AFTER = "after the reboot, if the re-probe finds the IOMMU on"
 
 
 def fix(node: str, name: str, policy: str = "apply", *, condition: str = "",
-        ask_first: bool = False) -> Step:
+        ask_first: bool = False) -> Step[HostFixParams]:
     change = Change("host", node, f"{node}: {name}", {"fix": name, "preview": f"# {name}"},
                     policy=policy, ask_first=ask_first or policy == "ask", condition=condition)
-    return Step(f"fix/{node}/{name}", "change", f"Host fix {name} on {node}", "host-fix",
-                {"node": node}, (change,))
+    return Step(f"fix/{node}/{name}", "change", f"Host fix {name} on {node}",
+                HostFixParams(node, SshTarget(node, None, None, None)), (change,))
 
 
 def planner_for(bind_policy: str = "apply", new_after_reboot: bool = False):
@@ -44,7 +45,7 @@ def planner_for(bind_policy: str = "apply", new_after_reboot: bool = False):
     def planner(answers, facts) -> Plan:
         host = facts.hosts.get("gpu-node-2")
         if host is None:
-            return Plan((Step("probe/hosts", "gather", "Probe", "probe"),))
+            return Plan((Step("probe/hosts", "gather", "Probe", ProbeParams(())),))
         if host == "before":
             steps = [fix("gpu-node-2", "reboot", ask_first=True),
                      fix("gpu-node-2", "vfio-bind", bind_policy, condition=AFTER)]
@@ -74,9 +75,9 @@ class Host:
                 self.applied.append(step.id)
                 return "applied"
             await ctx.change(step.id, "gpu-node-2", step.changes[0].description, act)
-            return Replan(("gpu-node-2",)) if step.id.endswith("/reboot") else "applied"
+            return Replan(("gpu-node-2",)) if step.id.endswith("/reboot") else Done("applied")
 
-        return {"probe": probe, "host-fix": host_fix}
+        return {ProbeParams: probe, HostFixParams: host_fix}
 
 
 class Asked:

@@ -15,6 +15,7 @@ import pytest
 from installer.answers.model import load_answers
 from installer.cluster.facts import ReleaseFacts
 from installer.cluster.factsfile import load_recorded_facts
+from installer.engine import params as p
 from installer.engine.events import (
     ChangeEvent,
     PlanReady,
@@ -62,7 +63,7 @@ class World:
     def executors(self, fail: str | None = None, block: str | None = None):
         async def gather(ctx, step, facts):
             self.ran.append(step.id)
-            hosts = {t["node"]: HOST for t in step.params["targets"]}
+            hosts = {t.node: HOST for t in step.params.targets}
             return replace(facts, hosts={**facts.hosts, **hosts})
 
         async def read_only(ctx, step, facts):
@@ -80,10 +81,11 @@ class World:
                     self.changed.append(c.target)
                 await ctx.change(step.id, change.target, change.description, act)
 
-        return {"probe": gather, "cluster-checks": read_only, "host-checks": read_only,
-                "record-labels": mutate, "label": mutate, "helm": mutate,
-                "verify-kata-deploy": read_only, "verify-gpu-operator": read_only,
-                "verify-host": read_only, "sample": read_only}
+        return {p.ProbeParams: gather, p.ClusterChecksParams: read_only,
+                p.HostChecksParams: read_only, p.RecordLabelsParams: mutate,
+                p.LabelParams: mutate, p.HelmParams: mutate,
+                p.VerifyKataDeployParams: read_only, p.VerifyGpuOperatorParams: read_only,
+                p.VerifyHostParams: read_only, p.SampleParams: read_only}
 
 
 def run(answers, facts, world, *, dry_run=False, journal=None, **kw) -> tuple[int, Recorder]:
@@ -249,7 +251,7 @@ def test_hosts_are_verified_side_by_side_and_the_first_failure_in_plan_order_is_
             await asyncio.sleep(0.05)  # fails last in time, first in the plan
         raise StepFailed(f"{step.id} broke")
 
-    executors["verify-host"] = verify_host
+    executors[p.VerifyHostParams] = verify_host
     rec = Recorder()
     ctx = Context(dry_run=False, sinks=[rec], decider=Yes())
     code = asyncio.run(Engine(answers, ctx, executors).run(facts))

@@ -11,6 +11,7 @@ from installer.answers.model import load_answers, parse_answers
 from installer.charts.values import gpu_operator_values, kata_nodes_of, planned_kata_deploy_values
 from installer.cluster.facts import Facts, ReleaseFacts, with_gpu_pods
 from installer.cluster.factsfile import load_recorded_facts
+from installer.engine.params import KubeletSide, SshTarget
 from installer.engine.plan import PHASES, build_plan
 from installer.engine.sinks import render_plan
 from installer.errors import UserError
@@ -34,9 +35,9 @@ def test_recorded_host_trees_plan_the_fixes_an_unprepared_host_needs():
                      "fix/gpu-node-2/nvidia-driver-off", "fix/gpu-node-2/kubelet-gate",
                      "fix/gpu-node-2/reboot", "fix/gpu-node-2/vfio-bind"]
     check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
-    assert set(check.params["covered"]) == {"iommu-enabled", "host-nvidia-driver",
+    assert set(check.params.covered) == {"iommu-enabled", "host-nvidia-driver",
                                             "kubelet-podresources-gate"}
-    assert any("vfio-bind" in d and "reboot" in d for d in check.params["deferred"])
+    assert any("vfio-bind" in d and "reboot" in d for d in check.params.deferred)
     grub = next(s for s in plan.steps if s.id == "fix/gpu-node-2/iommu-cmdline")
     assert '+GRUB_CMDLINE_LINUX="intel_iommu=on"' in grub.changes[0].detail["preview"]
 
@@ -79,7 +80,7 @@ def test_a_boot_config_fixed_by_an_interrupted_run_is_covered_by_the_pending_reb
     fixes = [s.id for s in plan.steps if s.action == "host-fix"]
     assert "fix/gpu-node-2/iommu-cmdline" not in fixes and "fix/gpu-node-2/reboot" in fixes
     check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
-    assert "iommu-enabled" in check.params["covered"]
+    assert "iommu-enabled" in check.params.covered
 
 
 def test_a_skip_policy_leaves_the_failure_blocking():
@@ -87,7 +88,7 @@ def test_a_skip_policy_leaves_the_failure_blocking():
     plan = build_plan(parse_answers(text), load_recorded_facts(EXAMPLES / "facts.yaml"))
     assert "fix/gpu-node-2/iommu-cmdline" not in [s.id for s in plan.steps]
     check = next(s for s in plan.steps if s.id == "check/gpu-node-2")
-    assert "iommu-enabled" not in check.params["covered"]
+    assert "iommu-enabled" not in check.params.covered
 
 
 def test_plan_is_pure_and_phases_are_ordered(example):
@@ -125,9 +126,8 @@ def test_host_probes_and_checks_are_planned_for_kata_nodes_only(example):
     answers, facts = example
     plan = build_plan(answers, facts)
     (probe,) = plan.phase("gather")
-    assert [t["node"] for t in probe.params["targets"]] == ["gpu-node-1", "gpu-node-2"]
-    assert probe.params["targets"][0] == {"node": "gpu-node-1", "address": "192.0.2.11",
-                                          "user": "ops", "port": 22}
+    assert [t.node for t in probe.params.targets] == ["gpu-node-1", "gpu-node-2"]
+    assert probe.params.targets[0] == SshTarget("gpu-node-1", "192.0.2.11", "ops", 22)
     ids = [s.id for s in plan.steps]
     assert "check/gpu-node-2" in ids and "check/gpu-node-3" not in ids
 
@@ -138,7 +138,7 @@ def test_cluster_default_kata_takes_unlabelled_gpu_nodes_but_not_cpu_nodes(examp
                             .replace("default: traditional", "default: kata")
                             .replace("    - name: gpu-node-2\n      choice: kata\n", ""))
     (probe,) = build_plan(answers, facts).phase("gather")
-    assert [t["node"] for t in probe.params["targets"]] == ["gpu-node-1", "gpu-node-2"]
+    assert [t.node for t in probe.params.targets] == ["gpu-node-1", "gpu-node-2"]
 
 
 def test_a_release_already_deployed_with_the_same_values_is_not_reinstalled(example):
@@ -197,7 +197,7 @@ def test_gpu_pods_are_looked_for_only_on_the_nodes_the_plan_relabels(example):
     facts = replace(facts, cluster=replace(facts.cluster, nodes=unknown))
     plan = build_plan(answers, facts)
     scan = next(s for s in plan.phase("gather") if s.action == "gpu-pods")
-    assert scan.params["nodes"] == ["gpu-node-1", "gpu-node-2"]
+    assert scan.params.nodes == ("gpu-node-1", "gpu-node-2")
     assert not any("runs GPU pods" in w for w in plan.warnings)
     found = with_gpu_pods(facts, {"gpu-node-1": ("ml/train-0",), "gpu-node-2": ()})
     plan = build_plan(answers, found)
@@ -214,7 +214,7 @@ def test_a_release_left_pending_by_an_interrupted_run_is_recovered_first(example
                          "pending-install")
     facts = replace(facts, cluster=replace(facts.cluster, releases=(stuck,)))
     step = next(s for s in build_plan(answers, facts).steps if s.id == "install/gpu-operator")
-    assert step.params["recover"] == "uninstall"
+    assert step.params.recover == "uninstall"
     assert step.changes[0].description.startswith("helm uninstall the release left "
                                                    "pending-install by an interrupted run")
 
@@ -235,8 +235,7 @@ def test_each_kata_host_check_carries_the_nodes_kubernetes_side(tmp_path):
     answers = load_answers(EXAMPLES / "answers.yaml")
     plan = build_plan(answers, load_recorded_facts(EXAMPLES / "facts.yaml"))
     one = next(s for s in plan.steps if s.id == "check/gpu-node-1")
-    assert one.params["kubernetes"] == {"distribution": "k8s", "containerdVersion": "2.0.5",
-                                        "kubeletRoot": "/var/lib/kubelet"}
+    assert one.params.kubernetes == KubeletSide("k8s", "2.0.5", "/var/lib/kubelet")
     assert one.note == ""  # kubeadm's layout goes without saying
     # two k0s Kata nodes (one recorded as such, one by its kubelet version), k0s trees
     facts = _recorded(tmp_path, lambda t: t.replace("distribution: k8s ", "distribution: k0s ")
@@ -256,17 +255,17 @@ def test_each_kata_host_check_carries_the_nodes_kubernetes_side(tmp_path):
     plan = build_plan(answers, facts)
     steps = {s.id: s for s in plan.steps}
     assert steps["check/gpu-node-1"].note == "k0s, kubelet root /var/lib/k0s/kubelet"
-    assert steps["check/gpu-node-2"].params["kubernetes"]["distribution"] == "k0s"
+    assert steps["check/gpu-node-2"].params.kubernetes.distribution == "k0s"
     rendered = "\n".join(render_plan(plan.to_dict()))
     assert "[check/gpu-node-2] Host prerequisites on gpu-node-2 - k0s, kubelet root " \
            "/var/lib/k0s/kubelet" in rendered
     # the gate is judged from k0s's file and not fixed there: named, not covered
-    gate = next(r for r in steps["check/gpu-node-1"].params["checks"]
+    gate = next(r for r in steps["check/gpu-node-1"].params.checks
                 if r["name"] == "kubelet-podresources-gate")
     assert gate["status"] == "fail" and "spec.featureGates" in gate["remedy"]
     assert not any(s.startswith("fix/gpu-node-1/kubelet-gate") for s in steps)
     assert any(d.startswith("kubelet-gate: not done on k0s")
-               for d in steps["check/gpu-node-1"].params["deferred"])
+               for d in steps["check/gpu-node-1"].params.deferred)
     assert any("/var/lib/k0s/kubelet (k0s)" in w and "device-plugins" in w
                for w in plan.warnings)
     kd = next(c for c in plan.changes if c.target.endswith("/kata-deploy"))
@@ -280,7 +279,7 @@ def test_a_grace_kata_node_is_planned_without_fixes_and_warned_of_the_device_plu
         "gpu-node-1: {tree: ../../tests/fixtures/hosts/grace-gh200}"))
     plan = build_plan(answers, facts)
     assert not [s for s in plan.steps if s.id.startswith("fix/gpu-node-1/")]
-    checks = next(s for s in plan.steps if s.id == "check/gpu-node-1").params["checks"]
+    checks = next(s for s in plan.steps if s.id == "check/gpu-node-1").params.checks
     assert {r["name"]: r["status"] for r in checks}["vfio-available"] == "pass"
     assert any(w.startswith("gpu-node-1: Grace GPUs go to nvgrace_gpu_vfio_pci")
                for w in plan.warnings)

@@ -134,12 +134,14 @@ def test_without_images_the_values_are_what_they_were():
 def test_the_plan_pulls_the_sample_from_the_mirror_with_the_secrets():
     plan = build_plan(parse_answers(BASE + REGISTRY), Facts(cluster=None))
     step = next(s for s in plan.steps if s.id == "sample/cuda-vectoradd")
-    assert step.params["image"].startswith("registry.example.com/mirror/nvidia/k8s/cuda-sample:")
+    assert step.params.image.startswith("registry.example.com/mirror/nvidia/k8s/cuda-sample:")
     pod = manifest(step.params, "nvidia.com/pgpu")
     assert pod["spec"]["imagePullSecrets"] == [{"name": "pull-a"}]
-    helm = {s.id: s.params["values"] for s in plan.steps if s.action == "helm"}
+    helm = {s.id: s.params.values for s in plan.steps if s.action == "helm"}
     assert helm["install/kata-deploy"]["imagePullSecrets"] == [{"name": "pull-a"}]
     plain = build_plan(parse_answers(BASE), Facts(cluster=None))
     step = next(s for s in plain.steps if s.id == "sample/cuda-vectoradd")
-    assert "pullSecrets" not in step.params
+    assert step.params.pull_secrets is None
+    (shown,) = (d for d in plain.to_dict()["steps"] if d["id"] == "sample/cuda-vectoradd")
+    assert "pullSecrets" not in shown["params"]
     assert "imagePullSecrets" not in manifest(step.params, "nvidia.com/pgpu")["spec"]

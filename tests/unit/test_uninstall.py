@@ -45,5 +45,5 @@ def test_uninstall_order_is_sample_operator_labels_kata_deploy():
     assert ids.index("uninstall/labels/gpu-node-1") < ids.index("uninstall/kata-deploy")
     assert ids[-2:] == ["uninstall/state", "verify/uninstalled"]
     node3 = next(s for s in plan.steps if s.id == "uninstall/labels/gpu-node-3")
-    assert node3.params["labels"] == {"nvidia.com/gpu.workload.config": None,
+    assert node3.params.labels == {"nvidia.com/gpu.workload.config": None,
                                       "nvidia.com/gpu.deploy.cc-manager": None}

@@ -1,14 +1,16 @@
-"""Step executors, one module per kind of step; the engine finds them by a step's action."""
+"""Step executors, one module per kind of step; the engine finds them by the type of a step's
+params (installer.engine.params)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # installer.engine.steps.discover is imported by the wizard without the engine
-    from installer.engine.runner import Executor
+    from installer.engine.runner import Executors
 
 
-def default_executors() -> dict[str, Executor]:
+def default_executors() -> Executors:
+    from installer.engine import params as p
     from installer.engine.steps import (
         checks,
         discover,
@@ -24,23 +26,23 @@ def default_executors() -> dict[str, Executor]:
     )
 
     return {
-        "discover": discover.discover,
-        "gpu-pods": discover.gpu_pods,
-        "probe": probe.probe,
-        "host-checks": checks.host_checks,
-        "cluster-checks": checks.cluster_checks,
-        "host-fix": hostfix.host_fix,
-        "verify-host": verifyhost.verify_host,
-        "record-labels": record.record_labels,
-        "label": label.label,
-        "helm": install.install,
-        "verify-kata-deploy": verify.verify_kata_deploy,
-        "verify-gpu-operator": verify.verify_gpu_operator,
-        "sample": sample.sample,
-        "helm-uninstall": uninstall.helm_uninstall,
-        "delete-sample": uninstall.delete_sample,
-        "delete-crds": uninstall.delete_crds,
-        "patch-labels": uninstall.patch_labels,
-        "delete-state": uninstall.delete_state,
-        "verify-uninstalled": uninstall.verify_uninstalled,
+        p.DiscoverParams: discover.discover,
+        p.GpuPodsParams: discover.gpu_pods,
+        p.ProbeParams: probe.probe,
+        p.HostChecksParams: checks.host_checks,
+        p.ClusterChecksParams: checks.cluster_checks,
+        p.HostFixParams: hostfix.host_fix,
+        p.VerifyHostParams: verifyhost.verify_host,
+        p.RecordLabelsParams: record.record_labels,
+        p.LabelParams: label.label,
+        p.HelmParams: install.install,
+        p.VerifyKataDeployParams: verify.verify_kata_deploy,
+        p.VerifyGpuOperatorParams: verify.verify_gpu_operator,
+        p.SampleParams: sample.sample,
+        p.HelmUninstallParams: uninstall.helm_uninstall,
+        p.DeleteSampleParams: uninstall.delete_sample,
+        p.DeleteCrdsParams: uninstall.delete_crds,
+        p.PatchLabelsParams: uninstall.patch_labels,
+        p.DeleteStateParams: uninstall.delete_state,
+        p.VerifyUninstalledParams: uninstall.verify_uninstalled,
     }

@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from installer.answers.checknames import expand_ignore
 from installer.cluster.facts import Facts, distribution_of, kubelet_root_of
 from installer.engine.events import CheckReported
+from installer.engine.params import ClusterChecksParams, HostChecksParams
 from installer.engine.plan import Step
-from installer.engine.runner import ChecksFailed, Context
+from installer.engine.runner import ChecksFailed, Context, Done
 
 
-async def host_checks(ctx: Context, step: Step, facts: Facts) -> str:
-    node = step.params["node"]
-    if step.params.get("unreachable"):
-        raise ChecksFailed(f"{node}: could not be checked - {step.params['unreachable']}")
-    results = step.params.get("checks", [])
+async def host_checks(ctx: Context, step: Step[HostChecksParams], facts: Facts) -> Done:
+    p = step.params
+    node = p.node
+    if p.unreachable:
+        raise ChecksFailed(f"{node}: could not be checked - {p.unreachable}")
+    results = [dict(r) for r in p.checks or ()]
     ctx.emit(CheckReported(path=step.id, node=node, results=results,
                            message=f"{len(results)} checks"))
-    covered = set(step.params.get("covered", []))
+    covered = set(p.covered or ())
     blocking = [r for r in results if r["status"] == "fail" and not r["ignored"]
                 and r["name"] not in covered]
     if blocking:
         raise ChecksFailed("; ".join(f"{node} {r['name']}: {r['summary']} - {r['remedy']}"
                                      for r in blocking))
     fixed = [r["name"] for r in results if r["status"] == "fail" and r["name"] in covered]
-    return f"passed{' after the planned fixes for ' + ', '.join(fixed) if fixed else ''}"
+    return Done(f"passed{' after the planned fixes for ' + ', '.join(fixed) if fixed else ''}")
 
 
-def cluster_results(facts: Facts, nodes: list[str], own_nfd: str) -> list[dict[str, object]]:
+def cluster_results(facts: Facts, nodes: Sequence[str], own_nfd: str
+                    ) -> list[dict[str, object]]:
     """Cluster-side prerequisites: containerd on the Kata nodes, Ready nodes, one NFD."""
     assert facts.cluster is not None
     out = []
@@ -57,13 +62,13 @@ def cluster_results(facts: Facts, nodes: list[str], own_nfd: str) -> list[dict[s
     return out
 
 
-async def cluster_checks(ctx: Context, step: Step, facts: Facts) -> str:
-    results = cluster_results(facts, step.params["nodes"], step.params["ownNfd"])
-    ignore = expand_ignore(step.params["ignore"])
+async def cluster_checks(ctx: Context, step: Step[ClusterChecksParams], facts: Facts) -> Done:
+    results = cluster_results(facts, step.params.nodes, step.params.own_nfd)
+    ignore = expand_ignore(step.params.ignore)
     results = [{**r, "ignored": r["name"] in ignore} for r in results]
     ctx.emit(CheckReported(path=step.id, node="cluster", results=results,
                            message=f"{len(results)} checks"))
     blocking = [r for r in results if r["status"] == "fail" and not r["ignored"]]
     if blocking:
         raise ChecksFailed("; ".join(f"{r['summary']} - {r['remedy']}" for r in blocking))
-    return "passed"
+    return Done("passed")

@@ -14,6 +14,7 @@ from installer.cluster.facts import ClusterFacts, Facts, ReleaseFacts, with_gpu_
 if TYPE_CHECKING:  # the wizard discovers without the engine and its planner (discover_cluster)
     from installer.charts.helm import Helm
     from installer.cluster.kube import Kube
+    from installer.engine.params import DiscoverParams, GpuPodsParams
     from installer.engine.plan import Step
     from installer.engine.runner import Context
     from installer.redact import Redactor
@@ -100,17 +101,18 @@ async def discover_cluster(kubeconfig: str | None, context: str | None,
                       f"discovered (context {k.context}; helm {version} at {h.binary})", k, h)
 
 
-async def discover(ctx: Context, step: Step, facts: Facts, *, partial: bool = False) -> Facts:
+async def discover(ctx: Context, step: Step[DiscoverParams], facts: Facts, *,
+                   partial: bool = False) -> Facts:
     """The discover step: discover_cluster with the step's kubeconfig and context; the run's
     later steps use its clients. `partial`: see discover_cluster (troubleshoot's run)."""
-    found = await discover_cluster(step.params.get("kubeconfig"), step.params.get("context"),
+    found = await discover_cluster(step.params.kubeconfig, step.params.context,
                                    ctx.services.get("redactor"), partial=partial,
                                    managed=ctx.services.get("managed_releases", ()))
     ctx.services.update(kube=found.kube, helm=found.helm)
     return replace(facts, cluster=found.cluster, source=found.source)
 
 
-async def gpu_pods(ctx: Context, step: Step, facts: Facts, *, partial: bool = False
+async def gpu_pods(ctx: Context, step: Step[GpuPodsParams], facts: Facts, *, partial: bool = False
                    ) -> Facts:
     """GPU pods on the nodes to relabel, so the plan can warn before it disrupts them.
 
@@ -119,11 +121,10 @@ async def gpu_pods(ctx: Context, step: Step, facts: Facts, *, partial: bool = Fa
     context may not make is kept in `unread`, and the nodes count as looked at."""
     from installer.cluster import kube
 
-    k = ctx.services.get("kube") or _connect(step.params.get("kubeconfig"),
-                                             step.params.get("context"),
+    k = ctx.services.get("kube") or _connect(step.params.kubeconfig, step.params.context,
                                              ctx.services.get("redactor"))
     ctx.services["kube"] = k
-    nodes = list(step.params["nodes"])
+    nodes = list(step.params.nodes)
     try:
         return with_gpu_pods(facts, await kube.find_gpu_pods(k, nodes))
     except kube.ApiError as exc:

@@ -7,12 +7,13 @@ import asyncio
 from installer.cluster import kube
 from installer.cluster.facts import Facts
 from installer.engine.events import Output
+from installer.engine.params import HostFixParams
 from installer.engine.plan import Step
-from installer.engine.runner import Context, Replan
+from installer.engine.runner import Context, Done, Replan
 from installer.errors import StepFailed
 from installer.hosts.access import HostAccess, target
 from installer.permit import Permit, require_permit
-from remote.fixes import HostChange, apply_change
+from remote.fixes import apply_change
 from remote.fixes.reboot import reboot_and_wait
 
 
@@ -29,14 +30,14 @@ async def _node_ready(ctx: Context, node: str) -> bool:
     return await asyncio.to_thread(ready)
 
 
-async def host_fix(ctx: Context, step: Step, facts: Facts) -> str | Replan:
+async def host_fix(ctx: Context, step: Step[HostFixParams], facts: Facts) -> Done | Replan:
     access: HostAccess = ctx.services["hosts"]
-    node = step.params["node"]
-    fix = dict(step.params["change"])
-    fix.pop("policy")
-    change = HostChange(**{**fix, "files": tuple(fix.get("files", ()))})
+    node = step.params.node
+    if step.params.fix is None:  # the engine runs no step that only waits for a reboot
+        raise StepFailed(f"{step.id}: planned only after the reboot; run again to plan it")
+    change = step.params.fix.change
     (planned,) = step.changes  # consented to by the engine before this runs
-    t = target(step.params["target"])
+    t = target(step.params.target)
 
     async def act(permit: Permit) -> str:
         require_permit(permit)
@@ -63,4 +64,4 @@ async def host_fix(ctx: Context, step: Step, facts: Facts) -> str | Replan:
     outcome = await ctx.change(step.id, node, planned.description, act, planned.detail)
     if change.name == "reboot" and outcome is not None:
         return Replan((node,))
-    return outcome or "applied"
+    return Done(outcome or "applied")

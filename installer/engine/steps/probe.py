@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from installer.cluster.facts import Facts, ProbeFailure
 from installer.engine.events import StepFinished, StepStarted
+from installer.engine.params import ProbeParams
 from installer.engine.plan import Step
 from installer.engine.runner import Context
 from installer.hosts.access import HostAccess, target
@@ -23,9 +24,9 @@ def host_facts(result: HostResult) -> object:
     return parse_probe(result.stdout)
 
 
-async def probe(ctx: Context, step: Step, facts: Facts) -> Facts:
+async def probe(ctx: Context, step: Step[ProbeParams], facts: Facts) -> Facts:
     access: HostAccess = ctx.services["hosts"]
-    targets = [target(t) for t in step.params["targets"]]
+    targets = [target(t) for t in step.params.targets]
     for t in targets:
         ctx.emit(StepStarted(path=f"probe/{t.name}", title=f"probe {t.name} ({t.address})",
                              phase="gather", message=f"probe {t.name}"))

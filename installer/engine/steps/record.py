@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from installer.cluster import kube
 from installer.cluster.facts import Facts
+from installer.engine.params import RecordLabelsParams
 from installer.engine.plan import Step
-from installer.engine.runner import Context
+from installer.engine.runner import Context, Done
 from installer.permit import Permit
 
 
-async def record_labels(ctx: Context, step: Step, facts: Facts) -> str:
+async def record_labels(ctx: Context, step: Step[RecordLabelsParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     (change,) = step.changes
 
     async def act(permit: Permit) -> None:
-        await kube.save_recorded_labels(k, permit, step.params["labels"])
+        await kube.save_recorded_labels(k, permit, {n: dict(labels) for n, labels
+                                                     in step.params.labels.items()})
 
     await ctx.change(step.id, change.target, change.description, act)
-    return f"recorded labels of {len(step.params['labels'])} nodes"
+    return Done(f"recorded labels of {len(step.params.labels)} nodes")

@@ -32,8 +32,9 @@ from installer.cluster.capacity import (
 from installer.cluster.facts import Facts
 from installer.cluster.podread import read_pod
 from installer.engine.events import PodLog, WarningEvent
+from installer.engine.params import SampleParams
 from installer.engine.plan import Step
-from installer.engine.runner import Context
+from installer.engine.runner import Context, Done
 from installer.errors import StepFailed
 from installer.permit import Permit
 
@@ -43,18 +44,18 @@ PASSED = "Test PASSED"
 POLL_SECONDS = 0.2
 
 
-def manifest(params: dict[str, Any], resource: str) -> dict[str, Any]:
+def manifest(params: SampleParams, resource: str) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "runtimeClassName": GPU_RUNTIME_CLASS,
         "restartPolicy": "OnFailure",
-        "containers": [{"name": "cuda-vectoradd", "image": params["image"],
+        "containers": [{"name": "cuda-vectoradd", "image": params.image,
                         "resources": {"limits": {resource: "1",
-                                                 "memory": params["memory"]}}}],
+                                                 "memory": params.memory}}}],
     }
-    if params.get("tolerations"):  # the Kata nodes' taints (a tainted GPU pool)
-        spec["tolerations"] = params["tolerations"]
-    if params.get("pullSecrets"):  # `images.pullSecrets`: a private registry's credentials
-        spec["imagePullSecrets"] = [{"name": s} for s in params["pullSecrets"]]
+    if params.tolerations:  # the Kata nodes' taints (a tainted GPU pool)
+        spec["tolerations"] = [dict(t) for t in params.tolerations]
+    if params.pull_secrets:  # `images.pullSecrets`: a private registry's credentials
+        spec["imagePullSecrets"] = [{"name": s} for s in params.pull_secrets]
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": SAMPLE_POD, "labels": {"app.kubernetes.io/managed-by":
@@ -73,7 +74,7 @@ def read_sample(k: kube.Kube, namespace: str) -> dict[str, Any] | None:
         raise
 
 
-async def delete_and_wait(ctx: Context, step: Step, k: kube.Kube, namespace: str) -> None:
+async def delete_and_wait(ctx: Context, step: Step[Any], k: kube.Kube, namespace: str) -> None:
     async def act(permit: Permit) -> None:
         await kube.delete_pod(k, permit, namespace, SAMPLE_POD)
 
@@ -97,14 +98,14 @@ class Fit:
     short: dict[str, list[Shortfall]] = field(default_factory=dict)
 
 
-def fit_sample(params: dict[str, Any], nodes: list[dict[str, Any]],
+def fit_sample(params: SampleParams, nodes: list[dict[str, Any]],
                pods_on: Mapping[str, list[dict[str, Any]]],
                overhead: Mapping[str, Fraction]) -> Fit:
     """Which GPU resource to request and on which target nodes the sample fits. With per-model
     naming the resource is a model a fitting node advertises (the first such, in node order),
     so a node that cannot hold the sample never decides its resource. Pure."""
-    targets = params.get("nodes")  # the Kata nodes; a plan without them: every node
-    fixed = None if params["resource"] == "per-model" else params["resource"]
+    targets = params.nodes  # the Kata nodes; a plan without them: every node
+    fixed = None if params.resource == "per-model" else params.resource
     fitting: dict[str, list[str]] = {}
     short: dict[str, list[Shortfall]] = {}
     first: str | None = None
@@ -140,12 +141,12 @@ def _overhead(k: kube.Kube) -> dict[str, Fraction]:
             for r, v in ((rc.get("overhead") or {}).get("podFixed") or {}).items()}
 
 
-def read_fit(k: kube.Kube, params: dict[str, Any]) -> tuple[Fit, dict[str, Fraction]]:
+def read_fit(k: kube.Kube, params: SampleParams) -> tuple[Fit, dict[str, Fraction]]:
     """Read what fit_sample needs (runs in a thread): the nodes, the pods bound to the target
     nodes that advertise a GPU resource, the RuntimeClass overhead."""
     nodes = list(k.list_items("/api/v1/nodes"))
-    targets = params.get("nodes")
-    fixed = None if params["resource"] == "per-model" else params["resource"]
+    targets = params.nodes
+    fixed = None if params.resource == "per-model" else params.resource
     pods_on = {n["metadata"]["name"]: list(k.list_items(
         "/api/v1/pods", fieldSelector=f"spec.nodeName={n['metadata']['name']}"))
         for n in nodes if (targets is None or n["metadata"]["name"] in targets)
@@ -201,31 +202,32 @@ def pending_reason(pod: dict[str, Any]) -> str:
     return f"{r.unschedulable_reason}: {r.unschedulable}"
 
 
-async def sample(ctx: Context, step: Step, facts: Facts) -> str:
+async def sample(ctx: Context, step: Step[SampleParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
-    ns = step.params["namespace"]
+    p = step.params
+    ns = p.namespace
     if await asyncio.to_thread(read_sample, k, ns) is not None:
         await delete_and_wait(ctx, step, k, ns)  # a leftover from an interrupted run
 
-    fit, overhead = await asyncio.to_thread(read_fit, k, step.params)
+    fit, overhead = await asyncio.to_thread(read_fit, k, p)
     if fit.resource is None:
         raise StepFailed("no Kata node advertises a GPU resource ("
-                         + ("nvidia.com/<model>" if step.params["resource"] == "per-model"
-                            else step.params["resource"]) + ")",
+                         + ("nvidia.com/<model>" if p.resource == "per-model"
+                            else p.resource) + ")",
                          fix="check verify/gpu-operator's findings")
     if not fit.fitting:
         raise refuse(fit, overhead)
     for lack in fit.short.values():  # others fit: the scheduler places it there
         ctx.emit(WarningEvent(path=step.id, message="the sample cannot run on " + "; ".join(
             s.describe(GPU_RUNTIME_CLASS) for s in lack)))
-    body = manifest(step.params, fit.resource)
+    body = manifest(p, fit.resource)
 
     async def create(permit: Permit) -> None:
         await kube.create_pod(k, permit, ns, body)
 
     await ctx.change(step.id, f"{ns}/{SAMPLE_POD}", f"create pod {ns}/{SAMPLE_POD}", create,
                      {"manifest": body})
-    deadline = time.monotonic() + step.params["timeoutSeconds"]
+    deadline = time.monotonic() + p.timeout_seconds
     reason, lines = "", []
     try:
         while True:
@@ -245,7 +247,7 @@ async def sample(ctx: Context, step: Step, facts: Facts) -> str:
                 ctx.emit(WarningEvent(path=step.id, message=f"pending: {reason}"))
             if time.monotonic() > deadline:
                 raise StepFailed(
-                    f"the sample did not finish within {step.params['timeoutSeconds']} s "
+                    f"the sample did not finish within {p.timeout_seconds} s "
                     f"(phase {phase})",
                     cause="likeliest cause: " + (reason or "image pull or VM start still running"),
                     fix="see `gpu-kata-installer troubleshoot`")
@@ -257,4 +259,4 @@ async def sample(ctx: Context, step: Step, facts: Facts) -> str:
         raise StepFailed(f"the sample ended {phase} without '{PASSED}'",
                          cause="last log lines: " + " | ".join(lines[-3:]),
                          fix="see `gpu-kata-installer troubleshoot`")
-    return f"{PASSED} ({len(lines)} log lines)"
+    return Done(f"{PASSED} ({len(lines)} log lines)")

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 
 from installer.charts import helm
 from installer.charts.verify import SAMPLE_POD
 from installer.cluster import kube
 from installer.cluster.facts import KATA_RUNTIME_LABEL, Facts
 from installer.engine.events import Output
+from installer.engine.params import (
+    DeleteCrdsParams,
+    DeleteSampleParams,
+    DeleteStateParams,
+    HelmUninstallParams,
+    PatchLabelsParams,
+    VerifyUninstalledParams,
+)
 from installer.engine.plan import Step
-from installer.engine.runner import Context
+from installer.engine.runner import Context, Done
 from installer.engine.steps.sample import delete_and_wait, read_sample
 from installer.engine.uninstall import label_restore
 from installer.errors import StepFailed
@@ -20,7 +29,7 @@ from installer.permit import Permit
 POLL_SECONDS = 2.0
 
 
-async def helm_uninstall(ctx: Context, step: Step, facts: Facts) -> str:
+async def helm_uninstall(ctx: Context, step: Step[HelmUninstallParams], facts: Facts) -> Done:
     h: helm.Helm = ctx.services["helm"]
     (change,) = step.changes
 
@@ -28,43 +37,43 @@ async def helm_uninstall(ctx: Context, step: Step, facts: Facts) -> str:
         ctx.emit(Output(path=step.id, message=line, stream=stream))
 
     async def act(permit: Permit) -> str:
-        return await helm.uninstall(h, permit, step.params["command"][1:], on_line)
+        return await helm.uninstall(h, permit, list(step.params.command[1:]), on_line)
 
     await ctx.change(step.id, change.target, change.description, act)
-    return f"{step.params['namespace']}/{step.params['release']} removed"
+    return Done(f"{step.params.namespace}/{step.params.release} removed")
 
 
-async def delete_sample(ctx: Context, step: Step, facts: Facts) -> str:
+async def delete_sample(ctx: Context, step: Step[DeleteSampleParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
-    ns = step.params["namespace"]
+    ns = step.params.namespace
     if await asyncio.to_thread(read_sample, k, ns) is None:
-        return "no sample pod"
+        return Done("no sample pod")
     await delete_and_wait(ctx, step, k, ns)
-    return f"deleted {ns}/{SAMPLE_POD}"
+    return Done(f"deleted {ns}/{SAMPLE_POD}")
 
 
-async def delete_crds(ctx: Context, step: Step, facts: Facts) -> str:
+async def delete_crds(ctx: Context, step: Step[DeleteCrdsParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     for change in step.changes:
         async def act(permit: Permit, name: str = change.target) -> None:
             await kube.delete_crd(k, permit, name)
 
         await ctx.change(step.id, change.target, change.description, act)
-    return "CRDs removed"
+    return Done("CRDs removed")
 
 
-async def patch_labels(ctx: Context, step: Step, facts: Facts) -> str:
+async def patch_labels(ctx: Context, step: Step[PatchLabelsParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     (change,) = step.changes
 
     async def act(permit: Permit) -> None:
-        await kube.patch_node_labels(k, permit, step.params["node"], step.params["labels"])
+        await kube.patch_node_labels(k, permit, step.params.node, dict(step.params.labels))
 
     await ctx.change(step.id, change.target, change.description, act, change.detail)
-    return "labels restored"
+    return Done("labels restored")
 
 
-async def delete_state(ctx: Context, step: Step, facts: Facts) -> str:
+async def delete_state(ctx: Context, step: Step[DeleteStateParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     (change,) = step.changes
 
@@ -72,16 +81,16 @@ async def delete_state(ctx: Context, step: Step, facts: Facts) -> str:
         await kube.delete_state(k, permit)
 
     await ctx.change(step.id, change.target, change.description, act)
-    return "record removed"
+    return Done("record removed")
 
 
-def _label_drift(k: kube.Kube, recorded: dict[str, dict[str, str]] | None) -> list[str]:
+def _label_drift(k: kube.Kube, recorded: Mapping[str, Mapping[str, str]] | None) -> list[str]:
     drift = []
     for node in k.list_items("/api/v1/nodes"):
         meta = node["metadata"]
         labels = meta.get("labels") or {}
         want = None if recorded is None else recorded.get(meta["name"], {})
-        left = sorted(label_restore(labels, want))
+        left = sorted(label_restore(labels, None if want is None else dict(want)))
         if KATA_RUNTIME_LABEL in labels and KATA_RUNTIME_LABEL not in (want or {}):
             left.append(KATA_RUNTIME_LABEL)
         if left:
@@ -89,14 +98,15 @@ def _label_drift(k: kube.Kube, recorded: dict[str, dict[str, str]] | None) -> li
     return drift
 
 
-async def verify_uninstalled(ctx: Context, step: Step, facts: Facts) -> str:
+async def verify_uninstalled(ctx: Context, step: Step[VerifyUninstalledParams], facts: Facts
+                             ) -> Done:
     k: kube.Kube = ctx.services["kube"]
-    deadline = time.monotonic() + step.params["timeoutSeconds"]
-    while drift := await asyncio.to_thread(_label_drift, k, step.params["recorded"]):
+    deadline = time.monotonic() + step.params.timeout_seconds
+    while drift := await asyncio.to_thread(_label_drift, k, step.params.recorded):
         if time.monotonic() > deadline:
             raise StepFailed(f"labels not back to their recorded state: {'; '.join(drift)}",
                              cause="kata-deploy's cleanup pods remove its label; they may "
                                    "still be running or failed",
                              fix="check the kata-system namespace; run uninstall again")
         await asyncio.sleep(POLL_SECONDS)
-    return "nodes carry the labels they had before install"
+    return Done("nodes carry the labels they had before install")

@@ -19,8 +19,9 @@ from installer.cluster.facts import Facts
 from installer.cluster.podread import list_pods
 from installer.diagnosis.clusterstate import pod_info
 from installer.engine.events import WarningEvent
+from installer.engine.params import VerifyGpuOperatorParams, VerifyKataDeployParams
 from installer.engine.plan import Step
-from installer.engine.runner import Context
+from installer.engine.runner import Context, Done
 from installer.errors import StepFailed
 
 # A snapshot is a few GETs, one of them every node: on a cluster of up to SMALL_CLUSTER nodes
@@ -51,18 +52,20 @@ def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
     )
 
 
-async def wait_for(ctx: Context, step: Step, judge: Callable[[Snapshot], Verdict]) -> str:
+async def wait_for(ctx: Context, step: Step[VerifyKataDeployParams | VerifyGpuOperatorParams],
+                   judge: Callable[[Snapshot], Verdict]) -> Done:
     k: kube.Kube = ctx.services["kube"]
-    deadline = time.monotonic() + step.params["timeoutSeconds"]
+    timeout = step.params.timeout_seconds
+    deadline = time.monotonic() + timeout
     last_cause = ""
     while True:
-        snap = await asyncio.to_thread(snapshot, k, step.params["namespace"])
+        snap = await asyncio.to_thread(snapshot, k, step.params.namespace)
         verdict = judge(snap)
         if verdict.done:
-            return "verified"
+            return Done("verified")
         if verdict.definitive or time.monotonic() >= deadline:
             why = "" if verdict.definitive else \
-                f"timed out after {step.params['timeoutSeconds']}s; "
+                f"timed out after {timeout}s; "
             raise StepFailed(f"{why}still missing: {'; '.join(verdict.missing)}",
                              cause=f"likeliest cause: {verdict.cause}", fix=verdict.fix)
         if verdict.cause and verdict.cause != last_cause:
@@ -72,10 +75,14 @@ async def wait_for(ctx: Context, step: Step, judge: Callable[[Snapshot], Verdict
                             else POLL_SECONDS)
 
 
-async def verify_kata_deploy(ctx: Context, step: Step, facts: Facts) -> str:
-    return await wait_for(ctx, step, lambda s: kata_deploy_verdict(s, step.params["nodes"]))
+async def verify_kata_deploy(ctx: Context, step: Step[VerifyKataDeployParams],
+                             facts: Facts) -> Done:
+    nodes = list(step.params.nodes)
+    return await wait_for(ctx, step, lambda s: kata_deploy_verdict(s, nodes))
 
 
-async def verify_gpu_operator(ctx: Context, step: Step, facts: Facts) -> str:
+async def verify_gpu_operator(ctx: Context, step: Step[VerifyGpuOperatorParams],
+                              facts: Facts) -> Done:
+    nodes = list(step.params.nodes)
     return await wait_for(ctx, step, lambda s: gpu_operator_verdict(
-        s, step.params["nodes"], step.params["resource"]))
+        s, nodes, step.params.resource))

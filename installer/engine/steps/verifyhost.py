@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from installer.charts.devplugin import PGPU, check_specs, expected_classes
+from installer.charts.devplugin import check_specs, expected_classes
 from installer.cluster import kube
 from installer.cluster.facts import Facts, ProbeFailure
+from installer.engine.params import VerifyHostParams
 from installer.engine.plan import Step
-from installer.engine.runner import Context
+from installer.engine.runner import Context, Done
 from installer.engine.steps.probe import host_facts
 from installer.errors import StepFailed
 from installer.hosts.access import HostAccess, target
@@ -31,9 +32,9 @@ def _allocatable(k: kube.Kube | None, node: str) -> dict[str, Any] | None:
         return None
 
 
-async def verify_host(ctx: Context, step: Step, facts: Facts) -> str:
+async def verify_host(ctx: Context, step: Step[VerifyHostParams], facts: Facts) -> Done:
     access: HostAccess = ctx.services["hosts"]
-    t = target(step.params["target"])
+    t = target(step.params.target)
     (result,) = (await run_on_hosts([t], probe_command(), access.options, sudo=access.sudo,
                                     sudo_password=access.sudo_password,
                                     **access.ssh_kwargs())).values()
@@ -49,12 +50,11 @@ async def verify_host(ctx: Context, step: Step, facts: Facts) -> str:
         raise StepFailed(f"{t.name}: GPUs not on vfio-pci: {', '.join(wrong)}",
                          cause="a host driver holds them, or the vfio manager has not run",
                          fix="apply the vfio-bind host fix (or check nvidia-vfio-manager)")
-    # A plan from before per-model naming was verified had no resource: pgpu was all it knew.
-    resource = step.params.get("resource", PGPU)
-    node = step.params.get("node", t.name)
+    resource = step.params.resource
+    node = step.params.node
     alloc = None if resource else await asyncio.to_thread(
         _allocatable, ctx.services.get("kube"), node)
     verdict = check_specs(host, expected_classes(resource, alloc, host.gpus), t.name)
     if not verdict.ok:
         raise StepFailed(verdict.message, cause=verdict.cause, fix=verdict.fix)
-    return f"{len(host.gpus)} GPU(s) on vfio-pci, {verdict.message}"
+    return Done(f"{len(host.gpus)} GPU(s) on vfio-pci, {verdict.message}")

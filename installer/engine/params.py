@@ -1,0 +1,271 @@
+"""What each kind of plan step carries: one frozen dataclass per kind, read by its executor.
+
+A step's params type names its executor (the engine's registry maps the type to it, see
+installer.engine.steps.default_executors) and its `action`, the string the plan's JSON has always
+shown. `params_json` is the one way params leave the process: `Plan.to_dict` (`--dry-run
+--json`, the review, the bundle) and the journal's step fingerprint both go through it, with
+the keys the string-keyed plan had (camelCase of the field name, unless a field says
+otherwise), so a run journaled before the typed plan resumes after it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:  # the plan makes them; params only carry them
+    from remote.fixes import HostChange
+
+# A check's verdict, as installer.hosts.checks.CheckResult.to_dict().
+CheckResult = Mapping[str, Any]
+
+
+# A param the JSON leaves out while it is None (set only where the plan knows it).
+OMIT = {"omit": True}
+
+
+class ParamsPart:
+    """Marks the plan's own records: their fields leave as camelCase keys. Records from
+    elsewhere (remote's HostChange) keep their field names, as they always did."""
+
+
+@dataclass(frozen=True)
+class StepParams(ParamsPart):
+    """The params of one kind of step; ACTION is the plan JSON's `action` for it."""
+
+    ACTION: ClassVar[str]
+
+
+# --- parts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SshTarget(ParamsPart):
+    """Where a host step connects: installer.hosts.access.target validates it."""
+
+    node: str
+    address: str | None
+    user: str | None
+    port: int | None
+
+
+@dataclass(frozen=True)
+class KubeletSide(ParamsPart):
+    """What the node's kubelet is, as discovery recorded it."""
+
+    distribution: str
+    containerd_version: str | None
+    kubelet_root: str
+
+
+@dataclass(frozen=True)
+class PlannedFix(ParamsPart):
+    """One host fix as planned (remote.fixes' change) and the policy it runs under."""
+
+    change: HostChange = field(metadata={"flatten": True})
+    policy: str
+
+
+# --- gather --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiscoverParams(StepParams):
+    ACTION = "discover"
+    kubeconfig: str | None
+    context: str | None
+
+
+@dataclass(frozen=True)
+class GpuPodsParams(StepParams):
+    ACTION = "gpu-pods"
+    kubeconfig: str | None
+    context: str | None
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProbeParams(StepParams):
+    ACTION = "probe"
+    targets: tuple[SshTarget, ...]
+
+
+# --- check ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterChecksParams(StepParams):
+    ACTION = "cluster-checks"
+    ignore: tuple[str, ...]
+    nodes: tuple[str, ...]
+    own_nfd: str  # the operator's own NFD worker DaemonSet, namespace/name
+
+
+@dataclass(frozen=True)
+class HostChecksParams(StepParams):
+    """The host's verdicts, computed in the plan; all None until the host is probed."""
+
+    ACTION = "host-checks"
+    node: str
+    kubernetes: KubeletSide | None = field(default=None, metadata=OMIT)
+    checks: tuple[CheckResult, ...] | None = field(default=None, metadata=OMIT)
+    # failing checks a planned fix makes pass
+    covered: tuple[str, ...] | None = field(default=None, metadata=OMIT)
+    # why the host could not be probed ("" if it was)
+    unreachable: str | None = field(default=None, metadata=OMIT)
+    # fixes that wait for something (a reboot), with the reason
+    deferred: tuple[str, ...] | None = field(default=None, metadata=OMIT)
+
+
+# --- change --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostFixParams(StepParams):
+    """`fix` is None for a fix planned only after a reboot (its step waits, never runs)."""
+
+    ACTION = "host-fix"
+    node: str
+    target: SshTarget
+    fix: PlannedFix | None = field(default=None, metadata={"omit": True, "json": "change"})
+
+
+@dataclass(frozen=True)
+class RecordLabelsParams(StepParams):
+    ACTION = "record-labels"
+    labels: Mapping[str, Mapping[str, str]]  # node -> its managed labels
+
+
+@dataclass(frozen=True)
+class LabelParams(StepParams):
+    ACTION = "label"
+    node: str
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class HelmParams(StepParams):
+    ACTION = "helm"
+    release: str
+    namespace: str
+    chart: str  # the source, described
+    version: str | None
+    values: Mapping[str, Any]
+    host_effects: tuple[str, ...]
+    command: tuple[str, ...]  # helm and its arguments, values file as <values.yaml>
+    # An interrupted helm left the release pending-*: undo that first.
+    recover: Literal["uninstall", "rollback"] | None = field(default=None, metadata=OMIT)
+
+
+# --- verify --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyKataDeployParams(StepParams):
+    ACTION = "verify-kata-deploy"
+    nodes: tuple[str, ...]
+    namespace: str
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class VerifyGpuOperatorParams(StepParams):
+    ACTION = "verify-gpu-operator"
+    nodes: tuple[str, ...]
+    namespace: str
+    resource: str | None  # None: per-model resource names
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class VerifyHostParams(StepParams):
+    ACTION = "verify-host"
+    node: str
+    resource: str | None  # None: per-model resource names
+    target: SshTarget
+
+
+@dataclass(frozen=True)
+class SampleParams(StepParams):
+    ACTION = "sample"
+    image: str
+    memory: str
+    timeout_seconds: int
+    resource: str  # a resource name, or "per-model"
+    namespace: str
+    # the Kata nodes; None: every node
+    nodes: tuple[str, ...] | None = field(default=None, metadata=OMIT)
+    pull_secrets: tuple[str, ...] | None = field(default=None, metadata=OMIT)
+    tolerations: tuple[Mapping[str, str], ...] | None = field(default=None, metadata=OMIT)
+
+
+# --- uninstall -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelmUninstallParams(StepParams):
+    ACTION = "helm-uninstall"
+    release: str
+    namespace: str
+    command: tuple[str, ...]
+    host_effects: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeleteSampleParams(StepParams):
+    ACTION = "delete-sample"
+    namespace: str
+
+
+@dataclass(frozen=True)
+class DeleteCrdsParams(StepParams):
+    ACTION = "delete-crds"
+    crds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PatchLabelsParams(StepParams):
+    ACTION = "patch-labels"
+    node: str
+    labels: Mapping[str, str | None]  # None removes the label
+
+
+@dataclass(frozen=True)
+class DeleteStateParams(StepParams):
+    ACTION = "delete-state"
+
+
+@dataclass(frozen=True)
+class VerifyUninstalledParams(StepParams):
+    ACTION = "verify-uninstalled"
+    recorded: Mapping[str, Mapping[str, str]] | None  # None: no record was found
+    timeout_seconds: int
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
+
+
+def params_json(value: Any) -> Any:
+    """Params as the plan's JSON has them: plain dicts and lists, today's keys."""
+    if isinstance(value, ParamsPart):
+        out: dict[str, Any] = {}
+        for f in fields(value):  # type: ignore[arg-type]
+            item = getattr(value, f.name)
+            if item is None and f.metadata.get("omit"):
+                continue
+            if f.metadata.get("flatten"):
+                out.update(params_json(item))
+            else:
+                out[f.metadata.get("json", _camel(f.name))] = params_json(item)
+        return out
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: params_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {k: params_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [params_json(v) for v in value]
+    return value
