@@ -121,7 +121,7 @@ def test_a_ca_that_did_not_sign_the_server_is_refused_naming_the_verification(la
     # Any certificate that is not the lab's CA will do: the client's own is one.
     config["clusters"][0]["cluster"]["certificate-authority"] = \
         config["users"][0]["user"]["client-certificate"]
-    out = subprocess.run([sys.executable, "-m", "installer.commands.cli", "troubleshoot", "--json",
+    out = subprocess.run([sys.executable, "-m", "installer", "troubleshoot", "--json",
                           "--kubeconfig", str(private(tmp_path / "config", config))],
                          cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})
