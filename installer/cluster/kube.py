@@ -371,11 +371,6 @@ def log_tail(kube: Kube, namespace: str, pod: str, lines: int = 3,
     return []
 
 
-def last_log_line(kube: Kube, namespace: str, pod: str, lines: int = 3) -> str:
-    """The tail of a pod's log on one line, for a failure message."""
-    return " | ".join(log_tail(kube, namespace, pod, lines))
-
-
 async def create_pod(kube: Kube, permit: Permit, namespace: str, body: dict[str, Any]) -> None:
     require_permit(permit)
     await asyncio.to_thread(kube.send_json, "POST", f"/api/v1/namespaces/{namespace}/pods", body)

@@ -21,8 +21,6 @@ from installer.cluster.apierrors import ReadError
 from installer.cluster.facts import WORKLOAD_LABEL, NodeFacts, ReleaseFacts
 from installer.cluster.podread import PodReading
 
-NFD_WORKER_SUFFIX = "node-feature-discovery-worker"
-
 
 @dataclass(frozen=True)
 class CheckView:

@@ -231,10 +231,6 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
         return self._cursor.row
 
     @property
-    def cursor_column(self) -> int:
-        return self._cursor.column
-
-    @property
     def cursor_key(self) -> str | None:
         """The key of the row under the cursor; None when the table is empty."""
         keys = self._model.keys
@@ -304,24 +300,6 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
             if not done.added:
                 self._refresh_row(self._model.index_of(key))
         return True
-
-    def add_rows(self, rows: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        """Rows at the end, in this order."""
-        was_empty = not self._model.keys
-        self._model.add(rows)
-        self._resized()
-        if was_empty:
-            self._move(self._cursor, scroll=False, announce=True)
-        self.refresh()
-
-    def remove_row(self, key: str) -> None:
-        self._model.remove(key)
-        self._drawn.forget(key)
-        self._resized()
-        count = len(self._model.keys)
-        if self._cursor.row >= count and count:
-            self._move(Coordinate(count - 1, self._cursor.column), scroll=True)
-        self.refresh()
 
     def sort(self, *columns: str, key: Callable[[list[Any]], Any] | None = None,
              reverse: bool = False) -> None:
