@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from installer.answers.model import KATA_NAMESPACE, OPERATOR_NAMESPACE
 from installer.cluster.facts import NodeFacts
 from installer.cluster.podread import PodReading, read_pod
 from installer.errors import Problem, UserError
 
-DEFAULT_NAMESPACES = ("kata-system", "gpu-operator")
+DEFAULT_NAMESPACES = (KATA_NAMESPACE, OPERATOR_NAMESPACE)
 
 
 @dataclass(frozen=True)

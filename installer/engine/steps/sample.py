@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from installer.answers.model import SAMPLE_POD
 from installer.charts.devplugin import gpu_resources
-from installer.charts.verify import GPU_RUNTIME_CLASS, SAMPLE_POD
+from installer.charts.verify import GPU_RUNTIME_CLASS
 from installer.cluster import kube
 from installer.cluster.capacity import (
     Shortfall,
