@@ -241,8 +241,8 @@ class Nodes(StrictModel):
     def kata_nodes(self, cluster: _DiscoveredCluster | None) -> list[str]:
         """Nodes that will run Kata GPU workloads: chosen explicitly, or by the cluster
         default (its GPU nodes, when the cluster is known). Here, not in the planner: the
-        Nodes screen asks for every row, and the planner's import (40-90 ms of CPU) was on
-        the way to it."""
+        Nodes screen asks for every row, and importing the planner is expensive on the way
+        to it (BENCHMARKS.md section 4)."""
         names = [n.name for n in self.items if n.choice == "kata"]
         if self.default == "kata" and cluster is not None:
             listed = {n.name for n in self.items}

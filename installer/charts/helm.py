@@ -17,9 +17,10 @@ operation, reads by name included:
   group, then waits without limit: a helm (or plugin) the shell forked keeps running, and
   one that ignores SIGTERM hangs the cancel; a read has no time limit at all.
 - command.py:208 holds helm's output until it exits: no live lines for an install's log.
-- `import pyhelm3.command` runs pyhelm3/__init__.py, which imports client.py and pydantic
-  (0.17 s). Its token option (command.py:191, `--kube-token` on argv, visible in `ps`) is
-  not a problem for us only because the kubeconfig carries the credentials.
+- `import pyhelm3.command` runs pyhelm3/__init__.py, which imports client.py and
+  pydantic, a cost every process calling helm would pay. Its token option (command.py:191,
+  `--kube-token` on argv, visible in `ps`) is not a problem for us only because the
+  kubeconfig carries the credentials.
 So reads (`list_releases`) run here too, with the flags pyhelm3 gets wrong by
 default fixed: `helm list --max 0` (its `max_releases=256`, command.py:645, is helm's own
 default cap, which could hide our releases on a busy cluster).

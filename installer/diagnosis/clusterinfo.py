@@ -136,7 +136,7 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
 
 
 def _log_query(container: str | None, tail: int) -> dict[str, str]:
-    """A pod log's query (plain HTTP: the typed client costs 0.8 s of CPU to import)."""
+    """A pod log's query (plain HTTP: the typed client is expensive to import)."""
     return {"tailLines": str(tail), **({"container": container} if container else {})}
 
 

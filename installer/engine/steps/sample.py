@@ -41,7 +41,7 @@ from installer.permit import Permit
 
 PASSED = "Test PASSED"
 # One small GET (the sample pod; its log once it runs) per poll: cheap enough to ask often,
-# and each wait - scheduled, finished, gone - ends within 0.2 s of the change, not 0.5 s.
+# and each wait - scheduled, finished, gone - ends within one short poll of the change.
 POLL_SECONDS = 0.2
 
 
