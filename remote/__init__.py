@@ -9,7 +9,6 @@ Imports neither `installer` nor `screens` nor `textual` (enforced by a test). Pu
   lookup/describe, GRACE_IDS
 - remote.kubelet: each distribution's kubelet layout (root, settings files), read_settings
 - remote.probe: PROBE_SCRIPT, parse_probe, probe_local, probe_command
-- remote.probe_remote: probe_hosts -> {name: HostFacts | HostError}
 - remote.fixes: plan_fixes, HostChange, FixBlocked, apply_change, undo_change,
   fixes.reboot.reboot_and_wait; one module per fix
 """

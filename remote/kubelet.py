@@ -37,7 +37,6 @@ import yaml
 from remote.hostfacts import HostFacts
 from remote.yamlload import safe_load
 
-DISTRIBUTIONS: tuple[str, ...] = ("k8s", "k3s", "rke2", "k0s", "microk8s")
 DEFAULT_ROOT = "/var/lib/kubelet"
 
 

@@ -1,8 +1,8 @@
 # gpu-kata-installer host probe, format 1.
 # Reads the facts GPU passthrough depends on from a host root ($1, default /) and prints
 # them as tagged lines for remote/probe.py. POSIX sh and shell builtins only: no Python,
-# no forks in the common path (one sshd session can probe a host in milliseconds, and 100
-# hosts probed at once do not drown the machine in processes). Never writes anything.
+# no forks in the common path (one sshd session probes a host without starting a process
+# per file, and 100 hosts probed at once do not drown the machine in processes). Never writes anything.
 #
 # Output lines: "@<tag> <args>"; file contents follow "@file <path>" as "|<line>" lines
 # up to "@end" ("@nonl" when the last line had no newline). Paths are relative to the root.

@@ -1,7 +1,7 @@
 """One SSH connection and command with asyncssh: the part of `remote.ssh` that needs it.
 
-Why a module of its own: importing asyncssh (and the cryptography it loads) takes 0.15-0.2 s
-of CPU on this project's machine, about as long as the whole discovery of the cluster.
+Why a module of its own: importing asyncssh (and the cryptography it loads) costs about as
+much CPU as the whole discovery of the cluster (BENCHMARKS.md section 5).
 `remote.ssh` - options, results, command building, the fan-out - imports this module only
 when a run reaches a host, so a process that never connects (uninstall, a dry-run from
 recorded facts, the wizard until it probes) does not pay for it, and one that does pays

@@ -17,9 +17,9 @@ other than what helm gets. The rule, by Kubernetes' own YAML reading (sigs.k8s.i
   `!!pairs`, `!!python/...`, `!local`) and mapping keys that are not strings or integers
   (`true:`, `null:`, `1.5:`, a list) are refused, naming the line and how to write it.
 
-Why libyaml: PyYAML's pure-Python parser takes ~10-20 ms for one kubelet config on this
-machine, and every plan parses each Kata host's kubelet config twice (its check and its
-fix); libyaml's parser builds the same nodes several times faster.
+Why libyaml: PyYAML's pure-Python parser is slow for a kubelet config, and every plan
+parses each Kata host's kubelet config twice (its check and its fix); libyaml's parser
+builds the same nodes in C.
 """
 
 from __future__ import annotations

@@ -117,10 +117,10 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
 
     # --- screens and navigation --------------------------------------------------------
     def on_mount(self) -> None:
-        # What exists now - every module, class and the app itself - lives as long as the
-        # app: the collector's full passes no longer walk it. Each walked ~50,000 objects
-        # and took 60-140 ms on the way to the Nodes screen at 1,000 nodes (BENCHMARKS.md
-        # section 4). Undone on unmount, so what the app leaves behind can be collected.
+        # What exists at mount - every module, class and the app itself - lives as long as
+        # the app, so the collector's full passes need not walk it: each such pass on the way
+        # to the Nodes screen at 1,000 nodes is a visible pause (BENCHMARKS.md section 4).
+        # Undone on unmount, so what the app leaves behind can be collected.
         gc.freeze()
         if self.troubleshoot_only:
             self.push_screen(_troubleshoot_screen()(standalone=True))

@@ -98,7 +98,7 @@ ClusterPolicy. Everything later is planned against what it finds.
         self.refresh_from_state()
         # The first frame comes first: discovery (and its imports) starts once it is drawn.
         # Not before it: discovery reads in a thread, which waits for the GIL after each
-        # socket read while the frame's Python runs (BENCHMARKS.md section 4, session 5).
+        # socket read while the frame's Python runs (BENCHMARKS.md section 4).
         self.call_after_refresh(self._discover_first)
 
     def _discover_first(self) -> None:

@@ -71,8 +71,8 @@ once; with nothing selected a key acts on the row under the cursor.
         state = self.wizard.state
         # Everything shown derives from these (answers and facts are replaced, never edited,
         # when they change). Why: a screen shown for the first time is refreshed on mount and
-        # again on resume, and at 1,000 nodes a refresh builds and compares every row (about
-        # 0.1 s, bench/scale.py's first render).
+        # again on resume, and at 1,000 nodes a refresh builds and compares every row (a
+        # visible part of bench/scale.py's first render).
         drawn_from = (state.facts, state.answers, frozenset(self.selected))
         last = self._drawn_from
         if last and last[0] is drawn_from[0] and last[1] is drawn_from[1] \

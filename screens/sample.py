@@ -6,10 +6,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from installer.answers.model import SAMPLE_POD
 from installer.engine.events import Event, PodStatus
 from installer.textsafe import display
 from screens.base import WizardScreen
-from screens.state import SAMPLE_POD, Ring
+from screens.state import Ring
 from screens.widgets.datatext import DataStatic
 from screens.widgets.logpane import LogView
 

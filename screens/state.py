@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from installer.answers.model import Answers, validate_answers
+from installer.answers.model import SAMPLE_POD, Answers, validate_answers
 from installer.answers.save import save_answers
 from installer.cluster.facts import Facts, NodeFacts
 from installer.engine.events import (
@@ -49,8 +49,6 @@ WIZARD_STEPS: tuple[tuple[str, str], ...] = (
 # Choices the nodes screen offers; "default" removes the node's entry so it follows
 # nodes.default (that is what a hand-written answers file means by leaving a node out).
 NODE_CHOICES = ("kata", "traditional", "leave", "default")
-
-SAMPLE_POD = "cuda-vectoradd-kata"
 
 
 def new_answers() -> Answers:

@@ -14,6 +14,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static, TabbedContent, TabPane
 
+from installer.charts.verify import CC_READY_LABEL, DRIVER_LABEL
+from installer.cluster.facts import GPU_PRESENT_LABEL, KATA_RUNTIME_LABEL, WORKLOAD_LABEL
 from installer.diagnosis.clusterinfo import ClusterView, RunSummary, basic_findings
 from installer.textsafe import display
 from screens.base import WizardScreen
@@ -23,11 +25,8 @@ from screens.widgets.keyedtable import KeyedTable
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
 
-NODE_LABELS = (("workload", "nvidia.com/gpu.workload.config"),
-               ("kata", "katacontainers.io/kata-runtime"),
-               ("gpu", "nvidia.com/gpu.present"),
-               ("cc", "nvidia.com/cc.ready.state"),
-               ("driver", "nvidia.com/gpu.deploy.driver"))
+NODE_LABELS = (("workload", WORKLOAD_LABEL), ("kata", KATA_RUNTIME_LABEL),
+               ("gpu", GPU_PRESENT_LABEL), ("cc", CC_READY_LABEL), ("driver", DRIVER_LABEL))
 
 FINDING_COLUMNS = (("sev", " "), ("where", "Where"), ("what", "What"),
                    ("remedy", "What to do"))

@@ -52,6 +52,11 @@ KIND = "Answers"
 DEFAULT_KATA_CHART = "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy"
 DEFAULT_OPERATOR_REPO = "https://helm.ngc.nvidia.com/nvidia"
 DEFAULT_SAMPLE_IMAGE = "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0-ubuntu22.04"
+# The charts' default namespaces: what the cluster views read when no answers name others.
+KATA_NAMESPACE = "kata-system"
+OPERATOR_NAMESPACE = "gpu-operator"
+# The sample pod the install runs and the uninstall removes (domain.md section 4).
+SAMPLE_POD = "cuda-vectoradd-kata"
 
 # Each is matched against the whole string (fullmatch: `$` would accept a final newline) and
 # is ASCII (`\d` would accept any Unicode digit), as Kubernetes and SSH read these names.
@@ -236,8 +241,8 @@ class Nodes(StrictModel):
     def kata_nodes(self, cluster: _DiscoveredCluster | None) -> list[str]:
         """Nodes that will run Kata GPU workloads: chosen explicitly, or by the cluster
         default (its GPU nodes, when the cluster is known). Here, not in the planner: the
-        Nodes screen asks for every row, and the planner's import (40-90 ms of CPU) was on
-        the way to it."""
+        Nodes screen asks for every row, and importing the planner is expensive on the way
+        to it (BENCHMARKS.md section 4)."""
         names = [n.name for n in self.items if n.choice == "kata"]
         if self.default == "kata" and cluster is not None:
             listed = {n.name for n in self.items}
@@ -319,7 +324,7 @@ class _Chart(StrictModel):
 class KataDeploy(_Chart):
     chart: ChartSource = ChartSource(oci=DEFAULT_KATA_CHART)
     version: str | None = DEFAULT_KATA_DEPLOY
-    namespace: K8sName = "kata-system"
+    namespace: K8sName = KATA_NAMESPACE
     release: K8sName = "kata-deploy"
 
     @model_validator(mode="after")
@@ -335,7 +340,7 @@ class KataDeploy(_Chart):
 class GpuOperator(_Chart):
     chart: ChartSource = ChartSource(repo=DEFAULT_OPERATOR_REPO, name="gpu-operator")
     version: str | None = DEFAULT_GPU_OPERATOR
-    namespace: K8sName = "gpu-operator"
+    namespace: K8sName = OPERATOR_NAMESPACE
     release: K8sName = "gpu-operator"
     resource_naming: Literal["pgpu", "per-model"] = "pgpu"
     nvswitch_naming: Literal["nvswitch", "per-model"] = "nvswitch"

@@ -11,8 +11,9 @@ on - an "unknown" key, a "missing" key, a wrong "type", not one of the "choice"s
 a rule in code or a model's invariant refused. The callers turn them into Problems with a
 line and a fix.
 
-Importing this module imports pydantic (about 60 ms, and the models' schemas are built when
-their classes are): only the answers and facts modules import it, and `--help`/`--version`
+Importing this module imports pydantic (expensive at startup, and the models' schemas are
+built when their classes are; BENCHMARKS.md section 3): only the answers and facts modules
+import it, and `--help`/`--version`
 import neither (tests/unit/test_startup_imports.py).
 """
 

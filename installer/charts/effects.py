@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from installer.charts.values import WORKLOAD_LABEL, tolerated
-from installer.cluster.facts import KATA_RUNTIME_LABEL, NodeFacts, Taint
+from installer.charts.values import tolerated
+from installer.cluster.facts import KATA_RUNTIME_LABEL, WORKLOAD_LABEL, NodeFacts, Taint
 
 # deployments/gpu-operator/values.yaml `daemonsets.tolerations` (v26.3.0 - v26.7.0): the
 # operands tolerate this alone unless the values say otherwise.

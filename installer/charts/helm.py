@@ -17,10 +17,11 @@ operation, reads by name included:
   group, then waits without limit: a helm (or plugin) the shell forked keeps running, and
   one that ignores SIGTERM hangs the cancel; a read has no time limit at all.
 - command.py:208 holds helm's output until it exits: no live lines for an install's log.
-- `import pyhelm3.command` runs pyhelm3/__init__.py, which imports client.py and pydantic
-  (0.17 s). Its token option (command.py:191, `--kube-token` on argv, visible in `ps`) is
-  not a problem for us only because the kubeconfig carries the credentials.
-So reads (`list_releases`, `history`) run here too, with the flags pyhelm3 gets wrong by
+- `import pyhelm3.command` runs pyhelm3/__init__.py, which imports client.py and
+  pydantic, a cost every process calling helm would pay. Its token option (command.py:191,
+  `--kube-token` on argv, visible in `ps`) is not a problem for us only because the
+  kubeconfig carries the credentials.
+So reads (`list_releases`) run here too, with the flags pyhelm3 gets wrong by
 default fixed: `helm list --max 0` (its `max_releases=256`, command.py:645, is helm's own
 default cap, which could hide our releases on a busy cluster).
 """
@@ -217,50 +218,6 @@ async def _release_values(helm: Helm, name: str, namespace: str) -> dict[str, An
     code, out, _ = await run_helm(helm, ["get", "values", name, "--namespace", namespace,
                                          "-o", "json"])
     return (json.loads(out or "{}") or {}) if code == 0 else {}
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One entry of `helm history`."""
-
-    revision: int
-    status: str
-    chart: str
-    app_version: str
-    description: str
-    updated: str
-
-
-async def history(helm: Helm, release: str, namespace: str) -> list[Revision]:
-    """A release's revisions, oldest first (helm keeps the last 10 by default; `--max` is
-    left at helm's 256: in helm's history command 0 means none, not all)."""
-    code, out, err = await run_helm(helm, ["history", release, "--namespace", namespace,
-                                           "-o", "json"])
-    if code != 0:
-        raise StepFailed(f"helm history {release} failed: {(err or out).strip()}",
-                         fix=f"check that release {namespace}/{release} exists "
-                             f"(`helm list -n {namespace}`) and helm can reach the cluster")
-    return [Revision(int(r["revision"]), r.get("status", ""), r.get("chart", ""),
-                     r.get("app_version", ""), r.get("description", ""), r.get("updated", ""))
-            for r in json.loads(out or "[]")]
-
-
-async def rollback(helm: Helm, permit: Permit, release: str, namespace: str,
-                   revision: int | None, on_line: Callable[[str, str], None] | None = None,
-                   *, timeout: str = "5m", wait: bool = True) -> str:
-    """`helm rollback` to `revision` (None: the one before the current), a change like an
-    install: a Permit first, our runner (streamed, cancellable), helm's error with its fix."""
-    require_permit(permit)
-    args = ["rollback", release, *([str(revision)] if revision is not None else []),
-            "--namespace", namespace, "--timeout", timeout, *(["--wait"] if wait else [])]
-    code, out, err = await run_helm(helm, args, on_line)
-    if code != 0:
-        raise StepFailed(f"helm rollback failed: {helm_error(code, out, err)}",
-                         cause="helm's own error above",
-                         fix=f"see `helm history {release} --namespace {namespace}` and the "
-                             f"release's pods (`kubectl get pods -n {namespace}`); fix the "
-                             "cause and roll back again")
-    return out
 
 
 # What helm's error says -> (cause, fix). `{section}` is the chart's key in the answers.

@@ -15,11 +15,11 @@ from typing import Any
 from installer.answers.model import Answers, GpuOperator, Images, KataDeploy
 from installer.answers.versions import chart_has
 from installer.charts.compat import kata_distribution
+from installer.charts.devplugin import PGPU
 from installer.charts.registry import gpu_operator_image_values, kata_deploy_image_values
-from installer.cluster.facts import ClusterFacts, NodeFacts, Taint
+from installer.cluster.facts import WORKLOAD_LABEL, ClusterFacts, NodeFacts, Taint
 
 GPU_SHIM = "qemu-nvidia-gpu"
-WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
 WORKLOAD_FOR_CHOICE = {"kata": "vm-passthrough", "traditional": "container"}
 VALID_WORKLOADS = ("container", "vm-passthrough", "vm-vgpu")
 NO_REGISTRY = Images()  # images from the charts' own registries (records are frozen)
@@ -169,4 +169,4 @@ def value_warnings(answers: Answers) -> list[str]:
 
 def gpu_resource_name(answers: Answers) -> str | None:
     """The extended resource Kata GPU pods request; None means per-model names."""
-    return "nvidia.com/pgpu" if answers.gpu_operator.resource_naming == "pgpu" else None
+    return PGPU if answers.gpu_operator.resource_naming == "pgpu" else None

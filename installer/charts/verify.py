@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from installer.charts.devplugin import gpu_resources
-from installer.charts.values import VALID_WORKLOADS
+from installer.charts.values import GPU_SHIM, VALID_WORKLOADS
 from installer.cluster.facts import KATA_RUNTIME_LABEL, WORKLOAD_LABEL
 from installer.cluster.podread import PodReading
 
-GPU_RUNTIME_CLASS = "kata-qemu-nvidia-gpu"
-# The sample the install runs and the uninstall removes (domain.md section 4).
-SAMPLE_POD = "cuda-vectoradd-kata"
+GPU_RUNTIME_CLASS = f"kata-{GPU_SHIM}"  # kata-deploy names each shim's RuntimeClass kata-<shim>
 OPERAND_DAEMONSETS = {
     "nvidia-vfio-manager": "name=nvidia-vfio-manager",
     "nvidia-cc-manager": "name=nvidia-cc-manager",

@@ -36,9 +36,10 @@ from installer.cluster.kubeconfig import VALID_KUBECONFIG, WHERE, context_names,
 from installer.errors import Problem, UserError
 from installer.permit import Permit, require_permit
 
-# Connecting gives up after 15 s, not after the system's minutes (a TLS handshake too). A
-# request waits up to 60 s between bytes of the answer; a followed log or a watch passes its
-# own (none, or the watch's).
+# Connecting (a TLS handshake too) gives up after _CONNECT_SECONDS, not after the system's
+# minutes, so an unreachable API server is said while the operator still waits. A request's
+# read timeout bounds the wait between bytes of the answer; a followed log or a watch passes
+# its own (none, or the watch's).
 # The ClusterPolicy the GPU Operator chart creates: (group, version, plural, name).
 CLUSTER_POLICY_REF = ("nvidia.com", "v1", "clusterpolicies", "cluster-policy")
 _CONNECT_SECONDS = 15
@@ -141,7 +142,8 @@ class Kube:
         """GET an API path as plain JSON, raising ApiError.
 
         Why: the typed client builds a pydantic model per object and imports hundreds of
-        model classes on first use - seconds for 1,000 nodes or 10,000 pods on 2 cores.
+        model classes on first use, the slowest part of a read of 1,000 nodes or 10,000
+        pods (BENCHMARKS.md section 4).
         Discovery and the pod watch read a few fields of each, so they read dicts."""
         return self._json(self._get(path, query), path)
 
@@ -257,9 +259,9 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
     in `unread`, not raised: troubleshooting reports it as a finding, an install refuses to
     plan without it (installer.engine.steps.discover) - both then know every refused read at once.
 
-    Plain JSON, page by page (Kube.list_pages): 1,000 nodes take about a second and little
-    memory, where the typed models took tens of seconds and hundreds of MB. No pods: at
-    10,000 pods their list alone took 6-7 s (see gpu_pods_on)."""
+    Plain JSON, page by page (Kube.list_pages): the typed models make 1,000 nodes slow to
+    read and heavy in memory (BENCHMARKS.md section 4). No pods: a cluster's whole pod list
+    is the slowest read there is (see gpu_pods_on)."""
     info = kube.get_json("/version")
     version = info.get("gitVersion") if isinstance(info, dict) else None
     nodes = tuple(_node_facts(n) for n in kube.list_items("/api/v1/nodes"))
@@ -369,11 +371,6 @@ def log_tail(kube: Kube, namespace: str, pod: str, lines: int = 3,
         if text and text.strip():
             return text.strip().splitlines()[-lines:]
     return []
-
-
-def last_log_line(kube: Kube, namespace: str, pod: str, lines: int = 3) -> str:
-    """The tail of a pod's log on one line, for a failure message."""
-    return " | ".join(log_tail(kube, namespace, pod, lines))
 
 
 async def create_pod(kube: Kube, permit: Permit, namespace: str, body: dict[str, Any]) -> None:

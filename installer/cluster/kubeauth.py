@@ -15,8 +15,8 @@ installer would act with the caller's own, maybe larger, rights) and a token fil
 while a run lasts (a projected ServiceAccount token is rotated under a long run; the client
 reads it once). The result is one `Endpoint`; installer.cluster.kube sends every request through it.
 
-Why the import is here, in a function: `kubernetes` costs 0.2-0.35 s of CPU to import on 2
-cores; `--help` and the wizard's first frame (whose context list comes from
+Why the import is here, in a function: `kubernetes` is expensive to import (BENCHMARKS.md
+section 3); `--help` and the wizard's first frame (whose context list comes from
 installer.cluster.kubeconfig) never reach this module's `endpoint`, so they never pay it.
 """
 

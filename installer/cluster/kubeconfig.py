@@ -1,9 +1,10 @@
 """Reading a kubeconfig file without the kubernetes client.
 
 Why a module of its own: the wizard lists a kubeconfig's contexts on its first screen, and
-importing `kubernetes` (0.3-0.4 s of CPU here) or `installer.cluster.kube` (the engine and planner
-with it) for that would compete with the first frame. `installer.cluster.kube.connect` checks the
-file here too, so both say the same thing about a broken kubeconfig.
+importing `kubernetes` (expensive: BENCHMARKS.md section 3) or `installer.cluster.kube` (the
+engine and planner with it) for that would compete with the first frame.
+`installer.cluster.kube.connect` checks the file here too, so both say the same thing about
+a broken kubeconfig.
 
 The files are read and merged as kubectl reads them (client-go's loading rules), so the
 installer reaches the cluster kubectl would: `cluster.kubeconfig` alone, else every file

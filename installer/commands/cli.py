@@ -212,10 +212,10 @@ def _exit_quickly() -> None:
     """The process ends next: let it end without the garbage collector's final passes.
 
     Why: after the kubernetes client and asyncssh are loaded, the interpreter's shutdown
-    collections walk their hundreds of thousands of objects - 0.2-0.7 s of CPU measured
-    on 2 cores after every run's last event (bench/e2e.py). Freezing moves them out of the
-    collector's reach; the OS reclaims the memory anyway. Files are closed and streams
-    flushed as before (our log is closed explicitly; sys.stdout and stderr at exit).
+    collections walk their hundreds of thousands of objects, CPU spent after every run's
+    last event (bench/e2e.py, BENCHMARKS.md section 5). Freezing moves them out of the
+    collector's reach; the OS reclaims the memory anyway. Files are still closed and streams
+    flushed (our log is closed explicitly; sys.stdout and stderr at exit).
     Tests call main(argv) and keep their collector."""
     import gc
 

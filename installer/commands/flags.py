@@ -1,8 +1,8 @@
 """Every command-line flag, declared once, and the commands each one applies to.
 
 Why a table: argparse gives every sub-parser its own copy of a flag, and a sub-parser's
-default silently replaced the value given before the subcommand (`--dry-run uninstall
---answers a.yaml --yes` ran a real uninstall). Here every parser of the tree accepts every
+default silently replaces the value given before the subcommand (`--dry-run uninstall
+--answers a.yaml --yes` would run a real uninstall). Here every parser of the tree accepts every
 flag with no default of its own, so a flag means the same wherever it stands; `resolve` then
 refuses a flag the chosen command has no use for (exit 2, naming the flag, the command and
 what to do) and fills in the defaults once. The parser's help and the refusals are both

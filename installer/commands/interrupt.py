@@ -1,8 +1,8 @@
 """SIGTERM stops a run the way Ctrl-C does.
 
 Why: a supervisor, `timeout`, or `kill` sends SIGTERM, whose default ends the process on
-the spot - helm (in its own session, so its group survives us) kept running against the
-cluster, and nothing said the run was interrupted. Handing SIGTERM to the SIGINT handler
+the spot - helm (in its own session, so its group survives us) would keep running against
+the cluster, and nothing would say the run was interrupted. Handing SIGTERM to the SIGINT handler
 of the moment makes both signals one path: asyncio.run's handler cancels the run (each
 helm's process group is stopped, SSH sessions close, the engine reports "interrupted"),
 and outside a loop Python's own handler raises KeyboardInterrupt. Both end with exit 130.

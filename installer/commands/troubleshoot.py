@@ -27,6 +27,7 @@ from installer.cluster.facts import (
     kubelet_root_of,
 )
 from installer.cluster.kubeconfig import helm_kubeconfig
+from installer.diagnosis.clusterinfo import DEFAULT_NAMESPACES
 from installer.diagnosis.clusterstate import read_state
 from installer.diagnosis.rules import Finding, State, diagnose, unread_findings
 from installer.engine.plan import Plan, build_plan
@@ -36,8 +37,6 @@ from installer.engine.steps.discover import discover_cluster
 from installer.redact import Redactor
 from installer.statedir import state_dir
 from installer.textsafe import display
-
-NAMESPACES = ("kata-system", "gpu-operator")
 
 
 class _NoConsent:
@@ -54,7 +53,7 @@ class Collected:
     redactor: Redactor
     answers: Answers | None
     host_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    namespaces: tuple[str, ...] = NAMESPACES
+    namespaces: tuple[str, ...] = DEFAULT_NAMESPACES
 
 
 def _reading_plan(answers: Answers, facts: Facts) -> Plan:
@@ -92,7 +91,7 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
         facts = Facts(cluster=found.cluster)
     assert facts.cluster is not None
     namespaces = ((answers.kata_deploy.namespace, answers.gpu_operator.namespace)
-                  if answers else NAMESPACES)
+                  if answers else DEFAULT_NAMESPACES)
     nvswitch = tuple(n for n, h in facts.hosts.items()
                      if not isinstance(h, ProbeFailure) and h.nvswitches)
     state = await read_state(k, facts.cluster, namespaces, host_checks, nvswitch)

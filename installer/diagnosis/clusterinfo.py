@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from installer.answers.model import KATA_NAMESPACE, OPERATOR_NAMESPACE
 from installer.cluster.facts import NodeFacts
 from installer.cluster.podread import PodReading, read_pod
 from installer.errors import Problem, UserError
 
-DEFAULT_NAMESPACES = ("kata-system", "gpu-operator")
+DEFAULT_NAMESPACES = (KATA_NAMESPACE, OPERATOR_NAMESPACE)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
 
 
 def _log_query(container: str | None, tail: int) -> dict[str, str]:
-    """A pod log's query (plain HTTP: the typed client costs 0.8 s of CPU to import)."""
+    """A pod log's query (plain HTTP: the typed client is expensive to import)."""
     return {"tailLines": str(tail), **({"container": container} if container else {})}
 
 

@@ -14,14 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from installer.answers.model import KATA_NAMESPACE, OPERATOR_NAMESPACE
 from installer.charts.devplugin import PGPU, gpu_resources
 from installer.charts.values import VALID_WORKLOADS
 from installer.charts.verify import CC_READY_LABEL, DRIVER_LABEL, GPU_RUNTIME_CLASS
 from installer.cluster.apierrors import ReadError
 from installer.cluster.facts import WORKLOAD_LABEL, NodeFacts, ReleaseFacts
 from installer.cluster.podread import PodReading
-
-NFD_WORKER_SUFFIX = "node-feature-discovery-worker"
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,8 @@ class State:
     events: tuple[EventInfo, ...] = ()
     host_checks: dict[str, tuple[CheckView, ...]] = field(default_factory=dict)
     nvswitch_nodes: tuple[str, ...] = ()  # nodes whose host has NVSwitches
-    operator_namespace: str = "gpu-operator"
-    kata_namespace: str = "kata-system"
+    operator_namespace: str = OPERATOR_NAMESPACE
+    kata_namespace: str = KATA_NAMESPACE
     unread: tuple[ReadError, ...] = ()  # what the API server refused: the rules saw less
 
 

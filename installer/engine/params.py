@@ -1,11 +1,11 @@
 """What each kind of plan step carries: one frozen dataclass per kind, read by its executor.
 
 A step's params type names its executor (the engine's registry maps the type to it, see
-installer.engine.steps.default_executors) and its `action`, the string the plan's JSON has always
-shown. `params_json` is the one way params leave the process: `Plan.to_dict` (`--dry-run
+installer.engine.steps.default_executors) and its `action`, the string the plan's JSON
+shows. `params_json` is the one way params leave the process: `Plan.to_dict` (`--dry-run
 --json`, the review, the bundle) and the journal's step fingerprint both go through it, with
-the keys the string-keyed plan had (camelCase of the field name, unless a field says
-otherwise), so a run journaled before the typed plan resumes after it.
+stable keys (camelCase of the field name, unless a field says otherwise), so a run
+journaled by an earlier installer with the same keys resumes.
 """
 
 from __future__ import annotations

@@ -120,8 +120,9 @@ class Step(Generic[P]):
     @property
     def fingerprint(self) -> str:
         """Identifies this exact step, so a journal can tell a resumed step from a changed one.
-        Computed from the params' JSON form, as it was when params were plain dicts: a run
-        journaled then resumes now."""
+        Computed from the params' JSON form (`params_json`), not from their Python type, so
+        a journal an earlier installer wrote with the same JSON still matches and its run
+        resumes."""
         blob = json.dumps([self.id, params_json(self.params), [asdict(c) for c in self.changes]],
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

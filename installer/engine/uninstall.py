@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from installer.answers.model import Answers
+from installer.answers.model import SAMPLE_POD, Answers
 from installer.charts.effects import gpu_operator_removal_effects, kata_deploy_removal_effects
 from installer.charts.helm import seconds
-from installer.charts.verify import SAMPLE_POD
 from installer.cluster.facts import (
     KATA_RUNTIME_LABEL,
     STATE_CONFIGMAP,
+    WORKLOAD_LABEL,
     Facts,
     ReleaseFacts,
     managed_labels,
@@ -34,8 +34,7 @@ from installer.engine.params import (
 )
 from installer.engine.plan import Change, Plan, Step
 
-OPERATOR_LABEL_PREFIXES = ("nvidia.com/gpu.workload.config", "nvidia.com/gpu.deploy.",
-                           "nvidia.com/cc.")
+OPERATOR_LABEL_PREFIXES = (WORKLOAD_LABEL, "nvidia.com/gpu.deploy.", "nvidia.com/cc.")
 OPERATOR_CRDS = ("clusterpolicies.nvidia.com", "nvidiadrivers.nvidia.com")
 
 

@@ -18,6 +18,7 @@ from typing import Literal
 
 from installer.answers.checknames import CHECK_NAMES, expand_ignore
 from installer.answers.versions import release_of
+from remote.fixes.kubelet_gate import GATE
 from remote.hostfacts import NVGRACE, FabricManager, HostFacts, PciDevice
 from remote.kubelet import KubeletSettings, evidence_lines, layout_evidence, read_settings
 
@@ -25,7 +26,6 @@ Status = Literal["pass", "warn", "fail", "skip"]
 Severity = Literal["fail", "warn"]
 
 
-GATE = "KubeletPodResourcesGet"
 GATE_DEFAULT_ON = "1.34.0"
 RECOMMENDED_RUNTIME_TIMEOUT_S = 20 * 60
 KUBELET_DEFAULT_RUNTIME_TIMEOUT_S = 2 * 60

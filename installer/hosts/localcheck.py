@@ -14,14 +14,10 @@ import sys
 from typing import TextIO
 
 from installer.answers.checknames import expand_ignore
+from installer.errors import EXIT_BAD_INPUT, EXIT_CHECKS_FAILED, EXIT_OK, EXIT_STEP_FAILED
 from installer.hosts.checks import blocking, run_checks
 from installer.textsafe import display
 from remote.probe import ProbeTimeout, probe_local
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_CHECK_FAILED = 3
-EXIT_ENVIRONMENT = 1
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
@@ -35,24 +31,24 @@ def run_local_check(host_root: str = "/", as_json: bool = False, ignore: list[st
         ign = expand_ignore(ignore or [])
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_BAD_INPUT
     if not os.path.isdir(host_root):
         print(f"error: host root {host_root!r} is not a directory", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_BAD_INPUT
     try:
         facts = probe_local(host_root)
     except ProbeTimeout as e:
         print(f"error: {e}\n  cause: reading the host tree hangs (a mount that does not "
               "answer?)\n  fix: check the mounts under the host root, then run again",
               file=sys.stderr)
-        return EXIT_ENVIRONMENT
+        return EXIT_STEP_FAILED
     results = run_checks(facts, None, ign)
     if as_json:
         json.dump([r.to_dict() for r in results], out, indent=2)
         out.write("\n")
     else:
         _print_table(results, facts.hostname or host_root, out)
-    return EXIT_CHECK_FAILED if blocking(results) else EXIT_OK
+    return EXIT_CHECKS_FAILED if blocking(results) else EXIT_OK
 
 
 def _print_table(results, host: str, out: TextIO) -> None:

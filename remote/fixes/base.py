@@ -33,8 +33,6 @@ from remote.hostfacts import HostFacts
 from remote.ssh import HostResult, Script, SSHOptions, run_on_hosts
 from remote.targets import HostTarget, validate_host_root
 
-BACKUP_SUFFIX = ".gpu-kata-installer"
-
 
 @dataclass(frozen=True)
 class HostChange:

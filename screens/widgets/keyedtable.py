@@ -4,7 +4,8 @@ widget on Textual's public Line API - a `ScrollView` drawing each line in `rende
 Why not Textual's DataTable: it measures every cell of every new row to size its columns,
 keys its row order and every rendered cell on one update counter (one changed cell rebuilt
 O(rows) lists and re-rendered every visible row) and re-sorts every row for an insert; at
-1,000 nodes or 10,000 pods on 2 cores that was seconds (bench/scale.py). Making it fast meant
+1,000 nodes or 10,000 pods each of these is the operator's wait (bench/scale.py). Making it
+fast meant
 subclassing its private members, which any Textual release may change.
 
 The widget is split by concern, each module saying how it keeps the cost to what changed:
@@ -231,10 +232,6 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
         return self._cursor.row
 
     @property
-    def cursor_column(self) -> int:
-        return self._cursor.column
-
-    @property
     def cursor_key(self) -> str | None:
         """The key of the row under the cursor; None when the table is empty."""
         keys = self._model.keys
@@ -280,7 +277,7 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
         if len(rows) >= FILL_COLLECT_ROWS:
             # A big fill leaves the collector owing a full pass over everything it made,
             # which the next allocation-heavy moment pays: the first pod change after 10,000
-            # rows took 50-100 ms more (bench/podtable.py, bench/scale.py). Paid here, it
+            # rows would be the slowest (bench/podtable.py, bench/scale.py). Paid here, it
             # hides in the fill, and the objects are old by the next update.
             gc.collect()
 
@@ -304,24 +301,6 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
             if not done.added:
                 self._refresh_row(self._model.index_of(key))
         return True
-
-    def add_rows(self, rows: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        """Rows at the end, in this order."""
-        was_empty = not self._model.keys
-        self._model.add(rows)
-        self._resized()
-        if was_empty:
-            self._move(self._cursor, scroll=False, announce=True)
-        self.refresh()
-
-    def remove_row(self, key: str) -> None:
-        self._model.remove(key)
-        self._drawn.forget(key)
-        self._resized()
-        count = len(self._model.keys)
-        if self._cursor.row >= count and count:
-            self._move(Coordinate(count - 1, self._cursor.column), scroll=True)
-        self.refresh()
 
     def sort(self, *columns: str, key: Callable[[list[Any]], Any] | None = None,
              reverse: bool = False) -> None:

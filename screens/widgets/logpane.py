@@ -75,12 +75,6 @@ class LogPane(ScrollView, can_focus=True):
         self.follow = True
         self._resize()
 
-    def write_lines(self, lines: list[str]) -> None:
-        """Append lines to the ring (when the ring is not fed elsewhere) and update."""
-        if lines:
-            self.ring.extend(lines)
-        self.lines_added(lines)
-
     def lines_added(self, lines: list[str]) -> None:
         """The ring grew (fed by the app's run state); update size and position."""
         if lines:

@@ -1,8 +1,8 @@
 """How a KeyedTable's lines are drawn and what of them is kept between frames.
 
 Apart from the widget (screens/widgets/keyedtable.py) because drawing is its own cost centre:
-at 10,000 rows an insert moves every row below it, and re-rendering those through rich was
-the expense DataTable paid. Here a drawn line is kept per row until the row, its index or
+at 10,000 rows an insert moves every row below it, and re-rendering those through rich is
+the expense DataTable pays. Here a drawn line is kept per row until the row, its index or
 the frame's look changes, and a cell's rendering is kept by its content, width and style
 (columns like namespace, phase and ready repeat from row to row), so rows moved by an insert
 above are re-joined from cached cells, not rendered through rich again.

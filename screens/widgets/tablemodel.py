@@ -1,6 +1,6 @@
 """What a KeyedTable holds, apart from how it is drawn: its columns, its rows keyed by a str,
 their display order, and the ways they change (fill, in-place update, sorted insert, add,
-remove, sort).
+sort).
 
 A module of its own, without Textual, so the rules that keep a 10,000-row table cheap are
 stated and tested in one place (tests/unit/test_tablemodel.py), apart from the cursor and the
@@ -168,12 +168,6 @@ class TableModel:
             keys.append(key)
             if self._where is not None:
                 self._where[key] = len(keys) - 1
-
-    def remove(self, key: str) -> None:
-        index = self.index_of(key)
-        del self.keys[index]
-        del self.cells[key]
-        self._where = None
 
     def sort(self, *columns: str, key: Callable[[list[Any]], Any] | None = None,
              reverse: bool = False) -> None:

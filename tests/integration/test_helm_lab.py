@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from installer.charts import helm
-from installer.engine.runner import Context
 from tests.lab.binaries import _run_script
 
 pytestmark = pytest.mark.lab
@@ -83,51 +82,3 @@ async def test_list_reads_every_release_and_only_the_managed_values(
     assert sorted(a[2] for a in argvs if a[:2] == ["get", "values"]) == ["kd-by-chart",
                                                                         "my-operator"]
     assert len(argvs) == 3
-
-
-@pytest.mark.parametrize(("binary", "major"), MAJORS)
-async def test_rollback_to_the_first_revision_through_the_mutation_point(
-        lab_bare, tmp_path, binary, major):
-    lab = lab_bare
-    h = helm.Helm(str(real_helm(binary)), str(lab.kubeconfig), None)
-    assert (await helm.helm_version(h)).startswith(major)
-    ctx = Context(dry_run=False, sinks=[], decider=None)  # type: ignore[arg-type]
-    chart = tiny_chart(tmp_path, "kata-deploy")
-    args = ["upgrade", "--install", "kd", str(chart), "--namespace", "kata-system",
-            "--create-namespace", "--values", "<values.yaml>", "--timeout", "1m"]
-    for note in ("first", "second"):
-        await ctx.change("test/install", "kata-system/kd", f"install {note}",
-                         lambda permit, n=note: helm.install(h, permit, args, {"note": n},
-                                                             lambda *_: None))
-    before = await helm.history(h, "kd", "kata-system")
-    assert [(r.revision, r.status) for r in before] == [(1, "superseded"), (2, "deployed")]
-
-    with pytest.raises(RuntimeError, match=r"Context\.change"):
-        await helm.rollback(h, None, "kd", "kata-system", 1)  # type: ignore[arg-type]
-    lines: list[str] = []
-    await ctx.change("test/rollback", "kata-system/kd", "roll back to 1",
-                     lambda permit: helm.rollback(h, permit, "kd", "kata-system", 1,
-                                                  lambda _s, line: lines.append(line),
-                                                  timeout="1m"))
-
-    after = await helm.history(h, "kd", "kata-system")
-    assert [(r.revision, r.status) for r in after] == [(1, "superseded"), (2, "superseded"),
-                                                       (3, "deployed")]
-    assert "1" in after[-1].description and after[-1].chart == "kata-deploy-1.0.0-rc.1"
-    assert any("Rollback was a success" in line for line in lines)
-    cm = json.loads(lab.kubectl("get", "configmap", "kd-values", "-n", "kata-system",
-                                "-o", "json").stdout)
-    assert cm["data"]["note"] == "first" and ctx.applied == 3
-
-
-async def test_history_and_rollback_of_a_missing_release_say_what_to_check(lab_bare):
-    h = helm.Helm(str(real_helm("helm")), str(lab_bare.kubeconfig), None)
-    with pytest.raises(helm.StepFailed, match="helm history absent failed") as failed:
-        await helm.history(h, "absent", "default")
-    assert "helm list -n default" in failed.value.fix
-    ctx = Context(dry_run=False, sinks=[], decider=None)  # type: ignore[arg-type]
-    with pytest.raises(helm.StepFailed, match="helm rollback failed: Error:") as failed:
-        await ctx.change("test/rollback", "default/absent", "roll back",
-                         lambda permit: helm.rollback(h, permit, "absent", "default", 1,
-                                                      timeout="30s"))
-    assert "helm history absent --namespace default" in failed.value.fix

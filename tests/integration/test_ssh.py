@@ -381,20 +381,6 @@ async def test_metacharacters_in_paths_and_args_are_quoted(new_host, lab_keys, t
     assert not list(h.root.rglob("PWNED")) and not Path("PWNED").exists()
 
 
-async def test_probe_hosts_returns_facts_or_errors(new_host, lab_keys, tmp_path):
-    from remote.probe_remote import probe_hosts
-    from remote.ssh import HostError
-    a, b = new_host("gpu-vfio-ready"), new_host("cpu-only")
-    kh = known_hosts_for(tmp_path / "kh", a, b)
-    b.kill()
-    seen = []
-    out = await probe_hosts([target(a), target(b)], options(lab_keys, kh),
-                            on_result=lambda n, x: seen.append(n))
-    assert out[a.name].hostname == "gpu-ready-01" and len(out[a.name].gpus) == 2
-    assert isinstance(out[b.name], HostError) and out[b.name].kind == "unreachable"
-    assert sorted(seen) == sorted([a.name, b.name])
-
-
 def _ssh_answers(keys: hosts.LabKeys, known_hosts: Path, **ssh: object):
     from installer.answers.model import validate_answers
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from installer.answers.model import Answers, Cluster, load_answers
+from installer.answers.model import SAMPLE_POD, Answers, Cluster, load_answers
 from installer.cluster.facts import (
     ClusterFacts,
     Facts,
@@ -34,7 +34,7 @@ from installer.hosts.sshtest import ConnectionReport
 from installer.permit import Permit, require_permit
 from remote.probe import probe_local
 from screens.services import Services, run_checks
-from screens.state import SAMPLE_POD, WizardState
+from screens.state import WizardState
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "installer" / "examples"

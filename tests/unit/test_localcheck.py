@@ -6,8 +6,9 @@ import io
 import json
 from pathlib import Path
 
+from installer.errors import EXIT_BAD_INPUT, EXIT_CHECKS_FAILED, EXIT_OK
 from installer.hosts.checks import CHECK_NAMES
-from installer.hosts.localcheck import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, run_local_check
+from installer.hosts.localcheck import run_local_check
 
 OURS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "hosts"
 
@@ -16,7 +17,7 @@ def test_json_lists_every_check_and_exits_3_on_failure():
     out = io.StringIO()
     rc = run_local_check(str(OURS / "gpu-host-driver"), True, [], out=out)
     data = json.loads(out.getvalue())
-    assert rc == EXIT_CHECK_FAILED
+    assert rc == EXIT_CHECKS_FAILED
     assert [d["name"] for d in data] == list(CHECK_NAMES)
     for d in data:
         assert {"name", "status", "evidence", "remedy", "severity", "summary"} <= set(d)
@@ -27,15 +28,15 @@ def test_json_lists_every_check_and_exits_3_on_failure():
 def test_ready_host_exits_0_and_ignores_make_failures_acceptable():
     assert run_local_check(str(OURS / "gpu-vfio-ready"), True, [], out=io.StringIO()) == EXIT_OK
     shared = str(OURS / "gpu-shared-group")
-    assert run_local_check(shared, False, [], out=io.StringIO()) == EXIT_CHECK_FAILED
+    assert run_local_check(shared, False, [], out=io.StringIO()) == EXIT_CHECKS_FAILED
     out = io.StringIO()
     assert run_local_check(shared, False, ["iommu-group-isolation"], out=out) == EXIT_OK
     assert "fail (ignored)" in out.getvalue()
 
 
 def test_bad_arguments_exit_2(tmp_path):
-    assert run_local_check(str(OURS / "gpu-vfio-ready"), True, ["no-such-check"]) == EXIT_USAGE
-    assert run_local_check(str(tmp_path / "missing"), True, []) == EXIT_USAGE
+    assert run_local_check(str(OURS / "gpu-vfio-ready"), True, ["no-such-check"]) == EXIT_BAD_INPUT
+    assert run_local_check(str(tmp_path / "missing"), True, []) == EXIT_BAD_INPUT
 
 
 def test_table_shows_evidence_and_remedy():

@@ -74,7 +74,7 @@ async def discover_cluster(kubeconfig: str | None, context: str | None,
     async def helm_releases() -> tuple[helm.Helm, str,
                                        tuple[list[ReleaseFacts], tuple[ReadError, ...]]]:
         h = helm.find_helm(helm_kubeconfig(kubeconfig_files(kubeconfig)), context)
-        # Side by side: each helm start costs 0.1-0.35 s, and `helm list` only reads, so it
+        # Side by side: each helm start is a slow process start, and `helm list` only reads, so it
         # may run before the version is known. A helm it cannot drive is still refused
         # first: its version's error wins over whatever its listing did.
         listing = asyncio.create_task(listed(h))

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from installer.answers.model import SAMPLE_POD
 from installer.charts.devplugin import gpu_resources
-from installer.charts.verify import GPU_RUNTIME_CLASS, SAMPLE_POD
+from installer.charts.verify import GPU_RUNTIME_CLASS
 from installer.cluster import kube
 from installer.cluster.capacity import (
     Shortfall,
@@ -40,7 +41,7 @@ from installer.permit import Permit
 
 PASSED = "Test PASSED"
 # One small GET (the sample pod; its log once it runs) per poll: cheap enough to ask often,
-# and each wait - scheduled, finished, gone - ends within 0.2 s of the change, not 0.5 s.
+# and each wait - scheduled, finished, gone - ends within one short poll of the change.
 POLL_SECONDS = 0.2
 
 

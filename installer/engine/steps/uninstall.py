@@ -6,8 +6,8 @@ import asyncio
 import time
 from collections.abc import Mapping
 
+from installer.answers.model import SAMPLE_POD
 from installer.charts import helm
-from installer.charts.verify import SAMPLE_POD
 from installer.cluster import kube
 from installer.cluster.facts import KATA_RUNTIME_LABEL, Facts
 from installer.engine.events import Output

@@ -25,8 +25,8 @@ from installer.engine.runner import Context, Done
 from installer.errors import StepFailed
 
 # A snapshot is a few GETs, one of them every node: on a cluster of up to SMALL_CLUSTER nodes
-# that is a few hundred KB, and polling every 0.2 s ends each wait closer to the change (kubectl
-# wait, watching, reacts at once); a 1,000-node list is megabytes, read every 0.5 s.
+# that is a few hundred KB, and polling quickly ends each wait closer to the change (kubectl
+# wait, watching, reacts at once); a bigger cluster's node list is megabytes, read less often.
 POLL_SECONDS, QUICK_POLL_SECONDS, SMALL_CLUSTER = 0.5, 0.2, 100
 
 
@@ -34,7 +34,7 @@ def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
     """Read what verification needs in a handful of list calls (runs in a thread)."""
 
     # Nodes and RuntimeClasses as plain JSON: typed models of every node on each poll
-    # cost seconds of CPU on a 1,000-node cluster.
+    # would spend most of a poll's CPU on a 1,000-node cluster building objects.
     nodes = k.get_json("/api/v1/nodes")["items"]
     rcs = k.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"]
     policy = kube.read_cluster_policy(k)
