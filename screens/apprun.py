@@ -28,11 +28,12 @@ if TYPE_CHECKING:
     from installer.engine.runner import Engine
 
 STOP_TIMEOUT = 20.0
-POD_POLL_SECONDS = 2.0
 
 
 class RunMixin:
     """One engine run at a time on its own loop thread; its events come back as messages."""
+
+    run_over: asyncio.Event | None = None  # set when the run has ended: the pod watch stops
 
     # --- the engine run ------------------------------------------------------------------
     def action_start_run(self, dry_run: bool) -> None:
@@ -88,6 +89,7 @@ class RunMixin:
         self.runner = LoopThread(self._run_engine(engine, facts), "engine",
                                  lambda code, error: self._engine_done(code, error, log))
         self.runner.start()
+        self.run_over = asyncio.Event()
         if not self.services.recorded:
             self.run_worker(self._watch_pods(), group="pods", exclusive=True)
         self.goto("install")
@@ -113,21 +115,27 @@ class RunMixin:
         self.post_message(RunEnded(code, "cancelled" if code == EXIT_INTERRUPTED else ""))
 
     async def _watch_pods(self) -> None:
-        """Read both namespaces every few seconds while the run goes, and once after."""
+        """Both namespaces' pods live while the run goes (a watch: each change as the API
+        server has it, through the sink like the engine's own events), then read once more
+        when it has ended, so the tables keep the run's last word even if the watch was cut."""
         answers = self.state.answers
         namespaces = (answers.kata_deploy.namespace, answers.gpu_operator.namespace)
         inspector = self.inspector()
-        while True:
-            active = self.run_state.active
-            try:
-                view = await inspector.view(namespaces, diagnose_too=False)
-            except Exception:  # an unreachable cluster is the engine's to report
-                view = None
-            if view is not None and view.pods:
-                self.post_message(PodsSeen(view.pods))
-            if not active:
-                return
-            await asyncio.sleep(POD_POLL_SECONDS)
+        run_over = self.run_over or asyncio.Event()
+        watch = asyncio.create_task(inspector.watch_pods(namespaces, self.sink.emit))
+        try:
+            await run_over.wait()
+        finally:
+            watch.cancel()
+            # the watch's own failure (an unreachable cluster) is the engine's to report
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watch
+        try:
+            view = await inspector.view(namespaces, diagnose_too=False)
+        except Exception:
+            return
+        if view.pods:
+            self.post_message(PodsSeen(view.pods))
 
     def on_pods_seen(self, message: PodsSeen) -> None:
         for p in message.pods:
@@ -260,4 +268,6 @@ class RunMixin:
                 screen.on_lines(batches)
 
     def on_run_ended(self, message: RunEnded) -> None:
+        if self.run_over is not None:
+            self.run_over.set()
         self._refresh_current()

@@ -29,6 +29,7 @@ from installer.diagnosis.clusterinfo import (
 from installer.errors import UserError
 
 if TYPE_CHECKING:  # the engine, the plan and SSH are imported when used: not at startup
+    from installer.engine.events import Event
     from installer.engine.runner import Executors
     from installer.hosts.sshtest import ConnectionReport
 
@@ -155,6 +156,11 @@ class Inspector(Protocol):
     def follow(self, namespace: str, pod: str, container: str | None,
                on_lines: Callable[[list[str]], None], stop: threading.Event) -> None: ...
 
+    async def watch_pods(self, namespaces: tuple[str, ...],
+                         emit: Callable[[Event], None]) -> None:
+        """Every change of every pod in `namespaces` through `emit` (PodStatus; a
+        WarningEvent if the watch is refused), until cancelled."""
+
 
 class KubeInspector:
     """The real Inspector: connects lazily with the answers' kubeconfig and context."""
@@ -192,6 +198,17 @@ class KubeInspector:
                on_lines: Callable[[list[str]], None], stop: threading.Event) -> None:
         follow_log(self._connect(), namespace, pod, container, on_lines, stop)
 
+    async def watch_pods(self, namespaces: tuple[str, ...],
+                         emit: Callable[[Event], None]) -> None:
+        """A list then a watch per namespace, as `kubectl get pods -w` (installer.engine.watch):
+        a change shows when the API server has it, not at the next poll."""
+        import asyncio
+
+        from installer.engine.watch import PodWatch
+
+        kube = await asyncio.to_thread(self._connect)
+        await PodWatch(kube, list(namespaces), emit).run()
+
 
 class NoInspector:
     """No cluster to read (recorded facts): views are empty and say why."""
@@ -209,6 +226,10 @@ class NoInspector:
 
     def follow(self, namespace: str, pod: str, container: str | None,
                on_lines: Callable[[list[str]], None], stop: threading.Event) -> None:
+        return None
+
+    async def watch_pods(self, namespaces: tuple[str, ...],
+                         emit: Callable[[Event], None]) -> None:
         return None
 
 

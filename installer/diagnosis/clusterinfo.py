@@ -119,7 +119,7 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
     pods = tuple(read_pod(p) for p in listing.pods)
     events = tuple(sorted((_event_row(e) for e in listing.events), key=lambda e: e.last_seen))
     errors = [str(e) for e in listing.errors]
-    if not diagnose_too:  # the live pod table: just the pods, every few seconds
+    if not diagnose_too:  # a pod table's read (the run's last word after its watch): just the pods
         return ClusterView(pods, events, (), tuple(errors))
     nodes: tuple[NodeFacts, ...] = ()
     diagnosis: tuple[Finding, ...] = ()

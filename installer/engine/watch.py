@@ -1,4 +1,4 @@
-"""Live pod status as engine events.
+"""Live pod status as engine events: the wizard's pod tables during a run (screens/apprun.py).
 
 The pod watch resumes from the last resourceVersion after a dropped connection and relists
 after "410 Gone"; a per-pod record of the last resourceVersion seen means a resumed or

@@ -259,6 +259,7 @@ class FakeInspector:
     def __init__(self, cluster: Cluster | None = None, facts: Facts | None = None) -> None:
         self.facts = facts or example_facts()
         self.followed: list[tuple[str, str]] = []
+        self.watched: list[tuple[str, ...]] = []
 
     async def view(self, namespaces=("kata-system", "gpu-operator"),
                    host_checks=None, diagnose_too=True) -> ClusterView:
@@ -277,6 +278,16 @@ class FakeInspector:
     def follow(self, namespace, pod, container, on_lines, stop: threading.Event) -> None:
         self.followed.append((namespace, pod))
         on_lines(list(VALIDATOR_LOG))
+
+    async def watch_pods(self, namespaces, emit) -> None:
+        """The pods as a watch's first list reports them, then nothing until cancelled."""
+        self.watched.append(tuple(namespaces))
+        for pod in PODS:
+            if pod.namespace in namespaces:
+                emit(PodStatus(path="watch/pods", namespace=pod.namespace, pod=pod.name,
+                               phase=pod.phase, node=pod.node, ready=pod.ready,
+                               restarts=pod.restarts, reason=pod.reason))
+        await asyncio.Event().wait()
 
 
 def services(world: World | None = None, *, recorded: bool = False,

@@ -396,7 +396,8 @@ async def test_an_answers_file_prefills_every_screen():
 async def test_an_install_runs_every_step_with_pods_helm_output_and_the_sample():
     world = fakes.World()
     messages = []
-    app = make_app(world, start="review")
+    inspector = fakes.FakeInspector()
+    app = make_app(world, start="review", inspector=inspector)
     async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
         await pilot.press("i")
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal), what="consent")
@@ -415,11 +416,15 @@ async def test_an_install_runs_every_step_with_pods_helm_output_and_the_sample()
         line_messages = [m for m in messages if isinstance(m, LinesReady)]
         assert 0 < len(pod_messages) < 14 and 0 < len(line_messages) < 140
         assert ("gpu-operator", "nvidia-vfio-manager-4kq8s") in app.run_state.pods
-        # the namespaces are also read live: pods no step reported show up too
+        # the namespaces are also watched live: pods no step reported show up too
+        assert inspector.watched == [("kata-system", "gpu-operator")]
         nfd = "gpu-operator-node-feature-discovery-worker-5xk2z"
         assert app.run_state.pods[("gpu-operator", nfd)].node == "gpu-node-1"
         assert f"gpu-operator/{nfd}" in app.screen.query_one("#pods", KeyedTable)
         assert "STATUS: deployed" in app.run_state.output.text()
+        # the run's end stops the watch: no worker left watching
+        await until(pilot, lambda: not [w for w in app.workers if w.group == "pods"
+                                        and w.is_running], what="the watch to stop")
         await pilot.pause(0.3)
         assert "✓ Install ok" in screen_text(app) or "Install ok" in shown(app, "#run-line")
         app.goto("sample")

@@ -23,13 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("installer", "screens", "remote")
 ENTRY_POINTS = ("screens.cli", "installer.__main__")
 
-# Modules the product does not import, each with the reason it stays.
-NOT_FROM_AN_ENTRY_POINT: dict[str, str] = {
-    # The wizard's pod table is fed by polling (screens/apprun.py); this watch is what
-    # bench/scale.py measures (BENCHMARKS.md section 4), proven on the lab by
-    # tests/integration/test_pod_watch_lab.py.
-    "installer.engine.watch": "bench/scale.py's pod watch",
-}
+# Modules the product does not import, each with the reason it stays (none today).
+NOT_FROM_AN_ENTRY_POINT: dict[str, str] = {}
 
 LAZY = re.compile(r"^((?:installer|screens|remote)(?:\.\w+)+):\w+$")
 
