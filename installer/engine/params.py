@@ -20,6 +20,8 @@ from installer.hosts.hostplan import PlannedFix
 
 # A param the JSON leaves out while it is None (set only where the plan knows it).
 OMIT = {"omit": True}
+# A resource param whose None (per-model resource names) the JSON shows as "per-model".
+PER_MODEL = {"none": "per-model"}
 
 
 class ParamsPart:
@@ -183,7 +185,7 @@ class SampleParams(StepParams):
     image: str
     memory: str
     timeout_seconds: int
-    resource: str  # a resource name, or "per-model"
+    resource: str | None = field(metadata=PER_MODEL)  # None: per-model resource names
     namespace: str
     # the Kata nodes; None: every node
     nodes: tuple[str, ...] | None = field(default=None, metadata=OMIT)
@@ -249,6 +251,8 @@ def params_json(value: Any) -> Any:
             item = getattr(value, f.name)
             if item is None and f.metadata.get("omit"):
                 continue
+            if item is None and "none" in f.metadata:
+                item = f.metadata["none"]
             if f.metadata.get("flatten"):
                 out.update(params_json(item))
             else:

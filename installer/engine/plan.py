@@ -390,7 +390,7 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str],
         # nvidia.com/gpu=present:NoSchedule), or it waits Pending for a node it cannot use.
         tolerations = tolerations_for(t for n in kata_nodes for t in n.taints)
         params = SampleParams(sample_image(answers), s.memory, s.timeout_seconds,
-                              resource or "per-model", "default", nodes,
+                              resource, "default", nodes,
                               tuple(answers.images.pull_secrets) or None,
                               tuple(tolerations) or None)
         steps.append(Step("sample/cuda-vectoradd", "verify",
