@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,28 +17,25 @@ from screens.base import WizardScreen
 from screens.widgets.datatext import DataStatic
 from screens.widgets.keyedtable import KeyedTable
 
+if TYPE_CHECKING:
+    from installer.hosts.checks import CheckResult
+
 MARKS = {"pass": ("✓ pass", "green"), "warn": ("! warn", "yellow"), "fail": ("✗ FAIL", "bold red"),
          "skip": ("- skip", "dim")}
 
 
-def check_names(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+def check_names(results: Mapping[str, Sequence[CheckResult]]) -> list[str]:
     names: list[str] = []
     for rows in results.values():
         for r in rows:
-            if r.get("name") not in names:
-                names.append(r.get("name"))
+            if r.name not in names:
+                names.append(r.name)
     return names
 
 
-def _evidence(value: Any) -> str:
-    if value is None:
-        return ""
+def _evidence(lines: Sequence[str]) -> str:
     # What the host said, verbatim: shown as data (a CR or BEL escaped, not dropped by rich).
-    if isinstance(value, list | tuple):
-        return "\n".join(f"  {display(str(v))}" for v in value)
-    if isinstance(value, dict):
-        return "\n".join(f"  {display(str(k))}: {display(str(v))}" for k, v in value.items())
-    return f"  {display(str(value))}"
+    return "\n".join(f"  {display(line)}" for line in lines)
 
 
 class ChecksScreen(WizardScreen):
@@ -74,7 +72,7 @@ accept on purpose.
                 and state.kata_nodes():
             self.action_rerun()
 
-    def _results(self) -> dict[str, list[dict[str, Any]]]:
+    def _results(self) -> dict[str, Sequence[CheckResult]]:
         return self.wizard.state.checks
 
     _covered_now: dict[str, dict[str, str]] = {}
@@ -111,17 +109,17 @@ accept on purpose.
                              for name in step.params.covered or ()}
         return out
 
-    def _result(self, node: str, name: str) -> dict[str, Any] | None:
-        return next((r for r in self._results().get(node, []) if r.get("name") == name), None)
+    def _result(self, node: str, name: str) -> CheckResult | None:
+        return next((r for r in self._results().get(node, ()) if r.name == name), None)
 
     def _cell(self, node: str, name: str, ignored: set[str]) -> Text:
         r = self._result(node, name)
         if r is None:
             return Text("")
-        label, style = MARKS.get(r.get("status", ""), (r.get("status", "?"), ""))
-        if name in ignored and r.get("status") in ("fail", "warn"):
+        label, style = MARKS.get(r.status, (r.status, ""))
+        if name in ignored and r.status in ("fail", "warn"):
             return Text(label.replace("FAIL", "fail") + " (ign)", style="dim strike")
-        if r.get("status") == "fail" and name in self._covered_now.get(node, {}):
+        if r.status == "fail" and name in self._covered_now.get(node, {}):
             return Text("✗ → fix", style="bold yellow")
         return Text(label, style=style)
 
@@ -143,9 +141,9 @@ accept on purpose.
             counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
             for rows in state.checks.values():
                 for r in rows:
-                    if r.get("name") in ignored and r.get("status") in ("fail", "warn"):
+                    if r.name in ignored and r.status in ("fail", "warn"):
                         continue
-                    counts[r.get("status", "skip")] = counts.get(r.get("status", "skip"), 0) + 1
+                    counts[r.status] = counts.get(r.status, 0) + 1
             text.append(f"{len(state.checks)} nodes: ")
             text.append(f"{counts['pass']} pass ", style="green")
             text.append(f"{counts['warn']} warn ", style="yellow")
@@ -169,32 +167,32 @@ accept on purpose.
             return
         node, name = where
         if name == "node":
-            rows = self._results().get(node, [])
-            bad = [r for r in rows if r.get("status") in ("fail", "warn")]
+            rows = self._results().get(node, ())
+            bad = [r for r in rows if r.status in ("fail", "warn")]
             text = Text(f"{node}: {len(rows)} checks, {len(bad)} need attention\n", style="bold")
             for r in bad:
-                text.append(f"  {r.get('name')}: {r.get('summary', '')}\n")
+                text.append(f"  {r.name}: {r.summary}\n")
             box.update(text)
             return
         r = self._result(node, name)
         if r is None:
             box.update(Text(f"{node} · {name}: not checked on this node", style="dim"))
             return
-        label, style = MARKS.get(r.get("status", ""), (r.get("status", "?"), ""))
+        label, style = MARKS.get(r.status, (r.status, ""))
         text = Text()
         text.append(f"{node} · {name} · ", style="bold")
         text.append(label, style=style)
-        if r.get("severity") and r.get("status") in ("fail", "warn"):
-            text.append(" (blocks the install)" if r["severity"] == "fail" else
+        if r.severity and r.status in ("fail", "warn"):
+            text.append(" (blocks the install)" if r.severity == "fail" else
                         " (a warning only)", style="dim")
-        text.append(f"\n{display(r.get('summary', ''))}\n")
-        if r.get("evidence"):
+        text.append(f"\n{display(r.summary)}\n")
+        if r.evidence:
             text.append("Evidence\n", style="bold")
-            text.append(_evidence(r["evidence"]) + "\n")
-        if r.get("remedy"):
+            text.append(_evidence(r.evidence) + "\n")
+        if r.remedy:
             text.append("Remedy\n", style="bold")
-            text.append(f"  {r['remedy']}\n")
-        if r.get("status") == "fail" and name in self._covered_now.get(node, {}):
+            text.append(f"  {r.remedy}\n")
+        if r.status == "fail" and name in self._covered_now.get(node, {}):
             text.append("A planned host fix covers this (see Fixes).\n", style="yellow")
         if name in self.wizard.state.answers.checks.ignore:
             text.append("Ignored on every node (i stops ignoring it).", style="italic yellow")

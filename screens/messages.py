@@ -3,13 +3,17 @@ and message handlers own every state change (the harlequin model). Tests record 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from installer.cluster.facts import Facts
 from installer.engine.events import Event, PodStatus
+
+if TYPE_CHECKING:
+    from installer.hosts.checks import CheckResult
 
 
 @dataclass
@@ -63,7 +67,7 @@ class FactsScanned(Message):
 
 @dataclass
 class ChecksLoaded(Message):
-    results: dict[str, list[dict[str, Any]]]
+    results: dict[str, Sequence[CheckResult]]
     error: str | None = None
     facts: Facts | None = None
 

@@ -8,7 +8,7 @@ the engine); tests pass recorded facts and small fakes with the same shapes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +31,7 @@ from installer.errors import UserError
 if TYPE_CHECKING:  # the engine, the plan and SSH are imported when used: not at startup
     from installer.engine.events import Event
     from installer.engine.runner import Executors
+    from installer.hosts.checks import CheckResult
     from installer.hosts.sshtest import ConnectionReport
 
 FactsProvider = Callable[[Cluster], Awaitable[Facts]]
@@ -87,7 +88,7 @@ def default_executors() -> Executors:
 
 @dataclass
 class ChecksOutcome:
-    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    results: dict[str, Sequence[CheckResult]] = field(default_factory=dict)
     facts: Facts | None = None
     error: str | None = None
 
@@ -148,7 +149,7 @@ class Inspector(Protocol):
     """Read-only cluster views for the pod tables, log panes and troubleshooting."""
 
     async def view(self, namespaces: tuple[str, ...],
-                   host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                   host_checks: Mapping[str, Sequence[CheckResult]] | None = None, *,
                    diagnose_too: bool = True) -> ClusterView: ...
 
     async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]: ...
@@ -175,7 +176,7 @@ class KubeInspector:
         return self._kube
 
     async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
-                   host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                   host_checks: Mapping[str, Sequence[CheckResult]] | None = None, *,
                    diagnose_too: bool = True) -> ClusterView:
         import asyncio
 
@@ -217,7 +218,7 @@ class NoInspector:
         self.why = why
 
     async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
-                   host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                   host_checks: Mapping[str, Sequence[CheckResult]] | None = None, *,
                    diagnose_too: bool = True) -> ClusterView:
         return ClusterView(errors=(self.why,))
 

@@ -8,6 +8,7 @@ frozen, validated `installer.answers.model.Answers`: every edit rebuilds it thro
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from installer.textsafe import display_lines
 
 if TYPE_CHECKING:  # the planner (checks, host plans, values) loads when a plan is first asked for
     from installer.engine.plan import Plan
+    from installer.hosts.checks import CheckResult
 
 WIZARD_STEPS: tuple[tuple[str, str], ...] = (
     ("cluster", "Cluster"),
@@ -97,7 +99,7 @@ class WizardState:
     facts: Facts | None = None
     answers_path: Path | None = None
     dry_run_only: bool = False
-    checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    checks: dict[str, Sequence[CheckResult]] = field(default_factory=dict)
     checks_error: str | None = None
     saved_to: Path | None = None
 
@@ -235,7 +237,7 @@ class RunState:
     pods: dict[tuple[str, str], PodStatus] = field(default_factory=dict)
     output: Ring = field(default_factory=lambda: Ring(5_000))
     logs: dict[tuple[str, str], Ring] = field(default_factory=dict)
-    checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    checks: dict[str, Sequence[CheckResult]] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:

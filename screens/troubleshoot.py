@@ -167,9 +167,9 @@ were.
         for node, rows in sorted(state.checks.items()):
             text.append(f"{node}\n", style="bold")
             for r in rows:
-                label, style = MARKS.get(r.get("status", ""), ("?", ""))
+                label, style = MARKS.get(r.status, ("?", ""))
                 text.append(f"  {label:7} ", style=style)
-                text.append(f"{r.get('name')}: {display(r.get('summary', ''))}\n")
+                text.append(f"{r.name}: {display(r.summary)}\n")
         self.query_one("#ts-checks-text", Static).update(text)
 
     def on_pod_table_pod_chosen(self, event: PodTable.PodChosen) -> None:

@@ -34,6 +34,7 @@ from installer.engine.plan import Plan, build_plan
 from installer.engine.runner import Context, Engine
 from installer.engine.runtime import run_services
 from installer.engine.steps.discover import discover_cluster
+from installer.hosts.checks import CheckResult
 from installer.redact import Redactor
 from installer.statedir import state_dir
 from installer.textsafe import display
@@ -52,7 +53,7 @@ class Collected:
     kube: kube.Kube
     redactor: Redactor
     answers: Answers | None
-    host_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    host_checks: dict[str, tuple[CheckResult, ...]] = field(default_factory=dict)
     namespaces: tuple[str, ...] = DEFAULT_NAMESPACES
 
 
@@ -73,7 +74,7 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
 
     redactor = Redactor()
     answers = load_answers(answers_path) if answers_path else None
-    host_checks: dict[str, list[dict[str, Any]]] = {}
+    host_checks: dict[str, tuple[CheckResult, ...]] = {}
     if answers:
         ctx = Context(dry_run=True, sinks=[], decider=_NoConsent(),
                       services=run_services(answers, redactor))
@@ -82,7 +83,7 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
                      GpuPodsParams: functools.partial(discover.gpu_pods, partial=True)}
         plan, facts, _ = await Engine(answers, ctx, executors,
                                       _reading_plan).run_checks(Facts(cluster=None))
-        host_checks = {s.params.node: [dict(r) for r in s.params.checks or ()]
+        host_checks = {s.params.node: s.params.checks or ()
                        for s in plan.phase("check") if isinstance(s.params, HostChecksParams)}
         k: kube.Kube = ctx.services["kube"]
     else:
@@ -167,8 +168,9 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
             files[f"logs/{p.namespace}/{p.name}.log"] = "\n".join(lines) + "\n"
     for node, host in c.facts.hosts.items():
         files[f"hosts/{node}.json"] = json.dumps(
-            {"facts": asdict(host), "checks": c.host_checks.get(node, [])}, indent=2,
-            default=str)
+            {"facts": asdict(host),
+             "checks": [r.to_dict() for r in c.host_checks.get(node, ())]},
+            indent=2, default=str)
     files.update(_namespace_objects(k, c.namespaces))
     files.update(_last_run_log())
     return files

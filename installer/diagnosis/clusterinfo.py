@@ -15,15 +15,18 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer.answers.model import KATA_NAMESPACE, OPERATOR_NAMESPACE
 from installer.cluster.facts import NodeFacts
 from installer.cluster.podread import PodReading, read_pod
 from installer.errors import Problem, UserError
+
+if TYPE_CHECKING:  # the wizard's first frame lists contexts from here, without the checks
+    from installer.hosts.checks import CheckResult
 
 DEFAULT_NAMESPACES = (KATA_NAMESPACE, OPERATOR_NAMESPACE)
 
@@ -107,7 +110,7 @@ def diagnosis_findings(state: Any) -> tuple[Finding, ...]:
 
 
 async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES,
-                       host_checks: dict[str, list[dict[str, Any]]] | None = None, *,
+                       host_checks: Mapping[str, Sequence[CheckResult]] | None = None, *,
                        diagnose_too: bool = True) -> ClusterView:
     """Pods, events and nodes of the installer's namespaces, and the diagnosis rules'
     findings over them (installer.diagnosis.rules), read-only."""
@@ -194,7 +197,7 @@ class RunSummary:
     """What a run left behind, for findings (failed steps and check results)."""
 
     failed_steps: list[tuple[str, str, str]] = field(default_factory=list)  # path, msg, detail
-    checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    checks: Mapping[str, Sequence[CheckResult]] = field(default_factory=dict)
 
 
 def basic_findings(view: ClusterView, run: RunSummary | None = None) -> list[Finding]:
@@ -205,10 +208,10 @@ def basic_findings(view: ClusterView, run: RunSummary | None = None) -> list[Fin
         out.append(Finding("error", path, message, detail))
     for node, results in sorted(run.checks.items()):
         for r in results:
-            if r.get("status") in ("fail", "warn") and not r.get("ignored"):
-                out.append(Finding("error" if r["status"] == "fail" else "warning",
-                                   f"{node} {r.get('name', '?')}", r.get("summary", ""),
-                                   r.get("remedy", ""), tuple(r.get("evidence", ()))))
+            if r.status in ("fail", "warn") and not r.ignored:
+                out.append(Finding("error" if r.status == "fail" else "warning",
+                                   f"{node} {r.name}", r.summary, r.remedy,
+                                   tuple(r.evidence)))
     for p in view.pods:
         if p.phase not in ("Running", "Succeeded") or p.reason or p.restarts > 3:
             why = p.reason or p.phase

@@ -8,7 +8,7 @@ the Kata GPU runtime class wherever it runs. Host checks come from an optional p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,6 +17,7 @@ from installer.cluster import kube
 from installer.cluster.facts import ClusterFacts
 from installer.cluster.podread import PodReading, list_pods, read_pod
 from installer.diagnosis.rules import CheckView, EventInfo, ReadError, State
+from installer.hosts.checks import CheckResult
 
 LOG_TAIL = 20
 
@@ -99,13 +100,13 @@ def _read(k: kube.Kube, namespaces: tuple[str, ...], listing: Listing | None) ->
 
 
 async def read_state(k: kube.Kube, cluster: ClusterFacts, namespaces: tuple[str, ...],
-                     host_checks: dict[str, list[dict[str, Any]]] | None = None,
+                     host_checks: Mapping[str, Sequence[CheckResult]] | None = None,
                      nvswitch_nodes: tuple[str, ...] = (), listing: Listing | None = None
                      ) -> State:
     """`listing`: the namespaces' pods and events when the caller has just listed them."""
     pods, events, policy, unread = await asyncio.to_thread(_read, k, namespaces, listing)
-    checks = {node: tuple(CheckView(r["name"], r["status"], tuple(r.get("evidence", ())),
-                                    r.get("remedy", "")) for r in results)
+    checks = {node: tuple(CheckView(r.name, r.status, tuple(r.evidence), r.remedy)
+                          for r in results)
               for node, results in (host_checks or {}).items()}
     return State(nodes=cluster.nodes, runtime_classes=cluster.runtime_classes,
                  cluster_policy=policy, releases=cluster.releases,

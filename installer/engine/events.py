@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:  # the wizard's first frame imports events, not the checks
+    from installer.hosts.checks import CheckResult
 
 Status = Literal["ok", "failed", "skipped", "dry-run", "cancelled", "warn"]
 
@@ -73,7 +76,10 @@ class WarningEvent(Event):
 @dataclass(frozen=True, kw_only=True)
 class CheckReported(Event):
     node: str
-    results: list[dict[str, Any]]
+    results: tuple[CheckResult, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "results": [r.to_dict() for r in self.results]}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,22 +13,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-if TYPE_CHECKING:  # the plan makes them; params only carry them
-    from remote.fixes import HostChange
-
-# A check's verdict, as installer.hosts.checks.CheckResult.to_dict().
-CheckResult = Mapping[str, Any]
-
+from installer.hosts.checks import CheckResult
+from installer.hosts.hostplan import PlannedFix
 
 # A param the JSON leaves out while it is None (set only where the plan knows it).
 OMIT = {"omit": True}
+# A resource param whose None (per-model resource names) the JSON shows as "per-model".
+PER_MODEL = {"none": "per-model"}
 
 
 class ParamsPart:
     """Marks the plan's own records: their fields leave as camelCase keys. Records from
-    elsewhere (remote's HostChange) keep their field names, as they always did."""
+    elsewhere (remote's HostChange, installer.hosts' PlannedFix) keep their field names, as
+    they always did; a check's verdict leaves as CheckResult.to_dict writes it."""
 
 
 @dataclass(frozen=True)
@@ -58,14 +57,6 @@ class KubeletSide(ParamsPart):
     distribution: str
     containerd_version: str | None
     kubelet_root: str
-
-
-@dataclass(frozen=True)
-class PlannedFix(ParamsPart):
-    """One host fix as planned (remote.fixes' change) and the policy it runs under."""
-
-    change: HostChange = field(metadata={"flatten": True})
-    policy: str
 
 
 # --- gather --------------------------------------------------------------------------
@@ -194,7 +185,7 @@ class SampleParams(StepParams):
     image: str
     memory: str
     timeout_seconds: int
-    resource: str  # a resource name, or "per-model"
+    resource: str | None = field(metadata=PER_MODEL)  # None: per-model resource names
     namespace: str
     # the Kata nodes; None: every node
     nodes: tuple[str, ...] | None = field(default=None, metadata=OMIT)
@@ -251,19 +242,23 @@ def _camel(name: str) -> str:
 
 def params_json(value: Any) -> Any:
     """Params as the plan's JSON has them: plain dicts and lists, today's keys."""
-    if isinstance(value, ParamsPart):
+    if isinstance(value, CheckResult):
+        return value.to_dict()
+    if is_dataclass(value) and not isinstance(value, type):
+        camel = isinstance(value, ParamsPart)
         out: dict[str, Any] = {}
-        for f in fields(value):  # type: ignore[arg-type]
+        for f in fields(value):
             item = getattr(value, f.name)
             if item is None and f.metadata.get("omit"):
                 continue
+            if item is None and "none" in f.metadata:
+                item = f.metadata["none"]
             if f.metadata.get("flatten"):
                 out.update(params_json(item))
             else:
-                out[f.metadata.get("json", _camel(f.name))] = params_json(item)
+                out[f.metadata.get("json", _camel(f.name) if camel else f.name)] = \
+                    params_json(item)
         return out
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: params_json(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, Mapping):
         return {k: params_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -51,7 +51,6 @@ from installer.engine.params import (
     HostFixParams,
     KubeletSide,
     LabelParams,
-    PlannedFix,
     ProbeParams,
     RecordLabelsParams,
     SampleParams,
@@ -64,7 +63,6 @@ from installer.engine.params import (
 )
 from installer.errors import Problem, UserError
 from installer.hosts.hostplan import HostPlan, plan_host
-from remote.fixes import HostChange
 from remote.fixes.vfio_bind import AFTER_REBOOT
 
 Phase = Literal["gather", "check", "change", "verify"]
@@ -256,8 +254,8 @@ def _check_steps(answers: Answers, facts: Facts, kata: list[str], hosts: dict[st
         params = HostChecksParams(name, _kubernetes(
             facts.cluster.node(name) if facts.cluster else None))
         if host := hosts.get(name):
-            params = replace(params, checks=tuple(host.checks), covered=tuple(host.covered),
-                             unreachable=host.unreachable, deferred=tuple(host.deferred))
+            params = replace(params, checks=host.checks, covered=host.covered,
+                             unreachable=host.unreachable, deferred=host.deferred)
         k = params.kubernetes
         # kubeadm's layout goes without saying; another one changes where checks and fixes look
         note = (f"{k.distribution}, kubelet root {k.kubelet_root}"
@@ -267,13 +265,6 @@ def _check_steps(answers: Answers, facts: Facts, kata: list[str], hosts: dict[st
     return steps
 
 
-def _planned_fix(fix: dict[str, Any]) -> PlannedFix:
-    """installer.hosts.hostplan's fix (remote's change and its policy), typed."""
-    change = {k: v for k, v in fix.items() if k != "policy"}
-    return PlannedFix(HostChange(**{**change, "files": tuple(change.get("files", ()))}),
-                      fix["policy"])
-
-
 def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
                ) -> list[Step[HostFixParams]]:
     steps = []
@@ -281,20 +272,19 @@ def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
         node = facts.cluster.node(name) if facts.cluster else None
         target = _ssh_target(answers, name, node)
         for fix in host.fixes:
-            change = Change("host", name, f"{name}: {fix['description']}",
-                            {"fix": fix["name"], "policy": fix["policy"],
-                             "preview": fix["preview"]}, policy=fix["policy"],
-                            ask_first=fix["policy"] == "ask" or fix["needs_consent"])
-            steps.append(Step(f"fix/{name}/{fix['name']}", "change",
-                              f"Host fix {fix['name']} on {name}",
-                              HostFixParams(name, target, _planned_fix(fix)), (change,)))
-        for fix in host.after_reboot:
-            change = Change("host", name, f"{name}: {fix['description']}",
-                            {"fix": fix["name"], "policy": fix["policy"],
-                             "preview": fix["preview"]}, policy=fix["policy"], ask_first=True,
+            c = fix.change
+            change = Change("host", name, f"{name}: {c.description}",
+                            {"fix": c.name, "policy": fix.policy, "preview": c.preview},
+                            policy=fix.policy, ask_first=fix.policy == "ask" or c.needs_consent)
+            steps.append(Step(f"fix/{name}/{c.name}", "change", f"Host fix {c.name} on {name}",
+                              HostFixParams(name, target, fix), (change,)))
+        for later in host.after_reboot:
+            change = Change("host", name, f"{name}: {later.description}",
+                            {"fix": later.name, "policy": later.policy,
+                             "preview": later.preview}, policy=later.policy, ask_first=True,
                             condition=AFTER_REBOOT)
-            steps.append(Step(f"fix/{name}/{fix['name']}", "change",
-                              f"Host fix {fix['name']} on {name} ({AFTER_REBOOT})",
+            steps.append(Step(f"fix/{name}/{later.name}", "change",
+                              f"Host fix {later.name} on {name} ({AFTER_REBOOT})",
                               HostFixParams(name, target), (change,),
                               note="planned again, and asked for again, after the reboot"))
     return steps
@@ -400,7 +390,7 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str],
         # nvidia.com/gpu=present:NoSchedule), or it waits Pending for a node it cannot use.
         tolerations = tolerations_for(t for n in kata_nodes for t in n.taints)
         params = SampleParams(sample_image(answers), s.memory, s.timeout_seconds,
-                              resource or "per-model", "default", nodes,
+                              resource, "default", nodes,
                               tuple(answers.images.pull_secrets) or None,
                               tuple(tolerations) or None)
         steps.append(Step("sample/cuda-vectoradd", "verify",

@@ -108,8 +108,8 @@ class TextSink:
             self._line(f"! {event.message}", "yellow")
         elif isinstance(event, CheckReported):
             for r in event.results:
-                mark = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-"}.get(r["status"], "?")
-                self._line(f"    {mark} {event.node} {r['name']}: {r.get('summary', '')}")
+                mark = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-"}.get(r.status, "?")
+                self._line(f"    {mark} {event.node} {r.name}: {r.summary}")
         elif isinstance(event, Output | PodLog) and self.verbose:
             self._line(f"    {event.path}: {event.message or getattr(event, 'line', '')}", "dim")
         elif isinstance(event, PodStatus) and self.verbose:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from installer.answers.checknames import CHECK_NAMES, expand_ignore
 from installer.answers.versions import release_of
@@ -33,9 +33,12 @@ KUBELET_DEFAULT_RUNTIME_TIMEOUT_S = 2 * 60
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's verdict. Host checks and the cluster's own (installer.engine.steps.checks)
+    share it; a cluster check has no severity (None): its status alone says what it costs."""
+
     name: str
     status: Status
-    severity: Severity
+    severity: Severity | None
     summary: str
     evidence: list[str] = field(default_factory=list)
     remedy: str = ""
@@ -46,9 +49,13 @@ class CheckResult:
         """A failure that stops the run (not ignored)."""
         return self.status == "fail" and not self.ignored
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "severity": self.severity,
-                "summary": self.summary, "evidence": list(self.evidence),
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as it leaves the process (`check --local`, the plan's JSON, `--json`
+        events, the troubleshoot bundle): the one place its JSON keys are written."""
+        out: dict[str, Any] = {"name": self.name, "status": self.status}
+        if self.severity is not None:
+            out["severity"] = self.severity
+        return {**out, "summary": self.summary, "evidence": list(self.evidence),
                 "remedy": self.remedy, "ignored": self.ignored}
 
 

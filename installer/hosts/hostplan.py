@@ -7,13 +7,16 @@ planned fix covers it; a fix is planned unless the answers say `skip` for it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from installer.answers.model import Answers
 from installer.cluster.facts import Facts, NodeFacts, ProbeFailure, distribution_of
 from installer.errors import Problem, UserError
-from installer.hosts.checks import NodeInfo, run_checks
+from installer.hosts.checks import CheckResult, NodeInfo, run_checks
+
+if TYPE_CHECKING:  # remote.fixes is imported when a host is planned
+    from remote.fixes import HostChange
 
 # Which fix makes which check pass.
 FIXED_BY = {
@@ -56,14 +59,32 @@ def node_info(node: NodeFacts | None) -> NodeInfo | None:
 
 
 @dataclass(frozen=True)
+class PlannedFix:
+    """One host fix as planned (remote.fixes' change) and the policy it runs under; its JSON
+    (installer.engine.params.params_json) is the change's fields and `policy`, flat."""
+
+    change: HostChange = field(metadata={"flatten": True})
+    policy: str
+
+
+@dataclass(frozen=True)
+class AfterRebootFix:
+    """A fix the re-probe after this plan's reboot will plan: shown, and consented to, now."""
+
+    name: str
+    description: str
+    preview: str
+    policy: str
+
+
+@dataclass(frozen=True)
 class HostPlan:
-    checks: list[dict[str, Any]]
-    fixes: list[dict[str, Any]]  # HostChange fields + policy
-    deferred: list[str]  # fixes that wait for something (a reboot), with the reason
-    covered: list[str]  # failing checks a planned (or deferred) fix will make pass
+    checks: tuple[CheckResult, ...]
+    fixes: tuple[PlannedFix, ...]
+    deferred: tuple[str, ...]  # fixes that wait for something (a reboot), with the reason
+    covered: tuple[str, ...]  # failing checks a planned (or deferred) fix will make pass
     unreachable: str = ""
-    # Fixes the re-probe after this plan's reboot will plan: name, policy and what they do.
-    after_reboot: list[dict[str, Any]] = field(default_factory=list)
+    after_reboot: tuple[AfterRebootFix, ...] = ()
 
 
 def plan_host(answers: Answers, facts: Facts, name: str) -> HostPlan:
@@ -71,7 +92,7 @@ def plan_host(answers: Answers, facts: Facts, name: str) -> HostPlan:
 
     host = facts.hosts.get(name)
     if isinstance(host, ProbeFailure):
-        return HostPlan([], [], [], [], f"{host.kind}: {host.message}"
+        return HostPlan((), (), (), (), f"{host.kind}: {host.message}"
                         + (f" ({host.remedy})" if host.remedy else ""))
     node = facts.cluster.node(name) if facts.cluster else None
     results = run_checks(host, node_info(node), frozenset(answers.checks.ignore))
@@ -81,16 +102,16 @@ def plan_host(answers: Answers, facts: Facts, name: str) -> HostPlan:
                                   distribution=distribution_of(node) if node else None,
                                   only=wanted)
     planned = {c.name for c in changes}
-    deferred = [f"{b.fix}: {b.reason}" for b in blocked]
+    deferred = tuple(f"{b.fix}: {b.reason}" for b in blocked)
     will_fix = planned | {b.fix for b in blocked if "reboot" in b.reason}
     if "reboot" in planned:  # fixes an interrupted run wrote, which the reboot completes
         will_fix |= set(awaiting_reboot(host))
-    covered = [r.name for r in results if r.status == "fail" and FIXED_BY.get(r.name) in will_fix]
-    fixes = [{**asdict(c), "policy": getattr(answers.host_fixes, POLICY_FIELD[c.name])}
-             for c in changes]
-    after_reboot = [{"name": b.fix, "description": b.after_reboot.description,
-                     "preview": b.after_reboot.preview,
-                     "policy": getattr(answers.host_fixes, POLICY_FIELD[b.fix])}
-                    for b in blocked if b.after_reboot]
-    return HostPlan([r.to_dict() for r in results], fixes, deferred, covered,
-                    after_reboot=after_reboot)
+    covered = tuple(r.name for r in results
+                    if r.status == "fail" and FIXED_BY.get(r.name) in will_fix)
+    fixes = tuple(PlannedFix(c, getattr(answers.host_fixes, POLICY_FIELD[c.name]))
+                  for c in changes)
+    after_reboot = tuple(AfterRebootFix(b.fix, b.after_reboot.description,
+                                        b.after_reboot.preview,
+                                        getattr(answers.host_fixes, POLICY_FIELD[b.fix]))
+                         for b in blocked if b.after_reboot)
+    return HostPlan(tuple(results), fixes, deferred, covered, after_reboot=after_reboot)

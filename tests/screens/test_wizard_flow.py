@@ -211,7 +211,7 @@ async def test_a_probe_that_finds_ready_hosts_passes_every_host_check():
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: bool(app.state.checks), what="check results")
         results = app.state.checks["gpu-node-2"]
-        assert {r["status"] for r in results} <= {"pass", "skip"}
+        assert {r.status for r in results} <= {"pass", "skip"}
         assert "0 fail" in shown(app, "#checks-status")
 
 

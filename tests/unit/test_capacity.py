@@ -17,7 +17,7 @@ from installer.cluster.capacity import (
     requested_on_node,
     shortfalls,
 )
-from installer.engine.params import SampleParams
+from installer.engine.params import SampleParams, params_json
 from installer.engine.steps.sample import fit_sample, manifest, refuse
 
 GI = 2**30
@@ -138,13 +138,16 @@ def test_no_node_fits_and_the_finding_says_by_how_much_and_what_to_do():
 
 
 def test_per_model_naming_requests_a_model_a_fitting_node_advertises():
-    params = replace(PARAMS, resource="per-model")
+    params = replace(PARAMS, resource=None)
     nodes = [node("gpu-1", **{"GA100_A100_PCIE_80GB": "1", "pgpu": "0"}),
              node("gpu-2", **{"GH100_H100_SXM5_80GB": "2", "nvswitch": "4"})]
     fit = fit_sample(params, nodes, {"gpu-1": [pod("500Gi")]}, OVERHEAD)
     assert (fit.resource, fit.fitting) == ("nvidia.com/GH100_H100_SXM5_80GB", ("gpu-2",))
     none = fit_sample(params, [node("gpu-1", pgpu="2", nvswitch="4")], {}, OVERHEAD)
     assert none.resource is None  # pgpu and nvswitch are no model
+    # the plan's JSON (and the journal's fingerprint) names per-model naming as it always did
+    assert params_json(params)["resource"] == "per-model"
+    assert params_json(PARAMS)["resource"] == "nvidia.com/pgpu"
 
 
 def test_a_fixed_resource_the_nodes_lack_is_no_fit_at_all():

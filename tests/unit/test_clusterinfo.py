@@ -16,6 +16,7 @@ from installer.diagnosis.clusterinfo import (
     list_contexts,
 )
 from installer.engine.steps.sample import pending_reason
+from installer.hosts.checks import CheckResult
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -97,8 +98,8 @@ def test_findings_put_failed_steps_and_checks_before_pods_and_events():
               PodReading("gpu-operator", "ok", "Running", "n", "1/1", 0, "")),
         events=(EventRow("gpu-operator", "pod/validator", "Warning", "BackOff", "restarting"),))
     run = RunSummary([("install/gpu-operator", "helm failed", "timeout")],
-                     {"n": [{"name": "iommu-enabled", "status": "fail", "summary": "off",
-                             "remedy": "turn it on"}, {"name": "x", "status": "pass"}]})
+                     {"n": [CheckResult("iommu-enabled", "fail", "fail", "off", [], "turn it on"),
+                            CheckResult("x", "pass", "warn", "")]})
     found = basic_findings(view, run)
     assert [(f.severity, f.where) for f in found] == [
         ("error", "install/gpu-operator"), ("error", "n iommu-enabled"),

@@ -261,8 +261,8 @@ def test_each_kata_host_check_carries_the_nodes_kubernetes_side(tmp_path):
            "/var/lib/k0s/kubelet" in rendered
     # the gate is judged from k0s's file and not fixed there: named, not covered
     gate = next(r for r in steps["check/gpu-node-1"].params.checks
-                if r["name"] == "kubelet-podresources-gate")
-    assert gate["status"] == "fail" and "spec.featureGates" in gate["remedy"]
+                if r.name == "kubelet-podresources-gate")
+    assert gate.status == "fail" and "spec.featureGates" in gate.remedy
     assert not any(s.startswith("fix/gpu-node-1/kubelet-gate") for s in steps)
     assert any(d.startswith("kubelet-gate: not done on k0s")
                for d in steps["check/gpu-node-1"].params.deferred)
@@ -280,6 +280,6 @@ def test_a_grace_kata_node_is_planned_without_fixes_and_warned_of_the_device_plu
     plan = build_plan(answers, facts)
     assert not [s for s in plan.steps if s.id.startswith("fix/gpu-node-1/")]
     checks = next(s for s in plan.steps if s.id == "check/gpu-node-1").params.checks
-    assert {r["name"]: r["status"] for r in checks}["vfio-available"] == "pass"
+    assert {r.name: r.status for r in checks}["vfio-available"] == "pass"
     assert any(w.startswith("gpu-node-1: Grace GPUs go to nvgrace_gpu_vfio_pci")
                for w in plan.warnings)

@@ -106,7 +106,7 @@ def fit_sample(params: SampleParams, nodes: list[dict[str, Any]],
     naming the resource is a model a fitting node advertises (the first such, in node order),
     so a node that cannot hold the sample never decides its resource. Pure."""
     targets = params.nodes  # the Kata nodes; a plan without them: every node
-    fixed = None if params.resource == "per-model" else params.resource
+    fixed = params.resource
     fitting: dict[str, list[str]] = {}
     short: dict[str, list[Shortfall]] = {}
     first: str | None = None
@@ -147,7 +147,7 @@ def read_fit(k: kube.Kube, params: SampleParams) -> tuple[Fit, dict[str, Fractio
     nodes that advertise a GPU resource, the RuntimeClass overhead."""
     nodes = list(k.list_items("/api/v1/nodes"))
     targets = params.nodes
-    fixed = None if params.resource == "per-model" else params.resource
+    fixed = params.resource
     pods_on = {n["metadata"]["name"]: list(k.list_items(
         "/api/v1/pods", fieldSelector=f"spec.nodeName={n['metadata']['name']}"))
         for n in nodes if (targets is None or n["metadata"]["name"] in targets)
@@ -213,8 +213,7 @@ async def sample(ctx: Context, step: Step[SampleParams], facts: Facts) -> Done:
     fit, overhead = await asyncio.to_thread(read_fit, k, p)
     if fit.resource is None:
         raise StepFailed("no Kata node advertises a GPU resource ("
-                         + ("nvidia.com/<model>" if p.resource == "per-model"
-                            else p.resource) + ")",
+                         + (p.resource or "nvidia.com/<model>") + ")",
                          fix="check verify/gpu-operator's findings")
     if not fit.fitting:
         raise refuse(fit, overhead)
