@@ -211,3 +211,63 @@ def gpu_operator_verdict(snapshot: Snapshot, nodes: list[str], resource: str | N
     else:
         cause, fix = "the GPU Operator is still rolling out", ""
     return Verdict(False, tuple(missing), cause, fix)
+
+
+@dataclass(frozen=True)
+class NodeProgress:
+    """What a wait shows for one node: whether its part is done, and what was seen there."""
+
+    done: bool
+    seen: str
+
+
+def _pod_state(pod: PodReading) -> str:
+    """A pod as `kubectl get pods` would show it, with the init container it is held in."""
+    state = pod.reason or pod.waiting_reason or pod.phase
+    return f"{state} {pod.init_container}" if pod.init_container else state
+
+
+def kata_deploy_progress(snapshot: Snapshot, nodes: list[str]) -> dict[str, NodeProgress]:
+    """Per node: kata-deploy's labels there, else its pod's state (or that none runs yet)."""
+    wanted = kata_deploy_labels(snapshot)
+    out = {}
+    for n in nodes:
+        if _kata_ready(snapshot, n, wanted):
+            out[n] = NodeProgress(True, "kata-deploy labels set")
+            continue
+        pods = _pods_on(snapshot, n, "name=kata-deploy")
+        out[n] = NodeProgress(False, f"kata-deploy pod {pods[0].name}: {_pod_state(pods[0])}"
+                              if pods else "no kata-deploy pod yet")
+    return out
+
+
+def _running(pod: PodReading) -> bool:
+    return pod.phase == "Running" and not pod.waiting_reason
+
+
+def operator_progress(snapshot: Snapshot, nodes: list[str], resource: str | None
+                      ) -> dict[str, NodeProgress]:
+    """Per node, as gpu_operator_verdict judges it: how many operand pods run, the first one
+    that does not (and where it is held), then the cc label and the GPU resource."""
+    out = {}
+    total = len(OPERAND_DAEMONSETS)
+    for n in nodes:
+        waiting = []
+        for ds, selector in OPERAND_DAEMONSETS.items():
+            pods = _pods_on(snapshot, n, selector)
+            if not any(_running(p) for p in pods):
+                waiting.append(f"{ds}: {_pod_state(pods[0])}" if pods else f"{ds}: no pod yet")
+        seen = f"{total - len(waiting)} of {total} operand pods running on {n}"
+        if waiting:
+            out[n] = NodeProgress(False, f"{seen}; waiting for {waiting[0]}")
+            continue
+        cc_ready = snapshot.node_labels.get(n, {}).get(CC_READY_LABEL)
+        if cc_ready != "false":
+            out[n] = NodeProgress(False, f"{seen}; waiting for {CC_READY_LABEL}=false "
+                                  f"(now {cc_ready or 'unset'})")
+        elif not gpu_resources(snapshot.node_allocatable.get(n, {}), resource):
+            out[n] = NodeProgress(False, f"{seen}; waiting for allocatable "
+                                  f"{resource or 'nvidia.com/<MODEL>'}")
+        else:
+            out[n] = NodeProgress(True, seen)
+    return out

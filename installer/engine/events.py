@@ -103,6 +103,25 @@ class PodLog(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Waiting(Event):
+    """A step waits on the cluster or a host: what it awaits, in words, and what it last saw.
+
+    Emitted when what the step observes changes, not on every poll, so a sink can show each
+    change and a screen can tick the elapsed time and the countdown itself from `started_at`
+    and `deadline` (wall-clock seconds; no deadline: the wait has none of its own).
+    `nodes` holds what was last seen per node still awaited, `ready` the nodes whose part is
+    done: the per-node progress view reads both.
+    """
+
+    awaited: str
+    observed: str
+    started_at: float
+    deadline: float | None = None
+    nodes: dict[str, str] = field(default_factory=dict)
+    ready: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
     status: Status
     exit_code: int
@@ -120,6 +139,7 @@ _KINDS: dict[type, str] = {
     CheckReported: "checks",
     PodStatus: "pod-status",
     PodLog: "pod-log",
+    Waiting: "waiting",
     RunFinished: "run-finished",
 }
 

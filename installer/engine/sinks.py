@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from installer.diagnosis.progress import duration
 from installer.engine.events import (
     ChangeEvent,
     CheckReported,
@@ -25,6 +26,7 @@ from installer.engine.events import (
     RunFinished,
     StepFinished,
     StepStarted,
+    Waiting,
     WarningEvent,
 )
 from installer.engine.plan import PHASES
@@ -59,6 +61,14 @@ def render_plan(plan: dict[str, Any]) -> list[str]:
                     lines += ["        | " + p for p in c["detail"]["preview"].splitlines()]
     lines += [f"  warning: {w}" for w in plan["warnings"]]
     return lines
+
+
+def wait_line(event: Waiting, now: float) -> str:
+    """A wait as one line: elapsed, what it awaits, what it last saw, the time left."""
+    left = "" if event.deadline is None else \
+        f", times out in {duration(max(0.0, event.deadline - now))}"
+    return (f"{duration(max(0.0, now - event.started_at))} waiting for {event.awaited}: "
+            f"{event.observed}{left}")
 
 
 class TextSink:
@@ -106,6 +116,8 @@ class TextSink:
             self._line(f"  {verb}: {event.message}", "yellow")
         elif isinstance(event, WarningEvent):
             self._line(f"! {event.message}", "yellow")
+        elif isinstance(event, Waiting):
+            self._line(f"  … {event.path}: {wait_line(event, event.at)}", "cyan")
         elif isinstance(event, CheckReported):
             for r in event.results:
                 mark = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-"}.get(r.status, "?")

@@ -10,11 +10,14 @@ from installer.engine.events import Output
 from installer.engine.params import HostFixParams
 from installer.engine.plan import Step
 from installer.engine.runner import Context, Done, Replan
+from installer.engine.waits import WaitReporter
 from installer.errors import StepFailed
 from installer.hosts.access import HostAccess, target
 from installer.permit import Permit, require_permit
 from remote.fixes import apply_change
 from remote.fixes.reboot import reboot_and_wait
+
+REBOOT_TIMEOUT = 1200.0  # reboot_and_wait's own default, said here so the wait can count down
 
 
 async def _node_ready(ctx: Context, node: str) -> bool:
@@ -42,9 +45,21 @@ async def host_fix(ctx: Context, step: Step[HostFixParams], facts: Facts) -> Don
     async def act(permit: Permit) -> str:
         require_permit(permit)
         if change.name == "reboot":
+            waits = WaitReporter(ctx.emit, step.id, f"{node} back from the reboot: a new boot "
+                                 "id over SSH, then the node Ready", REBOOT_TIMEOUT)
+            waits.saw("rebooting; waiting for SSH to answer with a new boot id",
+                      nodes={node: "rebooting"})
+
+            async def node_ready() -> bool:
+                ready = await _node_ready(ctx, node)
+                seen = "node Ready" if ready else "host is up; node not Ready yet"
+                waits.saw(seen, nodes={} if ready else {node: seen},
+                          ready=(node,) if ready else ())
+                return ready
+
             result = await reboot_and_wait(
                 change, t, access.options, sudo_password=access.sudo_password,
-                passphrase=access.passphrase, node_ready=lambda: _node_ready(ctx, node))
+                passphrase=access.passphrase, timeout=REBOOT_TIMEOUT, node_ready=node_ready)
             if not result.ok:
                 raise StepFailed(f"{node} did not come back from the reboot: {result.error}",
                                  fix="check the host's console; run again once it is up")

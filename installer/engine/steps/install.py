@@ -8,10 +8,22 @@ from installer.engine.events import Output
 from installer.engine.params import HelmParams
 from installer.engine.plan import Step
 from installer.engine.runner import Context, Done
+from installer.engine.waits import WaitReporter
 from installer.permit import Permit
 
 # Where each chart is set in the answers file, so a helm failure's fix names the key.
 ANSWERS_SECTION = {"install/kata-deploy": "kataDeploy", "install/gpu-operator": "gpuOperator"}
+
+
+def helm_timeout(args: list[str]) -> float:
+    """helm's own --timeout (its default, 5m, when none is given)."""
+    return helm.seconds(args[args.index("--timeout") + 1] if "--timeout" in args else "5m")
+
+
+def helm_awaited(release: str, namespace: str, args: list[str]) -> str:
+    what = f"helm to install {namespace}/{release}"
+    return what + (" and wait for its resources to be ready (--wait)" if "--wait" in args
+                   else "")
 
 
 async def install(ctx: Context, step: Step[HelmParams], facts: Facts) -> Done:
@@ -19,11 +31,18 @@ async def install(ctx: Context, step: Step[HelmParams], facts: Facts) -> Done:
     (change,) = step.changes
     p = step.params
     args = list(p.command[1:])
+    waits: WaitReporter | None = None
 
     def on_line(stream: str, line: str) -> None:
         ctx.emit(Output(path=step.id, message=line, stream=stream))
+        if waits is not None and line.strip():
+            waits.saw(f"helm said: {line.strip()}")
 
     async def act(permit: Permit) -> str:
+        nonlocal waits
+        waits = WaitReporter(ctx.emit, step.id, helm_awaited(p.release, p.namespace, args),
+                             helm_timeout(args))
+        waits.saw("helm is running")
         if p.recover:
             await helm.uninstall(h, permit, [p.recover, p.release, "--namespace", p.namespace,
                                              "--wait"], on_line)

@@ -36,6 +36,7 @@ from installer.engine.events import PodLog, WarningEvent
 from installer.engine.params import SampleParams
 from installer.engine.plan import Step
 from installer.engine.runner import Context, Done
+from installer.engine.waits import WaitReporter
 from installer.errors import StepFailed
 from installer.permit import Permit
 
@@ -203,6 +204,17 @@ def pending_reason(pod: dict[str, Any]) -> str:
     return f"{r.unschedulable_reason}: {r.unschedulable}"
 
 
+def sample_seen(pod: dict[str, Any] | None) -> tuple[str, str]:
+    """(the node, what the wait shows) for the sample pod as last read."""
+    if pod is None:
+        return "", "the pod is gone"
+    r = read_pod(pod)
+    state = r.reason or r.phase
+    where = f" on {r.node}" if r.node else " (not scheduled yet)"
+    why = f": {r.unschedulable}" if r.unschedulable else ""
+    return r.node or "", f"{state}{where}{why}"
+
+
 async def sample(ctx: Context, step: Step[SampleParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     p = step.params
@@ -228,11 +240,15 @@ async def sample(ctx: Context, step: Step[SampleParams], facts: Facts) -> Done:
     await ctx.change(step.id, f"{ns}/{SAMPLE_POD}", f"create pod {ns}/{SAMPLE_POD}", create,
                      {"manifest": body})
     deadline = time.monotonic() + p.timeout_seconds
+    waits = WaitReporter(ctx.emit, step.id, f"pod {ns}/{SAMPLE_POD} to finish with "
+                         f"'{PASSED}'", p.timeout_seconds)
     reason, lines = "", []
     try:
         while True:
             pod = await asyncio.to_thread(read_sample, k, ns)
             phase = ((pod.get("status") or {}).get("phase") or "Pending") if pod else "Gone"
+            seen = sample_seen(pod)
+            waits.saw(seen[1], nodes={seen[0]: seen[1]} if seen[0] else None)
             if phase in ("Running", "Succeeded", "Failed"):
                 # Polled, not followed: a follow stream does not always end with the pod.
                 text = await asyncio.to_thread(_log, k, ns)

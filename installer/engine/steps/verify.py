@@ -8,11 +8,14 @@ import time
 from collections.abc import Callable
 
 from installer.charts.verify import (
+    NodeProgress,
     Snapshot,
     Verdict,
     crashing,
     gpu_operator_verdict,
+    kata_deploy_progress,
     kata_deploy_verdict,
+    operator_progress,
 )
 from installer.cluster import kube
 from installer.cluster.facts import Facts
@@ -22,6 +25,7 @@ from installer.engine.events import WarningEvent
 from installer.engine.params import VerifyGpuOperatorParams, VerifyKataDeployParams
 from installer.engine.plan import Step
 from installer.engine.runner import Context, Done
+from installer.engine.waits import WaitReporter
 from installer.errors import StepFailed
 
 # A snapshot is a few GETs, one of them every node: on a cluster of up to SMALL_CLUSTER nodes
@@ -52,15 +56,36 @@ def snapshot(k: kube.Kube, namespace: str) -> Snapshot:
     )
 
 
+def observed(verdict: Verdict, progress: dict[str, NodeProgress]) -> str:
+    """What a wait says it saw: the nodes still awaited (at most two named, then how many
+    more), else what the verdict still misses cluster-wide."""
+    behind = [p.seen for p in progress.values() if not p.done]
+    if behind:
+        more = f"; and {len(behind) - 2} more node(s)" if len(behind) > 2 else ""
+        return "; ".join(behind[:2]) + more
+    if verdict.missing:
+        return f"{len(progress)} node(s) ready; still missing: {verdict.missing[0]}"
+    return "ready"
+
+
+def report(waits: WaitReporter, verdict: Verdict, progress: dict[str, NodeProgress]) -> None:
+    waits.saw(observed(verdict, progress),
+              nodes={n: p.seen for n, p in progress.items() if not p.done},
+              ready=tuple(n for n, p in progress.items() if p.done))
+
+
 async def wait_for(ctx: Context, step: Step[VerifyKataDeployParams | VerifyGpuOperatorParams],
-                   judge: Callable[[Snapshot], Verdict]) -> Done:
+                   judge: Callable[[Snapshot], Verdict], awaited: str,
+                   progress: Callable[[Snapshot], dict[str, NodeProgress]]) -> Done:
     k: kube.Kube = ctx.services["kube"]
     timeout = step.params.timeout_seconds
     deadline = time.monotonic() + timeout
+    waits = WaitReporter(ctx.emit, step.id, awaited, timeout)
     last_cause = ""
     while True:
         snap = await asyncio.to_thread(snapshot, k, step.params.namespace)
         verdict = judge(snap)
+        report(waits, verdict, progress(snap))
         if verdict.done:
             return Done("verified")
         if verdict.definitive or time.monotonic() >= deadline:
@@ -78,11 +103,20 @@ async def wait_for(ctx: Context, step: Step[VerifyKataDeployParams | VerifyGpuOp
 async def verify_kata_deploy(ctx: Context, step: Step[VerifyKataDeployParams],
                              facts: Facts) -> Done:
     nodes = list(step.params.nodes)
-    return await wait_for(ctx, step, lambda s: kata_deploy_verdict(s, nodes))
+    return await wait_for(ctx, step, lambda s: kata_deploy_verdict(s, nodes),
+                          f"kata-deploy's labels on {_count(nodes)} and its RuntimeClass",
+                          lambda s: kata_deploy_progress(s, nodes))
 
 
 async def verify_gpu_operator(ctx: Context, step: Step[VerifyGpuOperatorParams],
                               facts: Facts) -> Done:
     nodes = list(step.params.nodes)
-    return await wait_for(ctx, step, lambda s: gpu_operator_verdict(
-        s, nodes, step.params.resource))
+    resource = step.params.resource
+    return await wait_for(ctx, step, lambda s: gpu_operator_verdict(s, nodes, resource),
+                          f"the GPU Operator's operands ready on {_count(nodes)}, "
+                          "ClusterPolicy ready and GPUs allocatable",
+                          lambda s: operator_progress(s, nodes, resource))
+
+
+def _count(nodes: list[str]) -> str:
+    return nodes[0] if len(nodes) == 1 else f"{len(nodes)} Kata nodes"
