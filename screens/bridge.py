@@ -17,7 +17,7 @@ from typing import Any
 
 from textual.message import Message
 
-from installer.engine.events import Event, Output, PodLog, PodStatus
+from installer.engine.events import Event, Output, PodLog, PodStatus, Waiting
 from installer.redact import Redactor
 from screens.messages import EngineEvent, LinesReady, PodsChanged
 
@@ -83,6 +83,9 @@ class TuiSink:
         else:
             if event.message:
                 event = replace(event, message=self.redactor.text(event.message))
+            if isinstance(event, Waiting):  # helm's lines and pods' states are quoted there
+                event = replace(event, observed=self.redactor.text(event.observed),
+                                nodes={n: self.redactor.text(v) for n, v in event.nodes.items()})
             self._post(EngineEvent(event))
 
     def drain_pods(self) -> list[PodStatus]:

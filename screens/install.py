@@ -14,23 +14,22 @@ from installer.engine.events import (
     RunFinished,
     StepFinished,
     StepStarted,
+    Waiting,
 )
 from screens.base import WizardScreen
 from screens.bridge import OUTPUT_KEY
+from screens.progressview import MARK, grid, grid_table, wait_text
 from screens.state import RunState, StepRow
 from screens.widgets.datatext import DataStatic
 from screens.widgets.keyedtable import KeyedTable
 from screens.widgets.logpane import LogView
 from screens.widgets.podtable import PodTable
 
-MARK = {"pending": ("·", "dim"), "running": ("●", "bold yellow"), "ok": ("✓", "green"),
-        "failed": ("✗", "bold red"), "skipped": ("-", "dim"), "dry-run": ("○", "cyan"),
-        "cancelled": ("!", "red"), "warn": ("!", "yellow")}
-
 
 def step_cells(row: StepRow) -> tuple[Text, str, Text]:
     mark, style = MARK.get(row.status, ("?", ""))
-    message = row.message or ("running…" if row.status == "running" else row.title)
+    running = "running…" if row.wait is None else f"waiting: {row.wait.observed}"
+    message = row.message or (running if row.status == "running" else row.title)
     if row.detail:
         message += f" - {row.detail}"
     return Text(mark, style=style), row.path, Text(message, style="red" if row.status ==
@@ -45,12 +44,9 @@ def run_line(run: RunState) -> Text:
                     style="dim")
     counts = run.counts()
     finished = sum(v for k, v in counts.items() if k not in ("pending", "running"))
-    current = next((r for r in run.ordered_steps() if r.status == "running"), None)
-    if run.status == "running":
+    if run.status == "running":  # the running step is the wait line's (screens.progressview)
         text.append(f"{kind} running ", style="bold yellow")
         text.append(f"{finished}/{len(run.steps)} steps")
-        if current:
-            text.append(f" · {current.path}: {current.title}")
     else:
         style = "bold green" if run.exit_code == 0 else "bold red"
         text.append(f"{kind} {run.status}: ", style=style)
@@ -71,8 +67,11 @@ class InstallScreen(WizardScreen):
     HELP = """
 The run goes through the plan's steps in order: gather, check, change, verify. Each step
 shows its progress; the pod table follows the kata-deploy and GPU Operator namespaces live;
-helm's output and any pod's log (Enter on a pod) are in the tabs below. The run keeps going
-while you look at other screens - the bar at the top shows its progress everywhere.
+helm's output and any pod's log (Enter on a pod) are in the tabs below. The running step
+says how long it has run, what it waits for, what it last saw and when it times out; the
+Nodes tab is the install per node (checks, fixes, label, kata-deploy, operands, host verify,
+sample), each cell a status and how long it took. The run keeps going while you look at
+other screens - the bar at the top shows its progress everywhere.
 `s` stops it (after asking); an interrupted install resumes where it stopped next time.
 """
 
@@ -81,6 +80,7 @@ while you look at other screens - the bar at the top shows its progress everywhe
         Binding("p", "tab('tab-pods')", "Pods", show=False),
         Binding("o", "tab('tab-output')", "Helm output", show=False),
         Binding("g", "tab('tab-log')", "Pod log", show=False),
+        Binding("n", "tab('tab-nodes')", "Nodes", show=False),
     ]
 
     def __init__(self) -> None:
@@ -90,10 +90,13 @@ while you look at other screens - the bar at the top shows its progress everywhe
     def body(self) -> ComposeResult:
         run = self.wizard.run_state
         yield DataStatic("", id="run-line")
+        yield DataStatic("", id="wait-line")
         yield KeyedTable(id="steps", cursor_type="row", show_header=False)
         with TabbedContent(id="run-tabs", initial="tab-pods"):
             with TabPane("Pods", id="tab-pods"):
                 yield PodTable(id="pods")
+            with TabPane("Nodes", id="tab-nodes"):
+                yield KeyedTable(id="node-grid", cursor_type="row")
             with TabPane("Helm output", id="tab-output"):
                 yield LogView("helm and tool output", run.output, id="output")
             with TabPane("Pod log", id="tab-log"):
@@ -101,6 +104,19 @@ while you look at other screens - the bar at the top shows its progress everywhe
 
     def on_mount(self) -> None:
         self.refresh_from_state()
+        self.set_interval(1.0, self.tick)
+
+    def tick(self) -> None:
+        """Each second: the elapsed time, the countdown and the grid's running durations
+        move on with the run state's clock."""
+        run = self.wizard.run_state
+        now = run.clock()
+        line = self.query_one("#wait-line", Static)
+        text = wait_text(run, now)
+        line.display = bool(text.plain)
+        line.update(text)
+        columns, rows = grid_table(grid(run, now))
+        self.query_one("#node-grid", KeyedTable).fill_rows(columns, rows)
 
     def refresh_from_state(self) -> None:
         run = self.wizard.run_state
@@ -111,6 +127,7 @@ while you look at other screens - the bar at the top shows its progress everywhe
         if output.pane.ring is not run.output:
             output.pane.show(run.output)
         self.query_one("#run-line", Static).update(run_line(run))
+        self.tick()
         self._follow_running()
 
     def _steps_table(self, run: RunState) -> None:
@@ -145,9 +162,10 @@ while you look at other screens - the bar at the top shows its progress everywhe
         if isinstance(event, PlanReady | RunFinished):
             self.refresh_from_state()
             return
-        if isinstance(event, StepStarted | StepFinished):
+        if isinstance(event, StepStarted | StepFinished | Waiting):
             self._steps_table(run)
             self._follow_running()
+            self.tick()
         self.query_one("#run-line", Static).update(run_line(run))
         self.refresh_stepbar()
 

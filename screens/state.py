@@ -8,7 +8,8 @@ frozen, validated `installer.answers.model.Answers`: every edit rebuilds it thro
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from installer.engine.events import (
     RunStarted,
     StepFinished,
     StepStarted,
+    Waiting,
     WarningEvent,
 )
 from installer.errors import UserError
@@ -220,6 +222,9 @@ class StepRow:
     status: str = "pending"  # pending | running | ok | failed | skipped | dry-run | cancelled
     message: str = ""
     detail: str = ""
+    started: float | None = None  # the run state's clock when it started, and finished
+    finished: float | None = None
+    wait: Waiting | None = None  # what it last said it waits for, while it runs
 
 
 @dataclass
@@ -238,13 +243,15 @@ class RunState:
     output: Ring = field(default_factory=lambda: Ring(5_000))
     logs: dict[tuple[str, str], Ring] = field(default_factory=dict)
     checks: dict[str, Sequence[CheckResult]] = field(default_factory=dict)
+    # Stamps the steps' times and ticks the waits; tests pass a frozen one.
+    clock: Callable[[], float] = time.time
 
     @property
     def active(self) -> bool:
         return self.status == "running"
 
     def reset(self, dry_run: bool) -> None:
-        self.__init__(dry_run=dry_run, status="running")  # type: ignore[misc]
+        self.__init__(dry_run=dry_run, status="running", clock=self.clock)  # type: ignore[misc]
 
     def apply(self, event: Event) -> None:
         """Fold one engine event into the run's state (low-rate events; see bridge)."""
@@ -260,9 +267,15 @@ class RunState:
         elif isinstance(event, StepStarted):
             row = self.steps.setdefault(event.path, StepRow(event.path, event.title))
             row.status, row.message = "running", ""
+            row.started, row.finished, row.wait = self.clock(), None, None
         elif isinstance(event, StepFinished):
             row = self.steps.setdefault(event.path, StepRow(event.path, event.path))
             row.status, row.message, row.detail = event.status, event.message, event.detail
+            row.finished = self.clock() if row.started is not None else None
+        elif isinstance(event, Waiting):
+            row = self.steps.get(event.path)
+            if row is not None:
+                row.wait = event
         elif isinstance(event, ChangeEvent):
             self.changes.append(event)
         elif isinstance(event, WarningEvent):
@@ -283,6 +296,9 @@ class RunState:
         seen = set(latest)
         earlier = [p for p in self.steps if p not in seen]
         return [self.steps[p] for p in earlier + latest if p in self.steps]
+
+    def running(self) -> list[StepRow]:
+        return [r for r in self.ordered_steps() if r.status == "running"]
 
     def add_lines(self, key: tuple[str, str], lines: list[str]) -> None:
         ring = self.logs.get(key)

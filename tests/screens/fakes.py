@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from installer.answers.model import SAMPLE_POD, Answers, Cluster, load_answers
 from installer.cluster.facts import (
@@ -99,6 +100,7 @@ class World:
     sample_passes: bool = True
     log_lines: int = 20
     gpu_pods: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its GPU pods
+    waits: dict[str, list[Any]] = field(default_factory=dict)  # step id -> Waiting it emits
     ran: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     answers_seen: list[bool] = field(default_factory=list)
@@ -174,6 +176,10 @@ class World:
 
         async def verify(ctx, step, facts):
             world.ran.append(step.id)
+            for event in world.waits.get(step.id, []):
+                ctx.emit(event)
+            if step.id == world.block:
+                await asyncio.sleep(3600)
             return Done("ready")
 
         async def sample(ctx, step, facts):
@@ -326,3 +332,19 @@ def state(answers: Answers | None = None, facts: Facts | None = None,
           with_facts: bool = True) -> WizardState:
     return WizardState(answers=answers or example_answers(),
                        facts=(facts or example_facts()) if with_facts else None)
+
+
+FROZEN = 1_800_000_000.0  # the run state's clock in tests that show times
+
+
+def operator_waits(t0: float = FROZEN) -> dict[str, list[Any]]:
+    """What verify/gpu-operator says while gpu-node-2's validator is held in an init container."""
+    from installer.engine.events import Waiting
+
+    awaited = "operands on 2 Kata nodes, ClusterPolicy ready, GPUs allocatable"
+    held = ("3 of 4 operand pods running on gpu-node-2; waiting for nvidia-sandbox-validator: "
+            "Init:1/4 vfio-pci-validation")
+    return {"verify/gpu-operator": [
+        Waiting(path="verify/gpu-operator", awaited=awaited, observed=held, started_at=t0,
+                deadline=t0 + 315, nodes={"gpu-node-2": held}, ready=("gpu-node-1",))]}
+

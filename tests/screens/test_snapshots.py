@@ -27,8 +27,10 @@ Case = tuple[InstallerApp, Callable[[Pilot], Awaitable[None]]]
 
 
 def app_for(world=None, start="cluster", state=None, **kw) -> InstallerApp:
-    return InstallerApp(state or fakes.state(), services=fakes.services(world, **kw),
-                        start=start)
+    app = InstallerApp(state or fakes.state(), services=fakes.services(world, **kw),
+                       start=start)
+    app.run_state.clock = lambda: fakes.FROZEN  # elapsed times never depend on timing
+    return app
 
 
 async def settle(pilot: Pilot) -> None:
@@ -185,6 +187,22 @@ def case_install_running() -> Case:
         await pilot.pause(0.2)
         pilot.app.clear_notifications()
         await pilot.pause()
+    return app_for(world), go
+
+
+def case_install_waiting_nodes() -> Case:
+    """verify/gpu-operator waits for gpu-node-2's validator: the wait line and the Nodes tab."""
+    world = fakes.World(block="verify/gpu-operator", waits=fakes.operator_waits())
+
+    async def go(pilot):
+        await start_install(pilot)
+        await until(pilot, lambda: (row := pilot.app.run_state.steps.get(
+            "verify/gpu-operator")) is not None and row.wait is not None)
+        await pilot.pause(0.2)
+        pilot.app.clear_notifications()
+        await pilot.press("n")
+        await pilot.pause()
+        assert "times out in" in str(pilot.app.screen.query_one("#wait-line").render())
     return app_for(world), go
 
 

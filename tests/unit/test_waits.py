@@ -96,7 +96,7 @@ def test_verify_emits_one_waiting_per_change_of_what_it_observes(monkeypatch):
     first = waits[0]
     assert all(w.started_at == first.started_at for w in waits)
     assert first.deadline == pytest.approx(first.started_at + 300)
-    assert "operands ready on 2 Kata nodes" in first.awaited
+    assert first.awaited == "operands on 2 Kata nodes, ClusterPolicy ready, GPUs allocatable"
     # the existing warnings stay as they were: one per new likeliest cause
     assert all(w.message.startswith("waiting: ") for w in rec.of(WarningEvent))
 
