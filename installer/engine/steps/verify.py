@@ -113,8 +113,8 @@ async def verify_gpu_operator(ctx: Context, step: Step[VerifyGpuOperatorParams],
     nodes = list(step.params.nodes)
     resource = step.params.resource
     return await wait_for(ctx, step, lambda s: gpu_operator_verdict(s, nodes, resource),
-                          f"the GPU Operator's operands ready on {_count(nodes)}, "
-                          "ClusterPolicy ready and GPUs allocatable",
+                          f"operands on {_count(nodes)}, ClusterPolicy ready, GPUs "
+                          "allocatable",
                           lambda s: operator_progress(s, nodes, resource))
 
 
