@@ -33,6 +33,7 @@ COMMANDS = {
     "troubleshoot": "findings, pods, events, logs and host checks",
     "bundle": "write a support archive (redacted) with the findings",
     "images": "list every image the install pulls (for mirroring), from the rendered charts",
+    "serve": "serve the wizard to a web browser (textual-serve), on this machine only by default",
 }
 
 
@@ -98,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
 # Opens the wizard (troubleshoot False) or the troubleshoot screen for these flags; given by
 # the composition root, screens.cli.
 OpenScreen = Callable[[argparse.Namespace, bool], int]
+# Serves the wizard to browsers until stopped (`serve`, its flags already checked); given by
+# the composition root too, so textual-serve stays out of the core.
+Serve = Callable[[argparse.Namespace], int]
+
+# textual-serve runs each browser session's wizard over pipes with this driver; it needs no
+# terminal.
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"
 
 
 def _wizard(args: argparse.Namespace, troubleshoot: bool, open_screen: OpenScreen | None) -> int:
@@ -107,7 +115,10 @@ def _wizard(args: argparse.Namespace, troubleshoot: bool, open_screen: OpenScree
         raise UserError("the wizard is not part of this entry point", [Problem(
             "(command)", "`python -m installer` runs the headless commands only",
             "run `gpu-kata-installer` (or `python -m screens.cli`), or give --answers FILE")])
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    import os
+
+    served = os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER
+    if not served and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("the wizard needs a terminal", [Problem(
             "(terminal)", "stdin or stdout is not a terminal",
             "run it in a terminal, or headless with --answers FILE")])
@@ -133,10 +144,25 @@ def _answers_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dispatch(args: argparse.Namespace, open_screen: OpenScreen | None) -> int:
+def _serve(args: argparse.Namespace, serve: Serve | None) -> int:
+    from installer.commands.serve import check_bind
+    from installer.errors import Problem, UserError
+
+    check_bind(args.host, args.allow_remote)
+    if serve is None:
+        raise UserError("serving the wizard is not part of this entry point", [Problem(
+            "(command)", "`python -m installer` runs the headless commands only",
+            "run `gpu-kata-installer serve` (or `python -m screens.cli serve`)")])
+    return serve(args)
+
+
+def _dispatch(args: argparse.Namespace, open_screen: OpenScreen | None,
+              serve: Serve | None = None) -> int:
     from installer.commands.flags import resolve
 
     command = resolve(args)
+    if command == "serve":
+        return _serve(args, serve)
     screen = command == "wizard" or (command == "troubleshoot" and not args.json
                                      and sys.stdout.isatty() and open_screen is not None)
     if screen:  # the screens keep their own quit and stop
@@ -180,13 +206,15 @@ def _headless(command: str, args: argparse.Namespace) -> int:
                         yes=args.yes, as_json=args.json, verbose=args.verbose)
 
 
-def main(argv: list[str] | None = None, open_screen: OpenScreen | None = None) -> int:
-    """The command line (argv None: the process's own) or a test's call; `open_screen` is the
-    composition root's way to the screens (without it, the wizard is refused)."""
+def main(argv: list[str] | None = None, open_screen: OpenScreen | None = None,
+         serve: Serve | None = None) -> int:
+    """The command line (argv None: the process's own) or a test's call; `open_screen` and
+    `serve` are the composition root's ways to the screens (without them, the wizard and
+    `serve` are refused)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return _dispatch(args, open_screen)
+        return _dispatch(args, open_screen, serve)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -17,6 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def port_number(text: str) -> int:
+    """A TCP port to listen on; argparse turns the ValueError into exit 2 with the flag."""
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
 @dataclass(frozen=True)
 class Flag:
     """One flag: its names, and - for one that takes a value - its metavar, type, default."""
@@ -58,6 +66,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--kubeconfig",), "FILE"),
     Flag(("--context",), "NAME"),
     Flag(("--output",), "FILE", Path),
+    Flag(("--host",), "ADDRESS", str, "127.0.0.1"),
+    Flag(("--port",), "PORT", port_number, 8000),
+    Flag(("--allow-remote",)),
 )
 
 # command -> {flag it applies to: what it means there}. "install" and "wizard" are the top
@@ -72,7 +83,8 @@ _HEADLESS = {"--facts": _FACTS, "--dry-run": _DRY_RUN, "--yes": _YES,
 APPLIES: dict[str, dict[str, str]] = {
     "install": {"--answers": "run headless from this file", **_HEADLESS},
     "wizard": {"--wizard": "open the wizard even with --answers (the file pre-fills it)",
-               "--answers": "pre-fill the wizard from this file", "--facts": _FACTS},
+               "--answers": "pre-fill the wizard from this file", "--facts": _FACTS,
+               **_KUBECONFIG},
     "uninstall": {"--answers": "the answers file the install ran from (required)", **_HEADLESS,
                   "--remove-crds": "also delete the GPU Operator's CRDs"},
     "answers schema": {},
@@ -88,6 +100,12 @@ APPLIES: dict[str, dict[str, str]] = {
                "--output": "default: ./gpu-kata-bundle-*.tgz"},
     "images": {"--answers": "render the charts this answers file installs (required)",
                "--json": "print one JSON document instead of lines"},
+    "serve": {"--answers": "pre-fill each browser session's wizard from this file",
+              "--facts": _FACTS, **_KUBECONFIG,
+              "--host": "the address to listen on (default: 127.0.0.1, this machine only)",
+              "--port": "the port to listen on (default: 8000)",
+              "--allow-remote": "let --host be an address other machines reach (anyone "
+                                "who reaches it can change your hosts and cluster)"},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"uninstall": ("--answers",), "check": ("--local",),
                                         "images": ("--answers",)}

