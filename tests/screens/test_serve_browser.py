@@ -132,8 +132,13 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    # Only loopback is reached: textual-serve's page asks for a web font, and this machine
+    # (like an air-gapped site) must send nothing beyond it; the page falls back to a local font.
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1280,800"):
+                "--window-size=1280,800",
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                "--no-proxy-server", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": KEEP_TERMINALS})
