@@ -4,6 +4,8 @@ as one concern."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from installer.answers.model import Answers
 from installer.cluster.facts import Facts
 from installer.errors import UserError
@@ -92,9 +94,16 @@ class FactsMixin:
             self.with_secrets(self.run_checks)
             return False
         self.checking = True
-        self.run_worker(self._checks(self.state.answers, self.state.facts), group="checks",
-                        exclusive=True)
+        self.run_worker(self._checks(self.state.answers, self.fresh_facts(self.state.facts)),
+                        group="checks", exclusive=True)
         return True
+
+    def fresh_facts(self, facts: Facts) -> Facts:
+        """Where a check run starts: the hosts are probed again, as headless `troubleshoot`
+        and an install probe them - the facts of an earlier probe (before an install's host
+        fixes, say) would only give its verdicts again. Recorded facts have no live host to
+        probe: their hosts are what is checked."""
+        return facts if self.services.recorded else replace(facts, hosts={})
 
     async def _checks(self, answers: Answers, facts: Facts) -> None:
         try:

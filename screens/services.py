@@ -150,6 +150,7 @@ class Inspector(Protocol):
 
     async def view(self, namespaces: tuple[str, ...],
                    host_checks: Mapping[str, Sequence[CheckResult]] | None = None, *,
+                   hosts: Mapping[str, Any] | None = None,
                    diagnose_too: bool = True) -> ClusterView: ...
 
     async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]: ...
@@ -177,12 +178,13 @@ class KubeInspector:
 
     async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
                    host_checks: Mapping[str, Sequence[CheckResult]] | None = None, *,
+                   hosts: Mapping[str, Any] | None = None,
                    diagnose_too: bool = True) -> ClusterView:
         import asyncio
 
         try:
             kube = await asyncio.to_thread(self._connect)
-            return await cluster_view(kube, namespaces, host_checks,
+            return await cluster_view(kube, namespaces, host_checks, hosts=hosts,
                                       diagnose_too=diagnose_too)
         except UserError as exc:
             return ClusterView(errors=(str(exc),))
@@ -219,6 +221,7 @@ class NoInspector:
 
     async def view(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
                    host_checks: Mapping[str, Sequence[CheckResult]] | None = None, *,
+                   hosts: Mapping[str, Any] | None = None,
                    diagnose_too: bool = True) -> ClusterView:
         return ClusterView(errors=(self.why,))
 

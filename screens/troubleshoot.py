@@ -16,7 +16,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from installer.charts.verify import CC_READY_LABEL, DRIVER_LABEL
 from installer.cluster.facts import GPU_PRESENT_LABEL, KATA_RUNTIME_LABEL, WORKLOAD_LABEL
-from installer.diagnosis.clusterinfo import ClusterView, RunSummary, basic_findings
+from installer.diagnosis.clusterinfo import ClusterView, basic_findings
 from installer.textsafe import display
 from screens.base import WizardScreen
 from screens.checks import MARKS
@@ -44,11 +44,11 @@ class TroubleshootScreen(WizardScreen):
     STEP = "troubleshoot"
     TITLE = "Troubleshoot - findings, pods, events, logs, nodes, host checks"
     HELP = """
-What is going on in the cluster, read-only: findings (failed steps, failed checks, unhealthy
-pods, warning events), the pods of the kata-deploy and GPU Operator namespaces (Enter shows a
-pod's log, followed live), their events, the GPU-related labels of every node, and the host
-checks. `r` reads the cluster again; `c` re-runs the host checks. Esc goes back to where you
-were.
+What is going on in the cluster, read-only: findings (what `troubleshoot --json` reports from
+the last host checks, with the run's failed steps), the pods of the kata-deploy and GPU
+Operator namespaces (Enter shows a pod's log, followed live), their events, the GPU-related
+labels of every node, and the host checks. `r` reads the cluster again; `c` probes the hosts
+and re-runs the host checks. Esc goes back to where you were.
 """
 
     BINDINGS = [
@@ -95,9 +95,16 @@ were.
         self.run_worker(self._load(), group="ts-load", exclusive=True)
 
     async def _load(self) -> None:
-        view = await self.wizard.inspector().view(self.namespaces(),
-                                                  dict(self.wizard.state.checks))
+        # The host checks and probed hosts of the last check run (each run probes afresh),
+        # the inputs headless `troubleshoot` gets from its own probe.
+        state = self.wizard.state
+        self._checks_read = state.checks
+        view = await self.wizard.inspector().view(
+            self.namespaces(), dict(state.checks),
+            hosts=dict(state.facts.hosts) if state.facts else {})
         self.post_message(ViewLoaded(view))
+
+    _checks_read: object = None
 
     def on_view_loaded(self, message: ViewLoaded) -> None:
         self.reading = False
@@ -126,16 +133,18 @@ were.
                 text.append(f"\n{err}", style="yellow")
         self.query_one("#ts-status", Static).update(text)
 
-    def run_summary(self) -> RunSummary:
+    def failed_steps(self) -> tuple[tuple[str, str, str], ...]:
         run = self.wizard.run_state
-        failed = [(r.path, r.message, r.detail) for r in run.steps.values()
-                  if r.status == "failed"]
-        return RunSummary(failed, dict(self.wizard.state.checks))
+        return tuple((r.path, r.message, r.detail) for r in run.steps.values()
+                     if r.status == "failed")
 
     def refresh_from_state(self) -> None:
+        if (self.view is not None and not self.reading
+                and self.wizard.state.checks is not self._checks_read):
+            self.action_reload()  # new check results: the findings read them
         self._status()
         view = self.view or ClusterView()
-        self.findings = basic_findings(view, self.run_summary())
+        self.findings = basic_findings(view, self.failed_steps())
         self.query_one("#findings", KeyedTable).fill_rows(FINDING_COLUMNS, (
             (str(i), (Text(SEVERITY.get(f.severity, ("?", ""))[0],
                            style=SEVERITY.get(f.severity, ("?", ""))[1]),

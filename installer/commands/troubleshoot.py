@@ -21,15 +21,14 @@ from installer.charts.values import gpu_operator_values, kata_nodes_of, planned_
 from installer.cluster import kube
 from installer.cluster.facts import (
     Facts,
-    ProbeFailure,
     containerd_version_of,
     distribution_of,
     kubelet_root_of,
 )
 from installer.cluster.kubeconfig import helm_kubeconfig
 from installer.diagnosis.clusterinfo import DEFAULT_NAMESPACES
-from installer.diagnosis.clusterstate import read_state
-from installer.diagnosis.rules import Finding, State, diagnose, unread_findings
+from installer.diagnosis.clusterstate import nvswitch_nodes_of, read_state
+from installer.diagnosis.rules import Finding, State, troubleshoot_findings
 from installer.engine.plan import Plan, build_plan
 from installer.engine.runner import Context, Engine
 from installer.engine.runtime import run_services
@@ -93,9 +92,8 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
     assert facts.cluster is not None
     namespaces = ((answers.kata_deploy.namespace, answers.gpu_operator.namespace)
                   if answers else DEFAULT_NAMESPACES)
-    nvswitch = tuple(n for n, h in facts.hosts.items()
-                     if not isinstance(h, ProbeFailure) and h.nvswitches)
-    state = await read_state(k, facts.cluster, namespaces, host_checks, nvswitch)
+    state = await read_state(k, facts.cluster, namespaces, host_checks,
+                             nvswitch_nodes_of(facts.hosts))
     return Collected(state, facts, k, redactor, answers, host_checks, namespaces)
 
 
@@ -115,9 +113,8 @@ def print_findings(findings: list[Finding], as_json: bool) -> None:
 
 
 def all_findings(state: State) -> list[Finding]:
-    """What could not be read first (every other finding is drawn from the rest), then the
-    rules' findings, most likely first."""
-    return unread_findings(state) + diagnose(state)
+    """installer.diagnosis.rules.troubleshoot_findings, the troubleshoot screen's too."""
+    return troubleshoot_findings(state)
 
 
 def run_troubleshoot_headless(answers_path: Path | None, kubeconfig: str | None,

@@ -5,8 +5,8 @@ and pod logs (a tail, or followed). Nothing here changes anything. The kubernete
 synchronous, so async callers get `asyncio.to_thread` wrappers; `follow_log` is meant to
 run in a thread of its own and hands lines over in batches.
 
-`basic_findings` puts the diagnosis rules' findings (installer.diagnosis.rules) first, then a plain
-reading of the rest: failed steps, failed checks, unhealthy pods, warning events.
+`basic_findings` shows the findings headless `troubleshoot` prints (installer.diagnosis.rules'
+`troubleshoot_findings`, over the same state), with the wizard run's failed steps.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +59,9 @@ class ClusterView:
     events: tuple[EventRow, ...] = ()
     nodes: tuple[NodeFacts, ...] = ()
     errors: tuple[str, ...] = ()
-    diagnosis: tuple[Finding, ...] = ()  # the rules' findings (installer.diagnosis.rules)
+    # What the rules read (an installer.diagnosis.rules.State); None when the cluster could not
+    # be read. The findings come from it through rules.troubleshoot_findings, as headless.
+    state: Any = None
 
 
 @dataclass(frozen=True)
@@ -100,22 +102,22 @@ def _event_row(ev: dict[str, Any]) -> EventRow:
                     (ev.get("message") or "").strip(), ev.get("count") or 1, str(when))
 
 
-def diagnosis_findings(state: Any) -> tuple[Finding, ...]:
-    """The diagnosis rules over `state` (an installer.diagnosis.rules.State), most likely first, in
-    the screen's shape: every rule's finding is an error, since each one blocks GPU pods."""
-    from installer.diagnosis.rules import diagnose
-
-    return tuple(Finding("error", f.rule, f"{f.cause} ({f.symptom})", f.fix, tuple(f.evidence))
-                 for f in diagnose(state))
+def screen_findings(findings: Iterable[Any]) -> tuple[Finding, ...]:
+    """installer.diagnosis.rules findings in the screen's shape (a row each): where (the rule,
+    or the node and check, or the step), then the cause with the symptom it explains."""
+    return tuple(Finding(f.severity, f.where or f.rule, f"{f.cause} ({f.symptom})", f.fix,
+                         tuple(f.evidence)) for f in findings)
 
 
 async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES,
                        host_checks: Mapping[str, Sequence[CheckResult]] | None = None, *,
+                       hosts: Mapping[str, Any] | None = None,
                        diagnose_too: bool = True) -> ClusterView:
-    """Pods, events and nodes of the installer's namespaces, and the diagnosis rules'
-    findings over them (installer.diagnosis.rules), read-only."""
+    """Pods, events and nodes of the installer's namespaces, and the state the diagnosis
+    rules read (installer.diagnosis.rules), read-only. `host_checks` and `hosts`: the
+    checks' results and the probed hosts' facts, as the headless command's probe gives them."""
     from installer.cluster import kube as kube_service
-    from installer.diagnosis.clusterstate import list_namespaces, read_state
+    from installer.diagnosis.clusterstate import list_namespaces, nvswitch_nodes_of, read_state
 
     namespaces = tuple(namespaces)
     listing = await asyncio.to_thread(list_namespaces, kube, namespaces)
@@ -125,17 +127,18 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
     if not diagnose_too:  # a pod table's read (the run's last word after its watch): just the pods
         return ClusterView(pods, events, (), tuple(errors))
     nodes: tuple[NodeFacts, ...] = ()
-    diagnosis: tuple[Finding, ...] = ()
+    state = None
     try:
         cluster = await kube_service.discover(kube)
         nodes = cluster.nodes
+        # the cluster-wide checks are the checks screen's; the rules read the hosts'
         checks = {n: r for n, r in (host_checks or {}).items() if n != "cluster"}
-        state = await read_state(kube, cluster, namespaces, checks, listing=listing)
-        diagnosis = diagnosis_findings(state)
+        state = await read_state(kube, cluster, namespaces, checks,
+                                 nvswitch_nodes_of(hosts or {}), listing=listing)
         errors += [str(e) for e in state.unread if e not in listing.errors]
     except Exception as exc:  # a partial view still helps; say what could not be read
         errors.append(f"diagnosis: {exc}".splitlines()[0])
-    return ClusterView(pods, events, nodes, tuple(errors), diagnosis)
+    return ClusterView(pods, events, nodes, tuple(errors), state)
 
 
 def _log_query(container: str | None, tail: int) -> dict[str, str]:
@@ -192,40 +195,21 @@ def follow_log(kube: Any, namespace: str, pod: str, container: str | None,
             resp.release_conn()
 
 
-@dataclass
-class RunSummary:
-    """What a run left behind, for findings (failed steps and check results)."""
+def basic_findings(view: ClusterView,
+                   failed_steps: tuple[tuple[str, str, str], ...] = ()) -> list[Finding]:
+    """The screen's findings: installer.diagnosis.rules.troubleshoot_findings over the view's
+    state - the headless command's computation - with the wizard run's failed steps (path,
+    message, detail). Without a state (the cluster could not be read) the read errors say
+    why; the unhealthy pods and warning events have their own tabs."""
+    from installer.diagnosis.rules import troubleshoot_findings
 
-    failed_steps: list[tuple[str, str, str]] = field(default_factory=list)  # path, msg, detail
-    checks: Mapping[str, Sequence[CheckResult]] = field(default_factory=dict)
-
-
-def basic_findings(view: ClusterView, run: RunSummary | None = None) -> list[Finding]:
-    """Plain findings from what is known; the order is: run, checks, pods, events."""
-    out: list[Finding] = list(view.diagnosis)
-    run = run or RunSummary()
-    for path, message, detail in run.failed_steps:
-        out.append(Finding("error", path, message, detail))
-    for node, results in sorted(run.checks.items()):
-        for r in results:
-            if r.status in ("fail", "warn") and not r.ignored:
-                out.append(Finding("error" if r.status == "fail" else "warning",
-                                   f"{node} {r.name}", r.summary, r.remedy,
-                                   tuple(r.evidence)))
-    for p in view.pods:
-        if p.phase not in ("Running", "Succeeded") or p.reason or p.restarts > 3:
-            why = p.reason or p.phase
-            out.append(Finding("warning", f"pod {p.namespace}/{p.name}",
-                               f"{why}" + (f", {p.restarts} restarts" if p.restarts else ""),
-                               "read its log (Pods) and its events (Events)"))
-    for e in view.events:
-        if e.type == "Warning":
-            out.append(Finding("warning", f"{e.namespace} {e.object}",
-                               f"{e.reason}: {e.message}"))
-    if not out and not view.errors:
+    if view.state is not None:
+        out = list(screen_findings(troubleshoot_findings(view.state, failed_steps)))
+    else:
+        out = [Finding("error", path, message, detail) for path, message, detail in failed_steps]
+        out += [Finding("error", "read", err) for err in view.errors]
+    if not out:
         out.append(Finding("info", "cluster", "nothing looks wrong in what was read"))
-    for err in view.errors:
-        out.append(Finding("error", "read", err))
     return out
 
 

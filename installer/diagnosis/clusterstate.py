@@ -14,7 +14,7 @@ from typing import Any
 
 from installer.charts.verify import GPU_RUNTIME_CLASS
 from installer.cluster import kube
-from installer.cluster.facts import ClusterFacts
+from installer.cluster.facts import ClusterFacts, ProbeFailure
 from installer.cluster.podread import PodReading, list_pods, read_pod
 from installer.diagnosis.rules import CheckView, EventInfo, ReadError, State
 from installer.hosts.checks import CheckResult
@@ -99,15 +99,26 @@ def _read(k: kube.Kube, namespaces: tuple[str, ...], listing: Listing | None) ->
     return infos, event_infos, policy, tuple(errors)
 
 
+def check_views(host_checks: Mapping[str, Sequence[CheckResult]]
+                ) -> dict[str, tuple[CheckView, ...]]:
+    """The host checks' results as the rules read them."""
+    return {node: tuple(CheckView(r.name, r.status, tuple(r.evidence), r.remedy, r.summary,
+                                  r.ignored) for r in results)
+            for node, results in host_checks.items()}
+
+
+def nvswitch_nodes_of(hosts: Mapping[str, Any]) -> tuple[str, ...]:
+    """The probed hosts that have NVSwitches (what the nvswitch rule needs beside the logs)."""
+    return tuple(n for n, h in hosts.items() if not isinstance(h, ProbeFailure) and h.nvswitches)
+
+
 async def read_state(k: kube.Kube, cluster: ClusterFacts, namespaces: tuple[str, ...],
                      host_checks: Mapping[str, Sequence[CheckResult]] | None = None,
                      nvswitch_nodes: tuple[str, ...] = (), listing: Listing | None = None
                      ) -> State:
     """`listing`: the namespaces' pods and events when the caller has just listed them."""
     pods, events, policy, unread = await asyncio.to_thread(_read, k, namespaces, listing)
-    checks = {node: tuple(CheckView(r.name, r.status, tuple(r.evidence), r.remedy)
-                          for r in results)
-              for node, results in (host_checks or {}).items()}
+    checks = check_views(host_checks or {})
     return State(nodes=cluster.nodes, runtime_classes=cluster.runtime_classes,
                  cluster_policy=policy, releases=cluster.releases,
                  nfd_workers=cluster.nfd_workers, pods=pods, events=events,

@@ -31,6 +31,8 @@ class CheckView:
     status: str
     evidence: tuple[str, ...] = ()
     remedy: str = ""
+    summary: str = ""
+    ignored: bool = False  # the answers' checks.ignore: the rules still read it, no verdict
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class Finding:
     evidence: tuple[str, ...]
     fix: str
     score: int
+    # How the troubleshoot screen marks and places it (the rule when `where` is empty); not
+    # in the JSON, whose shape scripts rely on.
+    severity: str = "error"
+    where: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"rule": self.rule, "symptom": self.symptom, "cause": self.cause,
@@ -486,3 +492,29 @@ def diagnose(state: State) -> list[Finding]:
     """Every finding, most likely first (stable for equal scores: rule order)."""
     findings = [f for rule in RULES for f in rule(state)]
     return sorted(findings, key=lambda f: -f.score)
+
+
+def check_findings(state: State) -> list[Finding]:
+    """The host checks' own verdicts (fail, then warn; ignored ones left out), after the
+    rules: a check that fails or warns is worth saying even when no rule turns it into a
+    cause (a short kubelet runtimeRequestTimeout before any pod timed out, say)."""
+    return [Finding("host-check", f"check {c.name} {'fails' if c.status == 'fail' else 'warns'}"
+                    f" on host {node}", c.summary or f"{c.name}: {c.status}",
+                    tuple(f"host {node}: {e}" for e in c.evidence[:3]),
+                    c.remedy, 30 if c.status == "fail" else 20,
+                    "error" if c.status == "fail" else "warning", f"{node} {c.name}")
+            for status in ("fail", "warn")
+            for node, checks in sorted(state.host_checks.items())
+            for c in checks if c.status == status and not c.ignored]
+
+
+def troubleshoot_findings(state: State,
+                          failed_steps: tuple[tuple[str, str, str], ...] = ()) -> list[Finding]:
+    """Everything troubleshooting reports, in order, for the command line, the bundle and the
+    screen alike, so one cluster reads the same in each: what could not be read (every other
+    finding is drawn from the rest), the wizard run's failed steps (path, message, detail;
+    the command line has no run), the rules' findings most likely first, then the host
+    checks' verdicts."""
+    steps = [Finding("step-failed", f"step {path} failed", message, (), detail, 100,
+                     where=path) for path, message, detail in failed_steps]
+    return unread_findings(state) + steps + diagnose(state) + check_findings(state)

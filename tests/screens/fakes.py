@@ -24,7 +24,8 @@ from installer.cluster.facts import (
 )
 from installer.cluster.factsfile import load_recorded_facts
 from installer.cluster.podread import PodReading
-from installer.diagnosis.clusterinfo import ClusterView, EventRow, diagnosis_findings
+from installer.diagnosis.clusterinfo import ClusterView, EventRow
+from installer.diagnosis.clusterstate import check_views
 from installer.diagnosis.rules import State
 from installer.engine import params as p
 from installer.engine.events import Output, PodLog, PodStatus
@@ -33,6 +34,7 @@ from installer.engine.steps import checks as real_checks
 from installer.errors import StepFailed
 from installer.hosts.sshtest import ConnectionReport
 from installer.permit import Permit, require_permit
+from remote.hostfacts import HostFacts
 from remote.probe import probe_local
 from screens.services import Services, run_checks
 from screens.state import WizardState
@@ -101,6 +103,10 @@ class World:
     log_lines: int = 20
     gpu_pods: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its GPU pods
     waits: dict[str, list[Any]] = field(default_factory=dict)  # step id -> Waiting it emits
+    # What probing a host finds, one map per probe in turn (the last one stays); without any,
+    # the hosts of `facts`, and a prepared host for a node they lack.
+    probes: list[dict[str, HostFacts]] = field(default_factory=list)
+    probed: list[tuple[str, ...]] = field(default_factory=list)  # each probe's nodes
     ran: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     answers_seen: list[bool] = field(default_factory=list)
@@ -115,7 +121,11 @@ class World:
 
         async def probe(ctx, step, facts):
             world.ran.append(step.id)
-            hosts = {t.node: READY_HOST for t in step.params.targets}
+            nodes = tuple(t.node for t in step.params.targets)
+            found = world.probes[min(len(world.probed), len(world.probes) - 1)] \
+                if world.probes else world.facts.hosts
+            world.probed.append(nodes)
+            hosts = {n: found.get(n, READY_HOST) for n in nodes}
             return replace(facts, hosts={**facts.hosts, **hosts})
 
         async def gpu_pods(ctx, step, facts):
@@ -268,15 +278,19 @@ class FakeInspector:
         self.watched: list[tuple[str, ...]] = []
 
     async def view(self, namespaces=("kata-system", "gpu-operator"),
-                   host_checks=None, diagnose_too=True) -> ClusterView:
+                   host_checks=None, hosts=None, diagnose_too=True) -> ClusterView:
+        """The recorded cluster as the rules read it, with the host checks it is given (as
+        installer.diagnosis.clusterinfo.cluster_view: the cluster-wide ones left out)."""
         nodes = tuple(replace(n, labels={**n.labels, **KATA_NODE_LABELS.get(n.name, {})})
                       for n in self.facts.cluster.nodes)
-        return ClusterView(PODS, EVENTS, nodes, diagnosis=diagnosis_findings(State(
+        checks = {n: r for n, r in (host_checks or {}).items() if n != "cluster"}
+        return ClusterView(PODS, EVENTS, nodes, state=State(
             nodes=nodes, runtime_classes=("kata-qemu-nvidia-gpu",), cluster_policy=POLICY,
             pods=tuple(PodReading(p.namespace, p.name, p.phase, node=p.node,
                                   labels={"app": p.name.rsplit("-", 1)[0]},
                                   waiting_reason=p.reason, restarts=p.restarts,
-                                  log_tail=VALIDATOR_LOG if p.reason else ()) for p in PODS))))
+                                  log_tail=VALIDATOR_LOG if p.reason else ()) for p in PODS),
+            host_checks=check_views(checks)))
 
     async def logs(self, namespace, pod, container):
         return [f"{pod} log line {i}" for i in range(5)]
@@ -299,8 +313,7 @@ class FakeInspector:
 def services(world: World | None = None, *, recorded: bool = False,
              facts: Facts | None = None, discover_error: Exception | None = None,
              inspector: FakeInspector | None = None,
-             host_access: FakeHostAccess | None = None,
-             probe_again: bool = False) -> Services:
+             host_access: FakeHostAccess | None = None) -> Services:
     world = world or World()
     the_facts = facts or world.facts
 
@@ -311,8 +324,7 @@ def services(world: World | None = None, *, recorded: bool = False,
 
     async def checks(answers, facts, executors, ask=None):
         # The real path (the engine's gather + check steps); only the probe is faked.
-        return await run_checks(answers, replace(facts, hosts={}) if probe_again else facts,
-                                executors, ask=ask)
+        return await run_checks(answers, facts, executors, ask=ask)
 
     inspector = inspector or FakeInspector(facts=the_facts)
     return Services(facts=provide, executors=world.executors,

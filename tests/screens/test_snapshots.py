@@ -129,7 +129,8 @@ def case_checks() -> Case:
         grid.move_cursor(row=grid.get_row_index("gpu-node-2"),
                          column=grid.get_column_index("iommu-enabled"))
         await pilot.pause()
-    return app_for(start="checks"), go
+    # each check run probes: the probe finds gpu-node-2 as recorded, with its host driver
+    return app_for(fakes.World(facts=fakes.example_facts()), start="checks"), go
 
 
 def case_checks_nothing_to_check() -> Case:
@@ -285,6 +286,18 @@ def case_troubleshoot() -> Case:
         await until(pilot, lambda: getattr(pilot.app.screen, "view", None) is not None)
         await settle(pilot)
     return app_for(start="review"), go
+
+
+def case_troubleshoot_after_checks() -> Case:
+    """The findings once the host checks ran: the rules read them, and their own verdicts
+    follow (what headless `troubleshoot` prints for the same cluster)."""
+    async def go(pilot):
+        await until(pilot, lambda: bool(pilot.app.state.checks))
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: any(f.where == "gpu-node-2 iommu-enabled"
+                                       for f in getattr(pilot.app.screen, "findings", ())))
+        await settle(pilot)
+    return app_for(fakes.World(facts=fakes.example_facts()), start="checks"), go
 
 
 def case_troubleshoot_pod_log() -> Case:

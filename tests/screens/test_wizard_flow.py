@@ -177,7 +177,7 @@ async def test_refusing_a_host_key_records_nothing():
 
 async def test_checks_run_on_arrival_and_a_cell_shows_evidence_and_remedy():
     messages = []
-    app = make_app(start="checks")
+    app = make_app(fakes.World(facts=fakes.example_facts()), start="checks")  # gpu-node-2 unready
     async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
         await until(pilot, lambda: bool(app.state.checks), what="check results")
         assert [m for m in messages if isinstance(m, ChecksLoaded)]
@@ -207,12 +207,48 @@ async def test_checks_run_on_arrival_and_a_cell_shows_evidence_and_remedy():
 
 
 async def test_a_probe_that_finds_ready_hosts_passes_every_host_check():
-    app = make_app(start="checks", probe_again=True)
+    app = make_app(start="checks")
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: bool(app.state.checks), what="check results")
         results = app.state.checks["gpu-node-2"]
         assert {r.status for r in results} <= {"pass", "skip"}
         assert "0 fail" in shown(app, "#checks-status")
+
+
+async def test_a_re_run_probes_the_hosts_again_and_shows_what_they_are_now():
+    """The host is prepared between the first check and the re-run (an install's fixes):
+    `r` probes again, and the grid shows the new verdict, not the start-up's."""
+    before, after = fakes.example_facts().hosts, fakes.ready_facts().hosts
+    world = fakes.World(facts=fakes.example_facts(), probes=[before, after])
+    app = make_app(world, start="checks")
+    async with app.run_test(size=(120, 40)) as pilot:
+        grid = app.screen.query_one(KeyedTable)
+        await until(pilot, lambda: bool(app.state.checks), what="check results")
+        await until(pilot, lambda: grid.get_cell("gpu-node-2", "iommu-enabled").plain
+                    == "✗ → fix", what="the first verdict")
+        await pilot.press("r")
+        await until(pilot, lambda: len(world.probed) == 2, what="a second probe")
+        await until(pilot, lambda: grid.get_cell("gpu-node-2", "iommu-enabled").plain
+                    == "✓ pass", what="the new verdict")
+        assert world.probed == [("gpu-node-1", "gpu-node-2")] * 2
+
+
+async def test_the_troubleshoot_screen_s_re_run_probes_again_and_its_findings_follow():
+    before, after = fakes.example_facts().hosts, fakes.ready_facts().hosts
+    world = fakes.World(facts=fakes.example_facts(), probes=[before, after])
+    app = make_app(world, start="checks")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: bool(app.state.checks), what="check results")
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+        await until(pilot, lambda: any(f.where == "iommu-off" for f in app.screen.findings),
+                    what="the first probe's findings")
+        await pilot.press("c")
+        await until(pilot, lambda: len(world.probed) == 2, what="a second probe")
+        await until(pilot, lambda: not any(f.where in ("iommu-off", "gpu-node-2 iommu-enabled")
+                                           for f in app.screen.findings),
+                    what="findings without the prepared host's")
+        assert "iommu-enabled: IOMMU off" not in shown(app, "#ts-checks-text")
 
 
 async def test_without_kata_nodes_there_is_nothing_to_check():
@@ -619,7 +655,7 @@ async def test_next_and_back_walk_the_wizard_in_order():
 
 async def test_troubleshooting_shows_findings_pods_events_logs_nodes_and_reruns_checks():
     inspector = fakes.FakeInspector()
-    app = make_app(start="nodes", inspector=inspector)
+    app = make_app(fakes.World(facts=fakes.example_facts()), start="nodes", inspector=inspector)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+t")
         await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
@@ -646,6 +682,11 @@ async def test_troubleshooting_shows_findings_pods_events_logs_nodes_and_reruns_
         await pilot.press("c")
         await until(pilot, lambda: bool(app.state.checks))
         assert "iommu-enabled: IOMMU off" in shown(app, "#ts-checks-text")
+        # the findings read the new checks (the view is read again with them)
+        await until(pilot, lambda: any(f.where == "iommu-off" for f in app.screen.findings),
+                    what="the checks' findings")
+        assert any(f.where == "gpu-node-2 iommu-enabled" and f.severity == "error"
+                   for f in app.screen.findings)
 
 
 async def test_the_mouse_works_a_click_on_the_step_bar_goes_there():

@@ -10,13 +10,13 @@ from installer.cluster.podread import PodReading, read_pod
 from installer.diagnosis.clusterinfo import (
     ClusterView,
     EventRow,
-    RunSummary,
     basic_findings,
     follow_log,
     list_contexts,
+    screen_findings,
 )
 from installer.engine.steps.sample import pending_reason
-from installer.hosts.checks import CheckResult
+from tests.unit.test_diagnose import healthy
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -91,20 +91,28 @@ def test_contexts_of_a_kubeconfig_and_of_a_missing_one(tmp_path):
     assert "cannot read" in list_contexts(str(path)).error
 
 
-def test_findings_put_failed_steps_and_checks_before_pods_and_events():
+def test_the_screen_s_findings_are_the_headless_ones_with_the_run_s_failed_steps_first():
+    from installer.diagnosis.rules import CheckView, State, troubleshoot_findings
+
+    state = State(host_checks={"n": (CheckView("iommu-enabled", "fail", ("off",), "turn it on",
+                                               "IOMMU off"),
+                                     CheckView("x", "warn", (), "", "meh", ignored=True))})
     view = ClusterView(
-        pods=(PodReading("gpu-operator", "validator", "Running", "n", "0/1", 7,
-                         "CrashLoopBackOff"),
-              PodReading("gpu-operator", "ok", "Running", "n", "1/1", 0, "")),
-        events=(EventRow("gpu-operator", "pod/validator", "Warning", "BackOff", "restarting"),))
-    run = RunSummary([("install/gpu-operator", "helm failed", "timeout")],
-                     {"n": [CheckResult("iommu-enabled", "fail", "fail", "off", [], "turn it on"),
-                            CheckResult("x", "pass", "warn", "")]})
-    found = basic_findings(view, run)
-    assert [(f.severity, f.where) for f in found] == [
-        ("error", "install/gpu-operator"), ("error", "n iommu-enabled"),
-        ("warning", "pod gpu-operator/validator"), ("warning", "gpu-operator pod/validator")]
-    assert basic_findings(ClusterView())[0].message == "nothing looks wrong in what was read"
+        pods=(PodReading("gpu-operator", "ok", "Running", "n", "1/1", 0, ""),),
+        events=(EventRow("gpu-operator", "pod/validator", "Warning", "BackOff", "restarting"),),
+        state=state)
+    found = basic_findings(view, (("install/gpu-operator", "helm failed", "timeout"),))
+    # the ignored check's warning is left out
+    assert (found[0].where, found[1].where, found[-1].where) == (
+        "install/gpu-operator", "iommu-off", "n iommu-enabled")
+    assert not [f for f in found if "pod" in f.where or "BackOff" in f.message]  # own tabs
+    assert found[0].message == "helm failed (step install/gpu-operator failed)"
+    assert found[-1].message == "IOMMU off (check iommu-enabled fails on host n)"
+    assert found[1:] == list(screen_findings(troubleshoot_findings(state)))
+    assert basic_findings(ClusterView(state=healthy()))[0].message \
+        == "nothing looks wrong in what was read"
+    unread = basic_findings(ClusterView(errors=("cannot read the cluster: refused",)))
+    assert [(f.where, f.message) for f in unread] == [("read", "cannot read the cluster: refused")]
 
 
 class _QuietStream:

@@ -218,3 +218,56 @@ def test_the_gate_finding_says_where_a_k0s_node_sets_it():
     f = top(state)
     assert f.rule == "kubelet-podresources-gate" and "spec.featureGates" in f.fix
     assert "run/k0s/kubelet/config.yaml" in "\n".join(f.evidence)
+
+
+class _Quiet:
+    """An API with nothing in the namespaces and the healthy ClusterPolicy."""
+
+    def list_items(self, path: str, **query: str):
+        return iter(())
+
+    def get_json(self, path: str, **query: str):
+        return POLICY
+
+
+def test_headless_and_the_screen_give_one_cluster_the_same_findings(monkeypatch):
+    """A k0s host whose kubelet-runtime-timeout check warns before any pod timed out: the
+    screen listed the warning, headless `troubleshoot` found nothing. Both now read the same
+    inputs (the host checks, the probed hosts) through rules.troubleshoot_findings."""
+    import asyncio
+
+    from installer.cluster import kube
+    from installer.cluster.facts import ClusterFacts
+    from installer.commands.troubleshoot import all_findings
+    from installer.diagnosis.clusterinfo import basic_findings, cluster_view, screen_findings
+    from installer.diagnosis.clusterstate import nvswitch_nodes_of, read_state
+    from installer.hosts.checks import CheckResult, NodeInfo, run_checks
+    from remote.probe import probe_local
+    from tests.fixtures.trees import OURS
+
+    cluster = ClusterFacts(context="c", server_version="v1.35.4", recorded_labels=None,
+                           nodes=healthy().nodes, runtime_classes=healthy().runtime_classes,
+                           releases=(KD,))
+
+    async def discover(k):
+        return cluster
+
+    monkeypatch.setattr(kube, "discover", discover)
+    host = probe_local(OURS / "k0s-worker")
+    checks = {"gpu-1": tuple(run_checks(host, NodeInfo("v1.33.4+k0s", None, "k0s")))}
+    hosts = {"gpu-1": host}
+    namespaces = ("kata-system", "gpu-operator")
+    # what `collect` hands the rules: the check phase's host checks, the probed hosts' NVSwitches
+    state = asyncio.run(read_state(_Quiet(), cluster, namespaces, checks,
+                                   nvswitch_nodes_of(hosts)))
+    headless = all_findings(state)
+    # the screen's: the wizard's last check run (with the cluster-wide checks) and its hosts
+    cluster_checks = (CheckResult("nodes-ready", "pass", None, "all Ready"),)
+    view = asyncio.run(cluster_view(_Quiet(), namespaces, {**checks, "cluster": cluster_checks},
+                                    hosts=hosts))
+    assert view.state == state
+    assert basic_findings(view) == list(screen_findings(headless))
+    timeout = [f for f in headless if f.rule == "host-check" and "kubelet-runtime-timeout" in
+               f.symptom]
+    assert timeout and timeout[0].severity == "warning" and timeout[0].score == 20
+    assert timeout[0].to_json().keys() == {"rule", "symptom", "cause", "evidence", "fix", "score"}
