@@ -125,7 +125,7 @@ other screens - the bar at the top shows its progress everywhere.
         pods.replace_pods(run.pods.values())
         output = self.query_one("#output", LogView)
         if output.pane.ring is not run.output:
-            output.pane.show(run.output)
+            output.show(run.output)
         self.query_one("#run-line", Static).update(run_line(run))
         self.tick()
         self._follow_running()
@@ -187,7 +187,7 @@ other screens - the bar at the top shows its progress everywhere.
         self.log_key = key
         ring = self.wizard.log_ring(key)
         view = self.query_one("#pod-log", LogView)
-        view.pane.show(ring)
+        view.show(ring)
         view.title = f"{namespace}/{pod}"
         self.query_one(TabbedContent).active = "tab-log"
         self.wizard.follow_pod_log(namespace, pod, containers[0] if containers else None)

@@ -76,7 +76,7 @@ screen (ctrl+t) shows its events and the operator's pods.
         ring = run.sample_log()
         if ring is not None and ring is not self._ring:
             self._ring = ring
-            self.query_one(LogView).pane.show(ring)
+            self.query_one(LogView).show(ring)
 
     def on_run_event(self, event: Event) -> None:
         self.refresh_from_state()

@@ -186,7 +186,7 @@ and re-runs the host checks. Esc goes back to where you were.
         key = (event.namespace, event.pod)
         view = self.query_one("#ts-log", LogView)
         self.log_key = key
-        view.pane.show(self.wizard.log_ring(key))
+        view.show(self.wizard.log_ring(key))
         view.title = f"{event.namespace}/{event.pod}"
         view.pane.focus()
         self.wizard.follow_pod_log(event.namespace, event.pod,

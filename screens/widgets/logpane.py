@@ -197,6 +197,12 @@ class LogView(Vertical):
     def pane(self) -> LogPane:
         return self.query_one(LogPane)
 
+    def show(self, ring: Ring) -> None:
+        """Display another log, its status line at once (the timer only keeps a growing log's
+        count current)."""
+        self.pane.show(ring)
+        self._status()
+
     def watch_title(self) -> None:
         if self.is_mounted:
             self._status()
