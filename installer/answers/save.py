@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,17 @@ def save_answers(answers: Answers, path: Path) -> Path:
     except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
         existing = None
     text = answers_text(answers, existing)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
+    # Written beside it and renamed over it: a crash or a full disk mid-write leaves the
+    # operator's file as it was, never half of it. A symlinked file is written where it points.
+    target = path.resolve() if path.is_symlink() else path
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -184,3 +184,29 @@ def test_ruamel_is_imported_on_the_first_save_not_by_the_wizard_or_help():
     shown = subprocess.run([sys.executable, "-X", "importtime", "-m", "screens.cli", "--help"],
                            capture_output=True, text=True, cwd=ROOT, check=True)
     assert "ruamel" not in shown.stderr and "usage" in shown.stdout
+
+
+def test_a_save_replaces_the_file_whole_and_leaves_nothing_beside_it(tmp_path, monkeypatch):
+    """Written beside the file and renamed over it: a failed write leaves the operator's file
+    as it was and no temporary file; a symlinked answers file stays a link to the new text."""
+    real = tmp_path / "kept" / "answers.yaml"
+    real.parent.mkdir()
+    real.write_text(EXAMPLE)
+    link = tmp_path / "answers.yaml"
+    link.symlink_to(real)
+    answers = validate_answers({**answers_data(parse_answers(EXAMPLE)), "images": {
+        "pullSecrets": ["mirror-pull"]}})
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr("installer.answers.save.os.replace", full_disk)
+        with pytest.raises(OSError):
+            save_answers(answers, link)
+    assert real.read_text() == EXAMPLE and sorted(p.name for p in real.parent.iterdir()) == [
+        "answers.yaml"]
+    save_answers(answers, link)
+    assert link.is_symlink() and "mirror-pull" in real.read_text()
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert sorted(p.name for p in real.parent.iterdir()) == ["answers.yaml"]
