@@ -91,7 +91,7 @@ class RunMixin:
         self.runner.start()
         self.run_over = asyncio.Event()
         if not self.services.recorded:
-            self.run_worker(self._watch_pods(), group="pods", exclusive=True)
+            self.run_worker(self._watch_pods(self.run_over), group="pods", exclusive=True)
         self.goto("install")
         self._refresh_current()
 
@@ -114,14 +114,13 @@ class RunMixin:
         log.close()
         self.post_message(RunEnded(code, "cancelled" if code == EXIT_INTERRUPTED else ""))
 
-    async def _watch_pods(self) -> None:
+    async def _watch_pods(self, run_over: asyncio.Event) -> None:
         """Both namespaces' pods live while the run goes (a watch: each change as the API
         server has it, through the sink like the engine's own events), then read once more
         when it has ended, so the tables keep the run's last word even if the watch was cut."""
         answers = self.state.answers
         namespaces = (answers.kata_deploy.namespace, answers.gpu_operator.namespace)
         inspector = self.inspector()
-        run_over = self.run_over or asyncio.Event()
         watch = asyncio.create_task(inspector.watch_pods(namespaces, self.sink.emit))
         try:
             await run_over.wait()
