@@ -233,8 +233,12 @@ def rule_cc_blocks_scheduling(state: State) -> list[Finding]:
         cc = n.labels.get(CC_READY_LABEL)
         if cc == "false":
             continue
+        # The scheduler reports each node's first failing filter, NodeAffinity before
+        # NodeResourcesFit: a pod with an "Insufficient ..." node matched the selector
+        # somewhere, so its other mismatches are its own pin, not the cc.ready.state label.
         blocked = [p for p in _gpu_pods_blocked(state) if re.search(
-            r"node selector|node affinity", p.unschedulable, re.IGNORECASE)]
+            r"node selector|node affinity", p.unschedulable, re.IGNORECASE)
+            and "Insufficient" not in p.unschedulable]
         crash = [p for p in state.pods if p.labels.get("name") == "nvidia-cc-manager"
                  and p.node == n.name and p.waiting_reason]
         not_capable = _log_lines(state, r"not cc-capable", crash)

@@ -271,3 +271,23 @@ def test_headless_and_the_screen_give_one_cluster_the_same_findings(monkeypatch)
                f.symptom]
     assert timeout and timeout[0].severity == "warning" and timeout[0].score == 20
     assert timeout[0].to_json().keys() == {"rule", "symptom", "cause", "evidence", "fix", "score"}
+
+
+def test_a_pod_pinned_to_a_node_without_pgpu_is_not_read_as_blocked_by_the_cc_label():
+    """Right after the charts go in, a prepared node may not carry cc.ready.state yet; a pod
+    pinned to the unprepared node reads '1 Insufficient nvidia.com/pgpu, 3 didn't match the
+    node affinity' - its pin, not the label - so the host driver on its node comes first."""
+    prepared = replace(healthy().nodes[0], labels={
+        k: v for k, v in KATA.items() if k != "nvidia.com/cc.ready.state"})
+    unprepared = NodeFacts("gpu-3", labels=KATA, allocatable={}, kubelet_version="v1.35.4",
+                           ready=True)
+    pinned = PodReading("default", "cuda", "Pending", runtime_class="kata-qemu-nvidia-gpu",
+                        unschedulable="0/4 nodes are available: 1 Insufficient nvidia.com/pgpu, "
+                        "3 node(s) didn't match Pod's node affinity/selector.")
+    driver = CheckView("host-nvidia-driver", "fail", ("lsmod: nvidia 5 0",))
+    state = replace(healthy(), nodes=(prepared, unprepared), pods=(pinned,),
+                    host_checks={"gpu-3": (driver,)})
+    findings = diagnose(state)
+    assert findings[0].rule == "host-driver-loaded" and "gpu-3" in findings[0].cause
+    cc = [f for f in findings if f.rule == "cc-ready-state-blocks-scheduling"]
+    assert cc and not any("Pending" in e for e in cc[0].evidence)
