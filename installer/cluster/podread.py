@@ -109,3 +109,21 @@ def list_pods(kube: Any, namespace: str | None = None, **query: str
     """The pods of a namespace (or of the cluster), page by page, as plain JSON."""
     path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
     return kube.list_items(path, **query)
+
+
+OBJECT_PATHS = {"pod": "/api/v1/namespaces/{namespace}/pods/{name}",
+                "node": "/api/v1/nodes/{name}"}
+
+
+def read_object(kube: Any, kind: str, name: str, namespace: str = "") -> dict[str, Any]:
+    """One pod or node as plain JSON (what `d` describes and `y` shows), raising ApiError."""
+    return kube.get_json(OBJECT_PATHS[kind].format(namespace=namespace, name=name))
+
+
+def object_events(kube: Any, kind: str, name: str, namespace: str = "") -> list[dict[str, Any]]:
+    """The events about one object, as `kubectl describe` lists them: by the involved
+    object's kind and name (a node's events live in the `default` namespace, so a node's are
+    read cluster-wide)."""
+    where = f"/api/v1/namespaces/{namespace}/events" if namespace else "/api/v1/events"
+    selector = f"involvedObject.kind={kind.capitalize()},involvedObject.name={name}"
+    return list(kube.list_items(where, fieldSelector=selector))

@@ -12,6 +12,7 @@ import functools
 import json
 import sys
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from installer.cluster.facts import (
     kubelet_root_of,
 )
 from installer.cluster.kubeconfig import helm_kubeconfig
+from installer.cluster.podread import PodReading, object_events, read_object
 from installer.diagnosis.clusterinfo import DEFAULT_NAMESPACES
 from installer.diagnosis.clusterstate import nvswitch_nodes_of, read_state
+from installer.diagnosis.describe import describe_pod
 from installer.diagnosis.rules import Finding, State, troubleshoot_findings
 from installer.engine.plan import Plan, build_plan
 from installer.engine.runner import Context, Engine
@@ -163,6 +166,8 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
         if p.namespace in c.namespaces or p.runtime_class:
             lines = kube.log_tail(k, p.namespace, p.name, 500, p.init_container)
             files[f"logs/{p.namespace}/{p.name}.log"] = "\n".join(lines) + "\n"
+            if failing(p):
+                files[f"describe/{p.namespace}/{p.name}.txt"] = _described(k, p)
     for node, host in c.facts.hosts.items():
         files[f"hosts/{node}.json"] = json.dumps(
             {"facts": asdict(host),
@@ -171,6 +176,23 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
     files.update(_namespace_objects(k, c.namespaces))
     files.update(_last_run_log())
     return files
+
+
+def failing(p: PodReading) -> bool:
+    """A pod worth a describe in the bundle: not finished well and not all ready, restarted,
+    or held (waiting, unschedulable, in an init container)."""
+    done = p.phase == "Succeeded"
+    ready, _, total = p.ready.partition("/")
+    return not done and (p.phase != "Running" or ready != total or p.restarts > 0
+                         or bool(p.waiting_reason or p.init_container))
+
+
+def _described(k: kube.Kube, p: PodReading) -> str:
+    try:
+        return describe_pod(read_object(k, "pod", p.name, p.namespace),
+                            object_events(k, "pod", p.name, p.namespace), datetime.now(UTC))
+    except kube.ApiError as exc:
+        return f"could not be read: {exc}\n"
 
 
 def _namespace_objects(k: kube.Kube, namespaces: tuple[str, ...]) -> dict[str, str]:

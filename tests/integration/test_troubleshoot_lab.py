@@ -236,6 +236,9 @@ def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(planted, lab_
         in files["cluster/clusterpolicy.json"]
     assert "sandboxWorkloads.mode is 'kubevirt'" in files["SUMMARY.md"]
     assert any(name.startswith("logs/gpu-operator/") for name in files)
+    # a failing pod is described as kubectl describes it: containers' states, then its events
+    described = [text for name, text in files.items() if name.startswith("describe/")]
+    assert described and all("Containers:" in d and "Events:" in d for d in described)
     host = json.loads(files["hosts/gpu-node-3.json"])
     assert host["checks"] and "iommu" in json.dumps(host)  # probed as root through sudo
     # the evidence around each planted secret is still there
