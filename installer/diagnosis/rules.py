@@ -109,8 +109,11 @@ def _ev(events: list[EventInfo]) -> list[str]:
     return [f"event {e.object} {e.reason}: {e.message}" for e in events[:5]]
 
 
-def _check_ev(hits: list[tuple[str, CheckView]]) -> list[str]:
-    return [f"host {node} check {c.name}: {line}" for node, c in hits for line in c.evidence[:3]]
+def _check_ev(hits: list[tuple[str, CheckView]], lines: int = 3) -> list[str]:
+    """A check quoted as evidence; its "host NODE check NAME" prefix is how
+    troubleshoot_findings knows the check is explained and does not list it again."""
+    return [f"host {node} check {c.name}: {line}" for node, c in hits
+            for line in c.evidence[:lines]]
 
 
 def _gpu_pods_blocked(state: State) -> list[PodReading]:
@@ -340,14 +343,14 @@ def rule_iommu(state: State) -> list[Finding]:
     for node, c in _check(state, "iommu-enabled"):
         out.append(Finding("iommu-off", "vfio binding fails; /sys/kernel/iommu_groups is empty",
                            f"the IOMMU is off on host {node} (firmware or kernel command line)",
-                           tuple(f"host {node}: {e}" for e in c.evidence[:3]),
+                           tuple(_check_ev([(node, c)])),
                            f"wizard: Host fixes -> IOMMU on {node} (kernel command line, then a "
                            "reboot); enable VT-d/AMD-Vi and ACS in firmware if it stays off",
                            82))
     for node, c in _check(state, "iommu-group-isolation"):
         out.append(Finding("iommu-group-shared", "vfio reports 'group is not viable'",
                            f"a GPU on {node} shares its IOMMU group with unrelated devices",
-                           tuple(f"host {node}: {e}" for e in c.evidence[:3]),
+                           tuple(_check_ev([(node, c)])),
                            "enable ACS in firmware or move the card to another slot", 78))
     return out
 
@@ -378,7 +381,8 @@ def rule_host_fabric_manager(state: State) -> list[Finding]:
             "NVSwitches never reach vfio-pci",
             f"nvidia-fabricmanager {'runs' if running else 'is enabled'} on host {node}: "
             "it holds the NVSwitches through the host driver, while Kata runs Fabric Manager "
-            "inside the guest", tuple(f"host {node}: {e}" for e in fm) + tuple(logs[:2]),
+            "inside the guest",
+            tuple(f"host {node} check {c.name}: {e}" for e in fm) + tuple(logs[:2]),
             "on the host: systemctl disable --now nvidia-fabricmanager (or mask it), keep the "
             "host NVIDIA driver off, then let the vfio manager bind the NVSwitches "
             "(BIND_NVSWITCHES=true)", 83 if running or logs else 58))
@@ -427,7 +431,7 @@ def rule_two_nfd(state: State) -> list[Finding]:
 def rule_consumer_gpu(state: State) -> list[Finding]:
     return [Finding("consumer-gpu", "passthrough of a GeForce GPU does not work",
                     f"host {node} has a consumer GPU, unsupported by these components",
-                    tuple(f"host {node}: {e}" for e in c.evidence[:2]),
+                    tuple(_check_ev([(node, c)], 2)),
                     "use data-center GPUs for Kata passthrough", 40)
             for node, c in _check(state, "consumer-gpu", ("fail", "warn"))]
 
@@ -498,10 +502,11 @@ def diagnose(state: State) -> list[Finding]:
     return sorted(findings, key=lambda f: -f.score)
 
 
-def check_findings(state: State) -> list[Finding]:
+def check_findings(state: State, cited: frozenset[str] = frozenset()) -> list[Finding]:
     """The host checks' own verdicts (fail, then warn; ignored ones left out), after the
     rules: a check that fails or warns is worth saying even when no rule turns it into a
-    cause (a short kubelet runtimeRequestTimeout before any pod timed out, say)."""
+    cause (a short kubelet runtimeRequestTimeout before any pod timed out, say). A check a
+    rule's finding already cites (`cited`: "host NODE check NAME") is not said twice."""
     return [Finding("host-check", f"check {c.name} {'fails' if c.status == 'fail' else 'warns'}"
                     f" on host {node}", c.summary or f"{c.name}: {c.status}",
                     tuple(f"host {node}: {e}" for e in c.evidence[:3]),
@@ -509,7 +514,8 @@ def check_findings(state: State) -> list[Finding]:
                     "error" if c.status == "fail" else "warning", f"{node} {c.name}")
             for status in ("fail", "warn")
             for node, checks in sorted(state.host_checks.items())
-            for c in checks if c.status == status and not c.ignored]
+            for c in checks if c.status == status and not c.ignored
+            and f"host {node} check {c.name}" not in cited]
 
 
 def troubleshoot_findings(state: State,
@@ -521,4 +527,7 @@ def troubleshoot_findings(state: State,
     checks' verdicts."""
     steps = [Finding("step-failed", f"step {path} failed", message, (), detail, 100,
                      where=path) for path, message, detail in failed_steps]
-    return unread_findings(state) + steps + diagnose(state) + check_findings(state)
+    found = diagnose(state)
+    cited = frozenset(e.split(":", 1)[0] for f in found for e in f.evidence
+                      if e.startswith("host "))
+    return unread_findings(state) + steps + found + check_findings(state, cited)

@@ -294,7 +294,7 @@ def case_troubleshoot_after_checks() -> Case:
     async def go(pilot):
         await until(pilot, lambda: bool(pilot.app.state.checks))
         await pilot.press("ctrl+t")
-        await until(pilot, lambda: any(f.where == "gpu-node-2 iommu-enabled"
+        await until(pilot, lambda: any(f.where == "iommu-off"
                                        for f in getattr(pilot.app.screen, "findings", ())))
         await settle(pilot)
     return app_for(fakes.World(facts=fakes.example_facts()), start="checks"), go

@@ -685,8 +685,11 @@ async def test_troubleshooting_shows_findings_pods_events_logs_nodes_and_reruns_
         # the findings read the new checks (the view is read again with them)
         await until(pilot, lambda: any(f.where == "iommu-off" for f in app.screen.findings),
                     what="the checks' findings")
-        assert any(f.where == "gpu-node-2 iommu-enabled" and f.severity == "error"
-                   for f in app.screen.findings)
+        iommu = next(f for f in app.screen.findings if f.where == "iommu-off")
+        assert iommu.severity == "error" and "gpu-node-2" in iommu.message
+        # ... quoting the check, which is then not listed a second time on its own
+        assert any("check iommu-enabled" in e for e in iommu.evidence)
+        assert not any(f.where == "gpu-node-2 iommu-enabled" for f in app.screen.findings)
 
 
 async def test_the_mouse_works_a_click_on_the_step_bar_goes_there():

@@ -96,18 +96,20 @@ def test_the_screen_s_findings_are_the_headless_ones_with_the_run_s_failed_steps
 
     state = State(host_checks={"n": (CheckView("iommu-enabled", "fail", ("off",), "turn it on",
                                                "IOMMU off"),
+                                     CheckView("hugepages", "fail", ("0",), "", "no hugepages"),
                                      CheckView("x", "warn", (), "", "meh", ignored=True))})
     view = ClusterView(
         pods=(PodReading("gpu-operator", "ok", "Running", "n", "1/1", 0, ""),),
         events=(EventRow("gpu-operator", "pod/validator", "Warning", "BackOff", "restarting"),),
         state=state)
     found = basic_findings(view, (("install/gpu-operator", "helm failed", "timeout"),))
-    # the ignored check's warning is left out
-    assert (found[0].where, found[1].where, found[-1].where) == (
-        "install/gpu-operator", "iommu-off", "n iommu-enabled")
+    # the ignored check's warning is left out, and so is the check the iommu-off finding cites
+    wheres = [f.where for f in found]
+    assert wheres[:2] == ["install/gpu-operator", "iommu-off"] and wheres[-1] == "n hugepages"
+    assert "n iommu-enabled" not in wheres
     assert not [f for f in found if "pod" in f.where or "BackOff" in f.message]  # own tabs
     assert found[0].message == "helm failed (step install/gpu-operator failed)"
-    assert found[-1].message == "IOMMU off (check iommu-enabled fails on host n)"
+    assert found[-1].message == "no hugepages (check hugepages fails on host n)"
     assert found[1:] == list(screen_findings(troubleshoot_findings(state)))
     assert basic_findings(ClusterView(state=healthy()))[0].message \
         == "nothing looks wrong in what was read"

@@ -291,3 +291,16 @@ def test_a_pod_pinned_to_a_node_without_pgpu_is_not_read_as_blocked_by_the_cc_la
     assert findings[0].rule == "host-driver-loaded" and "gpu-3" in findings[0].cause
     cc = [f for f in findings if f.rule == "cc-ready-state-blocks-scheduling"]
     assert cc and not any("Pending" in e for e in cc[0].evidence)
+
+
+def test_a_check_a_rule_already_cites_is_not_listed_again():
+    """IOMMU off: the iommu-off finding quotes the failing check; a second 'check fails'
+    finding for the same check on the same host would say it twice. Another failing check
+    no rule cites is still listed."""
+    from installer.diagnosis.rules import troubleshoot_findings
+
+    iommu = CheckView("iommu-enabled", "fail", ("/proc/cmdline: BOOT_IMAGE=/vmlinuz ro",))
+    hugepages = CheckView("hugepages", "warn", ("HugePages_Total: 0",))
+    found = troubleshoot_findings(replace(healthy(), host_checks={"gpu-1": (iommu, hugepages)}))
+    assert [f.rule for f in found] == ["iommu-off", "host-check"]
+    assert "hugepages" in found[1].symptom
