@@ -54,6 +54,9 @@ def test_bare_lab_to_test_passed_then_rerun_changes_nothing_then_uninstall(
     for fix in ("iommu-cmdline", "nvidia-driver-off", "reboot", "vfio-bind"):
         assert f"fix/gpu-node-3/{fix}" in out
     assert "fix/gpu-node-1/" not in out  # a prepared host is left alone
+    # the waits say what they wait for: helm's own wait, the host coming back from its reboot
+    assert "waiting for helm to install kata-system/kata-deploy" in out
+    assert "waiting for gpu-node-3 back from the reboot" in out
     assert "Test PASSED" in out
     assert releases(lab) == ["gpu-operator", "kata-deploy"]
     labels = managed_labels(lab)
