@@ -6,8 +6,10 @@ so every session opens on the same answers and cluster. Only paths and names go 
 command line: secrets stay in the files and the environment it inherits.
 
 The server refuses requests that installer/commands/serve.py says may not drive the wizard
-(a foreign page's websocket, a rebinding host name), because the session it opens can change
-hosts and the cluster.
+(a foreign page's websocket, a rebinding host name, a browser without the session's token),
+because the session it opens can change hosts and the cluster. The token comes in the address
+`serve` prints; the first page load trades it for a cookie (HttpOnly, SameSite=Strict) and
+sends the browser on to the same page without it, so it stays out of the history.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ import sys
 from aiohttp import web
 from textual_serve.server import Server
 
-from installer.commands.serve import host_allowed, origin_allowed
+from installer.commands.serve import (
+    cookie_name,
+    host_allowed,
+    new_token,
+    origin_allowed,
+    token_matches,
+)
 from installer.errors import Problem, UserError, os_problem
 
 
@@ -43,9 +51,18 @@ class GuardedServer(Server):
     building its page's URLs from the address the browser used (a bound 0.0.0.0 is not one
     a browser can open)."""
 
-    def __init__(self, command: str, host: str, port: int, allow_remote: bool) -> None:
+    def __init__(self, command: str, host: str, port: int, allow_remote: bool,
+                 token: str) -> None:
         super().__init__(command, host=host, port=port, title="gpu-kata-installer")
         self.allow_remote = allow_remote
+        self.token = token
+        self.cookie = cookie_name(port)
+
+    async def on_startup(self, app: web.Application) -> None:
+        """The address to open, on a line of its own (a wrapped one would not open)."""
+        print(f"gpu-kata-installer serve: open {self.public_url}/?token={self.token}\n"
+              "(the token is this session's: whoever has the address can drive the wizard)\n"
+              "Ctrl-C stops serving.", flush=True)
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
@@ -59,6 +76,15 @@ class GuardedServer(Server):
         if request.path == "/ws" and not origin_allowed(request.headers.get("Origin"),
                                                         request.host):
             raise web.HTTPForbidden(text="only the wizard's own page may open a session\n")
+        if token_matches(request.query.get("token"), self.token):
+            rest = {k: v for k, v in request.query.items() if k != "token"}
+            response = web.HTTPSeeOther(str(request.rel_url.with_query(rest)))
+            response.set_cookie(self.cookie, self.token, httponly=True, samesite="Strict",
+                                path="/")
+            raise response
+        if not token_matches(request.cookies.get(self.cookie), self.token):
+            raise web.HTTPForbidden(text="open the address `gpu-kata-installer serve` printed:"
+                                    " it carries this session's token\n")
         self.public_url = f"{request.scheme}://{request.host}"
         return await handler(request)
 
@@ -74,7 +100,7 @@ def serve_wizard(args: argparse.Namespace) -> int:
     if args.facts is not None:
         load_recorded_facts(args.facts)
     server = GuardedServer(shlex.join(session_argv(args)), args.host, args.port,
-                           args.allow_remote)
+                           args.allow_remote, new_token())
     try:
         server.serve()
     except OSError as exc:

@@ -5,13 +5,17 @@ kubeconfig, so reaching its page is as good as holding them. It listens on loopb
 the operator says otherwise (--allow-remote), and the server behind it (screens/serve.py)
 asks these functions about every request: a page on another site must not drive the
 session's websocket (browsers send any page's websocket to any address, naming the page in
-`Origin`), nor may a name that an attacker's DNS points at 127.0.0.1 (the `Host` it sends).
-Pure, so the rules are tested without a server.
+`Origin`), nor may a name that an attacker's DNS points at 127.0.0.1 (the `Host` it sends),
+nor another account on this machine, which reaches loopback too: each `serve` makes a token,
+prints the address that carries it, and answers only a browser that brought it (as Jupyter
+does). Pure, so the rules are tested without a server.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
+import secrets
 
 from installer.errors import Problem, UserError
 
@@ -66,3 +70,19 @@ def origin_allowed(origin: str | None, host_header: str) -> bool:
     `Origin` is this very `Host` (any other site's page is refused)."""
     return origin is not None and origin.lower() in (f"http://{host_header}".lower(),
                                                      f"https://{host_header}".lower())
+
+
+def new_token() -> str:
+    """A session token no one else can guess (256 bits), made anew by each `serve`."""
+    return secrets.token_urlsafe(32)
+
+
+def token_matches(given: str | None, token: str) -> bool:
+    """Whether a request brought the token (in the address or its cookie), compared in
+    constant time so its timing tells nothing about the token."""
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+def cookie_name(port: int) -> str:
+    """Cookies are kept per host, not per port: two `serve`s on one machine keep apart."""
+    return f"gki-serve-{port}"

@@ -12,6 +12,7 @@ under CI, where that is a failure.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -104,21 +105,21 @@ def server(tmp_path):
          "--answers", str(EXAMPLES / "answers.yaml"), "--facts", str(EXAMPLES / "facts.yaml")],
         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
+    printed = re.compile(r"open (http://127\.0\.0\.1:\d+/)\?token=([\w-]+)")
     while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
+        found = printed.search((tmp_path / "serve.log").read_text())
+        if found and _status(found[1], {}) == 403:  # answering, and only with the token
             break
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
     else:
         proc.kill()
         raise AssertionError(f"serve never answered:\n{(tmp_path / 'serve.log').read_text()}")
     assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-    yield proc, url
+    url, token = found[1], found[2]
+    yield proc, url, token
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     log.close()
@@ -161,8 +162,8 @@ def test_the_wizard_in_a_browser_to_nodes_and_back(server, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
 
-    proc, url = server
-    browser.get(url)
+    proc, url, token = server
+    browser.get(f"{url}?token={token}")
     first = _wait_for(browser, "3 with NVIDIA GPUs")
     assert "Cluster - kubeconfig, context" in first
     assert "recorded:" in first  # the session runs with serve's --facts
@@ -182,6 +183,8 @@ def test_the_wizard_in_a_browser_to_nodes_and_back(server, browser, tmp_path):
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 20_000, len(data)
 
+    # the token was traded for a cookie: the address shown no longer carries it
+    assert "token" not in browser.current_url
     # one session, one wizard: the page's websocket started it in the server's session
     assert any("screens.cli --wizard --answers" in c for c in _in_session(proc.pid))
 
@@ -191,6 +194,12 @@ def test_the_wizard_in_a_browser_to_nodes_and_back(server, browser, tmp_path):
                                 "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
                                 "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) == 403
     assert _status(url, {"Host": f"evil.example:{host.rpartition(':')[2]}"}) == 403
+    # another account on this machine reaches loopback too: without the token, nothing
+    assert _status(f"{url}?token=not-{token}", {}) == 403
+    assert _status(url, {"Cookie": f"gki-serve-{host.rpartition(':')[2]}=guess"}) == 403
+    assert _status(f"{url}ws", {"Origin": url.rstrip("/"), "Connection": "Upgrade",
+                                "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) == 403
 
     browser.quit()
     proc.send_signal(signal.SIGTERM)

@@ -46,3 +46,14 @@ def test_an_outside_server_answers_any_name():
     ("null", False)])
 def test_only_the_wizards_own_page_opens_a_session(origin, ok):
     assert origin_allowed(origin, "127.0.0.1:8000") is ok
+
+
+def test_only_the_session_s_own_token_opens_the_wizard():
+    from installer.commands.serve import cookie_name, new_token, token_matches
+
+    token = new_token()
+    assert token_matches(token, token)
+    assert not token_matches(None, token) and not token_matches("", token)
+    assert not token_matches(token[:-1], token) and not token_matches(token + "x", token)
+    assert new_token() != token and len(token) >= 40  # 32 random bytes, URL-safe
+    assert cookie_name(8000) != cookie_name(8001)  # two serves on one host keep apart
