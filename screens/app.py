@@ -15,7 +15,7 @@ import importlib
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -101,7 +101,7 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
         self.facts_error: str | None = None
         self.wizard_screens: dict[str, WizardScreen] = {}
         self._inspector: tuple[object, Inspector] | None = None
-        self._follow: tuple[tuple[str, str], threading.Event] | None = None
+        self._follow: tuple[tuple[Any, ...], threading.Event] | None = None
         # Secrets the answers say to prompt for: asked once, kept in memory, never written.
         self.secrets: dict[str, str] = {}
         if self.state.dry_run_only:
@@ -277,19 +277,29 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
             ring = self.run_state.logs[key] = Ring()
         return ring
 
-    def follow_pod_log(self, namespace: str, pod: str, container: str | None) -> None:
-        """Follow one pod's log into its ring (one follower at a time)."""
+    def follow_pod_log(self, namespace: str, pod: str, container: str | None,
+                       previous: bool = False) -> None:
+        """Follow one pod's log into its ring (one follower at a time). Another container of
+        the pod, or `previous` (its last run's log, read once: it no longer grows), starts
+        the ring afresh."""
         key = (namespace, pod)
+        want = (key, container, previous)
         if self._follow is not None:
-            if self._follow[0] == key:
+            if self._follow[0] == want:
                 return
             self._follow[1].set()
+            if self._follow[0][0] == key:
+                self.log_ring(key).clear()
         if self.services.recorded:
             self._follow = None
             return
         stop = threading.Event()
-        self._follow = (key, stop)
+        self._follow = (want, stop)
         inspector = self.inspector()
+        if previous:
+            self.run_worker(self._previous_log(inspector, key, container, stop),
+                            group="previous-log", exclusive=True)
+            return
 
         def follow() -> None:
             try:
@@ -301,6 +311,16 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
 
         # A daemon thread, not a worker: a quiet pod's stream must never hold up quitting.
         threading.Thread(target=follow, name=f"follow {namespace}/{pod}", daemon=True).start()
+
+    async def _previous_log(self, inspector: Inspector, key: tuple[str, str],
+                            container: str | None, stop: threading.Event) -> None:
+        try:
+            lines = await inspector.logs(*key, container, previous=True) \
+                or ["[the previous run left no log]"]
+        except Exception as exc:  # no previous run (the API says so): shown in the pane
+            lines = [f"[no previous log: {exc}]".splitlines()[0]]
+        if not stop.is_set():
+            self.lines.push(key, lines)
 
     def _stop_follow(self) -> None:
         if self._follow is not None:

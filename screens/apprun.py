@@ -140,7 +140,9 @@ class RunMixin:
         for p in message.pods:
             self.run_state.apply(PodStatus(path="watch", namespace=p.namespace, pod=p.name,
                                            phase=p.phase, node=p.node, ready=p.ready,
-                                           restarts=p.restarts, reason=p.reason))
+                                           restarts=p.restarts, reason=p.reason,
+                                           created=p.created,
+                                           containers=p.containers + p.init_containers))
         for screen in self._live_screens():
             screen.on_pods(list(message.pods))
 

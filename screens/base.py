@@ -131,6 +131,18 @@ class WizardScreen(Screen):
         """A reason not to leave this screen (unfixed input), or None."""
         return None
 
+    def on_keyed_table_inspect(self, event: Any) -> None:
+        """`d`, `y` or `l` on a table row that is a pod or a node (screens/objectview.py)."""
+        from screens.objectview import inspect_row
+
+        inspect_row(self, event)
+
+    def on_pod_log_view_chosen(self, event: Any) -> None:
+        """Another container of the pod, or its previous run's log (`c`, `p` in its pane)."""
+        event.stop()
+        self.wizard.follow_pod_log(event.namespace, event.pod, event.container,
+                                   event.previous)
+
     def on_screen_resume(self) -> None:
         self.refresh_stepbar()
         self.refresh_from_state()

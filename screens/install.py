@@ -23,6 +23,7 @@ from screens.state import RunState, StepRow
 from screens.widgets.datatext import DataStatic
 from screens.widgets.keyedtable import KeyedTable
 from screens.widgets.logpane import LogView
+from screens.widgets.podlog import PodLogView
 from screens.widgets.podtable import PodTable
 
 
@@ -100,9 +101,10 @@ other screens - the bar at the top shows its progress everywhere.
             with TabPane("Helm output", id="tab-output"):
                 yield LogView("helm and tool output", run.output, id="output")
             with TabPane("Pod log", id="tab-log"):
-                yield LogView("Enter on a pod shows its log here", id="pod-log")
+                yield PodLogView("Enter (or l) on a pod shows its log here", id="pod-log")
 
     def on_mount(self) -> None:
+        self.query_one(PodTable).clock = self.wizard.run_state.clock
         self.refresh_from_state()
         self.set_interval(1.0, self.tick)
 
@@ -186,11 +188,10 @@ other screens - the bar at the top shows its progress everywhere.
         key = (namespace, pod)
         self.log_key = key
         ring = self.wizard.log_ring(key)
-        view = self.query_one("#pod-log", LogView)
+        view = self.query_one("#pod-log", PodLogView)
         view.show(ring)
-        view.title = f"{namespace}/{pod}"
         self.query_one(TabbedContent).active = "tab-log"
-        self.wizard.follow_pod_log(namespace, pod, containers[0] if containers else None)
+        self.wizard.follow_pod_log(namespace, pod, view.choose(namespace, pod, containers))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

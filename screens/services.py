@@ -153,7 +153,14 @@ class Inspector(Protocol):
                    hosts: Mapping[str, Any] | None = None,
                    diagnose_too: bool = True) -> ClusterView: ...
 
-    async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]: ...
+    async def logs(self, namespace: str, pod: str, container: str | None,
+                   previous: bool = False) -> list[str]: ...
+
+    async def describe(self, kind: str, namespace: str, name: str) -> str:
+        """`kubectl describe`-like text of a pod or node (`d` on a table row)."""
+
+    async def yaml(self, kind: str, namespace: str, name: str) -> str:
+        """The object as YAML, without managedFields (`y` on a table row)."""
 
     def follow(self, namespace: str, pod: str, container: str | None,
                on_lines: Callable[[list[str]], None], stop: threading.Event) -> None: ...
@@ -191,11 +198,42 @@ class KubeInspector:
         except Exception as exc:  # unreachable cluster: say so, keep the screen usable
             return ClusterView(errors=(f"cannot read the cluster: {exc}".splitlines()[0],))
 
-    async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]:
+    async def logs(self, namespace: str, pod: str, container: str | None,
+                   previous: bool = False) -> list[str]:
         import asyncio
 
         kube = await asyncio.to_thread(self._connect)
-        return await pod_log(kube, namespace, pod, container)
+        return await pod_log(kube, namespace, pod, container, previous=previous)
+
+    async def describe(self, kind: str, namespace: str, name: str) -> str:
+        from installer.cluster.podread import object_events, read_object
+        from installer.diagnosis.describe import describe_node, describe_pod
+
+        def read(kube: Any) -> str:
+            from datetime import UTC, datetime
+
+            obj = read_object(kube, kind, name, namespace)
+            events = object_events(kube, kind, name, namespace)
+            text = describe_pod if kind == "pod" else describe_node
+            return text(obj, events, datetime.now(UTC))
+
+        return await self._read(kind, name, read)
+
+    async def yaml(self, kind: str, namespace: str, name: str) -> str:
+        from installer.cluster.podread import read_object
+        from installer.diagnosis.describe import as_yaml
+
+        return await self._read(kind, name,
+                                lambda kube: as_yaml(read_object(kube, kind, name, namespace)))
+
+    async def _read(self, kind: str, name: str, read: Callable[[Any], str]) -> str:
+        """One object read in a thread; a refusal or an unreachable cluster is the text."""
+        import asyncio
+
+        try:
+            return await asyncio.to_thread(lambda: read(self._connect()))
+        except Exception as exc:  # shown in the pane, the screen stays usable
+            return f"cannot read {kind} {name}: {exc}"
 
     def follow(self, namespace: str, pod: str, container: str | None,
                on_lines: Callable[[list[str]], None], stop: threading.Event) -> None:
@@ -225,8 +263,15 @@ class NoInspector:
                    diagnose_too: bool = True) -> ClusterView:
         return ClusterView(errors=(self.why,))
 
-    async def logs(self, namespace: str, pod: str, container: str | None) -> list[str]:
+    async def logs(self, namespace: str, pod: str, container: str | None,
+                   previous: bool = False) -> list[str]:
         return []
+
+    async def describe(self, kind: str, namespace: str, name: str) -> str:
+        return f"{kind} {name}: {self.why}; describe reads a live cluster."
+
+    async def yaml(self, kind: str, namespace: str, name: str) -> str:
+        return f"{kind} {name}: {self.why}; the YAML is read from a live cluster."
 
     def follow(self, namespace: str, pod: str, container: str | None,
                on_lines: Callable[[list[str]], None], stop: threading.Event) -> None:

@@ -7,6 +7,7 @@ comes from `installer.diagnosis.clusterinfo` through the app's Inspector; this s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,12 +18,13 @@ from textual.widgets import Static, TabbedContent, TabPane
 from installer.charts.verify import CC_READY_LABEL, DRIVER_LABEL
 from installer.cluster.facts import GPU_PRESENT_LABEL, KATA_RUNTIME_LABEL, WORKLOAD_LABEL
 from installer.diagnosis.clusterinfo import ClusterView, basic_findings
+from installer.diagnosis.describe import human_age, parse_time
 from installer.textsafe import display
 from screens.base import WizardScreen
 from screens.checks import MARKS
 from screens.widgets.datatext import DataStatic
-from screens.widgets.keyedtable import KeyedTable
-from screens.widgets.logpane import LogView
+from screens.widgets.keyedtable import KeyedTable, RowObject
+from screens.widgets.podlog import PodLogView
 from screens.widgets.podtable import PodTable
 
 NODE_LABELS = (("workload", WORKLOAD_LABEL), ("kata", KATA_RUNTIME_LABEL),
@@ -31,7 +33,8 @@ NODE_LABELS = (("workload", WORKLOAD_LABEL), ("kata", KATA_RUNTIME_LABEL),
 FINDING_COLUMNS = (("sev", " "), ("where", "Where"), ("what", "What"),
                    ("remedy", "What to do"))
 EVENT_COLUMNS = (("ns", "Namespace"), ("type", "Type"), ("object", "Object"),
-                 ("reason", "Reason"), ("message", "Message"), ("count", "#"))
+                 ("reason", "Reason"), ("message", "Message"), ("count", "#"),
+                 ("age", "Last seen"))
 SEVERITY = {"error": ("✗", "bold red"), "warning": ("!", "yellow"), "info": ("i", "cyan")}
 
 
@@ -71,7 +74,7 @@ and re-runs the host checks. Esc goes back to where you were.
                 yield DataStatic("", id="finding-detail")
             with TabPane("Pods", id="ts-pods"):
                 yield PodTable(id="ts-pod-table")
-                yield LogView("Enter on a pod shows its log", id="ts-log")
+                yield PodLogView("Enter (or l) on a pod shows its log", id="ts-log")
             with TabPane("Events", id="ts-events"):
                 yield KeyedTable(id="events", cursor_type="row", zebra_stripes=True)
             with TabPane("Nodes", id="ts-nodes"):
@@ -80,8 +83,23 @@ and re-runs the host checks. Esc goes back to where you were.
                 yield DataStatic("", id="ts-checks-text")
 
     def on_mount(self) -> None:
+        self.query_one(PodTable).clock = self.wizard.run_state.clock
+        self.query_one("#events", KeyedTable).objects = self._event_object
+        self.query_one("#node-labels", KeyedTable).objects = lambda key: RowObject("node", "",
+                                                                                   key)
         self.refresh_from_state()
         self.action_reload()
+
+    def _event_object(self, key: str) -> RowObject | None:
+        """An event row stands for the object it is about (pods and nodes are described)."""
+        events = self.view.events if self.view else ()
+        at = len(events) - 1 - int(key)  # the rows are the events newest first
+        if not 0 <= at < len(events):
+            return None
+        kind, _, name = events[at].object.partition("/")
+        if kind not in ("pod", "node"):
+            return None
+        return RowObject(kind, events[at].namespace if kind == "pod" else "", name)
 
     def namespaces(self) -> tuple[str, ...]:
         a = self.wizard.state.answers
@@ -151,9 +169,11 @@ and re-runs the host checks. Esc goes back to where you were.
                       f.where, f.message, Text(f.remedy, style="dim")))
             for i, f in enumerate(self.findings)))
         self.query_one(PodTable).replace_pods(view.pods)
+        now = datetime.fromtimestamp(self.wizard.run_state.clock(), UTC)
         self.query_one("#events", KeyedTable).fill_rows(EVENT_COLUMNS, (
             (str(i), (e.namespace, Text(e.type, style="yellow" if e.type == "Warning" else ""),
-                      e.object, e.reason, e.message, str(e.count)))
+                      e.object, e.reason, e.message, str(e.count),
+                      human_age(parse_time(e.last_seen), now) if e.last_seen else ""))
             for i, e in enumerate(reversed(view.events))))
         node_facts = view.nodes or (self.wizard.state.facts.cluster.nodes
                                     if self.wizard.state.facts and
@@ -184,13 +204,13 @@ and re-runs the host checks. Esc goes back to where you were.
     def on_pod_table_pod_chosen(self, event: PodTable.PodChosen) -> None:
         event.stop()
         key = (event.namespace, event.pod)
-        view = self.query_one("#ts-log", LogView)
+        view = self.query_one("#ts-log", PodLogView)
         self.log_key = key
         view.show(self.wizard.log_ring(key))
-        view.title = f"{event.namespace}/{event.pod}"
+        self.query_one(TabbedContent).active = "ts-pods"
         view.pane.focus()
         self.wizard.follow_pod_log(event.namespace, event.pod,
-                                   event.containers[0] if event.containers else None)
+                                   view.choose(event.namespace, event.pod, event.containers))
 
     log_key: tuple[str, str] | None = None
     findings: list = []
@@ -210,4 +230,4 @@ and re-runs the host checks. Esc goes back to where you were.
 
     def on_lines(self, batches: dict[tuple[str, str], list[str]]) -> None:
         if self.log_key and self.log_key in batches:
-            self.query_one("#ts-log", LogView).pane.lines_added(batches[self.log_key])
+            self.query_one("#ts-log", PodLogView).pane.lines_added(batches[self.log_key])

@@ -44,6 +44,8 @@ class PodReading:
     requests: dict[str, str] = field(default_factory=dict)
     overhead: dict[str, str] = field(default_factory=dict)
     log_tail: tuple[str, ...] = ()  # the log's last lines (of init_container when held)
+    init_containers: tuple[str, ...] = ()  # the init containers' names, in order
+    created: str = ""  # metadata.creationTimestamp (the tables' AGE)
 
 
 def _state_reason(statuses: list[dict[str, Any]], state: str) -> str:
@@ -93,7 +95,9 @@ def read_pod(pod: dict[str, Any]) -> PodReading:
         unschedulable_reason=(scheduled or {}).get("reason") or "",
         labels=dict(meta.get("labels") or {}), runtime_class=spec.get("runtimeClassName"),
         containers=containers, init_container=init_container,
-        requests=_requests(spec), overhead=dict(spec.get("overhead") or {}))
+        requests=_requests(spec), overhead=dict(spec.get("overhead") or {}),
+        init_containers=tuple(c.get("name", "") for c in spec.get("initContainers") or []),
+        created=meta.get("creationTimestamp") or "")
 
 
 def _requests(spec: dict[str, Any]) -> dict[str, str]:

@@ -141,16 +141,19 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
     return ClusterView(pods, events, nodes, tuple(errors), state)
 
 
-def _log_query(container: str | None, tail: int) -> dict[str, str]:
+def _log_query(container: str | None, tail: int, previous: bool = False) -> dict[str, str]:
     """A pod log's query (plain HTTP: the typed client is expensive to import)."""
-    return {"tailLines": str(tail), **({"container": container} if container else {})}
+    return {"tailLines": str(tail), **({"container": container} if container else {}),
+            **({"previous": "true"} if previous else {})}
 
 
 async def pod_log(kube: Any, namespace: str, pod: str, container: str | None = None,
-                  tail: int = 2000) -> list[str]:
+                  tail: int = 2000, previous: bool = False) -> list[str]:
+    """The log's last lines; `previous`: of the container's last run (`kubectl logs -p`),
+    what an operator reads after a crash, since the restarted container's log is new."""
     def read() -> list[str]:
         return kube.get_text(f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
-                             **_log_query(container, tail)).splitlines()
+                             **_log_query(container, tail, previous)).splitlines()
 
     return await asyncio.to_thread(read)
 

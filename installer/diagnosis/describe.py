@@ -19,13 +19,15 @@ import yaml
 
 
 def parse_time(stamp: str | None) -> datetime | None:
-    """An API timestamp (RFC 3339, `Z`), or None when absent or unreadable."""
+    """An API timestamp (RFC 3339, `Z`; one without a zone read as UTC), or None when
+    absent or unreadable."""
     if not stamp:
         return None
     try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)  # the API's times are UTC
 
 
 def human_age(since: datetime | None, now: datetime) -> str:

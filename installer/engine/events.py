@@ -92,6 +92,8 @@ class PodStatus(Event):
     restarts: int = 0
     reason: str = ""
     version: str = ""  # the pod's resourceVersion: each is reported once
+    created: str = ""  # metadata.creationTimestamp (the pod tables' AGE)
+    containers: tuple[str, ...] = ()  # the containers', then the init containers' names
 
 
 @dataclass(frozen=True, kw_only=True)

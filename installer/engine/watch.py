@@ -28,7 +28,8 @@ def pod_status(pod: dict[str, Any], path: str) -> PodStatus:
     r = read_pod(pod)
     return PodStatus(path=path, namespace=r.namespace, pod=r.name, phase=r.phase, node=r.node,
                      ready=r.ready, restarts=r.restarts, reason=r.reason,
-                     version=pod["metadata"].get("resourceVersion") or "")
+                     version=pod["metadata"].get("resourceVersion") or "", created=r.created,
+                     containers=r.containers + r.init_containers)
 
 
 @dataclass

@@ -14,14 +14,15 @@ The widget is split by concern, each module saying how it keeps the cost to what
 - screens/widgets/tablelines.py: drawing a line as DataTable draws it, and the lines and
   cells kept between frames;
 - screens/widgets/tablecursor.py: the cursor, the keys and the mouse that move it;
+- screens/widgets/tablekeys.py: the operator's `/` filter and column sort, and the `d`, `y`
+  and `l` keys on the row's cluster object;
 - here: the widget that joins them - its API, its look (component classes `keyed-table--
   header`, `--cursor`, `--hover`, `--even-row`, `--odd-row`, `--header-cursor`,
   `--header-hover`, which app.tcss can style), its messages, and when it redraws.
 
-Shaped for what the screens will add (a `/` filter, a column sort, keys acting on the row
-under the cursor): rows are reached by key (`cursor_key`, `get_row`, `get_row_index`),
-`sort` takes column keys or a key function, and the display order is the one list
-`row_keys`, which a filter predicate would narrow.
+Rows are reached by key (`cursor_key`, `get_row`, `get_row_index`); the display order is
+the one list `row_keys`, the filter's rows out of every row (`total_rows`). A screen says
+which cluster object a row is by setting `objects` (a row key to a RowObject).
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ from textual.strip import Strip
 
 from screens.widgets.tablecursor import CursorType, TableCursor
 from screens.widgets.tablefill import MAX_COLUMN_WIDTH
+from screens.widgets.tablekeys import RowObject, TableKeys
 from screens.widgets.tablelines import STYLE_NAMES, Frame, TableLines
 from screens.widgets.tablemodel import Column, TableModel
 
 FILL_COLLECT_ROWS = 2_000  # a fill this big runs the collector itself (see fill_rows)
 
 
-class KeyedTable(TableCursor, ScrollView, can_focus=True):
+__all__ = ["KeyedTable", "RowObject"]
+
+
+class KeyedTable(TableKeys, TableCursor, ScrollView, can_focus=True):
     """A table of keyed rows with a fixed header and a row (or cell) cursor."""
 
     ALLOW_SELECT = False
@@ -62,6 +67,15 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
         Binding("ctrl+end", "last_row", "Bottom", show=False),
         Binding("home", "home", "Home", show=False),
         Binding("end", "end", "End", show=False),
+        Binding("slash", "filter", "Filter", tooltip="Show only rows containing a text"),
+        Binding("escape", "clear_filter", "Clear filter"),
+        Binding("greater_than_sign", "sort(1)", "Sort",
+                tooltip="Sort by the next column (< the one before, S reverses)"),
+        Binding("less_than_sign", "sort(-1)", "Sort by the column before", show=False),
+        Binding("S", "reverse_sort", "Reverse the sort", show=False),
+        Binding("d", "inspect('describe')", "Describe"),
+        Binding("y", "inspect('yaml')", "YAML"),
+        Binding("l", "inspect('logs')", "Logs"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = set(STYLE_NAMES)
@@ -203,7 +217,8 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
 
     @property
     def header_height(self) -> int:
-        return 1 if self.show_header else 0
+        """The header's lines: the column labels, and the filter line above them."""
+        return (1 if self.show_header else 0) + (1 if self.filtering else 0)
 
     def __contains__(self, key: object) -> bool:
         return key in self._model
@@ -268,12 +283,13 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
         self._drawn.forget()
         self._resized()
         row = self._model.index_of(keep) if keep is not None and keep in self._model \
-            else self._cursor.row
+            and self._model.matches(keep) else self._cursor.row
         # As a refilled DataTable: scrolled back to the top, then to the cursor, and the
         # cursor's row announced (the screens show its details from that message).
         self.scroll_to(0, 0, animate=False, immediate=True)
         self._move(Coordinate(row, self._cursor.column), scroll=True, announce=True)
         self.refresh()
+        self.counted()
         if len(rows) >= FILL_COLLECT_ROWS:
             # A big fill leaves the collector owing a full pass over everything it made,
             # which the next allocation-heavy moment pays: the first pod change after 10,000
@@ -298,8 +314,10 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
             self.refresh()
         for key in done.edited:
             self._drawn.forget(key)
-            if not done.added:
+            if not done.added and self._model.matches(key):
                 self._refresh_row(self._model.index_of(key))
+        if done.added:
+            self.counted()
         return True
 
     def sort(self, *columns: str, key: Callable[[list[Any]], Any] | None = None,
@@ -308,6 +326,18 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
         cursor keeps its index (as in DataTable)."""
         self._model.sort(*columns, key=key, reverse=reverse)
         self.refresh()
+
+    def _reordered(self, keep: str | None) -> None:
+        """The filter or the operator's sort changed the rows shown: every line is drawn
+        again, and the cursor stays on its row while that row is shown."""
+        self._drawn.forget()
+        self._resized()
+        shown = self._model.keys
+        row = self._model.index_of(keep) if keep is not None and keep in self._model \
+            and self._model.matches(keep) else min(self._cursor.row, max(0, len(shown) - 1))
+        self._move(Coordinate(row, self._cursor.column), scroll=True, announce=True)
+        self.refresh()
+        self.counted()
 
     def _resized(self) -> None:
         count = len(self._model.keys)
@@ -341,6 +371,8 @@ class KeyedTable(TableCursor, ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         frame = self._frame or self._frame_of()
         if y < frame.header:
+            if y == 0 and self.filtering:
+                return self.filter_line(self.scrollable_content_region.width, frame.styles[0])
             return self._drawn.line(frame, -1, None, self._cursor, self._hover)
         index = y - frame.header + frame.scroll_y
         keys = self._model.keys

@@ -82,6 +82,8 @@ class TableCursor(_Base):
     def _highlighted(self) -> None:
         row, column = self._cursor
         keys = self._model.keys
+        if getattr(self, "objects", None) is not None:
+            self.refresh_bindings()  # `l` is offered on pod rows only
         if self.cursor_type == "row":
             self.post_message(self.RowHighlighted(self, row, keys[row]))
         elif self._model.columns:
@@ -205,8 +207,8 @@ class TableCursor(_Base):
         self._refresh_hover_row(self._hover.row)
 
     def _refresh_hover_row(self, row: int) -> None:
-        if row == -1 and self.show_header:
-            self.refresh(Region(0, 0, self.size.width, 1))
+        if row == -1 and self.show_header:  # the header: the last of the top lines
+            self.refresh(Region(0, self.header_height - 1, self.size.width, 1))
         else:
             self._refresh_row(row)
 

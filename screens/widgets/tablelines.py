@@ -147,7 +147,8 @@ class TableLines:
         header = index == -1
         row_style = self._row_style(frame, index)
         columns = list(self.model.columns.values())
-        cells = [c.label for c in columns] if key is None else self.model.cells[key]
+        cells = [self.model.label_of(c) for c in columns] if key is None \
+            else self.model.cells[key]
         by_row = frame.by_row
         segments: list[Segment] = []
         for i, (column, cell) in enumerate(zip(columns, cells, strict=False)):

@@ -246,7 +246,8 @@ PODS = (
     PodReading("gpu-operator", "gpu-operator-7d9c6b8f4-abcde", "Running", "control-1", "1/1", 0,
                "", containers=("gpu-operator",)),
     PodReading("gpu-operator", "nvidia-sandbox-validator-2jx9w", "Running", "gpu-node-2", "0/1",
-               7, "CrashLoopBackOff", containers=("nvidia-sandbox-validator",)),
+               7, "CrashLoopBackOff", containers=("nvidia-sandbox-validator",),
+               init_containers=("vfio-pci-validation",)),
     PodReading("gpu-operator", "gpu-operator-node-feature-discovery-worker-5xk2z", "Running",
                "gpu-node-1", "1/1", 0, "", containers=("worker",)),
 )
@@ -271,11 +272,52 @@ EVENTS = (
 )
 
 
+CANNED_EVENTS = (
+    {"type": "Warning", "reason": "BackOff", "count": 7,
+     "lastTimestamp": "2027-01-15T07:59:00Z", "source": {"component": "kubelet"},
+     "message": "Back-off restarting failed container nvidia-sandbox-validator"},
+)
+
+
+def canned_pod(namespace: str, name: str) -> dict[str, Any]:
+    """A GPU Operator operand as the API serves it: an init container done, the main
+    container crash-looping after its last run failed."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace,
+                     "creationTimestamp": "2027-01-15T07:00:00Z",
+                     "labels": {"app": name.rsplit("-", 1)[0]},
+                     "managedFields": [{"manager": "kubelet"}]},
+        "spec": {"nodeName": "gpu-node-2", "runtimeClassName": "kata-qemu-nvidia-gpu",
+                 "initContainers": [{"name": "vfio-pci-validation", "image": "validator:v1"}],
+                 "containers": [{"name": "nvidia-sandbox-validator", "image": "validator:v1"}]},
+        "status": {"phase": "Running", "startTime": "2027-01-15T07:00:05Z",
+                   "initContainerStatuses": [{
+                       "name": "vfio-pci-validation", "ready": True, "restartCount": 0,
+                       "state": {"terminated": {"reason": "Completed", "exitCode": 0}}}],
+                   "containerStatuses": [{
+                       "name": "nvidia-sandbox-validator", "ready": False, "restartCount": 7,
+                       "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                       "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}],
+                   "conditions": [{"type": "Ready", "status": "False"}]},
+    }
+
+
+def canned_node(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "creationTimestamp": "2027-01-01T00:00:00Z",
+                         "labels": {"nvidia.com/gpu.workload.config": "vm-passthrough"}},
+            "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+
+
 class FakeInspector:
     def __init__(self, cluster: Cluster | None = None, facts: Facts | None = None) -> None:
         self.facts = facts or example_facts()
         self.followed: list[tuple[str, str]] = []
         self.watched: list[tuple[str, ...]] = []
+        self.logs_read: list[tuple[str, str, str | None, bool]] = []
+        self.followed_containers: list[str | None] = []
+        self.inspected: list[tuple[str, str, str, str]] = []
 
     async def view(self, namespaces=("kata-system", "gpu-operator"),
                    host_checks=None, hosts=None, diagnose_too=True) -> ClusterView:
@@ -292,11 +334,32 @@ class FakeInspector:
                                   log_tail=VALIDATOR_LOG if p.reason else ()) for p in PODS),
             host_checks=check_views(checks)))
 
-    async def logs(self, namespace, pod, container):
-        return [f"{pod} log line {i}" for i in range(5)]
+    async def logs(self, namespace, pod, container, previous=False):
+        self.logs_read.append((namespace, pod, container, previous))
+        run = "previous" if previous else "current"
+        return [f"{pod} {container or ''} {run} log line {i}" for i in range(5)]
+
+    async def describe(self, kind, namespace, name):
+        """Canned JSON of the object, through the real describe text."""
+        from datetime import UTC, datetime
+
+        from installer.diagnosis.describe import describe_node, describe_pod
+
+        self.inspected.append(("describe", kind, namespace, name))
+        now = datetime.fromtimestamp(FROZEN, UTC)
+        if kind == "node":
+            return describe_node(canned_node(name), [], now)
+        return describe_pod(canned_pod(namespace, name), list(CANNED_EVENTS), now)
+
+    async def yaml(self, kind, namespace, name):
+        from installer.diagnosis.describe import as_yaml
+
+        self.inspected.append(("yaml", kind, namespace, name))
+        return as_yaml(canned_node(name) if kind == "node" else canned_pod(namespace, name))
 
     def follow(self, namespace, pod, container, on_lines, stop: threading.Event) -> None:
         self.followed.append((namespace, pod))
+        self.followed_containers.append(container)
         on_lines(list(VALIDATOR_LOG))
 
     async def watch_pods(self, namespaces, emit) -> None:

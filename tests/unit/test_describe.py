@@ -95,3 +95,10 @@ def test_a_node_shows_its_gpu_labels_taints_and_allocatable():
     assert "nvidia.com/gpu=true:NoSchedule" in text
     assert any(line.split() == ["nvidia.com/pgpu:", "4"] for line in text.splitlines())
     assert "v1.35.4" in text
+
+
+def test_a_time_without_a_zone_is_read_as_utc():
+    from installer.diagnosis.describe import parse_time
+
+    assert parse_time("2026-12-07T11:59:00") == parse_time("2026-12-07T11:59:00Z")
+    assert human_age(parse_time("2026-12-07T11:59:00"), NOW) == "60s"

@@ -100,3 +100,87 @@ def test_sort_by_columns_or_a_key_function():
     assert model.keys == ["2", "3", "1"] and model.index_of("1") == 2
     model.sort(key=lambda cells: cells[2], reverse=True)
     assert model.keys == ["3", "2", "1"] and model.index_of("3") == 0
+
+
+# ---- the operator's filter and sort ------------------------------------------------------
+
+def test_filter_narrows_to_rows_with_a_cell_containing_the_text_without_case():
+    model = filled("gpu-node-1", "gpu-node-2", "cpu-node")
+    model.set_filter("GPU")
+    assert model.keys == ["a/gpu-node-1", "a/gpu-node-2"] and model.total == 3
+    assert model.index_of("a/gpu-node-2") == 1
+    model.set_filter("node-2")
+    assert model.keys == ["a/gpu-node-2"]
+    model.set_filter("unn")  # no match across cells: "...node-2" + "Running" joined by \0
+    assert model.keys == ["a/gpu-node-1", "a/gpu-node-2", "a/cpu-node"]  # "Running"
+    model.set_filter("2running")
+    assert model.keys == []
+    model.set_filter("")
+    assert model.keys is model.order and len(model.keys) == 3
+
+
+def test_an_update_keeps_the_filter_edited_rows_leave_or_join_new_rows_match_or_not():
+    model = filled("b", "d")
+    model.set_filter("pending")
+    assert model.keys == []
+    done = model.update(COLUMNS, {"a/b": ("a", "b", "Failed")})  # still filtered out
+    assert done is not None and done.edited == ["a/b"] and not done.added
+    assert model.keys == []
+    done = model.update(COLUMNS, {"a/d": ("a", "d", "Pending")}, ("ns", "pod"))
+    assert done is not None and done.added and model.keys == ["a/d"]
+    done = model.update(COLUMNS, {"a/c": ("a", "c", Text("Pending")),
+                                  "a/a": ("a", "a", "Running")}, ("ns", "pod"))
+    assert model.keys == ["a/c", "a/d"]  # the new match at its sorted place, not the other
+    assert model.order == ["a/a", "a/b", "a/c", "a/d"]
+    model.update(COLUMNS, {"a/c": ("a", "c", "Running")}, ("ns", "pod"))
+    assert model.keys == ["a/d"]
+    model.set_filter("")
+    assert model.keys == ["a/a", "a/b", "a/c", "a/d"]
+
+
+def test_the_filter_survives_a_fill_and_a_clear():
+    model = filled("x", "y")
+    model.set_filter("y")
+    model.fill(COLUMNS, [("a/y", ("a", "y", "Running")), ("a/z", ("a", "z", "Running"))])
+    assert model.keys == ["a/y"] and model.filter_text == "y"
+    model.clear()
+    model.add([("a/yy", ("a", "yy", "Running")), ("a/q", ("a", "q", "Running"))])
+    assert model.keys == ["a/yy"] and model.order == ["a/yy", "a/q"]
+
+
+def test_sort_values_read_numbers_counts_and_ages_by_value_and_text_without_case():
+    from screens.widgets.tablemodel import sort_value
+
+    ordered = ["2", "10", "1/3", "2/2", "59s", "3m20s", "2h", "5d", "apple", "Banana", ""]
+    values = [sort_value(c) for c in ordered]
+    assert sorted(values) == [sort_value(c) for c in
+                              ["1/3", "2", "2/2", "10", "59s", "3m20s", "2h", "5d", "apple",
+                               "Banana", ""]]
+    assert sort_value(Text("Banana")) == sort_value("banana") and sort_value(None) == (2, "")
+    assert sort_value("5d") > sort_value("23h") > sort_value("90m")
+
+
+def test_set_sort_orders_marks_the_header_and_keeps_new_and_edited_rows_in_place():
+    model = TableModel()
+    model.fill((("n", "N"), ("age", "Age")),
+               [("a", ("a", "5m")), ("b", ("b", "30s")), ("c", ("c", "2d"))])
+    grew = model.set_sort("age")
+    assert model.keys == ["b", "a", "c"] and grew  # "Age ▲" is wider than any cell
+    assert model.label_of(model.columns["age"]).plain == "Age ▲"
+    assert model.label_of(model.columns["n"]).plain == "N"
+    model.set_sort("age", reverse=True)
+    assert model.keys == ["c", "a", "b"]
+    assert model.label_of(model.columns["age"]).plain == "Age ▼"
+    model.update((("n", "N"), ("age", "Age")), {"d": ("d", "10m"), "e": ("e", "1s")},
+                 ("n",))  # the operator's sort wins over the screen's
+    assert model.keys == ["c", "d", "a", "b", "e"]
+    done = model.update((("n", "N"), ("age", "Age")), {"e": ("e", "3d")})
+    assert done is not None and done.added and model.keys[0] == "e"
+    model.set_filter("m")
+    assert model.keys == ["d", "a"]
+    model.update((("n", "N"), ("age", "Age")), {"f": ("f", "7m")})
+    assert model.keys == ["d", "f", "a"]
+    model.fill((("n", "N"), ("age", "Age")), [("x", ("x", "1m")), ("y", ("y", "9m"))])
+    assert model.keys == ["y", "x"]  # sort and filter kept through a refill
+    model.sort("n")  # the screen's own sort drops the operator's
+    assert model.sort_column is None and model.keys == ["x", "y"]
