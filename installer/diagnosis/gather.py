@@ -202,7 +202,7 @@ def carries_gpu(node: Mapping[str, Any]) -> bool:
 
 def describe_gpu_nodes(k: kube.Kube, nodes: Sequence[dict[str, Any]], out: Gathered,
                        now: datetime) -> None:
-    """describe/nodes/<node>.txt for each node that carries a GPU, with its events."""
+    """describe-nodes/<node>.txt for each node that carries a GPU, with its events."""
     gpu = [n for n in nodes if carries_gpu(n)]
     if len(gpu) > MAX_NODE_DESCRIBES:
         out.notes.append(f"node describes: {len(gpu) - MAX_NODE_DESCRIBES} of {len(gpu)} GPU "
@@ -214,7 +214,7 @@ def describe_gpu_nodes(k: kube.Kube, nodes: Sequence[dict[str, Any]], out: Gathe
         except kube.ApiError as exc:
             out.notes.append(f"events of node {name}: could not be read ({why(exc)})")
             events = []
-        out.files[f"describe/nodes/{name}.txt"] = describe_node(node, events, now)
+        out.files[f"describe-nodes/{name}.txt"] = describe_node(node, events, now)
 
 
 # -- versions ------------------------------------------------------------------------------

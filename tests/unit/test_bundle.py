@@ -241,8 +241,8 @@ def test_only_the_nodes_that_carry_a_gpu_are_described_with_their_taints_and_eve
                                                  "Warning", "Rebooted", "2026-01-02T03:00:00Z")]})
     out = gather.Gathered()
     gather.describe_gpu_nodes(k, nodes, out, NOW)
-    assert sorted(out.files) == ["describe/nodes/gpu-node-1.txt", "describe/nodes/gpu-node-2.txt"]
-    text = out.files["describe/nodes/gpu-node-1.txt"]
+    assert sorted(out.files) == ["describe-nodes/gpu-node-1.txt", "describe-nodes/gpu-node-2.txt"]
+    text = out.files["describe-nodes/gpu-node-1.txt"]
     assert "nvidia.com/gpu:NoSchedule" in text and "Kernel Version:" in text
     assert "Rebooted" in text
 
@@ -359,6 +359,6 @@ def test_new_kinds_of_content_pass_the_redactor(tmp_path):
     content = read(write_bundle(tmp_path / "b.tar.gz", out.files, [FINDING], redactor,
                                 notes=out.notes))
     assert {"cluster/events.txt", "cluster/events.json", "logs/ns/p/c.previous.log",
-            "describe/nodes/gpu-node-1.txt", "MANIFEST.txt"} <= set(content)
+            "describe-nodes/gpu-node-1.txt", "MANIFEST.txt"} <= set(content)
     for name, text in content.items():
         assert secret not in text and "eyJhbGciOiJSUzI1NiJ9" not in text, name
