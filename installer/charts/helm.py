@@ -200,7 +200,8 @@ async def list_releases(helm: Helm, managed: Collection[str] = ()) -> list[Relea
     for r in json.loads(out or "[]"):
         chart, version = split_chart(r.get("chart", ""))
         listed.append(ReleaseFacts(name=r["name"], namespace=r["namespace"], chart=chart,
-                                   version=version, status=r.get("status", "")))
+                                   version=version, status=r.get("status", ""),
+                                   app_version=r.get("app_version") or ""))
     # The managed releases' values side by side (a few helm processes at a time).
     limit = asyncio.Semaphore(VALUES_AT_ONCE)
 

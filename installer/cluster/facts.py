@@ -139,6 +139,7 @@ class ReleaseFacts:
     version: str
     status: str
     values: dict[str, Any] = field(default_factory=dict)
+    app_version: str = ""  # helm list's app_version: the release's software, for a bug report
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ import asyncio
 import functools
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +30,18 @@ from installer.cluster.facts import (
 )
 from installer.cluster.kubeconfig import helm_kubeconfig
 from installer.cluster.podread import PodReading, object_events, read_object
+from installer.diagnosis import gather
+from installer.diagnosis.bundle import RunProgress
 from installer.diagnosis.clusterinfo import DEFAULT_NAMESPACES
 from installer.diagnosis.clusterstate import nvswitch_nodes_of, read_state
 from installer.diagnosis.describe import describe_pod
+from installer.diagnosis.progress import node_grid, steps_from_log
 from installer.diagnosis.rules import Finding, State, troubleshoot_findings
 from installer.engine.plan import Plan, build_plan
 from installer.engine.runner import Context, Engine
 from installer.engine.runtime import run_services
 from installer.engine.steps.discover import discover_cluster
+from installer.errors import UserError
 from installer.hosts.checks import CheckResult
 from installer.redact import Redactor
 from installer.statedir import state_dir
@@ -130,10 +136,22 @@ def run_troubleshoot_headless(answers_path: Path | None, kubeconfig: str | None,
     return 1 if findings else 0
 
 
-def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
+@dataclass
+class BundleContent:
+    """What `bundle` writes: the files, what was cut or unread, the versions' short table and
+    the last run's per-node progress (installer.diagnosis.bundle.write_bundle)."""
+
+    files: dict[str, str]
+    notes: list[str]
+    versions: list[tuple[str, str]]
+    run: RunProgress | None
+
+
+def _bundle_files(c: Collected, findings: list[Finding]) -> BundleContent:
     k = c.kube
-    files: dict[str, str] = {"findings.json": json.dumps([f.to_json() for f in findings],
-                                                         indent=2)}
+    out = gather.Gathered({"findings.json": json.dumps([f.to_json() for f in findings],
+                                                       indent=2)})
+    files = out.files
     if c.answers:
         kd = planned_kata_deploy_values(c.answers.kata_deploy,
                                         kata_nodes_of(c.answers, c.facts.cluster),
@@ -148,9 +166,11 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
     for r in (r for r in c.state.releases
               if helm.manages(r, names) or r.namespace in c.namespaces):
         for what in ("manifest", "values"):
-            code, out, err = asyncio.run(helm.run_helm(
+            code, text, err = asyncio.run(helm.run_helm(
                 h, ["get", what, r.name, "--namespace", r.namespace]))
-            files[f"releases/{r.namespace}-{r.name}.{what}.yaml"] = out if code == 0 else err
+            files[f"releases/{r.namespace}-{r.name}.{what}.yaml"] = text if code == 0 else err
+            if code != 0:
+                out.notes.append(f"helm get {what} {r.namespace}/{r.name}: exit {code}")
     files["cluster/clusterpolicy.json"] = json.dumps(c.state.cluster_policy, indent=2,
                                                      default=str)
     files["cluster/nodes.json"] = json.dumps(
@@ -160,14 +180,20 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
           "containerdVersion": containerd_version_of(n), "kubeletRoot": kubelet_root_of(n)}
          for n in c.state.nodes], indent=2)
     files["cluster/runtimeclasses.txt"] = "\n".join(c.state.runtime_classes) + "\n"
-    files["cluster/events.txt"] = "".join(f"{e.namespace} {e.object} {e.type} {e.reason}: "
-                                          f"{e.message}\n" for e in c.state.events)
+    elsewhere = [(p.namespace, p.name) for p in c.state.pods
+                 if p.runtime_class and p.namespace not in c.namespaces]
+    event_namespaces = tuple(dict.fromkeys((*c.namespaces, *(ns for ns, _ in elsewhere))))
+    events = gather.read_events(k, event_namespaces, out)
+    files["cluster/events.txt"] = gather.events_text(events)
+    files["cluster/events.json"] = json.dumps(events, indent=2)
+    pods = gather.read_pods(k, c.namespaces, elsewhere, out)
+    gather.read_logs(k, pods, out)
+    now = datetime.now(UTC)
     for p in c.state.pods:
-        if p.namespace in c.namespaces or p.runtime_class:
-            lines = kube.log_tail(k, p.namespace, p.name, 500, p.init_container)
-            files[f"logs/{p.namespace}/{p.name}.log"] = "\n".join(lines) + "\n"
-            if failing(p):
-                files[f"describe/{p.namespace}/{p.name}.txt"] = _described(k, p)
+        if (p.namespace in c.namespaces or p.runtime_class) and failing(p):
+            files[f"describe/{p.namespace}/{p.name}.txt"] = _described(k, p)
+    nodes = _read_or_note(lambda: list(k.list_items("/api/v1/nodes")), "nodes", out, [])
+    gather.describe_gpu_nodes(k, nodes, out, now)
     for node, host in c.facts.hosts.items():
         files[f"hosts/{node}.json"] = json.dumps(
             {"facts": asdict(host),
@@ -175,7 +201,37 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> dict[str, str]:
             indent=2, default=str)
     files.update(_namespace_objects(k, c.namespaces))
     files.update(_last_run_log())
-    return files
+    found = gather.versions(
+        installer=_installer_version(), helm=_helm_version(h),
+        server=_read_or_note(lambda: k.get_json("/version"), "/version", out, None),
+        nodes=nodes, releases=c.state.releases, pods=pods,
+        runtime_classes=_read_or_note(
+            lambda: k.get_json("/apis/node.k8s.io/v1/runtimeclasses").get("items") or [],
+            "runtimeclasses", out, []))
+    files["versions.json"] = json.dumps(found, indent=2)
+    return BundleContent(files, out.notes, gather.version_rows(found), _last_run_progress())
+
+
+def _read_or_note(read: Callable[[], Any], what: str, out: gather.Gathered, default: Any) -> Any:
+    try:
+        return read()
+    except kube.ApiError as exc:
+        out.notes.append(f"{what}: could not be read ({gather.why(exc)})")
+        return default
+
+
+def _installer_version() -> str:
+    try:
+        return version("gpu-kata-installer")
+    except PackageNotFoundError:
+        return "unknown (not installed as a package)"
+
+
+def _helm_version(h: helm.Helm) -> str:
+    try:
+        return f"{asyncio.run(helm.helm_version(h))} ({h.binary})"
+    except UserError as exc:
+        return f"unknown: {exc}"
 
 
 def failing(p: PodReading) -> bool:
@@ -229,6 +285,25 @@ def _last_run_log() -> dict[str, str]:
         return {"run.log": f"the run logs in {state_dir() / 'logs'} could not be read: {exc}\n"}
 
 
+def _last_run_progress() -> RunProgress | None:
+    """The per-node grid of the newest run log on this machine that holds a plan (a
+    troubleshoot session's log holds none); None when there is none or none can be read."""
+    try:
+        logs = sorted((state_dir() / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime,
+                      reverse=True)
+        for log in logs[:RUN_LOGS_SEARCHED]:
+            with log.open(encoding="utf-8", errors="replace") as lines:
+                found = steps_from_log(lines)
+            if found is not None:
+                return RunProgress(node_grid(*found), log.name)
+    except OSError:  # said by _last_run_log, in run.log
+        pass
+    return None
+
+
+RUN_LOGS_SEARCHED = 20
+
+
 def run_bundle(answers_path: Path | None, kubeconfig: str | None, context: str | None,
                output: Path | None) -> int:
     from installer.diagnosis.bundle import bundle_target, write_bundle
@@ -236,7 +311,9 @@ def run_bundle(answers_path: Path | None, kubeconfig: str | None, context: str |
     path = bundle_target(output)  # a bad --output is said before minutes of collecting
     collected = asyncio.run(collect(answers_path, kubeconfig, context))
     findings = all_findings(collected.state)
-    files = _bundle_files(collected, findings)
-    path = write_bundle(path, files, findings, collected.redactor)
-    print(f"wrote {path} ({len(files)} files, {len(findings)} finding(s))", file=sys.stderr)
+    content = _bundle_files(collected, findings)
+    path = write_bundle(path, content.files, findings, collected.redactor,
+                        versions=content.versions, run=content.run, notes=content.notes)
+    print(f"wrote {path} ({len(content.files)} files, {len(findings)} finding(s), "
+          f"{len(content.notes)} note(s) in MANIFEST.txt)", file=sys.stderr)
     return 0

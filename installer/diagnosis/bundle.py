@@ -1,8 +1,10 @@
 """The support bundle: one archive an operator can attach to a ticket.
 
-Collected text (values, manifests, objects, events, logs, host facts, the run's log) goes in
-as files, with a Markdown and an HTML summary of the findings on top. Every byte passes the
-redactor on the way in, so a token or password that reached a log never reaches the archive.
+Collected text (values, manifests, objects, events, logs, node describes, versions, host
+facts, the run's log) goes in as files, with a Markdown and an HTML summary on top (the
+findings, then the versions and the last run's per-node progress) and MANIFEST.txt, the index
+of every file and of what could not be read. Every byte passes the redactor on the way in, so
+a token or password that reached a log never reaches the archive.
 """
 
 from __future__ import annotations
@@ -14,14 +16,34 @@ import stat
 import tarfile
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from installer.diagnosis.progress import Cell, NodeGrid, duration
 from installer.diagnosis.rules import Finding
 from installer.errors import EXIT_STEP_FAILED, Problem, UserError, os_problem
 from installer.redact import Redactor
 
 
-def summary_markdown(findings: list[Finding], title: str) -> str:
+@dataclass(frozen=True)
+class RunProgress:
+    """The last install run on this machine, as its log recorded it: the per-node grid the
+    install screen showed (installer.diagnosis.progress), and which log it was drawn from."""
+
+    grid: NodeGrid
+    source: str
+
+
+def _grid_cell(cell: Cell) -> str:
+    return f"{cell.status} {duration(cell.seconds)}".strip() if cell.status else ""
+
+
+def summary_markdown(findings: list[Finding], title: str, *,
+                     versions: Sequence[tuple[str, str]] = (),
+                     run: RunProgress | None = None, notes: Sequence[str] = ()) -> str:
+    """Findings first, most likely first (what the reader came for), then the versions and
+    the last run's per-node progress: the context a finding is read in."""
     lines = [f"# {title}", "", f"{len(findings)} finding(s), most likely first.", ""]
     for i, f in enumerate(findings, 1):
         lines += [f"## {i}. {f.cause}", "", f"- **symptom:** {f.symptom}",
@@ -30,11 +52,34 @@ def summary_markdown(findings: list[Finding], title: str) -> str:
         lines += [f"  - `{e}`" for e in f.evidence] or ["  - (none)"]
         lines.append("")
     if not findings:
-        lines.append("No problem found in the collected state.")
-    return "\n".join(lines) + "\n"
+        lines += ["No problem found in the collected state.", ""]
+    if versions:
+        lines += ["## Versions", "", "| component | version |", "| --- | --- |",
+                  *(f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in versions),
+                  "", "All of them: `versions.json`.", ""]
+    if run is not None:
+        lines += ["## Last run, per node", "", f"From `{run.source}` on this machine.", "",
+                  "| node | " + " | ".join(run.grid.columns) + " |",
+                  "| --- |" + " --- |" * len(run.grid.columns),
+                  *(f"| {_md_cell(r.node)} | " + " | ".join(_grid_cell(c) for c in r.cells)
+                    + " |" for r in run.grid.rows), ""]
+    if notes:
+        lines += [f"{len(notes)} thing(s) were left out or could not be read: see "
+                  "`MANIFEST.txt`.", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def summary_html(findings: list[Finding], title: str) -> str:
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+_STATUS_COLOURS = {"ok": "#cfc", "failed": "#f99", "cancelled": "#f99", "running": "#ff9",
+                   "warn": "#fd8", "pending": "#eee", "skipped": "#f6f6f6", "dry-run": "#cef"}
+
+
+def summary_html(findings: list[Finding], title: str, *,
+                 versions: Sequence[tuple[str, str]] = (),
+                 run: RunProgress | None = None, notes: Sequence[str] = ()) -> str:
     esc = html.escape
     items = []
     for f in findings:
@@ -44,11 +89,41 @@ def summary_html(findings: list[Finding], title: str) -> str:
             f"<p><b>Fix:</b> {esc(f.fix)}</p><p><b>Rule:</b> <code>{esc(f.rule)}</code> "
             f"(likelihood {f.score})</p><ul>{evidence}</ul></section>")
     body = "".join(items) or "<p>No problem found in the collected state.</p>"
+    if versions:
+        body += ("<h2>Versions</h2><table class='versions'>"
+                 + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in versions)
+                 + "</table><p>All of them: <code>versions.json</code>.</p>")
+    if run is not None:
+        head = "".join(f"<th>{esc(c)}</th>" for c in run.grid.columns)
+        rows = "".join(
+            f"<tr><th>{esc(r.node)}</th>" + "".join(
+                f"<td class='{esc(c.status)}' title='{esc(c.note)}'>{esc(_grid_cell(c))}</td>"
+                if c.status else "<td></td>" for c in r.cells) + "</tr>"
+            for r in run.grid.rows)
+        body += (f"<h2>Last run, per node</h2><p>From <code>{esc(run.source)}</code> on this "
+                 f"machine.</p><table class='grid'><tr><th>node</th>{head}</tr>{rows}</table>")
+    if notes:
+        body += (f"<p>{len(notes)} thing(s) were left out or could not be read: see "
+                 "<code>MANIFEST.txt</code>.</p>")
+    colours = "".join(f"td.{s}{{background:{c}}}" for s, c in _STATUS_COLOURS.items())
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
             "section{border-left:4px solid #c33;padding-left:1em;margin:1em 0}"
-            "code{background:#eee}</style></head>"
+            "code{background:#eee}table{border-collapse:collapse}"
+            "th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
+            f"{colours}</style></head>"
             f"<body><h1>{esc(title)}</h1>{body}</body></html>\n")
+
+
+def manifest(sizes: Mapping[str, int], notes: Sequence[str]) -> str:
+    """MANIFEST.txt: every file of the bundle with its size in bytes (as written, after
+    redaction), then what the collection left out or could not read."""
+    width = max((len(str(n)) for n in sizes.values()), default=1)
+    lines = ["Files (bytes, name):", *(f"{size:>{width}}  {name}"
+                                       for name, size in sorted(sizes.items())),
+             "", "Left out or not read:" if notes else "Nothing was left out; every read "
+             "succeeded.", *(f"- {n}" for n in notes)]
+    return "\n".join(lines) + "\n"
 
 
 def default_name() -> str:
@@ -105,22 +180,30 @@ def _lstat(path: Path) -> os.stat_result | None:
 
 
 def write_bundle(path: Path, files: dict[str, str], findings: list[Finding],
-                 redactor: Redactor, title: str = "gpu-kata-installer support bundle") -> Path:
-    """Write a .tar.gz (mode 0600) holding `files` and the two summaries, all redacted.
+                 redactor: Redactor, title: str = "gpu-kata-installer support bundle", *,
+                 versions: Sequence[tuple[str, str]] = (), run: RunProgress | None = None,
+                 notes: Sequence[str] = ()) -> Path:
+    """Write a .tar.gz (mode 0600) holding `files`, the two summaries and MANIFEST.txt, all
+    redacted. `notes`: what the collection left out or could not read, for the manifest.
 
     Written to a temporary file beside the target, then renamed over it: a reader never
     sees half an archive, and an old bundle is replaced only by a whole new one. The target
     is checked again just before (bundle_target) - it may have changed while collecting."""
     path = bundle_target(path)
     contents = dict(files)
-    contents["SUMMARY.md"] = summary_markdown(findings, title)
-    contents["summary.html"] = summary_html(findings, title)
+    contents["SUMMARY.md"] = summary_markdown(findings, title, versions=versions, run=run,
+                                              notes=notes)
+    contents["summary.html"] = summary_html(findings, title, versions=versions, run=run,
+                                            notes=notes)
+    redacted = {name: redactor.file(name, text).encode("utf-8")
+                for name, text in contents.items()}
+    redacted["MANIFEST.txt"] = redactor.text(manifest(
+        {name: len(data) for name, data in redacted.items()}, notes)).encode("utf-8")
     root = f"gpu-kata-bundle-{time.strftime('%Y%m%d-%H%M%S')}"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            for name, text in sorted(contents.items()):
-                data = redactor.file(name, text).encode("utf-8")
+            for name, data in sorted(redacted.items()):
                 info = tarfile.TarInfo(f"{root}/{name}")
                 info.size, info.mtime, info.mode = len(data), int(time.time()), 0o600
                 tar.addfile(info, io.BytesIO(data))

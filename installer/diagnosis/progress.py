@@ -10,8 +10,9 @@ per node through their waits' observations: which nodes are ready, what each oth
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 # Worst first: a column of several steps on one node (its host fixes) shows the worst.
 _ORDER = ("failed", "cancelled", "running", "warn", "pending", "dry-run", "ok", "skipped")
@@ -139,3 +140,40 @@ def node_grid(steps: Sequence[StepProgress], now: float,
                      if on_node and sample is not None else Cell())
         rows.append(NodeRow(node, tuple(cells)))
     return NodeGrid(COLUMNS, tuple(rows))
+
+
+def steps_from_log(lines: Iterable[str]) -> tuple[list[StepProgress], float] | None:
+    """The steps of a run as its log file recorded them (installer.engine.sinks.LogFileSink:
+    a time, a level, then the event's JSON), and the time of its last event - the `now` of
+    the grid of a run that is over, or was cut short. None when the log holds no plan (a
+    troubleshoot session's log, a run refused before planning)."""
+    order: list[str] = []
+    known: dict[str, StepProgress] = {}
+    last = 0.0
+    for line in lines:
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            event = json.loads(line[start:])
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        kind, path = event.get("kind"), str(event.get("path") or "")
+        at = event.get("at") if isinstance(event.get("at"), int | float) else None
+        last = max(last, at or 0.0)
+        step = known.get(path, StepProgress(path))
+        if kind == "plan":
+            steps = (event.get("plan") or {}).get("steps") or []
+            order = [str(s.get("id")) for s in steps if isinstance(s, dict) and s.get("id")]
+        elif kind == "step-started":
+            known[path] = replace(step, status="running", started=at, finished=None)
+        elif kind == "step-finished":
+            known[path] = replace(step, status=str(event.get("status") or "ok"), finished=at)
+        elif kind == "waiting" and isinstance(event.get("nodes"), dict):
+            known[path] = replace(step, nodes={str(k): str(v) for k, v in event["nodes"].items()},
+                                  ready=tuple(str(n) for n in event.get("ready") or ()))
+    if not order:
+        return None
+    return [known.get(i, StepProgress(i)) for i in order], last

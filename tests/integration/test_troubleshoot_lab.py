@@ -212,8 +212,8 @@ def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(planted, lab_
     with the encrypted key and the sudo password, and holds none of them - nor any secret
     planted where it collects: the operator's release values (a password key, a password in
     a URL), a chart's Secret and ConfigMap (a private key), its helm release record, a Secret
-    made by hand, a pod's log printing a private key. `--output` names a directory: the
-    bundle goes inside it."""
+    made by hand, a pod's log printing a private key, a Normal event quoting the sudo
+    password. `--output` names a directory: the bundle goes inside it."""
     ops = [v for v in guide.GPU_OPERATOR_SET if not v.startswith("sandboxWorkloads.mode")]
     url_pw = "gki-op-urlpw-" + os.urandom(6).hex()
     op_pw = "gki-op-pw-" + os.urandom(6).hex()
@@ -221,6 +221,12 @@ def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(planted, lab_
         *ops, "sandboxWorkloads.mode=kubevirt", f"someKey.password={op_pw}",
         f"driver.repository=https://gkiuser:{url_pw}@mirror.example/nvidia"])
     plants = plant_in_cluster(lab_bare, tmp_path)
+    lab_bare.apply({  # a Normal event: the bundle now holds every event, not only Warnings
+        "apiVersion": "v1", "kind": "Event", "type": "Normal", "reason": "GkiPlanted",
+        "metadata": {"name": "gki-planted-event", "namespace": "gpu-operator"},
+        "involvedObject": {"kind": "Pod", "name": "gki-x", "namespace": "gpu-operator"},
+        "message": f"retried with {planted.sudo_password}; password={op_pw}",
+        "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z"})
     find(lab_bare, tmp_path, "sandbox-mode-not-kata", planted=planted)
     out_dir = tmp_path / "bundles"
     out_dir.mkdir()
@@ -238,6 +244,7 @@ def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(planted, lab_
     assert any(name.startswith("logs/gpu-operator/") for name in files)
     # a failing pod is described as kubectl describes it: containers' states, then its events
     described = [text for name, text in files.items() if name.startswith("describe/")]
+    assert all(name.count("/") == 2 for name in files if name.startswith("describe/"))
     assert described and all("Containers:" in d and "Events:" in d for d in described)
     host = json.loads(files["hosts/gpu-node-3.json"])
     assert host["checks"] and "iommu" in json.dumps(host)  # probed as root through sudo
@@ -252,13 +259,104 @@ def test_bundle_holds_the_evidence_and_none_of_the_planted_secrets(planted, lab_
     assert "# Source: gki-planted/templates/secret.yaml" in manifest
     assert "name: gki-planted-credentials" in manifest
     assert "server: nvcr.io" in files["releases/gpu-operator-gki-planted.values.yaml"]
-    assert "loaded key" in files[f"logs/gpu-operator/{plants.log_pod}.log"]
+    assert "loaded key" in files[f"logs/gpu-operator/{plants.log_pod}/app.log"]
+    assert "GkiPlanted" in files["cluster/events.txt"] and "retried with" in files[
+        "cluster/events.json"]
     for name, text in files.items():
         assert planted.leaks(text) == [], name
         assert plants.leaks(text) == [], name
         assert op_pw not in text and url_pw not in text, name
     assert planted.leaks(out.stdout + out.stderr) == []
     assert plants.leaks(out.stdout + out.stderr) == []
+
+
+RUN_LOG = [  # a run's log as installer.engine.sinks.LogFileSink writes it
+    {"kind": "plan", "path": "plan", "at": 100.0, "plan": {"steps": [
+        {"id": "check/gpu-node-1"}, {"id": "check/gpu-node-3"}, {"id": "label/gpu-node-1"}]}},
+    {"kind": "step-started", "path": "check/gpu-node-1", "at": 101.0},
+    {"kind": "step-finished", "path": "check/gpu-node-1", "at": 104.0, "status": "ok"},
+    {"kind": "step-started", "path": "check/gpu-node-3", "at": 104.0},
+    {"kind": "step-finished", "path": "check/gpu-node-3", "at": 109.0, "status": "failed"}]
+
+
+def restarted(lab, namespace: str) -> list[tuple[str, str]]:
+    """(pod, container) of the containers, init containers included, that have restarted."""
+    pods, _ = lab.kube.list(f"/api/v1/namespaces/{namespace}/pods")
+    statuses = [(p["metadata"]["name"], s) for p in pods for key in
+                ("initContainerStatuses", "containerStatuses")
+                for s in (p.get("status") or {}).get(key) or []]
+    return [(pod, s["name"]) for pod, s in statuses if s.get("restartCount", 0) > 0]
+
+
+def test_bundle_is_must_gather_grade(lab_bare, tmp_path):
+    """kata-deploy 4.1.0 (its RuntimeClasses carry the kata version) and the operator, with
+    gpu-node-3 unprepared so an operand crash-loops in an init container, and a Kata GPU pod
+    pinned there in another namespace: the bundle holds every event (Normal ones too, the
+    nodes', the GPU pod's namespace's), each container's log and the restarted one's
+    previous log, the GPU nodes described, the versions of everything, the summary
+    in order (findings, versions, the last run's per-node grid) and an index of it all."""
+    chart = lab_bare.info.chart_versions["kata-deploy"]["4.1.0"]
+    lab_bare.helm("install", "kata-deploy", chart, "-n", "kata-system", "--create-namespace",
+                  "--wait", "--timeout", "2m", *guide.set_args(guide.KATA_DEPLOY_SET))
+    lab_bare.helm("install", "gpu-operator", str(lab_bare.charts["gpu-operator"]), "-n",
+                  "gpu-operator", "--create-namespace", *guide.set_args(guide.GPU_OPERATOR_SET))
+    crashed = lab_bare.wait_for("an operand container restarted",
+                                lambda: restarted(lab_bare, "gpu-operator"), timeout=180)
+    lab_bare.apply(guide.sample_pod(node=UNPREPARED))  # a Kata GPU pod the scheduler refuses
+    lab_bare.wait_for("the sample pod's FailedScheduling event", lambda: any(
+        e.get("reason") == "FailedScheduling"
+        for e in lab_bare.kube.list("/api/v1/namespaces/default/events")[0]), timeout=60)
+    logs = tmp_path / "state" / "gpu-kata-installer" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "run-20260101-000000.log").write_text("".join(
+        f"2026-01-01 00:00:00,000 DEBUG {json.dumps(e)}\n" for e in RUN_LOG))
+    out_path = tmp_path / "bundle.tar.gz"
+    out = troubleshoot(lab_bare, tmp_path, "bundle", "--output", str(out_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    with tarfile.open(out_path) as tar:
+        members = {m.name.split("/", 1)[1]: m for m in tar if m.isfile()}
+        files = {n: tar.extractfile(m).read().decode() for n, m in members.items()}
+    # every event of the namespaces and the nodes, Normal ones too, sorted by last seen
+    events = json.loads(files["cluster/events.json"])
+    assert {"Normal", "Warning"} <= {e["type"] for e in events}
+    assert {"kata-system", "gpu-operator"} <= {e["namespace"] for e in events}
+    assert any(e["namespace"] == "default" and e["reason"] == "FailedScheduling"
+               and e["object"] == f"Pod/{guide.SAMPLE_POD_NAME}" for e in events)  # its namespace
+    assert any(e["object"].startswith("Node/") for e in events)
+    assert [e["lastSeen"] for e in events] == sorted(e["lastSeen"] for e in events)
+    assert all({"count", "firstSeen", "lastSeen", "reason", "object"} <= set(e) for e in events)
+    assert files["cluster/events.txt"].startswith("LAST SEEN\tFIRST SEEN\tCOUNT\tTYPE")
+    # each container's log, init containers too, and the restarted one's previous log
+    pod, container = crashed[0]
+    assert f"logs/gpu-operator/{pod}/{container}.log" in files
+    assert f"logs/gpu-operator/{pod}/{container}.previous.log" in files, sorted(files)
+    assert any(n.startswith("logs/kata-system/") for n in files)
+    # the GPU nodes described (labels, taints, system info), the CPU node not
+    described = {n for n in files if n.startswith("describe-nodes/")}
+    assert described == {f"describe-nodes/gpu-node-{i}.txt" for i in (1, 2, 3)}
+    assert "Taints:" in files["describe-nodes/gpu-node-3.txt"]
+    assert "Kernel Version:" in files["describe-nodes/gpu-node-3.txt"]
+    # the versions of everything
+    v = json.loads(files["versions.json"])
+    assert v["kubernetes"]["gitVersion"].startswith("v1.")
+    assert v["helm"].startswith("v4.") and v["installer"]
+    assert set(v["nodes"]) == {"gpu-node-1", "gpu-node-2", "gpu-node-3", "cpu-node-1"}
+    assert all(n["kernel"] and n["kubelet"] and n["osImage"] for n in v["nodes"].values())
+    kata = next(r for r in v["releases"] if r["name"] == "kata-deploy")
+    assert (kata["chart"], kata["version"], kata["appVersion"]) == \
+        ("kata-deploy", "4.1.0", "4.1.0")
+    assert v["kataVersion"] and set(v["kataVersion"].values()) == {"4.1.0"}
+    assert any(f"gpu-operator/{pod}:" in w for ws in v["images"].values() for w in ws)
+    # the summary: findings, then versions, then the last run's grid
+    md = files["SUMMARY.md"]
+    assert md.index("## 1. ") < md.index("## Versions") < md.index("## Last run, per node")
+    assert "| release kata-system/kata-deploy | kata-deploy 4.1.0 (app 4.1.0) |" in md
+    assert "| gpu-node-3 | failed 5s |" in md and "run-20260101-000000.log" in md
+    assert "<td class='failed'" in files["summary.html"]
+    # the index: every other file with its size as written
+    listed = {line.split()[1]: int(line.split()[0])
+              for line in files["MANIFEST.txt"].split("\n\n")[0].splitlines()[1:]}
+    assert listed == {n: m.size for n, m in members.items() if n != "MANIFEST.txt"}
 
 
 READER = "gki-no-operator-pods"  # the ServiceAccount, its ClusterRole and its RoleBinding
