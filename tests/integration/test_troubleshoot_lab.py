@@ -303,6 +303,12 @@ def test_bundle_is_must_gather_grade(lab_bare, tmp_path):
     crashed = lab_bare.wait_for("an operand container restarted",
                                 lambda: restarted(lab_bare, "gpu-operator"), timeout=180)
     lab_bare.apply(guide.sample_pod(node=UNPREPARED))  # a Kata GPU pod the scheduler refuses
+    # a node event as the kubelet writes one (the lab's own come only when its nodes register)
+    lab_bare.apply({"apiVersion": "v1", "kind": "Event", "metadata": {
+        "name": f"{UNPREPARED}.gki-rebooted", "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": UNPREPARED, "apiVersion": "v1"},
+        "reason": "Rebooted", "type": "Warning", "count": 1, "source": {"component": "kubelet"},
+        "message": f"Node {UNPREPARED} has been rebooted"})
     lab_bare.wait_for("the sample pod's FailedScheduling event", lambda: any(
         e.get("reason") == "FailedScheduling"
         for e in lab_bare.kube.list("/api/v1/namespaces/default/events")[0]), timeout=60)
@@ -357,6 +363,23 @@ def test_bundle_is_must_gather_grade(lab_bare, tmp_path):
     listed = {line.split()[1]: int(line.split()[0])
               for line in files["MANIFEST.txt"].split("\n\n")[0].splitlines()[1:]}
     assert listed == {n: m.size for n, m in members.items() if n != "MANIFEST.txt"}
+    # the wizard's `d`, `y` and `l p` on the same pod, through the real API server
+    from installer.answers.model import Cluster
+    from screens.services import KubeInspector
+
+    cluster = lab_answers(lab_bare.info)["cluster"]
+    inspector = KubeInspector(Cluster(kubeconfig=cluster["kubeconfig"],
+                                      context=cluster.get("context")))
+    described = asyncio.run(inspector.describe("pod", "gpu-operator", pod))
+    assert "Init Containers:" in described and f"  {container}:" in described
+    assert "Last State:" in described and "Events:" in described
+    assert yaml.safe_load(asyncio.run(inspector.yaml("pod", "gpu-operator", pod)))[
+        "metadata"]["name"] == pod
+    previous = asyncio.run(inspector.logs("gpu-operator", pod, container, previous=True))
+    assert previous == files[f"logs/gpu-operator/{pod}/{container}.previous.log"].splitlines()[
+        -len(previous):] and previous
+    node = asyncio.run(inspector.describe("node", "", UNPREPARED))
+    assert node.startswith("Name:") and UNPREPARED in node.splitlines()[0]
 
 
 READER = "gki-no-operator-pods"  # the ServiceAccount, its ClusterRole and its RoleBinding
