@@ -5,10 +5,12 @@ detail line."""
 
 from __future__ import annotations
 
+from textual.events import MouseScrollDown
 from textual.widgets import TabbedContent
 
 from screens.app import InstallerApp
 from screens.bridge import OUTPUT_KEY
+from screens.widgets.keyedtable import KeyedTable
 from screens.widgets.logpane import LogView
 from tests.screens import fakes
 from tests.screens.helpers import screen_text, shown, until
@@ -80,3 +82,82 @@ async def test_helm_output_keeps_following_across_a_resize():
         await pilot.pause()
         assert "line 499" in screen_text(app)
         assert "[following]" in shown(app, "#output .log-title")
+
+
+def many_checks() -> dict:
+    from installer.hosts.checks import CheckResult
+    return {node: [CheckResult(f"check-{i:02d}", "pass" if i % 7 else "warn", "warning",
+                               f"{node} check {i:02d} saw what it needed to see, in a summary "
+                               f"long enough to be cut at eighty columns ({i:02d} end)",
+                               evidence=[f"evidence {i:02d}"], remedy=f"remedy {i:02d}")
+                   for i in range(20)]
+            for node in ("gpu-node-1", "gpu-node-2", "gpu-node-3")}
+
+
+async def test_troubleshoot_host_checks_scroll_to_the_last_check_and_show_it_whole():
+    app = app_for(start="review")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.state.checks = many_checks()
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+        screen = app.screen
+        screen.query_one("#ts-tabs", TabbedContent).active = "ts-checks"
+        await pilot.pause()
+        table = screen.query_one("#check-table", KeyedTable)
+        assert table.row_count == 60
+        table.focus()
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "gpu-node-3  ✓ pass  check-19" in text, text  # the last row is on screen
+        detail = shown(app, "#ts-check-detail")
+        assert detail.startswith("gpu-node-3 · check-19 · ✓ pass")
+        assert "in a summary long enough to be cut at eighty columns (19 end)" in detail
+        assert "evidence 19" in detail and "What to do: remedy 19" in detail
+        # the mouse wheel scrolls it too
+        await pilot.press("ctrl+home")
+        await pilot.pause()
+        assert table.scroll_y == 0
+        for _ in range(30):
+            table.post_message(MouseScrollDown(table, 1, 1, 0, 1, 0, False, False, False))
+        await pilot.pause(0.3)
+        assert table.scroll_y > 0
+
+
+async def test_troubleshoot_event_message_is_shown_whole_under_the_table():
+    app = app_for(start="review")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+        screen = app.screen
+        screen.query_one("#ts-tabs", TabbedContent).active = "ts-events"
+        await pilot.pause()
+        table = screen.query_one("#events", KeyedTable)
+        table.focus()
+        await pilot.pause()
+        # at 80 columns the Message column is off the right edge; the detail line has it
+        assert "Back-off restarting" not in screen_text(app)
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.events[1].reason == "BackOff"
+        detail = shown(app, "#event-detail")
+        assert "gpu-operator/pod/nvidia-sandbox-validator-2jx9w · Warning · BackOff · seen 7x" \
+            in detail
+        assert "Back-off restarting failed container" in detail
+        assert "Back-off restarting failed container" in screen_text(app)
+
+
+async def test_troubleshoot_finding_detail_scrolls_to_its_remedy():
+    app = app_for(start="review")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+        await pilot.pause()
+        screen = app.screen
+        finding = screen.findings[0]
+        assert finding.remedy and f"What to do: {finding.remedy}" in shown(app,
+                                                                          "#finding-detail")
+        box = screen.query_one("#finding-box")
+        box.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        assert finding.remedy.split()[-1] in screen_text(app)  # its last word on screen
