@@ -161,3 +161,42 @@ async def test_troubleshoot_finding_detail_scrolls_to_its_remedy():
         box.scroll_end(animate=False, immediate=True)
         await pilot.pause()
         assert finding.remedy.split()[-1] in screen_text(app)  # its last word on screen
+
+
+async def scrolled_right_review(app: InstallerApp, pilot):
+    box = app.screen.query_one("#plan-box")
+    await pilot.pause()
+    assert box.max_scroll_x > 10  # the plan is wider than 80 columns
+    box.focus()
+    for _ in range(12):
+        await pilot.press("right")
+    await pilot.pause()
+    assert box.scroll_x > 0
+    return box
+
+
+async def test_review_plan_scrolls_back_left_when_the_plan_changes():
+    app = app_for(start="review")
+    async with app.run_test(size=(80, 24)) as pilot:
+        box = await scrolled_right_review(app, pilot)
+        app.state.set_choice(["gpu-node-2"], "traditional")  # another plan
+        app.screen.refresh_from_state()
+        await pilot.pause()
+        assert box.scroll_x == 0 and box.scroll_y == 0
+        assert "  check:" in screen_text(app)  # its first lines, from their first column
+
+
+async def test_review_plan_is_shown_from_the_left_when_the_screen_comes_back():
+    app = app_for(start="review")
+    async with app.run_test(size=(80, 24)) as pilot:
+        box = await scrolled_right_review(app, pilot)
+        box.scroll_to(y=5, animate=False, immediate=True)
+        await pilot.pause()
+        app.goto("nodes")
+        await pilot.pause()
+        app.goto("review")
+        await pilot.pause()
+        await pilot.pause()
+        box = app.screen.query_one("#plan-box")
+        assert box.scroll_x == 0
+        assert box.scroll_y == 5  # the same plan: the operator's place in it is kept
