@@ -200,3 +200,24 @@ async def test_review_plan_is_shown_from_the_left_when_the_screen_comes_back():
         box = app.screen.query_one("#plan-box")
         assert box.scroll_x == 0
         assert box.scroll_y == 5  # the same plan: the operator's place in it is kept
+
+
+async def test_nodes_at_80_columns_show_the_default_line_and_the_row_under_the_cursor_whole():
+    app = app_for(start="nodes")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(KeyedTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("gpu-node-3"))
+        await pilot.pause()
+        text = screen_text(app)
+        assert "traditional    " not in text.split("gpu-node-3")[1].split("\n")[0]  # cut cell
+        assert "(d switches kata/traditional)" in " ".join(text.split())  # wrapped, whole
+        detail = shown(app, "#node-detail")
+        assert detail == ("gpu-node-3 · GPUs: yes · Workload label: container · Runtime: "
+                          "containerd 2.0.5 · Kubelet: v1.33.2 · Ready: yes · Choice: "
+                          "traditional")
+        assert "Choice: traditional" in " ".join(screen_text(app).split())
+        await pilot.press("k")  # a new choice shows at once
+        await pilot.pause()
+        assert shown(app, "#node-detail").endswith("Choice: kata")
