@@ -10,6 +10,7 @@ from textual.widgets import TabbedContent
 
 from screens.app import InstallerApp
 from screens.bridge import OUTPUT_KEY
+from screens.modals import ConfirmModal
 from screens.widgets.keyedtable import KeyedTable
 from screens.widgets.logpane import LogView
 from tests.screens import fakes
@@ -221,3 +222,36 @@ async def test_nodes_at_80_columns_show_the_default_line_and_the_row_under_the_c
         await pilot.press("k")  # a new choice shows at once
         await pilot.pause()
         assert shown(app, "#node-detail").endswith("Choice: kata")
+
+
+async def test_install_step_status_cut_by_the_table_is_shown_whole_under_it():
+    world = fakes.World(fail="install/gpu-operator")
+    app = app_for(world=world)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.goto("review")
+        await pilot.pause()
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await until(pilot, lambda: app.run_state.status == "failed")
+        await pilot.pause()
+        screen = app.screen
+        detail = screen.query_one("#step-detail")
+        table = screen.query_one("#steps", KeyedTable)
+        table.focus()
+        await pilot.pause()
+        assert table.cursor_key == "install/gpu-operator"
+        assert not detail.display  # the failed step, whole on the run line already
+        failed = app.run_state.steps["install/gpu-operator"]
+        run_line = " ".join(shown(app, "#run-line").split())
+        assert failed.message in run_line and failed.detail in run_line
+        table.move_cursor(row=table.get_row_index("verify/gpu-operator"))
+        await pilot.pause()
+        row = app.run_state.steps["verify/gpu-operator"]
+        assert row.title not in screen_text(app).split("────")[0]  # the cell is cut
+        assert detail.display
+        assert shown(app, "#step-detail") == f"· verify/gpu-operator · {row.title}"
+        assert row.title in " ".join(screen_text(app).split())
+        table.blur()
+        await pilot.pause()
+        assert not detail.display  # out of the list, the line goes away
