@@ -214,8 +214,12 @@ other screens - the bar at the top shows its progress everywhere.
         line = self.query_one("#step-detail", Static)
         key = table.cursor_key
         row = self.wizard.run_state.steps.get(key or "")
-        line.display = table.has_focus and row is not None and key != self._centred
-        if row is not None and line.display:
+        # Before the screen first centred the list, its cursor is nobody's choice.
+        show = (table.has_focus and row is not None and self._centred is not None
+                and key != self._centred)
+        if line.display != show:  # an unchanged display is not set again: no new layout
+            line.display = show
+        if row is not None and show:
             mark, path, message = step_cells(row)
             line.update(Text.assemble(mark, " ", (path, "bold"), " · ", message))
 
