@@ -219,6 +219,8 @@ other screens - the bar at the top shows its progress everywhere.
                 and key != self._centred)
         if line.display != show:  # an unchanged display is not set again: no new layout
             line.display = show
+            if show:  # the table is shorter now: its cursor row stays in view
+                self.call_after_refresh(table.move_cursor)
         if row is not None and show:
             mark, path, message = step_cells(row)
             line.update(Text.assemble(mark, " ", (path, "bold"), " · ", message))

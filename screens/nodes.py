@@ -100,6 +100,7 @@ once; with nothing selected a key acts on the row under the cursor.
 
     def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self._show_row()
+        self.call_after_refresh(event.table.move_cursor)  # in view in the table's new height
 
     def _show_row(self) -> None:
         """The row under the cursor, every column named and whole: at 80 columns the table

@@ -236,6 +236,8 @@ and re-runs the host checks. Esc goes back to where you were.
 
     def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         """The row under the cursor, whole, in the tab's detail box: what a narrow table cut."""
+        # The detail's height changes the table's: its cursor row is kept in view after.
+        self.call_after_refresh(event.table.move_cursor)
         if event.table.id == "check-table" and event.row_key in self.check_results:
             self._show_check(event.row_key)
             return
