@@ -113,7 +113,9 @@ once; with nothing selected a key acts on the row under the cursor.
             for (_, title), cell in zip(COLUMNS[2:], table.get_row(key)[2:], strict=True):
                 text.append(f" · {title}: ", style="dim")
                 text.append_text(cell if isinstance(cell, Text) else Text(str(cell)))
-        self.query_one("#node-detail", Static).update(text)
+        line = self.query_one("#node-detail", Static)
+        line.display = key is not None
+        line.update(text)
 
     def _cells(self, n, kata_nodes: set[str]) -> list:
         state = self.wizard.state
