@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane
@@ -87,12 +88,14 @@ other screens - the bar at the top shows its progress everywhere.
     def __init__(self) -> None:
         super().__init__()
         self.log_key: tuple[str, str] | None = None
+        self._centred: str | None = None  # the step _centre_running put the cursor on
 
     def body(self) -> ComposeResult:
         run = self.wizard.run_state
         yield DataStatic("", id="run-line")
         yield DataStatic("", id="wait-line")
         yield KeyedTable(id="steps", cursor_type="row", show_header=False)
+        yield DataStatic("", id="step-detail")
         with TabbedContent(id="run-tabs", initial="tab-pods"):
             with TabPane("Pods", id="tab-pods"):
                 yield PodTable(id="pods")
@@ -155,6 +158,7 @@ other screens - the bar at the top shows its progress everywhere.
             current = max((i for i, r in enumerate(rows) if r.status != "pending"),
                           default=None)
         if current is not None and table.row_count:
+            self._centred = rows[current].path
             table.move_cursor(row=current, scroll=False)
             visible = max(1, table.scrollable_content_region.height)
             table.scroll_to(y=max(0, current - visible // 2), animate=False, immediate=True)
@@ -192,6 +196,35 @@ other screens - the bar at the top shows its progress everywhere.
         view.show(ring)
         self.query_one(TabbedContent).active = "tab-log"
         self.wizard.follow_pod_log(namespace, pod, view.choose(namespace, pod, containers))
+
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        if event.table.id == "steps":
+            self._show_step()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._show_step()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self._show_step()
+
+    def _show_step(self) -> None:
+        """A step the operator moved to in the list, whole: its status is cut at the table's
+        right edge. The step the screen keeps the cursor on (running, failed) is the run and
+        wait lines' already, so for it the line goes away."""
+        table = self.query_one("#steps", KeyedTable)
+        line = self.query_one("#step-detail", Static)
+        key = table.cursor_key
+        row = self.wizard.run_state.steps.get(key or "")
+        # Before the screen first centred the list, its cursor is nobody's choice.
+        show = (table.has_focus and row is not None and self._centred is not None
+                and key != self._centred)
+        if line.display != show:  # an unchanged display is not set again: no new layout
+            line.display = show
+            if show:  # the table is shorter now: its cursor row stays in view
+                self.call_after_refresh(table.move_cursor)
+        if row is not None and show:
+            mark, path, message = step_cells(row)
+            line.update(Text.assemble(mark, " ", (path, "bold"), " · ", message))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

@@ -58,6 +58,7 @@ once; with nothing selected a key acts on the row under the cursor.
     def body(self) -> ComposeResult:
         yield DataStatic("", id="default-line")
         yield KeyedTable(id="nodes", cursor_type="row", zebra_stripes=True)
+        yield DataStatic("", id="node-detail")
         yield DataStatic("", id="node-summary")
 
     def on_mount(self) -> None:
@@ -95,6 +96,26 @@ once; with nothing selected a key acts on the row under the cursor.
         line.append("   (d switches kata/traditional)", style="dim")
         self.query_one("#default-line", Static).update(line)
         self.query_one("#node-summary", Static).update(self._summary())
+        self._show_row()
+
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self._show_row()
+        self.call_after_refresh(event.table.move_cursor)  # in view in the table's new height
+
+    def _show_row(self) -> None:
+        """The row under the cursor, every column named and whole: at 80 columns the table
+        cuts its right-hand cells (the choice among them)."""
+        table = self.query_one(KeyedTable)
+        key = table.cursor_key
+        text = Text()
+        if key is not None:
+            text.append(key, style="bold")
+            for (_, title), cell in zip(COLUMNS[2:], table.get_row(key)[2:], strict=True):
+                text.append(f" · {title}: ", style="dim")
+                text.append_text(cell if isinstance(cell, Text) else Text(str(cell)))
+        line = self.query_one("#node-detail", Static)
+        line.display = key is not None
+        line.update(text)
 
     def _cells(self, n, kata_nodes: set[str]) -> list:
         state = self.wizard.state

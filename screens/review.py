@@ -86,12 +86,22 @@ change. Save the answers (ctrl+s) to replay the same plan headless. `d` runs a d
                 summary.append(f" · saved to {state.saved_to}", style="dim")
             if any(isinstance(s.params, GpuPodsParams) for s in plan.phase("gather")):
                 self.wizard.scan_for_plan()  # the relabel warning, as --dry-run shows it
-            self.lines = render_plan(plan.to_dict())
+            lines = render_plan(plan.to_dict())
+            if lines != self.lines:
+                # Another plan: where the old one was scrolled to points at other lines.
+                self.query_one("#plan-box").scroll_to(0, 0, animate=False, immediate=True)
+            self.lines = lines
             self.query_one("#plan", Static).update(plan_text(self.lines))
         self.query_one("#plan-summary", Static).update(summary)
         install = self.query_one("#install", Button)
         install.disabled = error is not None or self.wizard.services.recorded
         self.query_one("#dry-run", Button).disabled = error is not None
+
+    def on_screen_resume(self) -> None:
+        """Back on Review: the same plan keeps the line the operator was at, but is shown from
+        its left edge again (a line's start says what it is; a stale sideways scroll hid it)."""
+        super().on_screen_resume()
+        self.query_one("#plan-box").scroll_to(x=0, animate=False, immediate=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

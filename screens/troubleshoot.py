@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static, TabbedContent, TabPane
 
@@ -35,6 +36,8 @@ FINDING_COLUMNS = (("sev", " "), ("where", "Where"), ("what", "What"),
 EVENT_COLUMNS = (("ns", "Namespace"), ("type", "Type"), ("object", "Object"),
                  ("reason", "Reason"), ("message", "Message"), ("count", "#"),
                  ("age", "Last seen"))
+CHECK_COLUMNS = (("node", "Node"), ("status", "Status"), ("check", "Check"),
+                 ("summary", "Summary"))
 SEVERITY = {"error": ("✗", "bold red"), "warning": ("!", "yellow"), "info": ("i", "cyan")}
 
 
@@ -71,16 +74,22 @@ and re-runs the host checks. Esc goes back to where you were.
         with TabbedContent(id="ts-tabs", initial="ts-findings"):
             with TabPane("Findings", id="ts-findings"):
                 yield KeyedTable(id="findings", cursor_type="row", zebra_stripes=True)
-                yield DataStatic("", id="finding-detail")
+                with VerticalScroll(id="finding-box", classes="detail-box"):
+                    yield DataStatic("", id="finding-detail")
             with TabPane("Pods", id="ts-pods"):
                 yield PodTable(id="ts-pod-table")
                 yield PodLogView("Enter (or l) on a pod shows its log", id="ts-log")
             with TabPane("Events", id="ts-events"):
                 yield KeyedTable(id="events", cursor_type="row", zebra_stripes=True)
+                with VerticalScroll(id="event-box", classes="detail-box"):
+                    yield DataStatic("", id="event-detail")
             with TabPane("Nodes", id="ts-nodes"):
                 yield KeyedTable(id="node-labels", cursor_type="row", zebra_stripes=True)
             with TabPane("Host checks", id="ts-checks"):
-                yield DataStatic("", id="ts-checks-text")
+                yield DataStatic("", id="ts-checks-status")
+                yield KeyedTable(id="check-table", cursor_type="row", zebra_stripes=True)
+                with VerticalScroll(id="ts-check-box", classes="detail-box"):
+                    yield DataStatic("", id="ts-check-detail")
 
     def on_mount(self) -> None:
         self.query_one(PodTable).clock = self.wizard.run_state.clock
@@ -170,11 +179,14 @@ and re-runs the host checks. Esc goes back to where you were.
             for i, f in enumerate(self.findings)))
         self.query_one(PodTable).replace_pods(view.pods)
         now = datetime.fromtimestamp(self.wizard.run_state.clock(), UTC)
+        self.events = list(reversed(view.events))
         self.query_one("#events", KeyedTable).fill_rows(EVENT_COLUMNS, (
             (str(i), (e.namespace, Text(e.type, style="yellow" if e.type == "Warning" else ""),
                       e.object, e.reason, e.message, str(e.count),
                       human_age(parse_time(e.last_seen), now) if e.last_seen else ""))
-            for i, e in enumerate(reversed(view.events))))
+            for i, e in enumerate(self.events)))
+        if not self.events:
+            self.query_one("#event-detail", Static).update(Text("No events.", style="dim"))
         node_facts = view.nodes or (self.wizard.state.facts.cluster.nodes
                                     if self.wizard.state.facts and
                                     self.wizard.state.facts.cluster else ())
@@ -185,6 +197,8 @@ and re-runs the host checks. Esc goes back to where you were.
         self._checks()
 
     def _checks(self) -> None:
+        """The host checks as the other tabs show their rows: a table (node x check, which
+        scrolls with the keys and the mouse) and the full result under the cursor."""
         state = self.wizard.state
         text = Text()
         if self.wizard.checking:
@@ -193,13 +207,36 @@ and re-runs the host checks. Esc goes back to where you were.
             text.append(f"{state.checks_error}\n", style="red")
         if not state.checks and not self.wizard.checking:
             text.append("No host checks have run. c runs them on the Kata nodes.", style="dim")
-        for node, rows in sorted(state.checks.items()):
-            text.append(f"{node}\n", style="bold")
-            for r in rows:
-                label, style = MARKS.get(r.status, ("?", ""))
-                text.append(f"  {label:7} ", style=style)
-                text.append(f"{r.name}: {display(r.summary)}\n")
-        self.query_one("#ts-checks-text", Static).update(text)
+        line = self.query_one("#ts-checks-status", Static)
+        line.display = bool(text.plain)
+        line.update(text.rstrip() or text)
+        self.check_results = {f"{node}/{r.name}": (node, r)
+                              for node, rows in sorted(state.checks.items()) for r in rows}
+        self.query_one("#check-table", KeyedTable).fill_rows(CHECK_COLUMNS, (
+            (key, (node, Text(*MARKS.get(r.status, ("?", ""))), r.name, display(r.summary)))
+            for key, (node, r) in self.check_results.items()))
+        if not self.check_results:
+            self.query_one("#ts-check-detail", Static).update("")
+
+    def _show_check(self, key: str) -> None:
+        node, r = self.check_results[key]
+        label, style = MARKS.get(r.status, ("?", ""))
+        text = Text(f"{node} · {r.name} · ", style="bold")
+        text.append(label + (" (ignored)" if r.ignored else ""), style=style)
+        text.append(f"\n{display(r.summary)}\n")
+        for line in r.evidence:  # what the host said, verbatim: shown as data
+            text.append(f"  {display(line)}\n", style="dim")
+        if r.remedy:
+            text.append(f"What to do: {r.remedy}", style="dim")
+        self.query_one("#ts-check-detail", Static).update(text.rstrip() or text)
+
+    def _show_event(self, index: int) -> None:
+        e = self.events[min(index, len(self.events) - 1)]
+        text = Text(f"{e.namespace}/{e.object} · ", style="bold")
+        text.append(e.type, style="yellow" if e.type == "Warning" else "")
+        text.append(f" · {e.reason} · seen {e.count}x\n", style="bold")
+        text.append(display(e.message))  # the cluster's words: shown as data
+        self.query_one("#event-detail", Static).update(text)
 
     def on_pod_table_pod_chosen(self, event: PodTable.PodChosen) -> None:
         event.stop()
@@ -214,15 +251,26 @@ and re-runs the host checks. Esc goes back to where you were.
 
     log_key: tuple[str, str] | None = None
     findings: list = []
+    events: list = []
+    check_results: dict = {}
 
     def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        """The row under the cursor, whole, in the tab's detail box: what a narrow table cut."""
+        # The detail's height changes the table's: its cursor row is kept in view after.
+        self.call_after_refresh(event.table.move_cursor)
+        if event.table.id == "check-table" and event.row_key in self.check_results:
+            self._show_check(event.row_key)
+            return
+        if event.table.id == "events" and self.events:
+            self._show_event(event.cursor_row)
+            return
         if event.table.id != "findings" or not self.findings:
             return
         f = self.findings[min(event.cursor_row, len(self.findings) - 1)]
         mark, style = SEVERITY.get(f.severity, ("?", ""))
         text = Text(f"{mark} {f.where}\n", style=f"bold {style}")
         text.append(f"{display(f.message)}\n")
-        for line in f.evidence[:6]:  # log lines and messages, verbatim: shown as data
+        for line in f.evidence:  # log lines and messages, verbatim: shown as data
             text.append(f"  {display(line)}\n", style="dim")
         if f.remedy:
             text.append(f"What to do: {f.remedy}", style="dim")

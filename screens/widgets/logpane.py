@@ -75,6 +75,11 @@ class LogPane(ScrollView, can_focus=True):
         self.follow = True
         self._resize()
 
+    def on_mount(self) -> None:
+        # A ring given at construction may already hold lines (the run's output when the
+        # install screen opens mid-run): size the pane for them, from their end.
+        self.show(self.ring)
+
     def lines_added(self, lines: list[str]) -> None:
         """The ring grew (fed by the app's run state); update size and position."""
         if lines:
@@ -97,11 +102,24 @@ class LogPane(ScrollView, can_focus=True):
 
     def _resize(self) -> None:
         self.virtual_size = Size(self._width, len(self.ring))
+        self._stick_to_end()
+        self.refresh()
+
+    def _stick_to_end(self) -> None:
+        """While following, put the last line at the bottom. A hidden pane (a tab not shown)
+        has no height, so where it scrolled to then means nothing: this runs again whenever
+        its size is known or changes (on_resize, on_show)."""
         if self.follow:
             self._adjusting = True
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
             self._adjusting = False
-        self.refresh()
+
+    def on_resize(self) -> None:
+        self._stick_to_end()
+        self.call_after_refresh(self._stick_to_end)  # once the new height is laid out
+
+    def on_show(self) -> None:
+        self.call_after_refresh(self._stick_to_end)
 
     # --- rendering -----------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
@@ -122,10 +140,12 @@ class LogPane(ScrollView, can_focus=True):
         super().watch_scroll_y(old, new)
         if self._adjusting:
             return
-        if new < old:
-            self.follow = False
-        elif new >= self.max_scroll_y:
+        # At the end is following, whichever way it came there: a taller pane clamps the
+        # offset down to its new end, which is not the operator scrolling up.
+        if new >= self.max_scroll_y:
             self.follow = True
+        elif new < old:
+            self.follow = False
 
     def _moved(self, action: str) -> None:
         if self.notify_moves:

@@ -315,6 +315,55 @@ def case_troubleshoot_pod_log() -> Case:
     return app_for(start="review"), go
 
 
+def case_troubleshoot_host_checks() -> Case:
+    """The host checks tab: node x check rows, the one under the cursor whole below."""
+    async def go(pilot):
+        await until(pilot, lambda: bool(pilot.app.state.checks))
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: getattr(pilot.app.screen, "view", None) is not None)
+        await settle(pilot)
+        pilot.app.screen.query_one("#ts-tabs").active = "ts-checks"
+        await pilot.pause()
+        table = pilot.app.screen.query_one("#check-table", KeyedTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("gpu-node-2/iommu-enabled"))
+        await pilot.pause()
+        assert "IOMMU off" in str(pilot.app.screen.query_one("#ts-check-detail").render())
+    return app_for(fakes.World(facts=fakes.example_facts()), start="checks"), go
+
+
+def case_troubleshoot_events() -> Case:
+    """The events tab: the message the table cuts, whole in the line below."""
+    async def go(pilot):
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: getattr(pilot.app.screen, "view", None) is not None)
+        await settle(pilot)
+        pilot.app.screen.query_one("#ts-tabs").active = "ts-events"
+        await pilot.pause()
+        table = pilot.app.screen.query_one("#events", KeyedTable)
+        table.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        assert "Back-off" in str(pilot.app.screen.query_one("#event-detail").render())
+    return app_for(start="review"), go
+
+
+def case_install_step_detail() -> Case:
+    """The operator moved in the step list: the step under the cursor, whole, below it."""
+    world = fakes.World(fail="install/gpu-operator")
+
+    async def go(pilot):
+        await start_install(pilot)
+        await until(pilot, lambda: pilot.app.run_state.status == "failed")
+        await settle(pilot)
+        table = pilot.app.screen.query_one("#steps", KeyedTable)
+        table.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        assert pilot.app.screen.query_one("#step-detail").display
+    return app_for(world), go
+
+
 def case_help() -> Case:
     async def go(pilot):
         await settle(pilot)
