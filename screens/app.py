@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 
@@ -36,7 +37,7 @@ from screens.messages import (
     AnswersChanged,
     AnswersSaved,
 )
-from screens.modals import ConfirmModal, HelpModal, SaveModal
+from screens.modals import ConfirmModal, SaveModal
 from screens.runner import LoopThread
 from screens.services import (
     FactsProvider,
@@ -69,8 +70,10 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
     TITLE = "gpu-kata-installer"
     BINDINGS = [
         Binding("ctrl+n", "next", "Next", priority=True),
-        Binding("f1", "help", "Help"),
-        Binding("question_mark", "help", "Help", show=False),
+        # F1 reaches help from any widget, a text field included; `?` is a character in a
+        # field (a password, a URL), so it opens help only where nothing is typed into.
+        Binding("f1", "help", "Help", key_display="F1", priority=True),
+        Binding("question_mark", "help", "Help", key_display="?", show=False),
         Binding("ctrl+t", "troubleshoot", "Troubleshoot", priority=True),
         Binding("ctrl+s", "save", "Save answers", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -178,6 +181,21 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
     def action_next(self) -> None:
         self._move(1)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows a key only where it does something: hidden (False) where the
+        action has no meaning on this screen, greyed (None) where it cannot act just now."""
+        on_troubleshoot = getattr(self.screen, "STEP", "") == "troubleshoot"
+        if action == "next":
+            step = self.current_step()
+            return False if step is None else (None if step == ORDER[-1] else True)
+        if action == "troubleshoot":
+            return not on_troubleshoot
+        if action == "save":
+            return not self.troubleshoot_only
+        if action == "stop_run":
+            return True if self.run_state.active else None
+        return True
+
     def action_back(self) -> None:
         self._move(-1)
 
@@ -191,26 +209,11 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
         self.push_screen(troubleshoot())
 
     def action_help(self) -> None:
-        screen = self.screen
-        if isinstance(screen, HelpModal):
-            screen.dismiss(None)
-            return
-        keys: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        # This screen's keys first, then the app's, then the focused widget's (cursor keys).
-        ranked = sorted(screen.active_bindings.values(), key=lambda a: (
-            0 if a.node is screen else 1 if a.node is self else 2))
-        for active in ranked:
-            b = active.binding
-            if not b.description or b.description in seen or b.system or b.action in (
-                    "app.focus_next", "app.focus_previous", "screen.copy_text"):
-                continue
-            seen.add(b.description)
-            keys.append((self.get_key_display(b), b.tooltip or b.description))
-        keys.append(("ctrl+p", "command palette: go to any screen, save, dry-run, ..."))
-        title = getattr(screen, "TITLE", "") or self.title
-        text = getattr(screen, "HELP", "") or "Keys that work here:"
-        self.push_screen(HelpModal(title, text, keys))
+        if isinstance(self.screen, CommandPalette):
+            return  # the palette takes its keys; its own help is its list
+        from screens.help import open_help  # with the plan: not needed for the first frame
+
+        open_help(self)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -261,6 +264,7 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
         for screen in self._live_screens():
             screen.refresh_from_state()
             screen.refresh_stepbar()
+        self.refresh_bindings()  # what a key can do follows the state (check_action)
 
     # --- cluster reads and logs ------------------------------------------------------------
     def inspector(self) -> Inspector:

@@ -28,6 +28,7 @@ class FactsMixin:
         if self.discovering:
             return
         self.discovering = True
+        self.refresh_bindings()  # Discover is greyed while it runs
         self.run_worker(self._discover(self.state.answers), group="discover", exclusive=True)
 
     async def _discover(self, answers: Answers) -> None:
@@ -94,6 +95,7 @@ class FactsMixin:
             self.with_secrets(self.run_checks)
             return False
         self.checking = True
+        self.refresh_bindings()  # Re-run is greyed while the checks run
         self.run_worker(self._checks(self.state.answers, self.fresh_facts(self.state.facts)),
                         group="checks", exclusive=True)
         return True

@@ -246,6 +246,7 @@ class RunMixin:
             self.notify(f"{'dry-run' if self.run_state.dry_run else 'install'}: "
                         f"{event.message}", severity="information" if ok else "error",
                         timeout=6)
+            self.refresh_bindings()  # Stop no longer applies
         for screen in self._live_screens():
             screen.on_run_event(event)
             screen.refresh_stepbar()

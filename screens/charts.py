@@ -90,13 +90,20 @@ class ChartsScreen(WizardScreen):
     STEP = "charts"
     TITLE = "Charts - kata-deploy and the NVIDIA GPU Operator"
     HELP = f"""
-Both charts install from their official sources by default: kata-deploy from
-{DEFAULT_KATA_CHART} (versions without a leading v, 3.29.0 or newer) and the GPU Operator
-from {DEFAULT_OPERATOR_REPO} (versions with the v, such as v26.3.1). Air-gapped sites give
-a local chart directory or archive instead. The GPU resource can be nvidia.com/pgpu or one
-name per GPU model. Confidential computing: on TDX/SEV-SNP hosts with CC-capable GPUs the
-operator's default switches GPUs into CC mode; `off` keeps plain Kata pods working. Extra
-values (YAML) merge last; the review screen warns when they undo a setting Kata needs.
+Decides the two helm installs (answers kataDeploy.* and gpuOperator.*): where each chart
+comes from, its version, namespace, release name and timeout - each a part of the plan's
+`helm upgrade --install` command. kata-deploy installs from {DEFAULT_KATA_CHART} by default
+(versions without a leading v, 3.29.0 or newer), the GPU Operator from
+{DEFAULT_OPERATOR_REPO} (versions with the v, such as v26.3.1); air-gapped sites give a local
+chart directory or archive instead. The version also picks the chart values the installer
+writes for it.
+
+GPU resource name: nvidia.com/pgpu for every GPU, or one name per GPU model (the
+kataSandboxDevicePlugin's P_GPU_ALIAS / NVSWITCH_ALIAS values). Confidential computing: on
+TDX/SEV-SNP hosts with CC-capable GPUs the operator's default switches GPUs into CC mode;
+`off` sets ccManager.defaultMode=off and keeps plain Kata pods working. Extra values (YAML)
+merge last into the chart's values; the review screen warns when they undo a setting Kata
+needs (sandboxWorkloads enabled with mode kata, the qemu-nvidia-gpu shim).
 """
 
     def __init__(self) -> None:

@@ -42,12 +42,15 @@ class ChecksScreen(WizardScreen):
     STEP = "checks"
     TITLE = "Checks - host and cluster prerequisites"
     HELP = """
-Each Kata node is probed over SSH (read-only) and checked against NVIDIA's prerequisites:
-virtualization and IOMMU, no host NVIDIA driver, vfio, the kubelet feature gate, and more.
+Decides which prerequisite failures you accept (answers checks.ignore). Each Kata node is
+probed over SSH (read-only) and checked against NVIDIA's prerequisites: virtualization and
+IOMMU, no host NVIDIA driver, vfio, the kubelet feature gate, and more.
+
 Move over the grid; the cell under the cursor shows what was seen (evidence) and what to do
-(remedy). `r` runs the checks again after you fixed something. `i` ignores a check by name
-on every node (it goes into the answers file as checks.ignore) - use it for a failure you
-accept on purpose.
+(remedy). r probes the hosts and runs the checks again after you fixed something. i ignores
+a check by name on every node: the install's check steps then let it pass, so use it only
+for a failure you accept on purpose. A failure a host fix covers becomes a fix step (see
+Fixes).
 """
 
     BINDINGS = [
@@ -70,7 +73,7 @@ accept on purpose.
         state = self.wizard.state
         if not state.checks and not self.wizard.checking and state.facts is not None \
                 and state.kata_nodes():
-            self.action_rerun()
+            self._run()
 
     def _results(self) -> dict[str, Sequence[CheckResult]]:
         return self.wizard.state.checks
@@ -94,6 +97,7 @@ accept on purpose.
             self._shape = (nodes, names)
         self._status(ignored)
         self._show_cell()
+        self._report()
 
     def _covered(self) -> dict[str, dict[str, str]]:
         """node -> {check name: the planned fix step that covers its failure}."""
@@ -200,10 +204,40 @@ accept on purpose.
 
     def on_keyed_table_cell_highlighted(self, event: KeyedTable.CellHighlighted) -> None:
         self._show_cell()
+        self.refresh_bindings()  # Ignore applies on a check's column only
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Re-run is greyed while the checks run, Ignore unless the cursor is on a check."""
+        if action == "rerun" and self.wizard.checking:
+            return None
+        if action == "ignore":
+            where = self._cursor()
+            return None if where is None or where[1] == "node" else True
+        return True
+
+    _asked = False  # a re-run the operator asked for: its end is reported
 
     def action_rerun(self) -> None:
-        if self.wizard.run_checks():
+        self._asked = self._run() or self._asked
+
+    def _run(self) -> bool:
+        started = self.wizard.run_checks()
+        if started:
             self._status(set(self.wizard.state.answers.checks.ignore))
+        return started
+
+    def _report(self) -> None:
+        """A re-run that finds what the last one found changes nothing on screen: say it ran."""
+        if not self._asked or self.wizard.checking:
+            return
+        self._asked = False
+        state = self.wizard.state
+        if state.checks_error:
+            self.notify("the checks could not run (see above)", severity="error")
+            return
+        failed = sum(r.status == "fail" for rs in state.checks.values() for r in rs)
+        self.notify(f"checked {len(state.checks)} hosts again: {failed} checks fail",
+                    timeout=3)
 
     def action_ignore(self) -> None:
         where = self._cursor()

@@ -71,10 +71,15 @@ class ClusterScreen(WizardScreen):
     STEP = "cluster"
     TITLE = "Cluster - kubeconfig, context and what is there"
     HELP = """
-Pick the kubeconfig and context of the cluster to install on, then discover it (Enter in
-the kubeconfig field, the Discover button or `ctrl+r`). Discovery is read-only: nodes,
-labels, versions, existing Helm releases, RuntimeClasses and the GPU Operator's
-ClusterPolicy. Everything later is planned against what it finds.
+Decides which cluster everything is planned against: the kubeconfig file and its context
+(answers cluster.kubeconfig and cluster.context). Discovery (Enter in the kubeconfig field,
+the Discover button or ctrl+r) is read-only: nodes, labels, versions, existing Helm
+releases, RuntimeClasses and the GPU Operator's ClusterPolicy.
+
+What a choice changes: another context is another cluster, so every later screen and every
+plan line is computed again from what it finds - the GPU nodes on the Nodes screen, a
+release already installed turns an install into an upgrade, an existing
+nvidia.com/gpu.workload.config label turns a label step into "already labelled".
 """
 
     BINDINGS = [Binding("ctrl+r", "discover", "Discover", priority=True)]
@@ -103,7 +108,7 @@ ClusterPolicy. Everything later is planned against what it finds.
 
     def _discover_first(self) -> None:
         if self.wizard.state.facts is None and not self.wizard.discovering:
-            self.action_discover()
+            self._discover()
 
     def refresh_from_state(self) -> None:
         state = self.wizard.state
@@ -122,6 +127,16 @@ ClusterPolicy. Everything later is planned against what it finds.
             Text("Not discovered yet.", style="dim"))
         self.query_one("#status", Static).update(
             Text("discovering…", style="yellow") if self.wizard.discovering else "")
+        if self._asked and not self.wizard.discovering:
+            self._asked = False  # the operator asked: say it was done, same result or not
+            if self.wizard.facts_error:
+                self.notify("discovery failed: the error is shown below", severity="error")
+            elif facts is not None and facts.cluster is not None:
+                nodes = facts.cluster.nodes
+                self.notify(f"discovered {len(nodes)} nodes, "
+                            f"{sum(n.gpu_present for n in nodes)} with GPUs", timeout=3)
+
+    _asked = False  # an operator's discovery is running: its end is reported
 
     def _load_contexts(self, kubeconfig: str | None, chosen: str | None) -> None:
         """Read the kubeconfig in a thread, after the screen is drawn: it must not hold up
@@ -176,6 +191,16 @@ ClusterPolicy. Everything later is planned against what it finds.
         if event.button.id == "discover" and self._apply():
             self.action_discover()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Discover is greyed while a discovery runs (pressing it again would do nothing)."""
+        if action == "discover" and self.wizard.discovering:
+            return None
+        return True
+
     def action_discover(self) -> None:
+        self._asked = True
+        self._discover()
+
+    def _discover(self) -> None:
         self.wizard.discover()
         self.query_one("#status", Static).update(Text("discovering…", style="yellow"))

@@ -74,8 +74,9 @@ class DoneScreen(WizardScreen):
     TITLE = "Done - summary and next steps"
     HELP = """
 A summary of the run: what changed, whether the sample passed, and how to use the Kata GPU
-nodes from here. Save the answers (ctrl+s) to repeat the same install headless on another
-cluster or after a rebuild.
+nodes from here. Nothing is decided here; the plan lines below are the ones the run
+followed. Save the answers (ctrl+s) to repeat the same install headless on another cluster
+or after a rebuild.
 """
 
     def body(self) -> ComposeResult:

@@ -49,12 +49,19 @@ class FixesScreen(WizardScreen):
     STEP = "fixes"
     TITLE = "Host fixes - preview, consent, progress, reboots"
     HELP = """
-Failed host checks can often be fixed by the installer: turning IOMMU on in the kernel
-command line, blacklisting nouveau, binding GPUs to vfio-pci, enabling the kubelet's
-KubeletPodResourcesGet feature gate. Choose per kind of fix whether the run asks you first
-(a dialog shows the exact change), applies it without asking, or never touches the host.
-Reboots get their own consent. Each planned fix is listed with its preview; during an
-install this screen shows each one's progress.
+Decides which host files the installer may change, per kind of fix (answers hostFixes.*):
+ask me during the run (the run shows the exact change and waits for your yes), apply
+without asking, or never (the host is left alone and its failed check stays failed).
+
+What each fix changes on a host: IOMMU on - /etc/default/grub's kernel command line
+(intel_iommu=on or amd_iommu=on), then update-grub; Blacklist nouveau -
+/etc/modprobe.d/gpu-kata-blacklist-nouveau.conf and the initramfs; the host NVIDIA
+driver (under Bind GPUs to vfio) - /etc/modprobe.d/gpu-kata-blacklist-nvidia.conf;
+Kubelet feature gate - KubeletPodResourcesGet in /var/lib/kubelet/config.yaml and a
+kubelet restart; Bind GPUs to vfio - the GPUs and their IOMMU groups to vfio-pci; Reboot
+when needed - a reboot, with its own consent. Each file is backed up first; each planned
+fix is listed with its preview, and during an install this screen shows each one's
+progress.
 """
 
     def body(self) -> ComposeResult:

@@ -75,6 +75,8 @@ Nodes tab is the install per node (checks, fixes, label, kata-deploy, operands, 
 sample), each cell a status and how long it took. The run keeps going while you look at
 other screens - the bar at the top shows its progress everywhere.
 `s` stops it (after asking); an interrupted install resumes where it stopped next time.
+Nothing is decided here: the plan lines below are the steps this run follows, by the ids
+the step table shows.
 """
 
     BINDINGS = [

@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+from installer.textsafe import display
 from screens.widgets.datatext import DataStatic
 
 
@@ -151,7 +152,8 @@ def reflow(text: str) -> str:
 
 
 class HelpModal(ModalScreen[None]):
-    """What this screen is for, and every key that works on it right now."""
+    """What this screen decides, every key that works on it right now, and the plan lines
+    its choices produce. Scrolls: at 80x24 it is taller than the terminal."""
 
     BINDINGS = [
         Binding("escape", "close", "Close"),
@@ -159,24 +161,34 @@ class HelpModal(ModalScreen[None]):
         Binding("question_mark", "close", "Close", show=False),
     ]
 
-    def __init__(self, title: str, text: str, keys: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, text: str, keys: list[tuple[str, str]],
+                 plan_heading: str = "", plan_lines: list[str] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.text = text
         self.keys = keys
+        self.plan_heading = plan_heading
+        self.plan_lines = plan_lines or []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="help"):
             yield DataStatic(Text(f"Help: {self.title_text}", style="bold"))
             with VerticalScroll(id="detail"):
+                yield DataStatic(Text(reflow(self.text)))
                 table = Text()
                 for key, what in self.keys:
                     table.append(f"{key:>10}  ", style="bold")
                     table.append(f"{what}\n")
                 yield DataStatic(table)
-                yield DataStatic(Text(reflow(self.text)))
-                yield DataStatic(Text(reflow(GENERAL_HELP), style="dim"))
-            yield DataStatic("Esc closes", classes="muted")
+                if self.plan_heading:
+                    plan = Text(f"{self.plan_heading}:\n", style="bold")
+                    for line in self.plan_lines:
+                        plan.append(display(line) + "\n",
+                                    style="yellow" if line.lstrip().startswith("will change")
+                                    else "cyan")
+                    yield DataStatic(plan, id="help-plan")
+                yield DataStatic(Text("\n" + reflow(GENERAL_HELP), style="dim"))
+            yield DataStatic("Esc closes · arrows and PgUp/PgDn scroll", classes="muted")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -24,14 +24,25 @@ class NodesScreen(WizardScreen):
     STEP = "nodes"
     TITLE = "Nodes - Kata VMs, traditional containers, or leave alone"
     HELP = """
-Each GPU node runs GPU workloads either in Kata VMs (the node is labelled
-nvidia.com/gpu.workload.config=vm-passthrough and then runs only Kata GPU pods) or as
-traditional containers (label `container`), or is left as it is. Nodes you do not choose
-follow the cluster default; a default of kata makes the operator treat every unlabelled GPU
-node as vm-passthrough.
+Decides, per GPU node, how GPU pods run there (answers nodes.items and nodes.default):
 
-Select rows with space (a selects every GPU node, A clears), then choose for all of them at
-once; with nothing selected a key acts on the row under the cursor.
+Kata (k): the node is labelled nvidia.com/gpu.workload.config=vm-passthrough; the GPU
+Operator binds its GPUs to vfio-pci and it runs only Kata GPU pods; kata-deploy installs
+there (its nodeSelector is that label); its host is probed and fixed over SSH.
+
+Traditional (t): label nvidia.com/gpu.workload.config=container; GPUs stay with the
+host driver for ordinary containers.
+
+Leave (l): no label step; the node keeps what it has.
+
+Default (x): the node follows the cluster default (d switches it); a default of kata
+sets the GPU Operator's sandboxWorkloads.defaultWorkload=vm-passthrough, so every
+unlabelled GPU node becomes a Kata node.
+
+Before any label changes, the nodes' nvidia.com/ and katacontainers.io/ labels are recorded
+(uninstall restores them). Select rows with space (a selects every GPU node, A clears),
+then choose for all of them at once; with nothing selected a key acts on the row under the
+cursor.
 """
 
     BINDINGS = [
@@ -166,6 +177,12 @@ once; with nothing selected a key acts on the row under the cursor.
             return [n for n in names if n in self.selected]
         key = self.query_one(KeyedTable).cursor_key
         return [] if key is None else [key]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The choice keys are greyed when there is no node to choose for."""
+        if action in ("choose", "toggle_select") and not self.node_facts():
+            return None
+        return True
 
     def action_choose(self, choice: str) -> None:
         targets = self._targets()

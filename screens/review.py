@@ -39,13 +39,14 @@ class ReviewScreen(WizardScreen):
     HELP = """
 This is the plan the installer will run, exactly as `gpu-kata-installer --answers FILE
 --dry-run` prints it: every label, every helm command with its full values, every host
-change. Save the answers (ctrl+s) to replay the same plan headless. `d` runs a dry-run
-(nothing changes; each step reports what it would do); `i` installs, after you confirm.
+change, each line headed by its step id. Each screen's help quotes the lines its choices
+produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dry-run
+(nothing changes; each step reports what it would do); i installs, after you confirm.
 """
 
     BINDINGS = [
-        Binding("d", "app.start_run(True)", "Dry-run"),
-        Binding("i", "app.start_run(False)", "Install"),
+        Binding("d", "run(True)", "Dry-run"),
+        Binding("i", "run(False)", "Install"),
         Binding("ctrl+s", "app.save", "Save answers", priority=True),
     ]
 
@@ -63,6 +64,18 @@ change. Save the answers (ctrl+s) to replay the same plan headless. `d` runs a d
         self.query_one("#plan-box").focus()
 
     lines: list[str] = []  # exactly what is shown: render_plan(), as --dry-run prints it
+    plan_ok = False  # the answers fit the cluster: there is a plan to run
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dry-run and Install are greyed without a plan; Install on a recorded cluster."""
+        if action == "run":
+            dry_run = bool(parameters and parameters[0])
+            can = self.plan_ok and (dry_run or not self.wizard.services.recorded)
+            return True if can else None
+        return True
+
+    def action_run(self, dry_run: bool) -> None:
+        self.wizard.action_start_run(dry_run)
 
     def refresh_from_state(self) -> None:
         state = self.wizard.state
@@ -93,6 +106,8 @@ change. Save the answers (ctrl+s) to replay the same plan headless. `d` runs a d
             self.lines = lines
             self.query_one("#plan", Static).update(plan_text(self.lines))
         self.query_one("#plan-summary", Static).update(summary)
+        self.plan_ok = error is None
+        self.refresh_bindings()
         install = self.query_one("#install", Button)
         install.disabled = error is not None or self.wizard.services.recorded
         self.query_one("#dry-run", Button).disabled = error is not None

@@ -31,8 +31,9 @@ class SampleScreen(WizardScreen):
     HELP = """
 The last step of an install runs NVIDIA's CUDA vector-add sample as a pod with
 runtimeClassName kata-qemu-nvidia-gpu and one GPU: it succeeds when the pod completes and
-its log says `Test PASSED`. Its log streams here live. If it fails, the troubleshooting
-screen (ctrl+t) shows its events and the operator's pods.
+its log says `Test PASSED`. Its log streams here live. Nothing here changes the plan; the
+sample image comes from the answers (images). If it fails, the troubleshooting screen
+(ctrl+t) shows its events and the operator's pods.
 """
 
     def __init__(self) -> None:

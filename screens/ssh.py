@@ -45,11 +45,15 @@ class SshScreen(WizardScreen):
     STEP = "ssh"
     TITLE = "SSH - reaching the Kata hosts"
     HELP = """
-The installer SSHes to each Kata node for read-only prerequisite checks and, with your
-consent, the host fixes. It uses the node's InternalIP unless a node has its own address.
-Secrets are never stored: a key passphrase or sudo password is named by an environment
-variable. Test the connection to a node to see its host key; an unknown key is shown with
-its fingerprint for you to confirm, a changed key is always refused.
+Decides how the installer reaches each Kata node's host (answers ssh.*): user, port,
+identity file or agent, jump host, known_hosts file, the policy for unknown host keys, and
+how to become root (sudo, with its password named by an environment variable).
+
+What it changes: no plan line's content, but whether the probe and host-check steps (and
+the host fixes) can run at all; it uses the node's InternalIP unless a node has its own
+address. Secrets are never stored: a key passphrase or sudo password is named by an
+environment variable. Test the connection (ctrl+r) to see a node's host key; an unknown key
+is shown with its fingerprint for you to confirm, a changed key is always refused.
 """
 
     BINDINGS = [Binding("ctrl+r", "test", "Test connection", priority=True)]

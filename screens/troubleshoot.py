@@ -97,7 +97,7 @@ and re-runs the host checks. Esc goes back to where you were.
         self.query_one("#node-labels", KeyedTable).objects = lambda key: RowObject("node", "",
                                                                                    key)
         self.refresh_from_state()
-        self.action_reload()
+        self._reload()
 
     def _event_object(self, key: str) -> RowObject | None:
         """An event row stands for the object it is about (pods and nodes are described)."""
@@ -114,7 +114,13 @@ and re-runs the host checks. Esc goes back to where you were.
         a = self.wizard.state.answers
         return (a.kata_deploy.namespace, a.gpu_operator.namespace)
 
+    _asked = False  # a reload the operator asked for: its end is reported
+
     def action_reload(self) -> None:
+        self._asked = True
+        self._reload()
+
+    def _reload(self) -> None:
         if self.reading:
             return
         self.reading = True
@@ -137,6 +143,20 @@ and re-runs the host checks. Esc goes back to where you were.
         self.reading = False
         self.view = message.view
         self.refresh_from_state()
+        if self._asked:  # the same cluster reads the same: say it was read again
+            self._asked = False
+            v = message.view
+            self.notify(f"read again: {len(v.pods)} pods, {len(v.events)} events, "
+                        f"{len(v.nodes)} nodes", timeout=3)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Back is hidden when this screen is the whole app (there is nothing to go back
+        to); Re-run checks is greyed while the checks run."""
+        if action == "leave":
+            return not self.standalone
+        if action == "checks" and self.wizard.checking:
+            return None
+        return True
 
     def action_checks(self) -> None:
         if self.wizard.run_checks():
@@ -168,7 +188,7 @@ and re-runs the host checks. Esc goes back to where you were.
     def refresh_from_state(self) -> None:
         if (self.view is not None and not self.reading
                 and self.wizard.state.checks is not self._checks_read):
-            self.action_reload()  # new check results: the findings read them
+            self._reload()  # new check results: the findings read them
         self._status()
         view = self.view or ClusterView()
         self.findings = basic_findings(view, self.failed_steps())

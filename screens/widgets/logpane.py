@@ -213,6 +213,14 @@ class LogView(Vertical):
         self.set_interval(0.25, self._status)
         self._status()
 
+    def on_descendant_focus(self) -> None:
+        """The title line shows where the keys go (app.tcss colours LogView.-focused): the
+        pane's own tint alone is too faint to see."""
+        self.add_class("-focused")
+
+    def on_descendant_blur(self) -> None:
+        self.remove_class("-focused")
+
     @property
     def pane(self) -> LogPane:
         return self.query_one(LogPane)

@@ -372,6 +372,34 @@ def case_help() -> Case:
     return app_for(start="nodes"), go
 
 
+def case_help_fixes() -> Case:
+    """The help of a screen with plan lines of its own: the host fix steps."""
+    async def go(pilot):
+        await settle(pilot)
+        await pilot.press("f1")
+        assert isinstance(pilot.app.screen, HelpModal)
+        assert pilot.app.screen.plan_lines[0].startswith("[fix/gpu-node-2/")
+    return app_for(start="fixes"), go
+
+
+def case_help_charts() -> Case:
+    async def go(pilot):
+        await settle(pilot)
+        await pilot.press("f1")
+        assert isinstance(pilot.app.screen, HelpModal)
+    return app_for(start="charts"), go
+
+
+def case_ssh_field_focused() -> Case:
+    """Typing in a field: its focus is visible and the footer names F1 for help."""
+    async def go(pilot):
+        await settle(pilot)
+        pilot.app.screen.query_one("#ssh-user", Input).focus()
+        await pilot.press("end")
+        await pilot.pause()
+    return app_for(start="ssh"), go
+
+
 def case_quit_during_install() -> Case:
     world = fakes.World(block="install/kata-deploy")
 
