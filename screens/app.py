@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -154,7 +155,7 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
             return
         if isinstance(self.screen, ModalScreen):
             return  # a question is open (consent mid-run, quit...): it is answered first
-        while isinstance(self.screen, _troubleshoot_screen()) and len(self.screen_stack) > 1:
+        while _is_troubleshoot(self.screen) and len(self.screen_stack) > 1:
             self.pop_screen()
         screen = self.screen_for(step)
         if self.screen is not screen:
@@ -362,6 +363,14 @@ def _troubleshoot_screen() -> type[WizardScreen]:
     from screens.troubleshoot import TroubleshootScreen
 
     return TroubleshootScreen
+
+
+def _is_troubleshoot(screen: Screen) -> bool:
+    """Whether `screen` is the troubleshooting screen, without importing it: until its module
+    is imported no such screen can be open, and the import (its checks, the engine's params)
+    would otherwise land on the first switch to the Nodes screen."""
+    module = sys.modules.get("screens.troubleshoot")
+    return module is not None and isinstance(screen, module.TroubleshootScreen)
 
 
 def run_wizard(answers_path: Path | None = None, *, facts_path: Path | None = None,

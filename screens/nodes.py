@@ -95,7 +95,10 @@ cursor.
         nodes = self.node_facts()
         names = tuple(n.name for n in nodes)
         kata = set(state.kata_nodes())
-        rows = {n.name: self._cells(n, kata) for n in nodes}
+        # One pass over the answers' choices, not one per row: with every GPU node of a
+        # large cluster chosen, asking the answers for each row's choice is rows x choices.
+        chosen = {item.name: item.choice for item in state.answers.nodes.items}
+        rows = {n.name: self._cells(n, kata, chosen) for n in nodes}
         if names != self._shown or not table.update_rows(COLUMNS, rows):
             table.fill_rows(COLUMNS, rows.items())
             self._shown = names
@@ -128,10 +131,9 @@ cursor.
         line.display = key is not None
         line.update(text)
 
-    def _cells(self, n, kata_nodes: set[str]) -> list:
-        state = self.wizard.state
-        explicit = state.answers.nodes.choice_for(n.name)
-        choice = state.choice_label(n.name)
+    def _cells(self, n, kata_nodes: set[str], chosen: dict[str, str]) -> list:
+        explicit = chosen.get(n.name)
+        choice = explicit or f"default ({self.wizard.state.answers.nodes.default})"
         kata = n.name in kata_nodes
         style = _CHOICE_STYLE.get(explicit or ("kata" if kata else "traditional"), "")
         if not explicit:

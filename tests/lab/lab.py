@@ -334,7 +334,9 @@ class Lab:
                 cwd=LAB_DIR.parents[1],
             )
 
-    def _wait_nodes_ready(self, kube: Kube, count: int, timeout: float = 60) -> None:
+    def _wait_nodes_ready(self, kube: Kube, count: int, timeout: float | None = None) -> None:
+        # KWOK marks a few hundred nodes Ready a second on 2 cores: 5,000 take over a minute
+        timeout = timeout or max(60.0, count * 0.04)
         deadline = time.monotonic() + timeout
         ready = 0
         while time.monotonic() < deadline:
