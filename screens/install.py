@@ -101,6 +101,7 @@ the step table shows.
         with TabbedContent(id="run-tabs", initial="tab-pods"):
             with TabPane("Pods", id="tab-pods"):
                 yield PodTable(id="pods")
+                yield DataStatic("", id="pod-detail", classes="row-detail")
             with TabPane("Nodes", id="tab-nodes"):
                 yield KeyedTable(id="node-grid", cursor_type="row")
             with TabPane("Helm output", id="tab-output"):
@@ -110,6 +111,7 @@ the step table shows.
 
     def on_mount(self) -> None:
         self.query_one(PodTable).clock = self.wizard.run_state.clock
+        self.query_one(PodTable).detail = self.query_one("#pod-detail", DataStatic)
         self.refresh_from_state()
         self.set_interval(1.0, self.tick)
 

@@ -121,12 +121,7 @@ cursor.
         cuts its right-hand cells (the choice among them)."""
         table = self.query_one(KeyedTable)
         key = table.cursor_key
-        text = Text()
-        if key is not None:
-            text.append(key, style="bold")
-            for (_, title), cell in zip(COLUMNS[2:], table.get_row(key)[2:], strict=True):
-                text.append(f" · {title}: ", style="dim")
-                text.append_text(cell if isinstance(cell, Text) else Text(str(cell)))
+        text = table.row_summary(key, skip=1) if key is not None else Text()
         line = self.query_one("#node-detail", Static)
         line.display = key is not None
         line.update(text)

@@ -78,6 +78,7 @@ and re-runs the host checks. Esc goes back to where you were.
                     yield DataStatic("", id="finding-detail")
             with TabPane("Pods", id="ts-pods"):
                 yield PodTable(id="ts-pod-table")
+                yield DataStatic("", id="ts-pod-detail", classes="row-detail")
                 yield PodLogView("Enter (or l) on a pod shows its log", id="ts-log")
             with TabPane("Events", id="ts-events"):
                 yield KeyedTable(id="events", cursor_type="row", zebra_stripes=True)
@@ -93,6 +94,7 @@ and re-runs the host checks. Esc goes back to where you were.
 
     def on_mount(self) -> None:
         self.query_one(PodTable).clock = self.wizard.run_state.clock
+        self.query_one(PodTable).detail = self.query_one("#ts-pod-detail", DataStatic)
         self.query_one("#events", KeyedTable).objects = self._event_object
         self.query_one("#node-labels", KeyedTable).objects = lambda key: RowObject("node", "",
                                                                                    key)

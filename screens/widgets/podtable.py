@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.message import Message
+from textual.widgets import Static
 
 from installer.diagnosis.describe import human_age, parse_time
 from screens.widgets.keyedtable import KeyedTable, RowObject
@@ -55,6 +56,9 @@ class PodTable(KeyedTable):
         self._created: dict[str, datetime | None] = {}
         self.clock: Callable[[], float] = time.time  # the screens give the run's clock
         self.objects = self._pod_of
+        # The line under the table showing the pod under the cursor whole (a screen gives it):
+        # at 80 columns the table cuts Restarts, Node, Reason and Age.
+        self.detail: Static | None = None
 
     @staticmethod
     def _pod_of(key: str) -> RowObject:
@@ -87,6 +91,18 @@ class PodTable(KeyedTable):
                     changed[key] = self._rows[key] = (*row[:AGE], age)
         if changed:
             self.update_rows(COLUMNS, changed)
+            self._show_detail(changed)
+
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        if event.control is self:
+            self._show_detail()
+
+    def _show_detail(self, changed: Iterable[str] | None = None) -> None:
+        """Draw the detail line for the cursor's pod (only if its row is among `changed`)."""
+        key = self.cursor_key
+        if self.detail is None or (changed is not None and key not in changed):
+            return
+        self.detail.update(self.row_summary(key, skip=1) if key is not None else "")
 
     def update_pods(self, pods: Iterable[Any]) -> None:
         """Merge these pods' latest state and show every pod known, sorted.
@@ -114,6 +130,7 @@ class PodTable(KeyedTable):
         self._rows.update(changed)
         if not self.update_rows(COLUMNS, changed, ("ns", "pod")):
             self.fill_rows(COLUMNS, sorted(self._rows.items(), key=_order))
+        self._show_detail(changed)
 
     def replace_pods(self, pods: Iterable[Any]) -> None:
         self._rows, self._created = {}, {}

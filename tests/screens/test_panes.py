@@ -255,3 +255,27 @@ async def test_install_step_status_cut_by_the_table_is_shown_whole_under_it():
         table.blur()
         await pilot.pause()
         assert not detail.display  # out of the list, the line goes away
+
+
+async def test_troubleshoot_pod_at_80_columns_is_shown_whole_under_the_pod_table():
+    """At 80 columns the pod table ends at Ready: Restarts, Node, Reason and Age are off the
+    right edge. The line under it names them for the pod under the cursor, and follows it."""
+    app = app_for(start="review")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+        screen = app.screen
+        screen.query_one("#ts-tabs", TabbedContent).active = "ts-pods"
+        await pilot.pause()
+        table = screen.query_one("#ts-pod-table", KeyedTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("gpu-operator/nvidia-sandbox-validator-2jx9w"))
+        await pilot.pause()
+        header = next(line for line in screen_text(app).splitlines() if "Namespace" in line)
+        assert "Ready" in header and "Restarts" not in header  # cut by the table ...
+        detail = shown(app, "#ts-pod-detail")
+        assert detail.startswith("nvidia-sandbox-validator-2jx9w · Phase: Running")
+        assert "Restarts: " in detail and "Node: gpu-node-2" in detail  # ... shown whole here
+        await pilot.press("up")
+        await pilot.pause()
+        assert "nvidia-sandbox-validator" not in shown(app, "#ts-pod-detail")
