@@ -52,7 +52,7 @@ class PlainTable(DataTable):
         for p in pods:
             key = f"{p.namespace}/{p.name}"
             cells = (p.namespace, p.name, p.phase, p.ready, str(p.restarts), p.node or "",
-                     p.reason)
+                     p.reason, "")  # Age: the pods here have no creation time
             if key in self.rows:
                 for (column, _), cell in zip(COLUMNS, cells, strict=True):
                     self.update_cell(key, column, cell)
