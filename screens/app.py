@@ -31,6 +31,7 @@ from installer.errors import EXIT_INTERRUPTED
 from installer.redact import Redactor
 from installer.textsafe import display
 from screens.appfacts import FactsMixin
+from screens.applogs import LogsMixin
 from screens.apprun import STOP_TIMEOUT, RunMixin
 from screens.base import WizardScreen
 from screens.bridge import LineBatcher, TuiDecider, TuiSink
@@ -43,11 +44,10 @@ from screens.runner import LoopThread
 from screens.services import (
     FactsProvider,
     Inspector,
-    NoInspector,
     Services,
     recorded_facts,
 )
-from screens.state import WIZARD_STEPS, Ring, RunState, WizardState
+from screens.state import WIZARD_STEPS, RunState, WizardState
 
 if TYPE_CHECKING:
     pass
@@ -64,7 +64,7 @@ SCREEN_CLASSES: dict[str, str] = {
 }
 
 
-class InstallerApp(FactsMixin, RunMixin, App[int]):
+class InstallerApp(FactsMixin, LogsMixin, RunMixin, App[int]):
     """The Textual front end. `state` is edited in place; `services` reach the world."""
 
     CSS_PATH = "app.tcss"
@@ -266,71 +266,6 @@ class InstallerApp(FactsMixin, RunMixin, App[int]):
             screen.refresh_from_state()
             screen.refresh_stepbar()
         self.refresh_bindings()  # what a key can do follows the state (check_action)
-
-    # --- cluster reads and logs ------------------------------------------------------------
-    def inspector(self) -> Inspector:
-        if self.services.recorded:
-            return NoInspector()
-        cluster = self.state.answers.cluster
-        if self._inspector is None or self._inspector[0] != cluster:
-            self._inspector = (cluster, self.services.inspector(cluster))
-        return self._inspector[1]
-
-    def log_ring(self, key: tuple[str, str]) -> Ring:
-        ring = self.run_state.logs.get(key)
-        if ring is None:
-            ring = self.run_state.logs[key] = Ring()
-        return ring
-
-    def follow_pod_log(self, namespace: str, pod: str, container: str | None,
-                       previous: bool = False) -> None:
-        """Follow one pod's log into its ring (one follower at a time). Another container of
-        the pod, or `previous` (its last run's log, read once: it no longer grows), starts
-        the ring afresh."""
-        key = (namespace, pod)
-        want = (key, container, previous)
-        if self._follow is not None:
-            if self._follow[0] == want:
-                return
-            self._follow[1].set()
-            if self._follow[0][0] == key:
-                self.log_ring(key).clear()
-        if self.services.recorded:
-            self._follow = None
-            return
-        stop = threading.Event()
-        self._follow = (want, stop)
-        inspector = self.inspector()
-        if previous:
-            self.run_worker(self._previous_log(inspector, key, container, stop),
-                            group="previous-log", exclusive=True)
-            return
-
-        def follow() -> None:
-            try:
-                inspector.follow(namespace, pod, container,
-                                 lambda lines: self.lines.push(key, lines), stop)
-            except Exception as exc:  # the pod went away, the API dropped the stream...
-                if not stop.is_set():
-                    self.lines.push(key, [f"[log stream ended: {exc}]"])
-
-        # A daemon thread, not a worker: a quiet pod's stream must never hold up quitting.
-        threading.Thread(target=follow, name=f"follow {namespace}/{pod}", daemon=True).start()
-
-    async def _previous_log(self, inspector: Inspector, key: tuple[str, str],
-                            container: str | None, stop: threading.Event) -> None:
-        try:
-            lines = await inspector.logs(*key, container, previous=True) \
-                or ["[the previous run left no log]"]
-        except Exception as exc:  # no previous run (the API says so): shown in the pane
-            lines = [f"[no previous log: {exc}]".splitlines()[0]]
-        if not stop.is_set():
-            self.lines.push(key, lines)
-
-    def _stop_follow(self) -> None:
-        if self._follow is not None:
-            self._follow[1].set()
-            self._follow = None
 
     # --- quitting ----------------------------------------------------------------------------
     async def action_quit(self) -> None:

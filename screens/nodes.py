@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from installer.diagnosis.describe import human_age, parse_time
 from installer.errors import UserError
 from screens.base import WizardScreen, problems_text
 from screens.state import gpu_count
@@ -15,7 +18,7 @@ from screens.widgets.keyedtable import KeyedTable
 
 COLUMNS = (("sel", " "), ("node", "Node"), ("gpus", "GPUs"), ("label", "Workload label"),
            ("runtime", "Runtime"), ("kubelet", "Kubelet"), ("ready", "Ready"),
-           ("choice", "Choice"))
+           ("choice", "Choice"), ("age", "Age"))
 
 _CHOICE_STYLE = {"kata": "bold green", "traditional": "cyan", "leave": "dim"}
 
@@ -98,7 +101,8 @@ cursor.
         # One pass over the answers' choices, not one per row: with every GPU node of a
         # large cluster chosen, asking the answers for each row's choice is rows x choices.
         chosen = {item.name: item.choice for item in state.answers.nodes.items}
-        rows = {n.name: self._cells(n, kata, chosen) for n in nodes}
+        now = datetime.fromtimestamp(self.wizard.run_state.clock(), UTC)
+        rows = {n.name: self._cells(n, kata, chosen, now) for n in nodes}
         if names != self._shown or not table.update_rows(COLUMNS, rows):
             table.fill_rows(COLUMNS, rows.items())
             self._shown = names
@@ -126,7 +130,8 @@ cursor.
         line.display = key is not None
         line.update(text)
 
-    def _cells(self, n, kata_nodes: set[str], chosen: dict[str, str]) -> list:
+    def _cells(self, n, kata_nodes: set[str], chosen: dict[str, str],
+               now: datetime) -> list:
         explicit = chosen.get(n.name)
         choice = explicit or f"default ({self.wizard.state.answers.nodes.default})"
         kata = n.name in kata_nodes
@@ -142,6 +147,7 @@ cursor.
             n.kubelet_version or "?",
             Text("yes", style="green") if n.ready else Text("no", style="red"),
             Text(choice, style=style),
+            human_age(parse_time(n.created), now) if n.created else Text("-", style="dim"),
         ]
 
     def _summary(self) -> Text:

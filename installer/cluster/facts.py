@@ -78,6 +78,7 @@ class NodeFacts:
     distribution: str | None = None  # k8s | k3s | rke2 | k0s | microk8s
     containerd_version: str | None = None  # "2.0.5", from containerRuntimeVersion
     kubelet_root: str | None = None  # the kubelet's --root-dir
+    created: str | None = None  # metadata.creationTimestamp (the Nodes table's AGE)
 
     @property
     def gpu_present(self) -> bool:

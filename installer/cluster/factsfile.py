@@ -80,6 +80,7 @@ class RecordedNode(StrictModel):
     distribution: Distribution | None = None
     containerd_version: str | None = None
     kubelet_root: Annotated[str, rule(_absolute)] | None = None
+    created: str | None = None  # metadata.creationTimestamp, as the API wrote it
 
 
 class RecordedRelease(StrictModel):
@@ -173,7 +174,7 @@ def _node(n: RecordedNode) -> NodeFacts:
                      allocatable=n.allocatable, ready=n.ready, gpu_pods=tuple(n.gpu_pods),
                      taints=tuple(Taint(t.key, t.effect, t.value) for t in n.taints),
                      distribution=n.distribution, containerd_version=n.containerd_version,
-                     kubelet_root=n.kubelet_root)
+                     kubelet_root=n.kubelet_root, created=n.created)
 
 
 def _tree_problem(path: Path, name: str, tree: str, lines: dict[Location, int]

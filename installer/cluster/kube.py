@@ -239,7 +239,7 @@ def _node_facts(node: dict[str, Any]) -> NodeFacts:
         kubelet_version=info.get("kubeletVersion"),
         container_runtime=info.get("containerRuntimeVersion"),
         allocatable=dict(status.get("allocatable") or {}), ready=ready, taints=taints,
-        gpu_pods=None))
+        gpu_pods=None, created=meta.get("creationTimestamp")))
 
 
 def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:

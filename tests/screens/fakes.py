@@ -53,7 +53,16 @@ def example_facts() -> Facts:
     """The recorded cluster with its host trees: gpu-node-2 still has the host driver, so
     the plan holds real host fixes. A stable source: snapshots must not depend on where the
     checkout lives."""
-    return replace(load_recorded_facts(EXAMPLES / "facts.yaml"), source=FACTS_SOURCE)
+    facts = load_recorded_facts(EXAMPLES / "facts.yaml")
+    assert facts.cluster is not None
+    nodes = tuple(replace(n, created=CREATED.get(n.name)) for n in facts.cluster.nodes)
+    return replace(facts, cluster=replace(facts.cluster, nodes=nodes), source=FACTS_SOURCE)
+
+
+# When the example cluster's nodes joined, against the frozen clock (FROZEN: 2027-01-15
+# 08:00 UTC), so the Age column reads the same in every run.
+CREATED = {"control-1": "2025-11-02T09:14:00Z", "gpu-node-1": "2025-11-02T09:20:00Z",
+           "gpu-node-2": "2026-03-18T16:05:00Z", "gpu-node-3": "2027-01-14T22:30:00Z"}
 
 
 def ready_facts() -> Facts:

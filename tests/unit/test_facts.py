@@ -141,3 +141,18 @@ def test_discovery_records_distribution_containerd_and_kubelet_root():
         "kubeletVersion": "v1.32.8+rke2r1", "containerRuntimeVersion": "cri-o://1.31.0"}}})
     assert (crio.distribution, crio.containerd_version, crio.kubelet_root) == \
         ("rke2", None, "/var/lib/kubelet")
+
+
+def test_a_node_s_creation_time_is_read_and_may_be_recorded(tmp_path):
+    """The Nodes table's Age: discovery keeps metadata.creationTimestamp, a recorded facts
+    file may state it (`created`), and a file without it is still whole."""
+    from installer.cluster.kube import _node_facts
+
+    live = _node_facts({"metadata": {"name": "gpu-a", "creationTimestamp": "2026-01-02T03:04:05Z"},
+                        "status": {}})
+    assert live.created == "2026-01-02T03:04:05Z"
+    text = EXAMPLE.replace("  - name: gpu-node-1\n",
+                           "  - name: gpu-node-1\n    created: '2026-01-02T03:04:05Z'\n")
+    _, facts = _load(tmp_path, text)
+    assert facts.cluster.node("gpu-node-1").created == "2026-01-02T03:04:05Z"
+    assert facts.cluster.node("gpu-node-2").created is None
