@@ -45,7 +45,7 @@ from screens.widgets.tablekeys import RowObject, TableKeys
 from screens.widgets.tablelines import STYLE_NAMES, Frame, TableLines
 from screens.widgets.tablemodel import Column, TableModel
 
-FILL_COLLECT_ROWS = 2_000  # a fill this big runs the collector itself (see fill_rows)
+FILL_COLLECT_ROWS = 2_000  # a table this big settles the collector itself (see _settle)
 
 
 __all__ = ["KeyedTable", "RowObject"]
@@ -196,6 +196,7 @@ class KeyedTable(TableKeys, TableCursor, ScrollView, can_focus=True):
         self._hover = Coordinate(0, 0)
         self._show_hover = False
         self._frame: Frame | None = None
+        self._settled_rows = 0  # the rows when the collector was last settled (_settle)
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -283,6 +284,7 @@ class KeyedTable(TableKeys, TableCursor, ScrollView, can_focus=True):
     def clear(self, columns: bool = False) -> None:
         """No rows (and no columns); the cursor and the scroll back at the top."""
         self._model.clear(columns)
+        self._settled_rows = 0
         self._cursor = self._hover = Coordinate(0, 0)
         self._drawn.forget()
         self._resized()
@@ -307,12 +309,7 @@ class KeyedTable(TableKeys, TableCursor, ScrollView, can_focus=True):
         self._move(Coordinate(row, self._cursor.column), scroll=True, announce=True)
         self.refresh()
         self.counted()
-        if len(rows) >= FILL_COLLECT_ROWS:
-            # A big fill leaves the collector owing a full pass over everything it made,
-            # which the next allocation-heavy moment pays: the first pod change after 10,000
-            # rows would be the slowest (bench/podtable.py, bench/scale.py). Paid here, it
-            # hides in the fill, and the objects are old by the next update.
-            gc.collect()
+        self._settle()
 
     def update_rows(self, columns: Sequence[tuple[str, str]],
                     changed: Mapping[str, Sequence[Any]], sort_by: Sequence[str] = ()
@@ -335,7 +332,23 @@ class KeyedTable(TableKeys, TableCursor, ScrollView, can_focus=True):
                 self._refresh_row(self._model.index_of(key))
         if done.added:
             self.counted()
+            self._settle()
         return True
+
+    def _settle(self) -> None:
+        """Once the table has grown big (FILL_COLLECT_ROWS, then each doubling), collect and
+        freeze what exists. A big fill leaves the collector owing a full pass over what it
+        made, which the next allocation-heavy moment pays (the first pod change after 10,000
+        rows was the slowest); and every later full pass - one each time a quarter more
+        objects have grown old, which a stream of pod changes keeps doing - walks every row
+        again unless the rows are frozen. Frozen, a full pass at 10,000 pods costs a quarter
+        of its CPU (bench/podtable.py, bench/scale.py); the app unfreezes on exit
+        (screens/app.py)."""
+        rows = self._model.total
+        if rows >= max(FILL_COLLECT_ROWS, 2 * self._settled_rows):
+            gc.collect()
+            gc.freeze()
+            self._settled_rows = rows
 
     def sort(self, *columns: str, key: Callable[[list[Any]], Any] | None = None,
              reverse: bool = False) -> None:

@@ -141,3 +141,27 @@ async def test_a_cell_cursor_moves_by_cell_and_names_its_column():
         await pilot.press("home")
         await pilot.pause()
         assert table.cursor_column_key == "name"
+
+
+async def test_a_table_grown_big_freezes_its_rows_out_of_the_collector_s_full_passes():
+    """Rows arriving in batches (a pod watch's pages): at 2,000 rows, then at each doubling,
+    what exists is collected and frozen, so later full passes do not walk every row again."""
+    import gc
+
+    app = One()
+    try:
+        async with app.run_test() as pilot:
+            table = app.query_one(KeyedTable)
+            table.fill_rows(COLUMNS, rows(10))
+            gc.unfreeze()
+            for start in range(10, 4_000, 500):
+                table.update_rows(COLUMNS, {f"r-{i:05d}": (f"r-{i:05d}", "ok")
+                                            for i in range(start, start + 500)})
+                await pilot.pause()
+                if table.row_count < 2_000:
+                    assert gc.get_freeze_count() == 0, table.row_count
+            assert gc.get_freeze_count() > 0
+            # what a full pass walks now: far fewer objects than there are rows
+            assert len(gc.get_objects(generation=2)) < table.row_count
+    finally:
+        gc.unfreeze()
