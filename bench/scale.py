@@ -379,7 +379,14 @@ def main() -> int:
         print(f"  {len(firsts)} runs, median shown: " + " ".join(
             f"{f['shown']:.3f}s/{f['peak_mb']:.0f}MB" for f in firsts))
     print(f"kubectl get nodes: {kn[0]:.3f}s ({kn[2]} lines), peak RSS {kn[1]:.0f} MB")
-    print(f"goal: first render under 1 s -> {verdict(shown < GOAL_RENDER)} ({shown:.2f}s)")
+    rows_first = first["first_rows"]
+    print(f"wizard: the Nodes screen, opened as discovery starts, drew its first rows (the "
+          f"first page read) {rows_first:.3f}s after start; every node at {shown:.3f}s")
+    if len(firsts) > 1:
+        print(f"  {len(firsts)} runs, first rows: " + " ".join(
+            f"{f['first_rows']:.3f}s" for f in firsts))
+    print(f"goal: first render under 1 s -> {verdict(rows_first < GOAL_RENDER)} "
+          f"(first rows {rows_first:.2f}s; the whole list {shown:.2f}s)")
     print(f"\n## pods, {pods} in {SCALE_NAMESPACE}")
     print(f"wizard: pod watch listed all {pods} in {res['watched']:.3f}s, the pod table drew "
           f"them at {res['shown']:.3f}s")

@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from installer.answers.model import Answers
-from installer.cluster.facts import Facts
+from installer.cluster.facts import Facts, NodeFacts
 from installer.errors import UserError
 from screens.messages import (
     ChecksLoaded,
     FactsFailed,
     FactsLoaded,
     FactsScanned,
+    NodesRead,
 )
 from screens.runner import in_thread
 from screens.services import scan_for_plan
@@ -22,6 +23,10 @@ from screens.services import scan_for_plan
 class FactsMixin:
     """Discovery of the cluster, the scan for what the plan still needs, and the read-only
     checks, for InstallerApp."""
+
+    # The nodes a running discovery has read so far: shown before the whole list is in,
+    # never planned from (the plan reads only state.facts, set when discovery ends).
+    nodes_read: tuple[NodeFacts, ...] = ()
 
     # --- discovery and checks ----------------------------------------------------------
     def discover(self) -> None:
@@ -32,8 +37,10 @@ class FactsMixin:
         self.run_worker(self._discover(self.state.answers), group="discover", exclusive=True)
 
     async def _discover(self, answers: Answers) -> None:
+        self.nodes_read = ()
         try:
-            facts = await in_thread(self.services.facts(answers.cluster))
+            facts = await in_thread(self.services.facts(
+                answers.cluster, on_nodes=lambda nodes: self.post_message(NodesRead(nodes))))
         except UserError as exc:
             self.post_message(FactsFailed(str(exc)))
             return
@@ -42,8 +49,15 @@ class FactsMixin:
             return
         self.post_message(FactsLoaded(facts))
 
+    def on_nodes_read(self, message: NodesRead) -> None:
+        """A page of a long node list: shown (read-only) until the whole list is in."""
+        if self.discovering:
+            self.nodes_read = message.nodes
+            self._refresh_current()
+
     def on_facts_loaded(self, message: FactsLoaded) -> None:
         self.discovering = False
+        self.nodes_read = ()
         self.facts_error = None
         old = self.state.facts
         self.state.facts = message.facts
@@ -54,6 +68,7 @@ class FactsMixin:
 
     def on_facts_failed(self, message: FactsFailed) -> None:
         self.discovering = False
+        self.nodes_read = ()
         self.facts_error = message.error
         self._refresh_current()
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from installer.cluster.facts import Facts
+from installer.cluster.facts import Facts, NodeFacts
 from installer.engine.events import Event, PodStatus
 
 if TYPE_CHECKING:
@@ -53,6 +53,13 @@ class FactsLoaded(Message):
 @dataclass
 class FactsFailed(Message):
     error: str
+
+
+@dataclass
+class NodesRead(Message):
+    """The nodes discovery has read so far (a long list arrives page by page)."""
+
+    nodes: tuple[NodeFacts, ...]
 
 
 @dataclass

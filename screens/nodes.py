@@ -67,7 +67,7 @@ cursor.
         super().__init__()
         self.selected: set[str] = set()
         self._shown: tuple[str, ...] | None = None
-        self._drawn_from: tuple[object, object, frozenset[str]] | None = None
+        self._drawn_from: tuple[object, object, frozenset[str], object] | None = None
 
     def body(self) -> ComposeResult:
         yield DataStatic("", id="default-line")
@@ -82,20 +82,26 @@ cursor.
         facts = self.wizard.state.facts
         return facts.cluster.nodes if facts and facts.cluster else ()
 
+    def shown_nodes(self):
+        """The discovered nodes, or - while a first discovery reads a long list - the nodes
+        read so far (shown, not chosen for: the choice keys wait for the whole list)."""
+        return self.node_facts() or self.wizard.nodes_read
+
     def refresh_from_state(self) -> None:
         state = self.wizard.state
         # Everything shown derives from these (answers and facts are replaced, never edited,
         # when they change). Why: a screen shown for the first time is refreshed on mount and
         # again on resume, and at 1,000 nodes a refresh builds and compares every row (a
         # visible part of bench/scale.py's first render).
-        drawn_from = (state.facts, state.answers, frozenset(self.selected))
+        drawn_from = (state.facts, state.answers, frozenset(self.selected),
+                      self.wizard.nodes_read)
         last = self._drawn_from
         if last and last[0] is drawn_from[0] and last[1] is drawn_from[1] \
-                and last[2] == drawn_from[2]:
+                and last[2] == drawn_from[2] and last[3] is drawn_from[3]:
             return
         self._drawn_from = drawn_from
         table = self.query_one(KeyedTable)
-        nodes = self.node_facts()
+        nodes = self.shown_nodes()
         names = tuple(n.name for n in nodes)
         kata = set(state.kata_nodes())
         # One pass over the answers' choices, not one per row: with every GPU node of a
@@ -153,6 +159,9 @@ cursor.
     def _summary(self) -> Text:
         nodes = self.node_facts()
         facts = self.wizard.state.facts
+        if (facts is None or facts.cluster is None) and self.wizard.nodes_read:
+            return Text(f"Reading the cluster's nodes: {len(self.wizard.nodes_read):,} so far. "
+                        "Choices open when the whole list is in.", style="yellow")
         if facts is None or facts.cluster is None:
             return Text("No cluster discovered yet: go back to Cluster (Esc) and discover it.",
                         style="yellow")

@@ -29,12 +29,15 @@ from installer.diagnosis.clusterinfo import (
 from installer.errors import UserError
 
 if TYPE_CHECKING:  # the engine, the plan and SSH are imported when used: not at startup
+    from installer.cluster.kube import NodesSeen
     from installer.engine.events import Event
     from installer.engine.runner import Executors
     from installer.hosts.checks import CheckResult
     from installer.hosts.sshtest import ConnectionReport
 
-FactsProvider = Callable[[Cluster], Awaitable[Facts]]
+# The cluster's facts; the nodes read so far are handed to `on_nodes` page by page (from
+# another thread) while a long node list is read, so the Nodes screen can show them early.
+FactsProvider = Callable[..., Awaitable[Facts]]
 ExecutorsFactory = Callable[[], "Executors"]
 
 
@@ -44,12 +47,12 @@ class _NoDecisions:
         return False
 
 
-async def discover_facts(cluster: Cluster) -> Facts:
+async def discover_facts(cluster: Cluster, on_nodes: NodesSeen | None = None) -> Facts:
     """The real FactsProvider: the engine's own discovery (read-only), without the engine
     and its planner, which it does not need and which would delay its first request."""
     from installer.engine.steps.discover import discover_cluster
 
-    found = await discover_cluster(cluster.kubeconfig, cluster.context)
+    found = await discover_cluster(cluster.kubeconfig, cluster.context, on_nodes=on_nodes)
     return Facts(cluster=found.cluster, source=found.source)
 
 
@@ -74,7 +77,7 @@ async def scan_for_plan(answers: Answers, facts: Facts, executors: Executors
 def recorded_facts(path: Path) -> FactsProvider:
     """A FactsProvider that replays a recorded cluster (installer/examples/facts.yaml)."""
 
-    async def provide(cluster: Cluster) -> Facts:
+    async def provide(cluster: Cluster, on_nodes: NodesSeen | None = None) -> Facts:
         return load_recorded_facts(path)
 
     return provide

@@ -253,7 +253,10 @@ def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:
         return None
 
 
-def _discover_sync(kube: Kube) -> ClusterFacts:
+NodesSeen = Callable[[tuple[NodeFacts, ...]], None]
+
+
+def _discover_sync(kube: Kube, on_nodes: NodesSeen | None = None) -> ClusterFacts:
     """What the plan and the diagnosis start from. Past the first contact (the version and
     the nodes: without them there is nothing to say), a read the API server refuses is kept
     in `unread`, not raised: troubleshooting reports it as a finding, an install refuses to
@@ -261,10 +264,19 @@ def _discover_sync(kube: Kube) -> ClusterFacts:
 
     Plain JSON, page by page (Kube.list_pages): the typed models make 1,000 nodes slow to
     read and heavy in memory (BENCHMARKS.md section 4). No pods: a cluster's whole pod list
-    is the slowest read there is (see gpu_pods_on)."""
+    is the slowest read there is (see gpu_pods_on).
+
+    `on_nodes` is told the nodes read so far after each page (in this thread), so a screen
+    can show the first of 5,000 nodes while the rest are read; the facts are only what
+    this returns, whole."""
     info = kube.get_json("/version")
     version = info.get("gitVersion") if isinstance(info, dict) else None
-    nodes = tuple(_node_facts(n) for n in kube.list_items("/api/v1/nodes"))
+    read_so_far: list[NodeFacts] = []
+    for page in kube.list_pages("/api/v1/nodes"):
+        read_so_far += [_node_facts(n) for n in page.get("items") or []]
+        if on_nodes is not None and (page.get("metadata") or {}).get("continue"):
+            on_nodes(tuple(read_so_far))
+    nodes = tuple(read_so_far)
     unread: list[ReadError] = []
 
     def read(fn: Callable[[], Any], default: Any = None) -> Any:
@@ -311,8 +323,8 @@ def _read_record(kube: Kube) -> tuple[dict[str, dict[str, str]] | None, str]:
         return None, f"labels.json is {exc}"
 
 
-async def discover(kube: Kube) -> ClusterFacts:
-    return await asyncio.to_thread(_discover_sync, kube)
+async def discover(kube: Kube, on_nodes: NodesSeen | None = None) -> ClusterFacts:
+    return await asyncio.to_thread(_discover_sync, kube, on_nodes)
 
 
 def _patch_labels_sync(kube: Kube, node: str, labels: dict[str, str | None]) -> None:

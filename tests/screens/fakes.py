@@ -385,13 +385,19 @@ class FakeInspector:
 def services(world: World | None = None, *, recorded: bool = False,
              facts: Facts | None = None, discover_error: Exception | None = None,
              inspector: FakeInspector | None = None,
-             host_access: FakeHostAccess | None = None) -> Services:
+             host_access: FakeHostAccess | None = None,
+             held: threading.Event | None = None) -> Services:
+    """`held`: discovery hands over its first node page, then waits for the event before it
+    ends (as a long node list is read page by page)."""
     world = world or World()
     the_facts = facts or world.facts
 
-    async def provide(cluster: Cluster) -> Facts:
+    async def provide(cluster: Cluster, on_nodes=None) -> Facts:
         if discover_error is not None:
             raise discover_error
+        if held is not None and on_nodes is not None and the_facts.cluster is not None:
+            on_nodes(the_facts.cluster.nodes[:2])
+            await asyncio.to_thread(held.wait, 30)
         return the_facts
 
     async def checks(answers, facts, executors, ask=None):

@@ -38,6 +38,33 @@ def make_app(world=None, **kw) -> InstallerApp:
     return InstallerApp(st, services=fakes.services(world, **kw), start=start)
 
 
+async def test_a_long_node_list_is_shown_as_it_is_read_and_chosen_for_once_whole():
+    """5,000 nodes take seconds to read: the Nodes screen shows the pages read so far, says
+    so, and keeps its choice keys greyed - a choice is made on the whole list only."""
+    import threading
+
+    held = threading.Event()
+    app = make_app(state=WizardState(), held=held)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: len(app.nodes_read) == 2, what="the first page")
+            app.goto("nodes")
+            await until(pilot, lambda: app.screen.query("#nodes")
+                        and app.screen.query_one("#nodes", KeyedTable).row_count == 2,
+                        what="the first page drawn")
+            assert "Reading the cluster's nodes: 2 so far" in shown(app, "#node-summary")
+            assert app.state.facts is None
+            await pilot.press("k")
+            assert app.state.answers.nodes.items == []  # no choice on a partial list
+            held.set()
+            await until(pilot, lambda: app.state.facts is not None, what="discovery")
+            await until(pilot, lambda: app.screen.query_one("#nodes", KeyedTable).row_count
+                        == len(app.state.facts.cluster.nodes), what="every node drawn")
+            assert "Reading" not in shown(app, "#node-summary") and app.nodes_read == ()
+    finally:
+        held.set()
+
+
 # --- cluster ---
 
 async def test_a_new_session_discovers_the_cluster_and_summarises_it():

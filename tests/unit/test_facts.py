@@ -156,3 +156,27 @@ def test_a_node_s_creation_time_is_read_and_may_be_recorded(tmp_path):
     _, facts = _load(tmp_path, text)
     assert facts.cluster.node("gpu-node-1").created == "2026-01-02T03:04:05Z"
     assert facts.cluster.node("gpu-node-2").created is None
+
+
+def test_discovery_hands_over_the_nodes_read_so_far_page_by_page():
+    """A long node list is read in pages: each page but the last is handed over as it comes
+    (the Nodes screen shows them), and the facts are the whole list."""
+    from installer.cluster.kube import _discover_sync
+
+    class Paged:
+        context = "c"
+
+        def get_json(self, path, **query):
+            return {"gitVersion": "v1.35.0"} if path == "/version" else {"items": []}
+
+        def list_pages(self, path, **query):
+            assert path == "/api/v1/nodes"
+            for start, more in ((0, "t1"), (3, "t2"), (6, "")):
+                yield {"metadata": {"continue": more},
+                       "items": [{"metadata": {"name": f"n{i}"}} for i in range(start, start + 3)]}
+
+    seen = []
+    facts = _discover_sync(Paged(), seen.append)
+    assert [[n.name for n in page] for page in seen] == [
+        ["n0", "n1", "n2"], ["n0", "n1", "n2", "n3", "n4", "n5"]]
+    assert [n.name for n in facts.nodes] == [f"n{i}" for i in range(9)]

@@ -13,7 +13,7 @@ from installer.cluster.facts import ClusterFacts, Facts, ReleaseFacts, with_gpu_
 
 if TYPE_CHECKING:  # the wizard discovers without the engine and its planner (discover_cluster)
     from installer.charts.helm import Helm
-    from installer.cluster.kube import Kube
+    from installer.cluster.kube import Kube, NodesSeen
     from installer.engine.params import DiscoverParams, GpuPodsParams
     from installer.engine.plan import Step
     from installer.engine.runner import Context
@@ -50,13 +50,16 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
 
 async def discover_cluster(kubeconfig: str | None, context: str | None,
                            redactor: Redactor | None = None, *, partial: bool = False,
-                           managed: Collection[str] = ()) -> Discovered:
+                           managed: Collection[str] = (),
+                           on_nodes: NodesSeen | None = None) -> Discovered:
     """The cluster's nodes, classes and policy from the API server, its releases from helm
     (the values of those `helm.manages`; `managed`: the answers' release names).
 
     A read the API server refuses (RBAC, an API the cluster does not serve) stops an install
     here, every such read named at once, before anything is planned; with `partial`
     (troubleshooting) it is kept in the facts' `unread` instead, to be reported with them.
+    `on_nodes`: told the nodes read so far, page by page, before the whole list is in
+    (installer.cluster.kube._discover_sync).
 
     `helm list` starts first and runs beside the API reads: a child process of its own, it
     overlaps the client's set-up and the requests instead of following them."""
@@ -89,7 +92,7 @@ async def discover_cluster(kubeconfig: str | None, context: str | None,
     try:
         # In a thread: the loop keeps serving helm while the client is built.
         k = await asyncio.to_thread(_connect, kubeconfig, context, redactor)
-        cluster = await kube.discover(k)
+        cluster = await kube.discover(k, on_nodes)
     except BaseException:  # a bad kubeconfig or an unreachable cluster is said first
         await _cancel(releases)
         raise
