@@ -31,7 +31,6 @@ import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
@@ -224,22 +223,6 @@ class KeyedTable(TableKeys, TableCursor, ScrollView, can_focus=True):
 
     def __contains__(self, key: object) -> bool:
         return key in self._model
-
-    def row_summary(self, key: str, skip: int = 0) -> Text:
-        """A row whole on one wrapping line, every cell named by its column ("gpu-node-1 ·
-        GPUs: yes · ..."): what a narrow terminal cuts at the table's right edge. The first
-        `skip` columns are left out; the next is the row's name, in bold."""
-        columns = self.ordered_columns[skip:]
-        cells = self.get_row(key)[skip:]
-        text = Text()
-        for i, (column, cell) in enumerate(zip(columns, cells, strict=True)):
-            shown = cell if isinstance(cell, Text) else Text(str(cell))
-            if i == 0:
-                text.append(shown.plain or key, style="bold")
-                continue
-            text.append(f" · {column.label.plain}: ", style="dim")
-            text.append_text(shown if shown.plain else Text("-", style="dim"))
-        return text
 
     def get_row(self, key: str) -> list[Any]:
         return list(self._model.cells[key])

@@ -94,6 +94,22 @@ class TableKeys(_Base):
     def sort_reverse(self) -> bool:
         return self._model.sort_reverse
 
+    def row_summary(self, key: str, skip: int = 0) -> Text:
+        """A row whole on one wrapping line, every cell named by its column ("gpu-node-1 ·
+        GPUs: yes · ..."): what a narrow terminal cuts at the table's right edge. The first
+        `skip` columns are left out; the next is the row's name, in bold."""
+        columns = self.ordered_columns[skip:]  # type: ignore[attr-defined]
+        cells = self.get_row(key)[skip:]  # type: ignore[attr-defined]
+        text = Text()
+        for i, (column, cell) in enumerate(zip(columns, cells, strict=True)):
+            shown = cell if isinstance(cell, Text) else Text(str(cell))
+            if i == 0:
+                text.append(shown.plain or key, style="bold")
+                continue
+            text.append(f" · {column.label.plain}: ", style="dim")
+            text.append_text(shown if shown.plain else Text("-", style="dim"))
+        return text
+
     def row_object(self) -> RowObject | None:
         key = self.cursor_key  # type: ignore[attr-defined]
         return None if key is None or self.objects is None else self.objects(key)

@@ -217,11 +217,11 @@ async def test_nodes_at_80_columns_show_the_default_line_and_the_row_under_the_c
         detail = shown(app, "#node-detail")
         assert detail == ("gpu-node-3 · GPUs: yes · Workload label: container · Runtime: "
                           "containerd 2.0.5 · Kubelet: v1.33.2 · Ready: yes · Choice: "
-                          "traditional")
+                          "traditional · Age: 9h")
         assert "Choice: traditional" in " ".join(screen_text(app).split())
         await pilot.press("k")  # a new choice shows at once
         await pilot.pause()
-        assert shown(app, "#node-detail").endswith("Choice: kata")
+        assert shown(app, "#node-detail").endswith("Choice: kata · Age: 9h")
 
 
 async def test_install_step_status_cut_by_the_table_is_shown_whole_under_it():
