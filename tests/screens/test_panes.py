@@ -30,6 +30,18 @@ def app_for(start: str = "cluster", state=None, world=None) -> InstallerApp:
     return app
 
 
+async def troubleshoot_table(pilot, app: InstallerApp, tab: str, table_id: str) -> KeyedTable:
+    """Open the troubleshoot screen on `tab` and focus its table."""
+    await pilot.press("ctrl+t")
+    await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+    app.screen.query_one("#ts-tabs", TabbedContent).active = tab
+    await pilot.pause()
+    table = app.screen.query_one(f"#{table_id}", KeyedTable)
+    table.focus()
+    await pilot.pause()
+    return table
+
+
 async def test_helm_output_fed_while_hidden_shows_its_newest_lines_when_shown():
     app = app_for(start="install")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -99,14 +111,8 @@ async def test_troubleshoot_host_checks_scroll_to_the_last_check_and_show_it_who
     app = app_for(start="review")
     async with app.run_test(size=(80, 24)) as pilot:
         app.state.checks = many_checks()
-        await pilot.press("ctrl+t")
-        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
-        screen = app.screen
-        screen.query_one("#ts-tabs", TabbedContent).active = "ts-checks"
-        await pilot.pause()
-        table = screen.query_one("#check-table", KeyedTable)
+        table = await troubleshoot_table(pilot, app, "ts-checks", "check-table")
         assert table.row_count == 60
-        table.focus()
         await pilot.press("ctrl+end")
         await pilot.pause()
         text = screen_text(app)
@@ -128,14 +134,8 @@ async def test_troubleshoot_host_checks_scroll_to_the_last_check_and_show_it_who
 async def test_troubleshoot_event_message_is_shown_whole_under_the_table():
     app = app_for(start="review")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+t")
-        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+        await troubleshoot_table(pilot, app, "ts-events", "events")
         screen = app.screen
-        screen.query_one("#ts-tabs", TabbedContent).active = "ts-events"
-        await pilot.pause()
-        table = screen.query_one("#events", KeyedTable)
-        table.focus()
-        await pilot.pause()
         # at 80 columns the Message column is off the right edge; the detail line has it
         assert "Back-off restarting" not in screen_text(app)
         await pilot.press("down")
@@ -262,13 +262,7 @@ async def test_troubleshoot_pod_at_80_columns_is_shown_whole_under_the_pod_table
     right edge. The line under it names them for the pod under the cursor, and follows it."""
     app = app_for(start="review")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+t")
-        await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
-        screen = app.screen
-        screen.query_one("#ts-tabs", TabbedContent).active = "ts-pods"
-        await pilot.pause()
-        table = screen.query_one("#ts-pod-table", KeyedTable)
-        table.focus()
+        table = await troubleshoot_table(pilot, app, "ts-pods", "ts-pod-table")
         table.move_cursor(row=table.get_row_index("gpu-operator/nvidia-sandbox-validator-2jx9w"))
         await pilot.pause()
         header = next(line for line in screen_text(app).splitlines() if "Namespace" in line)
