@@ -15,10 +15,12 @@ sends the browser on to the same page without it, so it stays out of the history
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 
 from aiohttp import web
+from rich.logging import RichHandler
 from textual_serve.server import Server
 
 from installer.commands.serve import (
@@ -57,6 +59,16 @@ class GuardedServer(Server):
         self.allow_remote = allow_remote
         self.token = token
         self.cookie = cookie_name(port)
+
+    def initialize_logging(self) -> None:
+        """textual-serve's logging, without what would write the token again: the access
+        log's request lines (the first carries `?token=`) and the locals its tracebacks
+        print."""
+        super().initialize_logging()
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, RichHandler):
+                handler.tracebacks_show_locals = False
 
     async def on_startup(self, app: web.Application) -> None:
         """The address to open, on a line of its own (a wrapped one would not open)."""

@@ -204,6 +204,8 @@ def test_the_wizard_in_a_browser_to_nodes_and_back(server, browser, tmp_path):
     browser.quit()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
+    # the token was printed once, in the address to open, and logged nowhere else
+    assert (tmp_path / "serve.log").read_text().count(token) == 1
     deadline = time.monotonic() + 10
     while _in_session(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
