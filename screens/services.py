@@ -209,18 +209,12 @@ class KubeInspector:
         return await pod_log(kube, namespace, pod, container, previous=previous)
 
     async def describe(self, kind: str, namespace: str, name: str) -> str:
-        from installer.cluster.podread import object_events, read_object
-        from installer.diagnosis.describe import describe_node, describe_pod
+        from datetime import UTC, datetime
 
-        def read(kube: Any) -> str:
-            from datetime import UTC, datetime
+        from installer.diagnosis.clusterinfo import describe_object
 
-            obj = read_object(kube, kind, name, namespace)
-            events = object_events(kube, kind, name, namespace)
-            text = describe_pod if kind == "pod" else describe_node
-            return text(obj, events, datetime.now(UTC))
-
-        return await self._read(kind, name, read)
+        return await self._read(kind, name, lambda kube: describe_object(
+            kube, kind, name, namespace, datetime.now(UTC)))
 
     async def yaml(self, kind: str, namespace: str, name: str) -> str:
         from installer.cluster.podread import read_object

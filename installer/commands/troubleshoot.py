@@ -29,12 +29,11 @@ from installer.cluster.facts import (
     kubelet_root_of,
 )
 from installer.cluster.kubeconfig import helm_kubeconfig
-from installer.cluster.podread import PodReading, object_events, read_object
+from installer.cluster.podread import PodReading
 from installer.diagnosis import gather
 from installer.diagnosis.bundle import RunProgress
-from installer.diagnosis.clusterinfo import DEFAULT_NAMESPACES
+from installer.diagnosis.clusterinfo import DEFAULT_NAMESPACES, describe_object
 from installer.diagnosis.clusterstate import nvswitch_nodes_of, read_state
-from installer.diagnosis.describe import describe_pod
 from installer.diagnosis.progress import node_grid, steps_from_log
 from installer.diagnosis.rules import Finding, State, troubleshoot_findings
 from installer.engine.plan import Plan, build_plan
@@ -191,7 +190,7 @@ def _bundle_files(c: Collected, findings: list[Finding]) -> BundleContent:
     now = datetime.now(UTC)
     for p in c.state.pods:
         if (p.namespace in c.namespaces or p.runtime_class) and failing(p):
-            files[f"describe/{p.namespace}/{p.name}.txt"] = _described(k, p)
+            files[f"describe/{p.namespace}/{p.name}.txt"] = _described(k, p, now)
     nodes = _read_or_note(lambda: list(k.list_items("/api/v1/nodes")), "nodes", out, [])
     gather.describe_gpu_nodes(k, nodes, out, now)
     for node, host in c.facts.hosts.items():
@@ -243,10 +242,9 @@ def failing(p: PodReading) -> bool:
                          or bool(p.waiting_reason or p.init_container))
 
 
-def _described(k: kube.Kube, p: PodReading) -> str:
+def _described(k: kube.Kube, p: PodReading, now: datetime) -> str:
     try:
-        return describe_pod(read_object(k, "pod", p.name, p.namespace),
-                            object_events(k, "pod", p.name, p.namespace), datetime.now(UTC))
+        return describe_object(k, "pod", p.name, p.namespace, now)
     except kube.ApiError as exc:
         return f"could not be read: {exc}\n"
 

@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,18 @@ async def cluster_view(kube: Any, namespaces: Iterable[str] = DEFAULT_NAMESPACES
     except Exception as exc:  # a partial view still helps; say what could not be read
         errors.append(f"diagnosis: {exc}".splitlines()[0])
     return ClusterView(pods, events, nodes, tuple(errors), state)
+
+
+def describe_object(kube: Any, kind: str, name: str, namespace: str, now: datetime) -> str:
+    """`kubectl describe` of one pod or node: the object and its events read, then laid out
+    (installer.diagnosis.describe). Blocking: the wizard calls it in a thread, the bundle in
+    its own sequence of reads."""
+    from installer.cluster.podread import object_events, read_object
+    from installer.diagnosis.describe import describe_node, describe_pod
+
+    text = describe_pod if kind == "pod" else describe_node
+    return text(read_object(kube, kind, name, namespace),
+                object_events(kube, kind, name, namespace), now)
 
 
 def _log_query(container: str | None, tail: int, previous: bool = False) -> dict[str, str]:
