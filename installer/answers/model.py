@@ -385,6 +385,16 @@ class Checks(StrictModel):
     ignore: list[CheckName] = []
 
 
+class Rollout(StrictModel):
+    """How many nodes a change takes out of service at once (host fixes with their reboot,
+    an upgrade, a change of role), and how long draining one may take. One node at a time
+    by default: a cluster's GPU capacity drops by one node's, never more, unless the
+    operator says so - as kubectl's and kata's own rolling updates default to."""
+
+    max_unavailable: Annotated[int, Field(ge=1, le=1000)] = 1
+    drain_timeout_seconds: Annotated[int, Field(ge=30, le=86400)] = 600
+
+
 class Answers(StrictModel):
     """Everything the installer needs to know; see README "Answers file"."""
 
@@ -399,6 +409,7 @@ class Answers(StrictModel):
     sample: Sample = Sample()
     images: Images = Images()
     checks: Checks = Checks()
+    rollout: Rollout = Rollout()
 
 
 def _secret_problems(data: Any, lines: dict[Location, int], path: Location = ()) -> list[Problem]:
