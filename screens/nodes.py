@@ -108,11 +108,18 @@ cursor.
         # large cluster chosen, asking the answers for each row's choice is rows x choices.
         chosen = {item.name: item.choice for item in state.answers.nodes.items}
         now = datetime.fromtimestamp(self.wizard.run_state.clock(), UTC)
-        rows = {n.name: self._cells(n, kata, chosen, now) for n in nodes}
-        if names != self._shown or not table.update_rows(COLUMNS, rows):
+        # A page of a long list being read extends the rows shown: only its rows are built
+        # and put in (a refill per page built every row again: 27,000 rows for 5,000 nodes).
+        shown = self._shown or ()
+        reading = not self.node_facts() and names[:len(shown)] == shown
+        rows = {n.name: self._cells(n, kata, chosen, now)
+                for n in (nodes[len(shown):] if reading else nodes)}
+        if (names != self._shown and not reading) or not table.update_rows(COLUMNS, rows):
+            if reading and shown:
+                rows = {n.name: self._cells(n, kata, chosen, now) for n in nodes}
             table.fill_rows(COLUMNS, rows.items())
-            self._shown = names
-            self.selected &= set(names)
+        self._shown = names
+        self.selected &= set(names)
         default = state.answers.nodes.default
         line = Text()
         line.append("Cluster default for nodes not chosen: ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import stat
+from dataclasses import replace
 
 from textual.widgets import Input, Select, TextArea
 
@@ -23,6 +24,7 @@ from screens.messages import (
     FactsFailed,
     FactsLoaded,
     LinesReady,
+    NodesRead,
     PodsChanged,
 )
 from screens.modals import ConfirmModal, HelpModal, HostKeyModal, SaveModal
@@ -54,6 +56,16 @@ async def test_a_long_node_list_is_shown_as_it_is_read_and_chosen_for_once_whole
                         what="the first page drawn")
             assert "Reading the cluster's nodes: 2 so far" in shown(app, "#node-summary")
             assert app.state.facts is None
+            # The next page's rows go in after the ones shown; nothing is built twice.
+            table = app.screen.query_one("#nodes", KeyedTable)
+            fills = []
+            table.fill_rows = lambda *a, **kw: fills.append(a)  # type: ignore[method-assign]
+            first = app.nodes_read
+            more = (*first, *(replace(first[0], name=f"late-{i}") for i in range(3)))
+            app.post_message(NodesRead(more))
+            await until(pilot, lambda: table.row_count == 5, what="the next page drawn")
+            assert fills == [] and table.row_keys[2:] == ["late-0", "late-1", "late-2"]
+            del table.fill_rows
             await pilot.press("k")
             assert app.state.answers.nodes.items == []  # no choice on a partial list
             held.set()
