@@ -55,11 +55,14 @@ class RunMixin:
         if dry_run:
             self._launch(True)
             return
+        from installer.engine.operations import OPERATIONS
+
+        op = OPERATIONS[self.state.operation]
         context = self.state.answers.cluster.context or "the current context"
-        detail = (f"{len(plan.changes)} changes on {context}: labels, helm installs and any "
-                  "host fixes you allow. Each host fix still asks when its policy is 'ask'. "
+        detail = (f"{op.verb}: {len(plan.changes)} changes on {context} ({op.summary}), as "
+                  "Review lists them. Each host fix still asks when its policy is 'ask'. "
                   "Stopping midway is safe; a new run resumes.")
-        self.push_screen(ConfirmModal("Install now?", detail, yes="Install"),
+        self.push_screen(ConfirmModal(f"{op.verb} now?", detail, yes=op.verb),
                          lambda yes: self._launch(False) if yes else None)
 
     def _launch(self, dry_run: bool) -> None:
@@ -84,7 +87,7 @@ class RunMixin:
         self.log_path = log_path
         ctx = Context(dry_run=dry_run, sinks=[self.sink, log], decider=self.decider,
                       journal=journal, services=services)
-        engine = Engine(answers, ctx, self.services.executors())
+        engine = Engine(answers, ctx, self.services.executors(), self.state.planner())
         self.run_state.reset(dry_run)
         self.runner = LoopThread(self._run_engine(engine, facts), "engine",
                                  lambda code, error: self._engine_done(code, error, log))

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from installer.cluster.facts import Facts
 from installer.diagnosis.clusterinfo import Contexts
+from installer.engine.operations import OPERATIONS
 from installer.errors import UserError
 from screens.base import WizardScreen, problems_text
 from screens.widgets.datatext import DataStatic
@@ -80,6 +81,10 @@ What a choice changes: another context is another cluster, so every later screen
 plan line is computed again from what it finds - the GPU nodes on the Nodes screen, a
 release already installed turns an install into an upgrade, an existing
 nvidia.com/gpu.workload.config label turns a label step into "already labelled".
+
+Operation picks what Review plans and `i` runs: Install (or reconfigure), or Uninstall -
+the same plans as the `gpu-kata-installer` command and its `uninstall` subcommand give for
+the same answers.
 """
 
     BINDINGS = [Binding("ctrl+r", "discover", "Discover", priority=True)]
@@ -91,6 +96,9 @@ nvidia.com/gpu.workload.config label turns a label step into "already labelled".
                         compact=True)
             yield Label("Context")
             yield Select([], id="context", prompt=CURRENT, allow_blank=True, compact=True)
+            yield Label("Operation")
+            yield Select([(op.title, op.name) for op in OPERATIONS.values()],
+                         id="operation", value="install", allow_blank=False, compact=True)
         yield DataStatic("", id="kubeconfig-note")
         with Horizontal(classes="buttons"):
             yield Button("Discover (^r)", id="discover", variant="primary", compact=True)
@@ -116,6 +124,9 @@ nvidia.com/gpu.workload.config label turns a label step into "already labelled".
         inp = self.query_one("#kubeconfig", Input)
         with inp.prevent(Input.Changed):
             inp.value = cl.kubeconfig or ""
+        operation = self.query_one("#operation", Select)
+        with operation.prevent(Select.Changed):
+            operation.value = state.operation
         self._load_contexts(cl.kubeconfig, cl.context)
         err = self.query_one("#error", Static)
         err.update(self.wizard.facts_error or "")  # a str: DataStatic shows it escaped
@@ -183,6 +194,11 @@ nvidia.com/gpu.workload.config label turns a label step into "already labelled".
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
+        if event.select.id == "operation":
+            self.wizard.state.operation = str(event.value)
+            self.notify(f"Review now plans: {OPERATIONS[str(event.value)].verb.lower()}",
+                        timeout=3)
+            return
         if self._apply():
             self.action_discover()
 

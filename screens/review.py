@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer
 from textual.widgets import Button, Static
 
+from installer.engine.operations import OPERATIONS
 from installer.engine.params import GpuPodsParams
 from installer.engine.sinks import render_plan
 from installer.textsafe import display
@@ -44,9 +45,11 @@ produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dr
 (nothing changes; each step reports what it would do); i installs, after you confirm.
 """
 
+    # `i` runs the operation chosen on the Cluster screen, under its own name: one binding
+    # per operation, each shown only while its operation is the chosen one.
     BINDINGS = [
         Binding("d", "run(True)", "Dry-run"),
-        Binding("i", "run(False)", "Install"),
+        *(Binding("i", f"run(False, '{op.name}')", op.verb) for op in OPERATIONS.values()),
         Binding("ctrl+s", "app.save", "Save answers", priority=True),
     ]
 
@@ -70,11 +73,13 @@ produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dr
         """Dry-run and Install are greyed without a plan; Install on a recorded cluster."""
         if action == "run":
             dry_run = bool(parameters and parameters[0])
+            if len(parameters) > 1 and parameters[1] != self.wizard.state.operation:
+                return False
             can = self.plan_ok and (dry_run or not self.wizard.services.recorded)
             return True if can else None
         return True
 
-    def action_run(self, dry_run: bool) -> None:
+    def action_run(self, dry_run: bool, _operation: str = "") -> None:
         self.wizard.action_start_run(dry_run)
 
     def refresh_from_state(self) -> None:
@@ -90,6 +95,8 @@ produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dr
         else:
             assert plan is not None
             kata = state.kata_nodes()
+            op = OPERATIONS[state.operation]
+            summary.append(f"{op.verb}: ", style="bold")
             summary.append(f"{len(plan.steps)} steps, {len(plan.changes)} changes · ")
             summary.append(f"{len(kata)} Kata node{'s' if len(kata) != 1 else ''}",
                            style="bold green" if kata else "bold yellow")
@@ -109,6 +116,7 @@ produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dr
         self.plan_ok = error is None
         self.refresh_bindings()
         install = self.query_one("#install", Button)
+        install.label = f"{OPERATIONS[state.operation].verb} (i)"
         install.disabled = error is not None or self.wizard.services.recorded
         self.query_one("#dry-run", Button).disabled = error is not None
 

@@ -104,6 +104,7 @@ class WizardState:
     checks: dict[str, Sequence[CheckResult]] = field(default_factory=dict)
     checks_error: str | None = None
     saved_to: Path | None = None
+    operation: str = "install"  # a key of installer.engine.operations.OPERATIONS
 
     # --- editing -----------------------------------------------------------------
     def edit(self, changes: dict[str, Any]) -> Answers:
@@ -151,11 +152,15 @@ class WizardState:
     def kata_nodes(self) -> list[str]:
         return self.answers.nodes.kata_nodes(self.facts.cluster if self.facts else None)
 
-    def plan(self) -> Plan:
-        """The same value the headless --dry-run prints (raises UserError on a mismatch)."""
-        from installer.engine.plan import build_plan
+    def planner(self) -> Callable[[Answers, Facts], Plan]:
+        from installer.engine.operations import planner_for
 
-        return build_plan(self.answers, self.facts or Facts(cluster=None))
+        return planner_for(self.operation)
+
+    def plan(self) -> Plan:
+        """The same value the headless --dry-run of the chosen operation prints (raises
+        UserError on a mismatch)."""
+        return self.planner()(self.answers, self.facts or Facts(cluster=None))
 
     def plan_or_error(self) -> tuple[Plan | None, UserError | None]:
         try:

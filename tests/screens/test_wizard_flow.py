@@ -7,7 +7,7 @@ import gc
 import stat
 from dataclasses import replace
 
-from textual.widgets import Input, Select, TextArea
+from textual.widgets import Button, Input, Select, TextArea
 
 from installer.answers.model import load_answers
 from installer.cluster.facts import with_gpu_pods
@@ -15,6 +15,7 @@ from installer.engine.events import RunFinished
 from installer.engine.params import HostFixParams
 from installer.engine.plan import build_plan
 from installer.engine.sinks import render_plan
+from installer.engine.uninstall import build_uninstall_plan
 from installer.errors import UserError
 from screens.app import InstallerApp
 from screens.messages import (
@@ -443,6 +444,26 @@ async def test_saved_answers_replay_to_the_same_plan(tmp_path):
         "gpu-node-1": "kata", "gpu-node-2": "kata", "gpu-node-3": "leave"}
     assert saved.gpu_operator.cc_mode == "off" and saved.kata_deploy.values == {"debug": True}
     assert render_plan(build_plan(saved, facts).to_dict()) == review_lines
+
+
+async def test_uninstall_chosen_in_the_wizard_plans_what_the_uninstall_command_plans():
+    """One engine for both front ends: Operation on the Cluster screen picks the planner the
+    `uninstall` command uses, Review shows its plan, and `i` is offered as Uninstall."""
+    app = make_app(state=fakes.state(fakes.example_answers()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.query_one("#operation", Select).value = "uninstall"
+        await pilot.pause()
+        assert app.state.operation == "uninstall"
+        app.goto("review")
+        await pilot.pause()
+        facts = app.state.facts
+        expected = build_uninstall_plan(app.state.answers, facts)
+        assert app.screen.lines == render_plan(expected.to_dict())
+        assert any(s.id == "uninstall/gpu-operator" for s in expected.steps)
+        assert "Uninstall:" in shown(app, "#plan-summary")
+        assert str(app.screen.query_one("#install", Button).label) == "Uninstall (i)"
+        footer = {b.binding.description for b in app.screen.active_bindings.values()}
+        assert "Uninstall" in footer and "Install" not in footer
 
 
 async def test_an_answers_file_prefills_every_screen():
