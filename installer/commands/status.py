@@ -13,7 +13,6 @@ import asyncio
 import getpass
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,17 @@ from installer.cluster import kube
 from installer.cluster.facts import Facts
 from installer.cluster.podread import list_pods
 from installer.engine.drift import KINDS, Drift, Observed, PodSeen, RuntimeClassSeen, checked, drift
-from installer.engine.plan import Plan, build_plan
+from installer.engine.reading import NoConsent, reading_plan
 from installer.engine.runner import Context, Engine
 from installer.engine.runtime import run_services
-from installer.errors import EXIT_OK, EXIT_STEP_FAILED
+from installer.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_STEP_FAILED,
+    Problem,
+    StepFailed,
+    UserError,
+)
 from installer.redact import Redactor
 from installer.textsafe import display
 
@@ -35,22 +41,6 @@ HEADINGS = {"label": "node labels", "chart": "charts", "host": "host files",
             "runtimeclass": "RuntimeClass", "vfio": "GPUs off vfio-pci",
             "kata-deploy": "kata-deploy on nodes not chosen for Kata",
             "unchecked": "could not check"}
-
-
-class _NoConsent:
-    """Status never changes anything: every question a run could ask is a no."""
-
-    async def confirm(self, question: str, detail: str, policy: str, *,
-                      again: bool = False) -> bool:
-        return False
-
-
-def _reading_plan(answers: Answers, facts: Facts) -> Plan:
-    """The install's plan; an unreadable record of the labels (which only install and
-    uninstall use) does not stop a read."""
-    if facts.cluster is not None:
-        facts = replace(facts, cluster=replace(facts.cluster, record_problem=""))
-    return build_plan(answers, facts)
 
 
 def _owned_by_daemonset(pod: dict[str, Any]) -> bool:
@@ -81,11 +71,11 @@ async def gather_drift(answers: Answers) -> tuple[list[Drift], dict[str, Any]]:
     """Gather as an install's dry-run does, plan, read the rest, compare."""
     from installer.engine.steps import default_executors
 
-    ctx = Context(dry_run=True, sinks=[], decider=_NoConsent(),
+    ctx = Context(dry_run=True, sinks=[], decider=NoConsent(),
                   services=run_services(answers, Redactor(), ask=getpass.getpass
                                         if sys.stdin.isatty() else None))
     plan, facts = await Engine(answers, ctx, default_executors(),
-                               _reading_plan).gather(Facts(cluster=None))
+                               reading_plan).gather(Facts(cluster=None))
     observed = await asyncio.to_thread(observe, ctx.services["kube"], answers)
     return drift(answers, facts, plan, observed), checked(answers, facts, observed)
 
@@ -116,7 +106,17 @@ def render_text(found: list[Drift]) -> str:
 def run_status(answers_path: Path, kubeconfig: str | None, context: str | None,
                as_json: bool) -> int:
     answers = _with_cluster(load_answers(answers_path), kubeconfig, context)
-    found, looked = asyncio.run(gather_drift(answers))
+    try:
+        found, looked = asyncio.run(gather_drift(answers))
+    except UserError as exc:
+        # Exit 1 means "differences" here: a cluster that could not be compared at all
+        # (an API server that does not answer, a context that may not read) is not one.
+        exc.exit_code = EXIT_BAD_INPUT
+        raise
+    except StepFailed as exc:
+        raise UserError("status could not read the cluster", [Problem(
+            "(cluster)", str(exc), exc.fix or "fix what it says, then run status again")]
+                        ) from None
     code = EXIT_STEP_FAILED if found else EXIT_OK
     if as_json:
         print(json.dumps({"drift": [d.to_dict() for d in found], "checked": looked,

@@ -135,9 +135,9 @@ def _boot_config(node: str, host: HostFacts) -> list[Drift]:
     return [Drift("host", node, f"{arg} in GRUB_CMDLINE_LINUX (/etc/default/grub)",
                   f"the running kernel has {arg}, the boot config no longer does: the next "
                   "boot starts without the IOMMU",
-                  f"add {arg} back to GRUB_CMDLINE_LINUX in /etc/default/grub (or restore "
-                  "/etc/default/grub.gpu-kata-installer.iommu-cmdline.bak) and regenerate the "
-                  "boot config (update-grub)")]
+                  f"add {arg} back to GRUB_CMDLINE_LINUX in /etc/default/grub and regenerate "
+                  "the boot config (update-grub); a re-run of the install does not, while the "
+                  "IOMMU is on")]
 
 
 def _vfio(node: str, host: HostFacts) -> list[Drift]:
