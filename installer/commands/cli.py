@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 EXIT_CODES = """exit codes:
-  0    done (or dry-run complete)
-  1    a step failed
+  0    done (or dry-run complete; status: no drift)
+  1    a step failed (status: differences found)
   2    bad input (answers file, flags, kubeconfig)
   3    prerequisite checks failed
   130  interrupted: Ctrl-C or SIGTERM (run again to resume)
@@ -30,6 +30,7 @@ COMMANDS = {
     "answers init": "print a commented answers template",
     "answers validate": "validate an answers file",
     "check": "run the host prerequisite checks on this machine",
+    "status": "drift between the cluster and hosts and the answers (exit 1 with differences)",
     "troubleshoot": "findings, pods, events, logs and host checks",
     "bundle": "write a support archive (redacted) with the findings",
     "images": "list every image the install pulls (for mirroring), from the rendered charts",
@@ -180,6 +181,10 @@ def _headless(command: str, args: argparse.Namespace) -> int:
         from installer.hosts.localcheck import run_local_check
 
         return run_local_check(args.host_root, args.json, args.ignore.split(","))
+    if command == "status":
+        from installer.commands.status import run_status
+
+        return run_status(args.answers, args.kubeconfig, args.context, args.json)
     if command == "troubleshoot":
         from installer.commands.troubleshoot import run_troubleshoot_headless
 

@@ -94,6 +94,8 @@ APPLIES: dict[str, dict[str, str]] = {
               "--host-root": "check a mounted or captured host tree instead of /",
               "--json": "print a JSON list of results",
               "--ignore": "check names to accept on purpose ('all' for every check)"},
+    "status": {"--answers": "the answers file the install ran from (required)", **_KUBECONFIG,
+               "--json": "print one JSON object: drift, checked, exitCode"},
     "troubleshoot": {"--answers": "also probe and check the Kata hosts it names",
                      **_KUBECONFIG, "--json": "print the findings as JSON (no screen)"},
     "bundle": {"--answers": "also probe and check the Kata hosts it names", **_KUBECONFIG,
@@ -108,7 +110,7 @@ APPLIES: dict[str, dict[str, str]] = {
                                 "who reaches it can change your hosts and cluster)"},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"uninstall": ("--answers",), "check": ("--local",),
-                                        "images": ("--answers",)}
+                                        "images": ("--answers",), "status": ("--answers",)}
 _LABELS = {"install": "the headless install (--answers FILE)", "wizard": "the wizard"}
 
 

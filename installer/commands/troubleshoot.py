@@ -12,7 +12,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -36,7 +36,7 @@ from installer.diagnosis.clusterinfo import DEFAULT_NAMESPACES, describe_object
 from installer.diagnosis.clusterstate import nvswitch_nodes_of, read_state
 from installer.diagnosis.progress import node_grid, steps_from_log
 from installer.diagnosis.rules import Finding, State, troubleshoot_findings
-from installer.engine.plan import Plan, build_plan
+from installer.engine.reading import NoConsent, reading_plan
 from installer.engine.runner import Context, Engine
 from installer.engine.runtime import run_services
 from installer.engine.steps.discover import discover_cluster
@@ -45,12 +45,6 @@ from installer.hosts.checks import CheckResult
 from installer.redact import Redactor
 from installer.statedir import state_dir
 from installer.textsafe import display
-
-
-class _NoConsent:
-    async def confirm(self, question: str, detail: str, policy: str, *,
-                      again: bool = False) -> bool:
-        return False
 
 
 @dataclass
@@ -64,14 +58,6 @@ class Collected:
     namespaces: tuple[str, ...] = DEFAULT_NAMESPACES
 
 
-def _reading_plan(answers: Answers, facts: Facts) -> Plan:
-    """The install's plan, for its gather and check steps only: troubleshooting reads, so an
-    unreadable record of the labels (which only install and uninstall use) does not stop it."""
-    if facts.cluster is not None:
-        facts = replace(facts, cluster=replace(facts.cluster, record_problem=""))
-    return build_plan(answers, facts)
-
-
 async def collect(answers_path: Path | None, kubeconfig: str | None,
                   context: str | None) -> Collected:
     """What troubleshooting reads. A read the context may not make is kept as a fact
@@ -83,13 +69,13 @@ async def collect(answers_path: Path | None, kubeconfig: str | None,
     answers = load_answers(answers_path) if answers_path else None
     host_checks: dict[str, tuple[CheckResult, ...]] = {}
     if answers:
-        ctx = Context(dry_run=True, sinks=[], decider=_NoConsent(),
+        ctx = Context(dry_run=True, sinks=[], decider=NoConsent(),
                       services=run_services(answers, redactor))
         executors = {**default_executors(),
                      DiscoverParams: functools.partial(discover.discover, partial=True),
                      GpuPodsParams: functools.partial(discover.gpu_pods, partial=True)}
         plan, facts, _ = await Engine(answers, ctx, executors,
-                                      _reading_plan).run_checks(Facts(cluster=None))
+                                      reading_plan).run_checks(Facts(cluster=None))
         host_checks = {s.params.node: s.params.checks or ()
                        for s in plan.phase("check") if isinstance(s.params, HostChecksParams)}
         k: kube.Kube = ctx.services["kube"]

@@ -37,6 +37,7 @@ def base(command: str, files: dict[str, str]) -> dict[str, list[str]]:
     return {"uninstall": on_facts, "install": on_facts,
             "check": {"--local": [], "--host-root": [files["tree"]]},
             "troubleshoot": {"--kubeconfig": [files["missing"]]},
+            "status": {"--answers": [files["answers"]], "--kubeconfig": [files["missing"]]},
             "bundle": {"--kubeconfig": [files["missing"]]},
             "images": {"--answers": [files["local-charts"]]},
             }.get(command, {})
