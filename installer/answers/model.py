@@ -385,6 +385,12 @@ class Checks(StrictModel):
     ignore: list[CheckName] = []
 
 
+class Uninstall(StrictModel):
+    """What uninstall does beyond the charts and labels: revert the host fixes it made."""
+
+    revert_hosts: bool = False
+
+
 class Answers(StrictModel):
     """Everything the installer needs to know; see README "Answers file"."""
 
@@ -399,6 +405,7 @@ class Answers(StrictModel):
     sample: Sample = Sample()
     images: Images = Images()
     checks: Checks = Checks()
+    uninstall: Uninstall = Uninstall()
 
 
 def _secret_problems(data: Any, lines: dict[Location, int], path: Location = ()) -> list[Problem]:
