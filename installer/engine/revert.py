@@ -43,14 +43,18 @@ def operator_leaves_vfio(answers: Answers, facts: Facts) -> str:
 
 def probe_steps(answers: Answers, facts: Facts) -> list[Step[Any]]:
     """Read the Kata hosts (read-only) for the backups of the fixes that ran there."""
-    kata = answers.nodes.kata_nodes(facts.cluster)
-    unprobed = [n for n in kata if n not in facts.hosts]
-    if not unprobed or facts.cluster is None:
+    if facts.cluster is None:
+        return []
+    cluster = facts.cluster
+    # a node the answers name that has left the cluster has no host to read
+    unprobed = [n for n in answers.nodes.kata_nodes(cluster)
+                if n not in facts.hosts and cluster.node(n) is not None]
+    if not unprobed:
         return []
     return [Step("probe/hosts", "gather",
                  f"Probe {len(unprobed)} host(s) over SSH for the installer's host changes "
                  "(read-only): " + ", ".join(unprobed),
-                 ProbeParams(tuple(_ssh_target(answers, n, facts.cluster.node(n))
+                 ProbeParams(tuple(_ssh_target(answers, n, cluster.node(n))
                                    for n in unprobed)))]
 
 

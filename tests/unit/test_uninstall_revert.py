@@ -237,3 +237,15 @@ def test_a_revert_with_a_reboot_says_the_reboot_releases_the_gpus(tmp_path):
     assert "gki_release" not in change.apply_script
     unbound = plan_revert(replace(on_vfio, backups=[]), release_vfio=True)
     assert unbound is not None and "gki_release 0000:1b:00.0" in unbound.apply_script
+
+
+def test_the_kata_hosts_are_probed_first_and_only_the_ones_in_the_cluster():
+    answers = parse_answers(ANSWERS.replace("choice: traditional", "choice: kata").replace(
+        "    - name: gpu-node-1\n", "    - name: gone-node\n      choice: kata\n"
+        "    - name: gpu-node-1\n"), "answers.yaml")
+    facts = replace(facts_with(None), hosts={})
+    plan = build_uninstall_plan(answers, facts)
+    (probe,) = plan.phase("gather")
+    assert plan.steps[0] is probe and probe.id == "probe/hosts"
+    assert [t.node for t in probe.params.targets] == ["gpu-node-1", "gpu-node-2", "gpu-node-3"]
+    assert build_uninstall_plan(answers, facts_with(OURS / "cpu-only")).phase("gather") == ()
