@@ -90,6 +90,32 @@ class PciDevice:
         return f"{self.bdf} ({self.ident}, class 0x{self.class_code})"
 
 
+# The names the host fixes give their backups (remote/fixes/base.py gki_write):
+# <file>.gpu-kata-installer.<fix>.bak holds the file before that fix's first edit, and
+# <file>.gpu-kata-installer.<fix>.absent marks a file the fix created.
+BACKUP_INFIX = ".gpu-kata-installer."
+
+
+@dataclass(frozen=True)
+class Backup:
+    """One backup a host fix left (paths relative to the host root). `content` is the file
+    before the fix (None: the fix created the file, an `.absent` marker)."""
+
+    path: str  # the file the fix edited
+    fix: str
+    backup: str  # the backup's own path
+    content: str | None
+
+    @staticmethod
+    def parse(backup: str, content: str) -> Backup | None:
+        """From a backup's path (None: not a name the fixes write)."""
+        target, sep, rest = backup.rpartition(BACKUP_INFIX)
+        fix, _, kind = rest.rpartition(".")
+        if not sep or not target or not fix or kind not in ("bak", "absent"):
+            return None
+        return Backup(target, fix, backup, content if kind == "bak" else None)
+
+
 @dataclass(frozen=True)
 class FabricManager:
     """The host side of NVIDIA Fabric Manager (package nvidia-fabricmanager): its systemd
@@ -164,6 +190,8 @@ class HostFacts:
     boot_id: str | None = None
     bls_entries: dict[str, str] = field(default_factory=dict)
     tools: list[str] = field(default_factory=list)
+    # What the installer's host fixes changed, as their backups on the host say.
+    backups: list[Backup] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)

@@ -16,7 +16,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from remote.hostfacts import VIRT_FLAGS, FabricManager, HostFacts, PciDevice
+from remote.hostfacts import VIRT_FLAGS, Backup, FabricManager, HostFacts, PciDevice
 from remote.kubelet import MARKER_PATHS
 
 PROBE_SCRIPT: str = resources.files("remote").joinpath("probe.sh").read_text()
@@ -103,6 +103,7 @@ def parse_probe(output: bytes | str) -> HostFacts:
     (`complete=False`) and bytes that are not UTF-8."""
     text = output if isinstance(output, str) else _decode(output)
     files: dict[str, str] = {}
+    backups: dict[str, str] = {}  # a backup's path -> its content (tag @backup)
     missing: list[str] = []
     unreadable: list[str] = []
     exists: set[str] = set()
@@ -118,6 +119,7 @@ def parse_probe(output: bytes | str) -> HostFacts:
     root = "/"
     done = False
     cur_file: str | None = None
+    cur_into = files
     cur_lines: list[str] = []
     nonl = False
 
@@ -131,15 +133,15 @@ def parse_probe(output: bytes | str) -> HostFacts:
                 continue
             # "@end" or anything else closes the file (truncated output included).
             body = "\n".join(cur_lines)
-            files[cur_file] = body if nonl or not cur_lines else body + "\n"
+            cur_into[cur_file] = body if nonl or not cur_lines else body + "\n"
             cur_file, cur_lines, nonl = None, [], False
             if line == "@end":
                 continue
         if not line.startswith("@"):
             continue
         tag, _, rest = line.partition(" ")
-        if tag == "@file":
-            cur_file = rest
+        if tag in ("@file", "@backup"):
+            cur_file, cur_into = rest, files if tag == "@file" else backups
         elif tag == "@missing":
             missing.append(rest)
         elif tag == "@unreadable":
@@ -180,7 +182,9 @@ def parse_probe(output: bytes | str) -> HostFacts:
         elif tag == "@done":
             done = True
     if cur_file is not None:  # output cut inside a file
-        files[cur_file] = "\n".join(cur_lines)
+        cur_into[cur_file] = "\n".join(cur_lines)
+        if cur_into is backups:  # a backup cut short is not the file before: no revert
+            del backups[cur_file]
 
     osr = parse_os_release(files.get("etc/os-release", ""))
     hostname = (files.get("etc/hostname") or files.get("proc/sys/kernel/hostname") or "")
@@ -296,6 +300,8 @@ def parse_probe(output: bytes | str) -> HostFacts:
         boot_id=(files.get("proc/sys/kernel/random/boot_id") or "").strip() or None,
         bls_entries={k: v for k, v in files.items() if k.startswith("boot/loader/entries/")},
         tools=sorted(set(tools)),
+        backups=[b for path, text in sorted(backups.items())
+                 if (b := Backup.parse(path, text)) is not None],
         files=files,
         missing=missing,
         unreadable=unreadable,

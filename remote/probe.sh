@@ -14,10 +14,11 @@ cd / || exit 1
 printf '@probe 1\n'
 printf '@root %s\n' "$R"
 
+# emit PATH [TAG]: a file's lines under "@file" (or TAG, e.g. "@backup")
 emit() {
   f=$R$1
   if [ -f "$f" ] && [ -r "$f" ]; then
-    printf '@file %s\n' "$1"
+    printf '%s %s\n' "${2:-@file}" "$1"
     l=
     while IFS= read -r l; do printf '|%s\n' "$l"; l=; done < "$f"
     if [ -n "$l" ]; then printf '|%s\n@nonl\n' "$l"; fi
@@ -215,4 +216,19 @@ if [ -n "$sw" ]; then
     case $n in nv-fabricmanage*) p=${c%/comm}; printf '@fm pid %s\n' "${p##*/}" ;; esac
   done
 fi
+# What the installer's host fixes changed (remote/fixes/base.py): the backup each one left,
+# <file>.gpu-kata-installer.<fix>.bak (the file before, whole) or .absent (the fix created the
+# file), and the file as it is now, in every folder a fix edits (remote/fixes/revert.py
+# BACKUP_DIRS, kept equal by a test). Only the installer writes these names.
+for d in etc etc/default etc/default/grub.d etc/modprobe.d etc/modules-load.d var/lib/kubelet \
+         run/k0s/kubelet var/lib/k0s var/snap/microk8s/current/args \
+         var/lib/rancher/k3s/agent/etc/kubelet.conf.d \
+         var/lib/rancher/rke2/agent/etc/kubelet.conf.d boot/loader/entries; do
+  for b in "$R$d"/*.gpu-kata-installer.*.bak "$R$d"/*.gpu-kata-installer.*.absent; do
+    [ -f "$b" ] || continue
+    b=${b#"$R"}
+    emit "$b" @backup
+    emit "${b%.gpu-kata-installer.*}"
+  done
+done
 printf '@done\n'

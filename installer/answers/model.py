@@ -395,6 +395,12 @@ class Rollout(StrictModel):
     drain_timeout_seconds: Annotated[int, Field(ge=30, le=86400)] = 600
 
 
+class Uninstall(StrictModel):
+    """What uninstall does beyond the charts and labels: revert the host fixes it made."""
+
+    revert_hosts: bool = False
+
+
 class Answers(StrictModel):
     """Everything the installer needs to know; see README "Answers file"."""
 
@@ -410,6 +416,7 @@ class Answers(StrictModel):
     images: Images = Images()
     checks: Checks = Checks()
     rollout: Rollout = Rollout()
+    uninstall: Uninstall = Uninstall()
 
 
 def _secret_problems(data: Any, lines: dict[Location, int], path: Location = ()) -> list[Problem]:

@@ -24,7 +24,7 @@ EXIT_CODES = """exit codes:
 
 # The subcommands, in the order --help lists them; their flags: installer/commands/flags.py
 COMMANDS = {
-    "uninstall": "remove both charts and restore the nodes' labels",
+    "uninstall": "remove both charts, restore the nodes' labels (and, asked, the hosts)",
     "answers": "answers-file helpers",
     "answers schema": "print the answers file's JSON Schema",
     "answers init": "print a commented answers template",
@@ -206,7 +206,8 @@ def _headless(command: str, args: argparse.Namespace) -> int:
 
         return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
                             yes=args.yes, as_json=args.json, verbose=args.verbose,
-                            planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
+                            planner=partial(build_uninstall_plan, remove_crds=args.remove_crds,
+                                            revert_hosts=args.revert_hosts))
     return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
                         yes=args.yes, as_json=args.json, verbose=args.verbose)
 

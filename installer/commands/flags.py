@@ -60,6 +60,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--json",)),
     Flag(("-v", "--verbose")),
     Flag(("--remove-crds",)),
+    Flag(("--revert-hosts",)),
     Flag(("--local",)),
     Flag(("--host-root",), "DIR", str, "/"),
     Flag(("--ignore",), "NAME,...", str, ""),
@@ -86,7 +87,9 @@ APPLIES: dict[str, dict[str, str]] = {
                "--answers": "pre-fill the wizard from this file", "--facts": _FACTS,
                **_KUBECONFIG},
     "uninstall": {"--answers": "the answers file the install ran from (required)", **_HEADLESS,
-                  "--remove-crds": "also delete the GPU Operator's CRDs"},
+                  "--remove-crds": "also delete the GPU Operator's CRDs",
+                  "--revert-hosts": "restore the host files the installer's fixes changed "
+                                    "(from their backups), rebooting where needed"},
     "answers schema": {},
     "answers init": {},
     "answers validate": {},

@@ -31,9 +31,12 @@ class Operation:
 
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
-    Operation("install", "Install", "Install or reconfigure", "prepare the hosts, label the nodes and install (or "
-              "reconfigure) both charts", "installer.engine.plan:build_plan"),
-    Operation("uninstall", "Uninstall", "Uninstall", "remove both charts and restore the nodes' labels",
+    Operation("install", "Install", "Install or reconfigure",
+              "prepare the hosts, label the nodes and install (or reconfigure) both charts",
+              "installer.engine.plan:build_plan"),
+    Operation("uninstall", "Uninstall", "Uninstall",
+              "remove both charts, restore the nodes' labels and, with "
+              "uninstall.revertHosts, the host files the installer changed",
               "installer.engine.uninstall:build_uninstall_plan"),
 )}
 

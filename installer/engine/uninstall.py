@@ -22,6 +22,7 @@ from installer.cluster.facts import (
     managed_labels,
     require_record,
 )
+from installer.engine import revert
 from installer.engine.params import (
     DeleteCrdsParams,
     DeleteSampleParams,
@@ -70,7 +71,10 @@ def _helm_uninstall(step_id: str, release: str, namespace: str, timeout: str,
                          params_json(params)),))]
 
 
-def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = False) -> Plan:
+def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = False,
+                         revert_hosts: bool = False) -> Plan:
+    """`revert_hosts`: the operator's consent (flag) to revert the host fixes; the answers'
+    uninstall.revertHosts gives it too (installer.engine.revert)."""
     if facts.cluster is None:
         return Plan((Step("discover/cluster", "gather", "Discover the cluster's nodes and releases",
                           DiscoverParams(answers.cluster.kubeconfig, answers.cluster.context)),),
@@ -79,6 +83,7 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
     kd, op = answers.kata_deploy, answers.gpu_operator
     sample_ns = "default"
     steps: list[Step[Any]] = [
+        *revert.probe_steps(answers, facts),
         Step("uninstall/sample", "change", "Delete the sample pod if it is there",
              DeleteSampleParams(sample_ns),
              (Change("cluster", f"{sample_ns}/{SAMPLE_POD}",
@@ -108,6 +113,10 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
                                       {"node": node.name, "labels": patch}),)))
     steps += _helm_uninstall("uninstall/kata-deploy", kd.release, kd.namespace, kd.timeout,
                              facts, lambda r: kata_deploy_removal_effects(nodes))
+    hosts, host_warnings = revert.revert_steps(answers, facts,
+                                               revert.consented(answers, revert_hosts))
+    steps += hosts
+    warnings += host_warnings
     ns, name = STATE_CONFIGMAP
     if recorded is not None:
         steps.append(Step("uninstall/state", "change", "Forget the recorded labels",

@@ -134,20 +134,24 @@ PINS = {
         "verify/host/gpu-node-2": "a94d91293809acdc",
         "sample/cuda-vectoradd": "eb34f760c268da72",
     }),
-    "uninstall": ("1a6ffc5520d92f74", {
+    # The uninstalls gained a step (the GPUs GPU Operator v26.3.1 leaves on vfio-pci on
+    # gpu-node-1, listed as left in place); every earlier step's fingerprint is unchanged.
+    "uninstall": ("5b8ad479f1d1f8e7", {
         "uninstall/sample": "8880dc55013b59a2",
         "uninstall/gpu-operator": "7f0062195d31b9bd",
         "uninstall/crds": "1ef04670169596a8",
         "uninstall/labels/gpu-node-3": "37737fc167c8ff3c",
         "uninstall/kata-deploy": "06af9a12cc0f3304",
+        "revert/gpu-node-1": "955b6aa904dc29e9",
         "uninstall/state": "8d3120a7d52d1dea",
         "verify/uninstalled": "71f4b21f83fdcd5d",
     }),
-    "uninstall-unrecorded": ("537cfc37fb63540c", {
+    "uninstall-unrecorded": ("fa70d61c4e1b401c", {
         "uninstall/sample": "8880dc55013b59a2",
         "uninstall/gpu-operator": "7f0062195d31b9bd",
         "uninstall/labels/gpu-node-3": "37737fc167c8ff3c",
         "uninstall/kata-deploy": "0b8caff7f304aded",
+        "revert/gpu-node-1": "955b6aa904dc29e9",
         "verify/uninstalled": "ac84d6a00b33826d",
     }),
     "uninstall-undiscovered": ("a30bcedf03d6506b", {
