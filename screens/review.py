@@ -43,6 +43,9 @@ This is the plan the installer will run, exactly as `gpu-kata-installer --answer
 change, each line headed by its step id. Each screen's help quotes the lines its choices
 produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dry-run
 (nothing changes; each step reports what it would do); i installs, after you confirm.
+With Uninstall chosen on the Cluster screen, i uninstalls, and h decides the host files the
+installer's fixes changed: left in place (listed in the plan) or restored from their backups,
+with a reboot where that needs one (answers uninstall.revertHosts, `--revert-hosts`).
 """
 
     # `i` runs the operation chosen on the Cluster screen, under its own name: one binding
@@ -50,6 +53,7 @@ produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dr
     BINDINGS = [
         Binding("d", "run(True)", "Dry-run"),
         *(Binding("i", f"run(False, '{op.name}')", op.verb) for op in OPERATIONS.values()),
+        Binding("h", "revert_hosts", "Revert hosts"),
         Binding("ctrl+s", "app.save", "Save answers", priority=True),
     ]
 
@@ -71,6 +75,8 @@ produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dr
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Dry-run and Install are greyed without a plan; Install on a recorded cluster."""
+        if action == "revert_hosts":  # the uninstall's own question about the hosts
+            return self.wizard.state.operation == "uninstall"
         if action == "run":
             dry_run = bool(parameters and parameters[0])
             if len(parameters) > 1 and parameters[1] != self.wizard.state.operation:
@@ -78,6 +84,13 @@ produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dr
             can = self.plan_ok and (dry_run or not self.wizard.services.recorded)
             return True if can else None
         return True
+
+    def action_revert_hosts(self) -> None:
+        """Uninstall's consent to restore the host files the installer changed: the answers'
+        uninstall.revertHosts, as `uninstall --revert-hosts` gives it headless."""
+        state = self.wizard.state
+        state.edit({"uninstall.revertHosts": not state.answers.uninstall.revert_hosts})
+        self.refresh_from_state()
 
     def action_run(self, dry_run: bool, _operation: str = "") -> None:
         self.wizard.action_start_run(dry_run)
@@ -100,6 +113,12 @@ produce. Save the answers (ctrl+s) to replay the same plan headless. d runs a dr
             summary.append(f"{len(plan.steps)} steps, {len(plan.changes)} changes · ")
             summary.append(f"{len(kata)} Kata node{'s' if len(kata) != 1 else ''}",
                            style="bold green" if kata else "bold yellow")
+            if state.operation == "uninstall":
+                revert = state.answers.uninstall.revert_hosts
+                summary.append(" · host changes: ")
+                summary.append("reverted" if revert else "left in place",
+                               style="bold yellow" if revert else "bold")
+                summary.append(f" (h {'keeps' if revert else 'reverts'} them)", style="dim")
             if self.wizard.services.recorded:
                 summary.append(" · recorded cluster: dry-run only", style="yellow")
             if state.saved_to:

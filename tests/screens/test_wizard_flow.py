@@ -464,6 +464,12 @@ async def test_uninstall_chosen_in_the_wizard_plans_what_the_uninstall_command_p
         assert str(app.screen.query_one("#install", Button).label) == "Uninstall (i)"
         footer = {b.binding.description for b in app.screen.active_bindings.values()}
         assert "Uninstall" in footer and "Install" not in footer
+        assert "left in place (h reverts them)" in shown(app, "#plan-summary")
+        await pilot.press("h")  # consent to restore the host files, as --revert-hosts gives
+        assert app.state.answers.uninstall.revert_hosts
+        assert app.screen.lines == render_plan(
+            build_uninstall_plan(app.state.answers, facts).to_dict())
+        assert "host changes: reverted" in shown(app, "#plan-summary")
 
 
 async def test_an_answers_file_prefills_every_screen():
