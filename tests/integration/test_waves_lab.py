@@ -53,7 +53,9 @@ def test_two_hosts_are_drained_and_rebooted_in_one_wave_and_uncordoned(waves_lab
     code, err = run.finish(timeout=900)
     events = run.events
     finished = [e for e in events if e["kind"] == "run-finished"]
-    assert code == 0, (finished, err[-2000:])
+    assert code == 0, "\n".join([finished[-1]["message"] if finished else err[-3000:], *(
+        f"{e['path']}: {e['message']}" for e in events if e["kind"] in ("change", "output")
+        or e.get("status") == "failed")][:80])
 
     waves = [e["message"] for e in events if e["kind"] == "output" and e["path"] == "waves"]
     assert waves[0] == "wave 1 of 1: gpu-node-3, gpu-node-4"
