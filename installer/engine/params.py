@@ -124,6 +124,32 @@ class HostFixParams(StepParams):
 
 
 @dataclass(frozen=True)
+class CordonParams(StepParams):
+    """Cordon a node before its reboot (a node already cordoned before the run is left
+    as it is, and stays cordoned after)."""
+
+    ACTION = "cordon"
+    node: str
+
+
+@dataclass(frozen=True)
+class DrainParams(StepParams):
+    """Evict a cordoned node's pods before its reboot (installer.cluster.drain)."""
+
+    ACTION = "drain"
+    node: str
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class UncordonParams(StepParams):
+    """Uncordon a node this run cordoned, once it is Ready after its reboot."""
+
+    ACTION = "uncordon"
+    node: str
+
+
+@dataclass(frozen=True)
 class RecordLabelsParams(StepParams):
     ACTION = "record-labels"
     labels: Mapping[str, Mapping[str, str]]  # node -> its managed labels

@@ -44,7 +44,9 @@ from installer.cluster.facts import (
 )
 from installer.engine.params import (
     ClusterChecksParams,
+    CordonParams,
     DiscoverParams,
+    DrainParams,
     GpuPodsParams,
     HelmParams,
     HostChecksParams,
@@ -56,11 +58,13 @@ from installer.engine.params import (
     SampleParams,
     SshTarget,
     StepParams,
+    UncordonParams,
     VerifyGpuOperatorParams,
     VerifyHostParams,
     VerifyKataDeployParams,
     params_json,
 )
+from installer.engine.waves import wave_notes
 from installer.errors import Problem, UserError
 from installer.hosts.hostplan import HostPlan, plan_host
 from remote.fixes.vfio_bind import AFTER_REBOOT
@@ -266,11 +270,41 @@ def _check_steps(answers: Answers, facts: Facts, kata: list[str], hosts: dict[st
 
 
 def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
-               ) -> list[Step[HostFixParams]]:
-    steps = []
+               ) -> list[Step[Any]]:
+    steps = _host_chains(answers, facts, hosts)
+    notes = wave_notes(steps, answers.rollout.max_unavailable)
+    return [replace(s, note="; ".join(x for x in (s.note, notes[s.id]) if x)) for s in steps]
+
+
+def _drain_steps(answers: Answers, name: str) -> tuple[list[Step[Any]], Step[Any]]:
+    """Cordon and drain before a host's reboot; uncordon once it is Ready again."""
+    def change(key: str, description: str) -> tuple[Change, ...]:
+        return (Change("cluster", name, description, {"node": name, "key": key}),)
+
+    before: list[Step[Any]] = [
+        Step(f"cordon/{name}", "change", f"Cordon {name} before its reboot",
+             CordonParams(name), change("cordon", f"cordon {name}"),
+             note="a node cordoned before the run stays cordoned"),
+        Step(f"drain/{name}", "change", f"Drain {name} before its reboot",
+             DrainParams(name, answers.rollout.drain_timeout_seconds),
+             change("drain", f"drain {name} (evict its pods; PDBs honoured; DaemonSet pods "
+                    "stay; a pod no controller owns stops the drain)"))]
+    after = Step(f"uncordon/{name}", "change", f"Uncordon {name} after its reboot",
+                 UncordonParams(name),
+                 change("uncordon", f"uncordon {name} once Ready after the reboot"))
+    return before, after
+
+
+def _host_chains(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
+                 ) -> list[Step[Any]]:
+    steps: list[Step[Any]] = []
     for name, host in hosts.items():
         node = facts.cluster.node(name) if facts.cluster else None
         target = _ssh_target(answers, name, node)
+        reboots = facts.cluster is not None and any(f.change.name == "reboot" for f in host.fixes)
+        before, uncordon = _drain_steps(answers, name)
+        if reboots:
+            steps += before
         for fix in host.fixes:
             c = fix.change
             change = Change("host", name, f"{name}: {c.description}",
@@ -287,6 +321,8 @@ def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
                               f"Host fix {later.name} on {name} ({AFTER_REBOOT})",
                               HostFixParams(name, target), (change,),
                               note="planned again, and asked for again, after the reboot"))
+        if reboots:
+            steps.append(uncordon)
     return steps
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from installer.answers.model import Answers
@@ -18,6 +19,7 @@ from installer.cluster.facts import Facts
 from installer.engine.events import (
     ChangeEvent,
     Event,
+    Output,
     PlanReady,
     RunFinished,
     RunStarted,
@@ -29,6 +31,7 @@ from installer.engine.events import (
 from installer.engine.journal import Journal
 from installer.engine.params import StepParams
 from installer.engine.plan import Change, Plan, Step, build_plan
+from installer.engine.waves import Wave, failure_message, run_chain, schedule
 from installer.errors import (
     EXIT_CHECKS_FAILED,
     EXIT_INTERRUPTED,
@@ -149,10 +152,11 @@ class Engine:
         return plan
 
     async def _run_step(self, step: Step[Any], facts: Facts,
-                        shown: dict[tuple[str, str, str], Change] | None = None
-                        ) -> StepResult | None:
+                        shown: dict[tuple[str, str, str], Change] | None = None, *,
+                        consented: bool = False) -> StepResult | None:
         """Run one step. `shown` holds the changes of the plan consented to, when `step`
-        comes from a plan made later in the run; its changes are held to them."""
+        comes from a plan made later in the run; its changes are held to them.
+        `consented`: its own questions were asked already (a wave asks up front)."""
         self.ctx.emit(StepStarted(path=step.id, title=step.title, phase=step.phase,
                                   message=step.title))
         resumed = (step.phase == "change" and self.ctx.journal is not None
@@ -180,7 +184,7 @@ class Engine:
         if executor is None:
             raise StepFailed(f"{step.id}: no executor for {type(step.params).__name__} "
                              f"(action '{step.action}')")
-        if step.phase == "change":
+        if step.phase == "change" and not consented:
             await self._consent(step, shown)
         try:
             result = await executor(self.ctx, step, facts)
@@ -238,16 +242,60 @@ class Engine:
         if len(steps) == 1:
             await self._run_step(steps[0], facts)
             return
-        limit = asyncio.Semaphore(self.ctx.services.get("ssh_limit", 50))
-
-        async def one(step: Step[Any]) -> StepResult | None:
-            async with limit:
-                return await self._run_step(step, facts)
-
-        results = await asyncio.gather(*(one(s) for s in steps), return_exceptions=True)
-        for result in results:
+        for result in await self._at_once([partial(self._run_step, s, facts) for s in steps]):
             if isinstance(result, BaseException):
                 raise result
+
+    async def _at_once(self, jobs: list[Callable[[], Awaitable[T]]]
+                       ) -> list[T | BaseException]:
+        """Run jobs side by side, at most ssh_limit at once (each holds SSH sessions), and
+        return every result or exception in the jobs' order."""
+        limit = asyncio.Semaphore(self.ctx.services.get("ssh_limit", 50))
+
+        async def one(job: Callable[[], Awaitable[T]]) -> T:
+            async with limit:
+                return await job()
+
+        return await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
+
+    async def _run_wave(self, wave: Wave, facts: Facts, done: set[str],
+                        shown: dict[tuple[str, str, str], Change] | None,
+                        later: bool) -> Replan | None:
+        """Run a wave of host chains side by side (installer.engine.waves).
+
+        Its questions are asked up front, one at a time in plan order, before any of its
+        hosts is touched: side-by-side chains asking as they go would interleave questions
+        with each other's progress, and a "no" half-way would leave a wave half done.
+        Returns one Replan for every host the wave rebooted."""
+        self.ctx.emit(Output(path="waves", message=wave.title))
+        steps = [s for chain in wave.chains for s in chain]
+        if not self.ctx.dry_run:
+            for step in steps:
+                if step.changes and not all(c.condition for c in step.changes):
+                    await self._consent(step, shown if later else None)
+
+        async def one(step: Step[Any]) -> bool:
+            result = await self._run_step(step, facts, shown if later else None,
+                                          consented=True)
+            done.add(step.fingerprint)
+            return isinstance(result, Replan)
+
+        stop = asyncio.Event()
+        if self.ctx.dry_run:  # nothing waits: the plan's order reads best
+            outcomes = [await run_chain(c, one, stop) for c in wave.chains]
+        else:
+            results = await self._at_once([partial(run_chain, c, one, stop)
+                                           for c in wave.chains])
+            for r in results:
+                if isinstance(r, BaseException):
+                    raise r
+            outcomes = [r for r in results if not isinstance(r, BaseException)]
+        if any(o.failed for o in outcomes):
+            first = next(o.failed for o in outcomes if o.failed)
+            raise StepFailed(failure_message(wave, outcomes),
+                             fix=getattr(first, "fix", "") or "")
+        rebooted = tuple(o.node for o in outcomes if o.rebooted)
+        return Replan(rebooted) if rebooted else None
 
     async def gather(self, facts: Facts) -> tuple[Plan, Facts]:
         """Gather until the plan needs no more facts; every gather step is read-only."""
@@ -306,11 +354,13 @@ class Engine:
                     await self._approve(plan)
                     shown = {c.key: c for c in plan.changes}
                 replanned = False
-                for step in plan.phase("change"):
-                    if step.fingerprint in done:
-                        continue
-                    result = await self._run_step(step, facts, shown if later else None)
-                    done.add(step.fingerprint)
+                todo = [s for s in plan.phase("change") if s.fingerprint not in done]
+                for item in schedule(todo, self.answers.rollout.max_unavailable):
+                    if isinstance(item, Wave):
+                        result = await self._run_wave(item, facts, done, shown, later)
+                    else:
+                        result = await self._run_step(item, facts, shown if later else None)
+                        done.add(item.fingerprint)
                     if isinstance(result, Replan):
                         facts = result.apply(facts)
                         replanned = True

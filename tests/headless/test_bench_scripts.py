@@ -120,3 +120,15 @@ def test_e2e_step_seconds_count_nested_and_side_by_side_steps_once():
     out = step_seconds("\n".join(f'{{"kind": "{k}", "path": "{p}", "at": {t}}}'
                                  for k, p, t in events))
     assert out == pytest.approx({"probe": 0.3, "verify": 1.0, "total": 2.5})
+
+
+def test_waves_benchmark_reboots_every_host_in_waves_and_one_at_a_time(tmp_path):
+    out = subprocess.run([sys.executable, "bench/waves.py", "--quick",
+                          "--state", str(tmp_path / "waves-lab"),
+                          "--first-address", f"{bench_net(4)}.1"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    assert "1 host " in out and "(1/1 rebooted; exit 0: done)" in out
+    assert "4 hosts, maxUnavailable=4" in out and "(4/4 rebooted; exit 0: done)" in out
+    assert "2 hosts one at a time (maxUnavailable=1)" in out
+    assert "one at a time (the guide's way), 4 hosts:" in out
+    assert "goal: 4 hosts <= 1.5x one host's wall time at some wave size:" in out

@@ -197,7 +197,10 @@ def test_dry_run_of_the_example_names_both_installs_with_values_the_labels_and_t
     assert kube == {f"check/gpu-node-{i}": {"distribution": "k8s", "containerdVersion": "2.0.5",
                                             "kubeletRoot": "/var/lib/kubelet"} for i in (1, 2)}
     changes = [e for e in events if e["kind"] == "change"]
-    assert len(changes) == 11 and not any(e["applied"] for e in changes)
+    assert len(changes) == 14 and not any(e["applied"] for e in changes)
+    paths = [e["path"] for e in changes]
+    assert paths.index("cordon/gpu-node-2") < paths.index("drain/gpu-node-2") \
+        < paths.index("fix/gpu-node-2/reboot") < paths.index("uncordon/gpu-node-2")
     assert sum(1 for e in changes if e["message"].startswith("gpu-node-2: after the reboot")) == 1
 
 

@@ -61,17 +61,20 @@ def _digest(plan: Plan) -> str:
 # Computed with the string-keyed plan (before installer.engine.params), on the same inputs
 # (the plan digests with the examples' path masked).
 PINS = {
-    "recorded": ("d9290fe11537c74e", {
+    "recorded": ("53a2e4d5cf25b1d8", {
         "check/cluster": "2de72b0722e47927",
         "check/gpu-node-1": "612b99d2db49a7ef",
         "check/gpu-node-2": "bd005e2df1578260",
         "record/labels": "0dbfd490c0c7095c",
+        "cordon/gpu-node-2": "cfe80ec2389312b2",
+        "drain/gpu-node-2": "04b8922986768049",
         "fix/gpu-node-2/iommu-cmdline": "de795961a311b62b",
         "fix/gpu-node-2/nouveau-blacklist": "c28e7f72e26e37ed",
         "fix/gpu-node-2/nvidia-driver-off": "97b26bd2ef1906df",
         "fix/gpu-node-2/kubelet-gate": "25adbe7bff3ef384",
         "fix/gpu-node-2/reboot": "12076e0abeafc6c3",
         "fix/gpu-node-2/vfio-bind": "e1224c335181d21e",
+        "uncordon/gpu-node-2": "d1950f7d1d65dcc5",
         "label/gpu-node-1": "02d6fa3cfbf5a8ff",
         "label/gpu-node-2": "3a873990e9a26b33",
         "label/gpu-node-3": "9d9e66623d7c9d40",

@@ -13,6 +13,7 @@ def default_executors() -> Executors:
     from installer.engine import params as p
     from installer.engine.steps import (
         checks,
+        cordon,
         discover,
         hostfix,
         install,
@@ -32,6 +33,9 @@ def default_executors() -> Executors:
         p.HostChecksParams: checks.host_checks,
         p.ClusterChecksParams: checks.cluster_checks,
         p.HostFixParams: hostfix.host_fix,
+        p.CordonParams: cordon.cordon,
+        p.DrainParams: cordon.drain_node,
+        p.UncordonParams: cordon.uncordon,
         p.VerifyHostParams: verifyhost.verify_host,
         p.RecordLabelsParams: record.record_labels,
         p.LabelParams: label.label,
