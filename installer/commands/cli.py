@@ -25,6 +25,8 @@ EXIT_CODES = """exit codes:
 # The subcommands, in the order --help lists them; their flags: installer/commands/flags.py
 COMMANDS = {
     "uninstall": "remove both charts and restore the nodes' labels",
+    "upgrade": "upgrade both charts, then the Kata nodes wave by wave, verified; rolled back "
+               "on failure",
     "answers": "answers-file helpers",
     "answers schema": "print the answers file's JSON Schema",
     "answers init": "print a commented answers template",
@@ -202,6 +204,12 @@ def _headless(command: str, args: argparse.Namespace) -> int:
         return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
                             yes=args.yes, as_json=args.json, verbose=args.verbose,
                             planner=partial(build_uninstall_plan, remove_crds=args.remove_crds))
+    if command == "upgrade":
+        from installer.engine.upgrade import build_upgrade_plan
+
+        return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
+                            yes=args.yes, as_json=args.json, verbose=args.verbose,
+                            planner=build_upgrade_plan)
     return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
                         yes=args.yes, as_json=args.json, verbose=args.verbose)
 

@@ -87,6 +87,8 @@ APPLIES: dict[str, dict[str, str]] = {
                **_KUBECONFIG},
     "uninstall": {"--answers": "the answers file the install ran from (required)", **_HEADLESS,
                   "--remove-crds": "also delete the GPU Operator's CRDs"},
+    "upgrade": {"--answers": "the answers file naming the target versions (required)",
+                **_HEADLESS},
     "answers schema": {},
     "answers init": {},
     "answers validate": {},
@@ -108,7 +110,7 @@ APPLIES: dict[str, dict[str, str]] = {
                                 "who reaches it can change your hosts and cluster)"},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"uninstall": ("--answers",), "check": ("--local",),
-                                        "images": ("--answers",)}
+                                        "images": ("--answers",), "upgrade": ("--answers",)}
 _LABELS = {"install": "the headless install (--answers FILE)", "wizard": "the wizard"}
 
 
