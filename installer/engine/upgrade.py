@@ -53,7 +53,8 @@ from installer.engine.params import (
 from installer.engine.plan import Change, Plan, Step, helm_install_args, sample_image
 from installer.errors import Problem, UserError
 
-HOLD_KATA_DEPLOY = {"updateStrategy": {"type": "OnDelete"}}
+# rollingUpdate: None drops the chart default's rollingUpdate (helm: a null value removes a key)
+HOLD_KATA_DEPLOY = {"updateStrategy": {"type": "OnDelete", "rollingUpdate": None}}
 HOLD_OPERATOR = {"daemonsets": {"updateStrategy": "OnDelete"}}
 ON_FAILURE = "only if a step of this upgrade fails"
 

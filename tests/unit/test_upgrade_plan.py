@@ -67,7 +67,7 @@ def test_the_plan_holds_both_charts_then_rolls_one_node_per_wave_and_shows_the_r
                    "upgrade/release/gpu-operator", "upgrade/rollback", "verify/kata-deploy",
                    "verify/gpu-operator"]
     kd = plan.steps[0]
-    assert kd.params.helm.values["updateStrategy"] == {"type": "OnDelete"}
+    assert kd.params.helm.values["updateStrategy"] == {"type": "OnDelete", "rollingUpdate": None}
     assert "--wait" not in kd.params.helm.command
     assert "kata-deploy 3.30.0 -> 4.1.0" in kd.changes[0].description
     assert "-old" in kd.params.changed

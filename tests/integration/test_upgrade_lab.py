@@ -1,0 +1,81 @@
+"""`upgrade` on the lab: kata-deploy 3.30.0 + GPU Operator v26.3.3 installed, a Kata GPU pod
+running under a Deployment, then upgraded to 4.1.0 + v26.7.0 node by node - the charts at the
+new versions, each Kata node's pods on the new images, the Kata pod back, none lost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.test_lab_versions import get, run_installer
+from tests.lab.answers import lab_answers
+from tests.lab.handle import LabHandle, own_lab
+
+pytestmark = pytest.mark.lab
+KATA = ("gpu-node-1", "gpu-node-2")
+CHOICES = {"gpu-node-1": "kata", "gpu-node-2": "kata", "gpu-node-3": "traditional",
+           "cpu-node-1": "leave"}
+WORKLOAD = {
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "kata-gpu-app", "namespace": "default"},
+    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "kata-gpu-app"}},
+             "template": {"metadata": {"labels": {"app": "kata-gpu-app"}}, "spec": {
+                 "runtimeClassName": "kata-qemu-nvidia-gpu",
+                 "containers": [{"name": "app", "image": "nvcr.io/nvidia/k8s/cuda-sample:sleep",
+                                 "resources": {"limits": {"nvidia.com/pgpu": "1",
+                                                          "memory": "4Gi"}}}]}}}}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Iterator[LabHandle]:
+    with own_lab(tmp_path_factory.mktemp("upgrade-lab"), "127.0.54") as handle:
+        yield handle
+
+
+def app_pods(lab: LabHandle) -> list[dict]:
+    return [p for p in get(lab, "pods", "-n", "default", "-l", "app=kata-gpu-app")["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def running_app(lab: LabHandle) -> dict | None:
+    running = [p for p in app_pods(lab) if p["status"].get("phase") == "Running"]
+    return running[0] if running else None
+
+
+def test_upgrade_rolls_each_kata_node_and_the_kata_pod_comes_back(lab, tmp_path):
+    lab.reset()
+    before = lab_answers(lab.info, sample_timeout=240, chart_timeout="2m",
+                         versions=("3.30.0", "v26.3.3"), choices=CHOICES)
+    done = run_installer(lab, tmp_path, before)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    lab.apply(WORKLOAD)
+    first = lab.wait_for("the Kata GPU app to run", lambda: running_app(lab), timeout=120)
+
+    after = lab_answers(lab.info, sample_timeout=240, chart_timeout="2m",
+                        versions=("4.1.0", "v26.7.0"), choices=CHOICES)
+    after["gpuOperator"]["resourceNaming"] = "pgpu"
+    up = run_installer(lab, tmp_path, after, "upgrade")
+    out = up.stdout + up.stderr
+    assert up.returncode == 0, up.stdout[-5000:] + up.stderr[-2000:]
+
+    releases = {r["name"]: r["chart"] for r in __import__("json").loads(
+        lab.helm("list", "-A", "-o", "json").stdout)}
+    assert releases["kata-deploy"].endswith("4.1.0")
+    assert releases["gpu-operator"].endswith("v26.7.0")
+    for node in KATA:
+        pods = [p for ns in ("kata-system", "gpu-operator")
+                for p in get(lab, "pods", "-n", ns)["items"]
+                if p["spec"].get("nodeName") == node]
+        images = {c["image"] for p in pods for c in p["spec"]["containers"]}
+        assert any(i.endswith(":4.1.0") for i in images if "kata-deploy" in i), images
+        assert any(i.endswith(":v26.7.0") for i in images if "gpu-operator" in i), images
+        assert not any(i.endswith((":3.30.0", ":v26.3.3")) for i in images), images
+        assert not get(lab, "node", node)["spec"].get("unschedulable")
+    again = lab.wait_for("the Kata GPU app to run again", lambda: running_app(lab), timeout=120)
+    # The node it ran on was drained through an eviction the plan names; nothing else lost it.
+    node = first["spec"]["nodeName"]
+    assert f"evict default/{first['metadata']['name']}" in out
+    assert again["metadata"]["name"] != first["metadata"]["name"] or \
+        again["spec"]["nodeName"] != node
+    assert len(app_pods(lab)) == 1
