@@ -4,6 +4,7 @@ new versions, each Kata node's pods on the new images, the Kata pod back, none l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -38,6 +39,10 @@ def app_pods(lab: LabHandle) -> list[dict]:
             if not p["metadata"].get("deletionTimestamp")]
 
 
+def charts(lab: LabHandle) -> dict[str, str]:
+    return {r["name"]: r["chart"] for r in json.loads(lab.helm("list", "-A", "-o", "json").stdout)}
+
+
 def running_app(lab: LabHandle) -> dict | None:
     running = [p for p in app_pods(lab) if p["status"].get("phase") == "Running"]
     return running[0] if running else None
@@ -59,8 +64,7 @@ def test_upgrade_rolls_each_kata_node_and_the_kata_pod_comes_back(lab, tmp_path)
     out = up.stdout + up.stderr
     assert up.returncode == 0, up.stdout[-5000:] + up.stderr[-2000:]
 
-    releases = {r["name"]: r["chart"] for r in __import__("json").loads(
-        lab.helm("list", "-A", "-o", "json").stdout)}
+    releases = charts(lab)
     assert releases["kata-deploy"].endswith("4.1.0")
     assert releases["gpu-operator"].endswith("v26.7.0")
     for node in KATA:
@@ -79,3 +83,28 @@ def test_upgrade_rolls_each_kata_node_and_the_kata_pod_comes_back(lab, tmp_path)
     assert again["metadata"]["name"] != first["metadata"]["name"] or \
         again["spec"]["nodeName"] != node
     assert len(app_pods(lab)) == 1
+
+
+def test_a_failed_verification_stops_and_rolls_everything_back(lab, tmp_path):
+    """A verification pod that never passes (an image the lab runs but that prints no
+    'Test PASSED'): the wave stops, both releases go back to their recorded revisions, the
+    node is uncordoned, and the error names the stage and the node."""
+    lab.reset()
+    before = lab_answers(lab.info, sample_timeout=240, chart_timeout="2m",
+                         versions=("3.30.0", "v26.3.3"), choices=CHOICES)
+    done = run_installer(lab, tmp_path, before)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    after = lab_answers(lab.info, sample_timeout=30, chart_timeout="2m",
+                        versions=("4.1.0", "v26.7.0"), choices=CHOICES)
+    after["gpuOperator"]["resourceNaming"] = "pgpu"
+    after["sample"]["image"] = "nvcr.io/nvidia/k8s/cuda-sample:sleep"
+    failed = run_installer(lab, tmp_path, after, "upgrade")
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 1, out[-5000:]
+    assert "wave 1: verification on gpu-node-1 failed" in out
+    assert "rolled back: gpu-operator to v26.3.3, kata-deploy to 3.30.0" in out
+    releases = charts(lab)
+    assert releases["kata-deploy"].endswith("3.30.0")
+    assert releases["gpu-operator"].endswith("v26.3.3")
+    for node in KATA:
+        assert not get(lab, "node", node)["spec"].get("unschedulable")
