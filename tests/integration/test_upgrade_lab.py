@@ -5,10 +5,14 @@ new versions, each Kata node's pods on the new images, the Kata pod back, none l
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.integration.cli_run import JsonRun, started
 from tests.integration.test_lab_versions import get, run_installer
 from tests.lab.answers import lab_answers
 from tests.lab.handle import LabHandle, own_lab
@@ -85,26 +89,74 @@ def test_upgrade_rolls_each_kata_node_and_the_kata_pod_comes_back(lab, tmp_path)
     assert len(app_pods(lab)) == 1
 
 
-def test_a_failed_verification_stops_and_rolls_everything_back(lab, tmp_path):
-    """A verification pod that never passes (an image the lab runs but that prints no
-    'Test PASSED'): the wave stops, both releases go back to their recorded revisions, the
-    node is uncordoned, and the error names the stage and the node."""
+def node_images(lab: LabHandle, node: str) -> set[str]:
+    return {c["image"] for ns in ("kata-system", "gpu-operator")
+            for p in get(lab, "pods", "-n", ns)["items"]
+            if p["spec"].get("nodeName") == node and not p["metadata"].get("deletionTimestamp")
+            for c in p["spec"]["containers"]}
+
+
+def installed(lab: LabHandle, tmp_path: Path) -> dict:
+    """kata-deploy 3.30.0 + v26.3.3 installed; the answers that upgrade it to 4.1.0 + v26.7.0."""
     lab.reset()
     before = lab_answers(lab.info, sample_timeout=240, chart_timeout="2m",
                          versions=("3.30.0", "v26.3.3"), choices=CHOICES)
     done = run_installer(lab, tmp_path, before)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    after = lab_answers(lab.info, sample_timeout=30, chart_timeout="2m",
+    after = lab_answers(lab.info, sample_timeout=60, chart_timeout="2m",
                         versions=("4.1.0", "v26.7.0"), choices=CHOICES)
     after["gpuOperator"]["resourceNaming"] = "pgpu"
-    after["sample"]["image"] = "nvcr.io/nvidia/k8s/cuda-sample:sleep"
+    return after
+
+
+# Both of gpu-node-2's GPUs held by a pod outside Kata: the drain leaves it (it is no Kata GPU
+# pod), so the verification pod pinned to gpu-node-2 has no GPU - the second node's
+# verification fails after the first node's passed.
+GPU_HOG = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "gpu-hog", "namespace": "default"},
+           "spec": {"nodeName": "gpu-node-2",
+                    "containers": [{"name": "hog", "image": "busybox",
+                                    "resources": {"limits": {"nvidia.com/pgpu": "2"}}}]}}
+
+
+def test_the_second_nodes_failed_verification_stops_and_rolls_everything_back(lab, tmp_path):
+    after = installed(lab, tmp_path)
+    lab.apply(GPU_HOG)
+    lab.wait_for("the GPU hog on gpu-node-2", lambda: get(lab, "pod", "gpu-hog")["spec"].get(
+        "nodeName"), timeout=60)
     failed = run_installer(lab, tmp_path, after, "upgrade")
     out = failed.stdout + failed.stderr
     assert failed.returncode == 1, out[-5000:]
-    assert "wave 1: verification on gpu-node-1 failed" in out
+    assert "✓ upgrade/wave-1" in out  # gpu-node-1 was upgraded and verified first
+    assert "wave 2: verification on gpu-node-2 failed" in out, out[-3000:]
     assert "rolled back: gpu-operator to v26.3.3, kata-deploy to 3.30.0" in out
     releases = charts(lab)
     assert releases["kata-deploy"].endswith("3.30.0")
     assert releases["gpu-operator"].endswith("v26.3.3")
     for node in KATA:
         assert not get(lab, "node", node)["spec"].get("unschedulable")
+    # gpu-node-1's pods return to the old versions (the rollback gave back rolling updates)
+    lab.wait_for("gpu-node-1 back on the old images", lambda: not any(
+        i.endswith((":4.1.0", ":v26.7.0")) for i in node_images(lab, "gpu-node-1")),
+        timeout=120)
+    lab.kubectl("delete", "pod", "gpu-hog", "--wait=false")
+
+
+def test_an_interrupted_upgrade_resumes_and_finishes(lab, tmp_path):
+    after = installed(lab, tmp_path)
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump(after))
+    run = JsonRun(lab, tmp_path, "upgrade", "--answers", str(path), "--yes")
+    run.until(started("upgrade/wave-1"))
+    run.proc.send_signal(signal.SIGTERM)
+    code, err = run.finish(timeout=60)
+    assert code == 130, err[-2000:]
+
+    again = run_installer(lab, tmp_path, after, "upgrade")
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out[-5000:]
+    assert "already at 4.1.0 with these values (done by the interrupted run)" in out
+    assert charts(lab)["kata-deploy"].endswith("4.1.0")
+    for node in KATA:
+        assert not get(lab, "node", node)["spec"].get("unschedulable")
+        assert any(i.endswith(":4.1.0") for i in node_images(lab, node))
