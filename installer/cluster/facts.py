@@ -169,6 +169,10 @@ class ClusterFacts:
     # ("namespace/name" of the DaemonSet); their DaemonSets' templates' images alongside.
     operand_images: dict[str, dict[str, tuple[str, ...]]] | None = None
     operand_templates: dict[str, tuple[str, ...]] | None = None
+    # Nodes cordoned (spec.unschedulable) when the upgrade's gather step read them, and those
+    # of them an upgrade cordoned (its annotation): only those does an upgrade uncordon.
+    cordoned: tuple[str, ...] = ()
+    cordoned_by_upgrade: tuple[str, ...] = ()
 
     def node(self, name: str) -> NodeFacts | None:
         return next((n for n in self.nodes if n.name == name), None)

@@ -267,7 +267,7 @@ class RollbackParams(StepParams):
     ACTION = "upgrade-rollback"
     releases: tuple[ReleaseRevision, ...]
     labels: Mapping[str, Mapping[str, str]]  # node -> its managed labels before the upgrade
-    nodes: tuple[str, ...]  # the nodes the upgrade may cordon: all uncordoned
+    nodes: tuple[str, ...]  # the nodes the upgrade may cordon (not cordoned by others before)
 
 
 @dataclass(frozen=True)
@@ -296,6 +296,8 @@ class WaveParams(StepParams):
     roll_timeout_seconds: int
     verify: SampleParams | None  # None: answers turn the sample off
     rollback: RollbackParams
+    # cordoned before the upgrade, by someone else: left cordoned
+    keep_cordoned: tuple[str, ...] = ()
 
 
 def _camel(name: str) -> str:

@@ -148,8 +148,10 @@ def _helm_step(step_id: str, title: str, release: str, source: ChartSource,
 
 
 def _wave_changes(node: str, p: WaveParams) -> tuple[Change, ...]:
+    kept = node in p.keep_cordoned
     return (
-        Change("cluster", node, f"cordon {node}", {"node": node, "stage": "cordon"}),
+        Change("cluster", node, f"cordon {node}" + (" (cordoned already, by someone else: "
+               "left cordoned after)" if kept else ""), {"node": node, "stage": "cordon"}),
         Change("cluster", node, f"drain {node}: evict its Kata GPU pods through the Eviction "
                "API (PodDisruptionBudgets honoured, never a forced delete), at most "
                f"{p.drain_timeout_seconds} s", {"node": node, "stage": "drain"}),
@@ -159,7 +161,8 @@ def _wave_changes(node: str, p: WaveParams) -> tuple[Change, ...]:
         Change("cluster", node, f"verify {node}: run the sample pinned to it"
                if p.verify else f"verify {node}: kata-deploy and the operands running "
                "(sample turned off)", {"node": node, "stage": "verify"}),
-        Change("cluster", node, f"uncordon {node}", {"node": node, "stage": "uncordon"}),
+        *(() if kept else (Change("cluster", node, f"uncordon {node}",
+                                  {"node": node, "stage": "uncordon"}),)),
     )
 
 
@@ -207,11 +210,13 @@ def build_upgrade_plan(answers: Answers, facts: Facts) -> Plan:
                           OperandImagesParams((kd.namespace, op.namespace))),), (), facts.source)
 
     kata = [n.name for n in kata_nodes]
+    c = facts.cluster
+    theirs = tuple(n for n in kata if n in c.cordoned and n not in c.cordoned_by_upgrade)
     releases = tuple(ReleaseRevision(r.name, r.namespace, r.revision if r.version != t else 0,
                                      r.version if r.version != t else "", t)
                      for r, t in ((cur_op, op.version), (cur_kd, kd.version)))
     rollback = RollbackParams(releases, {n.name: managed_labels(n.labels) for n in kata_nodes},
-                              tuple(kata))
+                              tuple(n for n in kata if n not in theirs))
     kd_values = planned_kata_deploy_values(kd, kata_nodes, answers.images)
     op_values = gpu_operator_values(answers)
     finished = (_deployed(cur_kd, kd.version, kd.chart, kd_values)
@@ -227,7 +232,10 @@ def build_upgrade_plan(answers: Answers, facts: Facts) -> Plan:
     ]
     held = (_deployed(cur_kd, kd.version, kd.chart, held_kd)
             and _deployed(cur_op, op.version, op.chart, held_op))
-    todo = [] if finished else [n for n in kata if not (held and node_current(facts, n))]
+    # A node the interrupted run cordoned is rolled again (and so uncordoned) even if its pods
+    # are current: it may have stopped before its verification.
+    todo = [] if finished else [n for n in kata if not (
+        held and node_current(facts, n) and n not in c.cordoned_by_upgrade)]
     resource = gpu_resource_name(answers)
     verify = None
     if answers.sample.run:
@@ -243,7 +251,8 @@ def build_upgrade_plan(answers: Answers, facts: Facts) -> Plan:
         number = i // size + 1
         params = WaveParams(number, nodes, kd.namespace, op.namespace, kd.version, op.version,
                             answers.rollout.drain_timeout_seconds,
-                            max(seconds(kd.timeout), seconds(op.timeout)), verify, rollback)
+                            max(seconds(kd.timeout), seconds(op.timeout)), verify, rollback,
+                            tuple(n for n in nodes if n in theirs))
         waves.append(Step(f"upgrade/wave-{number}", "change",
                           f"Wave {number}: {', '.join(nodes)}", params,
                           tuple(c for n in nodes for c in _wave_changes(n, params))))

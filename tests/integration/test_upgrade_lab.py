@@ -80,7 +80,10 @@ def test_upgrade_rolls_each_kata_node_and_the_kata_pod_comes_back(lab, tmp_path)
         assert any(i.endswith(":4.1.0") for i in images if "kata-deploy" in i), images
         assert any(i.endswith(":v26.7.0") for i in images if "gpu-operator" in i), images
         assert not any(i.endswith((":3.30.0", ":v26.3.3")) for i in images), images
-        assert not get(lab, "node", node)["spec"].get("unschedulable")
+        obj = get(lab, "node", node)
+        assert not obj["spec"].get("unschedulable")
+        assert "gpu-kata-installer.io/cordoned-by" not in (obj["metadata"].get("annotations")
+                                                           or {})
     assert get(lab, "daemonset", "-n", "kata-system", "kata-deploy")["spec"][
         "updateStrategy"]["type"] == "RollingUpdate"  # given back at the end
     again = lab.wait_for("the Kata GPU app to run again", lambda: running_app(lab), timeout=120)

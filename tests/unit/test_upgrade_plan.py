@@ -192,3 +192,29 @@ def test_a_downgrade_on_the_command_line_exits_2_naming_the_key(tmp_path, capsys
     assert code == 2
     err = capsys.readouterr().err
     assert "kataDeploy.version" in err and "does not downgrade" in err
+
+
+def test_a_node_cordoned_by_someone_else_is_upgraded_but_left_cordoned():
+    facts = _facts()
+    facts = replace(facts, cluster=replace(facts.cluster, cordoned=("gpu-node-2",)))
+    plan = build_upgrade_plan(_answers(), facts)
+    wave2 = next(s for s in plan.steps if s.id == "upgrade/wave-2")
+    assert wave2.params.keep_cordoned == ("gpu-node-2",)
+    assert [c.detail["stage"] for c in wave2.changes][-1] == "verify"
+    assert "left cordoned" in wave2.changes[0].description
+    rollback = next(s for s in plan.steps if s.id == "upgrade/rollback")
+    assert rollback.params.nodes == ("gpu-node-1",)
+
+
+def test_a_node_the_interrupted_upgrade_cordoned_is_rolled_again_even_when_current():
+    answers = _answers()
+    kd, op = _targets(answers)
+    held = (deep_merge(kd, HOLD_KATA_DEPLOY), deep_merge(op, HOLD_OPERATOR))
+    current = {"kata-system/kata-deploy": ("kata-deploy:4.1.0",)}
+    facts = _facts("4.1.0", "v26.7.0", values=held, templates=current,
+                   images={n: current for n in KATA})
+    facts = replace(facts, cluster=replace(facts.cluster, cordoned=("gpu-node-1",),
+                                           cordoned_by_upgrade=("gpu-node-1",)))
+    (wave,) = [s for s in build_upgrade_plan(answers, facts).steps
+               if s.action == "upgrade-wave"]
+    assert wave.params.nodes == ("gpu-node-1",) and not wave.params.keep_cordoned

@@ -36,7 +36,7 @@ from installer.permit import Permit
 
 POLL_SECONDS = 1.0
 VALIDATOR = "nvidia-sandbox-validator"  # runs from the operator's own image, tagged its version
-KATA_DEPLOY_POD = "name=kata-deploy"
+CORDONED_BY = "gpu-kata-installer.io/cordoned-by"
 
 
 def _images(spec: dict[str, Any]) -> tuple[str, ...]:
@@ -69,11 +69,38 @@ def read_operands(k: kube.Kube, namespaces: tuple[str, ...]
     return pods, templates
 
 
+def read_cordoned(k: kube.Kube) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the cordoned nodes, those of them an upgrade cordoned - its annotation says so)."""
+    nodes = [n for n in k.list_items("/api/v1/nodes") if (n.get("spec") or {}).get("unschedulable")]
+    ours = [n for n in nodes if CORDONED_BY in (n["metadata"].get("annotations") or {})]
+    return (tuple(n["metadata"]["name"] for n in nodes),
+            tuple(n["metadata"]["name"] for n in ours))
+
+
 async def operand_images(ctx: Context, step: Step[OperandImagesParams], facts: Facts) -> Facts:
     k: kube.Kube = ctx.services["kube"]
     pods, templates = await asyncio.to_thread(read_operands, k, step.params.namespaces)
+    cordoned, ours = await asyncio.to_thread(read_cordoned, k)
     return replace(facts, cluster=replace(facts.cluster, operand_images=pods,
-                                          operand_templates=templates))
+                                          operand_templates=templates, cordoned=cordoned,
+                                          cordoned_by_upgrade=ours))
+
+
+def _mark(k: kube.Kube, node: str, ours: bool) -> None:
+    k.send_json("PATCH", f"/api/v1/nodes/{node}",
+                {"metadata": {"annotations": {CORDONED_BY: "upgrade" if ours else None}}},
+                "application/merge-patch+json")
+
+
+async def cordon(k: kube.Kube, permit: Permit, node: str) -> None:
+    """Cordon, marked as the upgrade's: a resumed run or a rollback uncordons only these."""
+    await asyncio.to_thread(_mark, k, node, True)
+    await drain.cordon(k, permit, node)
+
+
+async def uncordon(k: kube.Kube, permit: Permit, node: str) -> None:
+    await drain.uncordon(k, permit, node)
+    await asyncio.to_thread(_mark, k, node, False)
 
 
 # --- rollback -------------------------------------------------------------------------------
@@ -124,10 +151,14 @@ async def roll_back(ctx: Context, path: str, p: RollbackParams) -> list[str]:
             failed.append(f"{node} labels: {exc}")
     for node in p.nodes:
         try:
-            async def uncordon(permit: Permit, node: str = node) -> None:
-                await drain.uncordon(k, permit, node)
+            found = await asyncio.to_thread(k.get_json, f"/api/v1/nodes/{node}")
+            if CORDONED_BY not in (found["metadata"].get("annotations") or {}):
+                continue  # not cordoned by the upgrade: not ours to uncordon
 
-            await ctx.change(path, node, f"uncordon {node}", uncordon)
+            async def release(permit: Permit, node: str = node) -> None:
+                await uncordon(k, permit, node)
+
+            await ctx.change(path, node, f"uncordon {node}", release)
         except kube.ApiError as exc:
             failed.append(f"uncordon {node}: {exc}")
     return failed
@@ -270,10 +301,10 @@ async def wave(ctx: Context, step: Step[WaveParams], facts: Facts) -> Done:
         for node in p.nodes:
             stage, where = "cordon", node
 
-            async def cordon(permit: Permit, node: str = node) -> None:
-                await drain.cordon(k, permit, node)
+            async def hold(permit: Permit, node: str = node) -> None:
+                await cordon(k, permit, node)
 
-            await ctx.change(step.id, node, f"cordon {node}", cordon)
+            await ctx.change(step.id, node, f"cordon {node}", hold)
         for node in p.nodes:
             stage, where = "drain", node
             await _drain(ctx, step.id, k, node, p)
@@ -286,11 +317,13 @@ async def wave(ctx: Context, step: Step[WaveParams], facts: Facts) -> Done:
                 await sample(ctx, Step(step.id, "change", f"verify {node}", pinned), facts)
         for node in p.nodes:
             stage, where = "uncordon", node
+            if node in p.keep_cordoned:
+                continue
 
-            async def uncordon(permit: Permit, node: str = node) -> None:
-                await drain.uncordon(k, permit, node)
+            async def release(permit: Permit, node: str = node) -> None:
+                await uncordon(k, permit, node)
 
-            await ctx.change(step.id, node, f"uncordon {node}", uncordon)
+            await ctx.change(step.id, node, f"uncordon {node}", release)
     except (StepFailed, kube.ApiError) as exc:
         raise await _stop(ctx, step.id, f"wave {p.wave}: {stage} on {where}", exc,
                           p.rollback) from None
