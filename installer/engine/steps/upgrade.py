@@ -221,11 +221,17 @@ def _templates_new(k: kube.Kube, p: WaveParams) -> str:
     return ""
 
 
-def _node_state(k: kube.Kube, node: str, p: WaveParams, resource: str | None) -> str:
-    """What the node still lacks after its pods were replaced ("" when it has it all)."""
+def _node_state(k: kube.Kube, node: str, p: WaveParams, resource: str | None,
+                expected: frozenset[str]) -> str:
+    """What the node still lacks after its pods were replaced ("" when it has it all):
+    a pod of each DaemonSet in `expected` (those that ran there), on its current template,
+    running; kata-deploy's label; the GPUs advertised."""
     pods, templates = read_operands(k, (p.kata_namespace, p.operator_namespace))
-    stale = sorted(ds for ds, images in pods.get(node, {}).items()
-                   if images != templates.get(ds, images))
+    on = pods.get(node, {})
+    missing = sorted(ds for ds in expected - set(on) if ds in templates)  # still wanted
+    if missing:
+        return "new pods of: " + ", ".join(missing)
+    stale = sorted(ds for ds, images in on.items() if images != templates.get(ds, images))
     if stale:
         return "old pods: " + ", ".join(stale)
     starting = sorted(f"{x['metadata']['namespace']}/{x['metadata']['name']}"
@@ -266,8 +272,9 @@ async def _roll(ctx: Context, path: str, k: kube.Kube, node: str, p: WaveParams,
                          "its DaemonSet starts the new version)", delete)
     if ctx.dry_run:
         return
+    expected = frozenset(ds for x in pods if (ds := _daemonset_of(x)))
     await _until(ctx, path, f"{node}'s new kata-deploy and operand pods", p.roll_timeout_seconds,
-                 lambda: _node_state(k, node, p, resource))
+                 lambda: _node_state(k, node, p, resource, expected))
 
 
 async def _drain(ctx: Context, path: str, k: kube.Kube, node: str, p: WaveParams) -> None:
@@ -308,7 +315,7 @@ async def wave(ctx: Context, step: Step[WaveParams], facts: Facts) -> Done:
         for node in p.nodes:
             stage, where = "drain", node
             await _drain(ctx, step.id, k, node, p)
-        stage, where = "roll", where
+        stage, where = "replacing the pods", ", ".join(p.nodes)
         await asyncio.gather(*(_roll(ctx, step.id, k, n, p, resource) for n in p.nodes))
         for node in p.nodes:
             stage, where = "verification", node
