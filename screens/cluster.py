@@ -82,9 +82,11 @@ plan line is computed again from what it finds - the GPU nodes on the Nodes scre
 release already installed turns an install into an upgrade, an existing
 nvidia.com/gpu.workload.config label turns a label step into "already labelled".
 
-Operation picks what Review plans and `i` runs: Install (or reconfigure), or Uninstall -
-the same plans as the `gpu-kata-installer` command and its `uninstall` subcommand give for
-the same answers.
+Operation picks what Review plans and `i` runs: Install (or reconfigure), Upgrade node by
+node (to the chart versions on the Charts screen, in waves of rollout.maxUnavailable Kata
+nodes, each verified, rolled back on the first failure), or Uninstall - the same plans the
+`gpu-kata-installer` command and its `upgrade` and `uninstall` subcommands give for the same
+answers.
 """
 
     BINDINGS = [Binding("ctrl+r", "discover", "Discover", priority=True)]

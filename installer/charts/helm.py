@@ -201,7 +201,8 @@ async def list_releases(helm: Helm, managed: Collection[str] = ()) -> list[Relea
         chart, version = split_chart(r.get("chart", ""))
         listed.append(ReleaseFacts(name=r["name"], namespace=r["namespace"], chart=chart,
                                    version=version, status=r.get("status", ""),
-                                   app_version=r.get("app_version") or ""))
+                                   app_version=r.get("app_version") or "",
+                                   revision=int(r.get("revision") or 0)))
     # The managed releases' values side by side (a few helm processes at a time).
     limit = asyncio.Semaphore(VALUES_AT_ONCE)
 
@@ -219,6 +220,50 @@ async def _release_values(helm: Helm, name: str, namespace: str) -> dict[str, An
     code, out, _ = await run_helm(helm, ["get", "values", name, "--namespace", namespace,
                                          "-o", "json"])
     return (json.loads(out or "{}") or {}) if code == 0 else {}
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One entry of `helm history`."""
+
+    revision: int
+    status: str
+    chart: str
+    app_version: str
+    description: str
+
+
+async def history(helm: Helm, release: str, namespace: str) -> list[Revision]:
+    """A release's revisions, oldest first (helm keeps the last 10 by default; `--max` is
+    left at helm's 256: in helm's history command 0 means none, not all)."""
+    code, out, err = await run_helm(helm, ["history", release, "--namespace", namespace,
+                                           "-o", "json"])
+    if code != 0:
+        raise StepFailed(f"helm history {release} failed: {(err or out).strip()}",
+                         fix=f"check that release {namespace}/{release} exists "
+                             f"(`helm list -n {namespace}`) and helm can reach the cluster")
+    return [Revision(int(r["revision"]), r.get("status", ""), r.get("chart", ""),
+                     r.get("app_version", ""), r.get("description", ""))
+            for r in json.loads(out or "[]")]
+
+
+async def rollback(helm: Helm, permit: Permit, release: str, namespace: str,
+                   revision: int, on_line: Callable[[str, str], None] | None = None,
+                   *, timeout: str = "5m") -> str:
+    """`helm rollback` to `revision`, a change like an install: a Permit first, our runner
+    (streamed, cancellable), helm's error with its fix. Without --wait: helm 4 waits by
+    kstatus, which never calls an OnDelete DaemonSet's rollout done."""
+    require_permit(permit)
+    args = ["rollback", release, str(revision), "--namespace", namespace,
+            "--timeout", timeout]
+    code, out, err = await run_helm(helm, args, on_line)
+    if code != 0:
+        raise StepFailed(f"helm rollback failed: {helm_error(code, out, err)}",
+                         cause="helm's own error above",
+                         fix=f"see `helm history {release} --namespace {namespace}` and the "
+                             f"release's pods (`kubectl get pods -n {namespace}`); fix the "
+                             "cause and roll back again")
+    return out
 
 
 # What helm's error says -> (cause, fix). `{section}` is the chart's key in the answers.

@@ -141,6 +141,7 @@ class ReleaseFacts:
     status: str
     values: dict[str, Any] = field(default_factory=dict)
     app_version: str = ""  # helm list's app_version: the release's software, for a bug report
+    revision: int = 0  # helm list's revision: what an upgrade's rollback returns to (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,18 @@ class ClusterFacts:
     # Why the recorded labels could not be read ("" when they could, or none are recorded):
     # install and uninstall refuse to plan on a record they cannot read (require_record).
     record_problem: str = ""
+    # The kata-deploy release's own version as its RuntimeClass annotates it
+    # (`katacontainers.io/kata-version`, from kata-deploy 3.32); None when no class says.
+    kata_version: str | None = None
+    # node -> {DaemonSet: its pod's images on that node} for kata-deploy and the GPU
+    # Operator's operands; None: not read yet (only an upgrade reads them, a gather step).
+    # ("namespace/name" of the DaemonSet); their DaemonSets' templates' images alongside.
+    operand_images: dict[str, dict[str, tuple[str, ...]]] | None = None
+    operand_templates: dict[str, tuple[str, ...]] | None = None
+    # Nodes cordoned (spec.unschedulable) when the upgrade's gather step read them, and those
+    # of them an upgrade cordoned (its annotation): only those does an upgrade uncordon.
+    cordoned: tuple[str, ...] = ()
+    cordoned_by_upgrade: tuple[str, ...] = ()
 
     def node(self, name: str) -> NodeFacts | None:
         return next((n for n in self.nodes if n.name == name), None)

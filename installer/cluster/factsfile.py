@@ -155,6 +155,7 @@ def load_recorded_facts(path: Path) -> Facts:
         cluster_policy_state=recorded.cluster_policy_state,
         nfd_workers=tuple(recorded.nfd_workers),
         recorded_labels=recorded.recorded_labels,
+        operand_images={}, operand_templates={},  # a recording holds no pods: none to read
     )
     return Facts(cluster=cluster, hosts=_recorded_hosts(path, recorded.hosts, cluster),
                  source=f"recorded:{path}")

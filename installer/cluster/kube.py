@@ -41,6 +41,7 @@ from installer.permit import Permit, require_permit
 # read timeout bounds the wait between bytes of the answer; a followed log or a watch passes
 # its own (none, or the watch's).
 # The ClusterPolicy the GPU Operator chart creates: (group, version, plural, name).
+KATA_VERSION_ANNOTATION = "katacontainers.io/kata-version"  # kata-deploy 3.32+ runtimeclasses.yaml
 CLUSTER_POLICY_REF = ("nvidia.com", "v1", "clusterpolicies", "cluster-policy")
 _CONNECT_SECONDS = 15
 _DEFAULT_TIMEOUT = urllib3.Timeout(connect=_CONNECT_SECONDS, read=60)
@@ -286,9 +287,10 @@ def _discover_sync(kube: Kube, on_nodes: NodesSeen | None = None) -> ClusterFact
             unread.append(exc.read)
             return default
 
-    runtime_classes = read(lambda: tuple(
-        rc["metadata"]["name"]
-        for rc in kube.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"]), ())
+    classes = read(lambda: kube.get_json("/apis/node.k8s.io/v1/runtimeclasses")["items"], [])
+    runtime_classes = tuple(rc["metadata"]["name"] for rc in classes)
+    kata_version = next((v for rc in classes if (v := (rc["metadata"].get("annotations") or {})
+                         .get(KATA_VERSION_ANNOTATION))), None)
     cp = read(lambda: read_cluster_policy(kube))
     cp_state = None if cp is None else (cp.get("status") or {}).get("state") or "unknown"
     workers = read(lambda: tuple(
@@ -299,7 +301,7 @@ def _discover_sync(kube: Kube, on_nodes: NodesSeen | None = None) -> ClusterFact
     return ClusterFacts(context=kube.context, server_version=version, recorded_labels=recorded,
                         record_problem=problem, nodes=nodes,
                         runtime_classes=runtime_classes, cluster_policy_state=cp_state,
-                        nfd_workers=workers, unread=tuple(unread))
+                        nfd_workers=workers, unread=tuple(unread), kata_version=kata_version)
 
 
 def _read_record(kube: Kube) -> tuple[dict[str, dict[str, str]] | None, str]:

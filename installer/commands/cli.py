@@ -25,6 +25,8 @@ EXIT_CODES = """exit codes:
 # The subcommands, in the order --help lists them; their flags: installer/commands/flags.py
 COMMANDS = {
     "uninstall": "remove both charts, restore the nodes' labels (and, asked, the hosts)",
+    "upgrade": "upgrade both charts, then the Kata nodes wave by wave, verified; rolled back "
+               "on failure",
     "answers": "answers-file helpers",
     "answers schema": "print the answers file's JSON Schema",
     "answers init": "print a commented answers template",
@@ -198,18 +200,15 @@ def _headless(command: str, args: argparse.Namespace) -> int:
 
         return run_bundle(args.answers, args.kubeconfig, args.context, args.output)
     from installer.commands.headless import run_headless
+    from installer.engine.operations import OPERATIONS, planner_for
 
-    if command == "uninstall":
-        from functools import partial
-
-        from installer.engine.uninstall import build_uninstall_plan
-
-        return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
-                            yes=args.yes, as_json=args.json, verbose=args.verbose,
-                            planner=partial(build_uninstall_plan, remove_crds=args.remove_crds,
-                                            revert_hosts=args.revert_hosts))
+    # uninstall's consent flags bind into its planner; the rest is the same run for each
+    options = ({"remove_crds": args.remove_crds, "revert_hosts": args.revert_hosts}
+               if command == "uninstall" else {})
     return run_headless(args.answers, facts_path=args.facts, dry_run=args.dry_run,
-                        yes=args.yes, as_json=args.json, verbose=args.verbose)
+                        yes=args.yes, as_json=args.json, verbose=args.verbose,
+                        planner=planner_for(command if command in OPERATIONS else "install",
+                                            **options))
 
 
 def main(argv: list[str] | None = None, open_screen: OpenScreen | None = None,

@@ -90,6 +90,8 @@ APPLIES: dict[str, dict[str, str]] = {
                   "--remove-crds": "also delete the GPU Operator's CRDs",
                   "--revert-hosts": "restore the host files the installer's fixes changed "
                                     "(from their backups), rebooting where needed"},
+    "upgrade": {"--answers": "the answers file naming the target versions (required)",
+                **_HEADLESS},
     "answers schema": {},
     "answers init": {},
     "answers validate": {},
@@ -113,7 +115,8 @@ APPLIES: dict[str, dict[str, str]] = {
                                 "who reaches it can change your hosts and cluster)"},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"uninstall": ("--answers",), "check": ("--local",),
-                                        "images": ("--answers",), "status": ("--answers",)}
+                                        "images": ("--answers",), "status": ("--answers",),
+                                        "upgrade": ("--answers",)}
 _LABELS = {"install": "the headless install (--answers FILE)", "wizard": "the wizard"}
 
 

@@ -38,6 +38,10 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
               "remove both charts, restore the nodes' labels and, with "
               "uninstall.revertHosts, the host files the installer changed",
               "installer.engine.uninstall:build_uninstall_plan"),
+    Operation("upgrade", "Upgrade", "Upgrade node by node",
+              "upgrade both charts, then roll the Kata nodes in waves of "
+              "rollout.maxUnavailable, each verified; rolled back on the first failure",
+              "installer.engine.upgrade:build_upgrade_plan"),
 )}
 
 

@@ -217,6 +217,8 @@ class SampleParams(StepParams):
     nodes: tuple[str, ...] | None = field(default=None, metadata=OMIT)
     pull_secrets: tuple[str, ...] | None = field(default=None, metadata=OMIT)
     tolerations: tuple[Mapping[str, str], ...] | None = field(default=None, metadata=OMIT)
+    # pinned to this node (spec.nodeName, past a cordon): an upgrade's per-node verification
+    node: str | None = field(default=None, metadata=OMIT)
 
 
 # --- uninstall -----------------------------------------------------------------------
@@ -260,6 +262,68 @@ class VerifyUninstalledParams(StepParams):
     ACTION = "verify-uninstalled"
     recorded: Mapping[str, Mapping[str, str]] | None  # None: no record was found
     timeout_seconds: int
+
+
+# --- upgrade (installer.engine.upgrade) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class OperandImagesParams(StepParams):
+    """Read, per node, the images kata-deploy's and the operator's DaemonSet pods run and the
+    images their DaemonSets now ask for (read-only)."""
+
+    ACTION = "operand-images"
+    namespaces: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReleaseRevision(ParamsPart):
+    """Where a rollback returns a release: `revision` 0 when the plan could not know it (a
+    resumed upgrade, already past it): the newest revision not at `target` is taken."""
+
+    release: str
+    namespace: str
+    revision: int
+    version: str  # the chart version at that revision ("" when unknown)
+    target: str | None  # the version the upgrade goes to
+
+
+@dataclass(frozen=True)
+class RollbackParams(StepParams):
+    ACTION = "upgrade-rollback"
+    releases: tuple[ReleaseRevision, ...]
+    labels: Mapping[str, Mapping[str, str]]  # node -> its managed labels before the upgrade
+    nodes: tuple[str, ...]  # the nodes the upgrade may cordon (not cordoned by others before)
+
+
+@dataclass(frozen=True)
+class UpgradeHelmParams(StepParams):
+    """A chart's upgrade; on failure the upgrade rolls back (`rollback`)."""
+
+    ACTION = "upgrade-helm"
+    helm: HelmParams = field(metadata={"flatten": True})
+    changed: tuple[str, ...] = ()  # the values that change, `key: old -> new`
+    rollback: RollbackParams | None = field(default=None, metadata=OMIT)
+
+
+@dataclass(frozen=True)
+class WaveParams(StepParams):
+    """One wave of the rolling upgrade: its nodes cordoned, drained of Kata GPU pods, their
+    kata-deploy and operand pods replaced, each verified with a pod pinned to it, uncordoned."""
+
+    ACTION = "upgrade-wave"
+    wave: int
+    nodes: tuple[str, ...]
+    kata_namespace: str
+    operator_namespace: str
+    kata_version: str | None
+    operator_version: str | None
+    drain_timeout_seconds: int
+    roll_timeout_seconds: int
+    verify: SampleParams | None  # None: answers turn the sample off
+    rollback: RollbackParams
+    # cordoned before the upgrade, by someone else: left cordoned
+    keep_cordoned: tuple[str, ...] = ()
 
 
 def _camel(name: str) -> str:

@@ -34,7 +34,7 @@ def base(command: str, files: dict[str, str]) -> dict[str, list[str]]:
     observable without a cluster: uninstall and the install dry-run on the recorded facts,
     `images` on the lab's stand-in charts."""
     on_facts = {"--answers": [files["answers"]], "--facts": [files["facts"]], "--dry-run": []}
-    return {"uninstall": on_facts, "install": on_facts,
+    return {"uninstall": on_facts, "install": on_facts, "upgrade": on_facts,
             "check": {"--local": [], "--host-root": [files["tree"]]},
             "troubleshoot": {"--kubeconfig": [files["missing"]]},
             "status": {"--answers": [files["answers"]], "--kubeconfig": [files["missing"]]},

@@ -22,6 +22,7 @@ def default_executors() -> Executors:
         record,
         sample,
         uninstall,
+        upgrade,
         verify,
         verifyhost,
     )
@@ -49,4 +50,8 @@ def default_executors() -> Executors:
         p.PatchLabelsParams: uninstall.patch_labels,
         p.DeleteStateParams: uninstall.delete_state,
         p.VerifyUninstalledParams: uninstall.verify_uninstalled,
+        p.OperandImagesParams: upgrade.operand_images,
+        p.UpgradeHelmParams: upgrade.upgrade_helm,
+        p.WaveParams: upgrade.wave,
+        p.RollbackParams: upgrade.rollback,
     }

@@ -54,6 +54,8 @@ def manifest(params: SampleParams, resource: str) -> dict[str, Any]:
                         "resources": {"limits": {resource: "1",
                                                  "memory": params.memory}}}],
     }
+    if params.node:  # an upgrade's verification of one cordoned node: past the scheduler
+        spec["nodeName"] = params.node
     if params.tolerations:  # the Kata nodes' taints (a tainted GPU pool)
         spec["tolerations"] = [dict(t) for t in params.tolerations]
     if params.pull_secrets:  # `images.pullSecrets`: a private registry's credentials

@@ -713,6 +713,11 @@ class Simulator:
                         f"/apis/apps/v1/namespaces/{ns}/daemonsets", o, exist_ok=True
                     )
                 )
+            else:
+                update = operand_update(have[name], logic.OPERANDS[name], ns, cp, cfg)
+                if update:
+                    writes.append(lambda n=name, u=update: self.kube.patch(
+                        f"/apis/apps/v1/namespaces/{ns}/daemonsets/{n}", u))
         for name in have:
             if name not in wanted:
                 writes.append(
@@ -995,6 +1000,35 @@ class Simulator:
                 self.logs.set(pod, {c: lines})
 
 
+def _ds_shape(ds: dict) -> tuple:
+    spec = ds["spec"]["template"]["spec"]
+    return (sorted(c.get("image", "") for c in spec.get("containers", [])
+                   + spec.get("initContainers", [])),
+            (ds["spec"].get("updateStrategy") or {}).get("type"),
+            (ds["spec"]["template"]["metadata"].get("labels") or {}).get("helm.sh/chart"))
+
+
+def operand_update(have: dict, op: logic.Operand, ns: str, cp: dict,
+                   cfg: logic.PolicyConfig) -> dict | None:
+    """The patch that brings an operand DaemonSet to what the ClusterPolicy now asks for, as
+    the operator's reconcile updates its DaemonSets in place (controllers/object_controls.go,
+    v26.3.0 - v26.7.0); None when it already is."""
+    want = operand_daemonset(op, ns, cp, cfg)
+    if _ds_shape(have) == _ds_shape(want):
+        return None
+    return {"spec": {"updateStrategy": want["spec"]["updateStrategy"],
+                     "template": want["spec"]["template"]}}
+
+
+def update_strategy(cp: dict) -> dict:
+    """`daemonsets.updateStrategy` of the ClusterPolicy as applyUpdateStrategyConfig reads it
+    (controllers/object_controls.go, v26.3.0 - v26.7.0): OnDelete, else RollingUpdate."""
+    daemonsets = (cp.get("spec") or {}).get("daemonsets") or {}
+    if daemonsets.get("updateStrategy") == "OnDelete":
+        return {"type": "OnDelete", "rollingUpdate": None}
+    return {"type": "RollingUpdate"}
+
+
 def operand_daemonset(op: logic.Operand, ns: str, cp: dict, cfg: logic.PolicyConfig) -> dict:
     pod_labels = {
         **dict(op.pod_labels),
@@ -1039,7 +1073,7 @@ def operand_daemonset(op: logic.Operand, ns: str, cp: dict, cfg: logic.PolicyCon
         },
         "spec": {
             "selector": {"matchLabels": dict(op.pod_labels)},
-            "updateStrategy": {"type": "RollingUpdate"},
+            "updateStrategy": update_strategy(cp),
             "template": {
                 "metadata": {"labels": pod_labels},
                 "spec": {
