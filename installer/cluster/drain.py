@@ -84,20 +84,32 @@ def pods_on(kube: Kube, node: str) -> list[dict[str, Any]]:
     return list(kube.list_items("/api/v1/pods", fieldSelector=f"spec.nodeName={node}"))
 
 
-def _set_unschedulable(kube: Kube, node: str, value: bool) -> None:
+# Set on a node with the installer's own cordon, saying what for ("reboot", "upgrade"), and
+# removed with its uncordon: a node the operator had cordoned stays cordoned, and a run
+# resumed after an interruption (or a rollback) still uncordons the nodes it cordoned.
+CORDONED_FOR = "gpu-kata-installer.io/cordoned-for"
+
+
+def cordoned_by_us(node: dict[str, Any]) -> bool:
+    return CORDONED_FOR in ((node.get("metadata") or {}).get("annotations") or {})
+
+
+def _set_unschedulable(kube: Kube, node: str, why: str | None) -> None:
+    """One patch for the flag and its mark, so neither is ever set without the other."""
     kube.send_json("PATCH", f"/api/v1/nodes/{node}",
-                   {"spec": {"unschedulable": True if value else None}},
+                   {"metadata": {"annotations": {CORDONED_FOR: why}},
+                    "spec": {"unschedulable": True if why else None}},
                    "application/strategic-merge-patch+json")
 
 
-async def cordon(kube: Kube, permit: Permit, node: str) -> None:
+async def cordon(kube: Kube, permit: Permit, node: str, why: str) -> None:
     require_permit(permit)
-    await asyncio.to_thread(_set_unschedulable, kube, node, True)
+    await asyncio.to_thread(_set_unschedulable, kube, node, why)
 
 
 async def uncordon(kube: Kube, permit: Permit, node: str) -> None:
     require_permit(permit)
-    await asyncio.to_thread(_set_unschedulable, kube, node, False)
+    await asyncio.to_thread(_set_unschedulable, kube, node, None)
 
 
 def _evict_once(kube: Kube, key: str) -> bool:

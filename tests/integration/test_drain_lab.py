@@ -77,7 +77,7 @@ def test_drain_waits_for_a_budget_and_leaves_bare_pods(lab):
 def test_cordon_and_uncordon_flip_only_schedulability(lab):
     k = _client(lab)
     permit = grant_permit("test: cordon cpu-node-1")
-    asyncio.run(drain.cordon(k, permit, NODE))
+    asyncio.run(drain.cordon(k, permit, NODE, "test"))
     try:
         node = k.get_json(f"/api/v1/nodes/{NODE}")
         assert node["spec"].get("unschedulable") is True

@@ -82,7 +82,7 @@ def test_upgrade_rolls_each_kata_node_and_the_kata_pod_comes_back(lab, tmp_path)
         assert not any(i.endswith((":3.30.0", ":v26.3.3")) for i in images), images
         obj = get(lab, "node", node)
         assert not obj["spec"].get("unschedulable")
-        assert "gpu-kata-installer.io/cordoned-by" not in (obj["metadata"].get("annotations")
+        assert "gpu-kata-installer.io/cordoned-for" not in (obj["metadata"].get("annotations")
                                                            or {})
     assert get(lab, "daemonset", "-n", "kata-system", "kata-deploy")["spec"][
         "updateStrategy"]["type"] == "RollingUpdate"  # given back at the end

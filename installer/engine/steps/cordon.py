@@ -1,8 +1,8 @@
 """Change steps around a host's reboot: cordon, drain, uncordon (installer.cluster.drain).
 
-Whether this run cordoned a node is written on the node itself (an annotation set with the
-cordon, removed with the uncordon): a node the operator had cordoned before the run stays
-cordoned, and a run resumed after an interruption still uncordons the node it cordoned.
+Whether this run cordoned a node is written on the node itself (installer.cluster.drain's
+mark): a node the operator had cordoned before the run stays cordoned, and a run resumed
+after an interruption still uncordons the node it cordoned.
 """
 
 from __future__ import annotations
@@ -19,31 +19,21 @@ from installer.engine.waits import WaitReporter
 from installer.errors import StepFailed
 from installer.permit import Permit
 
-CORDONED_BY = "gpu-kata-installer.io/cordoned-for"
-
 
 def _node(k: kube.Kube, node: str) -> dict[str, Any]:
     return k.get_json(f"/api/v1/nodes/{node}")
-
-
-def _mark(k: kube.Kube, node: str, value: str | None) -> None:
-    k.send_json("PATCH", f"/api/v1/nodes/{node}",
-                {"metadata": {"annotations": {CORDONED_BY: value}}},
-                "application/strategic-merge-patch+json")
 
 
 async def cordon(ctx: Context, step: Step[CordonParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     node = step.params.node
     obj = await asyncio.to_thread(_node, k, node)
-    ours = CORDONED_BY in ((obj.get("metadata") or {}).get("annotations") or {})
-    if (obj.get("spec") or {}).get("unschedulable") and not ours:
+    if (obj.get("spec") or {}).get("unschedulable") and not drain.cordoned_by_us(obj):
         return Done(f"{node} was cordoned before the run: it stays cordoned")
     (planned,) = step.changes
 
     async def act(permit: Permit) -> None:
-        await asyncio.to_thread(_mark, k, node, "reboot")
-        await drain.cordon(k, permit, node)
+        await drain.cordon(k, permit, node, "reboot")
 
     await ctx.change(step.id, node, planned.description, act, planned.detail)
     return Done(f"{node} cordoned")
@@ -86,7 +76,7 @@ async def uncordon(ctx: Context, step: Step[UncordonParams], facts: Facts) -> Do
     k: kube.Kube = ctx.services["kube"]
     node = step.params.node
     obj = await asyncio.to_thread(_node, k, node)
-    if CORDONED_BY not in ((obj.get("metadata") or {}).get("annotations") or {}):
+    if not drain.cordoned_by_us(obj):
         return Done(f"{node}: left as it was" + (
             " (cordoned before the run)" if (obj.get("spec") or {}).get("unschedulable")
             else ""))
@@ -94,7 +84,6 @@ async def uncordon(ctx: Context, step: Step[UncordonParams], facts: Facts) -> Do
 
     async def act(permit: Permit) -> None:
         await drain.uncordon(k, permit, node)
-        await asyncio.to_thread(_mark, k, node, None)
 
     await ctx.change(step.id, node, planned.description, act, planned.detail)
     return Done(f"{node} uncordoned")

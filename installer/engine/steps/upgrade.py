@@ -36,7 +36,6 @@ from installer.permit import Permit
 
 POLL_SECONDS = 1.0
 VALIDATOR = "nvidia-sandbox-validator"  # runs from the operator's own image, tagged its version
-CORDONED_BY = "gpu-kata-installer.io/cordoned-by"
 
 
 def _images(spec: dict[str, Any]) -> tuple[str, ...]:
@@ -72,7 +71,7 @@ def read_operands(k: kube.Kube, namespaces: tuple[str, ...]
 def read_cordoned(k: kube.Kube) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(the cordoned nodes, those of them an upgrade cordoned - its annotation says so)."""
     nodes = [n for n in k.list_items("/api/v1/nodes") if (n.get("spec") or {}).get("unschedulable")]
-    ours = [n for n in nodes if CORDONED_BY in (n["metadata"].get("annotations") or {})]
+    ours = [n for n in nodes if drain.cordoned_by_us(n)]
     return (tuple(n["metadata"]["name"] for n in nodes),
             tuple(n["metadata"]["name"] for n in ours))
 
@@ -84,23 +83,6 @@ async def operand_images(ctx: Context, step: Step[OperandImagesParams], facts: F
     return replace(facts, cluster=replace(facts.cluster, operand_images=pods,
                                           operand_templates=templates, cordoned=cordoned,
                                           cordoned_by_upgrade=ours))
-
-
-def _mark(k: kube.Kube, node: str, ours: bool) -> None:
-    k.send_json("PATCH", f"/api/v1/nodes/{node}",
-                {"metadata": {"annotations": {CORDONED_BY: "upgrade" if ours else None}}},
-                "application/merge-patch+json")
-
-
-async def cordon(k: kube.Kube, permit: Permit, node: str) -> None:
-    """Cordon, marked as the upgrade's: a resumed run or a rollback uncordons only these."""
-    await asyncio.to_thread(_mark, k, node, True)
-    await drain.cordon(k, permit, node)
-
-
-async def uncordon(k: kube.Kube, permit: Permit, node: str) -> None:
-    await drain.uncordon(k, permit, node)
-    await asyncio.to_thread(_mark, k, node, False)
 
 
 # --- rollback -------------------------------------------------------------------------------
@@ -152,11 +134,11 @@ async def roll_back(ctx: Context, path: str, p: RollbackParams) -> list[str]:
     for node in p.nodes:
         try:
             found = await asyncio.to_thread(k.get_json, f"/api/v1/nodes/{node}")
-            if CORDONED_BY not in (found["metadata"].get("annotations") or {}):
+            if not drain.cordoned_by_us(found):
                 continue  # not cordoned by the upgrade: not ours to uncordon
 
             async def release(permit: Permit, node: str = node) -> None:
-                await uncordon(k, permit, node)
+                await drain.uncordon(k, permit, node)
 
             await ctx.change(path, node, f"uncordon {node}", release)
         except kube.ApiError as exc:
@@ -309,7 +291,7 @@ async def wave(ctx: Context, step: Step[WaveParams], facts: Facts) -> Done:
             stage, where = "cordon", node
 
             async def hold(permit: Permit, node: str = node) -> None:
-                await cordon(k, permit, node)
+                await drain.cordon(k, permit, node, "upgrade")
 
             await ctx.change(step.id, node, f"cordon {node}", hold)
         for node in p.nodes:
@@ -328,7 +310,7 @@ async def wave(ctx: Context, step: Step[WaveParams], facts: Facts) -> Done:
                 continue
 
             async def release(permit: Permit, node: str = node) -> None:
-                await uncordon(k, permit, node)
+                await drain.uncordon(k, permit, node)
 
             await ctx.change(step.id, node, f"uncordon {node}", release)
     except (StepFailed, kube.ApiError) as exc:
