@@ -207,7 +207,7 @@ def _node_problems(answers: Answers, facts: Facts) -> list[Problem]:
     ]
 
 
-def _ssh_target(answers: Answers, name: str, node: NodeFacts | None) -> SshTarget:
+def ssh_target(answers: Answers, name: str, node: NodeFacts | None) -> SshTarget:
     item = next((n for n in answers.nodes.items if n.name == name), None)
     address = (item.address if item else None) or (node.address if node else None)
     return SshTarget(name, address, (item.user if item else None) or answers.ssh.user,
@@ -234,7 +234,7 @@ def _gather_steps(answers: Answers, facts: Facts, kata: list[str],
         steps.append(Step("probe/hosts", "gather",
                           f"Probe {len(unprobed)} host(s) over SSH (read-only): "
                           + ", ".join(unprobed),
-                          ProbeParams(tuple(_ssh_target(answers, n, facts.cluster.node(n))
+                          ProbeParams(tuple(ssh_target(answers, n, facts.cluster.node(n))
                                             for n in unprobed))))
     return steps
 
@@ -300,7 +300,7 @@ def _host_chains(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
     steps: list[Step[Any]] = []
     for name, host in hosts.items():
         node = facts.cluster.node(name) if facts.cluster else None
-        target = _ssh_target(answers, name, node)
+        target = ssh_target(answers, name, node)
         reboots = facts.cluster is not None and any(f.change.name == "reboot" for f in host.fixes)
         before, uncordon = _drain_steps(answers, name)
         if reboots:
@@ -416,7 +416,7 @@ def _verify_steps(answers: Answers, facts: Facts, kata: list[str],
              VerifyGpuOperatorParams(nodes, op.namespace, resource, seconds(op.timeout))),
     ]
     steps += [Step(f"verify/host/{name}", "verify", f"GPUs on vfio-pci and CDI spec on {name}",
-                   VerifyHostParams(name, resource, _ssh_target(
+                   VerifyHostParams(name, resource, ssh_target(
                        answers, name, facts.cluster.node(name) if facts.cluster else None)),
                    side_by_side=True)
               for name in kata]

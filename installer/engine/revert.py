@@ -17,7 +17,7 @@ from installer.answers.model import Answers
 from installer.answers.versions import defect_in
 from installer.cluster.facts import Facts, ProbeFailure, distribution_of
 from installer.engine.params import HostFixParams, ProbeParams
-from installer.engine.plan import Change, Step, _ssh_target
+from installer.engine.plan import Change, Step, ssh_target
 from installer.hosts.hostplan import PlannedFix
 from remote.fixes import reboot
 from remote.fixes.revert import left_in_place, plan_revert, reboot_reasons, vfio_held
@@ -54,7 +54,7 @@ def probe_steps(answers: Answers, facts: Facts) -> list[Step[Any]]:
     return [Step("probe/hosts", "gather",
                  f"Probe {len(unprobed)} host(s) over SSH for the installer's host changes "
                  "(read-only): " + ", ".join(unprobed),
-                 ProbeParams(tuple(_ssh_target(answers, n, cluster.node(n))
+                 ProbeParams(tuple(ssh_target(answers, n, cluster.node(n))
                                    for n in unprobed)))]
 
 
@@ -75,7 +75,7 @@ def revert_steps(answers: Answers, facts: Facts, consent: bool
         if not isinstance(host, HostFacts):
             continue
         node = facts.cluster.node(name) if facts.cluster else None
-        target = _ssh_target(answers, name, node)
+        target = ssh_target(answers, name, node)
         found = left_in_place(host)
         held = vfio_held(host) if defect else []
         if not consent:
