@@ -100,9 +100,11 @@ with a reboot where that needs one (answers uninstall.revertHosts, `--revert-hos
         plan, error = state.plan_or_error()
         summary = Text()
         if error is not None:
-            summary.append("The answers do not fit this cluster:\n", style="bold red")
+            verb = OPERATIONS[state.operation].verb
+            summary.append(f"No {verb.lower()} plan: {error.summary}\n", style="bold red")
             summary.append_text(problems_text(error))
-            summary.append("Fix it on the Nodes screen (Esc goes back).", style="dim")
+            summary.append("Fix the answers on the screen the problem names (Esc goes back), "
+                           "or choose another operation on the Cluster screen.", style="dim")
             self.lines = []
             self.query_one("#plan", Static).update("")
         else:
@@ -132,6 +134,9 @@ with a reboot where that needs one (answers uninstall.revertHosts, `--revert-hos
             self.lines = lines
             self.query_one("#plan", Static).update(plan_text(self.lines))
         self.query_one("#plan-summary", Static).update(summary)
+        # Without a plan, its problems get the room the plan would have had.
+        self.query_one("#plan-summary").set_class(error is not None, "failed")
+        self.query_one("#plan-box").display = error is None
         self.plan_ok = error is None
         self.refresh_bindings()
         install = self.query_one("#install", Button)

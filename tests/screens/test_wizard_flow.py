@@ -472,6 +472,20 @@ async def test_uninstall_chosen_in_the_wizard_plans_what_the_uninstall_command_p
         assert "host changes: reverted" in shown(app, "#plan-summary")
 
 
+async def test_upgrade_chosen_with_nothing_installed_says_so_and_offers_no_run():
+    app = make_app(state=fakes.state(fakes.example_answers()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.query_one("#operation", Select).value = "upgrade"
+        await pilot.pause()
+        app.goto("review")
+        await pilot.pause()
+        said = shown(app, "#plan-summary")
+        assert "No upgrade plan: nothing to upgrade" in said
+        assert "kata-system/kata-deploy is not installed" in said
+        assert app.screen.query_one("#install", Button).disabled
+        assert str(app.screen.query_one("#install", Button).label) == "Upgrade (i)"
+
+
 async def test_an_answers_file_prefills_every_screen():
     app = make_app(state=fakes.state(fakes.example_answers()))
     async with app.run_test(size=(120, 40)) as pilot:
