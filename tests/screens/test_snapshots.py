@@ -327,7 +327,8 @@ def case_troubleshoot_host_checks() -> Case:
         table = pilot.app.screen.query_one("#check-table", KeyedTable)
         table.focus()
         table.move_cursor(row=table.get_row_index("gpu-node-2/iommu-enabled"))
-        await pilot.pause()
+        await settle(pilot)  # a refresh still under way (a loaded machine) lands first
+        assert table.cursor_key == "gpu-node-2/iommu-enabled"
         assert "IOMMU off" in str(pilot.app.screen.query_one("#ts-check-detail").render())
     return app_for(fakes.World(facts=fakes.example_facts()), start="checks"), go
 
