@@ -51,6 +51,7 @@ from installer.engine.params import (
     params_json,
 )
 from installer.engine.plan import Change, Plan, Step, helm_install_args, sample_image
+from installer.engine.waves import waves_of
 from installer.errors import Problem, UserError
 
 # rollingUpdate: None drops the chart default's rollingUpdate (helm: a null value removes a key)
@@ -244,11 +245,8 @@ def build_upgrade_plan(answers: Answers, facts: Facts) -> Plan:
         verify = SampleParams(sample_image(answers), s.memory, s.timeout_seconds, resource,
                               "default", None, tuple(answers.images.pull_secrets) or None,
                               tuple(tolerations) or None)
-    size = answers.rollout.max_unavailable
     waves = []
-    for i in range(0, len(todo), size):
-        nodes = tuple(todo[i:i + size])
-        number = i // size + 1
+    for number, nodes in enumerate(waves_of(todo, answers.rollout.max_unavailable), 1):
         params = WaveParams(number, nodes, kd.namespace, op.namespace, kd.version, op.version,
                             answers.rollout.drain_timeout_seconds,
                             max(seconds(kd.timeout), seconds(op.timeout)), verify, rollback,
