@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from installer.answers.model import Answers
-from installer.cluster.facts import Facts, ProbeFailure
+from installer.cluster.facts import STATE_CONFIGMAP, Facts, ProbeFailure
 from installer.engine.plan import Change, Plan
 from remote.fixes.base import FileView
 from remote.fixes.grub import current_args
@@ -91,6 +91,15 @@ def _label(change: Change) -> Drift:
                  + RERUN)
 
 
+def _record(change: Change) -> Drift:
+    """The record of the nodes' labels before the first install is gone: uninstall can no
+    longer put them back as they were."""
+    return Drift("label", change.target, "the record of the nodes' labels before the install",
+                 "missing: uninstall would remove the operator's labels instead of restoring "
+                 "the nodes' own", "restore the ConfigMap from a backup if there is one; a "
+                 "re-run of the install records the labels as they are now, not as before")
+
+
 def _chart(change: Change, facts: Facts) -> list[Drift]:
     d = change.detail
     release, namespace = str(d.get("release")), str(d.get("namespace"))
@@ -138,6 +147,30 @@ def _boot_config(node: str, host: HostFacts) -> list[Drift]:
                   f"add {arg} back to GRUB_CMDLINE_LINUX in /etc/default/grub and regenerate "
                   "the boot config (update-grub); a re-run of the install does not, while the "
                   "IOMMU is on")]
+
+
+def _backed_up(node: str, host: HostFacts, planned: set[str]) -> list[Drift]:
+    """Files a host fix changed (its backup on the host says so) that no longer hold its
+    change: one it created is gone, or one it edited is back to what it was before. The
+    plan may not see it - a driver blacklist deleted while the driver is unloaded plans
+    nothing until the next boot loads the driver again. A fix the plan makes again is
+    said there already."""
+    out = []
+    for b in host.backups:
+        if b.fix in planned:
+            continue
+        now = host.files.get(b.path)
+        if b.content is None and now is None:
+            found = "missing: host fix {fix} created it, and it is gone"
+        elif b.content is not None and now == b.content:
+            found = "back to its content before host fix {fix} (its backup's)"
+        else:
+            continue
+        out.append(Drift("host", node, f"/{b.path} as host fix {b.fix} wrote it",
+                         found.format(fix=b.fix),
+                         f"{RERUN} (host fix {b.fix}); if it plans nothing, put the file back "
+                         f"as the fix wrote it, or revert the fix (uninstall --revert-hosts)"))
+    return out
 
 
 def _vfio(node: str, host: HostFacts) -> list[Drift]:
@@ -190,6 +223,12 @@ def drift(answers: Answers, facts: Facts, plan: Plan, observed: Observed) -> lis
             found += _chart(change, facts)
         elif change.kind == "host":
             found.append(_host(change))
+        elif change.kind == "cluster" and change.target == "/".join(STATE_CONFIGMAP):
+            found.append(_record(change))
+    planned: dict[str, set[str]] = {}
+    for change in plan.changes:
+        if change.kind == "host":
+            planned.setdefault(change.target, set()).add(str(change.detail.get("fix", "")))
     kata = answers.nodes.kata_nodes(facts.cluster)
     for node in kata:
         host = facts.hosts.get(node)
@@ -202,7 +241,10 @@ def drift(answers: Answers, facts: Facts, plan: Plan, observed: Observed) -> lis
             found.append(Drift("unchecked", node, "the host probed over SSH",
                                "could not check: not probed", "run status again"))
         else:
-            found += _boot_config(node, host)
+            boot = _boot_config(node, host)  # says more of GRUB than its backup can
+            found += boot
+            found += [d for d in _backed_up(node, host, planned.get(node, set()))
+                      if not (boot and d.expected.startswith("/etc/default/grub "))]
             found += _vfio(node, host)
     found += _runtime_class(answers, facts, observed)
     found += _kata_deploy_pods(kata, observed, answers.kata_deploy.namespace)

@@ -19,6 +19,7 @@ from installer.engine.drift import (
     drift,
 )
 from installer.engine.plan import build_plan
+from remote.hostfacts import Backup
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "installer" / "examples"
 RC = "kata-qemu-nvidia-gpu"
@@ -73,6 +74,13 @@ def test_a_node_label_changed_since_is_a_label_drift():
     assert d.found == f"{WORKLOAD_LABEL}=container"
 
 
+def test_a_lost_record_of_the_labels_before_the_install_is_drift():
+    answers, facts = installed()
+    (d,) = found(answers, replace(facts, cluster=replace(facts.cluster, recorded_labels=None)))
+    assert (d.kind, d.target) == ("label", "kube-system/gpu-kata-installer-state")
+    assert "missing" in d.found
+
+
 def test_a_chart_at_another_version_is_a_chart_drift():
     answers, facts = installed()
     (d,) = found(answers, with_release(facts, "gpu-operator", version="v26.3.0"))
@@ -116,6 +124,39 @@ def test_a_host_whose_files_lost_a_fix_is_a_host_drift():
     (d,) = found(answers, replace(facts, hosts={**facts.hosts, "gpu-node-2": edited}))
     assert (d.kind, d.target) == ("host", "gpu-node-2")
     assert "vfio-bind" in d.expected and "vfio-bind" in d.fix
+
+
+def test_a_file_a_fix_created_and_one_put_back_by_hand_are_host_drift_the_plan_cannot_see():
+    """The host's backups say what the fixes changed: a blacklist the fix created is gone (the
+    driver is unloaded, so no plan would write it again before the next boot), and a file
+    edited back to its backup's content."""
+    answers, facts = installed()
+    host = facts.hosts["gpu-node-1"]
+    blacklist = "etc/modprobe.d/gpu-kata-blacklist-nvidia.conf"
+    kubelet = "var/lib/kubelet/config.yaml"  # as it was before the fix: put back by hand
+    grub = host.files["etc/default/grub"]
+    before = grub.replace("intel_iommu=on", "")
+    edited = replace(host, files={**host.files, "etc/default/grub": before}, backups=[
+        Backup(blacklist, "nvidia-driver-off", blacklist + ".gpu-kata-installer."
+               "nvidia-driver-off.absent", None),
+        Backup("etc/default/grub", "iommu-cmdline",
+               "etc/default/grub.gpu-kata-installer.iommu-cmdline.bak", before),
+        Backup(kubelet, "kubelet-gate", kubelet + ".gpu-kata-installer.kubelet-gate.bak",
+               host.files[kubelet])])
+    assert blacklist not in edited.files
+    drifts = found(answers, replace(facts, hosts={**facts.hosts, "gpu-node-1": edited}))
+    by_file = {d.expected.split()[0]: d for d in drifts if d.kind == "host"}
+    assert "missing" in by_file[f"/{blacklist}"].found
+    assert "before host fix kubelet-gate" in by_file[f"/{kubelet}"].found
+    # GRUB without the IOMMU argument the kernel runs with is said once, by what it means
+    assert "next boot" in by_file["intel_iommu=on"].found and "/etc/default/grub" not in by_file
+    # a file that still holds the fix's change is no drift
+    kept = replace(edited, files={**edited.files, blacklist: "blacklist nvidia\n",
+                                  "etc/default/grub": grub,
+                                  kubelet: host.files[kubelet] + "featureGates: {}\n"})
+    assert not [d for d in found(answers, replace(facts, hosts={**facts.hosts,
+                                                               "gpu-node-1": kept}))
+                if "as host fix" in d.expected]
 
 
 def test_a_boot_config_that_lost_the_iommu_argument_is_a_host_drift():
