@@ -67,15 +67,19 @@ def revert_steps(answers: Answers, facts: Facts, consent: bool
     defect = operator_leaves_vfio(answers, facts)
     for name in answers.nodes.kata_nodes(facts.cluster):
         host = facts.hosts.get(name)
+        node = facts.cluster.node(name) if facts.cluster else None
+        target = ssh_target(answers, name, node)
         if isinstance(host, ProbeFailure):
             warnings.append(f"{name}: its host files could not be read ({host.kind}: "
                             f"{host.message}); any host changes the installer made there are "
                             "left in place")
+            if consent:  # asked to revert: refused credentials stop the run before it starts
+                steps.append(Step(f"revert/{name}", "change", f"Revert host changes on {name}",
+                                  HostFixParams(name, target),
+                                  note="its host could not be read: nothing reverted there"))
             continue
         if not isinstance(host, HostFacts):
             continue
-        node = facts.cluster.node(name) if facts.cluster else None
-        target = ssh_target(answers, name, node)
         found = left_in_place(host)
         held = vfio_held(host) if defect else []
         if not consent:

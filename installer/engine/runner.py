@@ -344,7 +344,9 @@ class Engine:
             while True:
                 plan, facts = await self.gather(facts)
                 failed = await self._checks(plan, facts)
-                refused = refused_credentials(facts)
+                refused = refused_credentials(facts, {
+                    node for s in plan.steps if s.phase != "gather"
+                    and isinstance(node := getattr(s.params, "node", None), str)})
                 if refused:
                     raise refused
                 if failed and not self.ctx.dry_run:

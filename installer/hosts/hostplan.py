@@ -7,6 +7,7 @@ planned fix covers it; a fix is planned unless the answers say `skip` for it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,10 +41,14 @@ POLICY_FIELD = {
 CREDENTIAL_FAILURES = ("auth", "identity")
 
 
-def refused_credentials(facts: Facts) -> UserError | None:
-    """Every host whose SSH login the operator's credentials could not make, as one error."""
+def refused_credentials(facts: Facts, needed: Collection[str] | None = None
+                        ) -> UserError | None:
+    """Every host whose SSH login the operator's credentials could not make, as one error;
+    with `needed`, only those of these hosts (a plan that reads a host only to list what is
+    there - uninstall without a revert - goes on, and says what it could not read)."""
     refused = {name: host for name, host in sorted(facts.hosts.items())
-               if isinstance(host, ProbeFailure) and host.kind in CREDENTIAL_FAILURES}
+               if isinstance(host, ProbeFailure) and host.kind in CREDENTIAL_FAILURES
+               and (needed is None or name in needed)}
     if not refused:
         return None
     return UserError("SSH refused the credentials", [Problem(

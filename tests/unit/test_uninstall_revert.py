@@ -249,3 +249,35 @@ def test_the_kata_hosts_are_probed_first_and_only_the_ones_in_the_cluster():
     assert plan.steps[0] is probe and probe.id == "probe/hosts"
     assert [t.node for t in probe.params.targets] == ["gpu-node-1", "gpu-node-2", "gpu-node-3"]
     assert build_uninstall_plan(answers, facts_with(OURS / "cpu-only")).phase("gather") == ()
+
+
+@pytest.mark.parametrize("consent", [False, True])
+def test_refused_ssh_credentials_stop_an_uninstall_only_when_it_was_asked_to_revert(consent):
+    """Without a revert the hosts are read only to list what is left: a host SSH refuses is
+    said and the uninstall goes on. Asked to revert, it stops before anything changes."""
+    import asyncio
+
+    from installer.cluster.facts import ProbeFailure
+    from installer.engine.events import Recorder
+    from installer.engine.runner import Context, Engine
+    from installer.errors import UserError
+
+    facts = facts_with(None)
+    facts = replace(facts, hosts={**facts.hosts,
+                                  KATA_DRIVER_HOST: ProbeFailure("auth", "permission denied")})
+
+    class Yes:
+        async def confirm(self, *_a, **_k) -> bool:
+            return True
+
+    rec = Recorder()
+    engine = Engine(load_answers(EXAMPLES / "answers.yaml"),
+                    Context(dry_run=True, sinks=[rec], decider=Yes()), {},
+                    lambda a, f: build_uninstall_plan(a, f, revert_hosts=consent))
+    if consent:
+        with pytest.raises(UserError, match="SSH refused the credentials"):
+            asyncio.run(engine.run(facts))
+    else:
+        assert asyncio.run(engine.run(facts)) == 0
+        assert any(KATA_DRIVER_HOST in w and "could not be read" in w
+                   for w in engine.plan.warnings)
