@@ -54,14 +54,19 @@ def _key(pod: dict[str, Any]) -> str:
     return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
+def holds_nvidia(pod: dict[str, Any]) -> bool:
+    """A pod whose containers hold NVIDIA devices (any runtime): what a change of its node's
+    role takes the devices away from."""
+    return any(k.startswith("nvidia.com/")
+               for c in (pod.get("spec") or {}).get("containers") or []
+               for k in ((c.get("resources") or {}).get("limits") or {}))
+
+
 def is_kata_gpu_pod(pod: dict[str, Any]) -> bool:
     """A pod in a Kata VM holding NVIDIA devices: what a node's Kata GPU change disrupts."""
     spec = pod.get("spec") or {}
-    if not str(spec.get("runtimeClassName") or "").startswith(KATA_RUNTIME_PREFIX):
-        return False
-    return any(k.startswith("nvidia.com/")
-               for c in spec.get("containers") or []
-               for k in ((c.get("resources") or {}).get("limits") or {}))
+    return (str(spec.get("runtimeClassName") or "").startswith(KATA_RUNTIME_PREFIX)
+            and holds_nvidia(pod))
 
 
 def drain_plan(pods: list[dict[str, Any]],

@@ -130,6 +130,8 @@ class CordonParams(StepParams):
 
     ACTION = "cordon"
     node: str
+    # what the cordon is for, as its mark on the node says (None: "reboot")
+    why: str | None = field(default=None, metadata=OMIT)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,8 @@ class DrainParams(StepParams):
     ACTION = "drain"
     node: str
     timeout_seconds: int
+    # "nvidia": only the pods holding NVIDIA devices (a change of role); None: every pod
+    only: str | None = field(default=None, metadata=OMIT)
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,28 @@ class LabelParams(StepParams):
     node: str
     key: str
     value: str
+
+
+@dataclass(frozen=True)
+class RelabelParams(LabelParams):
+    """A node's workload label changed inside its role-change chain (cordoned and drained
+    first, verified and uncordoned after: installer.engine.rolechange)."""
+
+    ACTION = "relabel"
+
+
+@dataclass(frozen=True)
+class VerifyRoleParams(StepParams):
+    """Wait until a node serves its new role (traditional: no GPU on vfio-pci, nvidia.com/gpu
+    advertised, no Kata resource; kata: the kata runtime label, its resource, the host
+    verify) before its uncordon."""
+
+    ACTION = "verify-role"
+    node: str
+    role: Literal["traditional", "kata"]
+    resource: str | None  # the Kata resource; None: per-model resource names
+    target: SshTarget
+    timeout_seconds: int
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from installer.engine.params import (
     LabelParams,
     ProbeParams,
     RecordLabelsParams,
+    RelabelParams,
     SampleParams,
     SshTarget,
     StepParams,
@@ -62,8 +63,10 @@ from installer.engine.params import (
     VerifyGpuOperatorParams,
     VerifyHostParams,
     VerifyKataDeployParams,
+    VerifyRoleParams,
     params_json,
 )
+from installer.engine.rolechange import ROLE_CHANGE, RoleChange, leaving_kata, role_changes
 from installer.engine.waves import wave_notes
 from installer.errors import Problem, UserError
 from installer.hosts.hostplan import HostPlan, plan_host
@@ -215,7 +218,7 @@ def ssh_target(answers: Answers, name: str, node: NodeFacts | None) -> SshTarget
 
 
 def _gather_steps(answers: Answers, facts: Facts, kata: list[str],
-                  relabelled: list[str]) -> list[Step[Any]]:
+                  relabelled: list[str], leaving: list[str] = ()) -> list[Step[Any]]:
     steps: list[Step[Any]] = []
     kubeconfig, context = answers.cluster.kubeconfig, answers.cluster.context
     if facts.cluster is None:
@@ -229,7 +232,8 @@ def _gather_steps(answers: Answers, facts: Facts, kata: list[str],
                           f"Look for GPU pods on the {len(unscanned)} node(s) to relabel "
                           "(read-only): " + ", ".join(unscanned),
                           GpuPodsParams(kubeconfig, context, tuple(unscanned))))
-    unprobed = [name for name in kata if name not in facts.hosts]
+    # a node leaving Kata too: its GPUs and the installer's files there decide its change
+    unprobed = [name for name in [*kata, *leaving] if name not in facts.hosts]
     if unprobed:
         steps.append(Step("probe/hosts", "gather",
                           f"Probe {len(unprobed)} host(s) over SSH (read-only): "
@@ -269,9 +273,19 @@ def _check_steps(answers: Answers, facts: Facts, kata: list[str], hosts: dict[st
     return steps
 
 
-def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
+def _fix_steps(answers: Answers, facts: Facts, hosts: dict[str, HostPlan],
+               roles: list[RoleChange] = (), relabels: list[Step[LabelParams]] = ()
                ) -> list[Step[Any]]:
-    steps = _host_chains(answers, facts, hosts)
+    """The host chains, then the role-change chains: one block of chains, so both run in
+    the same waves of at most rollout.maxUnavailable nodes out of service."""
+    chains = _host_chains(answers, facts, hosts)
+    moving = {r.node for r in roles}
+    steps = [s for s in chains if s.params.node not in moving]
+    for role in roles:
+        own = [s for s in chains if s.params.node == role.node
+               and isinstance(s.params, HostFixParams)]
+        label = next(s for s in relabels if s.params.node == role.node)
+        steps += _role_chain(answers, facts, role, own, label)
     notes = wave_notes(steps, answers.rollout.max_unavailable)
     return [replace(s, note="; ".join(x for x in (s.note, notes[s.id]) if x)) for s in steps]
 
@@ -323,6 +337,62 @@ def _host_chains(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
                               note="planned again, and asked for again, after the reboot"))
         if reboots:
             steps.append(uncordon)
+    return steps
+
+
+def _role_chain(answers: Answers, facts: Facts, role: RoleChange, fixes: list[Step[Any]],
+                label: Step[LabelParams]) -> list[Step[Any]]:
+    """Cordon, drain the pods holding NVIDIA devices, (Kata: its host fixes), relabel,
+    (leaving Kata: its GPUs off vfio-pci, the reboot), verify in the new role, uncordon."""
+    name = role.node
+    node = facts.cluster.node(name) if facts.cluster else None
+    target = _ssh_target(answers, name, node)
+    pods = node.gpu_pods if node else None
+    evicts = (f": {', '.join(pods)}" if pods else ": none seen now") if pods is not None else ""
+
+    def change(key: str, description: str, **detail: Any) -> tuple[Change, ...]:
+        return (Change("cluster", name, description, {"node": name, "key": key, **detail}),)
+
+    why = f"{role.have} -> {role.want}"
+    steps: list[Step[Any]] = [
+        Step(f"cordon/{name}", "change", f"Cordon {name} before its change of role",
+             CordonParams(name, ROLE_CHANGE), change("cordon", f"cordon {name} ({why})"),
+             note="a node cordoned before the run stays cordoned"),
+        Step(f"drain/{name}", "change", f"Drain {name}'s GPU pods before its relabel",
+             DrainParams(name, answers.rollout.drain_timeout_seconds, "nvidia"),
+             change("drain", f"evict the pods holding NVIDIA devices on {name}{evicts} "
+                    "(Eviction API, PDBs honoured, never forced; a pod no controller owns "
+                    "stops the change, named)")),
+        *fixes,
+        replace(label, params=RelabelParams(name, label.params.key, label.params.value)),
+    ]
+    if role.role == "traditional":
+        host = leaving_kata(answers, facts, name)
+        for step_id, title, fix in ((f"release/{name}", f"GPUs of {name} off vfio-pci",
+                                     host.release),
+                                    (f"release/{name}/reboot", f"Reboot {name}", host.reboot)):
+            if fix is None:
+                continue
+            c = fix.change
+            steps.append(Step(step_id, "change", title, HostFixParams(name, target, fix),
+                              (Change("host", name, f"{name}: {c.description}",
+                                      {"fix": c.name, "policy": fix.policy,
+                                       "preview": c.preview, "files": list(c.files)},
+                                      policy=fix.policy,
+                                      ask_first=fix.policy == "ask" or c.needs_consent),)))
+        checks = ("no GPU on vfio-pci, nvidia.com/gpu advertised, no Kata GPU resource")
+    else:
+        checks = "the kata runtime label, its GPU resource, GPUs on vfio-pci and the CDI spec"
+    op = answers.gpu_operator
+    steps += [
+        Step(f"verify-role/{name}", "change", f"Verify {name} as {role.role}",
+             VerifyRoleParams(name, role.role, gpu_resource_name(answers), target,
+                              seconds(op.timeout)),
+             change("verify-role", f"wait until {name} serves as {role.role} ({checks}); "
+                    "it stays cordoned until then", role=role.role)),
+        Step(f"uncordon/{name}", "change", f"Uncordon {name} in its new role",
+             UncordonParams(name), change("uncordon", f"uncordon {name} once verified")),
+    ]
     return steps
 
 
@@ -452,6 +522,9 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     kd, op = answers.kata_deploy, answers.gpu_operator
     labels = _label_steps(answers, facts, kata)
     relabelled = [c.target for s in labels for c in s.changes]
+    roles = role_changes(answers, facts)
+    moving = {r.node for r in roles}
+    leaving = [r.node for r in roles if r.role == "traditional"]
     nodes = facts.cluster.nodes if facts.cluster else ()
     kata_nodes = kata_nodes_of(answers, facts.cluster)
     table = findings(kd.version, op.version, kata_nodes)
@@ -463,11 +536,11 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     op_values = gpu_operator_values(answers)
     after = _labels_after(facts, labels)
     steps = [
-        *_gather_steps(answers, facts, kata, relabelled),
+        *_gather_steps(answers, facts, kata, relabelled, leaving),
         *_check_steps(answers, facts, kata, hosts),
         *_record_step(facts),
-        *_fix_steps(answers, facts, hosts),
-        *labels,
+        *_fix_steps(answers, facts, hosts, roles, labels),
+        *[s for s in labels if s.params.node not in moving],
         _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
                    kd.namespace, kd.timeout, kd_values, facts,
                    kata_deploy_effects(kd_values, after, nodes) if facts.cluster else [],
@@ -483,10 +556,12 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     for step in steps:
         for change in step.changes:
             node = facts.cluster.node(change.target) if facts.cluster else None
-            if change.kind == "label" and node and node.gpu_pods:
+            if change.kind == "label" and node and node.gpu_pods and node.name not in moving:
                 warnings.append(f"{node.name} runs GPU pods ({', '.join(node.gpu_pods[:3])}"
                                 f"{', ...' if len(node.gpu_pods) > 3 else ''}); relabelling it "
                                 "moves its GPUs away from them - drain it first")
+    warnings += [w for r in roles if r.role == "traditional"
+                 for w in leaving_kata(answers, facts, r.node).warnings]
     if not kata:
         warnings.append("no node is chosen for Kata: nothing will run GPU workloads in VMs")
     return Plan(tuple(steps), tuple(warnings), facts.source)

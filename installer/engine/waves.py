@@ -21,11 +21,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.engine.params import CordonParams, DrainParams, HostFixParams, UncordonParams
+from installer.engine.params import (
+    CordonParams,
+    DrainParams,
+    HostFixParams,
+    RelabelParams,
+    UncordonParams,
+    VerifyRoleParams,
+)
 from installer.errors import StepFailed, UserError
 
-# The params of the steps that make up a host's chain.
-CHAIN_PARAMS = (CordonParams, DrainParams, HostFixParams, UncordonParams)
+# The params of the steps that make up a host's chain (a change of role adds its relabel
+# and its verification, between the drain and the uncordon).
+CHAIN_PARAMS = (CordonParams, DrainParams, HostFixParams, RelabelParams, VerifyRoleParams,
+                UncordonParams)
 
 
 def in_chain(step: Any) -> bool:

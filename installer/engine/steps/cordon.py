@@ -33,7 +33,7 @@ async def cordon(ctx: Context, step: Step[CordonParams], facts: Facts) -> Done:
     (planned,) = step.changes
 
     async def act(permit: Permit) -> None:
-        await drain.cordon(k, permit, node, "reboot")
+        await drain.cordon(k, permit, node, step.params.why or "reboot")
 
     await ctx.change(step.id, node, planned.description, act, planned.detail)
     return Done(f"{node} cordoned")
@@ -43,11 +43,13 @@ async def drain_node(ctx: Context, step: Step[DrainParams], facts: Facts) -> Don
     """Evict the node's pods; a pod no controller owns stops the drain before the reboot."""
     k: kube.Kube = ctx.services["kube"]
     node = step.params.node
-    plan = drain.drain_plan(await asyncio.to_thread(drain.pods_on, k, node))
+    select = drain.holds_nvidia if step.params.only == "nvidia" else (lambda _pod: True)
+    plan = drain.drain_plan(await asyncio.to_thread(drain.pods_on, k, node), select)
+    held = "its role not changed" if step.params.only else "not rebooted"
     if plan.blocked:
         raise StepFailed(f"{node} cannot be drained: no controller would recreate "
                          f"{', '.join(plan.unmanaged)} - evicting it loses it for good; "
-                         "not rebooted",
+                         + held,
                          fix="move or delete that pod yourself, then run again")
     if not plan.evict:
         return Done(f"{node}: no pods to evict")
@@ -61,7 +63,7 @@ async def drain_node(ctx: Context, step: Step[DrainParams], facts: Facts) -> Don
                                        step.params.timeout_seconds,
                                        lambda seen: waits.saw(seen, nodes={node: seen}))
         except drain.DrainTimeout as exc:
-            raise StepFailed(f"{exc}; not rebooted, left cordoned",
+            raise StepFailed(f"{exc}; {held}, left cordoned",
                              fix="see why the pods stay (a PodDisruptionBudget?), or raise "
                                  "rollout.drainTimeoutSeconds; then run again") from exc
 
