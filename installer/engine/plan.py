@@ -346,7 +346,7 @@ def _role_chain(answers: Answers, facts: Facts, role: RoleChange, fixes: list[St
     (leaving Kata: its GPUs off vfio-pci, the reboot), verify in the new role, uncordon."""
     name = role.node
     node = facts.cluster.node(name) if facts.cluster else None
-    target = _ssh_target(answers, name, node)
+    target = ssh_target(answers, name, node)
     pods = node.gpu_pods if node else None
     evicts = (f": {', '.join(pods)}" if pods else ": none seen now") if pods is not None else ""
 
