@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from installer.cluster.apierrors import ApiError
+from installer.cluster.facts import CORDONED_FOR
 from installer.cluster.kube import Kube
 from installer.permit import Permit, require_permit
 
@@ -89,10 +90,9 @@ def pods_on(kube: Kube, node: str) -> list[dict[str, Any]]:
     return list(kube.list_items("/api/v1/pods", fieldSelector=f"spec.nodeName={node}"))
 
 
-# Set on a node with the installer's own cordon, saying what for ("reboot", "upgrade"), and
-# removed with its uncordon: a node the operator had cordoned stays cordoned, and a run
-# resumed after an interruption (or a rollback) still uncordons the nodes it cordoned.
-CORDONED_FOR = "gpu-kata-installer.io/cordoned-for"
+# The installer's cordon is marked (CORDONED_FOR) and its uncordon removes the mark: a node
+# the operator had cordoned stays cordoned, and a run resumed after an interruption (or a
+# rollback) still uncordons the nodes it cordoned.
 
 
 def cordoned_by_us(node: dict[str, Any]) -> bool:

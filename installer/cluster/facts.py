@@ -21,6 +21,9 @@ GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 KATA_RUNTIME_LABEL = "katacontainers.io/kata-runtime"
 MANAGED_LABEL_PREFIXES = ("nvidia.com/", "katacontainers.io/")
 STATE_CONFIGMAP = ("kube-system", "gpu-kata-installer-state")
+# Set on a node with the installer's own cordon, saying what for ("reboot", "upgrade",
+# "role-change"), removed with its uncordon (installer.cluster.drain).
+CORDONED_FOR = "gpu-kata-installer.io/cordoned-for"
 
 
 def managed_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -79,6 +82,9 @@ class NodeFacts:
     containerd_version: str | None = None  # "2.0.5", from containerRuntimeVersion
     kubelet_root: str | None = None  # the kubelet's --root-dir
     created: str | None = None  # metadata.creationTimestamp (the Nodes table's AGE)
+    # What the installer cordoned the node for (its mark, CORDONED_FOR), while it is
+    # cordoned; None for a schedulable node or one cordoned by someone else.
+    cordoned_for: str | None = None
 
     @property
     def gpu_present(self) -> bool:

@@ -24,6 +24,7 @@ import urllib3
 
 from installer.cluster.apierrors import ApiError, ApiUnreachable, ReadError
 from installer.cluster.facts import (
+    CORDONED_FOR,
     STATE_CONFIGMAP,
     ClusterFacts,
     NodeFacts,
@@ -240,7 +241,9 @@ def _node_facts(node: dict[str, Any]) -> NodeFacts:
         kubelet_version=info.get("kubeletVersion"),
         container_runtime=info.get("containerRuntimeVersion"),
         allocatable=dict(status.get("allocatable") or {}), ready=ready, taints=taints,
-        gpu_pods=None, created=meta.get("creationTimestamp")))
+        gpu_pods=None, created=meta.get("creationTimestamp"),
+        cordoned_for=(meta.get("annotations") or {}).get(CORDONED_FOR)
+        if (node.get("spec") or {}).get("unschedulable") else None))
 
 
 def read_cluster_policy(kube: Kube) -> dict[str, Any] | None:

@@ -37,7 +37,8 @@ from installer.redact import Redactor
 from installer.textsafe import display
 
 KATA_VERSION_ANNOTATION = "katacontainers.io/kata-version"
-HEADINGS = {"label": "node labels", "chart": "charts", "host": "host files",
+HEADINGS = {"label": "node labels", "cordon": "nodes left cordoned", "chart": "charts",
+            "host": "host files",
             "runtimeclass": "RuntimeClass", "vfio": "GPUs off vfio-pci",
             "kata-deploy": "kata-deploy on nodes not chosen for Kata",
             "unchecked": "could not check"}

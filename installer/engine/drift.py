@@ -24,7 +24,8 @@ from remote.fixes.iommu_cmdline import iommu_arg
 from remote.hostfacts import VFIO_DRIVERS, HostFacts
 
 # The kinds, in the order the text output groups them.
-KINDS = ("label", "chart", "host", "runtimeclass", "vfio", "kata-deploy", "unchecked")
+KINDS = ("label", "cordon", "chart", "host", "runtimeclass", "vfio", "kata-deploy",
+         "unchecked")
 RERUN = "run the install again with these answers"
 
 
@@ -225,6 +226,10 @@ def drift(answers: Answers, facts: Facts, plan: Plan, observed: Observed) -> lis
             found.append(_host(change))
         elif change.kind == "cluster" and change.target == "/".join(STATE_CONFIGMAP):
             found.append(_record(change))
+        elif change.kind == "cluster" and change.detail.get("left"):
+            found.append(Drift("cordon", change.target, "schedulable",
+                               f"cordoned for {change.detail['left']} by an interrupted run",
+                               f"{RERUN}: it uncordons the node"))
     planned: dict[str, set[str]] = {}
     for change in plan.changes:
         if change.kind == "host":

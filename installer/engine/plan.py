@@ -42,6 +42,7 @@ from installer.cluster.facts import (
     managed_labels,
     require_record,
 )
+from installer.engine.leftovers import left_cordoned
 from installer.engine.params import (
     ClusterChecksParams,
     CordonParams,
@@ -340,6 +341,20 @@ def _host_chains(answers: Answers, facts: Facts, hosts: dict[str, HostPlan]
     return steps
 
 
+def _leftover_uncordons(facts: Facts, planned: list[Step[Any]]
+                        ) -> tuple[list[Step[UncordonParams]], list[str]]:
+    """installer.engine.leftovers: a node an interrupted run left cordoned is uncordoned."""
+    chained = {s.params.node for s in planned
+               if isinstance(s.params, CordonParams | UncordonParams)}
+    left, warnings = left_cordoned(facts, chained)
+    return [Step(f"uncordon/{name}", "change",
+                 f"Uncordon {name}, left cordoned by an interrupted run", UncordonParams(name),
+                 (Change("cluster", name, f"uncordon {name} (cordoned for {why} by an "
+                         "interrupted run; nothing is left to do there)",
+                         {"node": name, "key": "uncordon", "left": why}),))
+            for name, why in left], warnings
+
+
 def _role_chain(answers: Answers, facts: Facts, role: RoleChange, fixes: list[Step[Any]],
                 label: Step[LabelParams]) -> list[Step[Any]]:
     """Cordon, drain the pods holding NVIDIA devices, (Kata: its host fixes), relabel,
@@ -535,11 +550,14 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
     kd_values = planned_kata_deploy_values(kd, kata_nodes, answers.images)
     op_values = gpu_operator_values(answers)
     after = _labels_after(facts, labels)
+    chains = _fix_steps(answers, facts, hosts, roles, labels)
+    leftovers, left_warnings = _leftover_uncordons(facts, chains)
     steps = [
         *_gather_steps(answers, facts, kata, relabelled, leaving),
         *_check_steps(answers, facts, kata, hosts),
         *_record_step(facts),
-        *_fix_steps(answers, facts, hosts, roles, labels),
+        *chains,
+        *leftovers,
         *[s for s in labels if s.params.node not in moving],
         _helm_step("install/kata-deploy", "Install kata-deploy", kd.release, kd.chart, kd.version,
                    kd.namespace, kd.timeout, kd_values, facts,
@@ -550,7 +568,7 @@ def build_plan(answers: Answers, facts: Facts) -> Plan:
                    gpu_operator_effects(op_values, nodes, after), wait=False),
         *_verify_steps(answers, facts, kata, kata_nodes),
     ]
-    warnings = list(value_warnings(answers))
+    warnings = list(value_warnings(answers)) + left_warnings
     warnings += [str(f) for f in table if f.level == "warn"]
     warnings += untolerated_taints(op_values, kata_nodes)
     for step in steps:

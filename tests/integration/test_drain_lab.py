@@ -81,6 +81,9 @@ def test_cordon_and_uncordon_flip_only_schedulability(lab):
     try:
         node = k.get_json(f"/api/v1/nodes/{NODE}")
         assert node["spec"].get("unschedulable") is True
+        # discovery reads the mark, so the next run knows whose cordon it is
+        assert kube._node_facts(node).cordoned_for == "test"
     finally:
         asyncio.run(drain.uncordon(k, permit, NODE))
-    assert "unschedulable" not in k.get_json(f"/api/v1/nodes/{NODE}")["spec"]
+    node = k.get_json(f"/api/v1/nodes/{NODE}")
+    assert "unschedulable" not in node["spec"] and kube._node_facts(node).cordoned_for is None

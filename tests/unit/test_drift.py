@@ -222,3 +222,24 @@ def test_drift_is_grouped_by_kind():
     facts = replace(facts, cluster=replace(facts.cluster, nodes=nodes))
     kinds = [d.kind for d in found(answers, facts, replace(SEEN, runtime_class=None))]
     assert kinds == sorted(kinds, key=["label", "chart", "runtimeclass"].index)
+
+
+def test_a_node_an_interrupted_run_left_cordoned_is_uncordoned_by_the_next_and_is_drift():
+    """Cordoned for a reboot (the installer's mark), the host since back and nothing left to
+    do there: the plan uncordons it, status reports it; an upgrade's own cordon is left to
+    `upgrade`, and a node not Ready stays cordoned with a warning."""
+    answers, facts = installed()
+
+    def cordoned(why: str, ready: bool = True) -> Facts:
+        nodes = tuple(replace(n, cordoned_for=why, ready=ready) if n.name == "gpu-node-2"
+                      else n for n in facts.cluster.nodes)
+        return replace(facts, cluster=replace(facts.cluster, nodes=nodes))
+
+    plan = build_plan(answers, cordoned("reboot"))
+    (step,) = [s for s in plan.steps if s.changes]
+    assert step.id == "uncordon/gpu-node-2" and "interrupted run" in step.title
+    (d,) = found(answers, cordoned("role-change"))
+    assert (d.kind, d.target, d.expected) == ("cordon", "gpu-node-2", "schedulable")
+    assert build_plan(answers, cordoned("upgrade")).changes == ()
+    down = build_plan(answers, cordoned("reboot", ready=False))
+    assert down.changes == () and any("left cordoned until" in w for w in down.warnings)
