@@ -54,9 +54,12 @@ class NodeGrid:
     rows: tuple[NodeRow, ...]
 
 
-# Columns: (label, the per-node step id prefix, or the cluster-wide (install, verify) ids).
-NODE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("checks", "check/"), ("fixes", "fix/"), ("label", "label/"))
+# Columns: (label, the per-node step id prefixes, or the cluster-wide (install, verify) ids).
+# "drain" is a node out of service: its cordon, drain and uncordon around a reboot or a
+# change of role; "label" holds a change of role's check in the new role too.
+NODE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("checks", ("check/",)), ("drain", ("cordon/", "drain/", "uncordon/")),
+    ("fixes", ("fix/",)), ("label", ("label/", "verify-role/")))
 SHARED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("kata", "install/kata-deploy", "verify/kata-deploy"),
     ("operands", "install/gpu-operator", "verify/gpu-operator"))
@@ -79,10 +82,11 @@ def duration(seconds: float | None) -> str:
 def _node_of(step_id: str) -> str | None:
     if step_id.startswith(HOST_PREFIX):
         return step_id.removeprefix(HOST_PREFIX) or None
-    for _, prefix in NODE_COLUMNS:
-        if step_id.startswith(prefix):
-            node = step_id.removeprefix(prefix).split("/")[0]
-            return None if prefix == "check/" and node == "cluster" else node or None
+    for _, prefixes in NODE_COLUMNS:
+        for prefix in prefixes:
+            if step_id.startswith(prefix):
+                node = step_id.removeprefix(prefix).split("/")[0]
+                return None if prefix == "check/" and node == "cluster" else node or None
     return None
 
 
@@ -128,8 +132,8 @@ def node_grid(steps: Sequence[StepProgress], now: float,
             targets |= {*v.ready, *v.nodes}
     rows = []
     for node in order:
-        cells = [_combine([s for s in steps if s.id.startswith(prefix)
-                           and _node_of(s.id) == node], now) for _, prefix in NODE_COLUMNS]
+        cells = [_combine([s for s in steps if s.id.startswith(prefixes)
+                           and _node_of(s.id) == node], now) for _, prefixes in NODE_COLUMNS]
         for _, install_id, verify_id in SHARED_COLUMNS:
             cells.append(_shared(by_id.get(install_id), by_id.get(verify_id), node, now)
                          if node in targets or not targets else Cell())

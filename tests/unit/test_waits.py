@@ -138,8 +138,11 @@ def test_the_grid_is_built_from_step_ids_and_the_waits_per_node():
         StepProgress("check/cluster", "ok", 0, 1),
         StepProgress("check/gpu-node-1", "ok", 0, 2),
         StepProgress("check/gpu-node-2", "ok", 0, 3),
-        StepProgress("fix/gpu-node-2/vfio-bind", "ok", 3, 5),
+        StepProgress("cordon/gpu-node-2", "ok", 3, 3.5),
+        StepProgress("drain/gpu-node-2", "ok", 3.5, 4),
+        StepProgress("fix/gpu-node-2/vfio-bind", "ok", 4, 6),
         StepProgress("fix/gpu-node-2/reboot", "pending"),
+        StepProgress("uncordon/gpu-node-2", "pending"),
         StepProgress("label/gpu-node-1", "ok", 10, 11),
         StepProgress("install/kata-deploy", "ok", 11, 20),
         StepProgress("verify/kata-deploy", "ok", 20, 50),
@@ -151,11 +154,13 @@ def test_the_grid_is_built_from_step_ids_and_the_waits_per_node():
         StepProgress("sample/cuda-vectoradd", "pending"),
     ]
     g = node_grid(steps, now=100)
-    assert g.columns == ("checks", "fixes", "label", "kata", "operands", "host", "sample")
+    assert g.columns == ("checks", "drain", "fixes", "label", "kata", "operands", "host",
+                         "sample")
     assert [r.node for r in g.rows] == ["gpu-node-1", "gpu-node-2"]
     one, two = (dict(zip(g.columns, r.cells, strict=True)) for r in g.rows)
     assert one["checks"] == Cell("ok", 2) and one["fixes"] == Cell()
     assert two["fixes"] == Cell("running", 2)  # one fix done, the reboot not started
+    assert two["drain"] == Cell("running", 1) and one["drain"] == Cell()  # out of service
     assert two["label"] == Cell()
     assert one["kata"] == Cell("ok", 30) == two["kata"]
     assert one["operands"] == Cell("ok")
