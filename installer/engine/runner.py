@@ -9,6 +9,7 @@ hands out, so a change cannot be made around it by accident.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -90,6 +91,7 @@ class Context:
     journal: Journal | None = None
     services: dict[str, Any] = field(default_factory=dict)
     applied: int = 0  # changes actually made in this run
+    applied_by: Counter[str] = field(default_factory=Counter)  # ... by the step (path) making them
 
     def emit(self, event: Event) -> None:
         for sink in self.sinks:
@@ -106,6 +108,7 @@ class Context:
             return None
         result = await action(grant_permit(description))
         self.applied += 1
+        self.applied_by[path] += 1
         self.emit(ChangeEvent(path=path, target=target, message=description, applied=True,
                               detail=detail))
         return result
@@ -186,6 +189,7 @@ class Engine:
                              f"(action '{step.action}')")
         if step.phase == "change" and not consented:
             await self._consent(step, shown)
+        applied = self.ctx.applied_by[step.id]
         try:
             result = await executor(self.ctx, step, facts)
         except StepFailed as exc:
@@ -196,9 +200,10 @@ class Engine:
             # its problems and fixes are said once, by the front end that shows the error
             self.ctx.emit(StepFinished(path=step.id, status="failed", message=exc.summary))
             raise
-        if step.phase == "change" and self.ctx.journal:
+        if step.phase == "change" and self.ctx.journal and self.ctx.applied_by[step.id] > applied:
             # Journalled before it is reported: a step the operator saw finish is on disk
-            # even if the installer is killed the next instant.
+            # even if the installer is killed the next instant. A step that found nothing to
+            # change (a node already cordoned, nothing to evict) has nothing to record.
             self.ctx.journal.step_done(step.id, step.fingerprint)
         self.ctx.emit(StepFinished(path=step.id, status="ok",
                                    message=result.message if isinstance(result, Done)

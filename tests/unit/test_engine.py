@@ -7,6 +7,7 @@ prove the real executors.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from installer.engine.events import (
 )
 from installer.engine.journal import Journal
 from installer.engine.plan import build_plan
-from installer.engine.runner import Context, Engine
+from installer.engine.runner import Context, Done, Engine
 from installer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, StepFailed
 from installer.permit import Permit, require_permit
 from remote.probe import probe_local
@@ -200,6 +201,28 @@ def test_a_journal_never_skips_a_change_the_facts_say_is_needed(answers, facts, 
     assert code == EXIT_OK
     assert "kata-system/kata-deploy" in world.changed
     assert any("needed again" in e.message for e in rec.of(WarningEvent))
+
+
+def test_a_change_step_that_found_nothing_to_change_is_not_journalled(answers, facts,
+                                                                       tmp_path):
+    """The journal records changes made: a step whose executor changed nothing (a node
+    already cordoned by the interrupted run) leaves no entry, so a resumed run does not
+    count it as done twice."""
+    journal_path = tmp_path / "journal.jsonl"
+    world = World()
+    executors = world.executors()
+
+    async def nothing_to_do(ctx, step, facts):
+        world.ran.append(step.id)
+        return Done("already as planned")
+
+    executors[p.LabelParams] = nothing_to_do
+    ctx = Context(dry_run=False, sinks=[Recorder()], decider=Yes(),
+                  journal=Journal(journal_path))
+    assert asyncio.run(Engine(answers, ctx, executors).run(facts)) == EXIT_OK
+    done = [json.loads(line).get("step") for line in journal_path.read_text().splitlines()]
+    assert "label/gpu-node-1" in world.ran and "label/gpu-node-1" not in done
+    assert "install/kata-deploy" in done
 
 
 def test_cancellation_reports_exit_130(answers, facts):

@@ -28,8 +28,10 @@ async def cordon(ctx: Context, step: Step[CordonParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     node = step.params.node
     obj = await asyncio.to_thread(_node, k, node)
-    if (obj.get("spec") or {}).get("unschedulable") and not drain.cordoned_by_us(obj):
-        return Done(f"{node} was cordoned before the run: it stays cordoned")
+    if (obj.get("spec") or {}).get("unschedulable"):
+        return Done(f"{node} was already cordoned by an interrupted run"
+                    if drain.cordoned_by_us(obj) else
+                    f"{node} was cordoned before the run: it stays cordoned")
     (planned,) = step.changes
 
     async def act(permit: Permit) -> None:
