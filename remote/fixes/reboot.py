@@ -8,7 +8,7 @@ Kubernetes node to be Ready.
 
 The wait asks first when the reboot can have happened (the scheduled delay), then often
 and less and less often (`poll_delays`): a host that is back quickly is seen quickly, and
-one that takes minutes is not asked every half second. A connection the run keeps to the
+one that takes minutes is not asked over and over. A connection the run keeps to the
 host is forgotten before the reboot (its sessions end with it), and so is each one a poll
 made while the host was still up.
 """
