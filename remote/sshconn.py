@@ -119,6 +119,7 @@ class Kept:
     verdict: KeyVerdict
     fingerprint: str | None
     use_password: bool | None = None  # the `sudo -n true` answer, asked once per connection
+    busy: int = 0  # commands running on it now (Connections closes only idle ones)
 
     def alive(self) -> bool:
         return not self.conn.is_closed() and self.verdict.lost is None
@@ -314,14 +315,15 @@ async def run_one(run: Run, t: HostTarget, cmd: Command, sudo: bool,
     start = time.monotonic()
     phase = "connecting"
     key: tuple | None = None
+    kept: Kept | None = None
     try:
         t.validate()
-        kept: Kept | None = None
         if keep is None:
             conn, verdict = await _open(run, t, res)
         else:
             key, kept = await _kept(keep, run, t, res)
             conn, verdict = kept.conn, kept.verdict
+            kept.busy += 1
         async with conn if kept is None else contextlib.nullcontext():
             use_pw = False
             if sudo and sudo_password is not None and kept is not None and \
@@ -374,6 +376,8 @@ async def run_one(run: Run, t: HostTarget, cmd: Command, sudo: bool,
     except Exception as e:
         res.error = _classify(e, phase, t, o)
     res.duration = time.monotonic() - start
+    if kept is not None:
+        kept.busy -= 1
     if keep is not None and key is not None and res.error and res.error.kind != "sudo":
         keep.drop(key)  # the host's answer is in doubt: the next call connects afresh
     if res.error:

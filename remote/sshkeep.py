@@ -9,7 +9,9 @@ section 9). A kept connection costs one handshake; each command is a new channel
 What stays the same: the host key is verified whenever a connection opens (against the
 known_hosts file as it is then); a connection the host drops (a reboot, a dead link) or one
 a command failed on is forgotten, and the next call opens a new one. `forget` drops a host's
-connection on purpose (before a reboot, whose sessions do not survive it).
+connection on purpose (before a reboot, whose sessions do not survive it). At most `limit`
+are kept (the run's SSH concurrency): past it, the one used longest ago that no command is
+using is closed, so a run over many hosts holds no more connections than it may use at once.
 
 No asyncssh here: `remote.ssh` stays importable without it (remote.sshconn does the
 connecting; this only holds what it made).
@@ -28,7 +30,8 @@ from remote.targets import HostTarget
 class Connections:
     """The kept connections of one run, and the per-run SSH state they were opened with."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 50) -> None:
+        self.limit = max(1, limit)
         self._runs: dict[tuple[Any, ...], Any] = {}
         self._kept: dict[tuple[Any, ...], Any] = {}
         self._locks: dict[tuple[Any, ...], asyncio.Lock] = {}
@@ -50,11 +53,17 @@ class Connections:
         return self._locks.setdefault(key, asyncio.Lock())
 
     def get(self, key: tuple[Any, ...]) -> Any:
-        return self._kept.get(key)
+        kept = self._kept.pop(key, None)
+        if kept is not None:
+            self._kept[key] = kept  # the most recently used last
+        return kept
 
     def put(self, key: tuple[Any, ...], kept: Any) -> None:
         self._kept[key] = kept
         self.opened += 1
+        idle = [k for k, v in self._kept.items() if k != key and not getattr(v, "busy", 0)]
+        for old in idle[:max(0, len(self._kept) - self.limit)]:
+            self.drop(old)
 
     def drop(self, key: tuple[Any, ...]) -> None:
         kept = self._kept.pop(key, None)

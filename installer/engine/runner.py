@@ -333,7 +333,8 @@ class Engine:
         """Run everything (`_run_all`), with one SSH connection per host kept open for
         all the run's steps (installer.hosts.access.HostAccess.keep_connections)."""
         keep = getattr(self.ctx.services.get("hosts"), "keep_connections", None)
-        async with keep() if keep is not None else contextlib.nullcontext():
+        limit = self.ctx.services.get("ssh_limit", 50)
+        async with keep(limit) if keep is not None else contextlib.nullcontext():
             return await self._run_all(facts)
 
     async def _run_all(self, facts: Facts) -> int:

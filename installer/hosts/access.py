@@ -38,14 +38,15 @@ class HostAccess:
                 "connections": self.connections}
 
     @contextlib.asynccontextmanager
-    async def keep_connections(self) -> AsyncIterator[Connections]:
-        """Keep one connection per host open for the steps inside (remote.sshkeep), and
-        close them all at the end. Outside it every call connects on its own, as a
-        one-off check (the connection test, status) should."""
+    async def keep_connections(self, limit: int = 50) -> AsyncIterator[Connections]:
+        """Keep one connection per host open for the steps inside (remote.sshkeep; at most
+        `limit`, the run's SSH concurrency), and close them all at the end. Outside it
+        every call connects on its own, as a one-off check (the connection test, status)
+        should."""
         if self.connections is not None:  # already kept by an outer run
             yield self.connections
             return
-        self.connections = Connections()
+        self.connections = Connections(limit)
         try:
             yield self.connections
         finally:

@@ -37,6 +37,7 @@ class FakeConn:
 @dataclass
 class FakeKept:
     conn: FakeConn
+    busy: int = 0
 
 
 def test_poll_delays_start_soon_and_back_off_to_the_longest():
@@ -54,6 +55,21 @@ async def test_forget_closes_only_that_hosts_connections():
     assert closed == ["a"] and len(keep) == 1 and keep.opened == 2
     await keep.close()
     assert closed == ["a", "b"] and len(keep) == 0
+
+
+async def test_past_the_limit_the_idle_connection_used_longest_ago_is_closed():
+    closed: list[str] = []
+    keep = Connections(limit=2)
+    entries = {n: FakeKept(FakeConn(closed, n)) for n in "abcd"}
+    keep.put(("a",), entries["a"])
+    keep.put(("b",), entries["b"])
+    keep.get(("a",))  # a used more recently than b
+    keep.put(("c",), entries["c"])
+    assert closed == ["b"] and len(keep) == 2
+    entries["a"].busy = 1  # a command runs on it: never closed under it
+    keep.put(("d",), entries["d"])
+    assert closed == ["b", "c"] and len(keep) == 2
+    await keep.close()
 
 
 @pytest.mark.parametrize("fail", [None, "probe"])
