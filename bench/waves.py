@@ -13,7 +13,10 @@ stand-in of the API server (nodes always Ready, no pods) and the chart, label an
 steps after the chains are no-ops: what is timed is the host part of an install. Printed:
 wall time for 1 host, for N hosts at each wave size, and one host at a time (the guide's
 way: maxUnavailable 1) - measured over --sequential hosts and scaled to N, unless
---sequential is N. Not a test: the numbers depend on the machine (load average printed).
+--sequential is N. With each run: the load average before it, the SSH connections each host
+accepted (its sshd's log), and the CPU the run cost this process (the client) and the
+simulated hosts (their sshd and every session, read from /proc). Not a test: the numbers
+depend on the machine.
 """
 
 from __future__ import annotations
@@ -109,8 +112,25 @@ def answers_for(fleet: hosts.SimHostFleet, known_hosts: Path, max_unavailable: i
     return load_answers(path)
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and all its descendants, live or reaped."""
+    total = 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = sum(int(x) for x in stat[11:15]) / os.sysconf("SC_CLK_TCK")
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(_tree_cpu(int(k)) for k in kids)
+
+
+def hosts_cpu(fleet: hosts.SimHostFleet) -> float:
+    return sum(_tree_cpu(h._proc.pid) for h in fleet if h._proc is not None)
+
+
 def one_run(n: int, max_unavailable: int, state: Path, first: str) -> tuple[float, int, str]:
-    """(seconds, hosts rebooted, how the run finished) on n fresh hosts."""
+    """(seconds, hosts rebooted, how the run finished) on n fresh hosts; prints what the
+    run cost besides."""
     fleet = hosts.SimHostFleet(n, hosts.FIXTURES / "gpu-host-driver", state_dir=state,
                                first_address=first, prefix="w")
     try:
@@ -128,10 +148,19 @@ def one_run(n: int, max_unavailable: int, state: Path, first: str) -> tuple[floa
             rec = Recorder()
             ctx = Context(dry_run=False, sinks=[rec], decider=Yes(), services=services)
             executors = {**default_executors(), **dict.fromkeys(STUBBED, _noop)}
-            t = time.monotonic()
+            load = os.getloadavg()[0]
+            cpu, host_cpu, t = time.process_time(), hosts_cpu(fleet), time.monotonic()
             code = asyncio.run(Engine(answers, ctx, executors).run(
                 replace(Facts(cluster=cluster), source="bench")))
             elapsed = time.monotonic() - t
+            cpu = time.process_time() - cpu
+            time.sleep(0.5)  # the hosts' last sessions end
+            host_cpu = hosts_cpu(fleet) - host_cpu
+            logins = sum(h.log_path.read_text(errors="replace").count("Accepted publickey")
+                         for h in fleet)
+            print(f"    load {load:.1f}; SSH connections per host {logins / n:.1f}; CPU: "
+                  f"client {cpu * 1000 / n:.0f} ms/host, simulated hosts "
+                  f"{host_cpu * 1000 / n:.0f} ms/host ({host_cpu:.1f}s)")
     finally:
         fleet.stop()
         hosts.cleanup_state(state)

@@ -24,6 +24,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 
+from remote.sshkeep import Connections
 from remote.sshtypes import (
     Command,
     ConfirmHostKey,
@@ -42,6 +43,7 @@ from remote.targets import HostTarget, validate_user
 __all__ = [
     "Command",
     "ConfirmHostKey",
+    "Connections",
     "ErrorKind",
     "HostError",
     "HostResult",
@@ -66,6 +68,7 @@ async def run_on_hosts(
     on_result: ResultCallback | None = None,
     confirm_host_key: ConfirmHostKey | None = None,
     input: bytes | None = None,
+    connections: Connections | None = None,
 ) -> dict[str, HostResult]:
     """Run a command (str, sent as is) or a Script on every target, at most `limit` at a
     time. Returns {target.name: HostResult}; `on_result` is called as each host finishes
@@ -74,7 +77,10 @@ async def run_on_hosts(
 
     `sudo=True` runs it as root: password-less sudo is tried first (`sudo -n true`), and
     `sudo_password`, if given, is used only when needed. `confirm_host_key(host,
-    fingerprint) -> bool` (sync or async) decides unknown keys under policy accept-new."""
+    fingerprint) -> bool` (sync or async) decides unknown keys under policy accept-new.
+
+    With `connections` (a run's Connections), each host's connection is kept open for the
+    run's later calls and reused by them (remote.sshkeep)."""
     if options.user is not None:
         validate_user(options.user)
     names = [t.name for t in targets]
@@ -84,7 +90,11 @@ async def run_on_hosts(
         passphrase = os.environ.get(options.passphrase_env)
     from remote import sshconn  # asyncssh: imported when a run first reaches a host
 
-    run = sshconn.start(options, passphrase, confirm_host_key)
+    if connections is None:
+        run = sshconn.start(options, passphrase, confirm_host_key)
+    else:
+        run = connections.run((options, passphrase, confirm_host_key),
+                              lambda: sshconn.start(options, passphrase, confirm_host_key))
     if isinstance(run, HostError):
         out = {t.name: HostResult(t.name, t.address, error=run) for t in targets}
         for r in out.values():
@@ -95,14 +105,15 @@ async def run_on_hosts(
     async def one(t: HostTarget) -> HostResult:
         async with sem:
             cmd = command_or_script(t) if callable(command_or_script) else command_or_script
-            r = await sshconn.run_one(run, t, cmd, sudo, sudo_password, input)
+            r = await sshconn.run_one(run, t, cmd, sudo, sudo_password, input, connections)
         await _callback(on_result, r)
         return r
 
     try:
         results = await asyncio.gather(*(one(t) for t in targets))
     finally:
-        run.close()
+        if connections is None:  # kept connections (and their jump host) outlive the call
+            run.close()
     return {r.name: r for r in results}
 
 

@@ -11,6 +11,7 @@ after discovery, not before its first event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import logging
@@ -21,6 +22,7 @@ from pathlib import Path
 import asyncssh
 
 from remote.hostkeys import KeyVerdict, KnownHosts, Policy, decide, known_hosts_name
+from remote.sshkeep import Connections
 from remote.sshtypes import (
     Command,
     ConfirmHostKey,
@@ -70,6 +72,14 @@ class Run:
     jump: asyncssh.SSHClientConnection | None = None
     jump_error: HostError | None = None
     jump_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    known_stamp: tuple[int, int] | None = None  # known_hosts as `known` was read from it
+
+    def refresh_known(self) -> None:
+        """Read known_hosts again if it changed since: a run that keeps connections lives
+        long, and each new connection is checked against the file as it is now."""
+        stamp = _stamp(self.store.path)
+        if self.known is None or stamp != self.known_stamp:
+            self.known, self.known_stamp = self.store.load(), stamp
 
     def close(self) -> None:
         if self.jump is not None:
@@ -89,8 +99,47 @@ def start(options: SSHOptions, passphrase: str | None,
                          "Check the path and the passphrase (passphrase_env or prompt).")
     store = KnownHosts(options.known_hosts)
     run = Run(options, store, keys, passphrase if keys is None else None, confirm)
-    run.known = store.load()
+    run.refresh_known()
     return run
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+@dataclass
+class Kept:
+    """One host's connection kept for the run (remote.sshkeep), with what was learnt on it."""
+
+    conn: asyncssh.SSHClientConnection
+    verdict: KeyVerdict
+    fingerprint: str | None
+    use_password: bool | None = None  # the `sudo -n true` answer, asked once per connection
+    busy: int = 0  # commands running on it now (Connections closes only idle ones)
+
+    def alive(self) -> bool:
+        return not self.conn.is_closed() and self.verdict.lost is None
+
+
+async def _kept(keep: Connections, run: Run, t: HostTarget, result: HostResult
+                ) -> tuple[tuple, Kept]:
+    """This host's kept connection, opened (host key verified) if there is none alive."""
+    key = (t.name, t.address, t.port, t.user, id(run))
+    async with keep.lock(key):
+        kept = keep.get(key)
+        if kept is not None and kept.alive():
+            result.host_key_fingerprint = kept.fingerprint
+            return key, kept
+        keep.drop(key)
+        run.refresh_known()
+        conn, verdict = await _open(run, t, result)
+        kept = Kept(conn, verdict, result.host_key_fingerprint)
+        keep.put(key, kept)
+        return key, kept
 
 
 def _conn_kwargs(run: Run, address: str, port: int | None, user: str | None,
@@ -257,22 +306,37 @@ def _classify(e: BaseException, phase: str, t: HostTarget, o: SSHOptions) -> Hos
 
 
 async def run_one(run: Run, t: HostTarget, cmd: Command, sudo: bool,
-                   sudo_password: str | None, input_data: bytes | None) -> HostResult:
+                  sudo_password: str | None, input_data: bytes | None,
+                  keep: Connections | None = None) -> HostResult:
+    """Run one command on one host: on a connection of its own, closed after it, or on
+    the host's connection kept in `keep` (which forgets it if anything goes wrong)."""
     o = run.options
     res = HostResult(t.name, t.address)
     start = time.monotonic()
     phase = "connecting"
+    key: tuple | None = None
+    kept: Kept | None = None
     try:
         t.validate()
-        conn, verdict = await _open(run, t, res)
-        async with conn:
+        if keep is None:
+            conn, verdict = await _open(run, t, res)
+        else:
+            key, kept = await _kept(keep, run, t, res)
+            conn, verdict = kept.conn, kept.verdict
+            kept.busy += 1
+        async with conn if kept is None else contextlib.nullcontext():
             use_pw = False
-            if sudo and sudo_password is not None:
+            if sudo and sudo_password is not None and kept is not None and \
+                    kept.use_password is not None:
+                use_pw = kept.use_password
+            elif sudo and sudo_password is not None:
                 phase = "checking sudo"
                 probe = await asyncio.wait_for(conn.run("sudo -n true", encoding=None,
                                                         stdin=asyncssh.DEVNULL),
                                                o.command_timeout)
                 use_pw = probe.exit_status != 0
+                if kept is not None and probe.exit_status is not None:
+                    kept.use_password = use_pw
             phase = "running the command"
             line = build_command(cmd, sudo=sudo, sudo_password=use_pw)
             data = (sudo_password + "\n").encode() if use_pw and sudo_password else b""
@@ -312,6 +376,10 @@ async def run_one(run: Run, t: HostTarget, cmd: Command, sudo: bool,
     except Exception as e:
         res.error = _classify(e, phase, t, o)
     res.duration = time.monotonic() - start
+    if kept is not None:
+        kept.busy -= 1
+    if keep is not None and key is not None and res.error and res.error.kind != "sudo":
+        keep.drop(key)  # the host's answer is in doubt: the next call connects afresh
     if res.error:
         log.info("%s: %s", t.name, res.error)
     return res

@@ -9,6 +9,7 @@ hands out, so a change cannot be made around it by accident.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -334,6 +335,14 @@ class Engine:
         return failed
 
     async def run(self, facts: Facts) -> int:
+        """Run everything (`_run_all`), with one SSH connection per host kept open for
+        all the run's steps (installer.hosts.access.HostAccess.keep_connections)."""
+        keep = getattr(self.ctx.services.get("hosts"), "keep_connections", None)
+        limit = self.ctx.services.get("ssh_limit", 50)
+        async with keep(limit) if keep is not None else contextlib.nullcontext():
+            return await self._run_all(facts)
+
+    async def _run_all(self, facts: Facts) -> int:
         """Run everything; returns the exit code. Cancellation ends with 130.
 
         A change step may return a `replan` value (a host rebooted): its facts are dropped,

@@ -1,19 +1,21 @@
 """How the installer reaches the GPU hosts: SSH options from the answers, plus the secrets
 (sudo password, key passphrase) read once from the environment or a prompt and kept only
-in memory. Built once per run and kept in the engine context's services.
+in memory. Built once per run and kept in the engine context's services. While the engine runs, it
+also keeps one SSH connection per host for the run's steps to share (`keep_connections`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from installer.answers.model import DEFAULT_SSH_CONFIG, Answers
 from installer.childenv import hide_from_children
 from installer.errors import Problem, UserError
-from remote.ssh import SSHOptions
+from remote.ssh import Connections, SSHOptions
 from remote.targets import HostTarget
 
 if TYPE_CHECKING:
@@ -29,9 +31,27 @@ class HostAccess:
     sudo_password: str | None = field(default=None, repr=False)
     passphrase: str | None = field(default=None, repr=False)
     confirm_host_key: Callable[[str, str], Any] | None = None
+    connections: Connections | None = None  # set while keep_connections is open
 
     def ssh_kwargs(self) -> dict[str, Any]:
-        return {"passphrase": self.passphrase, "confirm_host_key": self.confirm_host_key}
+        return {"passphrase": self.passphrase, "confirm_host_key": self.confirm_host_key,
+                "connections": self.connections}
+
+    @contextlib.asynccontextmanager
+    async def keep_connections(self, limit: int = 50) -> AsyncIterator[Connections]:
+        """Keep one connection per host open for the steps inside (remote.sshkeep; at most
+        `limit`, the run's SSH concurrency), and close them all at the end. Outside it
+        every call connects on its own, as a one-off check (the connection test, status)
+        should."""
+        if self.connections is not None:  # already kept by an outer run
+            yield self.connections
+            return
+        self.connections = Connections(limit)
+        try:
+            yield self.connections
+        finally:
+            kept, self.connections = self.connections, None
+            await kept.close()
 
 
 def _secret(env: str | None, prompt: bool, what: str, ask: Prompt | None) -> str | None:

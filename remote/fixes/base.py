@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from remote.hostfacts import HostFacts
-from remote.ssh import HostResult, Script, SSHOptions, run_on_hosts
+from remote.ssh import Connections, HostResult, Script, SSHOptions, run_on_hosts
 from remote.targets import HostTarget, validate_host_root
 
 
@@ -256,19 +256,23 @@ def unified_diff(rel: str, old: str | None, new: str) -> str:
 
 async def apply_change(change: HostChange, target: HostTarget, options: SSHOptions, *,
                        sudo_password: str | None = None, passphrase: str | None = None,
-                       confirm_host_key: Callable | None = None) -> HostResult:
+                       confirm_host_key: Callable | None = None,
+                       connections: Connections | None = None) -> HostResult:
     """Run a change's apply script on its host as root. The engine calls this from its
     single mutation point; nothing else in the installer runs apply scripts."""
     res = await run_on_hosts([target], Script(change.apply_script), options, sudo=True,
                              sudo_password=sudo_password, passphrase=passphrase,
-                             confirm_host_key=confirm_host_key)
+                             confirm_host_key=confirm_host_key,
+                             connections=connections)
     return res[target.name]
 
 
 async def undo_change(change: HostChange, target: HostTarget, options: SSHOptions, *,
                       sudo_password: str | None = None, passphrase: str | None = None,
-                      confirm_host_key: Callable | None = None) -> HostResult:
+                      confirm_host_key: Callable | None = None,
+                      connections: Connections | None = None) -> HostResult:
     res = await run_on_hosts([target], Script(change.undo_script), options, sudo=True,
                              sudo_password=sudo_password, passphrase=passphrase,
-                             confirm_host_key=confirm_host_key)
+                             confirm_host_key=confirm_host_key,
+                             connections=connections)
     return res[target.name]

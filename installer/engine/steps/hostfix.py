@@ -59,14 +59,13 @@ async def host_fix(ctx: Context, step: Step[HostFixParams], facts: Facts) -> Don
 
             result = await reboot_and_wait(
                 change, t, access.options, sudo_password=access.sudo_password,
-                passphrase=access.passphrase, timeout=REBOOT_TIMEOUT, node_ready=node_ready)
+                timeout=REBOOT_TIMEOUT, node_ready=node_ready, **access.ssh_kwargs())
             if not result.ok:
                 raise StepFailed(f"{node} did not come back from the reboot: {result.error}",
                                  fix="check the host's console; run again once it is up")
             return f"rebooted in {result.seconds:.0f}s"
         result = await apply_change(change, t, access.options,
-                                    sudo_password=access.sudo_password,
-                                    passphrase=access.passphrase)
+                                    sudo_password=access.sudo_password, **access.ssh_kwargs())
         for line in result.text().splitlines():
             ctx.emit(Output(path=step.id, message=line))
         if not result.ok:
