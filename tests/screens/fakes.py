@@ -226,6 +226,7 @@ class World:
                 p.ClusterChecksParams: real(real_checks.cluster_checks),
                 p.HostChecksParams: real(real_checks.host_checks), p.RecordLabelsParams: mutate,
                 p.HostFixParams: mutate, p.LabelParams: mutate, p.HelmParams: mutate,
+                p.CordonParams: mutate, p.DrainParams: mutate, p.UncordonParams: mutate,
                 p.VerifyKataDeployParams: verify, p.VerifyGpuOperatorParams: verify,
                 p.VerifyHostParams: verify, p.SampleParams: sample}
 
