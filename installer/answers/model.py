@@ -393,6 +393,21 @@ class Rollout(StrictModel):
 
     max_unavailable: Annotated[int, Field(ge=1, le=1000)] = 1
     drain_timeout_seconds: Annotated[int, Field(ge=30, le=86400)] = 600
+    # The pod an upgrade runs on each node of a wave before uncordoning it: the sample by
+    # default; an image (and command) of the operator's own GPU test instead, which passes
+    # when it exits 0. It runs as the sample does: in a Kata VM, one GPU, sample.memory.
+    verify_image: str | None = None
+    verify_command: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _invariant(self) -> Self:
+        if self.verify_command is not None and not self.verify_image:
+            raise ValueError("verifyCommand needs verifyImage: the sample's own command "
+                             "is its image's")
+        if self.verify_command is not None and not self.verify_command:
+            raise ValueError("verifyCommand is empty: give the command, or leave it out "
+                             "for the image's own")
+        return self
 
 
 class Uninstall(StrictModel):

@@ -245,6 +245,10 @@ class SampleParams(StepParams):
     tolerations: tuple[Mapping[str, str], ...] | None = field(default=None, metadata=OMIT)
     # pinned to this node (spec.nodeName, past a cordon): an upgrade's per-node verification
     node: str | None = field(default=None, metadata=OMIT)
+    # the answers' own verification pod (rollout.verifyCommand); it passes by exiting 0,
+    # where the sample must also print "Test PASSED"
+    command: tuple[str, ...] | None = field(default=None, metadata=OMIT)
+    own: bool = field(default=False, metadata=OMIT)
 
 
 # --- uninstall -----------------------------------------------------------------------

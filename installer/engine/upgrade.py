@@ -159,7 +159,9 @@ def _wave_changes(node: str, p: WaveParams) -> tuple[Change, ...]:
         Change("cluster", node, f"replace {node}'s kata-deploy pod ({p.kata_namespace}) and "
                f"operand pods ({p.operator_namespace}) with the new DaemonSets' (graceful "
                "delete), and wait for them to run", {"node": node, "stage": "roll"}),
-        Change("cluster", node, f"verify {node}: run the sample pinned to it"
+        Change("cluster", node, (f"verify {node}: run {p.verify.image} pinned to it (passes "
+                                 "when it exits 0)" if p.verify.own else
+                                 f"verify {node}: run the sample pinned to it")
                if p.verify else f"verify {node}: kata-deploy and the operands running "
                "(sample turned off)", {"node": node, "stage": "verify"}),
         *(() if kept else (Change("cluster", node, f"uncordon {node}",
@@ -239,12 +241,16 @@ def build_upgrade_plan(answers: Answers, facts: Facts) -> Plan:
         held and node_current(facts, n) and n not in c.cordoned_by_upgrade)]
     resource = gpu_resource_name(answers)
     verify = None
-    if answers.sample.run:
+    own = answers.rollout.verify_image
+    if answers.sample.run or own:
         s = answers.sample
         tolerations = tolerations_for(t for n in kata_nodes for t in n.taints)
-        verify = SampleParams(sample_image(answers), s.memory, s.timeout_seconds, resource,
-                              "default", None, tuple(answers.images.pull_secrets) or None,
-                              tuple(tolerations) or None)
+        verify = SampleParams(own or sample_image(answers), s.memory, s.timeout_seconds,
+                              resource, "default", None,
+                              tuple(answers.images.pull_secrets) or None,
+                              tuple(tolerations) or None,
+                              command=tuple(answers.rollout.verify_command or ()) or None,
+                              own=bool(own))
     waves = []
     for number, nodes in enumerate(waves_of(todo, answers.rollout.max_unavailable), 1):
         params = WaveParams(number, nodes, kd.namespace, op.namespace, kd.version, op.version,

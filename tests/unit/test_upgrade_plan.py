@@ -218,3 +218,37 @@ def test_a_node_the_interrupted_upgrade_cordoned_is_rolled_again_even_when_curre
     (wave,) = [s for s in build_upgrade_plan(answers, facts).steps
                if s.action == "upgrade-wave"]
     assert wave.params.nodes == ("gpu-node-1",) and not wave.params.keep_cordoned
+
+
+def test_the_answers_own_verification_pod_replaces_the_sample_and_passes_on_exit_0():
+    """rollout.verifyImage (and verifyCommand): each wave runs that pod pinned to the node,
+    once (restartPolicy Never), in a Kata VM with one GPU, instead of the sample."""
+    from installer.engine.steps.sample import manifest
+
+    base = _answers()
+    answers = base.model_copy(update={
+        "sample": base.sample.model_copy(update={"run": False}),
+        "rollout": base.rollout.model_copy(update={
+            "verify_image": "registry.example/gpu-check:1", "verify_command": ["/check", "-q"]})})
+    plan = build_upgrade_plan(answers, _facts())
+    wave = next(s for s in plan.steps if s.id == "upgrade/wave-1")
+    verify = wave.params.verify
+    assert verify.own and verify.image == "registry.example/gpu-check:1"
+    (said,) = [c.description for c in wave.changes if c.detail["stage"] == "verify"]
+    assert "run registry.example/gpu-check:1 pinned to it" in said
+    pod = manifest(replace(verify, node="gpu-node-1"), "nvidia.com/pgpu")["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["nodeName"] == "gpu-node-1"
+    assert pod["containers"][0]["command"] == ["/check", "-q"]
+    assert pod["runtimeClassName"] == "kata-qemu-nvidia-gpu"
+    sample = build_upgrade_plan(base, _facts())
+    assert not next(s for s in sample.steps if s.id == "upgrade/wave-1").params.verify.own
+
+
+def test_a_verify_command_without_its_image_is_refused():
+    from installer.answers.model import validate_answers
+    from installer.answers.strictmodel import Invalid
+
+    data = yaml.safe_load((EXAMPLES / "answers.yaml").read_text())
+    data["rollout"] = {"verifyCommand": ["/check"]}
+    with pytest.raises((UserError, Invalid), match="verifyCommand needs verifyImage"):
+        validate_answers(data)
