@@ -248,7 +248,7 @@ class SampleParams(StepParams):
     # the answers' own verification pod (rollout.verifyCommand); it passes by exiting 0,
     # where the sample must also print "Test PASSED"
     command: tuple[str, ...] | None = field(default=None, metadata=OMIT)
-    own: bool = field(default=False, metadata=OMIT)
+    own: bool | None = field(default=None, metadata=OMIT)
 
 
 # --- uninstall -----------------------------------------------------------------------

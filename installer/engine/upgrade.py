@@ -250,7 +250,7 @@ def build_upgrade_plan(answers: Answers, facts: Facts) -> Plan:
                               tuple(answers.images.pull_secrets) or None,
                               tuple(tolerations) or None,
                               command=tuple(answers.rollout.verify_command or ()) or None,
-                              own=bool(own))
+                              own=True if own else None)
     waves = []
     for number, nodes in enumerate(waves_of(todo, answers.rollout.max_unavailable), 1):
         params = WaveParams(number, nodes, kd.namespace, op.namespace, kd.version, op.version,
