@@ -270,6 +270,36 @@ def node_rolls(events: list[dict]) -> list[float]:
     return rolls
 
 
+def wave_stages(events: list[dict]) -> dict[str, float]:
+    """Seconds the waves spent, summed over waves: waiting for the new templates (the wave's
+    start to its first cordon), cordon and drain (to its last drain), replacing the pods (to
+    its first verification pod), verification (to its last uncordon)."""
+    marks: dict[str, dict[str, float]] = {}
+    for e in events:
+        path = str(e.get("path", ""))
+        if not path.startswith("upgrade/wave-"):
+            continue
+        m, msg = marks.setdefault(path, {}), str(e.get("message", ""))
+        if e.get("kind") == "step-started":
+            m["start"] = e["at"]
+        elif e.get("kind") == "change" and msg.startswith("cordon "):
+            m.setdefault("cordon", e["at"])
+        elif e.get("kind") == "change" and msg.startswith("drain "):
+            m["drained"] = e["at"]
+        elif e.get("kind") == "change" and msg.startswith("create pod "):
+            m.setdefault("verify", e["at"])
+        elif e.get("kind") == "change" and msg.startswith("uncordon "):
+            m["end"] = e["at"]
+    out = dict.fromkeys(("templates", "drain", "pods", "verify"), 0.0)
+    for m in marks.values():
+        if {"start", "cordon", "drained", "verify", "end"} <= set(m):
+            out["templates"] += m["cordon"] - m["start"]
+            out["drain"] += m["drained"] - m["cordon"]
+            out["pods"] += m["verify"] - m["drained"]
+            out["verify"] += m["end"] - m["verify"]
+    return out
+
+
 def evicted_by_plan(events: list[dict]) -> set[str]:
     return {name for e in events if e.get("kind") == "change"
             for name in (e.get("detail") or {}).get("evict") or []}
@@ -298,6 +328,7 @@ class Result:
     pods: dict[str, int] = field(default_factory=dict)
     whole_after: float = 0.0  # the workload whole again, seconds after the wall time
     swaps: list[str] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 def run_upgrade(lab: Lab, info: LabInfo, kube: Kube, work: Path, size: int) -> Result:
@@ -317,7 +348,8 @@ def run_upgrade(lab: Lab, info: LabInfo, kube: Kube, work: Path, size: int) -> R
     waves = {e["path"] for e in events if e.get("kind") == "step-finished"
              and str(e.get("path", "")).startswith("upgrade/wave-")}
     return Result(f"installer, maxUnavailable={size}", wall, len(waves), node_rolls(events),
-                  watch.verdict(evicted_by_plan(events)), whole, watch.swaps)
+                  watch.verdict(evicted_by_plan(events)), whole, watch.swaps,
+                  wave_stages(events))
 
 
 def target_values(info: LabInfo, work: Path) -> dict[str, dict]:
@@ -389,6 +421,8 @@ def report(results: list[Result]) -> float | None:
               f"{roll:.1f}s (median of {len(r.rolls)}, cordon -> uncordon); wall / "
               f"(({r.waves} waves + 1) x {one:.1f}s) = {ratio:.2f}; "
               f"{pods}; workload whole +{r.whole_after:.1f}s after")
+        print(f"  {r.label}: in the waves, " + ", ".join(
+            f"{k} {v:.1f}s" for k, v in r.stages.items()) + " (summed over waves)")
     return ref
 
 

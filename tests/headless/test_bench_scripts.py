@@ -152,19 +152,26 @@ def test_upgrade_benchmark_rolls_kata_nodes_in_waves_and_runs_the_naive_helm_upg
     assert "goal: zero Kata pods lost that the plan did not drain -> met" in out
 
 
-def test_upgrade_bench_reads_each_nodes_roll_and_the_plans_evictions_from_events():
+def test_upgrade_bench_reads_node_rolls_evictions_and_wave_stages_from_events():
     sys.path.insert(0, str(ROOT / "bench"))
     try:
-        from upgrade import evicted_by_plan, node_rolls
+        from upgrade import evicted_by_plan, node_rolls, wave_stages
     finally:
         sys.path.remove(str(ROOT / "bench"))
     events = [("upgrade/wave-1", "a", "cordon a", 1.0, {}),
               ("upgrade/wave-1", "a", "drain a: evict default/x", 2.0, {"evict": ["default/x"]}),
-              ("upgrade/wave-1", "b", "cordon b", 2.5, {}),
+              ("upgrade/wave-1", "p", "create pod default/sample", 3.5, {}),
               ("upgrade/wave-1", "a", "uncordon a", 4.0, {}),
+              ("upgrade/wave-2", "b", "cordon b", 4.5, {}),
               ("upgrade/rollback", "b", "uncordon b", 5.0, {}),  # not a wave's
+              ("upgrade/wave-2", "b", "drain b: evict nothing", 6.0, {"evict": []}),
+              ("upgrade/wave-2", "p", "create pod default/sample", 6.5, {}),
               ("upgrade/wave-2", "b", "uncordon b", 9.0, {})]
-    parsed = [{"kind": "change", "path": p, "target": t, "message": m, "at": at, "detail": d}
-              for p, t, m, at, d in events] + [{"kind": "step-started", "path": "x", "at": 0}]
-    assert node_rolls(parsed) == pytest.approx([3.0, 6.5])
+    parsed = [{"kind": "step-started", "path": "upgrade/wave-1", "at": 0.5},
+              {"kind": "step-started", "path": "upgrade/wave-2", "at": 4.0}]
+    parsed += [{"kind": "change", "path": p, "target": t, "message": m, "at": at, "detail": d}
+               for p, t, m, at, d in events]
+    assert node_rolls(parsed) == pytest.approx([3.0, 4.5])
     assert evicted_by_plan(parsed) == {"default/x"}
+    assert wave_stages(parsed) == pytest.approx(
+        {"templates": 1.0, "drain": 2.5, "pods": 2.0, "verify": 3.0})
