@@ -132,3 +132,46 @@ def test_waves_benchmark_reboots_every_host_in_waves_and_one_at_a_time(tmp_path)
     assert "2 hosts one at a time (maxUnavailable=1)" in out
     assert "one at a time (the guide's way), 4 hosts:" in out
     assert "goal: 4 hosts <= 1.5x one host's wall time at some wave size:" in out
+
+
+@pytest.mark.lab
+def test_upgrade_benchmark_rolls_kata_nodes_in_waves_and_runs_the_naive_helm_upgrade(tmp_path):
+    out = subprocess.run([sys.executable, "bench/upgrade.py", "--quick", "--state",
+                          str(tmp_path / "lab"), "--prefix", bench_net(6)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=1200, check=True).stdout
+    assert "Kata nodes (3): gpu-node-1, gpu-node-2, gpu-node-4;" in out
+    for size, waves in ((1, 3), (3, 1)):
+        line = next(x for x in out.splitlines()
+                    if x.startswith(f"installer, maxUnavailable={size} ") and " wall " in x)
+        assert f"{waves} wave(s), one node's roll" in line
+        # every Kata pod that went away was evicted by the plan, none ran through a swap
+        assert "Kata pods: 3 evicted by the plan, 0 lost without eviction, 0 ran through" in line
+    assert any(x.startswith("helm upgrade (RollingUpdate, no drain)") and " wall " in x
+               for x in out.splitlines())
+    assert "goal: wall about (N / wave + 1) x one node's roll ->" in out
+    assert "goal: zero Kata pods lost that the plan did not drain -> met" in out
+
+
+def test_upgrade_bench_reads_node_rolls_evictions_and_wave_stages_from_events():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from upgrade import evicted_by_plan, node_rolls, wave_stages
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    events = [("upgrade/wave-1", "a", "cordon a", 1.0, {}),
+              ("upgrade/wave-1", "a", "drain a: evict default/x", 2.0, {"evict": ["default/x"]}),
+              ("upgrade/wave-1", "p", "create pod default/sample", 3.5, {}),
+              ("upgrade/wave-1", "a", "uncordon a", 4.0, {}),
+              ("upgrade/wave-2", "b", "cordon b", 4.5, {}),
+              ("upgrade/rollback", "b", "uncordon b", 5.0, {}),  # not a wave's
+              ("upgrade/wave-2", "b", "drain b: evict nothing", 6.0, {"evict": []}),
+              ("upgrade/wave-2", "p", "create pod default/sample", 6.5, {}),
+              ("upgrade/wave-2", "b", "uncordon b", 9.0, {})]
+    parsed = [{"kind": "step-started", "path": "upgrade/wave-1", "at": 0.5},
+              {"kind": "step-started", "path": "upgrade/wave-2", "at": 4.0}]
+    parsed += [{"kind": "change", "path": p, "target": t, "message": m, "at": at, "detail": d}
+               for p, t, m, at, d in events]
+    assert node_rolls(parsed) == pytest.approx([3.0, 4.5])
+    assert evicted_by_plan(parsed) == {"default/x"}
+    assert wave_stages(parsed) == pytest.approx(
+        {"templates": 1.0, "drain": 2.5, "pods": 2.0, "verify": 3.0})
