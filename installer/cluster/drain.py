@@ -29,6 +29,7 @@ from installer.permit import Permit, require_permit
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 KATA_RUNTIME_PREFIX = "kata"
 EVICT_RETRY_SECONDS = 5.0  # kubectl drain's own pause after a 429
+TERMINATING_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -163,4 +164,8 @@ async def evict_and_wait(kube: Kube, permit: Permit, node: str, keys: tuple[str,
             raise DrainTimeout(node, pending)
         on_wait(f"{len(pending)} pod(s) still on {node}: "
                 + ", ".join(sorted(pending)[:3]) + (" ..." if len(pending) > 3 else ""))
-        await asyncio.sleep(min(EVICT_RETRY_SECONDS, max(0.0, deadline - time.monotonic())))
+        # A budget's refusal is asked again after kubectl's pause; pods evicted and only
+        # terminating are looked at again soon.
+        refused = any(why != "evicted; terminating" for why in pending.values())
+        pause = EVICT_RETRY_SECONDS if refused else TERMINATING_POLL_SECONDS
+        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,16 @@ PASSED = "Test PASSED"
 POLL_SECONDS = 0.2
 
 
+def pod_name(params: SampleParams) -> str:
+    """The sample's name; pinned to a node (an upgrade's verification) it carries the node's
+    name, so a wave verifies its nodes side by side (a pod name has 253 characters at most)."""
+    if params.node is None:
+        return SAMPLE_POD
+    name = f"{SAMPLE_POD}-{params.node}"
+    return name if len(name) <= 253 else \
+        f"{SAMPLE_POD}-{hashlib.sha256(params.node.encode()).hexdigest()[:12]}"
+
+
 def manifest(params: SampleParams, resource: str) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "runtimeClassName": GPU_RUNTIME_CLASS,
@@ -66,32 +77,33 @@ def manifest(params: SampleParams, resource: str) -> dict[str, Any]:
         spec["imagePullSecrets"] = [{"name": s} for s in params.pull_secrets]
     return {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": SAMPLE_POD, "labels": {"app.kubernetes.io/managed-by":
+        "metadata": {"name": pod_name(params), "labels": {"app.kubernetes.io/managed-by":
                                               "gpu-kata-installer"}},
         "spec": spec,
     }
 
 
-def read_sample(k: kube.Kube, namespace: str) -> dict[str, Any] | None:
+def read_sample(k: kube.Kube, namespace: str, name: str = SAMPLE_POD) -> dict[str, Any] | None:
     """The sample pod as plain JSON (kube.Kube.get_json: no typed client), None if gone."""
     try:
-        return k.get_json(f"/api/v1/namespaces/{namespace}/pods/{SAMPLE_POD}")
+        return k.get_json(f"/api/v1/namespaces/{namespace}/pods/{name}")
     except kube.ApiError as exc:
         if exc.status == 404:
             return None
         raise
 
 
-async def delete_and_wait(ctx: Context, step: Step[Any], k: kube.Kube, namespace: str) -> None:
+async def delete_and_wait(ctx: Context, step: Step[Any], k: kube.Kube, namespace: str,
+                          name: str = SAMPLE_POD) -> None:
     async def act(permit: Permit) -> None:
-        await kube.delete_pod(k, permit, namespace, SAMPLE_POD)
+        await kube.delete_pod(k, permit, namespace, name)
 
-    pod = f"{namespace}/{SAMPLE_POD}"
+    pod = f"{namespace}/{name}"
     await ctx.change(step.id, pod, f"delete pod {pod} (graceful)", act)
     deadline = time.monotonic() + 120
-    while await asyncio.to_thread(read_sample, k, namespace) is not None:
+    while await asyncio.to_thread(read_sample, k, namespace, name) is not None:
         if time.monotonic() > deadline:
-            raise StepFailed(f"pod {namespace}/{SAMPLE_POD} did not go away within 120 s",
+            raise StepFailed(f"pod {pod} did not go away within 120 s",
                              fix="check the node's kata runtime; never force-delete it")
         await asyncio.sleep(POLL_SECONDS)
 
@@ -194,9 +206,9 @@ def refuse(fit: Fit, overhead: Mapping[str, Fraction]) -> StepFailed:
         fix=_fix(next(iter(fit.short.values()))))
 
 
-def _log(k: kube.Kube, namespace: str) -> str:
+def _log(k: kube.Kube, namespace: str, name: str) -> str:
     try:
-        return k.get_text(f"/api/v1/namespaces/{namespace}/pods/{SAMPLE_POD}/log")
+        return k.get_text(f"/api/v1/namespaces/{namespace}/pods/{name}/log")
     except kube.ApiError:
         return ""  # not started yet
 
@@ -224,9 +236,9 @@ def sample_seen(pod: dict[str, Any] | None) -> tuple[str, str]:
 async def sample(ctx: Context, step: Step[SampleParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     p = step.params
-    ns = p.namespace
-    if await asyncio.to_thread(read_sample, k, ns) is not None:
-        await delete_and_wait(ctx, step, k, ns)  # a leftover from an interrupted run
+    ns, name = p.namespace, pod_name(p)
+    if await asyncio.to_thread(read_sample, k, ns, name) is not None:
+        await delete_and_wait(ctx, step, k, ns, name)  # a leftover from an interrupted run
 
     fit, overhead = await asyncio.to_thread(read_fit, k, p)
     if fit.resource is None:
@@ -243,24 +255,24 @@ async def sample(ctx: Context, step: Step[SampleParams], facts: Facts) -> Done:
     async def create(permit: Permit) -> None:
         await kube.create_pod(k, permit, ns, body)
 
-    await ctx.change(step.id, f"{ns}/{SAMPLE_POD}", f"create pod {ns}/{SAMPLE_POD}", create,
+    await ctx.change(step.id, f"{ns}/{name}", f"create pod {ns}/{name}", create,
                      {"manifest": body})
     deadline = time.monotonic() + p.timeout_seconds
-    waits = WaitReporter(ctx.emit, step.id, f"pod {ns}/{SAMPLE_POD} to finish with "
+    waits = WaitReporter(ctx.emit, step.id, f"pod {ns}/{name} to finish with "
                          f"'{PASSED}'", p.timeout_seconds)
     reason, lines = "", []
     try:
         while True:
-            pod = await asyncio.to_thread(read_sample, k, ns)
+            pod = await asyncio.to_thread(read_sample, k, ns, name)
             phase = ((pod.get("status") or {}).get("phase") or "Pending") if pod else "Gone"
             seen = sample_seen(pod)
             waits.saw(seen[1], nodes={seen[0]: seen[1]} if seen[0] else None)
             if phase in ("Running", "Succeeded", "Failed"):
                 # Polled, not followed: a follow stream does not always end with the pod.
-                text = await asyncio.to_thread(_log, k, ns)
+                text = await asyncio.to_thread(_log, k, ns, name)
                 for line in text.splitlines()[len(lines):]:
                     lines.append(line)
-                    ctx.emit(PodLog(path=step.id, namespace=ns, pod=SAMPLE_POD,
+                    ctx.emit(PodLog(path=step.id, namespace=ns, pod=name,
                                     container="cuda-vectoradd", line=line, message=line))
             if phase in ("Succeeded", "Failed", "Gone"):
                 break
@@ -276,7 +288,7 @@ async def sample(ctx: Context, step: Step[SampleParams], facts: Facts) -> Done:
             await asyncio.sleep(POLL_SECONDS)
         passed = phase == "Succeeded" and (p.own or any(PASSED in line for line in lines))
     finally:
-        await delete_and_wait(ctx, step, k, ns)
+        await delete_and_wait(ctx, step, k, ns, name)
     if not passed:
         said = (f"the verification pod ({p.image}) ended {phase}" if p.own else
                 f"the sample ended {phase} without '{PASSED}'")

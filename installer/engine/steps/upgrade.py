@@ -279,6 +279,21 @@ async def _drain(ctx: Context, path: str, k: kube.Kube, node: str, p: WaveParams
                      "nothing (no Kata GPU pod)"), evict, {"evict": list(planned.evict)})
 
 
+class _NodeFailed(StepFailed):
+    """One node of a wave failed: the stage names it."""
+
+
+async def _each(nodes: tuple[str, ...], act: Any) -> None:
+    """`act(node)` for every node at once; every one finishes, then the first failure (in
+    the wave's order) is raised, naming its node."""
+    results = await asyncio.gather(*(act(n) for n in nodes), return_exceptions=True)
+    for node, result in zip(nodes, results, strict=True):
+        if isinstance(result, StepFailed):
+            raise _NodeFailed(f"{node}: {result}", cause=result.cause, fix=result.fix)
+        if isinstance(result, BaseException):
+            raise result
+
+
 async def wave(ctx: Context, step: Step[WaveParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     p = step.params
@@ -294,16 +309,17 @@ async def wave(ctx: Context, step: Step[WaveParams], facts: Facts) -> Done:
                 await drain.cordon(k, permit, node, "upgrade")
 
             await ctx.change(step.id, node, f"cordon {node}", hold)
-        for node in p.nodes:
-            stage, where = "drain", node
-            await _drain(ctx, step.id, k, node, p)
-        stage, where = "replacing the pods", ", ".join(p.nodes)
-        await asyncio.gather(*(_roll(ctx, step.id, k, n, p, resource) for n in p.nodes))
-        for node in p.nodes:
-            stage, where = "verification", node
-            if p.verify is not None:
-                pinned = replace(p.verify, nodes=(node,), node=node)
-                await sample(ctx, Step(step.id, "change", f"verify {node}", pinned), facts)
+        # The wave's nodes are drained, rolled and verified side by side: a wave of N
+        # nodes takes about one node's time, not N (bench/upgrade.py).
+        stage, where = "drain", ", ".join(p.nodes)
+        await _each(p.nodes, lambda n: _drain(ctx, step.id, k, n, p))
+        stage = "replacing the pods"
+        await _each(p.nodes, lambda n: _roll(ctx, step.id, k, n, p, resource))
+        if p.verify is not None:
+            verify = p.verify
+            stage = "verification"
+            await _each(p.nodes, lambda n: sample(ctx, Step(
+                step.id, "change", f"verify {n}", replace(verify, nodes=(n,), node=n)), facts))
         for node in p.nodes:
             stage, where = "uncordon", node
             if node in p.keep_cordoned:
