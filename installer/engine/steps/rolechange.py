@@ -13,18 +13,14 @@ import time
 from typing import Any
 
 from installer.cluster import kube
-from installer.cluster.facts import KATA_RUNTIME_LABEL, Facts, ProbeFailure
+from installer.cluster.facts import KATA_RUNTIME_LABEL, Facts
 from installer.engine.params import VerifyHostParams, VerifyRoleParams
 from installer.engine.plan import Step
 from installer.engine.runner import Context, Done
-from installer.engine.steps.probe import host_facts
-from installer.engine.steps.verifyhost import verify_host
+from installer.engine.steps.verifyhost import probe_to_verify, verify_host
 from installer.engine.waits import WaitReporter
 from installer.errors import StepFailed
-from installer.hosts.access import HostAccess, target
 from remote.hostfacts import VFIO_DRIVERS
-from remote.probe import probe_command
-from remote.ssh import run_on_hosts
 
 POLL_SECONDS = 2.0
 CONTAINER_RESOURCE = "nvidia.com/gpu"
@@ -64,15 +60,7 @@ def cluster_missing(node: dict[str, Any], params: VerifyRoleParams) -> str:
 
 
 async def _on_vfio(ctx: Context, params: VerifyRoleParams) -> list[str]:
-    access: HostAccess = ctx.services["hosts"]
-    t = target(params.target)
-    (result,) = (await run_on_hosts([t], probe_command(), access.options, sudo=access.sudo,
-                                    sudo_password=access.sudo_password,
-                                    **access.ssh_kwargs())).values()
-    host = host_facts(result)
-    if isinstance(host, ProbeFailure):
-        raise StepFailed(f"{t.name}: cannot reach the host to verify it: {host.message}",
-                         fix=host.remedy)
+    host = await probe_to_verify(ctx, params.target)
     return [f"{d.bdf} on {d.driver}" for d in host.gpus + host.nvswitches
             if d.driver in VFIO_DRIVERS]
 

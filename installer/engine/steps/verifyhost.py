@@ -9,13 +9,13 @@ from typing import Any
 from installer.charts.devplugin import check_specs, expected_classes
 from installer.cluster import kube
 from installer.cluster.facts import Facts, ProbeFailure
-from installer.engine.params import VerifyHostParams
+from installer.engine.params import SshTarget, VerifyHostParams
 from installer.engine.plan import Step
 from installer.engine.runner import Context, Done
 from installer.engine.steps.probe import host_facts
 from installer.errors import StepFailed
 from installer.hosts.access import HostAccess, target
-from remote.hostfacts import VFIO_DRIVERS
+from remote.hostfacts import VFIO_DRIVERS, HostFacts
 from remote.probe import probe_command
 from remote.ssh import run_on_hosts
 
@@ -32,9 +32,10 @@ def _allocatable(k: kube.Kube | None, node: str) -> dict[str, Any] | None:
         return None
 
 
-async def verify_host(ctx: Context, step: Step[VerifyHostParams], facts: Facts) -> Done:
+async def probe_to_verify(ctx: Context, ssh: SshTarget) -> HostFacts:
+    """The host as it is now, read for a verification; a host that cannot be read fails it."""
     access: HostAccess = ctx.services["hosts"]
-    t = target(step.params.target)
+    t = target(ssh)
     (result,) = (await run_on_hosts([t], probe_command(), access.options, sudo=access.sudo,
                                     sudo_password=access.sudo_password,
                                     **access.ssh_kwargs())).values()
@@ -42,6 +43,12 @@ async def verify_host(ctx: Context, step: Step[VerifyHostParams], facts: Facts) 
     if isinstance(host, ProbeFailure):
         raise StepFailed(f"{t.name}: cannot reach the host to verify it: {host.message}",
                          fix=host.remedy)
+    return host
+
+
+async def verify_host(ctx: Context, step: Step[VerifyHostParams], facts: Facts) -> Done:
+    t = target(step.params.target)
+    host = await probe_to_verify(ctx, step.params.target)
     # vfio-pci, or nvgrace_gpu_vfio_pci for a Grace GPU: the drivers the GPU Operator's
     # sandbox validator accepts (remote.hostfacts.VFIO_DRIVERS).
     wrong = [f"{g.bdf} on {g.driver or 'no driver'}" for g in host.gpus
