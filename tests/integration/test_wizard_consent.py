@@ -45,45 +45,40 @@ async def test_no_fix_reaches_the_host_before_consent_and_no_means_no(new_host, 
 
     before = tree_digest(host.root)
 
-    async with app.run_test(size=(120, 40)) as pilot:
-        # First run: the first fix is asked for, the host is untouched while it waits; no.
+    async def to_the_first_fix(pilot) -> None:
+        """Review's `i`, yes to the plan, then the first host fix is asked for."""
+        app.goto("review")
+        await pilot.pause()
         await pilot.press("i")
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal), what="Install now?")
         await pilot.press("y")
         await until(pilot, lambda: asked() == IOMMU, what="the fix", timeout=60)
-        assert tree_digest(host.root) == before  # .lab/events included: nothing ran there
+
+    async def refused(pilot) -> None:
         await pilot.press("n")
         await until(pilot, lambda: app.run_state.status == "failed", what="the refusal",
                     timeout=60)
         assert tree_digest(host.root) == before
         assert "intel_iommu=on" not in grub.read_text()
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        # First run: the first fix is asked for, the host is untouched while it waits; no.
+        await to_the_first_fix(pilot)
+        assert tree_digest(host.root) == before  # .lab/events included: nothing ran there
+        await refused(pilot)
 
         # Second run: yes to that fix, and the host is still untouched when the next
         # question comes - a wave's questions are all asked before any of its hosts is
         # touched - then no: nothing reached the host (no wave is left half done).
-        app.goto("review")
-        await pilot.pause()
-        await pilot.press("i")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), what="Install now?")
-        await pilot.press("y")
-        await until(pilot, lambda: asked() == IOMMU, what="the fix", timeout=60)
+        await to_the_first_fix(pilot)
         await pilot.press("y")
         await until(pilot, lambda: asked() not in (None, IOMMU), what="the next fix",
                     timeout=120)
         assert tree_digest(host.root) == before
-        await pilot.press("n")
-        await until(pilot, lambda: app.run_state.status == "failed", what="the refusal",
-                    timeout=60)
-        assert tree_digest(host.root) == before
-        assert "intel_iommu=on" not in grub.read_text()
+        await refused(pilot)
 
         # Third run: yes to every question - then, and only then, the fixes reach the host.
-        app.goto("review")
-        await pilot.pause()
-        await pilot.press("i")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), what="Install now?")
-        await pilot.press("y")
-        await until(pilot, lambda: asked() == IOMMU, what="the fix", timeout=60)
+        await to_the_first_fix(pilot)
         while app.run_state.status not in ("ok", "failed") and "intel_iommu=on" not in \
                 grub.read_text():
             if asked() is not None:
