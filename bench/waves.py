@@ -128,13 +128,16 @@ def hosts_cpu(fleet: hosts.SimHostFleet) -> float:
     return sum(_tree_cpu(h._proc.pid) for h in fleet if h._proc is not None)
 
 
-def one_run(n: int, max_unavailable: int, state: Path, first: str) -> tuple[float, int, str]:
+def one_run(n: int, max_unavailable: int, state: Path, first: str, boot: float = 0.0
+            ) -> tuple[float, int, str]:
     """(seconds, hosts rebooted, how the run finished) on n fresh hosts; prints what the
-    run cost besides."""
+    run cost besides. `boot`: how long each host takes to come back from its reboot."""
     fleet = hosts.SimHostFleet(n, hosts.FIXTURES / "gpu-host-driver", state_dir=state,
                                first_address=first, prefix="w")
     try:
         fleet.start()
+        for h in fleet:  # read by the lab's reboot (tests/lab/simbin/labsim.py)
+            (h.root / ".lab/boot-seconds").write_text(f"{boot}\n")
         with tempfile.TemporaryDirectory(prefix="gki-waves-") as tmp:
             work = Path(tmp)
             kh = fleet.write_known_hosts(work / "known_hosts")
@@ -178,16 +181,20 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="N=4, waves 4,2, sequential 2")
     ap.add_argument("--state", default="/var/tmp/gki-bench-waves")
     ap.add_argument("--first-address", default="127.0.53.101")
+    ap.add_argument("--boot-seconds", type=float, default=0.0,
+                    help="how long a host takes to come back from its reboot (default 0: the "
+                         "lab's at once; a server with GPUs takes minutes)")
     a = ap.parse_args()
     if a.quick:
         a.n, a.waves, a.sequential = 4, "4,2", 2
     sizes = [int(x) for x in a.waves.split(",") if x]
     hosts.ensure()
     state = Path(a.state)
-    print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; a reboot takes "
+          f"{a.boot_seconds:g} s to come back")
 
     def measure(label: str, n: int, size: int) -> float:
-        elapsed, rebooted, how = one_run(n, size, state, a.first_address)
+        elapsed, rebooted, how = one_run(n, size, state, a.first_address, a.boot_seconds)
         print(f"{label:44} {elapsed:7.1f}s  ({rebooted}/{n} rebooted; {how})")
         if rebooted != n:
             raise SystemExit(f"not every host was rebooted: {how}")

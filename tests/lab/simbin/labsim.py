@@ -607,10 +607,21 @@ def cmd_reboot(_args: list[str]) -> None:
     # stays up, so the host "comes back" at once.
     time.sleep(0.05)
     os.kill(-1, signal.SIGKILL)
+    # A real machine takes its time to come back (firmware, the GPUs' option ROMs): a lab
+    # that models it says how long in /.lab/boot-seconds, and the new boot id shows after it.
+    time.sleep(boot_seconds())
     # Only then the new boot id: whoever reads it connected after the reboot, as on a real
     # host, and is not cut off by it (under load the kill could come long after the write).
     write("/proc/sys/kernel/random/boot_id", str(uuid.uuid4()) + "\n")
     event("reboot")
+
+
+def boot_seconds() -> float:
+    try:
+        with open("/.lab/boot-seconds") as f:
+            return max(0.0, float(f.read().strip() or 0))
+    except (OSError, ValueError):
+        return 0.0
 
 
 def cmd_systemctl(args: list[str]) -> None:
