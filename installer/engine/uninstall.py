@@ -87,7 +87,9 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
         Step("uninstall/sample", "change", "Delete the sample pod if it is there",
              DeleteSampleParams(sample_ns),
              (Change("cluster", f"{sample_ns}/{SAMPLE_POD}",
-                     f"delete pod {sample_ns}/{SAMPLE_POD} if present (graceful)"),))]
+                     f"delete pod {sample_ns}/{SAMPLE_POD} if present, and any upgrade "
+                     f"verification pod {SAMPLE_POD}-<node> an interrupted run left "
+                     "(graceful)"),))]
     nodes = facts.cluster.nodes
     steps += _helm_uninstall("uninstall/gpu-operator", op.release, op.namespace, op.timeout,
                              facts, lambda r: gpu_operator_removal_effects(r.version, nodes))

@@ -86,3 +86,26 @@ def test_a_corrupt_journal_is_set_aside_and_the_run_plans_from_the_cluster(lab_b
     again = installer(lab, tmp_path, "uninstall", "--answers", str(answers), "--yes", "--json",
                       timeout=300)
     assert again.returncode == 0 and "was corrupt" not in again.stdout
+
+
+def test_uninstall_removes_the_verification_pods_an_interrupted_upgrade_left(lab_bare, tmp_path):
+    """An upgrade killed mid-verification leaves its pinned pod (cuda-vectoradd-kata-<node>):
+    the uninstall deletes it with the sample, gracefully, and no pod that is not its own."""
+    lab = lab_bare
+    labels = {"app.kubernetes.io/managed-by": "gpu-kata-installer"}
+
+    def pod(name: str, **meta) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "default", **meta},
+                "spec": {"nodeName": "cpu-node-1",
+                         "containers": [{"name": "c", "image": "busybox"}]}}
+
+    lab.apply(pod("cuda-vectoradd-kata-gpu-node-1", labels=labels))
+    lab.apply(pod("someone-elses", labels=labels))
+    out = installer(lab, tmp_path, "uninstall", "--answers", str(answers_file(lab, tmp_path)),
+                    "--yes", timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "deleted default/cuda-vectoradd-kata-gpu-node-1" in out.stdout
+    left = lab.kubectl("get", "pods", "-n", "default", "-o", "name").stdout
+    assert "cuda-vectoradd-kata-gpu-node-1" not in left and "someone-elses" in left
+    lab.kubectl("delete", "pod", "someone-elses", "-n", "default", "--wait=false")

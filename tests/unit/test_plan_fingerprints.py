@@ -139,8 +139,8 @@ PINS = {
     }),
     # The uninstalls gained a step (the GPUs GPU Operator v26.3.1 leaves on vfio-pci on
     # gpu-node-1, listed as left in place); every earlier step's fingerprint is unchanged.
-    "uninstall": ("5b8ad479f1d1f8e7", {
-        "uninstall/sample": "8880dc55013b59a2",
+    "uninstall": ("5119c67d2046101d", {
+        "uninstall/sample": "2895df3ff784ed03",
         "uninstall/gpu-operator": "7f0062195d31b9bd",
         "uninstall/crds": "1ef04670169596a8",
         "uninstall/labels/gpu-node-3": "37737fc167c8ff3c",
@@ -149,8 +149,8 @@ PINS = {
         "uninstall/state": "8d3120a7d52d1dea",
         "verify/uninstalled": "71f4b21f83fdcd5d",
     }),
-    "uninstall-unrecorded": ("fa70d61c4e1b401c", {
-        "uninstall/sample": "8880dc55013b59a2",
+    "uninstall-unrecorded": ("6b7227725158cf41", {
+        "uninstall/sample": "2895df3ff784ed03",
         "uninstall/gpu-operator": "7f0062195d31b9bd",
         "uninstall/labels/gpu-node-3": "37737fc167c8ff3c",
         "uninstall/kata-deploy": "0b8caff7f304aded",

@@ -42,6 +42,8 @@ from installer.errors import StepFailed
 from installer.permit import Permit
 
 PASSED = "Test PASSED"
+# The sample's label: what an uninstall finds it (and an upgrade's verification pods) by.
+MANAGED_BY = {"app.kubernetes.io/managed-by": "gpu-kata-installer"}
 # One small GET (the sample pod; its log once it runs) per poll: cheap enough to ask often,
 # and each wait - scheduled, finished, gone - ends within one short poll of the change.
 POLL_SECONDS = 0.2
@@ -77,8 +79,7 @@ def manifest(params: SampleParams, resource: str) -> dict[str, Any]:
         spec["imagePullSecrets"] = [{"name": s} for s in params.pull_secrets]
     return {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": pod_name(params), "labels": {"app.kubernetes.io/managed-by":
-                                              "gpu-kata-installer"}},
+        "metadata": {"name": pod_name(params), "labels": dict(MANAGED_BY)},
         "spec": spec,
     }
 

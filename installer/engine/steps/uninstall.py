@@ -21,7 +21,7 @@ from installer.engine.params import (
 )
 from installer.engine.plan import Step
 from installer.engine.runner import Context, Done
-from installer.engine.steps.sample import delete_and_wait, read_sample
+from installer.engine.steps.sample import MANAGED_BY, delete_and_wait
 from installer.engine.uninstall import label_restore
 from installer.errors import StepFailed
 from installer.permit import Permit
@@ -43,13 +43,25 @@ async def helm_uninstall(ctx: Context, step: Step[HelmUninstallParams], facts: F
     return Done(f"{step.params.namespace}/{step.params.release} removed")
 
 
+def _samples(k: kube.Kube, namespace: str) -> list[str]:
+    """The sample pod and the upgrade's per-node verification pods an interrupted run left
+    (named cuda-vectoradd-kata-<node>, labelled as the installer's)."""
+    return sorted(name for p in k.list_items(f"/api/v1/namespaces/{namespace}/pods",
+                                             labelSelector=",".join(
+                                                 f"{k}={v}" for k, v in MANAGED_BY.items()))
+                  if (name := p["metadata"]["name"]) == SAMPLE_POD
+                  or name.startswith(f"{SAMPLE_POD}-"))
+
+
 async def delete_sample(ctx: Context, step: Step[DeleteSampleParams], facts: Facts) -> Done:
     k: kube.Kube = ctx.services["kube"]
     ns = step.params.namespace
-    if await asyncio.to_thread(read_sample, k, ns) is None:
+    names = await asyncio.to_thread(_samples, k, ns)
+    if not names:
         return Done("no sample pod")
-    await delete_and_wait(ctx, step, k, ns)
-    return Done(f"deleted {ns}/{SAMPLE_POD}")
+    for name in names:
+        await delete_and_wait(ctx, step, k, ns, name)
+    return Done("deleted " + ", ".join(f"{ns}/{n}" for n in names))
 
 
 async def delete_crds(ctx: Context, step: Step[DeleteCrdsParams], facts: Facts) -> Done:
