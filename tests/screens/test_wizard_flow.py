@@ -3,7 +3,9 @@ says (its messages) and what it holds afterwards (answers, facts, the run)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import json
 import stat
 from dataclasses import replace
 
@@ -471,6 +473,32 @@ async def test_uninstall_chosen_in_the_wizard_plans_what_the_uninstall_command_p
         assert app.screen.lines == render_plan(
             build_uninstall_plan(app.state.answers, facts).to_dict())
         assert "host changes: reverted" in shown(app, "#plan-summary")
+
+
+async def test_upgrade_chosen_in_the_wizard_plans_what_the_upgrade_command_prints(tmp_path,
+                                                                                   capsys):
+    """The same answers and recorded facts (3.30.0 + v26.3.3 installed): the wizard's Review
+    and `upgrade --dry-run --json` show one plan."""
+    from installer.cluster.factsfile import load_recorded_facts
+    from installer.commands.cli import main
+    from tests.unit.test_upgrade_plan import RELEASES, _answers_file, _facts_file
+
+    answers_path = _answers_file(tmp_path, "4.1.0", "v26.7.0")
+    facts_path = _facts_file(tmp_path, RELEASES)
+    assert await asyncio.to_thread(main, ["upgrade", "--answers", str(answers_path),
+                                          "--facts", str(facts_path), "--dry-run",
+                                          "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    printed = next(e["plan"] for e in events if e.get("kind") == "plan")
+    app = make_app(state=fakes.state(load_answers(answers_path),
+                                     load_recorded_facts(facts_path)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.query_one("#operation", Select).value = "upgrade"
+        await pilot.pause()
+        app.goto("review")
+        await pilot.pause()
+        assert app.screen.lines == render_plan(printed)
+        assert any("upgrade/wave-1" in line for line in app.screen.lines)
 
 
 async def test_upgrade_chosen_with_nothing_installed_says_so_and_offers_no_run():
