@@ -23,7 +23,7 @@ from typing import Any
 
 from installer.cluster.apierrors import ApiError
 from installer.cluster.facts import CORDONED_FOR
-from installer.cluster.kube import Kube
+from installer.cluster.kube import Kube, holds_nvidia
 from installer.permit import Permit, require_permit
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -44,24 +44,15 @@ class DrainPlan:
         return bool(self.unmanaged)
 
 
-def _controller_kind(pod: dict[str, Any]) -> str | None:
-    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("kind") or "")
-    return None
+def controller_of(pod: dict[str, Any]) -> dict[str, Any] | None:
+    """The owner reference of the controller that would recreate the pod, if any."""
+    return next((ref for ref in (pod.get("metadata") or {}).get("ownerReferences") or []
+                 if ref.get("controller")), None)
 
 
 def _key(pod: dict[str, Any]) -> str:
     meta = pod.get("metadata") or {}
     return f"{meta.get('namespace')}/{meta.get('name')}"
-
-
-def holds_nvidia(pod: dict[str, Any]) -> bool:
-    """A pod whose containers hold NVIDIA devices (any runtime): what a change of its node's
-    role takes the devices away from."""
-    return any(k.startswith("nvidia.com/")
-               for c in (pod.get("spec") or {}).get("containers") or []
-               for k in ((c.get("resources") or {}).get("limits") or {}))
 
 
 def is_kata_gpu_pod(pod: dict[str, Any]) -> bool:
@@ -79,7 +70,7 @@ def drain_plan(pods: list[dict[str, Any]],
     for pod in pods:
         meta = pod.get("metadata") or {}
         phase = (pod.get("status") or {}).get("phase")
-        kind = _controller_kind(pod)
+        kind = (controller_of(pod) or {}).get("kind")
         if (kind == "DaemonSet" or MIRROR_ANNOTATION in (meta.get("annotations") or {})
                 or phase in ("Succeeded", "Failed") or not select(pod)):
             continue

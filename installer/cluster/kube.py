@@ -344,6 +344,14 @@ async def patch_node_labels(kube: Kube, permit: Permit, node: str,
     await asyncio.to_thread(_patch_labels_sync, kube, node, labels)
 
 
+def holds_nvidia(pod: dict[str, Any]) -> bool:
+    """A pod whose containers hold NVIDIA devices (any runtime): what relabelling, draining
+    or changing its node's role takes the devices away from."""
+    return any(k.startswith("nvidia.com/")
+               for c in (pod.get("spec") or {}).get("containers") or []
+               for k in ((c.get("resources") or {}).get("limits") or {}))
+
+
 def gpu_pods_on(kube: Kube, node: str) -> tuple[str, ...]:
     """Running pods on one node that hold NVIDIA resources: relabelling it disrupts them.
 
@@ -352,11 +360,7 @@ def gpu_pods_on(kube: Kube, node: str) -> tuple[str, ...]:
     out = []
     for pod in kube.list_items("/api/v1/pods",
                                fieldSelector=f"spec.nodeName={node},status.phase=Running"):
-        wants_gpu = any(
-            k.startswith("nvidia.com/")
-            for c in (pod.get("spec") or {}).get("containers") or []
-            for k in ((c.get("resources") or {}).get("limits") or {}))
-        if wants_gpu:
+        if holds_nvidia(pod):
             out.append(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
     return tuple(out)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from installer.answers.model import Answers, load_answers
 from installer.charts.verify import GPU_RUNTIME_CLASS
-from installer.cluster import kube
+from installer.cluster import drain, kube
 from installer.cluster.facts import Facts
 from installer.cluster.podread import list_pods
 from installer.engine.drift import KINDS, Drift, Observed, PodSeen, RuntimeClassSeen, checked, drift
@@ -44,11 +44,6 @@ HEADINGS = {"label": "node labels", "cordon": "nodes left cordoned", "chart": "c
             "unchecked": "could not check"}
 
 
-def _owned_by_daemonset(pod: dict[str, Any]) -> bool:
-    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
-    return any(r.get("kind") == "DaemonSet" for r in refs)
-
-
 def observe(k: kube.Kube, answers: Answers) -> Observed:
     """The cheap reads beyond the install's facts: the Kata GPU RuntimeClass and where the
     kata-deploy DaemonSet's pods run."""
@@ -64,7 +59,8 @@ def observe(k: kube.Kube, answers: Answers) -> Observed:
         seen = None
     pods = tuple(PodSeen((p.get("metadata") or {}).get("name", ""),
                          (p.get("spec") or {}).get("nodeName"))
-                 for p in list_pods(k, answers.kata_deploy.namespace) if _owned_by_daemonset(p))
+                 for p in list_pods(k, answers.kata_deploy.namespace)
+                 if (drain.controller_of(p) or {}).get("kind") == "DaemonSet")
     return Observed(GPU_RUNTIME_CLASS, seen, pods)
 
 

@@ -11,8 +11,9 @@ from dataclasses import replace
 import pytest
 
 from installer.answers.model import load_answers, parse_answers
-from installer.cluster.drain import drain_plan, holds_nvidia
+from installer.cluster.drain import drain_plan
 from installer.cluster.facts import Facts, ReleaseFacts
+from installer.cluster.kube import holds_nvidia
 from installer.engine.params import (
     CordonParams,
     DrainParams,

@@ -45,7 +45,7 @@ async def drain_node(ctx: Context, step: Step[DrainParams], facts: Facts) -> Don
     """Evict the node's pods; a pod no controller owns stops the drain before the reboot."""
     k: kube.Kube = ctx.services["kube"]
     node = step.params.node
-    select = drain.holds_nvidia if step.params.only == "nvidia" else (lambda _pod: True)
+    select = kube.holds_nvidia if step.params.only == "nvidia" else (lambda _pod: True)
     plan = drain.drain_plan(await asyncio.to_thread(drain.pods_on, k, node), select)
     held = "its role not changed" if step.params.only else "not rebooted"
     if plan.blocked:

@@ -44,11 +44,9 @@ def _images(spec: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _daemonset_of(pod: dict[str, Any]) -> str | None:
-    meta = pod.get("metadata") or {}
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == "DaemonSet":
-            return f"{meta.get('namespace')}/{ref.get('name')}"
-    return None
+    ref = drain.controller_of(pod) or {}
+    return f"{pod['metadata'].get('namespace')}/{ref.get('name')}" \
+        if ref.get("kind") == "DaemonSet" else None
 
 
 def read_operands(k: kube.Kube, namespaces: tuple[str, ...]
