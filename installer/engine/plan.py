@@ -36,6 +36,7 @@ from installer.cluster.facts import (
     STATE_CONFIGMAP,
     Facts,
     NodeFacts,
+    ReleaseFacts,
     containerd_version_of,
     distribution_of,
     kubelet_root_of,
@@ -460,13 +461,19 @@ def _labels_after(facts: Facts, label_steps: list[Step[LabelParams]]
     return labels
 
 
+def release_deployed(current: ReleaseFacts, version: str | None, source: ChartSource,
+                     values: dict[str, Any]) -> bool:
+    """The release is deployed at this chart version (any, for a local chart) with exactly
+    these values: nothing for helm to do."""
+    return (current.status == "deployed" and (source.is_local or current.version == version)
+            and current.values == values)
+
+
 def _helm_step(step_id: str, title: str, release: str, source: ChartSource, version: str | None,
                namespace: str, timeout: str, values: dict[str, Any], facts: Facts,
                host_effects: list[str], *, wait: bool) -> Step[HelmParams]:
     current = facts.cluster.release(release, namespace) if facts.cluster else None
-    up_to_date = (current is not None and current.status == "deployed"
-                  and (source.is_local or current.version == version)
-                  and current.values == values)
+    up_to_date = current is not None and release_deployed(current, version, source, values)
     params = HelmParams(release, namespace, source.describe(), version, values,
                         tuple(host_effects),
                         ("helm", *helm_install_args(release, source, version, namespace,

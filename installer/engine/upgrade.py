@@ -50,7 +50,14 @@ from installer.engine.params import (
     WaveParams,
     params_json,
 )
-from installer.engine.plan import Change, Plan, Step, helm_install_args, sample_image
+from installer.engine.plan import (
+    Change,
+    Plan,
+    Step,
+    helm_install_args,
+    release_deployed,
+    sample_image,
+)
 from installer.engine.waves import waves_of
 from installer.errors import Problem, UserError
 
@@ -109,12 +116,6 @@ def _installed(answers: Answers, facts: Facts) -> tuple[ReleaseFacts, ReleaseFac
     if missing:
         raise UserError("nothing to upgrade", missing)
     return found[0][3], found[1][3]  # type: ignore[return-value]
-
-
-def _deployed(current: ReleaseFacts, version: str | None, source: ChartSource,
-              values: dict[str, Any]) -> bool:
-    return (current.status == "deployed" and (source.is_local or current.version == version)
-            and current.values == values)
 
 
 def node_current(facts: Facts, node: str) -> bool:
@@ -222,8 +223,8 @@ def build_upgrade_plan(answers: Answers, facts: Facts) -> Plan:
                               tuple(n for n in kata if n not in theirs))
     kd_values = planned_kata_deploy_values(kd, kata_nodes, answers.images)
     op_values = gpu_operator_values(answers)
-    finished = (_deployed(cur_kd, kd.version, kd.chart, kd_values)
-                and _deployed(cur_op, op.version, op.chart, op_values))
+    finished = (release_deployed(cur_kd, kd.version, kd.chart, kd_values)
+                and release_deployed(cur_op, op.version, op.chart, op_values))
     held_kd, held_op = deep_merge(kd_values, HOLD_KATA_DEPLOY), deep_merge(op_values, HOLD_OPERATOR)
     charts = [
         _helm_step("upgrade/kata-deploy", "Upgrade kata-deploy, its pods held (OnDelete)",
@@ -233,8 +234,8 @@ def build_upgrade_plan(answers: Answers, facts: Facts) -> Plan:
                    op.release, op.chart, op.version, op.namespace, op.timeout,
                    op_values if finished else held_op, cur_op, rollback),
     ]
-    held = (_deployed(cur_kd, kd.version, kd.chart, held_kd)
-            and _deployed(cur_op, op.version, op.chart, held_op))
+    held = (release_deployed(cur_kd, kd.version, kd.chart, held_kd)
+            and release_deployed(cur_op, op.version, op.chart, held_op))
     # A node the interrupted run cordoned is rolled again (and so uncordoned) even if its pods
     # are current: it may have stopped before its verification.
     todo = [] if finished else [n for n in kata if not (
