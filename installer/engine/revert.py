@@ -14,31 +14,20 @@ from __future__ import annotations
 from typing import Any
 
 from installer.answers.model import Answers
-from installer.answers.versions import defect_in
 from installer.cluster.facts import Facts, ProbeFailure, distribution_of
 from installer.engine.params import HostFixParams, ProbeParams
 from installer.engine.plan import Change, Step, ssh_target
+from installer.engine.rolechange import operator_keeps_vfio
 from installer.hosts.hostplan import PlannedFix
 from remote.fixes import reboot
 from remote.fixes.revert import left_in_place, plan_revert, reboot_reasons, vfio_held
 from remote.hostfacts import HostFacts
-from remote.versionparse import parse
 
 HINT = "run uninstall with --revert-hosts (or set uninstall.revertHosts: true) to restore them"
 
 
 def consented(answers: Answers, flag: bool) -> bool:
     return flag or answers.uninstall.revert_hosts
-
-
-def operator_leaves_vfio(answers: Answers, facts: Facts) -> str:
-    """The installed GPU Operator's version when its uninstall leaves GPUs on vfio-pci
-    (installer.charts.compat: the v26.3.0 - v26.3.3 preStop defect); "" otherwise."""
-    op = answers.gpu_operator
-    current = facts.cluster.release(op.release, op.namespace) if facts.cluster else None
-    version = parse(current.version) if current else None
-    return current.version if current and version and defect_in(
-        version, "26.3.0", "26.3.3") else ""
 
 
 def probe_steps(answers: Answers, facts: Facts) -> list[Step[Any]]:
@@ -64,7 +53,7 @@ def revert_steps(answers: Answers, facts: Facts, consent: bool
     and the plan's warnings."""
     steps: list[Step[HostFixParams]] = []
     warnings: list[str] = []
-    defect = operator_leaves_vfio(answers, facts)
+    defect = operator_keeps_vfio(answers, facts)
     for name in answers.nodes.kata_nodes(facts.cluster):
         host = facts.hosts.get(name)
         node = facts.cluster.node(name) if facts.cluster else None
