@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 import threading
 import time
@@ -192,7 +191,7 @@ class PodExec:
                     opcode, data = ws.recv_data(control_frame=False)
                 except websocket.WebSocketConnectionClosedException:
                     break
-                except (socket.timeout, websocket.WebSocketTimeoutException):
+                except (TimeoutError, websocket.WebSocketTimeoutException):
                     return self._result(out, protocol, timed_out=True)
                 except (OSError, websocket.WebSocketException) as exc:
                     if self._aborted.is_set():

@@ -6,6 +6,7 @@ path once its exec mapping lands)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 
 import pytest
@@ -44,7 +45,7 @@ class FakeKube:
         name = path.rsplit("/", 1)[1]
         pod = self.pods.get(name)
         if pod is None:
-            raise ApiError(404, "Not Found", '{"details": {"name": "%s"}}' % name, "GET", path)
+            raise ApiError(404, "Not Found", json.dumps({"details": {"name": name}}), "GET", path)
         pod["reads"] += 1
         if self.waiting:
             pod["status"] = {"phase": "Pending", "containerStatuses": [
