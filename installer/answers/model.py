@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, Self
 
 import yaml
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from installer.answers.checknames import IGNORABLE
 from installer.answers.strictmodel import Error, Invalid, StrictModel
@@ -52,6 +52,11 @@ KIND = "Answers"
 DEFAULT_KATA_CHART = "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy"
 DEFAULT_OPERATOR_REPO = "https://helm.ngc.nvidia.com/nvidia"
 DEFAULT_SAMPLE_IMAGE = "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0-ubuntu22.04"
+# Pod mode's host-access pod: a POSIX shell and chroot are all it needs (the probe and the
+# fixes run in the host's own shell, chrooted into the host root).
+DEFAULT_POD_IMAGE = "docker.io/library/busybox:1.37"
+HOST_ACCESS_NAMESPACE = "gpu-kata-installer"
+AccessMode = Literal["ssh", "pod"]
 # The charts' default namespaces: what the cluster views read when no answers name others.
 KATA_NAMESPACE = "kata-system"
 OPERATOR_NAMESPACE = "gpu-operator"
@@ -215,6 +220,7 @@ class NodeChoice(StrictModel):
     address: HostAddress | None = None
     user: UserName | None = None
     port: Port | None = None
+    host_access: AccessMode | None = None  # this host's way in; the top level's when unset
 
 
 class Nodes(StrictModel):
@@ -235,6 +241,11 @@ class Nodes(StrictModel):
             seen[item.name] = item.choice
         return self
 
+    def access_for(self, name: str, default: AccessMode) -> AccessMode:
+        """How `name` is reached: its own hostAccess, else the answers' mode."""
+        return next((n.host_access for n in self.items if n.name == name and n.host_access),
+                    default)
+
     def choice_for(self, name: str) -> Choice | None:
         return next((n.choice for n in self.items if n.name == name), None)
 
@@ -249,6 +260,28 @@ class Nodes(StrictModel):
             names += [n.name for n in cluster.nodes
                       if n.gpu_present and n.name not in listed and n.workload is None]
         return names
+
+
+class HostAccess(StrictModel):
+    """How the installer reaches the GPU hosts for checks, fixes and verification: over SSH
+    (`ssh`), or through the cluster (`pod`: a short-lived privileged pod per node, run
+    through the API server's pods/exec, for hosts nobody may SSH to). `hostAccess: pod` is
+    short for `hostAccess: {mode: pod}`; `nodes.items[].hostAccess` overrides the mode per
+    node."""
+
+    mode: AccessMode = "ssh"
+    pod_image: str = DEFAULT_POD_IMAGE  # mirrored under images.registry when that is set
+    namespace: K8sName = HOST_ACCESS_NAMESPACE
+    concurrency: Annotated[int, Field(ge=1, le=1000)] = 20
+    pod_start_seconds: Annotated[int, Field(ge=10, le=3600)] = 120
+
+
+def _access_shorthand(v: Any) -> Any:
+    return {"mode": v} if isinstance(v, str) else v
+
+
+HostAccessAnswer = Annotated[HostAccess, BeforeValidator(
+    _access_shorthand, json_schema_input_type=HostAccess | AccessMode)]
 
 
 class HostFixes(StrictModel):
@@ -423,6 +456,7 @@ class Answers(StrictModel):
     kind: Literal["Answers"]
     cluster: Cluster = Cluster()
     ssh: SSH = SSH()
+    host_access: HostAccessAnswer = HostAccess()
     nodes: Nodes = Nodes()
     host_fixes: HostFixes = HostFixes()
     kata_deploy: KataDeploy

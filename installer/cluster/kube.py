@@ -89,6 +89,11 @@ class Kube:
                 add(token)
         return headers
 
+    def auth_headers(self) -> Mapping[str, str]:
+        """The credential and impersonation headers a request sends now (a renewed token
+        included): for a connection made outside the pool, as pods/exec's WebSocket is."""
+        return self._credentials()
+
     @property
     def server(self) -> str:
         return self.endpoint.server
