@@ -414,6 +414,19 @@ async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> N
             raise
 
 
+async def create_namespace(kube: Kube, permit: Permit, body: dict[str, Any]) -> None:
+    require_permit(permit)
+    await asyncio.to_thread(kube.send_json, "POST", "/api/v1/namespaces", body)
+
+
+async def label_namespace(kube: Kube, permit: Permit, name: str, labels: dict[str, str]
+                          ) -> None:
+    require_permit(permit)
+    await asyncio.to_thread(kube.send_json, "PATCH", f"/api/v1/namespaces/{name}",
+                            {"metadata": {"labels": labels}},
+                            "application/merge-patch+json")
+
+
 def _save_labels_sync(kube: Kube, labels: dict[str, dict[str, str]]) -> None:
     namespace, name = STATE_CONFIGMAP
     body = {"apiVersion": "v1", "kind": "ConfigMap",

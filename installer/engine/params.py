@@ -42,12 +42,15 @@ class StepParams(ParamsPart):
 
 @dataclass(frozen=True)
 class SshTarget(ParamsPart):
-    """Where a host step connects: installer.hosts.access.target validates it."""
+    """Where a host step connects: installer.hosts.access.target validates it. `pod` (the
+    host-access pod, namespace/name) when the node is reached through the cluster
+    (hostAccess: pod): the SSH fields are then unused."""
 
     node: str
     address: str | None
     user: str | None
     port: int | None
+    pod: str | None = field(default=None, metadata=OMIT)
 
 
 @dataclass(frozen=True)

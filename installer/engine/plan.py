@@ -43,6 +43,7 @@ from installer.cluster.facts import (
     managed_labels,
     require_record,
 )
+from installer.engine.hostroute import host_pod
 from installer.engine.leftovers import left_cordoned
 from installer.engine.params import (
     ClusterChecksParams,
@@ -141,6 +142,11 @@ class Plan:
     warnings: tuple[str, ...] = ()
     facts_source: str = ""
 
+    def __post_init__(self) -> None:
+        # Every planner's steps show the host-access pods they would make: added here, once,
+        # so no planner (install, uninstall's revert, upgrade) can leave them out.
+        object.__setattr__(self, "steps", tuple(with_host_pods(s) for s in self.steps))
+
     def phase(self, phase: Phase) -> tuple[Step[Any], ...]:
         return tuple(s for s in self.steps if s.phase == phase)
 
@@ -159,6 +165,33 @@ class Plan:
                 for s in self.steps
             ],
         }
+
+
+HOST_ACCESS_POD = "host-access-pod"
+
+
+def pod_targets(params: StepParams) -> list[SshTarget]:
+    """The hosts a step reaches through a host-access pod (hostAccess: pod)."""
+    targets = getattr(params, "targets", None) or (getattr(params, "target", None),)
+    return [t for t in targets if isinstance(t, SshTarget) and t.pod]
+
+
+def reached_by(targets: tuple[SshTarget, ...]) -> str:
+    ways = {"through host-access pods" if t.pod else "over SSH" for t in targets}
+    return " and ".join(sorted(ways, reverse=True))
+
+
+def with_host_pods(step: Step[Any]) -> Step[Any]:
+    """`step` with a change for each host-access pod it makes: created on the node for this
+    step and deleted after it (installer.hosts.podaccess), so a dry-run, the review and the
+    JSON plan list every pod before one exists. Adding them twice changes nothing."""
+    have = {c.key for c in step.changes}
+    pods = tuple(Change("cluster", t.pod, f"create pod {t.pod} on {t.node} for this step "
+                        "(privileged: hostPID, the host's root at /host), then delete it",
+                        {"node": t.node, "key": HOST_ACCESS_POD})
+                 for t in pod_targets(step.params) if t.pod)
+    new = tuple(c for c in pods if c.key not in have)
+    return replace(step, changes=step.changes + new) if new else step
 
 
 def chart_ref(source: ChartSource) -> list[str]:
@@ -216,7 +249,8 @@ def ssh_target(answers: Answers, name: str, node: NodeFacts | None) -> SshTarget
     item = next((n for n in answers.nodes.items if n.name == name), None)
     address = (item.address if item else None) or (node.address if node else None)
     return SshTarget(name, address, (item.user if item else None) or answers.ssh.user,
-                     (item.port if item else None) or answers.ssh.port)
+                     (item.port if item else None) or answers.ssh.port,
+                     host_pod(answers, name))
 
 
 def _gather_steps(answers: Answers, facts: Facts, kata: list[str],
@@ -237,11 +271,10 @@ def _gather_steps(answers: Answers, facts: Facts, kata: list[str],
     # a node leaving Kata too: its GPUs and the installer's files there decide its change
     unprobed = [name for name in [*kata, *leaving] if name not in facts.hosts]
     if unprobed:
+        targets = tuple(ssh_target(answers, n, facts.cluster.node(n)) for n in unprobed)
         steps.append(Step("probe/hosts", "gather",
-                          f"Probe {len(unprobed)} host(s) over SSH (read-only): "
-                          + ", ".join(unprobed),
-                          ProbeParams(tuple(ssh_target(answers, n, facts.cluster.node(n))
-                                            for n in unprobed))))
+                          f"Probe {len(unprobed)} host(s) {reached_by(targets)} (read-only): "
+                          + ", ".join(unprobed), ProbeParams(targets)))
     return steps
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from installer.answers.model import Answers
 from installer.cluster.facts import Facts, ProbeFailure, distribution_of
 from installer.engine.params import HostFixParams, ProbeParams
-from installer.engine.plan import Change, Step, ssh_target
+from installer.engine.plan import Change, Step, reached_by, ssh_target
 from installer.engine.rolechange import operator_keeps_vfio
 from installer.hosts.hostplan import PlannedFix
 from remote.fixes import reboot
@@ -40,11 +40,10 @@ def probe_steps(answers: Answers, facts: Facts) -> list[Step[Any]]:
                 if n not in facts.hosts and cluster.node(n) is not None]
     if not unprobed:
         return []
+    targets = tuple(ssh_target(answers, n, cluster.node(n)) for n in unprobed)
     return [Step("probe/hosts", "gather",
-                 f"Probe {len(unprobed)} host(s) over SSH for the installer's host changes "
-                 "(read-only): " + ", ".join(unprobed),
-                 ProbeParams(tuple(ssh_target(answers, n, cluster.node(n))
-                                   for n in unprobed)))]
+                 f"Probe {len(unprobed)} host(s) {reached_by(targets)} for the installer's "
+                 "host changes (read-only): " + ", ".join(unprobed), ProbeParams(targets))]
 
 
 def revert_steps(answers: Answers, facts: Facts, consent: bool

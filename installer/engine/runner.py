@@ -308,12 +308,27 @@ class Engine:
         plan = self._plan(facts)
         while plan.phase("gather"):
             for step in plan.phase("gather"):
+                await self._consent_to_gather(step)
                 found = await self._run_step(step, facts)
                 if not isinstance(found, Facts):
                     raise StepFailed(f"{step.id}: a gather step returned {found!r}, not facts")
                 facts = found
             plan = self._plan(facts)
         return plan, facts
+
+    async def _consent_to_gather(self, step: Step[Any]) -> None:
+        """A gather step reads, but one that reaches hosts through host-access pods creates
+        them (and deletes them after): asked first, like the plan's changes, so nothing is
+        made on the cluster that the operator did not agree to. A dry-run makes none."""
+        if self.ctx.dry_run or not step.changes:
+            return
+        pods = "\n".join(c.description for c in step.changes)
+        if not await self.ctx.decider.confirm(
+                f"{step.title}: create the {len(step.changes)} host-access pod(s) it needs "
+                "(privileged, one per node, deleted after)?", pods, "apply"):
+            raise Declined(f"not done: {step.title} needs the host-access pods, and they were "
+                           "not allowed (headless: add --yes; or use hostAccess: ssh); nothing "
+                           "was changed")
 
     async def run_checks(self, facts: Facts) -> tuple[Plan, Facts, list[str]]:
         """Gather, then run only the check phase (all read-only): the wizard's checks screen.

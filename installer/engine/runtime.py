@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from installer.answers.model import Answers
+from installer.engine.hostroute import pod_settings
 from installer.hosts.access import Prompt, host_access
 from installer.redact import Redactor
 
@@ -23,5 +24,6 @@ def run_services(answers: Answers, redactor: Redactor, *, ask: Prompt | None = N
     redactor.add(access.sudo_password)
     redactor.add(access.passphrase)
     return {"redactor": redactor, "hosts": access, "ssh_limit": answers.ssh.concurrency,
+            "pod_settings": pod_settings(answers),
             # the releases this run manages: discovery reads their values (helm.manages)
             "managed_releases": (answers.kata_deploy.release, answers.gpu_operator.release)}

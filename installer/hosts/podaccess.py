@@ -158,13 +158,16 @@ class PodAccess:
             return None
 
     async def _delete(self, node: str, name: str) -> None:
+        await self.remove(name, f"on {node} (host access; graceful)")
+
+    async def remove(self, name: str, why: str) -> None:
+        """Delete the pod `name` (graceful, never forced) and wait until it is gone."""
         ns = self.settings.namespace
 
         async def act(permit: Permit) -> None:
             await kubeapi.delete_pod(self.kube, permit, ns, name)
 
-        await self.change(self.path, f"{ns}/{name}", f"delete pod {ns}/{name} on {node} "
-                          "(host access; graceful)", act)
+        await self.change(self.path, f"{ns}/{name}", f"delete pod {ns}/{name} {why}", act)
         deadline = time.monotonic() + _GONE_SECONDS
         while time.monotonic() < deadline and await asyncio.to_thread(self._read, name):
             await asyncio.sleep(_POLL)
@@ -201,9 +204,12 @@ class PodAccess:
                     f"that {ns} admits privileged pods (`kubectl describe pod -n {ns} {name}`)")
             await asyncio.sleep(_POLL)
 
-    async def run(self, node: str, command: Command) -> HostResult:
+    async def run(self, node: str, command: Command,
+                  until: Callable[[], Awaitable[None]] | None = None) -> HostResult:
         """Run `command` as root in `node`'s root, through its pod; the pod is removed
-        afterwards, also when this fails or is cancelled."""
+        afterwards, also when this fails or is cancelled. `until`: awaited before the pod
+        is removed - a reboot's script leaves the reboot to a background process of the
+        pod's, which a removed pod's processes would take with them."""
         ns, name = self.settings.namespace, pod_name(node)
         where, started = f"pod {ns}/{name}", time.monotonic()
         try:
@@ -213,6 +219,8 @@ class PodAccess:
                                   duration=time.monotonic() - started)
             r = await self._exec(self.kube, ns, name, EXEC_COMMAND, stdin_script(command),
                                  container=CONTAINER, timeout=self.settings.command_timeout)
+            if until is not None and r.exit_status == 0:
+                await until()
         finally:
             if await asyncio.to_thread(self._read, name) is not None:
                 await asyncio.shield(self._delete(node, name))

@@ -7,16 +7,20 @@ from dataclasses import replace
 
 from installer.answers.checknames import expand_ignore
 from installer.cluster.facts import Facts, distribution_of, kubelet_root_of
-from installer.engine.events import CheckReported
+from installer.engine.events import CheckReported, WarningEvent
 from installer.engine.params import ClusterChecksParams, HostChecksParams
 from installer.engine.plan import Step
 from installer.engine.runner import ChecksFailed, Context, Done
+from installer.engine.steps.probe import DRY_RUN
 from installer.hosts.checks import CheckResult
 
 
 async def host_checks(ctx: Context, step: Step[HostChecksParams], facts: Facts) -> Done:
     p = step.params
     node = p.node
+    if p.unreachable and ctx.dry_run and p.unreachable.startswith(f"{DRY_RUN}:"):
+        ctx.emit(WarningEvent(path=step.id, message=f"{node}: not checked - {p.unreachable}"))
+        return Done(f"not checked in a dry-run ({p.unreachable})")
     if p.unreachable:
         raise ChecksFailed(f"{node}: could not be checked - {p.unreachable}")
     results = p.checks or ()

@@ -9,9 +9,12 @@ from installer.engine.events import StepFinished, StepStarted
 from installer.engine.params import ProbeParams
 from installer.engine.plan import Step
 from installer.engine.runner import Context
-from installer.hosts.access import HostAccess, target
+from installer.engine.steps.hostrun import run_on
+from installer.hosts.access import HostAccess
 from remote.probe import parse_probe, probe_command
-from remote.ssh import HostResult, run_on_hosts
+from remote.ssh import HostResult
+
+DRY_RUN = "dry-run"  # a ProbeFailure's kind: not probed because the run is a dry-run
 
 
 def host_facts(result: HostResult) -> object:
@@ -26,10 +29,10 @@ def host_facts(result: HostResult) -> object:
 
 async def probe(ctx: Context, step: Step[ProbeParams], facts: Facts) -> Facts:
     access: HostAccess = ctx.services["hosts"]
-    targets = [target(t) for t in step.params.targets]
-    for t in targets:
-        ctx.emit(StepStarted(path=f"probe/{t.name}", title=f"probe {t.name} ({t.address})",
-                             phase="gather", message=f"probe {t.name}"))
+    for t in step.params.targets:
+        where = t.pod or t.address
+        ctx.emit(StepStarted(path=f"probe/{t.node}", title=f"probe {t.node} ({where})",
+                             phase="gather", message=f"probe {t.node}"))
 
     def done(result: HostResult) -> None:
         failed = result.error is not None
@@ -38,9 +41,19 @@ async def probe(ctx: Context, step: Step[ProbeParams], facts: Facts) -> Facts:
                               f"probed in {result.duration:.1f}s",
                               detail=result.error.remedy if failed and result.error else ""))
 
-    results = await run_on_hosts(targets, probe_command(), access.options,
-                                 limit=ctx.services.get("ssh_limit", 50), sudo=access.sudo,
-                                 sudo_password=access.sudo_password, on_result=done,
-                                 **access.ssh_kwargs())
-    hosts = {**facts.hosts, **{name: host_facts(r) for name, r in results.items()}}
+    reach = step.params.targets
+    skipped: dict[str, object] = {}
+    if ctx.dry_run:  # a dry-run creates no pod: those hosts are shown, not probed
+        reach = tuple(t for t in reach if not t.pod)
+        for t in step.params.targets:
+            if t.pod:
+                skipped[t.node] = ProbeFailure(
+                    DRY_RUN, f"not probed: reached through pod {t.pod}, which a dry-run does "
+                    "not create", "run without --dry-run (the run asks before it creates the "
+                    "pods), or give the host's recorded tree with --facts")
+                ctx.emit(StepFinished(path=f"probe/{t.node}", status="dry-run",
+                                      message=f"not probed: a dry-run creates no pod ({t.pod})"))
+    results = await run_on(ctx, step.id, reach, probe_command(), sudo=access.sudo,
+                           on_result=done)
+    hosts = {**facts.hosts, **skipped, **{name: host_facts(r) for name, r in results.items()}}
     return replace(facts, hosts=hosts)

@@ -59,8 +59,8 @@ def cluster_missing(node: dict[str, Any], params: VerifyRoleParams) -> str:
     return ""
 
 
-async def _on_vfio(ctx: Context, params: VerifyRoleParams) -> list[str]:
-    host = await probe_to_verify(ctx, params.target)
+async def _on_vfio(ctx: Context, path: str, params: VerifyRoleParams) -> list[str]:
+    host = await probe_to_verify(ctx, path, params.target)
     return [f"{d.bdf} on {d.driver}" for d in host.gpus + host.nvswitches
             if d.driver in VFIO_DRIVERS]
 
@@ -74,7 +74,7 @@ async def verify_role(ctx: Context, step: Step[VerifyRoleParams], facts: Facts) 
         obj = await asyncio.to_thread(k.get_json, f"/api/v1/nodes/{p.node}")
         missing = cluster_missing(obj, p)
         if not missing and p.role == "traditional":
-            held = await _on_vfio(ctx, p)
+            held = await _on_vfio(ctx, step.id, p)
             missing = f"GPUs still on vfio: {', '.join(held)}" if held else ""
         if not missing:
             break
