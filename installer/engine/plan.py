@@ -178,7 +178,7 @@ def pod_targets(params: StepParams) -> list[SshTarget]:
 
 def reached_by(targets: tuple[SshTarget, ...]) -> str:
     ways = {"through host-access pods" if t.pod else "over SSH" for t in targets}
-    return " and ".join(sorted(ways, reverse=True))
+    return " and ".join(sorted(ways, key=lambda w: w != "over SSH"))
 
 
 def with_host_pods(step: Step[Any]) -> Step[Any]:
@@ -186,9 +186,12 @@ def with_host_pods(step: Step[Any]) -> Step[Any]:
     step and deleted after it (installer.hosts.podaccess), so a dry-run, the review and the
     JSON plan list every pod before one exists. Adding them twice changes nothing."""
     have = {c.key for c in step.changes}
+    # a step that waits (after the reboot) makes its pod only when it runs
+    waits = step.changes[0].condition if step.changes and all(
+        c.condition for c in step.changes) else ""
     pods = tuple(Change("cluster", t.pod, f"create pod {t.pod} on {t.node} for this step "
                         "(privileged: hostPID, the host's root at /host), then delete it",
-                        {"node": t.node, "key": HOST_ACCESS_POD})
+                        {"node": t.node, "key": HOST_ACCESS_POD}, condition=waits)
                  for t in pod_targets(step.params) if t.pod)
     new = tuple(c for c in pods if c.key not in have)
     return replace(step, changes=step.changes + new) if new else step
