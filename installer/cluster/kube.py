@@ -427,6 +427,15 @@ async def label_namespace(kube: Kube, permit: Permit, name: str, labels: dict[st
                             "application/merge-patch+json")
 
 
+async def delete_namespace(kube: Kube, permit: Permit, name: str) -> None:
+    require_permit(permit)
+    try:
+        await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{name}")
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+
+
 def _save_labels_sync(kube: Kube, labels: dict[str, dict[str, str]]) -> None:
     namespace, name = STATE_CONFIGMAP
     body = {"apiVersion": "v1", "kind": "ConfigMap",

@@ -291,6 +291,15 @@ class DeleteStateParams(StepParams):
 
 
 @dataclass(frozen=True)
+class RemoveHostAccessParams(StepParams):
+    """The host-access namespace (hostAccess: pod): removed when the installer made it, and
+    any host-access pod an interrupted run left in it."""
+
+    ACTION = "remove-host-access"
+    namespace: str
+
+
+@dataclass(frozen=True)
 class VerifyUninstalledParams(StepParams):
     ACTION = "verify-uninstalled"
     recorded: Mapping[str, Mapping[str, str]] | None  # None: no record was found

@@ -23,6 +23,7 @@ from installer.cluster.facts import (
     require_record,
 )
 from installer.engine import revert
+from installer.engine.hostroute import reached_by_pod
 from installer.engine.params import (
     DeleteCrdsParams,
     DeleteSampleParams,
@@ -30,6 +31,7 @@ from installer.engine.params import (
     DiscoverParams,
     HelmUninstallParams,
     PatchLabelsParams,
+    RemoveHostAccessParams,
     VerifyUninstalledParams,
     params_json,
 )
@@ -119,6 +121,14 @@ def build_uninstall_plan(answers: Answers, facts: Facts, *, remove_crds: bool = 
                                                revert.consented(answers, revert_hosts))
     steps += hosts
     warnings += host_warnings
+    if any(reached_by_pod(answers, n.name) for n in facts.cluster.nodes):
+        pods_ns = answers.host_access.namespace
+        steps.append(Step("uninstall/host-access", "change",
+                          "Remove the host-access namespace if the installer made it",
+                          RemoveHostAccessParams(pods_ns), (Change(
+                              "cluster", pods_ns, f"delete namespace {pods_ns} if the "
+                              "installer made it (label app.kubernetes.io/managed-by="
+                              "gpu-kata-installer), else only host-access pods left in it"),)))
     ns, name = STATE_CONFIGMAP
     if recorded is not None:
         steps.append(Step("uninstall/state", "change", "Forget the recorded labels",

@@ -64,6 +64,8 @@ def pod_mode_permissions(namespace: str, *, exec_by_get: bool = False
         Permission("create", "namespaces", "create it, labelled privileged, when missing"),
         Permission("patch", "namespaces", "label the installer's own namespace privileged",
                    name=ns),
+        Permission("delete", "namespaces", "uninstall removes the installer's own namespace",
+                   name=ns),
         Permission("create", "pods", "the per-node host-access pod", ns),
         Permission("get", "pods", "wait for it to run", ns),
         Permission("list", "pods", "find leftovers of an interrupted run by label", ns),
@@ -87,7 +89,7 @@ def rbac_manifests(namespace: str, subject: str = "gpu-kata-installer"
                 {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]
     rules_cluster = [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create"]},
                      {"apiGroups": [""], "resources": ["namespaces"], "resourceNames":
-                      [namespace], "verbs": ["get", "patch"]}]
+                      [namespace], "verbs": ["get", "patch", "delete"]}]
     meta = {"labels": {MANAGED_BY[0]: MANAGED_BY[1]}}
     return [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",

@@ -52,6 +52,7 @@ def default_executors() -> Executors:
         p.DeleteCrdsParams: uninstall.delete_crds,
         p.PatchLabelsParams: uninstall.patch_labels,
         p.DeleteStateParams: uninstall.delete_state,
+        p.RemoveHostAccessParams: uninstall.remove_host_access,
         p.VerifyUninstalledParams: uninstall.verify_uninstalled,
         p.OperandImagesParams: upgrade.operand_images,
         p.UpgradeHelmParams: upgrade.upgrade_helm,

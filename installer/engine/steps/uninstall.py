@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from functools import partial
 
 from installer.answers.model import SAMPLE_POD
 from installer.charts import helm
@@ -17,6 +18,7 @@ from installer.engine.params import (
     DeleteStateParams,
     HelmUninstallParams,
     PatchLabelsParams,
+    RemoveHostAccessParams,
     VerifyUninstalledParams,
 )
 from installer.engine.plan import Step
@@ -24,6 +26,8 @@ from installer.engine.runner import Context, Done
 from installer.engine.steps.sample import MANAGED_BY, delete_and_wait
 from installer.engine.uninstall import label_restore
 from installer.errors import StepFailed
+from installer.hosts.podaccess import MANAGED_BY as POD_MANAGED_BY
+from installer.hosts.podaccess import PodAccess, leftovers
 from installer.permit import Permit
 
 POLL_SECONDS = 2.0
@@ -122,3 +126,28 @@ async def verify_uninstalled(ctx: Context, step: Step[VerifyUninstalledParams], 
                              fix="check the kata-system namespace; run uninstall again")
         await asyncio.sleep(POLL_SECONDS)
     return Done("nodes carry the labels they had before install")
+
+
+async def remove_host_access(ctx: Context, step: Step[RemoveHostAccessParams], facts: Facts
+                             ) -> Done:
+    """Nothing of pod mode stays: the installer's own namespace goes (its pods with it); in
+    an operator's namespace only the installer's labelled host-access pods go."""
+    k: kube.Kube = ctx.services["kube"]
+    ns = step.params.namespace
+    try:
+        found = await asyncio.to_thread(k.get_json, f"/api/v1/namespaces/{ns}")
+    except kube.ApiError as exc:
+        if exc.status != 404:
+            raise
+        return Done(f"namespace {ns} is not there: nothing to remove")
+    labels = (found.get("metadata") or {}).get("labels") or {}
+    if labels.get(POD_MANAGED_BY[0]) == POD_MANAGED_BY[1]:
+        await ctx.change(step.id, ns, f"delete namespace {ns} (the installer's)",
+                         partial(kube.delete_namespace, k, name=ns))
+        return Done(f"namespace {ns} deleted")
+    left = await asyncio.to_thread(leftovers, k, ns)
+    pods = PodAccess(k, ctx.services["pod_settings"], ctx.change, step.id)
+    for name in left:
+        await pods.remove(name, "left by an interrupted run")
+    return Done(f"namespace {ns} is the operator's: kept; {len(left)} host-access pod(s) "
+                "removed")
