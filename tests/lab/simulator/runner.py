@@ -613,6 +613,7 @@ class Simulator:
         self.device_resources(nodes, resources, writes)
         self.workloads(nodes, pods, rcs, writes, now)
         self.misc_logs(pods)
+        self.boot_ids(nodes, writes)
 
         for name, want in labels.items():
             node = nodes.get(name)
@@ -627,6 +628,27 @@ class Simulator:
                 )
         self._writes(writes)
         self.logs.forget({p["metadata"]["uid"] for p in pods})
+
+    # --- the kubelet's boot id ----------------------------------------------------------------
+
+    def boot_ids(self, nodes, writes) -> None:
+        """The kubelet reports its host's boot id as the node's `status.nodeInfo.bootID`
+        (kubernetes pkg/kubelet/nodestatus/setters.go, MachineInfo: `BootID` from cadvisor's
+        /proc/sys/kernel/random/boot_id), so a new one there is how the cluster sees a reboot.
+        Here: each simulated host's boot_id file, copied onto its node when it changes."""
+        for name in self.hosts.nodes:
+            node = nodes.get(name)
+            root = self.hosts.root(name)
+            if node is None or root is None or name.startswith("scale-node-"):
+                continue
+            try:
+                boot = (root / "proc/sys/kernel/random/boot_id").read_text().strip()
+            except OSError:
+                continue
+            info = (node.get("status") or {}).get("nodeInfo") or {}
+            if boot and info.get("bootID") != boot:
+                writes.append(lambda n=name, b=boot: self.kube.patch(
+                    f"/api/v1/nodes/{n}/status", {"status": {"nodeInfo": {"bootID": b}}}))
 
     # --- kata-deploy -------------------------------------------------------------------------
 
