@@ -8,7 +8,7 @@ only): working dir, envs, user. Nothing selects by node, and nothing wraps the c
 - the lab simulator creates one `Exec` per pod that mounts the host root (a hostPath volume
   of `/`) on a node with a simulated host; its envs name that host (node, sshd pid file),
   and it is owned by the pod, so the garbage collector removes it with the pod;
-- the KWOK controller's PATH holds only `tests/lab/hostexec/`, whose `chroot` enters the
+- the KWOK controller's PATH holds only `tests/lab/hostexec/bin/`, whose `chroot` enters the
   named host (nsenter into its sshd's namespaces, chroot to its root) and refuses anything
   but `chroot /host ...`; other command names are not found;
 - a bare pod of that kind (hostPID, host root mounted, not a DaemonSet's) is held Pending by
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BIN_DIR = Path(__file__).resolve().parent / "hostexec"
+BIN_DIR = Path(__file__).resolve().parent / "hostexec" / "bin"  # the KWOK controller's PATH
 # Set by the simulator once the pod's Exec exists (value: the host's node, or why none).
 HOLD_ANNOTATION = "lab.gpu-kata-installer/host-exec"
 EXEC_API = "/apis/kwok.x-k8s.io/v1alpha1"
