@@ -4,6 +4,8 @@ server's pods/exec, and the probe gives what it gives over SSH (tests/lab/hostex
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from remote.probe import PROBE_SCRIPT, parse_probe, probe_command
 from tests.lab import hostexec
+from tests.lab.handle import own_lab
 
 from .test_lab_ssh import ssh
 
@@ -108,13 +111,27 @@ def test_nothing_reaches_the_real_root(ssh_lab):
 
     # Commands that are not `chroot /host ...` are refused, not run on this machine.
     for cmd in (("cat", "/etc/hostname"), ("chroot", "/", "true"), ("sh", "-c", "true"),
-                ("stdin-relay", "true")):
+                ("env", "true")):
         r = pod_exec(lab, name, *cmd, check=False)
         assert r.returncode != 0, cmd
     r = pod_exec(lab, name, "chroot", "/", "true", check=False)
-    assert "only 'chroot /host" in r.stderr
+    assert r.returncode == 126 and "only 'chroot /host" in r.stderr
 
 
+@pytest.mark.parametrize("argv0", ["/bin/sh", "/usr/sbin/chroot"])
+def test_a_command_given_as_a_path_is_refused_before_it_runs(ssh_lab, argv0):
+    """KWOK runs an exec on this machine; the lab's patched KWOK (tests/lab/kwok_patch.py)
+    refuses an argv[0] with a '/', which would bypass the PATH holding only the lab's chroot."""
+    lab = ssh_lab
+    name = start(lab, "gpu-node-2")
+    marker = Path("/tmp", f"lab-pod-exec-{uuid.uuid4().hex}")
+    host_marker = Path(lab.node("gpu-node-2").host_root) / marker.relative_to("/")
+    script = ["-c", f"touch {marker}"]
+    cmd = [argv0, *script] if argv0 == "/bin/sh" else [argv0, "/host", "sh", *script]
+    r = pod_exec(lab, name, *cmd, check=False)
+    assert r.returncode != 0
+    assert "refused" in r.stderr and "only a bare command name" in r.stderr
+    assert not marker.exists() and not host_marker.exists()
 def test_a_bare_host_pod_waits_for_its_mapping_and_leaves_nothing_behind(ssh_lab):
     lab = ssh_lab
     pod = host_pod("gpu-node-1")
@@ -136,9 +153,9 @@ def test_a_bare_host_pod_waits_for_its_mapping_and_leaves_nothing_behind(ssh_lab
         e["metadata"]["name"] == name for e in lab.kube.get(execs).get("items", [])))
 
 
-def test_stdin_ends_when_the_client_has_sent_everything(ssh_lab):
-    """KWOK never closes an exec's stdin; the lab's relay ends it once the client is quiet,
-    so a script read with `sh -s` finishes (and a command reading to EOF returns)."""
+def test_stdin_ends_when_the_client_closes_it(ssh_lab):
+    """The lab's KWOK closes an exec's stdin when the client's ends, as a kubelet does, so a
+    script read with `sh -s` finishes on end of input, however long the client pauses."""
     lab = ssh_lab
     name = start(lab, "gpu-node-2")
     r = pod_exec(lab, name, "chroot", "/host", "sh", "-s", stdin="echo one\necho two\n")
@@ -146,13 +163,41 @@ def test_stdin_ends_when_the_client_has_sent_everything(ssh_lab):
     r = pod_exec(lab, name, "chroot", "/host", "wc", "-c", stdin="x" * 300_000)
     assert r.stdout.strip() == "300000"
 
+    kubectl = [lab.info.binaries["kubectl"], "exec", "-i", name, "--",
+               "chroot", "/host", "sh", "-s"]
+    with subprocess.Popen(kubectl, env=lab.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True) as p:
+        p.stdin.write("echo before\n")
+        p.stdin.flush()
+        time.sleep(2)  # a pause is not the end of input
+        p.stdin.write("echo after\n")
+        p.stdin.close()
+        assert p.stdout.read() == "before\nafter\n"
+        assert p.wait(timeout=30) == 0
 
-def test_a_failing_command_shows_its_status_only_in_the_error_text(ssh_lab):
-    """KWOK v0.8.0 wraps the command's exit error, so the API server reports an internal
-    error (kubectl exits 1) with `exit status N` in its text instead of a NonZeroExitCode
-    status; a pod-mode client must not rely on the exit code in the lab (NOTES-22a.md)."""
+
+@pytest.mark.parametrize("status", [7, 1, 0])
+def test_a_commands_exit_status_is_the_clients(ssh_lab, status):
+    """A non-zero exit comes back as the kubelet's NonZeroExitCode status with the ExitCode
+    cause, so kubectl exits with the command's status."""
     lab = ssh_lab
     name = start(lab, "gpu-node-2")
-    r = pod_exec(lab, name, "chroot", "/host", "sh", "-c", "exit 7", check=False)
-    assert r.returncode == 1
-    assert "exit status 7" in r.stderr
+    r = pod_exec(lab, name, "chroot", "/host", "sh", "-c", f"exit {status}", check=False)
+    assert r.returncode == status, r.stderr
+    if status:
+        assert f"command terminated with exit code {status}" in r.stderr
+        assert "Internal error" not in r.stderr
+
+
+def test_hosts_added_with_extra_node_are_mapped_too(tmp_path):
+    """A bench gets N pod-exec-capable hosts from `Lab.up(extra_nodes=...)` (`--extra-node`):
+    each is a KWOK node with its own sshd host, so its host pods are mapped like the
+    default nodes' (pod-mode fan-out)."""
+    extra = ["gpu-node-4=gpu-vfio-ready", "gpu-node-5=cc-host"]
+    with own_lab(tmp_path / "lab", "127.0.16", extra_nodes=extra) as lab:
+        for node in ("gpu-node-4", "gpu-node-5"):
+            name = start(lab, node)
+            assert pod_exec(lab, name, "chroot", "/host", "hostname").stdout.strip() == node
+            facts = parse_probe(pod_exec(lab, name, "chroot", "/host", "sh", "-s",
+                                         stdin=PROBE_SCRIPT).stdout)
+            assert facts == parse_probe(ssh(lab.node(node), "sudo " + probe_command()))
