@@ -5,13 +5,21 @@
 # replace directives, so they only build from a throwaway module that repeats them.
 # Binaries land in a directory keyed by version outside the repo, so a second run is
 # a no-op and CI on the same machine reuses them; nothing here is ever committed.
+#
+# kwok is built from a patched copy of its module (kwok_patch.py: pod exec refuses paths,
+# ends stdin, reports exit codes as a kubelet does); the key carries that script's hash, so
+# a changed patch rebuilds kwok, while the unpatched kube-*/etcd of the same versions are
+# reused from an earlier key.
 set -euo pipefail
 
 K8S_VERSION=${LAB_K8S_VERSION:-v1.35.4}
 ETCD_VERSION=${LAB_ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${LAB_KWOK_VERSION:-v0.8.0}
 CACHE=${LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpu-kata-lab}
-BIN="$CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
+HERE=$(cd "$(dirname "$0")" && pwd)
+PATCH="$HERE/kwok_patch.py"
+PATCH_HASH=$(sha256sum "$PATCH" | cut -c1-10)
+BIN="$CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-lab-$PATCH_HASH"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
@@ -26,7 +34,19 @@ mkdir -p "$BIN"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# kube-* and etcd are not patched: take them from a directory of the same versions.
+for b in kube-apiserver kube-controller-manager kube-scheduler etcd; do
+  [ -x "$BIN/$b" ] && continue
+  for old in "$CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-"*/"$b"; do
+    [ -x "$old" ] || continue
+    ln "$old" "$BIN/$b.tmp" 2>/dev/null || cp "$old" "$BIN/$b.tmp"
+    mv "$BIN/$b.tmp" "$BIN/$b"
+    break
+  done
+done
+
 build_kubernetes() {
+  need kube-apiserver kube-controller-manager kube-scheduler || return 0
   local m="$work/k8s" minor=${K8S_VERSION#v1.}
   minor=${minor%%.*}
   mkdir -p "$m" && cd "$m"
@@ -64,13 +84,19 @@ build_etcd() {
 }
 
 build_kwok() {
-  local m="$work/kwok"
+  need kwok kwokctl || return 0
+  local m="$work/kwok" src="$work/kwok-src" dir
+  dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  cp -r "$dir" "$src"
+  chmod -R u+w "$src"
+  python3 "$PATCH" "$src"  # fails the build when an edit no longer matches
   mkdir -p "$m" && cd "$m"
   go mod init lab/kwok >/dev/null 2>&1
-  go get "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" >/dev/null
+  go mod edit -require "sigs.k8s.io/kwok@$KWOK_VERSION" -replace "sigs.k8s.io/kwok=$src"
+  go get "sigs.k8s.io/kwok/cmd/kwok" "sigs.k8s.io/kwok/cmd/kwokctl" >/dev/null
   for cmd in kwok kwokctl; do
     [ -x "$BIN/$cmd" ] && continue
-    echo "building $cmd $KWOK_VERSION" >&2
+    echo "building $cmd $KWOK_VERSION (lab patch $PATCH_HASH)" >&2
     go build -trimpath -ldflags "-s -w" -o "$BIN/$cmd.tmp" "sigs.k8s.io/kwok/cmd/$cmd"
     mv "$BIN/$cmd.tmp" "$BIN/$cmd"
   done

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from . import hostexec
 from .binaries import Binaries
 from .procs import alive, read_pid, spawn
 
@@ -79,7 +80,7 @@ class ControlPlane:
                 "etcdBinary": str(b["etcd"]),
                 "kubectlBinary": str(b["kubectl"]),
                 "cacheDir": str(self.workdir / "cache"),
-                "enableCRDs": ["Logs", "ClusterLogs"],
+                "enableCRDs": ["Logs", "ClusterLogs", "Exec"],
                 "disableQPSLimits": True,
             },
             "componentsPatches": [
@@ -92,6 +93,10 @@ class ControlPlane:
                     ],
                 },
                 {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
+                # Pod exec runs on this machine: only the lab's host-entering `chroot` is
+                # on the KWOK controller's PATH (tests/lab/hostexec.py).
+                {"name": "kwok-controller",
+                 "extraEnvs": [{"name": "PATH", "value": str(hostexec.BIN_DIR)}]},
             ],
         }
         kwok = {
@@ -208,8 +213,9 @@ class ControlPlane:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
             time.sleep(0.05)
+        env = {**os.environ, **{e["name"]: e.get("value", "") for e in c.get("envs") or []}}
         spawn([c["binary"], *c.get("args", [])], pidfile, self.cluster_dir / "logs" / f"{comp}.log",
-              cwd=c.get("workDir"))
+              env=env, cwd=c.get("workDir"))
 
     def kwok_port(self) -> int:
         """The KWOK controller's port: every node's kubelet endpoint, served on 127.0.0.1."""

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.lab import hostsupport
+from tests.lab import hostsupport, procs
 from tests.lab.controlplane import ControlPlane
 from tests.lab.kube import Kube
 from tests.lab.lab import Lab, LabInfo, LabNode
@@ -76,8 +76,11 @@ class LabHandle:
 
     @contextlib.contextmanager
     def paused(self, component: str) -> Iterator[None]:
-        """SIGSTOP a control-plane process for the block (kwok-controller: no pod starts)."""
-        pid = self.control_plane().pids()[component]
+        """SIGSTOP a control-plane process (kwok-controller: no pod starts) or the
+        simulator (nothing it writes appears) for the block."""
+        pid = (procs.read_pid(self.lab._pidfile(component)) if component == "simulator"
+               else self.control_plane().pids()[component])
+        assert pid, f"{component} is not running"
         os.kill(pid, signal.SIGSTOP)
         try:
             yield

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import hostexec
 from ..kube import Kube, KubeError
 from . import hostwrite, logic
 from .hoststate import HostState, read_host
@@ -512,6 +513,7 @@ class Simulator:
         self.dirty = threading.Event()
         self.wake_at = float("inf")
         self.events_sent: set[tuple[str, str]] = set()
+        self.host_execs_done: set[str] = set()  # pod uids whose host Exec exists
         # running vfio-manager pods: uid -> (node, preStop command)
         self.vfio_pods: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.crd_paths = {
@@ -614,6 +616,7 @@ class Simulator:
         self.workloads(nodes, pods, rcs, writes, now)
         self.misc_logs(pods)
         self.boot_ids(nodes, writes)
+        self.host_execs(pods, writes)
 
         for name, want in labels.items():
             node = nodes.get(name)
@@ -994,6 +997,34 @@ class Simulator:
     def _patch_pod(self, pod: dict, status: dict) -> None:
         m = pod["metadata"]
         self.kube.patch(f"/api/v1/namespaces/{m['namespace']}/pods/{m['name']}/status", status)
+
+    # --- pod exec into the simulated hosts (tests/lab/hostexec.py) ----------------------------
+
+    def host_execs(self, pods, writes) -> None:
+        hosts = {n for n in self.hosts.nodes if not n.startswith("scale-node-")}
+        for pod, node in hostexec.plan(pods, hosts, self.host_execs_done):
+            writes.append(lambda p=pod, n=node: self._host_exec(p, n))
+        self.host_execs_done &= {p["metadata"]["uid"] for p in pods}
+
+    def _host_exec(self, pod: dict, node: str) -> None:
+        meta = pod["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        if node:
+            obj = hostexec.exec_object(pod, node, self.state_dir)
+            path = f"{hostexec.EXEC_API}/namespaces/{ns}/execs"
+            try:
+                self.kube.create(path, obj)
+            except KubeError as e:  # one left by an earlier pod of that name: take it over
+                if e.status != 409:
+                    raise
+                self.kube.patch(f"{path}/{name}", {"metadata": {
+                    k: obj["metadata"][k] for k in ("labels", "ownerReferences")},
+                    "spec": obj["spec"]})
+        self.host_execs_done.add(meta["uid"])
+        if hostexec.held(pod):
+            note = node or "no simulated host on this node"
+            self.kube.patch(f"/api/v1/namespaces/{ns}/pods/{name}",
+                            {"metadata": {"annotations": {hostexec.HOLD_ANNOTATION: note}}})
 
     # --- plausible logs for the remaining chart pods ---------------------------------------------
 
