@@ -186,7 +186,7 @@ def _headless(command: str, args: argparse.Namespace) -> int:
     if command == "status":
         from installer.commands.status import run_status
 
-        return run_status(args.answers, args.kubeconfig, args.context, args.json)
+        return run_status(args.answers, args.kubeconfig, args.context, args.json, args.yes)
     if command == "troubleshoot":
         from installer.commands.troubleshoot import run_troubleshoot_headless
 

@@ -100,7 +100,9 @@ APPLIES: dict[str, dict[str, str]] = {
               "--json": "print a JSON list of results",
               "--ignore": "check names to accept on purpose ('all' for every check)"},
     "status": {"--answers": "the answers file the install ran from (required)", **_KUBECONFIG,
-               "--json": "print one JSON object: drift, checked, exitCode"},
+               "--json": "print one JSON object: drift, checked, exitCode",
+               "--yes": "with hostAccess: pod, create the host-access pods the probe needs "
+                        "(deleted after); without it those hosts are reported not checked"},
     "troubleshoot": {"--answers": "also probe and check the Kata hosts it names",
                      **_KUBECONFIG, "--json": "print the findings as JSON (no screen)"},
     "bundle": {"--answers": "also probe and check the Kata hosts it names", **_KUBECONFIG,

@@ -64,11 +64,23 @@ def observe(k: kube.Kube, answers: Answers) -> Observed:
     return Observed(GPU_RUNTIME_CLASS, seen, pods)
 
 
-async def gather_drift(answers: Answers) -> tuple[list[Drift], dict[str, Any]]:
-    """Gather as an install's dry-run does, plan, read the rest, compare."""
+class ProbePods:
+    """`--yes`: the one thing a status run may make is the probe's host-access pods."""
+
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool:
+        return True
+
+
+async def gather_drift(answers: Answers, probe_pods: bool = False
+                       ) -> tuple[list[Drift], dict[str, Any]]:
+    """Gather as an install's dry-run does, plan, read the rest, compare. `probe_pods`:
+    hosts reached through host-access pods are probed (their pods made, then deleted);
+    the gather makes nothing else, and runs no change step."""
     from installer.engine.steps import default_executors
 
-    ctx = Context(dry_run=True, sinks=[], decider=NoConsent(),
+    ctx = Context(dry_run=not probe_pods, sinks=[],
+                  decider=ProbePods() if probe_pods else NoConsent(),
                   services=run_services(answers, Redactor(), ask=getpass.getpass
                                         if sys.stdin.isatty() else None))
     plan, facts = await Engine(answers, ctx, default_executors(),
@@ -101,10 +113,10 @@ def render_text(found: list[Drift]) -> str:
 
 
 def run_status(answers_path: Path, kubeconfig: str | None, context: str | None,
-               as_json: bool) -> int:
+               as_json: bool, probe_pods: bool = False) -> int:
     answers = _with_cluster(load_answers(answers_path), kubeconfig, context)
     try:
-        found, looked = asyncio.run(gather_drift(answers))
+        found, looked = asyncio.run(gather_drift(answers, probe_pods))
     except UserError as exc:
         # Exit 1 means "differences" here: a cluster that could not be compared at all
         # (an API server that does not answer, a context that may not read) is not one.

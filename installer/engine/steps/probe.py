@@ -49,8 +49,9 @@ async def probe(ctx: Context, step: Step[ProbeParams], facts: Facts) -> Facts:
             if t.pod:
                 skipped[t.node] = ProbeFailure(
                     DRY_RUN, f"not probed: reached through pod {t.pod}, which a dry-run does "
-                    "not create", "run without --dry-run (the run asks before it creates the "
-                    "pods), or give the host's recorded tree with --facts")
+                    "not create", "allow the pods: a run asks before it creates them "
+                    "(headless --yes; `status --yes`), or give the host's recorded tree with "
+                    "--facts")
                 ctx.emit(StepFinished(path=f"probe/{t.node}", status="dry-run",
                                       message=f"not probed: a dry-run creates no pod ({t.pod})"))
     results = await run_on(ctx, step.id, reach, probe_command(), sudo=access.sudo,

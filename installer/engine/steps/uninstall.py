@@ -31,6 +31,7 @@ from installer.hosts.podaccess import PodAccess, leftovers
 from installer.permit import Permit
 
 POLL_SECONDS = 2.0
+NAMESPACE_GONE_SECONDS = 120.0  # the namespace controller empties it first
 
 
 async def helm_uninstall(ctx: Context, step: Step[HelmUninstallParams], facts: Facts) -> Done:
@@ -144,7 +145,17 @@ async def remove_host_access(ctx: Context, step: Step[RemoveHostAccessParams], f
     if labels.get(POD_MANAGED_BY[0]) == POD_MANAGED_BY[1]:
         await ctx.change(step.id, ns, f"delete namespace {ns} (the installer's)",
                          partial(kube.delete_namespace, k, name=ns))
-        return Done(f"namespace {ns} deleted")
+        deadline = time.monotonic() + NAMESPACE_GONE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                await asyncio.to_thread(k.get_json, f"/api/v1/namespaces/{ns}")
+            except kube.ApiError as exc:
+                if exc.status == 404:
+                    return Done(f"namespace {ns} deleted")
+                raise
+            await asyncio.sleep(POLL_SECONDS)
+        return Done(f"namespace {ns} is being deleted (still Terminating after "
+                    f"{NAMESPACE_GONE_SECONDS:.0f}s: `kubectl get namespace {ns}`)")
     left = await asyncio.to_thread(leftovers, k, ns)
     pods = PodAccess(k, ctx.services["pod_settings"], ctx.change, step.id)
     for name in left:
