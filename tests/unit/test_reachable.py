@@ -24,13 +24,7 @@ PACKAGES = ("installer", "screens", "remote")
 ENTRY_POINTS = ("screens.cli", "installer.__main__")
 
 # Modules the product does not import, each with the reason it stays.
-_POD_MODE = ("pod mode (issue 22): its parts come before the engine's steps use them; "
-             "NOTES-22b.md says what wiring is left")
-NOT_FROM_AN_ENTRY_POINT: dict[str, str] = {
-    "installer.cluster.podexec": _POD_MODE,
-    "installer.hosts.podaccess": _POD_MODE,
-    "installer.hosts.podrbac": _POD_MODE,
-}
+NOT_FROM_AN_ENTRY_POINT: dict[str, str] = {}
 
 LAZY = re.compile(r"^((?:installer|screens|remote)(?:\.\w+)+):\w+$")
 
