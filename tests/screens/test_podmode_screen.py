@@ -170,3 +170,40 @@ async def test_recorded_facts_have_no_cluster_to_ask():
         await pilot.press("ctrl+r")
         await until(pilot, lambda: "no live cluster" in shown(app, "#test-result"))
 
+
+async def test_h_on_the_nodes_screen_reaches_one_node_the_other_way_and_back(tmp_path):
+    from screens.widgets.keyedtable import KeyedTable
+
+    app = InstallerApp(fakes.state(), services=fakes.services(), start="nodes")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(KeyedTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("gpu-node-2"))
+        await pilot.press("h")
+        await pilot.pause()
+        nodes = app.state.answers.nodes
+        assert nodes.access_for("gpu-node-2", "ssh") == "pod"
+        assert nodes.access_for("gpu-node-1", "ssh") == "ssh"
+        assert table.get_cell("gpu-node-2", "choice").plain == "kata · pod"
+        saved = load_answers(app.state.save(tmp_path / "answers.yaml"))
+        assert saved.nodes.access_for("gpu-node-2", "ssh") == "pod"
+        app.goto("ssh")
+        await pilot.pause()
+        assert shows(app, "#ssh-form") and shows(app, "#pod-form")  # both ways in use
+        app.goto("nodes")
+        await pilot.pause()
+        await pilot.press("h")
+        await pilot.pause()
+        assert app.state.answers.nodes.access_for("gpu-node-2", "ssh") == "ssh"
+        assert table.get_cell("gpu-node-2", "choice").plain == "kata"
+
+
+def test_an_override_on_a_node_following_the_default_keeps_its_choice():
+    state = fakes.state()
+    state.set_default("kata")
+    state.set_choice(["gpu-node-1"], "default")
+    assert "gpu-node-1" in state.kata_nodes()
+    assert state.toggle_access(["gpu-node-1"], set(state.kata_nodes())) == "pod"
+    assert state.answers.nodes.choice_for("gpu-node-1") == "kata"
+    assert state.answers.nodes.access_for("gpu-node-1", "ssh") == "pod"
