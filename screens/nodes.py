@@ -31,7 +31,8 @@ Decides, per GPU node, how GPU pods run there (answers nodes.items and nodes.def
 
 Kata (k): the node is labelled nvidia.com/gpu.workload.config=vm-passthrough; the GPU
 Operator binds its GPUs to vfio-pci and it runs only Kata GPU pods; kata-deploy installs
-there (its nodeSelector is that label); its host is probed and fixed over SSH.
+there (its nodeSelector is that label); its host is probed and fixed (over SSH, or
+through the cluster: see h).
 
 Traditional (t): label nvidia.com/gpu.workload.config=container; GPUs stay with the
 host driver for ordinary containers.
@@ -41,6 +42,10 @@ Leave (l): no label step; the node keeps what it has.
 Default (x): the node follows the cluster default (d switches it); a default of kata
 sets the GPU Operator's sandboxWorkloads.defaultWorkload=vm-passthrough, so every
 unlabelled GPU node becomes a Kata node.
+
+Host access (h): how the node's host is reached for checks and fixes - as the SSH screen
+says (hostAccess.mode), or the other way for this node (over SSH, or through the cluster:
+a privileged pod per node); h again goes back. Shown beside the choice ("kata · pod").
 
 Before any label changes, the nodes' nvidia.com/ and katacontainers.io/ labels are recorded
 (uninstall restores them). Select rows with space (a selects every GPU node, A clears),
@@ -61,6 +66,9 @@ cursor.
         Binding("A", "select_none", "None", show=False, tooltip="Clear the selection"),
         Binding("d", "toggle_default", "Cluster default", show=False,
                 tooltip="Switch the cluster default between kata and traditional"),
+        Binding("h", "toggle_access", "Host access", show=False,
+                tooltip="Reach the host the other way (SSH or a pod), or as the SSH screen "
+                        "says again"),
     ]
 
     def __init__(self) -> None:
@@ -106,7 +114,9 @@ cursor.
         kata = set(state.kata_nodes())
         # One pass over the answers' choices, not one per row: with every GPU node of a
         # large cluster chosen, asking the answers for each row's choice is rows x choices.
-        chosen = {item.name: item.choice for item in state.answers.nodes.items}
+        chosen = {item.name: item.choice + (f" · {item.host_access}" if item.host_access
+                                            else "")
+                  for item in state.answers.nodes.items}
         now = datetime.fromtimestamp(self.wizard.run_state.clock(), UTC)
         # A page of a long list being read extends the rows shown: only its rows are built
         # and put in (a refill per page built every row again: 27,000 rows for 5,000 nodes).
@@ -148,7 +158,8 @@ cursor.
         explicit = chosen.get(n.name)
         choice = explicit or f"default ({self.wizard.state.answers.nodes.default})"
         kata = n.name in kata_nodes
-        style = _CHOICE_STYLE.get(explicit or ("kata" if kata else "traditional"), "")
+        style = _CHOICE_STYLE.get((explicit or "").split(" · ")[0] or
+                                  ("kata" if kata else "traditional"), "")
         if not explicit:
             style += " italic"
         return [
@@ -199,7 +210,7 @@ cursor.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The choice keys are greyed when there is no node to choose for."""
-        if action in ("choose", "toggle_select") and not self.node_facts():
+        if action in ("choose", "toggle_select", "toggle_access") and not self.node_facts():
             return None
         return True
 
@@ -216,6 +227,20 @@ cursor.
         what = "the default" if choice == "default" else choice
         self.notify(f"{', '.join(targets[:3])}{' …' if len(targets) > 3 else ''}: {what}",
                     timeout=2)
+
+    def action_toggle_access(self) -> None:
+        targets = self._targets()
+        if not targets:
+            return
+        try:
+            way = self.wizard.state.toggle_access(targets, set(self.wizard.state.kata_nodes()))
+        except UserError as exc:
+            self.notify(str(problems_text(exc)), severity="error")
+            return
+        self.wizard.answers_changed("nodes")
+        how = "over SSH" if way == "ssh" else "through the cluster (a pod)"
+        self.notify(f"{', '.join(targets[:3])}{' …' if len(targets) > 3 else ''}: reached "
+                    f"{how}", timeout=2)
 
     def action_toggle_select(self) -> None:
         table = self.query_one(KeyedTable)

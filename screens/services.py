@@ -279,6 +279,11 @@ class NoInspector:
         return None
 
 
+def connect_kube(cluster: Cluster) -> Any:
+    """A client for the answers' cluster: the pod-mode permission check asks it."""
+    return require_kube(cluster.kubeconfig, cluster.context)
+
+
 def contexts_of(kubeconfig: str | None) -> Contexts:
     return list_contexts(kubeconfig)
 
@@ -296,3 +301,4 @@ class Services:
         run_checks
     # Recorded facts describe a cluster this session cannot change: only dry-runs.
     recorded: bool = False
+    kube: Callable[[Cluster], Any] = connect_kube

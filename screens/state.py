@@ -136,6 +136,26 @@ class WizardState:
         new_items = [by_name[n] for n in order if n in by_name]
         return self.edit({"nodes.items": new_items})
 
+    def toggle_access(self, names: list[str], kata: set[str]) -> str:
+        """Reach these nodes the other way than hostAccess.mode says, or - when each already
+        is - as it says again (nodes.items[].hostAccess); returns the way they are reached
+        now. A node without an entry gets one with its current choice (kata if in `kata`,
+        else the cluster default): an override needs an entry to live in."""
+        top = self.answers.host_access.mode
+        other = "pod" if top == "ssh" else "ssh"
+        items = [dict(i) for i in answers_data(self.answers)["nodes"].get("items", [])]
+        by_name = {i["name"]: i for i in items}
+        back = all(by_name.get(n, {}).get("hostAccess") == other for n in names)
+        for name in names:
+            item = by_name.get(name)
+            if item is None:
+                choice = "kata" if name in kata else self.answers.nodes.default
+                item = by_name[name] = {"name": name, "choice": choice}
+                items.append(item)
+            item["hostAccess"] = None if back else other
+        self.edit({"nodes.items": items})
+        return top if back else other
+
     def toggle_ignore(self, check: str) -> bool:
         """Ignore a check by name (or stop ignoring it); returns whether it is now ignored."""
         ignore = list(self.answers.checks.ignore)

@@ -387,9 +387,10 @@ def services(world: World | None = None, *, recorded: bool = False,
              facts: Facts | None = None, discover_error: Exception | None = None,
              inspector: FakeInspector | None = None,
              host_access: FakeHostAccess | None = None,
-             held: threading.Event | None = None) -> Services:
+             held: threading.Event | None = None, kube: Any = None) -> Services:
     """`held`: discovery hands over its first node page, then waits for the event before it
-    ends (as a long node list is read page by page)."""
+    ends (as a long node list is read page by page). `kube`: the client the pod-mode
+    permission check asks (tests/unit/test_podrbac.py's ReviewingKube)."""
     world = world or World()
     the_facts = facts or world.facts
 
@@ -410,7 +411,8 @@ def services(world: World | None = None, *, recorded: bool = False,
                     host_access=host_access or FakeHostAccess(),
                     inspector=lambda cluster: inspector,
                     contexts=lambda kubeconfig: _contexts(kubeconfig),
-                    checks=checks, recorded=recorded)
+                    checks=checks, recorded=recorded,
+                    **({"kube": lambda cluster: kube} if kube is not None else {}))
 
 
 def _contexts(kubeconfig):

@@ -120,6 +120,34 @@ def case_ssh_host_key() -> Case:
     return app_for(start="ssh"), go
 
 
+def _pod_mode_state():
+    from installer.answers.model import validate_answers
+    from screens.state import answers_data
+
+    data = answers_data(fakes.example_answers())
+    data["hostAccess"] = "pod"
+    return fakes.state(validate_answers(data, source="test"))
+
+
+def case_ssh_pod() -> Case:
+    async def go(pilot):
+        await settle(pilot)
+        assert pilot.app.screen.query_one("#pod-form").display
+    return app_for(start="ssh", state=_pod_mode_state()), go
+
+
+def case_ssh_pod_refused() -> Case:
+    from tests.unit.test_podrbac import ReviewingKube
+
+    async def go(pilot):
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: pilot.app.screen.pod_check is not None)
+        await settle(pilot)
+    kube = ReviewingKube({("create", "pods/exec"), ("patch", "namespaces")})
+    return app_for(start="ssh", state=_pod_mode_state(), kube=kube), go
+
+
 def case_checks() -> Case:
     async def go(pilot):
         await until(pilot, lambda: bool(pilot.app.state.checks))
