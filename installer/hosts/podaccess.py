@@ -23,7 +23,7 @@ import hashlib
 import re
 import shlex
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,8 +43,8 @@ EXEC_COMMAND = ("chroot", HOST_ROOT, "sh", "-s")
 # PID 1 of the pod: waits, and ends at once on the kubelet's TERM (a graceful delete then
 # takes a second, not the grace period).
 _IDLE = "trap 'exit 0' TERM INT; while :; do sleep 1 & wait $!; done"
-_POLL = 1.0
 _GONE_SECONDS = 60.0
+_TRIES = 3  # execs of one script whose stream lost the end of its output
 
 
 class Change(Protocol):
@@ -69,6 +69,14 @@ class PodSettings:
     start_seconds: float = 120.0
     command_timeout: float = 300.0
     pull_secrets: tuple[str, ...] = ()
+
+
+def _polls() -> Iterator[float]:
+    """Pauses between reads of a pod: short at first (a pod starts or goes within a second
+    on a warm node), then once a second."""
+    yield from (0.1, 0.2, 0.4)
+    while True:
+        yield 1.0
 
 
 def pod_name(node: str) -> str:
@@ -114,12 +122,30 @@ def manifest(node: str, settings: PodSettings) -> dict[str, Any]:
     }
 
 
+END = b"@gki-end"  # the stdin script's last line of stdout: its presence proves it all came
+
+
 def stdin_script(command: Command) -> bytes:
-    """What the host's shell reads on stdin: the script as one brace group with stdin from
-    /dev/null (nothing it runs can eat the rest of the script), then `exit`, so the shell
-    ends without an end of stdin - the v4 exec protocol cannot send one."""
+    """What the host's shell reads on stdin: the script as one subshell with stdin from
+    /dev/null (nothing it runs can eat the rest of the script; its own `exit` ends only the
+    subshell, so the marker still follows), then its end marker, then
+    `exit`, so the shell ends without an end of stdin - the v4 exec protocol cannot send
+    one. The marker is there because an exec stream can lose the end of stdout and still
+    report the exit status (kubernetes/kubernetes#124571): without it, a probe cut short
+    would read as a host with less on it."""
     body, args = (command.body, command.args) if isinstance(command, Script) else (command, ())
-    return f"set -- {shlex.join(args)}\n{{\n{body}\n}} </dev/null\nexit $?\n".encode()
+    return (f"set -- {shlex.join(args)}\n(\n{body}\n) </dev/null\n"
+            f"gki_rc=$?\nprintf '\\n{END.decode()} %d\\n' \"$gki_rc\"\nexit \"$gki_rc\"\n"
+            ).encode()
+
+
+def complete_stdout(stdout: bytes) -> bytes | None:
+    """stdout without the end marker stdin_script adds, or None when the marker is
+    missing (the stream lost the end)."""
+    head, sep, tail = stdout.rpartition(b"\n" + END + b" ")
+    if not sep or not tail.rstrip(b"\n").lstrip(b"-").isdigit():
+        return None
+    return head
 
 
 _WAITING_BAD = re.compile(r"ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainer"
@@ -168,9 +194,9 @@ class PodAccess:
             await kubeapi.delete_pod(self.kube, permit, ns, name)
 
         await self.change(self.path, f"{ns}/{name}", f"delete pod {ns}/{name} {why}", act)
-        deadline = time.monotonic() + _GONE_SECONDS
+        deadline, pause = time.monotonic() + _GONE_SECONDS, _polls()
         while time.monotonic() < deadline and await asyncio.to_thread(self._read, name):
-            await asyncio.sleep(_POLL)
+            await asyncio.sleep(next(pause))
 
     async def _start(self, node: str, name: str) -> HostError | None:
         """Create the pod and wait until it runs; None when it does, else why not."""
@@ -190,7 +216,7 @@ class PodAccess:
             await self._delete(node, name)
             return HostError("error", f"dry-run: pod {ns}/{name} is not created, so the host "
                              "is not reached", "run without --dry-run, or use recorded facts")
-        deadline = time.monotonic() + self.settings.start_seconds
+        deadline, pause = time.monotonic() + self.settings.start_seconds, _polls()
         while True:
             phase, why = _pod_state(await asyncio.to_thread(self._read, name))
             if phase == "Running":
@@ -202,7 +228,7 @@ class PodAccess:
                     f"check that nodes can pull {self.settings.image} (hostAccess.podImage, "
                     "images.registry and images.pullSecrets for a private registry) and "
                     f"that {ns} admits privileged pods (`kubectl describe pod -n {ns} {name}`)")
-            await asyncio.sleep(_POLL)
+            await asyncio.sleep(next(pause))
 
     async def run(self, node: str, command: Command,
                   until: Callable[[], Awaitable[None]] | None = None) -> HostResult:
@@ -217,8 +243,16 @@ class PodAccess:
             if failed is not None:
                 return HostResult(node, where, error=failed,
                                   duration=time.monotonic() - started)
-            r = await self._exec(self.kube, ns, name, EXEC_COMMAND, stdin_script(command),
-                                 container=CONTAINER, timeout=self.settings.command_timeout)
+            # Every script run here may run again (the probe reads; a fix's edits are
+            # idempotent): one whose stream lost its end is run again in the same pod. A
+            # reboot (`until`) is never run twice.
+            for _ in range(1 if until is not None else _TRIES):
+                r = await self._exec(self.kube, ns, name, EXEC_COMMAND, stdin_script(command),
+                                     container=CONTAINER,
+                                     timeout=self.settings.command_timeout)
+                stdout = complete_stdout(r.stdout)
+                if stdout is not None or r.timed_out:
+                    break
             if until is not None and r.exit_status == 0:
                 await until()
         finally:
@@ -231,8 +265,14 @@ class PodAccess:
                               "raise ssh.commandTimeout" if r.timed_out else
                               f"check the pod's image has chroot and the host has sh "
                               f"(`kubectl logs -n {ns} {name}`)")
-        return HostResult(node, where, r.exit_status, r.stdout, r.stderr, error,
-                          time.monotonic() - started)
+        elif stdout is None and until is None:
+            error = HostError("error", f"{where}: the exec stream ended before the script's "
+                              f"output did ({_TRIES} tries; exit status {r.exit_status})",
+                              "an API server or kubelet dropping the end of exec output "
+                              "(kubernetes/kubernetes#124571): run again, or reach this "
+                              "node with hostAccess: ssh")
+        return HostResult(node, where, r.exit_status, r.stdout if stdout is None else stdout,
+                          r.stderr, error, time.monotonic() - started)
 
     async def run_on_nodes(self, commands: dict[str, Command],
                            on_result: ResultCallback | None = None) -> dict[str, HostResult]:

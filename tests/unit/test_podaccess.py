@@ -6,8 +6,10 @@ path once its exec mapping lands)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
+from dataclasses import replace
 
 import pytest
 
@@ -18,6 +20,7 @@ from installer.hosts.podaccess import (
     EXEC_COMMAND,
     PodAccess,
     PodSettings,
+    complete_stdout,
     manifest,
     pod_name,
     stdin_script,
@@ -30,7 +33,14 @@ SETTINGS = PodSettings(image="registry.example.com/library/busybox:1.37", namesp
 
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch):
-    monkeypatch.setattr(podaccess, "_POLL", 0.01)
+    monkeypatch.setattr(podaccess, "_polls", lambda: itertools.repeat(0.01))
+
+
+def ended(result: ExecResult) -> ExecResult:
+    """The result as the pod's shell gives it: stdout ends with stdin_script's marker."""
+    if result.exit_status is None:
+        return result
+    return replace(result, stdout=result.stdout + b"\n@gki-end %d\n" % result.exit_status)
 
 
 class FakeKube:
@@ -84,7 +94,7 @@ def _exec(result: ExecResult, seen: list | None = None):
     async def fake(kube, ns, pod, command, stdin=b"", *, container="", timeout=300.0):
         if seen is not None:
             seen.append((ns, pod, tuple(command), stdin, container))
-        return result
+        return ended(result)
     return fake
 
 
@@ -120,8 +130,9 @@ def test_the_stdin_script_runs_in_sh_with_its_arguments_and_its_stdin_kept_away(
     r = subprocess.run([shell, "-s"], input=stdin_script(command) + b"echo never\n",
                        capture_output=True, timeout=10)
     assert r.returncode == 4
-    out = r.stdout.decode()
-    assert out == ("a b|$c|read:.\n" if isinstance(command, Script) else "plain\n")
+    out = complete_stdout(r.stdout)
+    assert out == (b"a b|$c|read:.\n" if isinstance(command, Script) else b"plain\n")
+    assert complete_stdout(r.stdout[:-3]) is None  # the end lost: said, never taken as all
 
 
 async def test_a_run_creates_waits_execs_and_removes_the_pod_and_answers_as_ssh_does():
@@ -195,7 +206,7 @@ async def test_nodes_run_at_most_concurrency_at_a_time_and_a_refusal_is_one_node
         if pod == "gki-host-n3":
             raise ApiError(403, "Forbidden", "{}", "POST",
                            f"/api/v1/namespaces/{ns}/pods/{pod}/exec")
-        return ExecResult(0, pod.encode())
+        return ended(ExecResult(0, pod.encode()))
 
     results = await PodAccess(kube, SETTINGS, Changes(), exec_fn=counting).run_on_nodes(
         {f"n{i}": "true" for i in range(6)})
@@ -203,3 +214,22 @@ async def test_nodes_run_at_most_concurrency_at_a_time_and_a_refusal_is_one_node
     assert results["n0"].ok and not results["n3"].ok
     assert "may not create pods/exec" in results["n3"].error.message
     assert kube.pods == {}
+
+
+async def test_a_script_whose_stream_lost_its_end_runs_again_and_then_fails_plainly():
+    kube, calls = FakeKube(), []
+    cut = ExecResult(0, b"KEY=v\nMORE=")  # the exit status came, the end of stdout did not
+
+    async def flaky(kube_, ns, pod, *a, **k):
+        calls.append(pod)
+        return cut if len(calls) < 3 else ended(ExecResult(0, b"KEY=v\nMORE=w\n"))
+
+    r = await PodAccess(kube, SETTINGS, Changes(), exec_fn=flaky).run("n", "true")
+    assert (len(calls), r.ok, r.stdout) == (3, True, b"KEY=v\nMORE=w\n")
+
+    async def always_cut(kube_, ns, pod, *a, **k):
+        return cut
+
+    r = await PodAccess(kube, SETTINGS, Changes(), exec_fn=always_cut).run("n", "true")
+    assert not r.ok and "ended before the script's output did" in r.error.message
+    assert "hostAccess: ssh" in r.error.remedy and kube.pods == {}
