@@ -106,6 +106,26 @@ def _ssh_durations(spans: list[float]) -> None:
     hostrun.run_on_hosts = wrapper
 
 
+def _exec_failures() -> dict[str, dict[str, Any]]:
+    """Each exec that ended without an exit status, by pod: what the stream had carried
+    (the probe's failure says only that it ended)."""
+    from installer.cluster.podexec import PodExec
+
+    found: dict[str, dict[str, Any]] = {}
+    original = PodExec.run
+
+    def wrapper(self: PodExec, stdin: bytes, timeout: float) -> Any:
+        r = original(self, stdin, timeout)
+        if r.exit_status is None:
+            found[self.pod] = {"failure": r.failure, "protocol": r.protocol,
+                               "stdout_bytes": len(r.stdout),
+                               "stderr": r.stderr[-300:].decode("utf-8", "replace")}
+        return r
+
+    PodExec.run = wrapper  # type: ignore[method-assign]
+    return found
+
+
 def child(path: Path) -> int:
     """Gather with the answers at `path`; print one JSON line of what it found and cost, and
     how long each host took as the client saw it (SSH: the connection and probe; pod: the
@@ -125,6 +145,7 @@ def child(path: Path) -> int:
     _timed(PodAccess, "run", spans["pod host"])
     _timed(PodAccess, "_start", spans["create -> Running"])
     _timed(PodExec, "run", spans["exec"])
+    broken = _exec_failures()
     _timed(PodAccess, "remove", spans["delete -> gone"])
     loaded = load_answers(path)
     rec = Recorder()
@@ -141,6 +162,7 @@ def child(path: Path) -> int:
         "deleted": sum(m.startswith("delete pod ") for m in made),
         "namespace": any(m.startswith("create namespace ") for m in made),
         "failed": {n: asdict(f) for n, f in facts.hosts.items() if isinstance(f, ProbeFailure)},
+        "broken": broken,
         "spans": {k: statistics.median(v) for k, v in spans.items() if v},
         "hosts": {n: json.dumps(asdict(f), sort_keys=True, default=str)
                   for n, f in facts.hosts.items()},
@@ -282,6 +304,9 @@ def report(runs: list[Run], n: int, concurrency: int) -> list[str]:
                                                  if len(o["hosts"]) != n else set()))
             bad.append(f"{r.mode} round {r.round}: not every host probed: "
                        f"{', '.join(missing[:6])} {next(iter(o['failed'].values()), '')}")
+        for pod, what in o.get("broken", {}).items():
+            print(f"  {r.mode} round {r.round}: exec in {pod} ended without an exit status: "
+                  f"{what}")
         want = n if r.mode == "pod" else 0
         if o["created"] != want or o["deleted"] != want:
             bad.append(f"{r.mode} round {r.round}: {o['created']} pods created, "
@@ -290,6 +315,12 @@ def report(runs: list[Run], n: int, concurrency: int) -> list[str]:
     for r in runs[1:]:
         differ = sorted(h for h in set(ref) | set(r.out["hosts"])
                         if ref.get(h) != r.out["hosts"].get(h))
+        for h in differ[:3]:
+            a, b = (json.loads(x.get(h) or "{}") for x in (ref, r.out["hosts"]))
+            keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            print(f"  {r.mode} round {r.round}: {h} differs in {', '.join(keys[:5])}: "
+                  + "; ".join(f"{k}: {str(a.get(k))[:120]} -> {str(b.get(k))[:120]}"
+                              for k in keys[:2]))
         if differ:
             bad.append(f"{r.mode} round {r.round}: the facts of {len(differ)} host(s) differ "
                        f"from {runs[0].mode} round 1's: {', '.join(differ[:6])}")
