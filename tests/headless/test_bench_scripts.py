@@ -175,3 +175,22 @@ def test_upgrade_bench_reads_node_rolls_evictions_and_wave_stages_from_events():
     assert evicted_by_plan(parsed) == {"default/x"}
     assert wave_stages(parsed) == pytest.approx(
         {"templates": 1.0, "drain": 2.5, "pods": 2.0, "verify": 3.0})
+
+
+@pytest.mark.lab
+def test_podmode_benchmark_gathers_over_ssh_and_through_pods_within_the_bound(tmp_path):
+    out = subprocess.run([sys.executable, "bench/podmode.py", "--quick", "--state",
+                          str(tmp_path / "lab"), "--prefix", bench_net(7)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900, check=True).stdout
+    assert "lab: 6 hosts, every one a Kata node" in out
+    for rnd in (1, 2):
+        ssh = next(x for x in out.splitlines() if x.startswith(f"ssh round {rnd}: wall"))
+        pod = next(x for x in out.splitlines() if x.startswith(f"pod round {rnd}: wall"))
+        assert "hosts probed 6 OK / 0 failed of 6" in ssh and "pods created 0, deleted 0" in ssh
+        assert "hosts probed 6 OK / 0 failed of 6" in pod and "pods created 6, deleted 6" in pod
+        assert "most alive at once 3 (bound 3)" in pod  # the bound reached, never passed
+        assert f"round {rnd}, pod/SSH: wall " in out
+    assert "(+ the namespace)" in out  # the first pod run makes it
+    assert "create -> Running" in out and "exec" in out and "delete -> gone" in out
+    assert "facts of every host the same in every run: yes" in out
+    assert "verdict: bound held, facts the same, nothing left -> met" in out
