@@ -18,15 +18,20 @@ import signal
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """One direction. Its end is passed on as a half-close, as a TCP connection carries it:
+    closing the whole socket there would drop what the other direction still has in flight
+    (the end of an exec's output, sent after the API server finished sending)."""
     try:
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+            return
     except (ConnectionError, asyncio.CancelledError):
         pass
-    finally:
-        with contextlib.suppress(RuntimeError):
-            writer.close()
+    with contextlib.suppress(RuntimeError, ConnectionError):
+        writer.close()
 
 
 def _handler(target_port: int):
@@ -37,6 +42,9 @@ def _handler(target_port: int):
             writer.close()
             return
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        for w in (writer, up_writer):
+            with contextlib.suppress(RuntimeError, ConnectionError):
+                w.close()
 
     return handle
 
