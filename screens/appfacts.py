@@ -16,6 +16,7 @@ from screens.messages import (
     FactsScanned,
     NodesRead,
 )
+from screens.modals import ConfirmModal
 from screens.runner import in_thread
 from screens.services import scan_for_plan
 
@@ -109,11 +110,34 @@ class FactsMixin:
         if self._missing_secrets():
             self.with_secrets(self.run_checks)
             return False
+        from installer.engine.hostroute import probe_pods
+
+        pods = [] if self.services.recorded else probe_pods(self.state.answers,
+                                                            self.state.facts)
+        if pods and not self.pods_agreed:
+            self.push_screen(ConfirmModal(
+                f"Probe {len(pods)} host(s) through the cluster?",
+                "hostAccess: pod - a privileged pod per node (hostPID, the host's root at "
+                "/host), deleted after the probe; nothing else is changed:\n\n"
+                + "\n".join(pods), yes="Create the pods"), self._pods_answered)
+            return False
         self.checking = True
         self.refresh_bindings()  # Re-run is greyed while the checks run
-        self.run_worker(self._checks(self.state.answers, self.fresh_facts(self.state.facts)),
+        self.run_worker(self._checks(self.state.answers, self.fresh_facts(self.state.facts),
+                                     bool(pods)),
                         group="checks", exclusive=True)
         return True
+
+    pods_agreed = False  # the probe's host-access pods, agreed to once per session
+
+    def _pods_answered(self, yes: bool | None) -> None:
+        if yes:
+            self.pods_agreed = True
+            self.run_checks()
+        else:
+            self.notify("checks not run: the hosts reached through the cluster need their "
+                        "host-access pods (or set them to SSH on the SSH screen)",
+                        severity="warning")
 
     def fresh_facts(self, facts: Facts) -> Facts:
         """Where a check run starts: the hosts are probed again, as headless `troubleshoot`
@@ -122,11 +146,12 @@ class FactsMixin:
         probe: their hosts are what is checked."""
         return facts if self.services.recorded else replace(facts, hosts={})
 
-    async def _checks(self, answers: Answers, facts: Facts) -> None:
+    async def _checks(self, answers: Answers, facts: Facts, pods: bool) -> None:
         try:
             out = await in_thread(self.services.checks(answers, facts,
                                                        self.services.executors(),
-                                                       ask=self._secret_prompt))
+                                                       ask=self._secret_prompt,
+                                                       probe_pods=pods))
         except Exception as exc:
             self.post_message(ChecksLoaded({}, f"the checks could not run: {exc}"))
             return

@@ -96,11 +96,23 @@ class ChecksOutcome:
     error: str | None = None
 
 
+class _PodsAgreed:
+    """The checks' one question, the probe's host-access pods, was asked on the screen."""
+
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool:
+        return True
+
+
 async def run_checks(answers: Answers, facts: Facts, executors: Executors, *,
-                     ask: Callable[[str], str] | None = None) -> ChecksOutcome:
+                     ask: Callable[[str], str] | None = None,
+                     probe_pods: bool = False) -> ChecksOutcome:
     """Probe the Kata nodes and run the prerequisite checks through the engine (read-only).
 
-    `ask` answers the secrets the answers say to prompt for (see InstallerApp.secrets)."""
+    `ask` answers the secrets the answers say to prompt for (see InstallerApp.secrets).
+    `probe_pods`: the operator agreed to the host-access pods of the hosts reached through
+    the cluster (hostAccess: pod); they are made, then deleted - nothing else is. Without
+    it those hosts are not probed (the run is a dry-run)."""
     from installer.engine.events import CheckReported, Recorder
     from installer.engine.runner import Context, Engine
     from installer.engine.runtime import run_services
@@ -110,7 +122,8 @@ async def run_checks(answers: Answers, facts: Facts, executors: Executors, *,
     rec = Recorder()
     error = None
     try:
-        ctx = Context(dry_run=True, sinks=[rec], decider=_NoDecisions(),
+        ctx = Context(dry_run=not probe_pods, sinks=[rec],
+                      decider=_PodsAgreed() if probe_pods else _NoDecisions(),
                       services=run_services(answers, Redactor(), ask=ask))
         _, facts, failed = await Engine(answers, ctx, executors).run_checks(facts)
         if failed:
@@ -297,8 +310,7 @@ class Services:
     host_access: HostAccess = field(default_factory=SshHostAccess)
     inspector: Callable[[Cluster], Inspector] = KubeInspector
     contexts: Callable[[str | None], Contexts] = contexts_of
-    checks: Callable[[Answers, Facts, Executors], Awaitable[ChecksOutcome]] = \
-        run_checks
+    checks: Callable[..., Awaitable[ChecksOutcome]] = run_checks  # run_checks' parameters
     # Recorded facts describe a cluster this session cannot change: only dry-runs.
     recorded: bool = False
     kube: Callable[[Cluster], Any] = connect_kube

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from installer.answers.model import Answers
 from installer.charts.registry import mirror_of
+from installer.charts.values import kata_nodes_of
+from installer.cluster.facts import Facts
 from installer.hosts.podaccess import PodSettings, pod_name
 
 
@@ -31,3 +33,10 @@ def pod_settings(answers: Answers) -> PodSettings:
     return PodSettings(image, access.namespace, access.concurrency,
                        float(access.pod_start_seconds), float(answers.ssh.command_timeout),
                        tuple(images.pull_secrets))
+
+
+def probe_pods(answers: Answers, facts: Facts) -> list[str]:
+    """The host-access pods the probe of the Kata hosts makes (namespace/name): what a
+    front end names when it asks before the checks."""
+    return [pod for n in kata_nodes_of(answers, facts.cluster)
+            if (pod := host_pod(answers, n.name)) is not None]

@@ -402,9 +402,9 @@ def services(world: World | None = None, *, recorded: bool = False,
             await asyncio.to_thread(held.wait, 30)
         return the_facts
 
-    async def checks(answers, facts, executors, ask=None):
+    async def checks(answers, facts, executors, ask=None, probe_pods=False):
         # The real path (the engine's gather + check steps); only the probe is faked.
-        return await run_checks(answers, facts, executors, ask=ask)
+        return await run_checks(answers, facts, executors, ask=ask, probe_pods=probe_pods)
 
     inspector = inspector or FakeInspector(facts=the_facts)
     return Services(facts=provide, executors=world.executors,

@@ -207,3 +207,24 @@ def test_an_override_on_a_node_following_the_default_keeps_its_choice():
     assert state.toggle_access(["gpu-node-1"], set(state.kata_nodes())) == "pod"
     assert state.answers.nodes.choice_for("gpu-node-1") == "kata"
     assert state.answers.nodes.access_for("gpu-node-1", "ssh") == "pod"
+
+
+async def test_checks_through_the_cluster_ask_first_naming_each_pod_and_a_no_runs_nothing():
+    app = InstallerApp(fakes.state(pod_answers()), services=fakes.services(), start="checks")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmModal",
+                    what="the question about the pods")
+        asked = shown(app, "#detail DataStatic")
+        assert "gpu-kata-installer/gki-host-gpu-node-2" in asked and "deleted after" in asked
+        await pilot.press("n")
+        await pilot.pause()
+        assert not app.checking and not app.state.checks
+        app.screen.action_rerun()
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmModal",
+                    what="asked again after a no")
+        await pilot.press("y")
+        await until(pilot, lambda: bool(app.state.checks), what="check results")
+        assert "gpu-node-2" in app.state.checks
+        app.screen.action_rerun()  # agreed once: a re-run does not ask again
+        await pilot.pause()
+        assert type(app.screen).__name__ != "ConfirmModal"
