@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from installer.hosts.hostplan import node_info
 from installer.hosts.podaccess import LEFTOVER_SELECTOR, manifest, pod_name
 from installer.hosts.podrbac import check_pod_mode
 from installer.redact import Redactor
-from tests.integration.cli_run import env, installer, write_answers
+from tests.integration.cli_run import JsonRun, env, installer, write_answers
 from tests.integration.conftest import tree_digest
 
 pytestmark = pytest.mark.lab
@@ -134,6 +135,13 @@ def test_an_install_and_a_reverting_uninstall_through_pods_leave_the_hosts_as_th
     assert verified, "the host verification ran through the pod"
     assert before["gpu-node-3"] != tree_digest(roots["gpu-node-3"] / "etc")
     assert pods_left(lab) == []
+    fixed = {name: tree_digest(root / "etc") for name, root in roots.items()}
+    again = installer(lab, tmp_path, "--answers", str(answers), "--yes", "--json", timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    redone = [json.loads(line) for line in again.stdout.splitlines() if line.startswith("{")]
+    assert not [e for e in redone if e.get("kind") == "change" and e.get("applied")
+                and e["path"].startswith("fix/")], "a second run fixes nothing"
+    assert {name: tree_digest(root / "etc") for name, root in roots.items()} == fixed
 
     looked = installer(lab, tmp_path, "status", "--answers", str(answers), "--json", "--yes")
     report = json.loads(looked.stdout)
@@ -198,3 +206,21 @@ def test_a_user_without_pods_exec_is_told_which_verb_on_which_resource(lab_bare,
     assert any("may not get namespaces" in m for m in said)
     assert not any(m.startswith("the context's user may not create pods (") for m in said)
     assert refused.value.exit_code == 2
+
+
+def test_a_run_stopped_while_its_pods_work_leaves_none(in_lab, tmp_path):
+    """SIGINT (Ctrl-C) while the probe's pods exist: the run ends 130 and deletes them."""
+    lab = in_lab
+    path = answers_file(lab, tmp_path, "pod")
+    run = JsonRun(lab, tmp_path, "--answers", str(path), "--yes")
+    try:
+        run.until(lambda e: e.get("kind") == "change" and e.get("applied")
+                  and str(e.get("message", "")).startswith("create pod"))
+        run.proc.send_signal(signal.SIGINT)
+        code, err = run.finish()
+    finally:
+        if run.proc.poll() is None:
+            run.kill_tree()
+    assert code == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert pods_left(lab) == []
