@@ -41,7 +41,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compiled import compile_product
-from upgrade import installer_env, write
+from upgrade import add_lab_options, installer_env, write
+from watching import Watching
 from waves import Yes
 
 from installer.hosts.podaccess import LEFTOVER_SELECTOR
@@ -185,7 +186,7 @@ class PodTrail:
 
 
 @dataclass
-class PodWatch:
+class PodWatch(Watching):
     kube: Kube
     peak: int = 0
     lists: int = 0
@@ -216,23 +217,12 @@ class PodWatch:
             if uid not in here and not tr.gone:
                 tr.gone = now
 
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                self._look()
-                self.stop.wait(POLL)
+    def watch(self) -> None:
+        while not self.stop.is_set():
             self._look()
-        except Exception as exc:  # reported by the run, which then fails
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.stop.wait(POLL)
+        self._look()
 
-    def __enter__(self) -> PodWatch:
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
     def stages(self) -> dict[str, float]:
         """Median seconds of each stage of a pod, over the pods seen through all of them."""
@@ -349,11 +339,7 @@ def main() -> int:
                     help="ssh.concurrency and hostAccess.concurrency (default 20)")
     ap.add_argument("--rounds", type=int, default=2, help="runs of each mode (default 2)")
     ap.add_argument("--quick", action="store_true", help="6 hosts at concurrency 3 (CI)")
-    ap.add_argument("--state", default=None,
-                    help="the lab's state dir (else $LAB_STATE_DIR); a lab up there with the "
-                         "same nodes is reused")
-    ap.add_argument("--prefix", default=None, help="the lab's address prefix when started here")
-    ap.add_argument("--keep", action="store_true", help="leave a lab this started up")
+    add_lab_options(ap)
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:

@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import yaml
 from compiled import compile_product
 from e2e import excluded_nodes, kata_nodes, prepare, run_installer
+from watching import Watching
 
 from tests.lab.answers import lab_answers
 from tests.lab.kube import Kube
@@ -136,7 +137,7 @@ def runtime_daemonset(name: str) -> bool:
 
 
 @dataclass
-class Watch:
+class Watch(Watching):
     """The workload's pods and each node's DaemonSet pods, listed every POLL seconds."""
 
     kube: Kube
@@ -173,32 +174,21 @@ class Watch:
                 out.setdefault(p["spec"].get("nodeName"), set()).add(uid)
         return out
 
-    def run(self) -> None:
-        try:
-            ds, running = self._ds_pods(), self._running()
-            while not self.stop.wait(POLL):
-                ds2, running2 = self._ds_pods(), self._running()
-                for node in set(ds) | set(ds2):
-                    a, b = ds.get(node, {}), ds.get(node, {}) | ds2.get(node, {})
-                    changed = {b[uid] for uid in set(a) ^ set(ds2.get(node, {}))
-                               if runtime_daemonset(b[uid])}
-                    under = running.get(node, set()) & running2.get(node, set())
-                    if changed and under:
-                        self.swapped |= under
-                        self.swaps.append(f"{node}: {', '.join(sorted(changed))} under "
-                                          f"{len(under)} Running Kata pod(s)")
-                ds, running = ds2, running2
-        except Exception as exc:  # reported by the run, which then fails
-            self.error = f"{type(exc).__name__}: {exc}"
+    def watch(self) -> None:
+        ds, running = self._ds_pods(), self._running()
+        while not self.stop.wait(POLL):
+            ds2, running2 = self._ds_pods(), self._running()
+            for node in set(ds) | set(ds2):
+                a, b = ds.get(node, {}), ds.get(node, {}) | ds2.get(node, {})
+                changed = {b[uid] for uid in set(a) ^ set(ds2.get(node, {}))
+                           if runtime_daemonset(b[uid])}
+                under = running.get(node, set()) & running2.get(node, set())
+                if changed and under:
+                    self.swapped |= under
+                    self.swaps.append(f"{node}: {', '.join(sorted(changed))} under "
+                                      f"{len(under)} Running Kata pod(s)")
+            ds, running = ds2, running2
 
-    def __enter__(self) -> Watch:
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
     def verdict(self, evicted: set[str]) -> dict[str, int]:
         """Counts over the run: pods evicted by the plan, pods lost without eviction (gone,
@@ -426,16 +416,21 @@ def report(results: list[Result]) -> float | None:
     return ref
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-n", type=int, default=6, help="Kata GPU nodes (default 6; at least 2)")
-    ap.add_argument("--waves", default=None, help="wave sizes (default 1, N/2, N)")
-    ap.add_argument("--quick", action="store_true", help="N=3, wave sizes 1 and 3 (CI)")
+def add_lab_options(ap: argparse.ArgumentParser) -> None:
+    """Where the benchmark's lab is: reused, or started here and left up or taken down."""
     ap.add_argument("--state", default=None,
                     help="the lab's state dir (else $LAB_STATE_DIR); a lab up there with the "
                          "same nodes is reused")
     ap.add_argument("--prefix", default=None, help="the lab's address prefix when started here")
     ap.add_argument("--keep", action="store_true", help="leave a lab this started up")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=6, help="Kata GPU nodes (default 6; at least 2)")
+    ap.add_argument("--waves", default=None, help="wave sizes (default 1, N/2, N)")
+    ap.add_argument("--quick", action="store_true", help="N=3, wave sizes 1 and 3 (CI)")
+    add_lab_options(ap)
     a = ap.parse_args()
     if a.quick:
         a.n, a.waves = 3, "1,3"

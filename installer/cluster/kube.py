@@ -404,14 +404,19 @@ async def create_pod(kube: Kube, permit: Permit, namespace: str, body: dict[str,
     await asyncio.to_thread(kube.send_json, "POST", f"/api/v1/namespaces/{namespace}/pods", body)
 
 
-async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> None:
-    """Delete with the pod's own grace period - never forced (a wedged VFIO needs a reboot)."""
+async def _delete_if_there(kube: Kube, permit: Permit, path: str) -> None:
+    """A delete whose goal is "not there": one already gone is done too."""
     require_permit(permit)
     try:
-        await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{namespace}/pods/{name}")
+        await asyncio.to_thread(kube.delete, path)
     except ApiError as exc:
         if exc.status != 404:
             raise
+
+
+async def delete_pod(kube: Kube, permit: Permit, namespace: str, name: str) -> None:
+    """Delete with the pod's own grace period - never forced (a wedged VFIO needs a reboot)."""
+    await _delete_if_there(kube, permit, f"/api/v1/namespaces/{namespace}/pods/{name}")
 
 
 async def create_namespace(kube: Kube, permit: Permit, body: dict[str, Any]) -> None:
@@ -428,12 +433,7 @@ async def label_namespace(kube: Kube, permit: Permit, name: str, labels: dict[st
 
 
 async def delete_namespace(kube: Kube, permit: Permit, name: str) -> None:
-    require_permit(permit)
-    try:
-        await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{name}")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    await _delete_if_there(kube, permit, f"/api/v1/namespaces/{name}")
 
 
 def _save_labels_sync(kube: Kube, labels: dict[str, dict[str, str]]) -> None:
@@ -458,20 +458,10 @@ async def save_recorded_labels(kube: Kube, permit: Permit,
 
 
 async def delete_state(kube: Kube, permit: Permit) -> None:
-    require_permit(permit)
-    try:
-        await asyncio.to_thread(kube.delete, f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/"
-                                f"configmaps/{STATE_CONFIGMAP[1]}")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    await _delete_if_there(kube, permit, f"/api/v1/namespaces/{STATE_CONFIGMAP[0]}/"
+                           f"configmaps/{STATE_CONFIGMAP[1]}")
 
 
 async def delete_crd(kube: Kube, permit: Permit, name: str) -> None:
-    require_permit(permit)
-    try:
-        await asyncio.to_thread(
-            kube.delete, f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    await _delete_if_there(kube, permit,
+                           f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")

@@ -134,11 +134,16 @@ def test_waves_benchmark_reboots_every_host_in_waves_and_one_at_a_time(tmp_path)
     assert "goal: 4 hosts <= 1.5x one host's wall time at some wave size:" in out
 
 
+
+def quick_on_own_lab(bench: str, tmp_path: Path, net: int, timeout: float = 900) -> str:
+    """A benchmark's --quick run on a lab of its own (bench_net(net)); its stdout."""
+    return subprocess.run([sys.executable, f"bench/{bench}.py", "--quick", "--state",
+                           str(tmp_path / "lab"), "--prefix", bench_net(net)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=True).stdout
+
 @pytest.mark.lab
 def test_upgrade_benchmark_rolls_kata_nodes_in_waves_and_runs_the_naive_helm_upgrade(tmp_path):
-    out = subprocess.run([sys.executable, "bench/upgrade.py", "--quick", "--state",
-                          str(tmp_path / "lab"), "--prefix", bench_net(6)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=1200, check=True).stdout
+    out = quick_on_own_lab("upgrade", tmp_path, 6, timeout=1200)
     assert "Kata nodes (3): gpu-node-1, gpu-node-2, gpu-node-4;" in out
     for size, waves in ((1, 3), (3, 1)):
         line = next(x for x in out.splitlines()
@@ -179,9 +184,7 @@ def test_upgrade_bench_reads_node_rolls_evictions_and_wave_stages_from_events():
 
 @pytest.mark.lab
 def test_podmode_benchmark_gathers_over_ssh_and_through_pods_within_the_bound(tmp_path):
-    out = subprocess.run([sys.executable, "bench/podmode.py", "--quick", "--state",
-                          str(tmp_path / "lab"), "--prefix", bench_net(7)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=900, check=True).stdout
+    out = quick_on_own_lab("podmode", tmp_path, 7)
     assert "lab: 6 hosts, every one a Kata node" in out
     for rnd in (1, 2):
         ssh = next(x for x in out.splitlines() if x.startswith(f"ssh round {rnd}: wall"))
