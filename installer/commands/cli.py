@@ -36,6 +36,7 @@ COMMANDS = {
     "troubleshoot": "findings, pods, events, logs and host checks",
     "bundle": "write a support archive (redacted) with the findings",
     "images": "list every image the install pulls (for mirroring), from the rendered charts",
+    "rbac": "print the Role and ClusterRole that hostAccess: pod needs (review, then apply)",
     "serve": "serve the wizard to a web browser (textual-serve), on this machine only by default",
 }
 
@@ -195,6 +196,10 @@ def _headless(command: str, args: argparse.Namespace) -> int:
         from installer.commands.images import run_images
 
         return run_images(args.answers, args.json)
+    if command == "rbac":
+        from installer.commands.rbac import run_rbac
+
+        return run_rbac(args.answers)
     if command == "bundle":
         from installer.commands.troubleshoot import run_bundle
 

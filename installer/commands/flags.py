@@ -109,6 +109,8 @@ APPLIES: dict[str, dict[str, str]] = {
                "--output": "default: ./gpu-kata-bundle-*.tgz"},
     "images": {"--answers": "render the charts this answers file installs (required)",
                "--json": "print one JSON document instead of lines"},
+    "rbac": {"--answers": "the namespace from its hostAccess.namespace (default: "
+                          "gpu-kata-installer)"},
     "serve": {"--answers": "pre-fill each browser session's wizard from this file",
               "--facts": _FACTS, **_KUBECONFIG,
               "--host": "the address to listen on (default: 127.0.0.1, this machine only)",

@@ -170,9 +170,13 @@ class PodAccess:
     Context.change; nothing here creates or deletes a pod around it."""
 
     def __init__(self, kube: kubeapi.Kube, settings: PodSettings, change: Change,
-                 path: str = "host-access", exec_fn: Exec = exec_in_pod) -> None:
+                 path: str = "host-access", exec_fn: Exec = exec_in_pod,
+                 gate: asyncio.Semaphore | None = None) -> None:
         self.kube, self.settings, self.change, self.path = kube, settings, change, path
         self._exec = exec_fn
+        # at most settings.concurrency pods alive at once: a run shares one gate across its
+        # steps (side-by-side verifications, a wave's chains), so the bound is the run's
+        self.gate = gate or asyncio.Semaphore(max(1, settings.concurrency))
 
     def _read(self, name: str) -> dict[str, Any] | None:
         try:
@@ -236,6 +240,11 @@ class PodAccess:
         afterwards, also when this fails or is cancelled. `until`: awaited before the pod
         is removed - a reboot's script leaves the reboot to a background process of the
         pod's, which a removed pod's processes would take with them."""
+        async with self.gate:
+            return await self._run(node, command, until)
+
+    async def _run(self, node: str, command: Command,
+                   until: Callable[[], Awaitable[None]] | None) -> HostResult:
         ns, name = self.settings.namespace, pod_name(node)
         where, started = f"pod {ns}/{name}", time.monotonic()
         try:
@@ -278,17 +287,13 @@ class PodAccess:
                            on_result: ResultCallback | None = None) -> dict[str, HostResult]:
         """`run` on every node, at most `settings.concurrency` at a time; one node's failure
         is its result, never the others' stop."""
-        gate = asyncio.Semaphore(max(1, self.settings.concurrency))
-
         async def one(node: str, command: Command) -> HostResult:
-            async with gate:
-                try:
-                    r = await self.run(node, command)
-                except UserError as exc:  # refused or unreachable API: said per node
-                    r = HostResult(node, f"pod {self.settings.namespace}/{pod_name(node)}",
-                                   error=HostError("error", exc.summary,
-                                                   exc.problems[0].fix if exc.problems
-                                                   else ""))
+            try:
+                r = await self.run(node, command)
+            except UserError as exc:  # refused or unreachable API: said per node
+                r = HostResult(node, f"pod {self.settings.namespace}/{pod_name(node)}",
+                               error=HostError("error", exc.summary,
+                                               exc.problems[0].fix if exc.problems else ""))
             if on_result is not None:
                 out = on_result(r)
                 if asyncio.iscoroutine(out):

@@ -26,6 +26,7 @@ ENFORCE = "pod-security.kubernetes.io/enforce"
 PRIVILEGED_LABELS = {ENFORCE: "privileged", "pod-security.kubernetes.io/warn": "privileged",
                      "pod-security.kubernetes.io/audit": "privileged"}
 SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+NamespaceStep = Literal["create", "label", "use"]
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,21 @@ class Permission:
                 + (f" -n {self.namespace}" if self.namespace else ""))
 
 
-def pod_mode_permissions(namespace: str, *, exec_by_get: bool = False
-                         ) -> tuple[Permission, ...]:
+def pod_mode_permissions(namespace: str, *, exec_by_get: bool = False,
+                         ns_step: NamespaceStep | None = None) -> tuple[Permission, ...]:
     """Every permission pod mode uses in `namespace` (pure). `exec_by_get`: API servers
     before 1.31 authorize the exec WebSocket's upgrade (a GET) as `get pods/exec`; later ones
-    as `create`, as for kubectl's own exec."""
+    as `create`, as for kubectl's own exec. `ns_step`: what the run does to the namespace
+    (namespace_step) when known - creating or labelling it is asked for only when it is
+    needed, so a namespace an administrator made beforehand (`rbac` prints it) spares the
+    user both; None: all of them (the statement of what pod mode may need)."""
     ns = namespace
     perms = [
         Permission("get", "namespaces", "read its Pod Security label", name=ns),
-        Permission("create", "namespaces", "create it, labelled privileged, when missing"),
-        Permission("patch", "namespaces", "label the installer's own namespace privileged",
-                   name=ns),
+        *([Permission("create", "namespaces", "create it, labelled privileged, when missing")]
+          if ns_step in (None, "create") else []),
+        *([Permission("patch", "namespaces", "label the installer's own namespace "
+                      "privileged", name=ns)] if ns_step in (None, "label") else []),
         Permission("delete", "namespaces", "uninstall removes the installer's own namespace",
                    name=ns),
         Permission("create", "pods", "the per-node host-access pod", ns),
@@ -81,8 +86,9 @@ def pod_mode_permissions(namespace: str, *, exec_by_get: bool = False
 
 def rbac_manifests(namespace: str, subject: str = "gpu-kata-installer"
                    ) -> list[dict[str, Any]]:
-    """A Role (the namespace's pods) and a ClusterRole (the namespace itself) that grant
-    exactly pod_mode_permissions: what an operator can apply for a restricted user."""
+    """The namespace (labelled as the installer makes it), a Role (its pods) and a
+    ClusterRole (the namespace itself) that grant exactly pod_mode_permissions: what an
+    administrator can apply for a restricted user."""
     rules_ns = [{"apiGroups": [""], "resources": ["pods"],
                  "verbs": ["create", "get", "list", "delete"]},
                 {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
@@ -91,7 +97,10 @@ def rbac_manifests(namespace: str, subject: str = "gpu-kata-installer"
                      {"apiGroups": [""], "resources": ["namespaces"], "resourceNames":
                       [namespace], "verbs": ["get", "patch", "delete"]}]
     meta = {"labels": {MANAGED_BY[0]: MANAGED_BY[1]}}
+    _, the_namespace = namespace_step(namespace, None)
+    assert the_namespace is not None
     return [
+        the_namespace,
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
          "metadata": {"name": f"{subject}-host-access", "namespace": namespace, **meta},
          "rules": rules_ns},
@@ -126,15 +135,13 @@ def refusal(missing: list[Permission], context: str | None) -> UserError:
         f"check: {p.check}; or use hostAccess: ssh") for p in missing], EXIT_BAD_INPUT)
 
 
-def check_pod_mode(kube: Kube, namespace: str, *, exec_by_get: bool = False) -> None:
+def check_pod_mode(kube: Kube, namespace: str, *, exec_by_get: bool = False,
+                   ns_step: NamespaceStep | None = None) -> None:
     """Raise the refusal when any permission is missing (before any pod is created)."""
-    missing = missing_permissions(kube, pod_mode_permissions(namespace,
-                                                             exec_by_get=exec_by_get))
+    missing = missing_permissions(kube, pod_mode_permissions(namespace, exec_by_get=exec_by_get,
+                                                             ns_step=ns_step))
     if missing:
         raise refusal(missing, kube.context)
-
-
-NamespaceStep = Literal["create", "label", "use"]
 
 
 def namespace_step(namespace: str, found: dict[str, Any] | None

@@ -193,10 +193,26 @@ def test_a_user_without_pods_exec_is_told_which_verb_on_which_resource(lab_bare,
                 "--resource=pods,pods/log")
     lab.kubectl("create", "rolebinding", "pods", "-n", NS, "--role=pods",
                 "--user=limited-operator")
+    as_limited = kube.connect(str(limited), None)
     try:
         with pytest.raises(UserError) as refused:
-            check_pod_mode(kube.connect(str(limited), None), NS)
+            check_pod_mode(as_limited, NS)
+        # what `rbac` prints, applied and bound as it says, is all the user needs
+        stated = installer(lab, tmp_path, "rbac")
+        assert stated.returncode == 0 and "create pods/exec" in stated.stdout
+        (tmp_path / "rbac.yaml").write_text(stated.stdout)
+        lab.kubectl("apply", "-f", str(tmp_path / "rbac.yaml"))
+        lab.kubectl("create", "rolebinding", "gpu-kata-installer-host-access", "-n", NS,
+                    "--role", "gpu-kata-installer-host-access", "--user", "limited-operator")
+        lab.kubectl("create", "clusterrolebinding", "gpu-kata-installer-host-access-namespace",
+                    "--clusterrole", "gpu-kata-installer-host-access-namespace",
+                    "--user", "limited-operator")
+        check_pod_mode(as_limited, NS)
     finally:
+        lab.kubectl("delete", "clusterrolebinding", "gpu-kata-installer-host-access-namespace",
+                    "--ignore-not-found")
+        lab.kubectl("delete", "clusterrole", "gpu-kata-installer-host-access-namespace",
+                    "--ignore-not-found")
         lab.kubectl("delete", "namespace", NS, "--wait=false")
     said = [p.message for p in refused.value.problems]
     assert "the context's user may not create pods/exec (namespace gpu-kata-installer): " \

@@ -233,3 +233,22 @@ async def test_a_script_whose_stream_lost_its_end_runs_again_and_then_fails_plai
     r = await PodAccess(kube, SETTINGS, Changes(), exec_fn=always_cut).run("n", "true")
     assert not r.ok and "ended before the script's output did" in r.error.message
     assert "hostAccess: ssh" in r.error.remedy and kube.pods == {}
+
+
+async def test_accesses_that_share_a_gate_keep_one_bound_between_them():
+    """A run's steps each build their PodAccess; the run's one gate bounds them all."""
+    kube, running, peak = FakeKube(), [0], [0]
+
+    async def counting(kube_, ns, pod, *a, **k):
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        await asyncio.sleep(0.05)
+        running[0] -= 1
+        return ended(ExecResult(0))
+
+    gate = asyncio.Semaphore(SETTINGS.concurrency)
+    steps = [PodAccess(kube, SETTINGS, Changes(), exec_fn=counting, gate=gate)
+             for _ in range(3)]
+    await asyncio.gather(*(a.run(f"n{i}-{j}", "true") for i, a in enumerate(steps)
+                           for j in range(2)))
+    assert peak[0] == SETTINGS.concurrency < 6

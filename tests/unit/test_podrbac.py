@@ -44,7 +44,9 @@ def test_the_list_covers_the_pod_its_exec_its_log_and_the_namespace():
 
 
 def test_the_roles_grant_every_permission_on_the_list():
-    role, cluster_role = rbac_manifests("gki")
+    namespace, role, cluster_role = rbac_manifests("gki")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == \
+        "privileged"  # made as the installer makes it: used as is, never relabelled
     granted = {(v, r, role["metadata"]["namespace"]) for rule in role["rules"]
                for r in rule["resources"] for v in rule["verbs"]}
     granted |= {(v, r, "") for rule in cluster_role["rules"] for r in rule["resources"]
@@ -94,3 +96,13 @@ def test_an_operators_namespace_that_enforces_less_is_refused_with_the_label_com
     problem = err.value.problems[0]
     assert problem.where == "hostAccess.namespace" and "'baseline'" in problem.message
     assert f"kubectl label namespace ops {ENFORCE}=privileged" in problem.fix
+
+
+def test_a_namespace_made_beforehand_spares_the_user_creating_or_labelling_one():
+    needed = {(p.verb, p.resource) for p in pod_mode_permissions("gki", ns_step="use")}
+    assert ("create", "namespaces") not in needed and ("patch", "namespaces") not in needed
+    assert ("get", "namespaces") in needed and ("create", "pods") in needed
+    made_here = {(p.verb, p.resource) for p in pod_mode_permissions("gki", ns_step="create")}
+    assert ("create", "namespaces") in made_here and ("patch", "namespaces") not in made_here
+    labelled = {(p.verb, p.resource) for p in pod_mode_permissions("gki", ns_step="label")}
+    assert ("patch", "namespaces") in labelled and ("create", "namespaces") not in labelled

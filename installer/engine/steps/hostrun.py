@@ -25,6 +25,7 @@ from installer.hosts.podrbac import check_pod_mode, namespace_step
 from remote.ssh import Command, HostResult, ResultCallback, run_on_hosts
 
 _READY = "pod_mode_ready"
+_GATE = "pod_gate"  # one bound on the run's live host-access pods, across its steps
 
 
 def _kube(ctx: Context) -> kubeapi.Kube:
@@ -51,14 +52,16 @@ async def _prepare(ctx: Context, path: str, k: kubeapi.Kube, settings: PodSettin
     if ctx.services.get(_READY):
         return
     ns = settings.namespace
-    await asyncio.to_thread(check_pod_mode, k, ns, exec_by_get=_exec_by_get(k))
     try:
         found = await asyncio.to_thread(k.get_json, f"/api/v1/namespaces/{ns}")
+        known = True
     except kubeapi.ApiError as exc:
-        if exc.status != 404:
+        if exc.status not in (403, 404):
             raise
-        found = None
+        found, known = None, exc.status == 404  # a 403: the check below names it
     step, body = namespace_step(ns, found)
+    await asyncio.to_thread(check_pod_mode, k, ns, exec_by_get=_exec_by_get(k),
+                            ns_step=step if known else None)
     if step == "create" and body is not None:
         await ctx.change(path, ns, f"create namespace {ns} for the host-access pods "
                          "(pod-security.kubernetes.io/enforce=privileged)",
@@ -80,7 +83,8 @@ async def pod_access(ctx: Context, path: str) -> PodAccess:
     k = _kube(ctx)
     settings: PodSettings = ctx.services["pod_settings"]
     await _prepare(ctx, path, k, settings)
-    return PodAccess(k, settings, ctx.change, path)
+    gate = ctx.services.setdefault(_GATE, asyncio.Semaphore(max(1, settings.concurrency)))
+    return PodAccess(k, settings, ctx.change, path, gate=gate)
 
 
 async def run_on(ctx: Context, path: str, targets: Sequence[SshTarget], command: Command, *,
