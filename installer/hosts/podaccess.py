@@ -177,6 +177,7 @@ class PodAccess:
         # at most settings.concurrency pods alive at once: a run shares one gate across its
         # steps (side-by-side verifications, a wave's chains), so the bound is the run's
         self.gate = gate or asyncio.Semaphore(max(1, settings.concurrency))
+        self._creating: dict[str, asyncio.Future[Any]] = {}  # pod name -> its create
 
     def _read(self, name: str) -> dict[str, Any] | None:
         try:
@@ -213,9 +214,13 @@ class PodAccess:
             await kubeapi.create_pod(self.kube, permit, ns, body)
             made.append(True)
 
-        await self.change(self.path, f"{ns}/{name}", f"create pod {ns}/{name} on {node} "
-                          "(host access: privileged, host root at /host; removed after)",
-                          act, {"manifest": body})
+        # Cancelled mid-request (Ctrl-C), the create still lands on the API server; it runs
+        # on as a task of its own, and _run's cleanup waits for it before deleting the pod.
+        creating = asyncio.ensure_future(self.change(
+            self.path, f"{ns}/{name}", f"create pod {ns}/{name} on {node} (host access: "
+            "privileged, host root at /host; removed after)", act, {"manifest": body}))
+        self._creating[name] = creating
+        await asyncio.shield(creating)
         if not made:  # a dry-run: the pod's creation and removal are only shown
             await self._delete(node, name)
             return HostError("error", f"dry-run: pod {ns}/{name} is not created, so the host "
@@ -265,6 +270,9 @@ class PodAccess:
             if until is not None and r.exit_status == 0:
                 await until()
         finally:
+            creating = self._creating.pop(name, None)
+            if creating is not None:
+                await asyncio.wait([creating])
             if await asyncio.to_thread(self._read, name) is not None:
                 await asyncio.shield(self._delete(node, name))
         error = None

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import subprocess
+import time
 from dataclasses import replace
 
 import pytest
@@ -252,3 +253,21 @@ async def test_accesses_that_share_a_gate_keep_one_bound_between_them():
     await asyncio.gather(*(a.run(f"n{i}-{j}", "true") for i, a in enumerate(steps)
                            for j in range(2)))
     assert peak[0] == SETTINGS.concurrency < 6
+
+
+async def test_a_run_cancelled_while_its_create_is_on_the_wire_still_removes_the_pod():
+    """Ctrl-C between the create's request and its answer: the pod lands on the API server
+    after the cancel, and the cleanup waits for it before deleting it."""
+    class SlowCreate(FakeKube):
+        def send_json(self, method, path, body, *rest):
+            time.sleep(0.3)  # the request is out; the answer comes after the cancel
+            return super().send_json(method, path, body, *rest)
+
+    kube = SlowCreate()
+    run = asyncio.ensure_future(PodAccess(kube, SETTINGS, Changes(),
+                                          exec_fn=_exec(ExecResult(0))).run("n", "true"))
+    await asyncio.sleep(0.1)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert kube.log == ["create gki-host-n", "delete gki-host-n"] and kube.pods == {}
