@@ -37,7 +37,7 @@ POD_FIELDS = [
 MODE_HELP = {
     "ssh": "The installer connects to each Kata node's host over SSH, as set below.",
     "pod": "A short-lived privileged pod per node (hostPID, the host's root mounted) runs "
-           "the probe and host fixes through pods/exec; no SSH. Removed after each run.",
+           "the probe and host fixes through pods/exec; no SSH. Each is deleted after its step.",
 }
 
 
@@ -121,8 +121,8 @@ def check_text(check: PodCheck) -> Text:
         text.append(f"  ✗ {p.verb} {p.what}{name} ({p.scope}): ", style="red")
         text.append(f"{p.why}\n")
         text.append(f"      {p.check}\n", style="dim")
-    text.append("  grant them (README \"Pod mode\": a Role and a ClusterRole), or reach the "
-                "hosts over SSH\n", style="dim")
+    text.append("  grant them (`gpu-kata-installer rbac` prints a Role and a ClusterRole that "
+                "do), or reach the hosts over SSH\n", style="dim")
     return text
 
 

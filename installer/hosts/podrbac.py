@@ -131,7 +131,7 @@ def refusal(missing: list[Permission], context: str | None) -> UserError:
     ctx = f"context '{context}'" if context else "the context"
     return UserError(f"{ctx} may not do what hostAccess: pod needs", [Problem(
         "hostAccess", f"the context's user may not {p.verb} {p.what} ({p.scope}): {p.why}",
-        f"grant it (`gpu-kata-installer` README, \"Pod mode\": a Role and ClusterRole), "
+        "grant it (`gpu-kata-installer rbac` prints a Role and ClusterRole that do), "
         f"check: {p.check}; or use hostAccess: ssh") for p in missing], EXIT_BAD_INPUT)
 
 
