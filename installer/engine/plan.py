@@ -190,7 +190,8 @@ def with_host_pods(step: Step[Any]) -> Step[Any]:
     waits = step.changes[0].condition if step.changes and all(
         c.condition for c in step.changes) else ""
     pods = tuple(Change("cluster", t.pod, f"create pod {t.pod} on {t.node} for this step "
-                        "(privileged: hostPID, the host's root at /host), then delete it",
+                        "(privileged: hostPID, the host's root at /host), then delete it; its "
+                        "namespace is created, labelled privileged, if missing",
                         {"node": t.node, "key": HOST_ACCESS_POD}, condition=waits)
                  for t in pod_targets(step.params) if t.pod)
     new = tuple(c for c in pods if c.key not in have)

@@ -24,7 +24,7 @@ from installer.hosts.podaccess import PodAccess, PodSettings, leftovers
 from installer.hosts.podrbac import check_pod_mode, namespace_step
 from remote.ssh import Command, HostResult, ResultCallback, run_on_hosts
 
-_READY = "pod_mode_ready"
+_READY, _PREPARING = "pod_mode_ready", "pod_mode_preparing"
 _GATE = "pod_gate"  # one bound on the run's live host-access pods, across its steps
 
 
@@ -48,9 +48,16 @@ def _exec_by_get(k: kubeapi.Kube) -> bool:
 
 
 async def _prepare(ctx: Context, path: str, k: kubeapi.Kube, settings: PodSettings) -> None:
-    """Once per run, before its first host-access pod (see the module's docstring)."""
-    if ctx.services.get(_READY):
-        return
+    """Once per run, before its first host-access pod (see the module's docstring); steps
+    side by side wait for the first to finish it."""
+    async with ctx.services.setdefault(_PREPARING, asyncio.Lock()):
+        if not ctx.services.get(_READY):
+            await _prepare_once(ctx, path, k, settings)
+            ctx.services[_READY] = True
+
+
+async def _prepare_once(ctx: Context, path: str, k: kubeapi.Kube, settings: PodSettings
+                        ) -> None:
     ns = settings.namespace
     try:
         found = await asyncio.to_thread(k.get_json, f"/api/v1/namespaces/{ns}")
@@ -76,7 +83,6 @@ async def _prepare(ctx: Context, path: str, k: kubeapi.Kube, settings: PodSettin
         access = PodAccess(k, settings, ctx.change, path)
         for name in left:
             await access.remove(name, "left by an interrupted run")
-    ctx.services[_READY] = True
 
 
 async def pod_access(ctx: Context, path: str) -> PodAccess:
