@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import threading
 import time
 import traceback
@@ -506,6 +507,7 @@ class Simulator:
         self.lab_mtime = 0.0
         info = json.loads(self.lab_json.read_text())
         self.kube = Kube(info["kubeconfig"], pool_size=48)
+        self.kubeconfig, self.kubectl = info["kubeconfig"], info["binaries"]["kubectl"]
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="write")
         self.log_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="logs")
         self.logs = LogWriter(self.kube, self.state_dir / "podlogs", self.log_pool)
@@ -1022,9 +1024,28 @@ class Simulator:
                     "spec": obj["spec"]})
         self.host_execs_done.add(meta["uid"])
         if hostexec.held(pod):
+            if node and not self._exec_reaches_host(ns, name):
+                print(f"{now_iso()} {ns}/{name}: KWOK did not serve its Exec in time; "
+                      "released anyway", flush=True)
             note = node or "no simulated host on this node"
             self.kube.patch(f"/api/v1/namespaces/{ns}/pods/{name}",
                             {"metadata": {"annotations": {hostexec.HOLD_ANNOTATION: note}}})
+
+    def _exec_reaches_host(self, ns: str, name: str, seconds: float = 20.0) -> bool:
+        """KWOK serves a pod's exec from its own cache of `Exec` objects, filled by a watch
+        that can lag the create under load ("no exec found"). The hold is released only once
+        an exec through the API server reaches the host (`chroot /host true`): a client that
+        waits for Running never meets a pod KWOK cannot exec in yet. The API server passes an
+        exec to a pod with a node even while it is Pending."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            r = subprocess.run([self.kubectl, "--kubeconfig", self.kubeconfig, "exec", "-n", ns,
+                                name, "--", "chroot", "/host", "true"],
+                               capture_output=True, timeout=seconds, stdin=subprocess.DEVNULL)
+            if r.returncode == 0:
+                return True
+            time.sleep(0.2)
+        return False
 
     # --- plausible logs for the remaining chart pods ---------------------------------------------
 
