@@ -96,14 +96,6 @@ class ChecksOutcome:
     error: str | None = None
 
 
-class _PodsAgreed:
-    """The checks' one question, the probe's host-access pods, was asked on the screen."""
-
-    async def confirm(self, question: str, detail: str, policy: str, *,
-                      again: bool = False) -> bool:
-        return True
-
-
 async def run_checks(answers: Answers, facts: Facts, executors: Executors, *,
                      ask: Callable[[str], str] | None = None,
                      probe_pods: bool = False) -> ChecksOutcome:
@@ -114,6 +106,7 @@ async def run_checks(answers: Answers, facts: Facts, executors: Executors, *,
     the cluster (hostAccess: pod); they are made, then deleted - nothing else is. Without
     it those hosts are not probed (the run is a dry-run)."""
     from installer.engine.events import CheckReported, Recorder
+    from installer.engine.reading import PodsAgreed
     from installer.engine.runner import Context, Engine
     from installer.engine.runtime import run_services
     from installer.errors import StepFailed
@@ -123,7 +116,7 @@ async def run_checks(answers: Answers, facts: Facts, executors: Executors, *,
     error = None
     try:
         ctx = Context(dry_run=not probe_pods, sinks=[rec],
-                      decider=_PodsAgreed() if probe_pods else _NoDecisions(),
+                      decider=PodsAgreed() if probe_pods else _NoDecisions(),
                       services=run_services(answers, Redactor(), ask=ask))
         _, facts, failed = await Engine(answers, ctx, executors).run_checks(facts)
         if failed:

@@ -22,7 +22,7 @@ from installer.cluster import drain, kube
 from installer.cluster.facts import Facts
 from installer.cluster.podread import list_pods
 from installer.engine.drift import KINDS, Drift, Observed, PodSeen, RuntimeClassSeen, checked, drift
-from installer.engine.reading import NoConsent, reading_plan
+from installer.engine.reading import NoConsent, PodsAgreed, reading_plan
 from installer.engine.runner import Context, Engine
 from installer.engine.runtime import run_services
 from installer.errors import (
@@ -64,14 +64,6 @@ def observe(k: kube.Kube, answers: Answers) -> Observed:
     return Observed(GPU_RUNTIME_CLASS, seen, pods)
 
 
-class ProbePods:
-    """`--yes`: the one thing a status run may make is the probe's host-access pods."""
-
-    async def confirm(self, question: str, detail: str, policy: str, *,
-                      again: bool = False) -> bool:
-        return True
-
-
 async def gather_drift(answers: Answers, probe_pods: bool = False
                        ) -> tuple[list[Drift], dict[str, Any]]:
     """Gather as an install's dry-run does, plan, read the rest, compare. `probe_pods`:
@@ -80,7 +72,7 @@ async def gather_drift(answers: Answers, probe_pods: bool = False
     from installer.engine.steps import default_executors
 
     ctx = Context(dry_run=not probe_pods, sinks=[],
-                  decider=ProbePods() if probe_pods else NoConsent(),
+                  decider=PodsAgreed() if probe_pods else NoConsent(),
                   services=run_services(answers, Redactor(), ask=getpass.getpass
                                         if sys.stdin.isatty() else None))
     plan, facts = await Engine(answers, ctx, default_executors(),

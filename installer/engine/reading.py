@@ -18,6 +18,16 @@ class NoConsent:
         return False
 
 
+class PodsAgreed:
+    """A reading run whose operator agreed to the probe's host-access pods (`status --yes`,
+    the wizard's question before its checks): the only change a reading gather can make,
+    since it runs no change step."""
+
+    async def confirm(self, question: str, detail: str, policy: str, *,
+                      again: bool = False) -> bool:
+        return True
+
+
 def reading_plan(answers: Answers, facts: Facts) -> Plan:
     """The install's plan, for its gather and check steps only: a read goes on where the
     record of the labels (which only install and uninstall use) cannot be read."""
