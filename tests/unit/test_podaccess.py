@@ -196,22 +196,30 @@ async def test_a_dry_run_shows_the_pod_created_then_removed_and_reaches_no_host(
     assert kube.log == [] and r.error is not None and "dry-run" in r.error.message
 
 
-async def test_nodes_run_at_most_concurrency_at_a_time_and_a_refusal_is_one_nodes_result():
-    kube, running, peak = FakeKube(), [0], [0]
+class Overlap:
+    """An exec that takes a moment and counts how many run at once; `refuse`: that pod's
+    exec is forbidden."""
 
-    async def counting(kube_, ns, pod, *a, **k):
-        running[0] += 1
-        peak[0] = max(peak[0], running[0])
+    def __init__(self, refuse: str = "") -> None:
+        self.running = self.peak = 0
+        self.refuse = refuse
+
+    async def __call__(self, kube_, ns, pod, *a, **k):
+        self.running += 1
+        self.peak = max(self.peak, self.running)
         await asyncio.sleep(0.05)
-        running[0] -= 1
-        if pod == "gki-host-n3":
+        self.running -= 1
+        if pod == self.refuse:
             raise ApiError(403, "Forbidden", "{}", "POST",
                            f"/api/v1/namespaces/{ns}/pods/{pod}/exec")
         return ended(ExecResult(0, pod.encode()))
 
-    results = await PodAccess(kube, SETTINGS, Changes(), exec_fn=counting).run_on_nodes(
+
+async def test_nodes_run_at_most_concurrency_at_a_time_and_a_refusal_is_one_nodes_result():
+    kube, execs = FakeKube(), Overlap(refuse="gki-host-n3")
+    results = await PodAccess(kube, SETTINGS, Changes(), exec_fn=execs).run_on_nodes(
         {f"n{i}": "true" for i in range(6)})
-    assert peak[0] == SETTINGS.concurrency
+    assert execs.peak == SETTINGS.concurrency
     assert results["n0"].ok and not results["n3"].ok
     assert "may not create pods/exec" in results["n3"].error.message
     assert kube.pods == {}
@@ -238,21 +246,13 @@ async def test_a_script_whose_stream_lost_its_end_runs_again_and_then_fails_plai
 
 async def test_accesses_that_share_a_gate_keep_one_bound_between_them():
     """A run's steps each build their PodAccess; the run's one gate bounds them all."""
-    kube, running, peak = FakeKube(), [0], [0]
-
-    async def counting(kube_, ns, pod, *a, **k):
-        running[0] += 1
-        peak[0] = max(peak[0], running[0])
-        await asyncio.sleep(0.05)
-        running[0] -= 1
-        return ended(ExecResult(0))
-
+    kube, execs = FakeKube(), Overlap()
     gate = asyncio.Semaphore(SETTINGS.concurrency)
-    steps = [PodAccess(kube, SETTINGS, Changes(), exec_fn=counting, gate=gate)
+    steps = [PodAccess(kube, SETTINGS, Changes(), exec_fn=execs, gate=gate)
              for _ in range(3)]
     await asyncio.gather(*(a.run(f"n{i}-{j}", "true") for i, a in enumerate(steps)
                            for j in range(2)))
-    assert peak[0] == SETTINGS.concurrency < 6
+    assert execs.peak == SETTINGS.concurrency < 6
 
 
 async def test_a_run_cancelled_while_its_create_is_on_the_wire_still_removes_the_pod():
