@@ -59,15 +59,19 @@ def test_upgrade_rolls_each_kata_node_and_the_kata_pod_comes_back(lab, tmp_path)
     path = tmp_path / "answers.yaml"
     path.write_text(yaml.safe_dump(after))
     run = JsonRun(lab, tmp_path, "upgrade", "--answers", str(path), "--yes")
-    run.until(started("upgrade/wave-1"))
-    # Both charts are upgraded by now, yet the DaemonSets are held: gpu-node-2's pods wait
-    # for its own wave (wave 1 runs its sample before wave 2 can begin).
-    ds = get(lab, "daemonset", "-n", "kata-system", "kata-deploy")
-    assert ds["spec"]["updateStrategy"]["type"] == "OnDelete"
-    assert ds["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":4.1.0")
-    held = node_images(lab, "gpu-node-2")
-    assert any(i.endswith(":3.30.0") for i in held) and not any(
-        i.endswith((":4.1.0", ":v26.7.0")) for i in held), held
+    try:  # a failed assertion here must not leave the upgrade running into the next test
+        run.until(started("upgrade/wave-1"))
+        # Both charts are upgraded by now, yet the DaemonSets are held: gpu-node-2's pods
+        # wait for its own wave (wave 1 runs its sample before wave 2 can begin).
+        ds = get(lab, "daemonset", "-n", "kata-system", "kata-deploy")
+        assert ds["spec"]["updateStrategy"]["type"] == "OnDelete"
+        assert ds["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":4.1.0")
+        held = node_images(lab, "gpu-node-2", daemonsets_only=True)
+        assert any(i.endswith(":3.30.0") for i in held) and not any(
+            i.endswith((":4.1.0", ":v26.7.0")) for i in held), held
+    except BaseException:
+        run.kill_tree()
+        raise
     code, err = run.finish(timeout=600)
     out = "\n".join(str(e.get("message", "")) for e in run.events)
     assert code == 0, out[-5000:] + err[-2000:]
@@ -93,10 +97,14 @@ def test_upgrade_rolls_each_kata_node_and_the_kata_pod_comes_back(lab, tmp_path)
     assert len(app_pods(lab)) == 1
 
 
-def node_images(lab: LabHandle, node: str) -> set[str]:
+def node_images(lab: LabHandle, node: str, *, daemonsets_only: bool = False) -> set[str]:
+    """The images of the charts' pods on `node`; `daemonsets_only`: of their DaemonSets'
+    pods (the ones a wave replaces), not a Deployment's pod that happens to run there."""
     return {c["image"] for ns in ("kata-system", "gpu-operator")
             for p in get(lab, "pods", "-n", ns)["items"]
             if p["spec"].get("nodeName") == node and not p["metadata"].get("deletionTimestamp")
+            and (not daemonsets_only or any(o.get("kind") == "DaemonSet" for o in
+                                            p["metadata"].get("ownerReferences") or []))
             for c in p["spec"]["containers"]}
 
 
